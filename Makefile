@@ -1,0 +1,58 @@
+# Settle — the two commands that matter: `make demo` (main job) and `make test` (all tests).
+# Every target sets up what it needs first; re-running is cheap (stamps skip work that is current).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := node_modules/.bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: setup build test test-python test-forge brownie-check lint demo bench clean help
+
+help:
+	@echo "make demo    set up everything and run the end-to-end demo"
+	@echo "make test    set up everything and run all tests (pytest, forge, brownie check)"
+	@echo "make setup | build | lint | bench | brownie-check | clean"
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@tools/ensure-system
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	@tools/ensure-system
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+build: setup
+	$(VENV)/bin/settle build
+
+test: test-python test-forge brownie-check
+
+test-python: build
+	$(PY) -m pytest
+
+test-forge: setup
+	$(BIN)/forge test
+
+brownie-check: setup
+	tools/brownie-check
+
+lint: setup
+	$(VENV)/bin/ruff check settle oracle gateway scripts tests benchmarks
+	$(VENV)/bin/ruff format --check settle oracle gateway scripts tests benchmarks
+	$(BIN)/forge fmt --check contracts tests/contracts
+
+demo: build
+	$(VENV)/bin/settle demo
+
+bench: build
+	@echo "no benchmarks yet"
+
+clean:
+	rm -rf build .settle .pytest_cache .hypothesis

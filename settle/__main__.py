@@ -1,0 +1,3 @@
+from settle.cli import main
+
+main()

@@ -1,0 +1,347 @@
+"""Chain access shared by scripts, oracle and gateway: connect, accounts, nonces, transactions, contract handles.
+
+Reverts reach callers as :class:`~settle.errors.ContractRevert` with the custom error decoded by name and
+arguments from the build artifacts, never as raw bytes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_account import Account
+from eth_account.hdaccount import key_from_seed, seed_from_mnemonic
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak, to_checksum_address
+from hexbytes import HexBytes
+from web3 import HTTPProvider, Web3
+from web3.contract import Contract
+from web3.contract.contract import ContractFunction
+from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
+from web3.types import TxReceipt
+
+from settle.config import DEV_CHAIN_IDS, DEV_MNEMONIC
+from settle.errors import ChainError, ConfigError, ContractRevert
+
+PANIC_REASONS = {
+    0x01: "assertion failed",
+    0x11: "arithmetic overflow or underflow",
+    0x12: "division or modulo by zero",
+    0x21: "invalid enum value",
+    0x22: "bad storage byte array",
+    0x31: "pop on empty array",
+    0x32: "array index out of bounds",
+    0x41: "out of memory",
+    0x51: "call to an uninitialised function",
+}
+
+
+@lru_cache(maxsize=4)
+def dev_accounts(count: int = 10, mnemonic: str = DEV_MNEMONIC) -> tuple[LocalAccount, ...]:
+    """The deterministic accounts anvil and ganache fund from the development mnemonic."""
+    seed = seed_from_mnemonic(mnemonic, "")
+    return tuple(Account.from_key(key_from_seed(seed, f"m/44'/60'/0'/0/{i}")) for i in range(count))
+
+
+@lru_cache(maxsize=1)
+def _dev_addresses() -> frozenset[str]:
+    return frozenset(a.address for a in dev_accounts(20))
+
+
+def is_dev_account(address: str) -> bool:
+    return to_checksum_address(address) in _dev_addresses()
+
+
+@dataclass(frozen=True)
+class _ErrorAbi:
+    name: str
+    types: tuple[str, ...]
+    names: tuple[str, ...]
+
+
+def _abi_type(item: dict[str, Any]) -> str:
+    kind = item["type"]
+    if kind.startswith("tuple"):
+        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + kind[len("tuple") :]
+    return kind
+
+
+class ErrorDecoder:
+    """Maps 4-byte selectors of custom errors (from ABIs) to readable messages."""
+
+    def __init__(self, abis: Iterable[list[dict[str, Any]]] = ()):
+        self._errors: dict[bytes, _ErrorAbi] = {}
+        for abi in abis:
+            self.add_abi(abi)
+
+    def add_abi(self, abi: list[dict[str, Any]]) -> None:
+        for item in abi:
+            if item.get("type") != "error":
+                continue
+            types = tuple(_abi_type(i) for i in item.get("inputs", []))
+            selector = keccak(text=f"{item['name']}({','.join(types)})")[:4]
+            self._errors[selector] = _ErrorAbi(item["name"], types, tuple(i.get("name", "") for i in item.get("inputs", [])))
+
+    def decode(self, data: bytes | str | None) -> ContractRevert:
+        raw = bytes(HexBytes(data)) if data else b""
+        if not raw:
+            return ContractRevert("transaction reverted without a reason", data=raw)
+        selector, payload = raw[:4], raw[4:]
+        if selector == keccak(text="Error(string)")[:4]:
+            (reason,) = abi_decode(["string"], payload)
+            return ContractRevert(f"reverted: {reason}", error_name="Error", args=(reason,), data=raw)
+        if selector == keccak(text="Panic(uint256)")[:4]:
+            (code,) = abi_decode(["uint256"], payload)
+            return ContractRevert(f"panic: {PANIC_REASONS.get(code, hex(code))}", error_name="Panic", args=(code,), data=raw)
+        known = self._errors.get(selector)
+        if known is None:
+            return ContractRevert(f"reverted with unknown error 0x{raw.hex()}", data=raw)
+        try:
+            values = abi_decode(list(known.types), payload)
+        except Exception:  # noqa: BLE001 - malformed payload: still name the error
+            return ContractRevert(f"{known.name} (undecodable arguments 0x{payload.hex()})", error_name=known.name, data=raw)
+        shown = ", ".join(f"{n}={_show(v)}" if n else _show(v) for n, v in zip(known.names, values, strict=True))
+        return ContractRevert(f"{known.name}({shown})", error_name=known.name, args=tuple(values), data=raw)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str) and len(value) == 42 and value.startswith("0x"):
+        return to_checksum_address(value)
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, (list, tuple)):
+        return "(" + ", ".join(_show(v) for v in value) + ")"
+    return str(value)
+
+
+def _revert_data(exc: BaseException) -> str | None:
+    data = getattr(exc, "data", None)
+    if isinstance(data, dict):  # ganache puts the revert data under "result"
+        data = data.get("data") or data.get("result")
+    if isinstance(data, str) and data.startswith("0x"):
+        return data
+    if isinstance(exc, Web3RPCError) and isinstance(getattr(exc, "rpc_response", None), dict):
+        err = exc.rpc_response.get("error", {})  # type: ignore[union-attr]
+        if isinstance(err, dict) and isinstance(err.get("data"), str):
+            return err["data"]
+    return None
+
+
+class Chain:
+    """A connection to one EVM network plus the artifacts needed to talk to Settle's contracts."""
+
+    def __init__(self, w3: Web3, *, confirmations: int = 0, decoder: ErrorDecoder | None = None, receipt_timeout: float = 120.0):
+        self.w3 = w3
+        self.confirmations = confirmations
+        self.receipt_timeout = receipt_timeout
+        self._decoder = decoder
+        self._nonces: dict[str, int] = {}
+        self._nonce_lock = threading.Lock()
+        try:
+            self.chain_id = int(w3.eth.chain_id)
+        except Exception as exc:  # noqa: BLE001 - any transport failure means the same to the user
+            raise ChainError(f"cannot reach the chain at {_provider_url(w3)}: {exc}") from None
+
+    @classmethod
+    def connect(cls, url: str, *, expected_chain_id: int | None = None, confirmations: int = 0, timeout: float = 30.0) -> Chain:
+        w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": timeout}))
+        chain = cls(w3, confirmations=confirmations)
+        if expected_chain_id is not None and chain.chain_id != expected_chain_id:
+            raise ChainError(f"{url} serves chain id {chain.chain_id}, expected {expected_chain_id}: check the network config")
+        return chain
+
+    @property
+    def is_dev(self) -> bool:
+        return self.chain_id in DEV_CHAIN_IDS
+
+    @property
+    def decoder(self) -> ErrorDecoder:
+        if self._decoder is None:
+            from settle.compiler import all_abis
+
+            self._decoder = ErrorDecoder(all_abis().values())
+        return self._decoder
+
+    # -- accounts -------------------------------------------------------------------------------------------
+    def dev_accounts(self, count: int = 10) -> tuple[LocalAccount, ...]:
+        if not self.is_dev:
+            raise ConfigError(f"development accounts are refused on chain id {self.chain_id}: use a keystore")
+        return dev_accounts(count)
+
+    def check_signer(self, account: LocalAccount) -> None:
+        if not self.is_dev and is_dev_account(account.address):
+            raise ConfigError(
+                f"{account.address} is a public development key and chain id {self.chain_id} is not a dev chain: use a keystore account"
+            )
+
+    def next_nonce(self, address: str) -> int:
+        with self._nonce_lock:
+            if address not in self._nonces:
+                self._nonces[address] = int(self.w3.eth.get_transaction_count(address, "pending"))
+            nonce = self._nonces[address]
+            self._nonces[address] = nonce + 1
+            return nonce
+
+    def forget_nonce(self, address: str) -> None:
+        """Re-read the nonce from the node next time (after a failed send or a reset chain)."""
+        with self._nonce_lock:
+            self._nonces.pop(address, None)
+
+    # -- contracts ------------------------------------------------------------------------------------------
+    def contract(self, name: str, address: str) -> Contract:
+        from settle.compiler import load_artifact
+
+        return self.w3.eth.contract(address=to_checksum_address(address), abi=load_artifact(name)["abi"])
+
+    def deploy(self, name: str, *args: Any, sender: LocalAccount) -> Contract:
+        from settle.compiler import load_artifact
+
+        artifact = load_artifact(name)
+        factory = self.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+        # Explicit gas, fees and nonce keep build_transaction from asking the node; send() fills in real ones.
+        data = factory.constructor(*args).build_transaction({"gas": 1, "gasPrice": 0, "nonce": 0, "chainId": self.chain_id})["data"]
+        receipt = self.send({"data": data}, sender)
+        return self.w3.eth.contract(address=receipt["contractAddress"], abi=artifact["abi"])
+
+    # -- calls and transactions -----------------------------------------------------------------------------
+    def call(self, fn: ContractFunction, *, sender: str | None = None, block: int | str = "latest") -> Any:
+        try:
+            return fn.call({"from": sender} if sender else {}, block_identifier=block)
+        except (ContractLogicError, Web3RPCError) as exc:
+            raise self._translate(exc) from None
+
+    def transact(self, fn: ContractFunction, sender: LocalAccount, *, value: int = 0, gas: int | None = None) -> TxReceipt:
+        tx = {"to": fn.address, "data": fn._encode_transaction_data(), "value": value}
+        if gas is not None:
+            tx["gas"] = gas
+        return self.send(tx, sender)
+
+    def estimate(self, tx: dict[str, Any], sender: str) -> int:
+        try:
+            return int(self.w3.eth.estimate_gas({**tx, "from": sender}))
+        except (ContractLogicError, Web3RPCError) as exc:
+            raise self._translate(exc) from None
+
+    def fees(self) -> dict[str, int]:
+        base = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
+        try:
+            tip = int(self.w3.eth.max_priority_fee)
+        except Exception:  # noqa: BLE001 - nodes without eth_maxPriorityFeePerGas
+            tip = 10**9
+        return {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
+
+    def sign(self, tx: dict[str, Any], sender: LocalAccount) -> tuple[bytes, dict[str, Any]]:
+        """Fill in chain id, nonce, gas and fees; return the raw signed transaction and the filled dict."""
+        self.check_signer(sender)
+        full = {"chainId": self.chain_id, "value": 0, **tx}
+        full.setdefault("gas", self._gas_with_margin(self.estimate(full, sender.address)))
+        if "maxFeePerGas" not in full and "gasPrice" not in full:
+            full.update(self.fees())
+        full["nonce"] = self.next_nonce(sender.address) if "nonce" not in full else full["nonce"]
+        signed = sender.sign_transaction(full)
+        return bytes(signed.raw_transaction), full
+
+    def send(self, tx: dict[str, Any], sender: LocalAccount) -> TxReceipt:
+        raw, full = self.sign(tx, sender)
+        try:
+            tx_hash = self.w3.eth.send_raw_transaction(raw)
+        except Web3RPCError as exc:
+            self.forget_nonce(sender.address)
+            raise ChainError(f"node refused the transaction from {sender.address}: {_rpc_message(exc)}") from None
+        return self.wait(tx_hash, full, sender.address)
+
+    def wait(self, tx_hash: bytes, tx: dict[str, Any] | None = None, sender: str | None = None) -> TxReceipt:
+        try:
+            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.receipt_timeout, poll_latency=0.05)
+        except TimeExhausted:
+            raise ChainError(f"transaction 0x{bytes(tx_hash).hex()} was not mined within {self.receipt_timeout:.0f}s") from None
+        if receipt["status"] != 1:
+            raise self._failure(receipt, tx, sender)
+        if self.confirmations > 0:
+            self._await_depth(receipt["blockNumber"])
+        return receipt
+
+    def _await_depth(self, block_number: int) -> None:
+        import time
+
+        deadline = time.monotonic() + self.receipt_timeout
+        while self.w3.eth.block_number - block_number + 1 < self.confirmations:
+            if time.monotonic() > deadline:
+                raise ChainError(f"block {block_number} did not reach {self.confirmations} confirmations in time")
+            time.sleep(0.5)
+
+    def _failure(self, receipt: TxReceipt, tx: dict[str, Any] | None, sender: str | None) -> ContractRevert:
+        tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
+        if tx is not None:
+            replay = {k: tx[k] for k in ("to", "data", "value") if k in tx}
+            try:
+                self.w3.eth.call({**replay, "from": sender}, block_identifier=receipt["blockNumber"] - 1)
+            except (ContractLogicError, Web3RPCError) as exc:
+                revert = self._translate(exc)
+                return ContractRevert(f"{revert} (tx {tx_hash})", error_name=revert.error_name, args=revert.error_args, data=revert.data)
+        return ContractRevert(f"transaction {tx_hash} reverted (gas used {receipt['gasUsed']})")
+
+    def _translate(self, exc: BaseException) -> ChainError:
+        data = _revert_data(exc)
+        if data is not None:
+            return self.decoder.decode(data)
+        if isinstance(exc, ContractLogicError):
+            return ContractRevert(str(exc.message if hasattr(exc, "message") else exc))
+        return ChainError(_rpc_message(exc))
+
+    @staticmethod
+    def _gas_with_margin(estimate: int) -> int:
+        # Estimates are exact for the state they ran on; a margin absorbs storage that changes before mining.
+        return estimate + estimate // 5 + 10_000
+
+
+def _rpc_message(exc: BaseException) -> str:
+    response = getattr(exc, "rpc_response", None)
+    if isinstance(response, dict) and isinstance(response.get("error"), dict):
+        return str(response["error"].get("message", exc))
+    return str(exc)
+
+
+def _provider_url(w3: Web3) -> str:
+    return str(getattr(w3.provider, "endpoint_uri", w3.provider))
+
+
+class DevChain:
+    """Anvil/ganache-only helpers for tests and the demo: time travel, mining and snapshots."""
+
+    def __init__(self, chain: Chain):
+        if not chain.is_dev:
+            raise ConfigError(f"chain id {chain.chain_id} is not a dev chain: time travel and snapshots are dev-only")
+        self.chain = chain
+        self.w3 = chain.w3
+
+    def _rpc(self, method: str, params: list[Any]) -> Any:
+        response = self.w3.provider.make_request(method, params)  # type: ignore[arg-type]
+        if "error" in response:
+            raise ChainError(f"{method} failed: {response['error']}")
+        return response["result"]
+
+    def snapshot(self) -> str:
+        return str(self._rpc("evm_snapshot", []))
+
+    def revert(self, snapshot_id: str) -> None:
+        if not self._rpc("evm_revert", [snapshot_id]):
+            raise ChainError(f"evm_revert to snapshot {snapshot_id} failed")
+        self.chain._nonces.clear()
+
+    def mine(self, timestamp: int | None = None) -> None:
+        self._rpc("evm_mine", [timestamp] if timestamp is not None else [])
+
+    def set_next_timestamp(self, timestamp: int) -> None:
+        self._rpc("evm_setNextBlockTimestamp", [timestamp])
+
+    def advance_to(self, timestamp: int) -> None:
+        """Mine a block at ``timestamp`` (must be later than the latest block)."""
+        self.mine(timestamp)
+
+    def now(self) -> int:
+        return int(self.w3.eth.get_block("latest")["timestamp"])
