@@ -35,6 +35,7 @@ build: setup
 test: test-python test-forge brownie-check
 
 test-python: build
+	@tools/ensure-postgres
 	$(PY) -m pytest
 
 test-forge: setup

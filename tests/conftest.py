@@ -56,3 +56,60 @@ def dev(chain: Chain) -> DevChain:
 @pytest.fixture()
 def accounts(chain: Chain):
     return chain.dev_accounts(10)
+
+
+# -- databases --------------------------------------------------------------------------------------------------
+# Off-chain state runs on SQLite (default) and PostgreSQL; tests that take `database_url` run on both.
+# PostgreSQL comes from SETTLE_TEST_POSTGRES_URL (default: the local server with trust auth); each test gets a
+# fresh database that is dropped afterwards.
+
+PG_ADMIN_URL = os.environ.get("SETTLE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _postgres_available() -> bool:
+    import sqlalchemy
+
+    try:
+        engine = sqlalchemy.create_engine(PG_ADMIN_URL)
+        with engine.connect():
+            pass
+        engine.dispose()
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "not reachable"
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    if not _postgres_available():
+        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: start it (make test does) or set SETTLE_TEST_POSTGRES_URL")
+    return PG_ADMIN_URL
+
+
+@pytest.fixture()
+def postgres_url(postgres_admin_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test."""
+    import uuid
+
+    import sqlalchemy
+
+    name = f"settle_test_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    base = postgres_admin_url.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    """A fresh empty database, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'settle.db'}"
+    return request.getfixturevalue("postgres_url")

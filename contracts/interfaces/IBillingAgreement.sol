@@ -1,0 +1,337 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.30;
+
+import {
+    AgreementState,
+    AgreementStatus,
+    MeterUsage,
+    PaymentStatus,
+    ServiceStatus,
+    Settlement,
+    Terms,
+    TerminationReason
+} from "../types/BillingTypes.sol";
+
+/// @title IBillingAgreement
+/// @notice One billing agreement between a payer and a payee: terms and their versions, lifecycle, usage per
+///         meter and period, settlement of each period, payment status and service status.
+/// @dev Periods are numbered from 0 (the period that begins at `terms.start`). Roles are held by the factory
+///      that deployed the agreement. Amounts are in minor units of the agreement's currency or token.
+interface IBillingAgreement {
+    // ----------------------------------------------------------------------------------------------------------
+    // Events
+    // ----------------------------------------------------------------------------------------------------------
+
+    /// @notice `party` accepted terms `version` with hash `termsHash`.
+    event TermsAccepted(address indexed party, uint16 indexed version, bytes32 termsHash);
+    /// @notice Both parties accepted version 1: billing runs from `terms.start`.
+    event AgreementActivated(uint40 activatedAt);
+    /// @notice A new terms version was proposed; `terms` is the packed form (docs/terms-encoding.md).
+    event AmendmentProposed(uint16 indexed version, address indexed proposer, bytes32 termsHash, bytes terms);
+    /// @notice The pending amendment was rejected by `by`.
+    event AmendmentRejected(uint16 indexed version, address indexed by);
+    /// @notice Both parties accepted `version`; it prices periods from `effectiveFromPeriod` on.
+    event TermsAmended(uint16 indexed version, uint32 effectiveFromPeriod, bytes32 termsHash);
+    /// @notice The agreement was paused (no usage reports, no settlement) by `by`.
+    event AgreementPaused(address indexed by);
+    /// @notice The agreement was resumed by `by`.
+    event AgreementResumed(address indexed by);
+    /// @notice The agreement will end after period `endPeriod - 1`.
+    event TerminationScheduled(uint32 endPeriod, TerminationReason reason, address indexed by);
+    /// @notice A party consented to an action that needs both parties (`action` identifies it and its arguments).
+    event ConsentGiven(address indexed party, bytes32 indexed action);
+    /// @notice A meter's cumulative usage for `period` increased from `previous` to `cumulative`.
+    /// @param recordsRoot Merkle root of the raw usage records behind the report (docs/merkle.md).
+    /// @param reportId The oracle's deterministic id of the report.
+    event UsageReported(
+        uint32 indexed period, uint8 indexed meter, uint64 previous, uint64 cumulative, bytes32 recordsRoot, bytes32 indexed reportId
+    );
+    /// @notice A meter's usage for an unsettled period was corrected, with a reason.
+    event UsageCorrected(
+        uint32 indexed period, uint8 indexed meter, uint64 previous, uint64 corrected, bytes32 recordsRoot, string reason
+    );
+    /// @notice Period `period` was settled for `amount` (minor units), due at `dueDate`.
+    event SettlementTriggered(uint32 indexed period, uint256 amount, uint40 dueDate, uint16 termsVersion);
+    /// @notice A payment of `amount` was recorded; `totalPaid` is the settlement's paid amount after it.
+    /// @param bankRefHash keccak256 of the bank reference (fiat) or 0 (token pull).
+    event PaymentConfirmed(uint32 indexed period, uint96 amount, uint96 totalPaid, bytes32 bankRefHash, PaymentStatus status);
+    /// @notice Pulling `amount` of the token from the payer failed; the settlement stays open.
+    event TokenPullFailed(uint32 indexed period, uint256 amount);
+    /// @notice A payment was returned (return debit, chargeback) with ISO 20022 reason `reasonCode` (e.g. "AM04").
+    event PaymentReturned(uint32 indexed period, uint96 amount, bytes4 reasonCode, bytes32 bankRefHash, PaymentStatus status);
+    /// @notice The payer disputed the settlement of `period`.
+    event SettlementDisputed(uint32 indexed period, address indexed by, bytes32 reasonHash);
+    /// @notice Both parties agreed the disputed settlement's amount.
+    event DisputeResolved(uint32 indexed period, uint96 previousAmount, uint96 agreedAmount, PaymentStatus status);
+    /// @notice Both parties agreed to write off what is open on the settlement of `period`.
+    event SettlementWrittenOff(uint32 indexed period, uint96 writtenOff);
+    /// @notice The service status changed (dunning escalation or recovery).
+    event ServiceStatusChanged(ServiceStatus previous, ServiceStatus status, bytes32 reasonHash);
+
+    // ----------------------------------------------------------------------------------------------------------
+    // Errors
+    // ----------------------------------------------------------------------------------------------------------
+
+    /// @notice `initialize` was called on an initialized clone or on the implementation.
+    error BillingAgreement_AlreadyInitialized();
+    /// @notice A function only the factory may call was called by `caller`.
+    error BillingAgreement_NotFactory(address caller);
+    /// @notice `caller` is neither payer nor payee.
+    error BillingAgreement_NotParty(address caller);
+    /// @notice `caller` is not the payer.
+    error BillingAgreement_NotPayer(address caller);
+    /// @notice `caller` is neither the payee nor an operator.
+    error BillingAgreement_NotPayeeOrOperator(address caller);
+    /// @notice `caller` is neither a party nor an operator.
+    error BillingAgreement_NotPartyOrOperator(address caller);
+    /// @notice `caller` is not an active oracle signer.
+    error BillingAgreement_NotOracle(address caller);
+    /// @notice `caller` does not hold GATEWAY_ROLE.
+    error BillingAgreement_NotGateway(address caller);
+    /// @notice The agreement is in `state`, which does not allow this call.
+    error BillingAgreement_InvalidState(AgreementState state);
+    /// @notice The terms hash given for `version` is not the one on record.
+    error BillingAgreement_TermsMismatch(uint16 version, bytes32 expected, bytes32 given);
+    /// @notice `version` is not awaiting acceptance.
+    error BillingAgreement_NotPending(uint16 version);
+    /// @notice `party` already accepted `version`.
+    error BillingAgreement_AlreadyAccepted(address party, uint16 version);
+    /// @notice The signature's deadline passed.
+    error BillingAgreement_SignatureExpired(uint256 deadline);
+    /// @notice The signature is not `signer`'s.
+    error BillingAgreement_InvalidSignature(address signer);
+    /// @notice An amendment changes a field that is fixed for the agreement's life (token, currency, digits,
+    ///         interval, start) or removes meters.
+    error BillingAgreement_ImmutableTermChanged(string field);
+    /// @notice Too many terms versions for one agreement.
+    error BillingAgreement_TooManyVersions(uint16 max);
+    /// @notice `period` has not begun yet (it starts at `startsAt`).
+    error BillingAgreement_PeriodNotStarted(uint32 period, uint40 startsAt);
+    /// @notice `period` (or its grace window) has not ended; settlement is possible from `endsAt`.
+    error BillingAgreement_PeriodNotEnded(uint32 period, uint40 endsAt);
+    /// @notice `period` lies after the agreement's end (`endPeriod` is the first period not billed).
+    error BillingAgreement_PeriodAfterEnd(uint32 period, uint32 endPeriod);
+    /// @notice `period` is already settled.
+    error BillingAgreement_PeriodSettled(uint32 period);
+    /// @notice Periods settle in order; `next` is the next one to settle.
+    error BillingAgreement_SettleOutOfOrder(uint32 period, uint32 next);
+    /// @notice `meter` does not exist (the terms for the period have `count` meters).
+    error BillingAgreement_UnknownMeter(uint8 meter, uint256 count);
+    /// @notice A report lists `meter` more than once or not in ascending order.
+    error BillingAgreement_MetersNotAscending(uint8 meter);
+    /// @notice A report carries no usage.
+    error BillingAgreement_EmptyReport();
+    /// @notice The amount for `period` does not fit in 96 bits; a cap or a correction is needed.
+    error BillingAgreement_AmountOverflow(uint32 period, uint256 amount);
+    /// @notice `period` has no settlement.
+    error BillingAgreement_NotSettled(uint32 period);
+    /// @notice A payment of `amount` exceeds what is open (`open`) on `period`.
+    error BillingAgreement_Overpayment(uint32 period, uint96 amount, uint96 open);
+    /// @notice A return of `amount` exceeds what was paid (`paid`) on `period`.
+    error BillingAgreement_ReturnExceedsPaid(uint32 period, uint96 amount, uint96 paid);
+    /// @notice Zero amounts are not payments or returns.
+    error BillingAgreement_ZeroAmount();
+    /// @notice The settlement of `period` in status `status` does not allow this call.
+    error BillingAgreement_InvalidPaymentStatus(uint32 period, PaymentStatus status);
+    /// @notice The dispute window for `period` closed at `closedAt`.
+    error BillingAgreement_DisputeWindowClosed(uint32 period, uint40 closedAt);
+    /// @notice An agreed amount above the billed amount, or below what is already paid.
+    error BillingAgreement_InvalidAgreedAmount(uint32 period, uint96 agreed, uint96 billed, uint96 paid);
+    /// @notice Fiat-only call on a token agreement.
+    error BillingAgreement_NotFiat();
+    /// @notice Token-only call on a fiat agreement.
+    error BillingAgreement_NotToken();
+    /// @notice The requested end lies before the earliest allowed end period `earliest`.
+    error BillingAgreement_EndTooEarly(uint32 endPeriod, uint32 earliest);
+    /// @notice Terms `version` does not exist.
+    error BillingAgreement_UnknownVersion(uint16 version);
+    /// @notice Nothing to do: the service status is already `status`.
+    error BillingAgreement_ServiceStatusUnchanged(ServiceStatus status);
+    /// @notice Called on the implementation instead of a clone.
+    error BillingAgreement_NotAClone();
+
+    // ----------------------------------------------------------------------------------------------------------
+    // Lifecycle
+    // ----------------------------------------------------------------------------------------------------------
+
+    /// @notice Sets up a fresh clone in state Proposed with terms version 1. Factory only, once; the
+    ///         implementation itself can never be initialized.
+    function initialize() external;
+
+    /// @notice Accepts terms `version` (1 while Proposed, or the pending amendment). Payer or payee.
+    /// @dev When both parties have accepted: version 1 activates the agreement; an amendment takes effect from
+    ///      the period after the current one.
+    /// @param version The version accepted.
+    /// @param termsHash Hash of the exact terms accepted; must match the record.
+    function accept(uint16 version, bytes32 termsHash) external;
+
+    /// @notice Accepts on behalf of `party` with its EIP-712 signature (EOA or ERC-1271 contract wallet).
+    ///         Anyone may relay.
+    /// @dev Typed data: `Accept(uint16 version,bytes32 termsHash,uint256 deadline)` in the domain
+    ///      {name: "Settle BillingAgreement", version: "1", chainId, verifyingContract: this agreement}.
+    function acceptWithSignature(address party, uint16 version, bytes32 termsHash, uint256 deadline, bytes calldata signature)
+        external;
+
+    /// @notice Proposes new terms (prices, meters added at the end, minimum, cap, payment terms, windows, notice,
+    ///         end). Payer, payee or operator; a proposing party's acceptance is recorded at once. Replaces any
+    ///         pending amendment.
+    /// @return version The pending version number.
+    function proposeAmendment(Terms calldata terms) external returns (uint16 version);
+
+    /// @notice Drops the pending amendment. Payer, payee or operator.
+    function rejectAmendment() external;
+
+    /// @notice Stops usage reports and settlement until `resume`. Payee or operator; Active only.
+    function pause() external;
+
+    /// @notice Ends a pause. Payee or operator.
+    function resume() external;
+
+    /// @notice Gives notice: the agreement ends with the period in which `terms.noticeSeconds` from now falls.
+    ///         Payer or payee; Active or Paused.
+    function giveNotice() external;
+
+    /// @notice Consents to end the agreement before period `endPeriod` (the first period not billed); takes
+    ///         effect when both parties consented to the same `endPeriod`. It must not end a period already begun.
+    function terminateByConsent(uint32 endPeriod) external;
+
+    /// @notice Withdraws a Proposed agreement before it is active. Payer, payee or operator.
+    function cancel() external;
+
+    // ----------------------------------------------------------------------------------------------------------
+    // Usage
+    // ----------------------------------------------------------------------------------------------------------
+
+    /// @notice Reports new cumulative usage for `period`. Active oracle signers only.
+    /// @dev Only increases count: a total at or below the stored one changes nothing and emits nothing, so a
+    ///      replayed or reordered report is harmless. Meters must be listed in ascending order. The period must
+    ///      have begun, be before the agreement's end and not yet be settled (late usage within the grace window
+    ///      is accepted).
+    /// @param period Period the usage belongs to.
+    /// @param reportId The oracle's deterministic report id (emitted).
+    /// @param recordsRoot Merkle root of the raw records behind the increase (emitted).
+    /// @param usages New cumulative totals per meter.
+    function reportUsage(uint32 period, bytes32 reportId, bytes32 recordsRoot, MeterUsage[] calldata usages) external;
+
+    /// @notice `reportUsage` signed by an active oracle signer (EIP-712) and relayed by anyone.
+    /// @dev Typed data: `UsageReport(uint32 period,bytes32 reportId,bytes32 recordsRoot,MeterUsage[] usages)
+    ///      MeterUsage(uint8 meter,uint64 cumulative)` in this agreement's domain.
+    function reportUsageWithSignature(
+        uint32 period,
+        bytes32 reportId,
+        bytes32 recordsRoot,
+        MeterUsage[] calldata usages,
+        bytes calldata signature
+    ) external;
+
+    /// @notice Corrects a meter's usage for an unsettled period, up or down, with a reason. Oracle only.
+    function correctUsage(uint32 period, uint8 meter, uint64 corrected, bytes32 recordsRoot, string calldata reason) external;
+
+    // ----------------------------------------------------------------------------------------------------------
+    // Settlement and payment
+    // ----------------------------------------------------------------------------------------------------------
+
+    /// @notice Settles `period`: computes its amount from the terms in force and the usage, records it with its
+    ///         due date and emits `SettlementTriggered`. Anyone, once the period's end plus grace has passed;
+    ///         periods settle in order, each once. Token agreements then pull the amount from the payer's
+    ///         allowance; a failed pull leaves the settlement Due (`TokenPullFailed`) instead of reverting.
+    /// @return amount The amount in minor units.
+    function settle(uint32 period) external returns (uint256 amount);
+
+    /// @notice Chainlink-style automation: whether a period is ready to settle, and which.
+    function checkUpkeep(bytes calldata checkData) external view returns (bool upkeepNeeded, bytes memory performData);
+
+    /// @notice Chainlink-style automation: settles the period encoded in `performData` (re-checked).
+    function performUpkeep(bytes calldata performData) external;
+
+    /// @notice Token agreements: pulls what is open on `period` from the payer's allowance. Anyone; a failed pull
+    ///         changes nothing but emits `TokenPullFailed`.
+    /// @return collected Amount received (measured as the payee's balance difference).
+    function collect(uint32 period) external returns (uint256 collected);
+
+    /// @notice Records a fiat payment for `period` seen on the bank statement. Gateway only.
+    /// @param amount Amount received in minor units (not above what is open).
+    /// @param bankRefHash keccak256 of the bank reference (never IBANs or names on-chain).
+    function confirmPayment(uint32 period, uint96 amount, bytes32 bankRefHash) external;
+
+    /// @notice Records a returned fiat payment (return debit, chargeback), re-opening the amount. Gateway only.
+    /// @param reasonCode ISO 20022 return reason, e.g. "AM04", "MD06", "AC04", "MS03".
+    function reportReturn(uint32 period, uint96 amount, bytes4 reasonCode, bytes32 bankRefHash) external;
+
+    /// @notice Disputes the settlement of `period` within the dispute window. Payer only.
+    function dispute(uint32 period, bytes32 reasonHash) external;
+
+    /// @notice Consents to resolve the dispute on `period` at `agreedAmount` (≤ billed, ≥ paid); takes effect when
+    ///         both parties consented to the same amount.
+    function resolveDispute(uint32 period, uint96 agreedAmount) external;
+
+    /// @notice Consents to write off what is open on `period`; takes effect when both parties consented.
+    function writeOff(uint32 period) external;
+
+    /// @notice Sets the service status (dunning). Gateway only.
+    function setServiceStatus(ServiceStatus status, bytes32 reasonHash) external;
+
+    // ----------------------------------------------------------------------------------------------------------
+    // Views
+    // ----------------------------------------------------------------------------------------------------------
+
+    /// @notice The factory that deployed this agreement (and holds the roles).
+    function factory() external view returns (address);
+
+    /// @notice Payer and payee.
+    function parties() external view returns (address payer, address payee);
+
+    /// @notice The latest accepted terms and their version.
+    function terms() external view returns (Terms memory current, uint16 version);
+
+    /// @notice Terms `version`, its hash and the first period it prices (the pending version has effectiveFrom 0).
+    function termsAt(uint16 version) external view returns (Terms memory t, bytes32 termsHash, uint32 effectiveFromPeriod);
+
+    /// @notice The version that prices `period`.
+    function versionForPeriod(uint32 period) external view returns (uint16);
+
+    /// @notice Whether `party` accepted the pending `version`.
+    function hasAccepted(address party, uint16 version) external view returns (bool);
+
+    /// @notice Lifecycle state (Terminated once a scheduled end has passed).
+    function state() external view returns (AgreementState);
+
+    /// @notice Everything a dashboard needs in one call.
+    function status() external view returns (AgreementStatus memory);
+
+    /// @notice The period running now, with its bounds (period 0 before the start).
+    function currentPeriod() external view returns (uint32 period, uint40 start, uint40 end);
+
+    /// @notice Start and end (exclusive) of `period`.
+    function periodBounds(uint32 period) external view returns (uint40 start, uint40 end);
+
+    /// @notice Cumulative usage of `meter` in `period`.
+    function usage(uint32 period, uint8 meter) external view returns (uint64);
+
+    /// @notice Cumulative usage of every meter in `period`.
+    function usageOf(uint32 period) external view returns (uint64[] memory);
+
+    /// @notice The running charge for `period` from its usage so far, in minor units.
+    function previewAmount(uint32 period) external view returns (uint256);
+
+    /// @notice The settlement of `period` (status None if not settled).
+    function settlement(uint32 period) external view returns (Settlement memory);
+
+    /// @notice Due date of the settlement of `period` (its period end plus the payment terms).
+    function dueDate(uint32 period) external view returns (uint40);
+
+    /// @notice Sum of what is open on all settlements, in minor units.
+    function outstanding() external view returns (uint256);
+
+    /// @notice Current service status.
+    function serviceStatus() external view returns (ServiceStatus);
+
+    /// @notice The EIP-712 digest a party signs to accept `version` (for tooling).
+    function acceptDigest(uint16 version, bytes32 termsHash, uint256 deadline) external view returns (bytes32);
+
+    /// @notice The EIP-712 digest an oracle signs for a usage report (for tooling).
+    function usageReportDigest(uint32 period, bytes32 reportId, bytes32 recordsRoot, MeterUsage[] calldata usages)
+        external
+        view
+        returns (bytes32);
+}

@@ -1,0 +1,108 @@
+"""SQL access shared by oracle and gateway: engines for SQLite (embedded default) and PostgreSQL, sessions,
+and Alembic migrations run from code.
+
+Each component (``oracle``, ``gateway``) has its own migrations folder and version table, so both can share
+one database or use separate ones.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from settle.config import get_settings
+from settle.errors import ConfigError
+
+
+def database_url(component: str) -> str:
+    """``SETTLE_<COMPONENT>_DATABASE_URL``, else ``SETTLE_DATABASE_URL``, else SQLite in the runtime folder."""
+    for key in (f"SETTLE_{component.upper()}_DATABASE_URL", "SETTLE_DATABASE_URL"):
+        if os.environ.get(key):
+            return normalize_url(os.environ[key])
+    runtime = get_settings().runtime_dir
+    runtime.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{runtime / (component + '.db')}"
+
+
+def normalize_url(url: str) -> str:
+    """Accept plain ``postgresql://`` URLs and use the psycopg 3 driver for them."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    """An engine with the settings Settle relies on.
+
+    SQLite: WAL journal with ``synchronous=FULL`` (a committed row survives a crash or power loss, which is what
+    "accepted" means), foreign keys on, and a busy timeout so concurrent processes wait instead of failing.
+    """
+    url = normalize_url(url)
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            # pysqlite's own transaction handling is turned off so BEGIN IMMEDIATE can be issued explicitly.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(connection):  # type: ignore[no-untyped-def]
+            # Take the write lock at the start of every transaction: one writer at a time, no upgrade deadlocks.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    if url.startswith("postgresql"):
+        return create_engine(url, echo=echo, pool_pre_ping=True)
+    raise ConfigError(f"unsupported database URL {url!r}: use sqlite:///path or postgresql://user@host/db")
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose work commits together on success and rolls back on any error."""
+    session = factory()
+    try:
+        with session.begin():
+            yield session
+    finally:
+        session.close()
+
+
+def upgrade(engine: Engine, migrations_dir: Path, version_table: str, revision: str = "head") -> None:
+    """Run a component's Alembic migrations up to ``revision`` on ``engine``."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    config.set_main_option("version_table", version_table)
+    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
+    with engine.connect() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+        if connection.in_transaction():
+            connection.commit()
