@@ -1,0 +1,128 @@
+"""The amount of one billing period (docs/terms-encoding.md, "Amount of one period").
+
+Meter amounts are in price units (10^-(minor_digits + price_decimals) of the currency) and summed exactly; the
+sum is rounded half up once to minor units, then the minimum commitment and the cap apply. This is the reference
+the contract's ``computeAmount(Terms, uint64[])`` is tested against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from settle.errors import ValidationError
+from settle.money import round_half_up
+from settle.terms import UINT64_MAX, UINT96_MAX, Meter, PriceModel, Terms
+
+__all__ = ["AmountOverflow", "PeriodCharge", "billable_units", "meter_amount", "period_amount", "period_charge"]
+
+
+class AmountOverflow(ValidationError):
+    """A period's amount does not fit in 96 bits; on chain, settlement reverts with ``BillingAgreement_AmountOverflow``."""
+
+    def __init__(self, amount: int):
+        super().__init__(
+            f"the period amount {amount} (minor units) does not fit in 96 bits (max {UINT96_MAX}); set a cap or correct the usage"
+        )
+        self.amount = amount
+
+
+def _check_usage(usage: int, path: str = "usage") -> None:
+    if not isinstance(usage, int) or isinstance(usage, bool):
+        raise ValidationError(f"{path}: {usage!r} is not an integer")
+    if not 0 <= usage <= UINT64_MAX:
+        raise ValidationError(f"{path}: {usage} is outside 0 to {UINT64_MAX} (uint64)")
+
+
+def billable_units(meter: Meter, usage: int) -> int:
+    """``max(usage - included, 0)``."""
+    return max(usage - meter.included, 0)
+
+
+def meter_amount(meter: Meter, usage: int) -> int:
+    """What ``meter`` charges for ``usage`` units in one period, in price units (exact, unrounded)."""
+    _check_usage(usage)
+    model = meter.model
+    if model is PriceModel.FLAT:
+        return meter.price
+    billable = billable_units(meter, usage)
+    if billable == 0:
+        return 0
+    if model is PriceModel.PER_UNIT:
+        return billable * meter.price
+    if model is PriceModel.GRADUATED:
+        total = 0
+        lower = 0
+        for tier in meter.tiers:
+            if billable <= lower:
+                break
+            total += (min(billable, tier.up_to) - lower) * tier.unit_price + tier.flat_fee
+            lower = tier.up_to
+        return total
+    if model is PriceModel.VOLUME:
+        for tier in meter.tiers:
+            if billable <= tier.up_to:
+                return billable * tier.unit_price + tier.flat_fee
+        raise ValidationError(f"meter: no tier covers {billable} billable units (the last tier's up_to must be 2^64-1)")
+    if model is PriceModel.PACKAGE:
+        if meter.package_size == 0:
+            raise ValidationError("meter.package_size: 0 must be at least 1 for PACKAGE")
+        return -(-billable // meter.package_size) * meter.price
+    raise ValidationError(f"meter.model: {model!r} is not a PriceModel (0 = FLAT … 4 = PACKAGE)")
+
+
+@dataclass(frozen=True)
+class PeriodCharge:
+    """How a period's amount came about, step by step (for ``settle status`` and invoices).
+
+    ``meter_amounts`` and ``subtotal`` are in price units; ``rounded`` and everything after it in minor units.
+    """
+
+    meter_amounts: tuple[int, ...]
+    subtotal: int
+    rounded: int
+    minimum_applied: bool
+    cap_applied: bool
+    amount: int
+
+    @property
+    def fits(self) -> bool:
+        """Whether ``amount`` fits in 96 bits (else settlement reverts with ``BillingAgreement_AmountOverflow``)."""
+        return self.amount <= UINT96_MAX
+
+
+def period_charge(terms: Terms, usage: Sequence[int], *, validate_terms: bool = True) -> PeriodCharge:
+    """The full breakdown of one period's amount; does not raise on 96-bit overflow (see ``PeriodCharge.fits``).
+
+    ``usage`` has one entry per meter, each in ``0 .. 2^64-1``.
+    """
+    if validate_terms:
+        terms.validate()
+    if len(usage) != len(terms.meters):
+        raise ValidationError(f"usage: {len(usage)} entries given for {len(terms.meters)} meters (one per meter)")
+    for i, u in enumerate(usage):
+        _check_usage(u, f"usage[{i}]")
+    amounts = tuple(meter_amount(meter, u) for meter, u in zip(terms.meters, usage, strict=True))
+    subtotal = sum(amounts)
+    rounded = round_half_up(subtotal, 10**terms.price_decimals)
+    amount = max(rounded, terms.minimum_commitment)
+    minimum_applied = amount > rounded
+    cap_applied = terms.cap > 0 and amount > terms.cap
+    if cap_applied:
+        amount = terms.cap
+    return PeriodCharge(
+        meter_amounts=amounts,
+        subtotal=subtotal,
+        rounded=rounded,
+        minimum_applied=minimum_applied,
+        cap_applied=cap_applied,
+        amount=amount,
+    )
+
+
+def period_amount(terms: Terms, usage: Sequence[int]) -> int:
+    """The amount of one period in minor units; raises ``AmountOverflow`` when it does not fit in 96 bits."""
+    charge = period_charge(terms, usage)
+    if not charge.fits:
+        raise AmountOverflow(charge.amount)
+    return charge.amount

@@ -1,0 +1,359 @@
+"""Period amounts: hand-computed examples for every price model, rounding, minimum and cap, limits, and
+properties against a second, independently written model."""
+
+from __future__ import annotations
+
+import dataclasses
+from bisect import bisect_left
+from collections.abc import Sequence
+from fractions import Fraction
+from math import ceil, floor
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import half_unit_cases, meters, terms, terms_and_usage, usage_for_meter
+from test_terms import EXAMPLE
+
+from settle.errors import ValidationError
+from settle.pricing import AmountOverflow, PeriodCharge, meter_amount, period_amount, period_charge
+from settle.terms import UINT64_MAX, UINT96_MAX, InvalidTerms, Meter, PriceModel, Terms, Tier
+
+MAX = UINT64_MAX
+TIERS = [Tier(100, 10, 0), Tier(1_000, 5, 50), Tier(MAX, 1, 7)]
+
+
+def one_meter(meter: Meter, *, price_decimals: int = 0, minimum: int = 0, cap: int = 0) -> Terms:
+    return Terms(
+        currency="EUR",
+        minor_digits=2,
+        price_decimals=price_decimals,
+        start=1_735_689_600,
+        minimum_commitment=minimum,
+        cap=cap,
+        meters=(meter,),
+    )
+
+
+# -- every model, by hand ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("usage", "expected"), [(0, 4_900), (1, 4_900), (10**6, 4_900), (MAX, 4_900)])
+def test_flat_charges_its_price_whatever_the_usage(usage: int, expected: int) -> None:
+    assert meter_amount(Meter.flat(4_900), usage) == expected
+    assert meter_amount(Meter(PriceModel.FLAT, included=10, price=4_900), usage) == expected  # invalid terms, still flat
+
+
+@pytest.mark.parametrize(("usage", "expected"), [(0, 0), (1, 25), (10, 250), (MAX, MAX * 25)])
+def test_per_unit(usage: int, expected: int) -> None:
+    assert meter_amount(Meter.per_unit(25), usage) == expected
+
+
+@pytest.mark.parametrize(("usage", "expected"), [(0, 0), (50, 0), (99, 0), (100, 0), (101, 3), (150, 150), (MAX, (MAX - 100) * 3)])
+def test_included_units_are_free(usage: int, expected: int) -> None:
+    assert meter_amount(Meter.per_unit(3, included=100), usage) == expected
+
+
+@pytest.mark.parametrize(
+    ("billable", "expected"),
+    [
+        (0, 0),
+        (1, 10),
+        (99, 990),
+        (100, 1_000),  # last unit of tier 0
+        (101, 1_000 + 5 + 50),  # first unit of tier 1 brings its flat fee
+        (1_000, 1_000 + 900 * 5 + 50),
+        (1_001, 5_550 + 1 + 7),
+        (MAX, 5_550 + (MAX - 1_000) + 7),
+    ],
+)
+def test_graduated(billable: int, expected: int) -> None:
+    assert meter_amount(Meter.graduated(TIERS), billable) == expected
+    if billable + 40 <= MAX:
+        assert meter_amount(Meter.graduated(TIERS, included=40), billable + 40) == expected
+
+
+def test_graduated_first_tier_fee_needs_one_billable_unit() -> None:
+    meter = Meter.graduated([Tier(100, 10, 500), Tier(MAX, 1, 0)], included=5)
+    assert meter_amount(meter, 5) == 0
+    assert meter_amount(meter, 6) == 510
+    zero_width = Meter.graduated([Tier(0, 99, 300), Tier(MAX, 2, 0)])
+    assert meter_amount(zero_width, 0) == 0
+    assert meter_amount(zero_width, 4) == 300 + 4 * 2
+
+
+@pytest.mark.parametrize(
+    ("billable", "expected"),
+    [
+        (0, 0),
+        (1, 10),
+        (100, 1_000),
+        (101, 101 * 5 + 50),  # all units at tier 1's price
+        (1_000, 5_000 + 50),
+        (1_001, 1_001 + 7),
+        (MAX, MAX + 7),
+    ],
+)
+def test_volume(billable: int, expected: int) -> None:
+    assert meter_amount(Meter.volume(TIERS), billable) == expected
+
+
+def test_volume_zero_usage_charges_no_fee() -> None:
+    assert meter_amount(Meter.volume([Tier(MAX, 10, 999)]), 0) == 0
+    assert meter_amount(Meter.volume([Tier(MAX, 10, 999)], included=3), 3) == 0
+    assert meter_amount(Meter.volume([Tier(MAX, 10, 999)], included=3), 4) == 1_009
+
+
+@pytest.mark.parametrize(("usage", "expected"), [(0, 0), (1, 7), (9, 7), (10, 7), (11, 14), (20, 14), (21, 21)])
+def test_package_rounds_up(usage: int, expected: int) -> None:
+    assert meter_amount(Meter.package(10, 7), usage) == expected
+
+
+def test_package_with_included_and_limits() -> None:
+    assert meter_amount(Meter.package(10, 7, included=5), 5) == 0
+    assert meter_amount(Meter.package(10, 7, included=5), 15) == 7
+    assert meter_amount(Meter.package(10, 7, included=5), 16) == 14
+    assert meter_amount(Meter.package(MAX, UINT96_MAX), MAX) == UINT96_MAX
+    assert meter_amount(Meter.package(1, UINT96_MAX), MAX) == MAX * UINT96_MAX
+    assert meter_amount(Meter.package(2, 1), MAX) == 2**63
+
+
+# -- one period: rounding, minimum, cap ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("price_decimals", "subtotal", "expected"),
+    [
+        (0, 7, 7),  # nothing to round
+        (0, 0, 0),
+        (1, 4, 0),
+        (1, 5, 1),  # exactly .5 rounds up
+        (1, 15, 2),  # 1.5 → 2 (half up, not half even)
+        (1, 25, 3),  # 2.5 → 3
+        (2, 49, 0),
+        (2, 50, 1),
+        (2, 149, 1),
+        (2, 150, 2),
+        (6, 2_499_999, 2),
+        (6, 2_500_000, 3),
+        (6, 3_500_000, 4),
+        (18, 10**18 // 2 - 1, 0),
+        (18, 10**18 // 2, 1),
+    ],
+)
+def test_rounds_half_up_once(price_decimals: int, subtotal: int, expected: int) -> None:
+    t = one_meter(Meter.per_unit(subtotal), price_decimals=price_decimals)
+    assert period_amount(t, [1]) == expected
+
+
+def test_rounding_happens_once_after_the_sum() -> None:
+    t = dataclasses.replace(one_meter(Meter.per_unit(5), price_decimals=1), meters=(Meter.per_unit(5), Meter.per_unit(5)))
+    assert period_amount(t, [1, 1]) == 1  # 0.5 + 0.5 = 1.0, not round(0.5) + round(0.5) = 2
+
+
+@pytest.mark.parametrize(
+    ("units", "expected", "minimum_applied", "cap_applied"),
+    [
+        (10, 1_000, True, False),
+        (1_000, 1_000, False, False),
+        (3_000, 3_000, False, False),
+        (5_000, 5_000, False, False),
+        (9_000, 5_000, False, True),
+    ],
+)
+def test_minimum_and_cap(units: int, expected: int, minimum_applied: bool, cap_applied: bool) -> None:
+    t = one_meter(Meter.per_unit(1), minimum=1_000, cap=5_000)
+    charge = period_charge(t, [units])
+    assert (charge.amount, charge.minimum_applied, charge.cap_applied) == (expected, minimum_applied, cap_applied)
+    assert charge.rounded == units
+
+
+def test_minimum_equal_to_cap_fixes_the_amount() -> None:
+    t = one_meter(Meter.per_unit(1), minimum=2_000, cap=2_000)
+    assert [period_amount(t, [u]) for u in (0, 1_999, 2_000, 2_001, MAX)] == [2_000] * 5
+
+
+def test_minimum_applies_to_zero_usage() -> None:
+    assert period_amount(one_meter(Meter.per_unit(1), minimum=700), [0]) == 700
+    assert period_amount(one_meter(Meter.per_unit(1)), [0]) == 0
+
+
+def test_breakdown_of_the_example() -> None:
+    """docs/terms-encoding.md test vector: EXAMPLE (price decimals 4) with this usage charges 108.20 EUR."""
+    usage = [0, 10_100_000, 1_500, 1_005, 250]
+    charge = period_charge(EXAMPLE, usage)
+    assert charge == PeriodCharge(
+        meter_amounts=(
+            4_900_000,  # flat
+            10_000 * 50 + 90_000 * 30 + 5_000 + (10_099_000 - 100_000) * 10,  # graduated, 1000 included
+            1_500 * 15,  # volume: all units in tier 1
+            1_000 * 7,  # per unit, 5 included
+            3 * 25_000,  # 250 units in packages of 100
+        ),
+        subtotal=108_199_500,
+        rounded=10_820,  # 10819.95 → 10820
+        minimum_applied=False,
+        cap_applied=False,
+        amount=10_820,
+    )
+    assert EXAMPLE.format_amount(charge.amount) == "108.20 EUR"
+
+
+# -- limits ----------------------------------------------------------------------------------------------------------
+
+
+def test_largest_amount_that_fits_and_the_first_that_does_not() -> None:
+    assert period_amount(one_meter(Meter.flat(UINT96_MAX)), [0]) == UINT96_MAX
+    t = dataclasses.replace(one_meter(Meter.flat(UINT96_MAX)), meters=(Meter.flat(UINT96_MAX), Meter.flat(1)))
+    with pytest.raises(AmountOverflow) as info:
+        period_amount(t, [0, 0])
+    assert info.value.amount == 2**96
+    assert isinstance(info.value, ValidationError)
+    assert str(info.value) == (
+        f"the period amount {2**96} (minor units) does not fit in 96 bits (max {UINT96_MAX}); set a cap or correct the usage"
+    )
+    charge = period_charge(t, [0, 0])
+    assert charge.amount == 2**96 and not charge.fits
+
+
+def test_overflow_near_2_64_times_2_96() -> None:
+    t = one_meter(Meter.per_unit(UINT96_MAX))
+    with pytest.raises(AmountOverflow) as info:
+        period_amount(t, [MAX])
+    assert info.value.amount == MAX * UINT96_MAX
+    # With 18 price decimals, 10^18 units at the top price are exactly 2^96-1 minor units; one more unit is too many.
+    fine = one_meter(Meter.per_unit(UINT96_MAX), price_decimals=18)
+    assert period_amount(fine, [10**18]) == UINT96_MAX
+    with pytest.raises(AmountOverflow) as info:
+        period_amount(fine, [10**18 + 1])
+    assert info.value.amount == UINT96_MAX + 79_228_162_514  # + 79228162514.26… rounded
+
+
+def test_a_cap_prevents_the_overflow() -> None:
+    t = one_meter(Meter.per_unit(UINT96_MAX), cap=UINT96_MAX)
+    assert period_amount(t, [MAX]) == UINT96_MAX
+    assert period_charge(t, [MAX]).cap_applied
+
+
+def test_per_unit_at_the_top_of_uint64() -> None:
+    assert period_amount(one_meter(Meter.per_unit(1)), [MAX]) == MAX
+    assert period_amount(one_meter(Meter.per_unit(1, included=MAX)), [MAX]) == 0
+    assert period_amount(one_meter(Meter.per_unit(1, included=MAX - 1)), [MAX]) == 1
+
+
+# -- bad input -------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("usage", "message"),
+    [
+        ([], "usage: 0 entries given for 1 meters (one per meter)"),
+        ([1, 2], "usage: 2 entries given for 1 meters (one per meter)"),
+        ([-1], f"usage[0]: -1 is outside 0 to {MAX} (uint64)"),
+        ([2**64], f"usage[0]: {2**64} is outside 0 to {MAX} (uint64)"),
+        ([1.5], "usage[0]: 1.5 is not an integer"),
+        ([True], "usage[0]: True is not an integer"),
+    ],
+)
+def test_usage_errors(usage: list, message: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        period_amount(one_meter(Meter.per_unit(1)), usage)
+    assert str(info.value) == message
+
+
+def test_meter_amount_checks_usage() -> None:
+    with pytest.raises(ValidationError, match=r"^usage: -5 is outside 0 to"):
+        meter_amount(Meter.flat(1), -5)
+
+
+def test_invalid_terms_are_refused() -> None:
+    with pytest.raises(InvalidTerms, match=r"^cap: 5 is below minimum_commitment 6"):
+        period_amount(one_meter(Meter.per_unit(1), minimum=6, cap=5), [1])
+
+
+def test_volume_without_a_covering_tier() -> None:
+    with pytest.raises(ValidationError, match="no tier covers 11 billable units"):
+        meter_amount(Meter.volume([Tier(10, 1)]), 11)
+
+
+# -- properties against a second model -----------------------------------------------------------------------------
+
+
+def oracle_meter(meter: Meter, usage: int) -> Fraction:
+    """Written from the doc separately from settle.pricing: per-tier unit counts, bisect, Fractions."""
+    b = max(usage - meter.included, 0)
+    if meter.model is PriceModel.FLAT:
+        return Fraction(meter.price)
+    if b == 0:
+        return Fraction(0)
+    if meter.model is PriceModel.PER_UNIT:
+        return Fraction(b * meter.price)
+    if meter.model is PriceModel.PACKAGE:
+        return Fraction(ceil(Fraction(b, meter.package_size)) * meter.price)
+    ups = [t.up_to for t in meter.tiers]
+    if meter.model is PriceModel.VOLUME:
+        tier = meter.tiers[bisect_left(ups, b)]
+        return Fraction(b * tier.unit_price + tier.flat_fee)
+    total = Fraction(0)
+    for i, tier in enumerate(meter.tiers):
+        lower = ups[i - 1] if i else 0
+        units = min(max(b - lower, 0), tier.up_to - lower)
+        if b > lower:
+            total += units * tier.unit_price + tier.flat_fee
+    return total
+
+
+def oracle_amount(t: Terms, usage: Sequence[int]) -> int:
+    currency_units = sum(oracle_meter(m, u) for m, u in zip(t.meters, usage, strict=True)) / 10**t.price_decimals
+    rounded = floor(currency_units + Fraction(1, 2))
+    amount = max(rounded, t.minimum_commitment)
+    return min(amount, t.cap) if t.cap else amount
+
+
+@given(terms_and_usage())
+def test_matches_the_independent_model(case: tuple[Terms, list[int]]) -> None:
+    t, usage = case
+    expected = oracle_amount(t, usage)
+    charge = period_charge(t, usage)
+    assert charge.amount == expected
+    assert charge.subtotal == sum(charge.meter_amounts) == sum(meter_amount(m, u) for m, u in zip(t.meters, usage, strict=True))
+    assert charge.amount >= t.minimum_commitment
+    if t.cap:
+        assert charge.amount <= t.cap
+        assert charge.fits
+    if expected <= UINT96_MAX:
+        assert period_amount(t, usage) == expected
+    else:
+        with pytest.raises(AmountOverflow) as info:
+            period_amount(t, usage)
+        assert info.value.amount == expected
+
+
+@given(st.data(), st.integers(0, 18))
+def test_graduated_never_decreases_with_usage(data: st.DataObject, price_decimals: int) -> None:
+    meter = data.draw(meters(price_decimals, PriceModel.GRADUATED))
+    a, b = sorted([data.draw(usage_for_meter(meter)), data.draw(usage_for_meter(meter))])
+    assert meter_amount(meter, a) <= meter_amount(meter, b)
+
+
+@given(st.data())
+def test_each_model_matches_the_oracle(data: st.DataObject) -> None:
+    model = data.draw(st.sampled_from(PriceModel))
+    meter = data.draw(meters(data.draw(st.integers(0, 18)), model))
+    usage = data.draw(usage_for_meter(meter))
+    assert meter_amount(meter, usage) == oracle_meter(meter, usage)
+
+
+@given(half_unit_cases())
+def test_exactly_half_a_minor_unit_rounds_up(case: tuple[Terms, list[int]]) -> None:
+    t, usage = case
+    minor = t.meters[0].price // 10**t.price_decimals
+    assert period_amount(t, usage) == minor + 1
+
+
+@given(terms(min_and_cap=False), st.data())
+def test_without_minimum_and_cap_the_amount_is_the_rounded_sum(t: Terms, data: st.DataObject) -> None:
+    usage = [data.draw(usage_for_meter(m)) for m in t.meters]
+    charge = period_charge(t, usage)
+    assert charge.amount == charge.rounded
+    assert not charge.minimum_applied and not charge.cap_applied
