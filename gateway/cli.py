@@ -1,0 +1,487 @@
+"""Command line of the gateway's banking side. Each group is a Typer app the ``settle`` entry point mounts
+(``settle party …``, ``settle mandate …``, ``settle bank …``, ``settle statements …``, ``settle unmatched …``);
+:func:`register` mounts them all, and ``python -m gateway.cli`` runs them standalone.
+
+The database comes from ``SETTLE_GATEWAY_DATABASE_URL`` / ``SETTLE_DATABASE_URL`` (default: SQLite in the
+runtime folder) and is migrated on first use. Errors print as one line (``error: …``) with exit code 1.
+IBANs are masked in output unless ``--reveal`` is given.
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import os
+import re
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway import parties, payments, statements
+from gateway.bank import FileBankConnector
+from gateway.bank_simulator import CAMT_VERSIONS, RETURN_REASONS, BankSimulator, ReturnRule
+from gateway.camt import minor_digits
+from gateway.database import open_database, unit_of_work
+from gateway.errors import MasterDataError
+from gateway.models import Party
+from gateway.sepa import CREDIT_TRANSFER_SCHEMAS, DIRECT_DEBIT_SCHEMAS
+from settle.errors import SettleError, ValidationError
+from settle.money import format_minor
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+party_app = typer.Typer(help="Party master data (kept off-chain): names, addresses, bank accounts, history.", no_args_is_help=True)
+mandate_app = typer.Typer(help="SEPA direct debit mandates.", no_args_is_help=True)
+method_app = typer.Typer(help="How each agreement is paid (SEPA direct debit, SEPA credit transfer, ERC-20).", no_args_is_help=True)
+payments_app = typer.Typer(help="Payment files: build validated pain.008/pain.001 files and hand them to the bank.", no_args_is_help=True)
+bank_app = typer.Typer(help="Bank connection tools, including a bank simulator for tests and demos.", no_args_is_help=True)
+statements_app = typer.Typer(help="Bank statements (camt.053/054): import and match.", no_args_is_help=True)
+unmatched_app = typer.Typer(help="Statement lines no settlement could be matched to.", no_args_is_help=True)
+
+SUBCOMMANDS: dict[str, typer.Typer] = {
+    "party": party_app,
+    "mandate": mandate_app,
+    "payment-method": method_app,
+    "payments": payments_app,
+    "bank": bank_app,
+    "statements": statements_app,
+    "unmatched": unmatched_app,
+}
+
+
+def register(parent: typer.Typer) -> None:
+    """Mount every gateway command group on ``parent``."""
+    for name, sub in SUBCOMMANDS.items():
+        parent.add_typer(sub, name=name)
+
+
+app = typer.Typer(name="gateway", help="Settle gateway: parties, mandates, payment files and bank statements.", no_args_is_help=True)
+register(app)
+
+
+def guarded(function: F) -> F:
+    """A :class:`SettleError` becomes ``error: <message>`` on stderr and exit code 1, not a traceback."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except SettleError as exc:
+            typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+_factory: sessionmaker[Session] | None = None
+
+
+def session_factory() -> sessionmaker[Session]:
+    global _factory
+    if _factory is None:
+        _, _factory = open_database()
+    return _factory
+
+
+def reset() -> None:
+    """Forget the cached database (tests switch databases)."""
+    global _factory
+    if _factory is not None:
+        bind = _factory.kw.get("bind")
+        if bind is not None:
+            bind.dispose()
+    _factory = None
+
+
+def actor() -> str:
+    return os.environ.get("SETTLE_ACTOR") or f"cli:{getpass.getuser()}"
+
+
+def _date(value: str | None, field: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(f"{field}: {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _iban(value: str | None, reveal: bool) -> str:
+    if not value:
+        return "-"
+    return value if reveal else parties.mask_iban(value)
+
+
+def _describe_party(party: Party, reveal: bool) -> list[str]:
+    address = ", ".join(p for p in (party.street, " ".join(x for x in (party.postal_code, party.city) if x), party.country) if p)
+    lines = [
+        f"{party.chain_address}  {party.legal_name}{'' if party.active else '  (inactive)'}",
+        f"  address:     {address}",
+        f"  VAT id:      {party.vat_id or '-'}",
+        f"  creditor id: {party.creditor_id or '-'}",
+    ]
+    for account in party.accounts:
+        state = "" if account.active else " (inactive)"
+        lines.append(f"  account:     {_iban(account.iban, reveal)}  BIC {account.bic or '-'}{state}")
+    return lines
+
+
+# -- party ----------------------------------------------------------------------------------------------------------------
+
+
+@party_app.command("add")
+@guarded
+def party_add(
+    address: Annotated[str, typer.Argument(help="The party's chain address (0x…).")],
+    name: Annotated[str, typer.Option("--name", help="Legal name (at most 140 characters).")],
+    country: Annotated[str, typer.Option("--country", help="ISO 3166 country code, e.g. DE.")],
+    street: Annotated[str | None, typer.Option(help="Street and house number.")] = None,
+    postcode: Annotated[str | None, typer.Option(help="Postal code.")] = None,
+    city: Annotated[str | None, typer.Option(help="City.")] = None,
+    vat_id: Annotated[str | None, typer.Option("--vat-id", help="VAT identification number.")] = None,
+    creditor_id: Annotated[str | None, typer.Option("--creditor-id", help="SEPA creditor identifier (payees that collect).")] = None,
+    iban: Annotated[str | None, typer.Option(help="Add this bank account as well.")] = None,
+    bic: Annotated[str | None, typer.Option(help="BIC of --iban (derived from the IBAN when omitted).")] = None,
+) -> None:
+    """Register a party by its chain address, optionally with its bank account."""
+    with unit_of_work(session_factory(), actor()) as session:
+        party = parties.add_party(
+            session,
+            address=address,
+            legal_name=name,
+            country=country,
+            street=street,
+            postal_code=postcode,
+            city=city,
+            vat=vat_id,
+            creditor_id=creditor_id,
+        )
+        if iban:
+            parties.add_bank_account(session, party.chain_address, iban_value=iban, bic=bic)
+        typer.echo(f"party {party.chain_address} registered")
+
+
+@party_app.command("update")
+@guarded
+def party_update(
+    address: Annotated[str, typer.Argument(help="The party's chain address.")],
+    name: Annotated[str | None, typer.Option("--name", help="New legal name.")] = None,
+    country: Annotated[str | None, typer.Option(help="New country code.")] = None,
+    street: Annotated[str | None, typer.Option(help="New street.")] = None,
+    postcode: Annotated[str | None, typer.Option(help="New postal code.")] = None,
+    city: Annotated[str | None, typer.Option(help="New city.")] = None,
+    vat_id: Annotated[str | None, typer.Option("--vat-id", help="New VAT id.")] = None,
+    creditor_id: Annotated[str | None, typer.Option("--creditor-id", help="New SEPA creditor identifier.")] = None,
+) -> None:
+    """Change a party's master data (the old values stay in its history)."""
+    changes = {
+        key: value
+        for key, value in {
+            "legal_name": name,
+            "country": country,
+            "street": street,
+            "postal_code": postcode,
+            "city": city,
+            "vat_id": vat_id,
+            "creditor_id": creditor_id,
+        }.items()
+        if value is not None
+    }
+    if not changes:
+        raise MasterDataError("nothing to change: give at least one option (see --help)")
+    with unit_of_work(session_factory(), actor()) as session:
+        parties.update_party(session, address, **changes)
+    typer.echo(f"party {address.lower()} updated: {', '.join(sorted(changes))}")
+
+
+@party_app.command("add-account")
+@guarded
+def party_add_account(
+    address: Annotated[str, typer.Argument(help="The party's chain address.")],
+    iban: Annotated[str, typer.Option(help="IBAN of the account.")],
+    bic: Annotated[str | None, typer.Option(help="BIC (derived from the IBAN when omitted).")] = None,
+    holder: Annotated[str | None, typer.Option(help="Account holder, if not the party's legal name.")] = None,
+) -> None:
+    """Add a bank account to a party."""
+    with unit_of_work(session_factory(), actor()) as session:
+        account = parties.add_bank_account(session, address, iban_value=iban, bic=bic, holder_name=holder)
+        typer.echo(f"account {parties.mask_iban(account.iban)} (BIC {account.bic or '-'}) added to {address.lower()}")
+
+
+@party_app.command("show")
+@guarded
+def party_show(
+    address: Annotated[str, typer.Argument(help="The party's chain address.")],
+    reveal: Annotated[bool, typer.Option("--reveal", help="Show IBANs in full.")] = False,
+) -> None:
+    """Show a party's master data and bank accounts."""
+    with unit_of_work(session_factory(), actor()) as session:
+        typer.echo("\n".join(_describe_party(parties.get_party(session, address), reveal)))
+
+
+@party_app.command("list")
+@guarded
+def party_list() -> None:
+    """List all parties."""
+    with unit_of_work(session_factory(), actor()) as session:
+        found = parties.list_parties(session)
+        if not found:
+            typer.echo("no parties registered")
+        for party in found:
+            typer.echo(f"{party.chain_address}  {party.country}  {party.legal_name}{'' if party.active else '  (inactive)'}")
+
+
+@party_app.command("history")
+@guarded
+def party_history(
+    address: Annotated[str, typer.Argument(help="The party's chain address.")],
+    reveal: Annotated[bool, typer.Option("--reveal", help="Show IBANs in full.")] = False,
+) -> None:
+    """Every recorded change of the party, its accounts, mandates and payment methods: who, when, old → new."""
+
+    def shown(values: dict | None) -> dict | None:
+        if values is None or reveal:
+            return values
+        return {k: parties.mask_iban(v) if k == "iban" and isinstance(v, str) else v for k, v in values.items()}
+
+    with unit_of_work(session_factory(), actor()) as session:
+        for change in parties.party_history(session, address):
+            stamp = change.changed_at.strftime("%Y-%m-%d %H:%M:%S")
+            typer.echo(f"{stamp} UTC  {change.actor}  {change.action} {change.entity}#{change.entity_id}")
+            if change.action == "update":
+                old, new = shown(change.old) or {}, shown(change.new) or {}
+                for key in new:
+                    typer.echo(f"    {key}: {old.get(key)!r} -> {new[key]!r}")
+            else:
+                typer.echo(f"    {shown(change.new)}")
+
+
+# -- mandate --------------------------------------------------------------------------------------------------------------
+
+
+@mandate_app.command("add")
+@guarded
+def mandate_add(
+    debtor: Annotated[str, typer.Option(help="Chain address of the payer who signed the mandate.")],
+    creditor: Annotated[str, typer.Option(help="Chain address of the payee who collects.")],
+    reference: Annotated[str, typer.Option(help="Mandate reference (at most 35 characters).")],
+    signed: Annotated[str, typer.Option(help="Date of signature, YYYY-MM-DD.")],
+    scheme: Annotated[str, typer.Option(help="CORE or B2B.")] = "CORE",
+    iban: Annotated[str | None, typer.Option(help="Debtor account (default: the debtor's only account).")] = None,
+    creditor_id: Annotated[str | None, typer.Option("--creditor-id", help="Creditor identifier (default: the payee's).")] = None,
+    sequence: Annotated[str, typer.Option(help="FRST for a new mandate, RCUR if it was used before.")] = "FRST",
+) -> None:
+    """Record a signed SEPA direct debit mandate."""
+    with unit_of_work(session_factory(), actor()) as session:
+        mandate = parties.add_mandate(
+            session,
+            debtor=debtor,
+            creditor=creditor,
+            reference=reference,
+            signed_on=_date(signed, "date of signature"),  # type: ignore[arg-type]
+            scheme=scheme,
+            debtor_iban=iban,
+            creditor_id=creditor_id,
+            sequence=sequence,
+        )
+        typer.echo(f"mandate {mandate.reference} ({mandate.scheme.value}, next {mandate.sequence.value}) recorded")
+
+
+@mandate_app.command("revoke")
+@guarded
+def mandate_revoke(
+    reference: Annotated[str, typer.Argument(help="Mandate reference.")],
+    creditor_id: Annotated[str | None, typer.Option("--creditor-id", help="Creditor identifier, if several share the reference.")] = None,
+) -> None:
+    """Revoke a mandate: no further debits are collected with it."""
+    with unit_of_work(session_factory(), actor()) as session:
+        mandate = parties.revoke_mandate(session, reference, creditor_id)
+        typer.echo(f"mandate {mandate.reference} revoked")
+
+
+# -- payment method -----------------------------------------------------------------------------------------------------------
+
+
+@method_app.command("set")
+@guarded
+def method_set(
+    agreement: Annotated[str, typer.Argument(help="Agreement address (0x…).")],
+    chain_id: Annotated[int, typer.Option("--chain-id", help="Chain id of the agreement.")],
+    kind: Annotated[str, typer.Option(help="sepa_dd, sepa_ct or erc20.")],
+    payer: Annotated[str, typer.Option(help="Payer's chain address.")],
+    payee: Annotated[str, typer.Option(help="Payee's chain address.")],
+    mandate: Annotated[str | None, typer.Option(help="Mandate reference (sepa_dd).")] = None,
+    payee_iban: Annotated[str | None, typer.Option("--payee-iban", help="Payee account (default: its only one).")] = None,
+    payer_iban: Annotated[str | None, typer.Option("--payer-iban", help="Payer account for sepa_ct (default: its only one).")] = None,
+    token: Annotated[str | None, typer.Option(help="Token address (erc20).")] = None,
+) -> None:
+    """Set how an agreement's settlements are paid."""
+    with unit_of_work(session_factory(), actor()) as session:
+        method = parties.set_payment_method(
+            session,
+            chain_id=chain_id,
+            agreement=agreement,
+            kind=kind,
+            payer=payer,
+            payee=payee,
+            mandate=mandate,
+            payee_iban=payee_iban,
+            payer_iban=payer_iban,
+            token=token,
+        )
+        typer.echo(f"agreement {method.agreement} on chain {method.chain_id} is paid by {method.kind.value}")
+
+
+# -- payments -------------------------------------------------------------------------------------------------------------------
+
+
+@payments_app.command("prepare")
+@guarded
+def payments_prepare(
+    files_dir: Annotated[Path, typer.Option("--files-dir", help="Folder that keeps every payment file built.")],
+    today: Annotated[str | None, typer.Option(help="Hand-over date, YYYY-MM-DD (default: today, UTC).")] = None,
+    dd_schema: Annotated[str, typer.Option("--dd-schema", help=f"One of {', '.join(DIRECT_DEBIT_SCHEMAS)}.")] = "pain.008.001.08",
+    ct_schema: Annotated[str, typer.Option("--ct-schema", help=f"One of {', '.join(CREDIT_TRANSFER_SCHEMAS)}.")] = "pain.001.001.09",
+) -> None:
+    """Put every pending SEPA payment into validated files and queue them for upload."""
+    with unit_of_work(session_factory(), actor()) as session:
+        result = payments.prepare_payment_files(
+            session, files_dir=files_dir, today=_date(today, "today"), dd_schema=dd_schema, ct_schema=ct_schema
+        )
+        for payment_file in result.files:
+            typer.echo(f"{Path(payment_file.path).name}: {payment_file.tx_count} payments, {payment_file.file_date}")
+    for problem in result.problems:
+        typer.secho(f"not included: {problem}", err=True, fg=typer.colors.YELLOW)
+    if not result.files and not result.problems:
+        typer.echo("nothing to pay")
+    if result.problems:
+        raise typer.Exit(1)
+
+
+@payments_app.command("upload")
+@guarded
+def payments_upload(
+    outbox: Annotated[Path, typer.Option(help="The bank connector's outbox folder (the EBICS client uploads from it).")],
+    worker: Annotated[str, typer.Option(help="Name of this worker (outbox lock owner).")] = "cli",
+) -> None:
+    """Hand queued payment files to the bank."""
+    uploaded = payments.upload_payment_files(session_factory(), FileBankConnector(outbox, outbox), worker=worker)
+    typer.echo("\n".join(f"uploaded {name}" for name in uploaded) or "nothing to upload")
+
+
+# -- bank -----------------------------------------------------------------------------------------------------------------------------
+
+_RETURN = re.compile(r"^([^=]+)=([A-Z0-9]{4})$")
+
+
+@bank_app.command("simulate")
+@guarded
+def bank_simulate(
+    outbox: Annotated[Path, typer.Option(help="Folder the pain files are read from.")],
+    inbox: Annotated[Path, typer.Option(help="Folder the camt.053 statements are written to.")],
+    returns: Annotated[
+        list[str] | None,
+        typer.Option("--return", help=f"Return a transaction: END_TO_END_ID=REASON ({', '.join(sorted(RETURN_REASONS))}). Repeatable."),
+    ] = None,
+    return_rate: Annotated[
+        list[str] | None, typer.Option("--return-rate", help="Return a share of all transactions: REASON=0.05. Repeatable.")
+    ] = None,
+    return_after: Annotated[int, typer.Option("--return-after", help="Business days between booking and return.")] = 2,
+    seed: Annotated[int, typer.Option(help="Seed for rule-based returns (same seed, same statements).")] = 0,
+    camt_version: Annotated[str, typer.Option("--camt-version", help=f"One of {', '.join(CAMT_VERSIONS)}.")] = "camt.053.001.08",
+) -> None:
+    """Act as the bank: book the payment files in OUTBOX and write camt.053 statements to INBOX."""
+    rules = []
+    for text in returns or []:
+        match = _RETURN.match(text.strip())
+        if not match:
+            raise ValidationError(f"--return: {text!r} must be END_TO_END_ID=REASON, e.g. STL…-3=AM04")
+        rules.append(ReturnRule(match.group(2), end_to_end_id=match.group(1), after_days=return_after))
+    for text in return_rate or []:
+        reason, _, rate = text.partition("=")
+        try:
+            rules.append(ReturnRule(reason.strip().upper(), rate=float(rate), after_days=return_after))
+        except ValueError:
+            raise ValidationError(f"--return-rate: {text!r} must be REASON=SHARE, e.g. AM04=0.05") from None
+    result = BankSimulator(outbox, inbox, returns=rules, seed=seed, camt_version=camt_version).run()
+    for name in result.processed:
+        typer.echo(f"booked {name}")
+    for path in result.statements:
+        typer.echo(f"wrote {path}")
+    for problem in result.problems:
+        typer.secho(f"skipped {problem}", err=True, fg=typer.colors.YELLOW)
+    if not result.processed and not result.problems:
+        typer.echo("no new payment files")
+    if result.problems:
+        raise typer.Exit(1)
+
+
+# -- statements ----------------------------------------------------------------------------------------------------------------------
+
+
+def _summary(result: statements.ImportResult) -> str:
+    return (
+        f"{result.file_name}: {result.lines} lines ({result.matched} matched, {result.unmatched} unmatched, "
+        f"{result.ignored} ignored), {result.duplicates} already imported, {result.not_booked} not booked"
+    )
+
+
+@statements_app.command("import")
+@guarded
+def statements_import(file: Annotated[Path, typer.Argument(help="A camt.053 / camt.054 file.", exists=False)]) -> None:
+    """Import a bank statement, match its lines and queue confirmations and returns."""
+    if not file.is_file():
+        raise ValidationError(f"statement file {str(file)!r} does not exist")
+    content = file.read_bytes()
+    with unit_of_work(session_factory(), actor()) as session:
+        result = statements.import_statement(session, content, file.name, actor=actor())
+    typer.echo(_summary(result))
+
+
+@statements_app.command("poll")
+@guarded
+def statements_poll(inbox: Annotated[Path, typer.Option(help="The bank connector's inbox folder.")]) -> None:
+    """Import every statement waiting in the inbox (imported files move to INBOX/processed)."""
+    result = statements.import_from_bank(session_factory(), FileBankConnector(inbox, inbox), actor=actor())
+    for imported in result.imported:
+        typer.echo(_summary(imported))
+    for duplicate in result.duplicates:
+        typer.echo(f"skipped: {duplicate}")
+    for problem in result.problems:
+        typer.secho(f"not imported: {problem}", err=True, fg=typer.colors.YELLOW)
+    if not (result.imported or result.duplicates or result.problems):
+        typer.echo("no statements waiting")
+    if result.problems:
+        raise typer.Exit(1)
+
+
+@unmatched_app.command("list")
+@guarded
+def unmatched_list(
+    limit: Annotated[int, typer.Option(help="Show at most this many lines.")] = 100,
+    reveal: Annotated[bool, typer.Option("--reveal", help="Show counterparty IBANs in full.")] = False,
+) -> None:
+    """Statement lines that matched no settlement, with the reason."""
+    with unit_of_work(session_factory(), actor()) as session:
+        lines = statements.unmatched_lines(session, limit)
+        if not lines:
+            typer.echo("no unmatched lines")
+        for line in lines:
+            amount = format_minor(line.amount, minor_digits(line.currency or "EUR")) if line.amount is not None else "-"
+            typer.echo(
+                f"#{line.id} {line.booking_date or '-'} {line.credit_debit} {amount} {line.currency or ''} "
+                f"ref {line.bank_reference}  from {line.counterparty_name or '-'} {_iban(line.counterparty_iban, reveal)}"
+            )
+            typer.echo(f"    reason: {line.match_reason}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

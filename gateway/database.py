@@ -1,0 +1,38 @@
+"""The gateway's database: engine, migrations (own folder and version table) and sessions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.models import set_actor
+from settle import db
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+VERSION_TABLE = "alembic_version_gateway"
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the gateway's tables on ``engine`` up to ``revision``."""
+    db.upgrade(engine, MIGRATIONS_DIR, VERSION_TABLE, revision)
+
+
+def open_database(url: str | None = None, *, upgrade: bool = True) -> tuple[Engine, sessionmaker[Session]]:
+    """An engine for ``url`` (default: ``SETTLE_GATEWAY_DATABASE_URL`` / ``SETTLE_DATABASE_URL`` / SQLite in the
+    runtime folder), migrated to the latest schema, and its session factory."""
+    engine = db.make_engine(url or db.database_url("gateway"))
+    if upgrade:
+        migrate(engine)
+    return engine, db.session_factory(engine)
+
+
+@contextmanager
+def unit_of_work(factory: sessionmaker[Session], actor: str = "system") -> Iterator[Session]:
+    """A session whose changes commit together on success (history records name ``actor``)."""
+    with db.transaction(factory) as session:
+        set_actor(session, actor)
+        yield session

@@ -1,0 +1,442 @@
+"""Party master data, kept off-chain only: parties (by chain address), bank accounts, SEPA mandates and each
+agreement's payment method. Every function validates its input fully before anything is stored; every change
+lands in ``gw_history`` through the session hook in :mod:`gateway.models`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from rapidfuzz import process
+from schwifty import BIC, IBAN
+from schwifty.exceptions import SchwiftyException
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from gateway.errors import ConflictError, MasterDataError, NotFoundError
+from gateway.models import (
+    BankAccount,
+    HistoryRecord,
+    Mandate,
+    MandateStatus,
+    Party,
+    PaymentMethod,
+    PaymentMethodKind,
+    SequenceType,
+)
+from gateway.target2 import Scheme
+from settle.errors import ValidationError
+
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_VAT = re.compile(r"^[A-Z]{2}[0-9A-Z+*.]{2,13}$")
+_MANDATE_REFERENCE = re.compile(r"^[A-Za-z0-9+?/\-:().,']{1,35}$")
+_CREDITOR_ID = re.compile(r"^([A-Z]{2})(\d{2})([A-Z0-9]{3})([A-Z0-9]{1,28})$")
+MAX_NAME = 140
+
+
+# -- field validation -------------------------------------------------------------------------------------------------
+
+
+def chain_address(value: str) -> str:
+    """A 0x-prefixed 20-byte hex address, lower case."""
+    if not isinstance(value, str) or not _ADDRESS.match(value.strip()):
+        raise MasterDataError(f"chain address: {value!r} is not a 0x-prefixed 40-digit hex address")
+    return value.strip().lower()
+
+
+def name_text(value: str, field: str = "legal name", limit: int = MAX_NAME) -> str:
+    """A non-empty name of at most ``limit`` characters, surrounding blanks removed."""
+    text = " ".join((value or "").split())
+    if not text:
+        raise MasterDataError(f"{field}: must not be empty")
+    if len(text) > limit:
+        raise MasterDataError(f"{field}: {text[:24]!r}… is {len(text)} characters; the limit is {limit}")
+    return text
+
+
+def optional_text(value: str | None, field: str, limit: int) -> str | None:
+    if value is None:
+        return None
+    text = " ".join(value.split())
+    if len(text) > limit:
+        raise MasterDataError(f"{field}: {text[:24]!r}… is {len(text)} characters; the limit is {limit}")
+    return text or None
+
+
+def country_code(value: str) -> str:
+    code = (value or "").strip().upper()
+    if not _COUNTRY.match(code):
+        raise MasterDataError(f"country: {value!r} is not a two-letter ISO 3166 country code (e.g. DE)")
+    return code
+
+
+def vat_id(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    compact = "".join(value.split()).upper()
+    if not _VAT.match(compact):
+        raise MasterDataError(f"VAT id: {value!r} must be a country prefix and 2 to 13 letters or digits (e.g. DE123456789)")
+    return compact
+
+
+def iban(value: str, field: str = "IBAN", error: type[ValidationError] = MasterDataError) -> str:
+    """The IBAN in compact form, validated (country, length, structure, check digits) with schwifty."""
+    try:
+        return IBAN(value or "").compact
+    except SchwiftyException as exc:
+        raise error(f"{field}: {value!r} is not valid ({exc})") from None
+
+
+def bic_for(iban_value: str, bic: str | None = None, field: str = "BIC", error: type[ValidationError] = MasterDataError) -> str | None:
+    """``bic`` validated, or the BIC schwifty derives from the IBAN's bank code (``None`` if it cannot)."""
+    if bic:
+        try:
+            return BIC(bic).compact
+        except SchwiftyException as exc:
+            raise error(f"{field}: {bic!r} is not valid ({exc})") from None
+    derived = IBAN(iban_value).bic
+    return derived.compact if derived is not None else None
+
+
+def mandate_reference(value: str) -> str:
+    text = (value or "").strip()
+    if not _MANDATE_REFERENCE.match(text):
+        raise MasterDataError(f"mandate reference: {value!r} must be 1 to 35 characters from A-Z a-z 0-9 + ? / - : ( ) . , ' (no spaces)")
+    return text
+
+
+def creditor_identifier(value: str) -> str:
+    """A SEPA creditor identifier (e.g. ``DE98ZZZ09999999999``) with valid check digits."""
+    compact = "".join((value or "").split()).upper()
+    match = _CREDITOR_ID.match(compact)
+    if not match:
+        raise MasterDataError(f"creditor identifier: {value!r} must look like DE98ZZZ09999999999")
+    country, check, _business, national = match.groups()
+    digits = "".join(str(int(c, 36)) for c in national + country) + check
+    if int(digits) % 97 != 1:
+        raise MasterDataError(f"creditor identifier: {value!r} has wrong check digits")
+    return compact
+
+
+def mask_iban(value: str) -> str:
+    """``DE89 **** **** **** **30 00``-style masking for lists and messages that may be logged."""
+    compact = value.replace(" ", "")
+    if len(compact) < 8:
+        return "****"
+    masked = compact[:4] + "*" * (len(compact) - 8) + compact[-4:]
+    return " ".join(masked[i : i + 4] for i in range(0, len(masked), 4))
+
+
+# -- parties ----------------------------------------------------------------------------------------------------------
+
+
+def _suggest(session: Session, text: str) -> str:
+    rows = session.execute(select(Party.chain_address, Party.legal_name)).all()
+    choices = {address: f"{address} ({name})" for address, name in rows}
+    choices.update({name: f"{address} ({name})" for address, name in rows})
+    best = process.extractOne(text, list(choices), score_cutoff=70) if choices else None
+    return f" Did you mean {choices[best[0]]}?" if best else ""
+
+
+def get_party(session: Session, address: str) -> Party:
+    """The party with chain address ``address``, or :class:`NotFoundError` (with a suggestion if one is close)."""
+    normalized = address.strip().lower() if isinstance(address, str) else address
+    party = session.scalar(select(Party).where(Party.chain_address == normalized))
+    if party is None:
+        raise NotFoundError(f"party {address!r} is not registered.{_suggest(session, str(address))}".rstrip("."))
+    return party
+
+
+def list_parties(session: Session) -> list[Party]:
+    return list(session.scalars(select(Party).order_by(Party.legal_name, Party.id)))
+
+
+def add_party(
+    session: Session,
+    *,
+    address: str,
+    legal_name: str,
+    country: str,
+    street: str | None = None,
+    postal_code: str | None = None,
+    city: str | None = None,
+    vat: str | None = None,
+    creditor_id: str | None = None,
+) -> Party:
+    """Register a party by its chain address."""
+    values = {
+        "chain_address": chain_address(address),
+        "legal_name": name_text(legal_name),
+        "country": country_code(country),
+        "street": optional_text(street, "street", 70),
+        "postal_code": optional_text(postal_code, "postal code", 16),
+        "city": optional_text(city, "city", 35),
+        "vat_id": vat_id(vat),
+        "creditor_id": creditor_identifier(creditor_id) if creditor_id else None,
+    }
+    if session.scalar(select(Party.id).where(Party.chain_address == values["chain_address"])) is not None:
+        raise ConflictError(f"party {values['chain_address']} is already registered; change it with `party update`")
+    party = Party(**values)
+    session.add(party)
+    session.flush()
+    return party
+
+
+_PARTY_FIELDS = {
+    "legal_name": lambda v: name_text(v),
+    "country": country_code,
+    "street": lambda v: optional_text(v, "street", 70),
+    "postal_code": lambda v: optional_text(v, "postal code", 16),
+    "city": lambda v: optional_text(v, "city", 35),
+    "vat_id": vat_id,
+    "creditor_id": lambda v: creditor_identifier(v) if v else None,
+    "active": bool,
+}
+
+
+def update_party(session: Session, address: str, **changes: object) -> Party:
+    """Change fields of a party (``legal_name``, ``country``, ``street``, ``postal_code``, ``city``, ``vat_id``,
+    ``creditor_id``, ``active``); each change is recorded with its old value."""
+    unknown = set(changes) - set(_PARTY_FIELDS)
+    if unknown:
+        raise MasterDataError(f"party fields {sorted(unknown)} do not exist; known: {sorted(_PARTY_FIELDS)}")
+    validated = {key: _PARTY_FIELDS[key](value) for key, value in changes.items()}  # type: ignore[operator]
+    party = get_party(session, address)
+    for key, value in validated.items():
+        setattr(party, key, value)
+    session.flush()
+    return party
+
+
+# -- bank accounts ------------------------------------------------------------------------------------------------------
+
+
+def add_bank_account(
+    session: Session, address: str, *, iban_value: str, bic: str | None = None, holder_name: str | None = None
+) -> BankAccount:
+    """Add a bank account to a party (IBAN validated, BIC validated or derived)."""
+    compact = iban(iban_value)
+    resolved_bic = bic_for(compact, bic)
+    holder = name_text(holder_name, "account holder") if holder_name else None
+    party = get_party(session, address)
+    existing = session.scalar(select(BankAccount).where(BankAccount.party_id == party.id, BankAccount.iban == compact))
+    if existing is not None:
+        raise ConflictError(f"party {party.chain_address} already has the account {mask_iban(compact)}")
+    account = BankAccount(party_id=party.id, iban=compact, bic=resolved_bic, holder_name=holder)
+    session.add(account)
+    session.flush()
+    return account
+
+
+def find_account(session: Session, party: Party, iban_value: str | None, role: str) -> BankAccount:
+    """``party``'s active account with ``iban_value``, or its only active account when none is named."""
+    accounts = [a for a in party.accounts if a.active]
+    if iban_value:
+        compact = iban(iban_value)
+        for account in accounts:
+            if account.iban == compact:
+                return account
+        raise NotFoundError(f"{role} {party.chain_address} has no active account {mask_iban(compact)}; add it first")
+    if len(accounts) == 1:
+        return accounts[0]
+    if not accounts:
+        raise NotFoundError(f"{role} {party.chain_address} has no bank account; add one with `party add-account`")
+    raise MasterDataError(f"{role} {party.chain_address} has {len(accounts)} accounts: name the IBAN to use")
+
+
+def deactivate_bank_account(session: Session, address: str, iban_value: str) -> BankAccount:
+    party = get_party(session, address)
+    account = find_account(session, party, iban_value, "party")
+    account.active = False
+    session.flush()
+    return account
+
+
+# -- mandates ---------------------------------------------------------------------------------------------------------------
+
+
+def add_mandate(
+    session: Session,
+    *,
+    debtor: str,
+    creditor: str,
+    reference: str,
+    signed_on: date,
+    scheme: Scheme | str = Scheme.CORE,
+    debtor_iban: str | None = None,
+    creditor_id: str | None = None,
+    sequence: SequenceType | str = SequenceType.FIRST,
+    today: date | None = None,
+) -> Mandate:
+    """Record a SEPA mandate the debtor signed for the creditor."""
+    ref = mandate_reference(reference)
+    try:
+        scheme = Scheme(str(scheme).upper())
+    except ValueError:
+        raise MasterDataError(f"scheme: {scheme!r} is not CORE or B2B") from None
+    try:
+        sequence = SequenceType(str(sequence).upper())
+    except ValueError:
+        raise MasterDataError(f"sequence: {sequence!r} is not FRST or RCUR") from None
+    today = today or datetime.now(UTC).date()
+    if not isinstance(signed_on, date) or signed_on > today:
+        raise MasterDataError(f"date of signature: {signed_on} lies in the future")
+    debtor_party = get_party(session, debtor)
+    creditor_party = get_party(session, creditor)
+    if debtor_party.id == creditor_party.id:
+        raise MasterDataError("mandate: debtor and creditor are the same party")
+    ci = creditor_identifier(creditor_id) if creditor_id else creditor_party.creditor_id
+    if not ci:
+        raise MasterDataError(
+            f"creditor identifier: creditor {creditor_party.chain_address} has none; give --creditor-id or set it on the party"
+        )
+    account = find_account(session, debtor_party, debtor_iban, "debtor")
+    if session.scalar(select(Mandate.id).where(Mandate.creditor_id == ci, Mandate.reference == ref)) is not None:
+        raise ConflictError(f"mandate {ref!r} of creditor {ci} is already recorded")
+    mandate = Mandate(
+        reference=ref,
+        creditor_id=ci,
+        debtor_party_id=debtor_party.id,
+        creditor_party_id=creditor_party.id,
+        debtor_account_id=account.id,
+        signed_on=signed_on,
+        scheme=scheme,
+        sequence=sequence,
+        status=MandateStatus.ACTIVE,
+    )
+    session.add(mandate)
+    session.flush()
+    return mandate
+
+
+def get_mandate(session: Session, reference: str, creditor_id: str | None = None) -> Mandate:
+    query = select(Mandate).where(Mandate.reference == reference.strip())
+    if creditor_id:
+        query = query.where(Mandate.creditor_id == creditor_identifier(creditor_id))
+    found = list(session.scalars(query))
+    if not found:
+        raise NotFoundError(f"mandate {reference!r} is not recorded")
+    if len(found) > 1:
+        raise MasterDataError(f"mandate {reference!r} exists for several creditors: name the creditor identifier")
+    return found[0]
+
+
+def revoke_mandate(session: Session, reference: str, creditor_id: str | None = None) -> Mandate:
+    mandate = get_mandate(session, reference, creditor_id)
+    mandate.status = MandateStatus.REVOKED
+    session.flush()
+    return mandate
+
+
+# -- payment method per agreement -----------------------------------------------------------------------------------------
+
+
+def set_payment_method(
+    session: Session,
+    *,
+    chain_id: int,
+    agreement: str,
+    kind: PaymentMethodKind | str,
+    payer: str,
+    payee: str,
+    mandate: str | None = None,
+    payee_iban: str | None = None,
+    payer_iban: str | None = None,
+    token: str | None = None,
+) -> PaymentMethod:
+    """Set (or change) how ``agreement`` is paid. Changes are recorded with their old values."""
+    if not isinstance(chain_id, int) or chain_id <= 0:
+        raise MasterDataError(f"chain id: {chain_id!r} is not a positive integer")
+    agreement = chain_address(agreement)
+    try:
+        kind = PaymentMethodKind(kind)
+    except ValueError:
+        raise MasterDataError(f"payment method: {kind!r} is not one of {', '.join(k.value for k in PaymentMethodKind)}") from None
+    payer_party, payee_party = get_party(session, payer), get_party(session, payee)
+    values: dict[str, object] = {
+        "kind": kind,
+        "payer_party_id": payer_party.id,
+        "payee_party_id": payee_party.id,
+        "mandate_id": None,
+        "payee_account_id": None,
+        "payer_account_id": None,
+        "token": None,
+    }
+    if kind is PaymentMethodKind.SEPA_DIRECT_DEBIT:
+        if not mandate:
+            raise MasterDataError("mandate: SEPA direct debit needs the mandate reference")
+        found = get_mandate(session, mandate)
+        if found.debtor_party_id != payer_party.id or found.creditor_party_id != payee_party.id:
+            raise MasterDataError(
+                f"mandate {found.reference!r} is not from payer {payer_party.chain_address} to payee {payee_party.chain_address}"
+            )
+        if found.status is not MandateStatus.ACTIVE:
+            raise MasterDataError(f"mandate {found.reference!r} is {found.status.value}")
+        values["mandate_id"] = found.id
+        values["payee_account_id"] = find_account(session, payee_party, payee_iban, "payee").id
+    elif kind is PaymentMethodKind.SEPA_CREDIT_TRANSFER:
+        values["payee_account_id"] = find_account(session, payee_party, payee_iban, "payee").id
+        values["payer_account_id"] = find_account(session, payer_party, payer_iban, "payer").id
+    else:
+        if not token:
+            raise MasterDataError("token: ERC-20 payment needs the token address")
+        values["token"] = chain_address(token)
+    method = session.scalar(select(PaymentMethod).where(PaymentMethod.chain_id == chain_id, PaymentMethod.agreement == agreement))
+    if method is None:
+        method = PaymentMethod(chain_id=chain_id, agreement=agreement, **values)
+        session.add(method)
+    else:
+        for key, value in values.items():
+            setattr(method, key, value)
+    session.flush()
+    return method
+
+
+def get_payment_method(session: Session, chain_id: int, agreement: str) -> PaymentMethod:
+    method = session.scalar(
+        select(PaymentMethod).where(PaymentMethod.chain_id == chain_id, PaymentMethod.agreement == chain_address(agreement))
+    )
+    if method is None:
+        raise NotFoundError(f"agreement {agreement} on chain {chain_id} has no payment method; set one with `payment-method set`")
+    return method
+
+
+# -- history ------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    entity: str
+    entity_id: int
+    action: str
+    actor: str
+    changed_at: datetime
+    old: dict | None
+    new: dict | None
+
+
+def party_history(session: Session, address: str) -> list[Change]:
+    """Every recorded change of the party, its accounts, its mandates and the payment methods it is part of."""
+    party = get_party(session, address)
+    account_ids = list(session.scalars(select(BankAccount.id).where(BankAccount.party_id == party.id)))
+    mandate_ids = list(
+        session.scalars(select(Mandate.id).where(or_(Mandate.debtor_party_id == party.id, Mandate.creditor_party_id == party.id)))
+    )
+    method_ids = list(
+        session.scalars(
+            select(PaymentMethod.id).where(or_(PaymentMethod.payer_party_id == party.id, PaymentMethod.payee_party_id == party.id))
+        )
+    )
+    conditions = [(HistoryRecord.entity == Party.__tablename__) & (HistoryRecord.entity_id == party.id)]
+    for entity, ids in (
+        (BankAccount.__tablename__, account_ids),
+        (Mandate.__tablename__, mandate_ids),
+        (PaymentMethod.__tablename__, method_ids),
+    ):
+        if ids:
+            conditions.append((HistoryRecord.entity == entity) & HistoryRecord.entity_id.in_(ids))
+    records = session.scalars(select(HistoryRecord).where(or_(*conditions)).order_by(HistoryRecord.id))
+    return [Change(r.entity, r.entity_id, r.action, r.actor, r.changed_at, r.old_values, r.new_values) for r in records]

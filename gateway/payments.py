@@ -1,0 +1,366 @@
+"""Payment instructions and files: one instruction per settled (agreement, period), grouped into validated
+SEPA files per initiating account, date (and scheme), handed to the bank through the outbox.
+
+States of an instruction: ``pending`` (recorded from the settlement) → ``in_file`` (in a validated file waiting
+in the outbox) → ``sent`` (the bank has the file) → ``paid`` / ``partially_paid`` / ``returned`` (from the
+statements, :mod:`gateway.statements`).
+
+Building files runs in the caller's transaction: the file is written (atomically, under a deterministic name)
+before the rows that point to it are committed, so a crash at worst leaves an unreferenced file that the next
+run rewrites with the same bytes. An instruction that cannot be paid (no mandate, bad IBAN …) stays
+``pending`` and is reported; it does not hold back the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway import outbox, sepa, target2
+from gateway.bank import BankConnector, write_atomic
+from gateway.database import unit_of_work
+from gateway.errors import BankFileError, ConflictError, MandateError, NotFoundError
+from gateway.models import (
+    BankAccount,
+    InstructionState,
+    Mandate,
+    MandateStatus,
+    PaymentFile,
+    PaymentFileState,
+    PaymentInstruction,
+    PaymentMethodKind,
+    SequenceType,
+)
+from gateway.parties import get_payment_method, mask_iban
+from gateway.references import creditor_reference, end_to_end_id, normalize_agreement
+from settle.errors import ValidationError
+
+log = logging.getLogger(__name__)
+
+UPLOAD_KIND = "bank_upload"
+#: An unused mandate lapses after 36 months (SEPA rulebooks).
+MANDATE_LIFETIME_MONTHS = 36
+
+
+def record_settlement(
+    session: Session,
+    *,
+    chain_id: int,
+    agreement: str,
+    period: int,
+    amount: int,
+    due_date: date,
+    currency: str = "EUR",
+    currency_digits: int = 2,
+    settlement_tx: str | None = None,
+    settlement_block: int | None = None,
+) -> PaymentInstruction | None:
+    """The payment instruction for a settlement (created once; the same settlement again returns it).
+
+    Returns ``None`` for agreements paid in ERC-20 on-chain (the agreement pulls the token itself).
+    A second call with a different amount, currency or due date is a :class:`ConflictError`.
+    """
+    agreement = normalize_agreement(agreement)
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise ValidationError(f"amount: {amount!r} must be a positive integer of minor units")
+    method = get_payment_method(session, chain_id, agreement)
+    if method.kind is PaymentMethodKind.ERC20:
+        return None
+    existing = session.scalar(
+        select(PaymentInstruction).where(
+            PaymentInstruction.chain_id == chain_id,
+            PaymentInstruction.agreement == agreement,
+            PaymentInstruction.period == period,
+        )
+    )
+    if existing is not None:
+        if (existing.amount, existing.currency, existing.due_date) != (amount, currency, due_date):
+            raise ConflictError(
+                f"settlement of period {period} of {agreement} is recorded with {existing.amount} {existing.currency} due "
+                f"{existing.due_date}, not {amount} {currency} due {due_date}"
+            )
+        return existing
+    instruction = PaymentInstruction(
+        chain_id=chain_id,
+        agreement=agreement,
+        period=period,
+        method=method.kind,
+        amount=amount,
+        currency=currency,
+        currency_digits=currency_digits,
+        due_date=due_date,
+        end_to_end_id=end_to_end_id(chain_id, agreement, period),
+        creditor_reference=creditor_reference(chain_id, agreement, period),
+        state=InstructionState.PENDING,
+        settlement_tx=settlement_tx,
+        settlement_block=settlement_block,
+    )
+    session.add(instruction)
+    session.flush()
+    return instruction
+
+
+def find_instruction(session: Session, chain_id: int, agreement: str, period: int) -> PaymentInstruction:
+    instruction = session.scalar(
+        select(PaymentInstruction).where(
+            PaymentInstruction.chain_id == chain_id,
+            PaymentInstruction.agreement == normalize_agreement(agreement),
+            PaymentInstruction.period == period,
+        )
+    )
+    if instruction is None:
+        raise NotFoundError(f"no payment instruction for period {period} of {agreement} on chain {chain_id}")
+    return instruction
+
+
+# -- building files ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PreparedFiles:
+    """What :func:`prepare_payment_files` did: files written, and instructions it could not include (and why)."""
+
+    files: list[PaymentFile] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def _add_months(day: date, months: int) -> date:
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    for candidate in (31, 30, 29, 28):
+        try:
+            return date(year, month, min(day.day, candidate))
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def _account(name_fallback: str, account: BankAccount) -> sepa.Account:
+    return sepa.Account(name=account.holder_name or name_fallback, iban=account.iban, bic=account.bic)
+
+
+def _usable_mandate(mandate: Mandate | None, collection: date, where: str) -> Mandate:
+    if mandate is None:
+        raise MandateError(f"{where}: no SEPA mandate; record one with `mandate add` and set it on the agreement")
+    if mandate.status is not MandateStatus.ACTIVE:
+        raise MandateError(f"{where}: mandate {mandate.reference!r} is {mandate.status.value}")
+    last_use = mandate.last_collection_on or mandate.signed_on
+    if _add_months(last_use, MANDATE_LIFETIME_MONTHS) < collection:
+        raise MandateError(f"{where}: mandate {mandate.reference!r} lapsed (unused for 36 months since {last_use}); get a new one")
+    if not mandate.debtor_account.active:
+        raise MandateError(f"{where}: the debtor account of mandate {mandate.reference!r} is deactivated")
+    return mandate
+
+
+def prepare_payment_files(
+    session: Session,
+    *,
+    files_dir: Path,
+    today: date | None = None,
+    now: datetime | None = None,
+    dd_schema: str = "pain.008.001.08",
+    ct_schema: str = "pain.001.001.09",
+    lead_days: int | None = None,
+) -> PreparedFiles:
+    """Put every pending SEPA instruction into a validated file in ``files_dir`` and queue its upload."""
+    moment = now or datetime.now(UTC)
+    today = today or moment.date()
+    result = PreparedFiles()
+    debit_groups: dict[tuple[int, date, str], list[tuple[PaymentInstruction, sepa.DirectDebit, Mandate]]] = defaultdict(list)
+    transfer_groups: dict[tuple[int, date], list[tuple[PaymentInstruction, sepa.CreditTransfer]]] = defaultdict(list)
+    pending = session.scalars(
+        select(PaymentInstruction)
+        .where(
+            PaymentInstruction.state == InstructionState.PENDING,
+            PaymentInstruction.method.in_([PaymentMethodKind.SEPA_DIRECT_DEBIT, PaymentMethodKind.SEPA_CREDIT_TRANSFER]),
+        )
+        .order_by(PaymentInstruction.id)
+    )
+    for instruction in pending:
+        where = f"period {instruction.period} of {instruction.agreement} ({instruction.end_to_end_id})"
+        try:
+            method = get_payment_method(session, instruction.chain_id, instruction.agreement)
+            if method.kind is not instruction.method:
+                raise BankFileError(f"{where}: the payment method changed to {method.kind.value}; cancel or re-record the instruction")
+            if method.payee_account is None:
+                raise BankFileError(f"{where}: the payee has no account set on the agreement")
+            payee_account = _account(method.payee.legal_name, method.payee_account)
+            if instruction.method is PaymentMethodKind.SEPA_DIRECT_DEBIT:
+                mandate = method.mandate
+                scheme = mandate.scheme if mandate is not None else target2.Scheme.CORE
+                collection = target2.collection_date(instruction.due_date, today, scheme, lead_days=lead_days)
+                mandate = _usable_mandate(mandate, collection, where)
+                debit = sepa.DirectDebit(
+                    end_to_end_id=instruction.end_to_end_id,
+                    amount=instruction.amount,
+                    mandate_reference=mandate.reference,
+                    mandate_signed_on=mandate.signed_on,
+                    sequence=mandate.sequence,
+                    debtor=_account(mandate.debtor.legal_name, mandate.debtor_account),
+                    creditor_reference=instruction.creditor_reference,
+                    currency=instruction.currency,
+                )
+                sepa.check_direct_debit(debit, collection, where)
+                debit_groups[(method.payee_account.id, collection, scheme.value)].append((instruction, debit, mandate))
+            else:
+                if method.payer_account is None:
+                    raise BankFileError(f"{where}: the payer has no account set on the agreement")
+                execution = target2.execution_date(instruction.due_date, today)
+                transfer = sepa.CreditTransfer(
+                    end_to_end_id=instruction.end_to_end_id,
+                    amount=instruction.amount,
+                    creditor=payee_account,
+                    creditor_reference=instruction.creditor_reference,
+                    currency=instruction.currency,
+                )
+                sepa.check_credit_transfer(transfer, execution, where)
+                transfer_groups[(method.payer_account.id, execution)].append((instruction, transfer))
+        except (ValidationError, NotFoundError) as exc:
+            result.problems.append(str(exc))
+
+    for (account_id, collection, scheme), members in debit_groups.items():
+        account = session.get_one(BankAccount, account_id)
+        creditor_id = members[0][2].creditor_id
+        # One creditor identifier per payment-information block: split if mandates name different ones.
+        by_ci: dict[str, list[tuple[PaymentInstruction, sepa.DirectDebit, Mandate]]] = defaultdict(list)
+        for member in members:
+            by_ci[member[2].creditor_id].append(member)
+        for creditor_id, group in by_ci.items():
+            try:
+                built = sepa.build_direct_debit_file(
+                    creditor=_account(account.party.legal_name, account),
+                    creditor_id=creditor_id,
+                    scheme=scheme,
+                    collection_date=collection,
+                    debits=[debit for _, debit, _ in group],
+                    schema=dd_schema,
+                    created_at=moment,
+                )
+            except ValidationError as exc:
+                result.problems.append(f"direct debit file for {mask_iban(account.iban)} on {collection}: {exc}")
+                continue
+            payment_file = _store(session, built, files_dir, account.iban, scheme, moment)
+            for instruction, debit, mandate in group:
+                _mark_in_file(instruction, payment_file, built, collection, debit.sequence.value)
+                if mandate.sequence is SequenceType.FIRST:
+                    mandate.sequence = SequenceType.RECURRING
+                mandate.last_collection_on = max(collection, mandate.last_collection_on or collection)
+            result.files.append(payment_file)
+
+    for (account_id, execution), group in transfer_groups.items():
+        account = session.get_one(BankAccount, account_id)
+        try:
+            built = sepa.build_credit_transfer_file(
+                debtor=_account(account.party.legal_name, account),
+                execution_date=execution,
+                transfers=[transfer for _, transfer in group],
+                schema=ct_schema,
+                created_at=moment,
+            )
+        except ValidationError as exc:
+            result.problems.append(f"credit transfer file for {mask_iban(account.iban)} on {execution}: {exc}")
+            continue
+        payment_file = _store(session, built, files_dir, account.iban, None, moment)
+        for instruction, _ in group:
+            _mark_in_file(instruction, payment_file, built, execution, None)
+        result.files.append(payment_file)
+    session.flush()
+    for payment_file in result.files:
+        log.info(
+            "built payment file %s (%s, %d payments, %s)",
+            payment_file.message_id,
+            payment_file.schema,
+            payment_file.tx_count,
+            payment_file.file_date,
+        )
+    if result.problems:
+        log.warning("%d payment instruction(s) could not be put into a file; they stay pending", len(result.problems))
+    return result
+
+
+def _store(
+    session: Session, built: sepa.BuiltFile, files_dir: Path, account_iban: str, scheme: str | None, moment: datetime
+) -> PaymentFile:
+    existing = session.scalar(select(PaymentFile).where(PaymentFile.message_id == built.message_id))
+    if existing is not None:
+        raise ConflictError(f"payment file {built.message_id} already exists; its instructions are not pending")
+    path = Path(files_dir) / built.file_name
+    write_atomic(path, built.content)
+    payment_file = PaymentFile(
+        kind=built.kind,
+        schema=built.schema,
+        message_id=built.message_id,
+        sha256=built.sha256,
+        path=str(path),
+        account_iban=account_iban,
+        file_date=built.file_date,
+        scheme=scheme,
+        tx_count=built.tx_count,
+        control_sum=built.control_sum,
+        currency=built.currency,
+        state=PaymentFileState.BUILT,
+        created_at=moment,
+    )
+    session.add(payment_file)
+    session.flush()
+    outbox.enqueue(
+        session,
+        UPLOAD_KIND,
+        f"upload:{built.message_id}",
+        {"payment_file_id": payment_file.id, "file_name": built.file_name, "sha256": built.sha256},
+        available_at=moment,
+    )
+    return payment_file
+
+
+def _mark_in_file(
+    instruction: PaymentInstruction, payment_file: PaymentFile, built: sepa.BuiltFile, day: date, sequence: str | None
+) -> None:
+    instruction.state = InstructionState.IN_FILE
+    instruction.payment_file_id = payment_file.id
+    instruction.payment_info_id = built.payment_info_ids[instruction.end_to_end_id]
+    instruction.collection_date = day
+    instruction.sequence_type = sequence
+
+
+# -- handing files to the bank ----------------------------------------------------------------------------------------------
+
+
+def upload_payment_files(
+    factory: sessionmaker[Session], connector: BankConnector, *, worker: str, limit: int = 10, now: datetime | None = None
+) -> list[str]:
+    """Claim queued uploads, hand each file to the bank, and mark file and instructions ``sent``.
+
+    Returns the names uploaded. A file whose bytes changed on disk since it was built is never uploaded.
+    """
+    with unit_of_work(factory, worker) as session:
+        claimed = [(item.id, dict(item.payload)) for item in outbox.claim(session, UPLOAD_KIND, worker, limit, now=now)]
+    uploaded: list[str] = []
+    for item_id, payload in claimed:
+        try:
+            with unit_of_work(factory, worker) as session:
+                payment_file = session.get_one(PaymentFile, payload["payment_file_id"])
+                content = Path(payment_file.path).read_bytes()
+                if hashlib.sha256(content).hexdigest() != payment_file.sha256:
+                    raise BankFileError(f"payment file {payment_file.message_id} changed on disk since it was built; not uploading it")
+                connector.upload(payload["file_name"], content)
+                payment_file.state = PaymentFileState.UPLOADED
+                payment_file.uploaded_at = now or datetime.now(UTC)
+                for instruction in session.scalars(select(PaymentInstruction).where(PaymentInstruction.payment_file_id == payment_file.id)):
+                    if instruction.state is InstructionState.IN_FILE:
+                        instruction.state = InstructionState.SENT
+                outbox.complete(session, item_id, worker, now=now)
+            uploaded.append(payload["file_name"])
+            log.info("handed %s to the bank", payload["file_name"])
+        except Exception as exc:  # noqa: BLE001 - any failure is recorded on the item and retried later
+            log.warning("upload of %s failed (%s); it will be retried", payload.get("file_name"), type(exc).__name__)
+            with unit_of_work(factory, worker) as session:
+                outbox.fail(session, item_id, worker, f"{type(exc).__name__}: {exc}", now=now)
+    return uploaded
