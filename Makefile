@@ -53,7 +53,8 @@ demo: build
 	$(VENV)/bin/settle demo
 
 bench: build
-	@echo "no benchmarks yet"
+	$(PY) benchmarks/gas.py
+	$(PY) benchmarks/oracle_throughput.py --records 200000
 
 clean:
 	rm -rf build .settle .pytest_cache .hypothesis

@@ -3,6 +3,7 @@ pragma solidity 0.8.30;
 
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {Terms} from "../types/BillingTypes.sol";
+import {ITermsErrors} from "./ITermsErrors.sol";
 
 /// @title IAgreementFactory
 /// @notice Deploys billing agreements as EIP-1167 clones (terms carried as immutable clone arguments), holds the
@@ -12,7 +13,7 @@ import {Terms} from "../types/BillingTypes.sol";
 ///      ORACLE_ROLE reports usage (effective only `signerDelay` after the grant, removal is immediate);
 ///      GATEWAY_ROLE confirms fiat payments and returns and sets service status.
 ///      Listing agreements per party is done from the indexed `AgreementCreated` event, not from storage.
-interface IAgreementFactory is IAccessControl {
+interface IAgreementFactory is IAccessControl, ITermsErrors {
     /// @notice A new agreement was deployed.
     /// @param agreement The clone's address.
     /// @param payer Party that pays.
@@ -21,7 +22,12 @@ interface IAgreementFactory is IAccessControl {
     /// @param salt Operator-chosen salt (e.g. the hash of an ERP contract number); with the terms it fixes the address.
     /// @param terms The packed terms (layout in docs/terms-encoding.md), so every version is readable from events.
     event AgreementCreated(
-        address indexed agreement, address indexed payer, address indexed payee, bytes32 termsHash, bytes32 salt, bytes terms
+        address indexed agreement,
+        address indexed payer,
+        address indexed payee,
+        bytes32 termsHash,
+        bytes32 salt,
+        bytes terms
     );
 
     /// @notice An ERC-20 token was added to or removed from the allow-list.
@@ -43,6 +49,8 @@ interface IAgreementFactory is IAccessControl {
     error AgreementFactory_ZeroAddress();
     /// @notice The signer delay is above the maximum.
     error AgreementFactory_SignerDelayTooLong(uint32 delay, uint32 maxDelay);
+    /// @notice `computeAmount` got `given` usage figures for terms with `meters` meters.
+    error AgreementFactory_UsageLengthMismatch(uint256 given, uint256 meters);
 
     /// @notice Role that creates agreements and may pause, resume, cancel and propose amendments.
     function OPERATOR_ROLE() external view returns (bytes32);

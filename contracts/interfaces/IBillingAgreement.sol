@@ -11,13 +11,14 @@ import {
     Terms,
     TerminationReason
 } from "../types/BillingTypes.sol";
+import {ITermsErrors} from "./ITermsErrors.sol";
 
 /// @title IBillingAgreement
 /// @notice One billing agreement between a payer and a payee: terms and their versions, lifecycle, usage per
 ///         meter and period, settlement of each period, payment status and service status.
 /// @dev Periods are numbered from 0 (the period that begins at `terms.start`). Roles are held by the factory
 ///      that deployed the agreement. Amounts are in minor units of the agreement's currency or token.
-interface IBillingAgreement {
+interface IBillingAgreement is ITermsErrors {
     // ----------------------------------------------------------------------------------------------------------
     // Events
     // ----------------------------------------------------------------------------------------------------------
@@ -44,21 +45,35 @@ interface IBillingAgreement {
     /// @param recordsRoot Merkle root of the raw usage records behind the report (docs/merkle.md).
     /// @param reportId The oracle's deterministic id of the report.
     event UsageReported(
-        uint32 indexed period, uint8 indexed meter, uint64 previous, uint64 cumulative, bytes32 recordsRoot, bytes32 indexed reportId
+        uint32 indexed period,
+        uint8 indexed meter,
+        uint64 previous,
+        uint64 cumulative,
+        bytes32 recordsRoot,
+        bytes32 indexed reportId
     );
     /// @notice A meter's usage for an unsettled period was corrected, with a reason.
     event UsageCorrected(
-        uint32 indexed period, uint8 indexed meter, uint64 previous, uint64 corrected, bytes32 recordsRoot, string reason
+        uint32 indexed period,
+        uint8 indexed meter,
+        uint64 previous,
+        uint64 corrected,
+        bytes32 recordsRoot,
+        string reason
     );
     /// @notice Period `period` was settled for `amount` (minor units), due at `dueDate`.
     event SettlementTriggered(uint32 indexed period, uint256 amount, uint40 dueDate, uint16 termsVersion);
     /// @notice A payment of `amount` was recorded; `totalPaid` is the settlement's paid amount after it.
     /// @param bankRefHash keccak256 of the bank reference (fiat) or 0 (token pull).
-    event PaymentConfirmed(uint32 indexed period, uint96 amount, uint96 totalPaid, bytes32 bankRefHash, PaymentStatus status);
+    event PaymentConfirmed(
+        uint32 indexed period, uint96 amount, uint96 totalPaid, bytes32 bankRefHash, PaymentStatus status
+    );
     /// @notice Pulling `amount` of the token from the payer failed; the settlement stays open.
     event TokenPullFailed(uint32 indexed period, uint256 amount);
     /// @notice A payment was returned (return debit, chargeback) with ISO 20022 reason `reasonCode` (e.g. "AM04").
-    event PaymentReturned(uint32 indexed period, uint96 amount, bytes4 reasonCode, bytes32 bankRefHash, PaymentStatus status);
+    event PaymentReturned(
+        uint32 indexed period, uint96 amount, bytes4 reasonCode, bytes32 bankRefHash, PaymentStatus status
+    );
     /// @notice The payer disputed the settlement of `period`.
     event SettlementDisputed(uint32 indexed period, address indexed by, bytes32 reasonHash);
     /// @notice Both parties agreed the disputed settlement's amount.
@@ -149,6 +164,14 @@ interface IBillingAgreement {
     error BillingAgreement_ServiceStatusUnchanged(ServiceStatus status);
     /// @notice Called on the implementation instead of a clone.
     error BillingAgreement_NotAClone();
+    /// @notice Called on a clone the factory did not deploy (never initialized).
+    error BillingAgreement_NotInitialized();
+    /// @notice A state-changing function was re-entered during a token call.
+    error BillingAgreement_Reentrancy();
+    /// @notice `party` already consented to `action`.
+    error BillingAgreement_AlreadyConsented(address party, bytes32 action);
+    /// @notice The requested end period `endPeriod` is not before the end already scheduled (`scheduledEnd`).
+    error BillingAgreement_EndNotEarlier(uint32 endPeriod, uint32 scheduledEnd);
 
     // ----------------------------------------------------------------------------------------------------------
     // Lifecycle
@@ -169,8 +192,13 @@ interface IBillingAgreement {
     ///         Anyone may relay.
     /// @dev Typed data: `Accept(uint16 version,bytes32 termsHash,uint256 deadline)` in the domain
     ///      {name: "Settle BillingAgreement", version: "1", chainId, verifyingContract: this agreement}.
-    function acceptWithSignature(address party, uint16 version, bytes32 termsHash, uint256 deadline, bytes calldata signature)
-        external;
+    function acceptWithSignature(
+        address party,
+        uint16 version,
+        bytes32 termsHash,
+        uint256 deadline,
+        bytes calldata signature
+    ) external;
 
     /// @notice Proposes new terms (prices, meters added at the end, minimum, cap, payment terms, windows, notice,
     ///         end). Payer, payee or operator; a proposing party's acceptance is recorded at once. Replaces any
@@ -225,7 +253,8 @@ interface IBillingAgreement {
     ) external;
 
     /// @notice Corrects a meter's usage for an unsettled period, up or down, with a reason. Oracle only.
-    function correctUsage(uint32 period, uint8 meter, uint64 corrected, bytes32 recordsRoot, string calldata reason) external;
+    function correctUsage(uint32 period, uint8 meter, uint64 corrected, bytes32 recordsRoot, string calldata reason)
+        external;
 
     // ----------------------------------------------------------------------------------------------------------
     // Settlement and payment
@@ -285,7 +314,10 @@ interface IBillingAgreement {
     function terms() external view returns (Terms memory current, uint16 version);
 
     /// @notice Terms `version`, its hash and the first period it prices (the pending version has effectiveFrom 0).
-    function termsAt(uint16 version) external view returns (Terms memory t, bytes32 termsHash, uint32 effectiveFromPeriod);
+    function termsAt(uint16 version)
+        external
+        view
+        returns (Terms memory t, bytes32 termsHash, uint32 effectiveFromPeriod);
 
     /// @notice The version that prices `period`.
     function versionForPeriod(uint32 period) external view returns (uint16);

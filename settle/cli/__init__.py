@@ -8,9 +8,13 @@ from typing import TypeVar
 
 import typer
 
+from gateway import cli as gateway_cli
+from oracle import cli as oracle_cli
+from settle.cli import agreement as agreement_cli
 from settle.cli import chain as chain_cli
 from settle.cli.build import build_command
 from settle.cli.demo import demo_command
+from settle.cli.status import agreements_command, status_command
 from settle.errors import SettleError
 
 T = TypeVar("T")
@@ -25,6 +29,11 @@ app = typer.Typer(
 app.add_typer(chain_cli.app, name="chain")
 app.command("build")(build_command)
 app.command("demo")(demo_command)
+app.add_typer(agreement_cli.app, name="agreement")
+app.command("status")(status_command)
+app.command("agreements")(agreements_command)
+app.add_typer(oracle_cli.app, name="oracle")
+gateway_cli.register(app)
 
 
 def run_guarded(action: Callable[[], T]) -> T:

@@ -1,0 +1,762 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.30;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+
+import {BillingAgreementBase} from "./BillingAgreementBase.sol";
+import {BillingAgreementExtension} from "./BillingAgreementExtension.sol";
+import {IBillingAgreement} from "./interfaces/IBillingAgreement.sol";
+import {CalendarMath} from "./libraries/CalendarMath.sol";
+import {PartySignature} from "./libraries/PartySignature.sol";
+import {Pricing} from "./libraries/Pricing.sol";
+import {TermsCodec} from "./libraries/TermsCodec.sol";
+import {
+    AgreementState,
+    AgreementStatus,
+    MeterUsage,
+    PaymentStatus,
+    ServiceStatus,
+    Settlement,
+    Terms,
+    TerminationReason
+} from "./types/BillingTypes.sol";
+import {EIP712} from "./utils/EIP712.sol";
+
+// Lint exceptions in this file, each deliberate (forge lint):
+// - block-timestamp: periods, grace windows, due dates, notice and dispute windows are defined in block time; a
+//   block proposer can only move a boundary crossing by the few seconds block timestamps may drift.
+// - unsafe-typecast: packed words (core slot, settlements, clone arguments) are unpacked with narrowing casts, and
+//   values proven to fit are narrowed (periods < 2^32 for times < 2^40, amounts checked against 96 bits).
+// forge-lint: disable-start(block-timestamp, unsafe-typecast)
+/// @title BillingAgreement
+/// @notice One billing agreement between a payer and a payee (see IBillingAgreement).
+/// @dev Deployed only as an EIP-1167 clone with immutable arguments `payer (20) ‖ payee (20) ‖ packedTerms`
+///      (docs/terms-encoding.md), read with `Clones.fetchCloneArgs`. Terms version 1 lives in those arguments;
+///      each amendment lives in its own data contract (SSTORE2 pattern: code = 0x00 ‖ packedTerms).
+///
+///      Code size: all of IBillingAgreement does not fit the 24,576-byte limit (EIP-170) at the project's
+///      optimizer settings. This contract implements the calls with gas budgets, the frequent ones and every view;
+///      the other state-changing calls (amendments, pause, notice, termination, disputes, write-offs, service
+///      status) are implemented by `BillingAgreementExtension`, which this contract deploys and reaches by
+///      DELEGATECALL: they run on the clone's storage and code arguments with `msg.sender`
+///      unchanged, for about 2,700 gas more. They are still declared here, so this contract's ABI is complete.
+///      Storage layout and helpers are shared through `BillingAgreementBase`.
+contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
+    using SafeERC20 for IERC20;
+
+    bytes32 private constant ACCEPT_TYPEHASH = keccak256("Accept(uint16 version,bytes32 termsHash,uint256 deadline)");
+    bytes32 private constant USAGE_REPORT_TYPEHASH = keccak256(
+        "UsageReport(uint32 period,bytes32 reportId,bytes32 recordsRoot,MeterUsage[] usages)MeterUsage(uint8 meter,uint64 cumulative)"
+    );
+    bytes32 private constant METER_USAGE_TYPEHASH = keccak256("MeterUsage(uint8 meter,uint64 cumulative)");
+    /// @dev `UsageReported.selector` (keccak256("UsageReported(uint32,uint8,uint64,uint64,bytes32,bytes32)")) as a
+    ///      literal, for the assembly that emits it; a test checks it against the event.
+    uint256 private constant USAGE_REPORTED = 0x5e3d7ec79be4b6913aae1a1941c3e65ceb50fe890a489fd6b5590dcf189377b5;
+
+    /// @dev Implements the functions this contract forwards (see the contract NatSpec).
+    address private immutable _extension;
+
+    /// @dev The deployer (msg.sender) is the factory. Disables initialization of the implementation by marking
+    ///      its own `_core` initialized: the same effect as OpenZeppelin's `_disableInitializers()`, without
+    ///      Initializable's extra (ERC-7201 namespaced) storage slot, which would cost every clone another 22,100
+    ///      gas in `initialize`; here "initialized" is a flag in `_core`, the slot `initialize` writes anyway.
+    constructor() BillingAgreementBase(msg.sender, address(this)) {
+        _core = CORE_INITIALIZED;
+        _extension = address(new BillingAgreementExtension(msg.sender, address(this)));
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Lifecycle
+    // ------------------------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IBillingAgreement
+    function initialize() external {
+        if (msg.sender != _factory) revert BillingAgreement_NotFactory(msg.sender);
+        if (_core != 0) revert BillingAgreement_AlreadyInitialized();
+        uint256 meterCount;
+        assembly ("memory-safe") {
+            // The meter count of version 1: byte 78 of the packed terms after proxy code (0x2d) and parties (40).
+            extcodecopy(address(), 0, add(0x2d, add(PARTIES_LENGTH, 78)), 1)
+            meterCount := shr(248, mload(0))
+        }
+        // Proposed (0), version 0 with version 1 pending.
+        _core = CORE_INITIALIZED | CORE_PENDING | (meterCount << CORE_METERS);
+    }
+
+    /// @inheritdoc IBillingAgreement
+    function accept(uint16 version, bytes32 termsHash) external {
+        _accept(msg.sender, version, termsHash);
+    }
+
+    /// @inheritdoc IBillingAgreement
+    /// @dev A signature stays usable until its deadline: it can only ever accept the exact terms it names, and
+    ///      only while they await acceptance.
+    function acceptWithSignature(
+        address party,
+        uint16 version,
+        bytes32 termsHash,
+        uint256 deadline,
+        bytes calldata signature
+    ) external {
+        if (block.timestamp > deadline) revert BillingAgreement_SignatureExpired(deadline);
+        if (!PartySignature.isValidNowCalldata(party, acceptDigest(version, termsHash, deadline), signature)) {
+            revert BillingAgreement_InvalidSignature(party);
+        }
+        _accept(party, version, termsHash);
+    }
+
+    /// @inheritdoc IBillingAgreement
+    function proposeAmendment(Terms calldata) external returns (uint16) {
+        _delegate();
+    }
+
+    /// @inheritdoc IBillingAgreement
+    function rejectAmendment() external {
+        _delegate();
+    }
+
+    /// @inheritdoc IBillingAgreement
+    function pause() external {
+        _delegate();
+    }
+
+    /// @inheritdoc IBillingAgreement
+    function resume() external {
+        _delegate();
+    }
+
+    /// @inheritdoc IBillingAgreement
+    function giveNotice() external {
+        _delegate();
+    }
+
+    /// @inheritdoc IBillingAgreement
+    function terminateByConsent(uint32) external {
+        _delegate();
+    }
+
+    /// @inheritdoc IBillingAgreement
+    function cancel() external {
+        _delegate();
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Usage
+    // ------------------------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IBillingAgreement
+    /// @dev Reports are accepted until the period is settled (also after its grace window if nobody settled it).
+    function reportUsage(uint32 period, bytes32 reportId, bytes32 recordsRoot, MeterUsage[] calldata usages) external {
+        _requireOracle(msg.sender);
+        _report(period, reportId, recordsRoot, usages);
+    }
+
+    /// @inheritdoc IBillingAgreement
+    function reportUsageWithSignature(
+        uint32 period,
+        bytes32 reportId,
+        bytes32 recordsRoot,
+        MeterUsage[] calldata usages,
+        bytes calldata signature
+    ) external {
+        (address signer, ECDSA.RecoverError err,) =
+            ECDSA.tryRecoverCalldata(usageReportDigest(period, reportId, recordsRoot, usages), signature);
+        if (err != ECDSA.RecoverError.NoError) revert BillingAgreement_InvalidSignature(signer);
+        _requireOracle(signer);
+        _report(period, reportId, recordsRoot, usages);
+    }
+
+    /// @inheritdoc IBillingAgreement
+    /// @dev Allowed while Active or Paused (a pause is often what gives time to correct data), for a period that
+    ///      has begun, lies before the end and is not settled. Emits even when the figure does not change (the
+    ///      reason is on record).
+    function correctUsage(uint32 period, uint8 meter, uint64 corrected, bytes32 recordsRoot, string calldata reason)
+        external
+    {
+        _requireOracle(msg.sender);
+        Core memory c = _loadCore();
+        if (c.state != uint8(AgreementState.Active) && c.state != uint8(AgreementState.Paused)) {
+            revert BillingAgreement_InvalidState(AgreementState(c.state));
+        }
+        uint256 count = _checkUsagePeriod(c, _args(), period);
+        if (meter >= count) revert BillingAgreement_UnknownMeter(meter, count);
+        uint256 key = (uint256(period) << 1) | (meter >> 2);
+        uint256 shift = uint256(meter & 3) << 6;
+        uint256 word = _usage[key];
+        uint64 previous = uint64(word >> shift);
+        _usage[key] = (word & ~(uint256(type(uint64).max) << shift)) | (uint256(corrected) << shift);
+        emit UsageCorrected(period, meter, previous, corrected, recordsRoot, reason);
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Settlement and payment
+    // ------------------------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IBillingAgreement
+    function settle(uint32 period) external returns (uint256 amount) {
+        return _settle(period);
+    }
+
+    /// @inheritdoc IBillingAgreement
+    function checkUpkeep(bytes calldata) external view returns (bool upkeepNeeded, bytes memory performData) {
+        Core memory c = _readCore();
+        uint32 period = c.next;
+        if (c.state != uint8(AgreementState.Active) || c.locked || (c.endPeriod != 0 && period >= c.endPeriod)) {
+            return (false, "");
+        }
+        bytes memory a = _args();
+        uint256 t = _termsOf(_versionFor(c, period), a);
+        upkeepNeeded =
+            block.timestamp >= TermsCodec.periodStart(_v1(a), uint256(period) + 1) + TermsCodec.graceSeconds(t);
+        if (upkeepNeeded) performData = abi.encode(period);
+    }
+
+    /// @inheritdoc IBillingAgreement
+    function performUpkeep(bytes calldata performData) external {
+        _settle(abi.decode(performData, (uint32)));
+    }
+
+    /// @inheritdoc IBillingAgreement
+    function collect(uint32 period) external returns (uint256 collected) {
+        Core memory c = _loadCore();
+        bytes memory a = _args();
+        address token = TermsCodec.token(_v1(a));
+        if (token == address(0)) revert BillingAgreement_NotToken();
+        uint256 word = _settlementIn(period, DUE | PARTIALLY_PAID | RETURNED);
+        // Effects before the interaction: the lock blocks every state-changing entry point until the pull is
+        // accounted for.
+        c.locked = true;
+        _storeCore(c);
+        return _pullAndRecord(c, period, word, token, a);
+    }
+
+    /// @inheritdoc IBillingAgreement
+    /// @dev Allowed on every settlement not written off; while Disputed the status stays Disputed.
+    function confirmPayment(uint32 period, uint96 amount, bytes32 bankRefHash) external {
+        (uint256 core, uint256 word) = _fiatPayment(period, amount);
+        (uint96 billed, uint96 paid, PaymentStatus st) = _amounts(word);
+        // Cannot underflow: paid ≤ billed always holds for a settlement.
+        uint96 open;
+        unchecked {
+            open = billed - paid;
+        }
+        if (amount > open) revert BillingAgreement_Overpayment(period, amount, open);
+        // Cannot overflow: amount ≤ open, so paid + amount ≤ billed < 2^96.
+        unchecked {
+            paid += amount;
+        }
+        if (st != PaymentStatus.Disputed) st = paid == billed ? PaymentStatus.Paid : PaymentStatus.PartiallyPaid;
+        _settlements[period] = _withPayment(word, paid, st);
+        // Outstanding (the top 112 bits of the core word) includes this settlement's open part, so it is at least
+        // `amount`; the checked subtraction would revert otherwise.
+        _core = core - (uint256(amount) << CORE_OUTSTANDING);
+        emit PaymentConfirmed(period, amount, paid, bankRefHash, st);
+    }
+
+    /// @inheritdoc IBillingAgreement
+    /// @dev Allowed on every settlement not written off; while Disputed the status stays Disputed.
+    function reportReturn(uint32 period, uint96 amount, bytes4 reasonCode, bytes32 bankRefHash) external {
+        (uint256 core, uint256 word) = _fiatPayment(period, amount);
+        (, uint96 paid, PaymentStatus st) = _amounts(word);
+        if (amount > paid) revert BillingAgreement_ReturnExceedsPaid(period, amount, paid);
+        // Cannot underflow: amount ≤ paid.
+        unchecked {
+            paid -= amount;
+        }
+        if (st != PaymentStatus.Disputed) st = PaymentStatus.Returned;
+        _settlements[period] = _withPayment(word, paid, st);
+        // Re-opens `amount`, which was open before it was paid: outstanding stays at most the sum of the amounts
+        // billed (checked: a carry out of the top bits would revert).
+        _core = core + (uint256(amount) << CORE_OUTSTANDING);
+        emit PaymentReturned(period, amount, reasonCode, bankRefHash, st);
+    }
+
+    /// @dev Common checks of `confirmPayment` and `reportReturn`: gateway, non-zero amount, initialized and not in
+    ///      a token call, fiat agreement, a settlement that is not written off. Returns the raw core word (only
+    ///      the outstanding total changes) and the settlement word.
+    function _fiatPayment(uint32 period, uint96 amount) private view returns (uint256 core, uint256 word) {
+        _requireGateway();
+        if (amount == 0) revert BillingAgreement_ZeroAmount();
+        core = _core;
+        if (core == 0) revert BillingAgreement_NotInitialized();
+        if (core & CORE_LOCKED != 0) revert BillingAgreement_Reentrancy();
+        if (_token() != address(0)) revert BillingAgreement_NotFiat();
+        word = _settlementIn(period, NOT_WRITTEN_OFF);
+    }
+
+    /// @inheritdoc IBillingAgreement
+    function dispute(uint32, bytes32) external {
+        _delegate();
+    }
+
+    /// @inheritdoc IBillingAgreement
+    function resolveDispute(uint32, uint96) external {
+        _delegate();
+    }
+
+    /// @inheritdoc IBillingAgreement
+    function writeOff(uint32) external {
+        _delegate();
+    }
+
+    /// @inheritdoc IBillingAgreement
+    function setServiceStatus(ServiceStatus, bytes32) external {
+        _delegate();
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Views
+    // ------------------------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IBillingAgreement
+    /// @dev address(0) for a clone of the implementation that the factory did not deploy (never initialized).
+    function factory() external view returns (address) {
+        return _core == 0 ? address(0) : _factory;
+    }
+
+    /// @inheritdoc IBillingAgreement
+    function parties() external view returns (address payer, address payee) {
+        bytes memory a = _args();
+        return (_payer(a), _payee(a));
+    }
+
+    /// @inheritdoc IBillingAgreement
+    /// @dev While Proposed: version 1, the terms awaiting acceptance.
+    function terms() external view returns (Terms memory current, uint16 version) {
+        Core memory c = _readCore();
+        version = c.version == 0 ? 1 : c.version;
+        current = TermsCodec.decode(_termsOf(version, _args()));
+    }
+
+    /// @inheritdoc IBillingAgreement
+    function termsAt(uint16 version)
+        external
+        view
+        returns (Terms memory t, bytes32 termsHash, uint32 effectiveFromPeriod)
+    {
+        Core memory c = _readCore();
+        if (version == 0 || version > (c.pending ? c.version + 1 : c.version)) {
+            revert BillingAgreement_UnknownVersion(version);
+        }
+        (uint256 p, uint256 len) = _termsAt(version, _args());
+        t = TermsCodec.decode(p);
+        termsHash = TermsCodec.hash(p, len);
+        if (version > 1 && version <= c.version) effectiveFromPeriod = uint32(_versions[version] >> 160);
+    }
+
+    /// @inheritdoc IBillingAgreement
+    function versionForPeriod(uint32 period) external view returns (uint16) {
+        return _versionFor(_readCore(), period);
+    }
+
+    /// @inheritdoc IBillingAgreement
+    /// @dev True for every party and version already in force; for the pending version, whether `party` accepted
+    ///      it (a replaced or rejected proposal's acceptances are gone).
+    function hasAccepted(address party, uint16 version) external view returns (bool) {
+        Core memory c = _readCore();
+        uint256 bit = _partyBit(_args(), party);
+        if (bit == 0 || version == 0) return false;
+        if (version <= c.version) return true;
+        return c.pending && version == c.version + 1 && (c.accepted & bit) != 0;
+    }
+
+    /// @inheritdoc IBillingAgreement
+    function state() external view returns (AgreementState) {
+        return _effectiveState(_readCore(), _args());
+    }
+
+    /// @inheritdoc IBillingAgreement
+    function status() external view returns (AgreementStatus memory s) {
+        Core memory c = _readCore();
+        bytes memory a = _args();
+        uint256 t1 = _v1(a);
+        uint256 p = TermsCodec.periodAt(t1, block.timestamp);
+        s.state = _effectiveState(c, a);
+        s.serviceStatus = ServiceStatus(c.service);
+        s.version = c.version;
+        s.pendingVersion = c.pending ? c.version + 1 : 0;
+        s.currentPeriod = uint32(p);
+        s.currentPeriodStart = _u40(TermsCodec.periodStart(t1, p));
+        s.currentPeriodEnd = _u40(TermsCodec.periodStart(t1, p + 1));
+        s.nextPeriodToSettle = c.next;
+        s.endPeriod = c.endPeriod;
+        s.outstanding = c.outstanding;
+    }
+
+    /// @inheritdoc IBillingAgreement
+    function currentPeriod() external view returns (uint32 period, uint40 start, uint40 end) {
+        uint256 t1 = _v1(_args());
+        uint256 p = TermsCodec.periodAt(t1, block.timestamp);
+        return (uint32(p), _u40(TermsCodec.periodStart(t1, p)), _u40(TermsCodec.periodStart(t1, p + 1)));
+    }
+
+    /// @inheritdoc IBillingAgreement
+    /// @dev Saturates at 2^40 - 1 for periods beyond the year 36812.
+    function periodBounds(uint32 period) external view returns (uint40 start, uint40 end) {
+        uint256 t1 = _v1(_args());
+        return (_u40(TermsCodec.periodStart(t1, period)), _u40(TermsCodec.periodStart(t1, uint256(period) + 1)));
+    }
+
+    /// @inheritdoc IBillingAgreement
+    function usage(uint32 period, uint8 meter) external view returns (uint64) {
+        return uint64(_usage[(uint256(period) << 1) | (meter >> 2)] >> (uint256(meter & 3) << 6));
+    }
+
+    /// @inheritdoc IBillingAgreement
+    /// @dev One entry per meter of the terms version pricing `period`.
+    function usageOf(uint32 period) external view returns (uint64[] memory u) {
+        Core memory c = _readCore();
+        uint256 n = _meterCountFor(c, _versionFor(c, period), _args());
+        u = new uint64[](n);
+        uint256 key = uint256(period) << 1;
+        uint256 w0 = _usage[key];
+        uint256 w1 = _usage[key | 1];
+        for (uint256 i; i < n; ++i) {
+            u[i] = uint64((i < 4 ? w0 : w1) >> ((i & 3) << 6));
+        }
+    }
+
+    /// @inheritdoc IBillingAgreement
+    /// @dev Not limited to 96 bits (settlement reverts with `BillingAgreement_AmountOverflow` above that).
+    function previewAmount(uint32 period) external view returns (uint256) {
+        uint256 t = _termsOf(_versionFor(_readCore(), period), _args());
+        uint256 key = uint256(period) << 1;
+        return Pricing.amount(t, _usage[key], _usage[key | 1]);
+    }
+
+    /// @inheritdoc IBillingAgreement
+    function settlement(uint32 period) external view returns (Settlement memory s) {
+        uint256 word = _settlements[period];
+        (s.amount, s.paid, s.status) = _amounts(word);
+        s.settledAt = uint40(word >> 192);
+        s.termsVersion = uint16(word >> 240);
+    }
+
+    /// @inheritdoc IBillingAgreement
+    function dueDate(uint32 period) external view returns (uint40) {
+        bytes memory a = _args();
+        uint256 t = _termsOf(_versionFor(_readCore(), period), a);
+        return _u40(
+            TermsCodec.periodStart(_v1(a), uint256(period) + 1) + uint256(TermsCodec.paymentTermsDays(t))
+                * SECONDS_PER_DAY
+        );
+    }
+
+    /// @inheritdoc IBillingAgreement
+    function outstanding() external view returns (uint256) {
+        return _readCore().outstanding;
+    }
+
+    /// @inheritdoc IBillingAgreement
+    function serviceStatus() external view returns (ServiceStatus) {
+        return ServiceStatus(_readCore().service);
+    }
+
+    /// @inheritdoc IBillingAgreement
+    function acceptDigest(uint16 version, bytes32 termsHash, uint256 deadline) public view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(ACCEPT_TYPEHASH, version, termsHash, deadline)));
+    }
+
+    /// @inheritdoc IBillingAgreement
+    function usageReportDigest(uint32 period, bytes32 reportId, bytes32 recordsRoot, MeterUsage[] calldata usages)
+        public
+        view
+        returns (bytes32)
+    {
+        uint256 n = usages.length;
+        bytes32[] memory hashes = new bytes32[](n);
+        for (uint256 i; i < n; ++i) {
+            hashes[i] = keccak256(abi.encode(METER_USAGE_TYPEHASH, usages[i].meter, usages[i].cumulative));
+        }
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(USAGE_REPORT_TYPEHASH, period, reportId, recordsRoot, keccak256(abi.encodePacked(hashes)))
+            )
+        );
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Internal: acceptance
+    // ------------------------------------------------------------------------------------------------------------
+
+    function _accept(address party, uint16 version, bytes32 termsHash) private {
+        Core memory c = _loadCore();
+        bytes memory a = _args();
+        uint256 bit = _partyBit(a, party);
+        if (bit == 0) revert BillingAgreement_NotParty(party);
+        if (!c.pending || version != c.version + 1) revert BillingAgreement_NotPending(version);
+        if (version != 1) _requireRunning(c, a);
+        (uint256 t, uint256 len) = _termsAt(version, a);
+        bytes32 expected = TermsCodec.hash(t, len);
+        if (termsHash != expected) revert BillingAgreement_TermsMismatch(version, expected, termsHash);
+        if (c.accepted & bit != 0) revert BillingAgreement_AlreadyAccepted(party, version);
+        c.accepted |= uint8(bit);
+        if (c.accepted != BOTH) {
+            _storeCore(c);
+            emit TermsAccepted(party, version, termsHash);
+            return;
+        }
+
+        // Both parties accepted `version`.
+        c.pending = false;
+        c.accepted = 0;
+        c.version = version;
+        uint256 t1 = _v1(a);
+        uint40 end = TermsCodec.end(t);
+        uint256 endPeriod;
+        if (end != 0) endPeriod = TermsCodec.periodAt(t1, end);
+        if (version == 1) {
+            c.state = uint8(AgreementState.Active);
+            if (end != 0) c.endPeriod = uint32(endPeriod);
+            _storeCore(c);
+            emit TermsAccepted(party, version, termsHash);
+            emit AgreementActivated(uint40(block.timestamp));
+        } else {
+            uint256 effectiveFrom = TermsCodec.periodAt(t1, block.timestamp) + 1;
+            if (end != 0) {
+                // An amendment's end replaces any scheduled end (both parties accepted it), but may not cut a
+                // period priced by the previous terms. An amendment with end 0 keeps the scheduled end.
+                if (endPeriod < effectiveFrom) {
+                    revert BillingAgreement_EndTooEarly(uint32(endPeriod), uint32(effectiveFrom));
+                }
+                c.endPeriod = uint32(endPeriod);
+            }
+            uint256 record = _versions[version];
+            _versions[version] = record | (effectiveFrom << 160);
+            c.meterCount = uint8(record >> 192);
+            c.latestEffectiveFrom = uint32(effectiveFrom);
+            _storeCore(c);
+            emit TermsAccepted(party, version, termsHash);
+            emit TermsAmended(version, uint32(effectiveFrom), termsHash);
+        }
+        if (end != 0) emit TerminationScheduled(uint32(endPeriod), TerminationReason.TermEnd, party);
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Internal: usage
+    // ------------------------------------------------------------------------------------------------------------
+
+    function _report(uint32 period, bytes32 reportId, bytes32 recordsRoot, MeterUsage[] calldata usages) private {
+        if (usages.length == 0) revert BillingAgreement_EmptyReport();
+        uint256 count = _reportableMeters(period);
+
+        // Meters ascend, so the meters of one storage word (four lanes) are contiguous: each word is read once and
+        // written once (`key` carries a "changed" flag in bit 255). Entries are read straight from the call data
+        // (Solidity checked at entry that the array lies inside it) and their values checked to fit their types,
+        // as Solidity's decoder would on access (a value that does not fit reverts without data, like the
+        // decoder). Only an increase counts: a replayed or reordered report changes nothing and emits nothing.
+        // `UsageReported` is emitted in assembly, before the word is written, in the same transaction; its
+        // non-indexed data and the period and report id sit in free memory for the loop (not allocated: used only
+        // here).
+        uint256 log;
+        assembly ("memory-safe") {
+            log := mload(0x40)
+            mstore(add(log, 0x40), recordsRoot) // data: previous, cumulative, recordsRoot
+            mstore(add(log, 0x60), period)
+            mstore(add(log, 0x80), reportId)
+        }
+        uint256 key = type(uint128).max; // no word loaded yet
+        uint256 word;
+        uint256 lowest; // the lowest meter the next entry may name: one above the previous entry's meter
+        for (uint256 i; i < usages.length; ++i) {
+            uint256 meter;
+            uint256 cumulative;
+            assembly ("memory-safe") {
+                let entry := add(usages.offset, shl(6, i))
+                meter := calldataload(entry)
+                cumulative := calldataload(add(entry, 0x20))
+                if or(shr(8, meter), shr(64, cumulative)) { revert(0, 0) }
+            }
+            if (meter < lowest) revert BillingAgreement_MetersNotAscending(uint8(meter));
+            if (meter >= count) revert BillingAgreement_UnknownMeter(uint8(meter), count);
+            lowest = meter + 1;
+            if ((uint256(period) << 1) | (meter >> 2) != key & type(uint128).max) {
+                if (key >> 255 != 0) _usage[key & type(uint128).max] = word;
+                key = (uint256(period) << 1) | (meter >> 2);
+                word = _usage[key];
+            }
+            assembly ("memory-safe") {
+                let shift := shl(6, and(meter, 3))
+                let previous := and(shr(shift, word), 0xffffffffffffffff)
+                if gt(cumulative, previous) {
+                    word := or(and(word, not(shl(shift, 0xffffffffffffffff))), shl(shift, cumulative))
+                    key := or(key, shl(255, 1))
+                    mstore(log, previous)
+                    mstore(add(log, 0x20), cumulative)
+                    // UsageReported(period indexed, meter indexed, previous, cumulative, recordsRoot, reportId indexed)
+                    log4(log, 0x60, USAGE_REPORTED, mload(add(log, 0x60)), meter, mload(add(log, 0x80)))
+                }
+            }
+        }
+        if (key >> 255 != 0) _usage[key & type(uint128).max] = word;
+    }
+
+    /// @dev For `reportUsage`: the agreement is Active (not Paused, Proposed or cancelled) and `period` may take
+    ///      usage; returns the meter count of the terms pricing it. The common case reads the core word and the
+    ///      calendar fields directly (usage reports are the most frequent call); anything unusual takes the general
+    ///      path, which reports the precise error.
+    function _reportableMeters(uint32 period) private view returns (uint256) {
+        uint256 w = _core;
+        if (
+            uint8(w >> CORE_STATE) != uint8(AgreementState.Active) || w & CORE_LOCKED != 0
+                || period < uint32(w >> CORE_EFFECTIVE)
+        ) {
+            Core memory c = _loadCore();
+            if (c.state != uint8(AgreementState.Active)) revert BillingAgreement_InvalidState(AgreementState(c.state));
+            return _checkUsagePeriod(c, _args(), period);
+        }
+        uint256 endPeriod = uint32(w >> CORE_END);
+        if (endPeriod != 0 && period >= endPeriod) revert BillingAgreement_PeriodAfterEnd(period, uint32(endPeriod));
+        uint256 next = uint32(w >> CORE_NEXT);
+        if (period < next) revert BillingAgreement_PeriodSettled(period);
+        // The next period to settle has begun unless it is period 0 (which starts at `start`): its predecessor was
+        // settled, which required the predecessor's end, i.e. this period's start, to have passed. Only later
+        // periods need the calendar.
+        if (period != next || next == 0) {
+            uint256 startsAt = _periodStart(period);
+            if (startsAt > block.timestamp) revert BillingAgreement_PeriodNotStarted(period, _u40(startsAt));
+        }
+        return uint8(w >> CORE_METERS);
+    }
+
+    /// @dev Start of `period`, reading only the calendar fields (interval kind, interval, start: bytes 25-34 of the
+    ///      packed terms) of the clone arguments instead of all of them. Period 0 starts at `start`.
+    function _periodStart(uint256 period) private view returns (uint256) {
+        if (address(this) == _implementation) revert BillingAgreement_NotAClone();
+        uint256 calendar;
+        assembly ("memory-safe") {
+            // Proxy code (0x2d) + parties (40) + offset of intervalKind (25); 10 bytes into scratch space.
+            extcodecopy(address(), 0, add(0x2d, add(PARTIES_LENGTH, 25)), 10)
+            calendar := shr(176, mload(0))
+        }
+        if (period == 0) return uint40(calendar);
+        return CalendarMath.periodStart(uint40(calendar), uint8(calendar >> 72), uint32(calendar >> 40), period);
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Internal: settlement
+    // ------------------------------------------------------------------------------------------------------------
+
+    function _settle(uint32 period) private returns (uint256 amount) {
+        Core memory c = _loadCore();
+        if (c.state != uint8(AgreementState.Active)) revert BillingAgreement_InvalidState(AgreementState(c.state));
+        if (c.endPeriod != 0 && period >= c.endPeriod) revert BillingAgreement_PeriodAfterEnd(period, c.endPeriod);
+        if (period < c.next) revert BillingAgreement_PeriodSettled(period);
+        if (period > c.next) revert BillingAgreement_SettleOutOfOrder(period, c.next);
+
+        bytes memory a = _args();
+        (uint256 word, uint256 due) = _price(c, a, period);
+        amount = uint96(word);
+
+        // Effects: the settlement, the next period to settle and the outstanding total.
+        _settlements[period] = word;
+        c.next = period + 1;
+        c.outstanding += amount;
+        address token = TermsCodec.token(_v1(a));
+        bool pull = token != address(0) && amount != 0;
+        // The lock is set in the same write, before the token call below.
+        if (pull) c.locked = true;
+        _storeCore(c);
+        emit SettlementTriggered(period, amount, _u40(due), uint16(word >> 240));
+
+        // Interaction last: all effects of the settlement are stored; the pull's outcome is accounted for under
+        // the lock and never reverts the settlement.
+        if (pull) _pullAndRecord(c, period, word, token, a);
+    }
+
+    /// @dev The settlement word of `period` (amount, settledAt now, status Due, or Paid when nothing is owed, the
+    ///      terms version) and its due date; reverts before end + grace and when the amount exceeds 96 bits.
+    function _price(Core memory c, bytes memory a, uint32 period) private view returns (uint256 word, uint256 due) {
+        uint16 version = _versionFor(c, period);
+        uint256 t = _termsOf(version, a);
+        uint256 periodEnd = TermsCodec.periodStart(_v1(a), uint256(period) + 1);
+        uint256 settleFrom = periodEnd + TermsCodec.graceSeconds(t);
+        if (block.timestamp < settleFrom) revert BillingAgreement_PeriodNotEnded(period, _u40(settleFrom));
+
+        uint256 key = uint256(period) << 1;
+        uint256 amount = Pricing.amount(t, _usage[key], TermsCodec.meterCount(t) > 4 ? _usage[key | 1] : 0);
+        if (amount > type(uint96).max) revert BillingAgreement_AmountOverflow(period, amount);
+        word = amount | (block.timestamp << 192) | (uint256(version) << 240)
+            | (uint256(amount == 0 ? PaymentStatus.Paid : PaymentStatus.Due) << 232);
+        due = periodEnd + uint256(TermsCodec.paymentTermsDays(t)) * SECONDS_PER_DAY;
+    }
+
+    /// @dev Pulls what is open on `period` from the payer to the payee and records what arrived. `c.locked` is
+    ///      set and stored by the caller; this clears it.
+    function _pullAndRecord(Core memory c, uint32 period, uint256 word, address token, bytes memory a)
+        private
+        returns (uint256 received)
+    {
+        (uint96 billed, uint96 paid,) = _amounts(word);
+        // Cannot underflow: paid ≤ billed.
+        uint256 open;
+        unchecked {
+            open = billed - paid;
+        }
+        received = _pull(token, _payer(a), _payee(a), open);
+        PaymentStatus st;
+        if (received != 0) {
+            // Cannot overflow: received ≤ open, so paid + received ≤ billed < 2^96.
+            unchecked {
+                paid += uint96(received);
+            }
+            st = paid == billed ? PaymentStatus.Paid : PaymentStatus.PartiallyPaid;
+            _settlements[period] = _withPayment(word, paid, st);
+            c.outstanding -= received;
+        }
+        c.locked = false;
+        _storeCore(c);
+        if (received != 0) emit PaymentConfirmed(period, uint96(received), paid, bytes32(0), st);
+        else emit TokenPullFailed(period, open);
+    }
+
+    /// @dev transferFrom(`from`, `to`, `amount`), measured as `to`'s balance difference (fee-on-transfer tokens
+    ///      deliver less), capped at `amount`. 0 when the call fails or returns false, or the balance cannot be
+    ///      read before it. If the balance cannot be read after a transfer that reported success, the transfer's
+    ///      word is taken (`amount`).
+    function _pull(address token, address from, address to, uint256 amount) private returns (uint256) {
+        (bool ok, uint256 before) = _balanceOf(token, to);
+        if (!ok) return 0;
+        if (!IERC20(token).trySafeTransferFrom(from, to, amount)) return 0;
+        (bool ok2, uint256 afterwards) = _balanceOf(token, to);
+        if (!ok2) return amount;
+        if (afterwards <= before) return 0;
+        // Cannot underflow: afterwards > before.
+        unchecked {
+            uint256 diff = afterwards - before;
+            return diff < amount ? diff : amount;
+        }
+    }
+
+    /// @dev `token.balanceOf(account)` without reverting (scratch space only).
+    function _balanceOf(address token, address account) private view returns (bool ok, uint256 bal) {
+        assembly ("memory-safe") {
+            mstore(0x00, 0x70a08231) // balanceOf(address)
+            mstore(0x20, account)
+            ok := staticcall(gas(), token, 0x1c, 0x24, 0x00, 0x20)
+            ok := and(ok, gt(returndatasize(), 0x1f))
+            bal := mul(ok, mload(0x00))
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+    // Internal: extension
+    // ------------------------------------------------------------------------------------------------------------
+
+    /// @dev Runs the current call in `_extension` (DELEGATECALL: this clone's storage, code arguments and
+    ///      msg.sender) and returns or reverts with its result; never returns to the caller. Not memory-safe: it
+    ///      overwrites memory from 0, which is fine because it ends the call.
+    function _delegate() private {
+        address extension = _extension;
+        assembly {
+            calldatacopy(0, 0, calldatasize())
+            let ok := delegatecall(gas(), extension, 0, calldatasize(), 0, 0)
+            returndatacopy(0, 0, returndatasize())
+            if iszero(ok) { revert(0, returndatasize()) }
+            return(0, returndatasize())
+        }
+    }
+}
+// forge-lint: disable-end(block-timestamp, unsafe-typecast)

@@ -1,0 +1,377 @@
+"""``settle oracle …``: ingest usage, manage sources, keys and mappings, handle quarantine, cut and submit reports,
+prove records, show status, and run everything together (``settle oracle run``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from oracle import ingest as ingest_mod
+from oracle import quarantine, registry
+from oracle.config import load_settings
+from oracle.service import Oracle, configure_logging
+from settle.db import transaction
+from settle.errors import ConfigError
+
+app = typer.Typer(help="Usage oracle: ingest ERP usage, check it, and report it on-chain with Merkle proofs.", no_args_is_help=True)
+source_app = typer.Typer(help="ERP sources (record ids are unique per source).", no_args_is_help=True)
+key_app = typer.Typer(help="API keys (shown once, stored hashed).", no_args_is_help=True)
+map_app = typer.Typer(help="Mappings: agreements, ERP references and meter names.", no_args_is_help=True)
+q_app = typer.Typer(help="Quarantine: list, release, reject.", no_args_is_help=True)
+app.add_typer(source_app, name="source")
+app.add_typer(key_app, name="key")
+app.add_typer(map_app, name="map")
+app.add_typer(q_app, name="quarantine")
+
+DbOpt = Annotated[
+    str | None, typer.Option("--database", help="Database URL (default: SETTLE_ORACLE_DATABASE_URL, SETTLE_DATABASE_URL or SQLite).")
+]
+NetOpt = Annotated[str | None, typer.Option("--network", "-n", help="Network name from networks.yaml, or an RPC URL.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _oracle(database: str | None = None, network: str | None = None, **overrides: Any) -> Oracle:
+    return Oracle(load_settings(**overrides), database_url=database, network_name=network)
+
+
+def _print(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+# -- sources and keys -------------------------------------------------------------------------------------------
+
+
+@source_app.command("add")
+def source_add(name: str, database: DbOpt = None) -> None:
+    """Register an ERP source."""
+    with transaction(_oracle(database).factory) as s:
+        registry.get_source(s, name, create=True)
+    typer.echo(f"source {name} added; create its API key with 'settle oracle key create --source {name}'")
+
+
+@source_app.command("list")
+def source_list(database: DbOpt = None) -> None:
+    """List sources."""
+    oracle = _oracle(database)
+    for name in sorted(oracle.pipeline().registry.sources):
+        typer.echo(name)
+
+
+@key_app.command("create")
+def key_create(
+    source: Annotated[str | None, typer.Option("--source", help="Ingest key for this source.")] = None,
+    operator: Annotated[str | None, typer.Option("--operator", help="Operator key, labelled with this name.")] = None,
+    database: DbOpt = None,
+) -> None:
+    """Create an API key; it is printed once and stored only as a hash."""
+    with transaction(_oracle(database).factory) as s:
+        key = registry.create_api_key(s, source=source, operator=operator is not None, label=operator or source or "")
+    typer.echo(key)
+    typer.echo("store it now: it cannot be shown again", err=True)
+
+
+@key_app.command("revoke")
+def key_revoke(prefix: Annotated[str, typer.Argument(help="The first 10 characters of the key.")], database: DbOpt = None) -> None:
+    """Revoke API keys by prefix."""
+    with transaction(_oracle(database).factory) as s:
+        n = registry.revoke_api_key(s, prefix)
+    if not n:
+        raise ConfigError(f"no active key starts with {prefix!r}")
+    typer.echo(f"revoked {n} key(s)")
+
+
+# -- mappings -----------------------------------------------------------------------------------------------------
+
+
+@map_app.command("agreement")
+def map_agreement(
+    address: str,
+    ref: Annotated[list[str] | None, typer.Option("--ref", help="ERP customer/contract reference(s) for it.")] = None,
+    label: Annotated[str | None, typer.Option("--label")] = None,
+    database: DbOpt = None,
+    network: NetOpt = None,
+) -> None:
+    """Register an agreement: its terms and status are read from the chain."""
+    from oracle.chainsync import register
+
+    oracle = _oracle(database, network)
+    with transaction(oracle.factory) as s:
+        row = register(s, oracle.chain(), address, label=label)
+        for r in ref or []:
+            registry.add_reference(s, r, row.address)
+    typer.echo(f"agreement {row.address}: {row.meter_count} meter(s), next period to settle {row.next_period_to_settle}")
+
+
+@map_app.command("meter")
+def map_meter(
+    agreement: Annotated[str, typer.Argument(help="Agreement address or ERP reference.")],
+    index: Annotated[int, typer.Argument(help="Meter index in the terms (0-based).")],
+    name: Annotated[str, typer.Option("--name", help="ERP meter name.")],
+    unit: Annotated[str, typer.Option("--unit", help="Unit the ERP sends (must match exactly).")],
+    decimals: Annotated[int, typer.Option("--decimals", help="Decimals of a quantity: on-chain units = quantity × 10^decimals.")] = 0,
+    database: DbOpt = None,
+) -> None:
+    """Map an ERP meter name (with unit and decimals) to a meter of an agreement."""
+    with transaction(_oracle(database).factory) as s:
+        registry.set_meter(s, agreement, index, name=name, unit=unit, decimals=decimals)
+    typer.echo(f"meter {index} of {agreement} is '{name}' in {unit} ({decimals} decimals)")
+
+
+@map_app.command("ref")
+def map_ref(
+    ref: str,
+    agreement: str,
+    source: Annotated[str, typer.Option("--source", help="Only for this source (default: all sources).")] = "",
+    database: DbOpt = None,
+) -> None:
+    """Map an ERP customer/contract reference to an agreement."""
+    with transaction(_oracle(database).factory) as s:
+        registry.add_reference(s, ref, agreement, scope=source)
+    typer.echo(f"{ref} → {agreement}")
+
+
+@map_app.command("unref")
+def map_unref(ref: str, source: Annotated[str, typer.Option("--source")] = "", database: DbOpt = None) -> None:
+    """Remove an ERP reference."""
+    with transaction(_oracle(database).factory) as s:
+        registry.remove_reference(s, ref, scope=source)
+    typer.echo(f"removed {ref}")
+
+
+@map_app.command("list")
+def map_list(database: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """Agreements with their references and meters."""
+    with _oracle(database).factory() as s:
+        data = registry.describe(s)
+    if as_json:
+        _print(data)
+        return
+    for a in data:
+        typer.echo(f"{a['address']} {a['state']} next-to-settle {a['next_period_to_settle']} refs {', '.join(a['references']) or '-'}")  # type: ignore[arg-type]
+        for m in a["meters"]:  # type: ignore[attr-defined]
+            typer.echo(f"  meter {m['index']}: {m['name']} [{m['unit']}, {m['decimals']} decimals]")
+
+
+@map_app.command("sync")
+def map_sync(database: DbOpt = None, network: NetOpt = None) -> None:
+    """Re-read every registered agreement from the chain."""
+    from oracle.chainsync import sync_all
+
+    oracle = _oracle(database, network)
+    typer.echo(f"{sync_all(oracle.factory, oracle.chain())} agreement(s) changed")
+
+
+# -- ingest -------------------------------------------------------------------------------------------------------
+
+
+@app.command("ingest")
+def ingest(
+    file: Annotated[str, typer.Argument(help="A CSV or JSONL file, or '-' for standard input.")],
+    source: Annotated[str, typer.Option("--source", "-s", help="The ERP source the records come from.")],
+    fmt: Annotated[str | None, typer.Option("--format", help="csv or jsonl (default: from the file name; required for '-').")] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="Also write the full outcome as JSON here.")] = None,
+    database: DbOpt = None,
+    network: NetOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest a file (streamed, bounded memory, progress on stderr) through the same checks as the HTTP API."""
+    oracle = _oracle(database, network)
+    pipeline = oracle.pipeline()
+    show_progress = sys.stderr.isatty()
+
+    def progress(r: ingest_mod.IngestResult) -> None:
+        if show_progress:
+            typer.echo(f"\r{r.items:,} records, {r.accepted:,} accepted, {r.bytes_read / 1e6:,.1f} MB read", err=True, nl=False)
+
+    if file == "-":
+        if fmt is None:
+            raise ConfigError("reading standard input needs --format csv or --format jsonl")
+        result = pipeline.ingest_stream(source, sys.stdin.buffer, fmt, max_issues=10_000, progress=progress)
+    else:
+        path = Path(file)
+        if not path.is_file():
+            raise ConfigError(f"{file}: no such file")
+        result = pipeline.ingest_file(source, path, fmt=fmt, kind="cli", progress=progress)
+    if show_progress:
+        typer.echo("", err=True)
+    data = result.as_dict()
+    if report is not None:
+        report.write_text(json.dumps(data, indent=1, default=str))
+    if as_json:
+        _print(data)
+        return
+    c = result.counts()
+    rate = f", {result.items / result.seconds:,.0f} records/s" if result.seconds else ""
+    typer.echo(
+        f"{result.items:,} records: {c['accepted']:,} accepted, {c['duplicate']:,} duplicate, "
+        f"{c['quarantined']:,} quarantined, {c['rejected']:,} rejected{rate}"
+    )
+    for issue in result.issues[:50]:
+        where = f"line {issue.line}: " if issue.line is not None else ""
+        typer.echo(f"  {issue.status} {issue.record_id or '?'}: {where}{issue.reason}")
+    if len(result.issues) > 50 or result.issues_dropped:
+        typer.echo(f"  … {len(result.issues) - 50 + result.issues_dropped} more (use --report FILE or --json)")
+
+
+# -- quarantine ------------------------------------------------------------------------------------------------
+
+
+@q_app.command("list")
+def q_list(
+    source: Annotated[str | None, typer.Option("--source")] = None,
+    code: Annotated[str | None, typer.Option("--code", help="Only this reason code (outlier, unknown_agreement, late_settled …).")] = None,
+    limit: Annotated[int, typer.Option("--limit")] = 100,
+    database: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Records held in quarantine, with the reason."""
+    entries = quarantine.list_entries(_oracle(database).engine, source=source, code=code, limit=limit)
+    if as_json:
+        _print(entries)
+        return
+    if not entries:
+        typer.echo("quarantine is empty")
+    for e in entries:
+        typer.echo(f"{e['source']}:{e['record_id']} [{e['code']}] {e['reason']}")
+
+
+@q_app.command("release")
+def q_release(
+    source: str,
+    record_ids: Annotated[list[str], typer.Argument(help="Record ids to release.")],
+    next_period: Annotated[bool, typer.Option("--next-period", help="Count a late record in the first open period.")] = False,
+    note: Annotated[str, typer.Option("--note")] = "",
+    database: DbOpt = None,
+    network: NetOpt = None,
+) -> None:
+    """Check records again and count them (an outlier release confirms the quantity)."""
+    pipeline = _oracle(database, network).pipeline()
+    for rid in record_ids:
+        out = ingest_mod.release(pipeline, source, rid, next_period=next_period, by="cli", note=note)
+        typer.echo(f"{rid}: accepted into period {out['period']} of {out['agreement']}")
+
+
+@q_app.command("reject")
+def q_reject(
+    source: str,
+    record_ids: Annotated[list[str], typer.Argument(help="Record ids to reject.")],
+    note: Annotated[str, typer.Option("--note", help="Why.")] = "",
+    database: DbOpt = None,
+) -> None:
+    """Reject records for good (their ids stay taken)."""
+    pipeline = _oracle(database).pipeline()
+    for rid in record_ids:
+        ingest_mod.reject(pipeline, source, rid, by="cli", note=note)
+        typer.echo(f"{rid}: rejected")
+
+
+# -- reports --------------------------------------------------------------------------------------------------
+
+
+@app.command("cut")
+def cut(
+    force: Annotated[bool, typer.Option("--force", help="Cut every open report now.")] = False,
+    database: DbOpt = None,
+    network: NetOpt = None,
+) -> None:
+    """Cut due reports (by size, age or grace deadline) into Merkle trees."""
+    from oracle.reports import cut_reports
+
+    oracle = _oracle(database, network)
+    done = cut_reports(oracle.engine, oracle.settings, oracle.clock().now(), force=force)
+    typer.echo(f"cut {len(done)} report(s) with {sum(r.records for r in done):,} record(s)")
+
+
+@app.command("submit")
+def submit(
+    once: Annotated[bool, typer.Option("--once", help="Stop when nothing is left to send or confirm.")] = False,
+    dev_account: Annotated[int | None, typer.Option("--dev-account", help="Sign with anvil's dev account N (dev chains only).")] = None,
+    keystore: Annotated[
+        str | None, typer.Option("--keystore", help="Keystore file (password: SETTLE_KEYSTORE_PASSWORD or prompt).")
+    ] = None,
+    database: DbOpt = None,
+    network: NetOpt = None,
+) -> None:
+    """Run the submitter alone: cut, sign, send, confirm (crash-safe; see docs/oracle.md)."""
+    configure_logging()
+    oracle = _oracle(database, network, dev_account=dev_account, keystore=keystore)
+    oracle.submitter().run(once=once)
+
+
+@app.command("prove")
+def prove_cmd(
+    record_id: str,
+    source: Annotated[str, typer.Option("--source", "-s")],
+    database: DbOpt = None,
+    network: NetOpt = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Check against the stored root only.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """The inclusion proof of a record, checked against the root in the chain's UsageReported event."""
+    from oracle.proofs import prove
+
+    oracle = _oracle(database, network)
+    data = prove(oracle.engine, None if offline else oracle.rpc(), source, record_id)
+    if as_json:
+        _print(data)
+    else:
+        typer.echo(f"record {source}:{record_id} → leaf {data['leaf']}")
+        typer.echo(f"report {data['report_id']} ({data['report_status']}), root {data['root']}, {data['leaf_count']} leaves")
+        for i, node in enumerate(data["proof"]):
+            typer.echo(f"  proof[{i}] {node}")
+        typer.echo(
+            f"on-chain root {data['onchain_root'] or '-'}: {'VERIFIED' if data['verified'] else 'NOT verified'}"
+            + (f" ({data['note']})" if data.get("note") else "")
+        )
+    if not data["verified"] and not offline:
+        raise typer.Exit(2)
+
+
+@app.command("status")
+def status_cmd(database: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """Backlog, quarantine and the last confirmed report per agreement."""
+    from oracle.status import status
+
+    data = status(_oracle(database).engine)
+    if as_json:
+        _print(data)
+        return
+    typer.echo(f"agreements: {data['agreements']}")
+    backlog = data["backlog"]
+    typer.echo("backlog: " + (", ".join(f"{k} {v['reports']} report(s)/{v['records']:,} record(s)" for k, v in backlog.items()) or "none"))
+    typer.echo(f"confirmed: {data['confirmed']['reports']} report(s), {data['confirmed']['records']:,} record(s)")
+    typer.echo("quarantine: " + (", ".join(f"{k} {v}" for k, v in data["quarantine"].items()) or "empty"))
+    for f in data["failed"]:
+        typer.echo(f"FAILED report {f['report']} {f['agreement']} period {f['period']}: {f['error']}")
+    for last in data["last_confirmed"]:
+        typer.echo(f"{last['agreement']}: period {last['period']} report #{last['seq']} block {last['block']} tx {last['tx_hash']}")
+
+
+@app.command("run")
+def run_cmd(
+    host: Annotated[str | None, typer.Option("--host")] = None,
+    port: Annotated[int | None, typer.Option("--port")] = None,
+    inbox: Annotated[Path | None, typer.Option("--inbox", help="Watched folder (<inbox>/<source>/*.csv|jsonl).")] = None,
+    dev_account: Annotated[int | None, typer.Option("--dev-account", help="Sign with anvil's dev account N (dev chains only).")] = None,
+    keystore: Annotated[str | None, typer.Option("--keystore")] = None,
+    no_submit: Annotated[bool, typer.Option("--no-submit", help="Ingest only (no chain needed).")] = False,
+    database: DbOpt = None,
+    network: NetOpt = None,
+) -> None:
+    """HTTP API, folder watcher and submitter together, with structured (JSON lines) logs on stderr."""
+    from oracle.service import run
+
+    configure_logging()
+    oracle = _oracle(database, network, host=host, port=port, inbox=inbox, dev_account=dev_account, keystore=keystore)
+    run(oracle, submit=not no_submit, sync=not no_submit)
+
+
+@app.command("init")
+def init(database: DbOpt = None) -> None:
+    """Create or upgrade the oracle's tables."""
+    oracle = _oracle(database)
+    typer.echo(f"oracle database ready: {oracle.engine.url.render_as_string(hide_password=True)}")

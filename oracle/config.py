@@ -1,0 +1,71 @@
+"""The oracle's settings, from ``SETTLE_ORACLE_*`` environment variables (or set in code by tests and tools)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from settle.config import get_settings, settings_from_env
+
+
+class OracleSettings(BaseModel):
+    """Everything an oracle process is configured with. Secrets (keystore password) never live here."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    #: SQLAlchemy URL; empty means ``settle.db.database_url("oracle")`` (SQLite in the runtime folder).
+    database_url: str = ""
+    #: Named network from networks.yaml (or an RPC URL); empty means SETTLE_NETWORK or anvil.
+    network: str = ""
+    #: Signer: an eth-account keystore file (password from SETTLE_KEYSTORE_PASSWORD or a prompt) ...
+    keystore: str = ""
+    #: ... or one of anvil's public test accounts (dev chains only).
+    dev_account: int | None = None
+    #: Watched folder: ``<inbox>/<source name>/*.csv|*.jsonl``.
+    inbox: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 8600
+
+    #: A report is cut once it holds this many records ...
+    report_max_records: int = Field(default=10_000, ge=1)
+    #: ... or its oldest record waited this long (seconds) ...
+    report_max_age: float = Field(default=60.0, ge=0)
+    #: ... and always this long (seconds) before its period's grace window ends (at most half the grace window).
+    flush_margin: int = Field(default=900, ge=0)
+    #: A record more than this factor above the trailing average of its meter is quarantined (0 turns it off).
+    outlier_factor: Decimal = Decimal(10)
+    #: The trailing average needs this many records of the meter before the outlier check applies.
+    outlier_min_records: int = Field(default=20, ge=1)
+    #: Records may be this far (seconds) ahead of the oracle's clock (clock skew between systems).
+    future_tolerance: int = Field(default=300, ge=0)
+    #: Records per ingest transaction (bounded memory for large files).
+    chunk_records: int = Field(default=20_000, ge=1)
+    #: Largest batch accepted by POST /v1/usage.
+    http_max_records: int = Field(default=10_000, ge=1)
+
+    #: Transactions per JSON-RPC batch, and how many reports the submitter takes per round.
+    rpc_batch: int = Field(default=100, ge=1)
+    #: Override the network's confirmation depth.
+    confirmations: int | None = None
+    #: Alert when a report is not confirmed this long (seconds) before its grace window ends.
+    alert_margin: int = Field(default=600, ge=0)
+    #: POST alerts as JSON to this URL (a webhook); alerts are always logged.
+    alert_webhook: str = ""
+    #: Seconds a dropped file must stay unchanged before the watcher takes it.
+    file_settle_seconds: float = Field(default=1.0, ge=0)
+    poll_seconds: float = Field(default=1.0, gt=0)
+    #: Chain state (terms, settled periods) is re-read this often (seconds).
+    sync_seconds: float = Field(default=30.0, gt=0)
+
+    def resolved_inbox(self) -> Path:
+        return self.inbox if self.inbox is not None else get_settings().runtime_dir / "oracle" / "inbox"
+
+
+def load_settings(**overrides: object) -> OracleSettings:
+    """Settings from the environment, with ``overrides`` (e.g. command-line options) on top."""
+    base = settings_from_env("SETTLE_ORACLE_", OracleSettings)
+    assert isinstance(base, OracleSettings)
+    values = {k: v for k, v in overrides.items() if v is not None}
+    return base.model_copy(update=values) if values else base

@@ -1,0 +1,842 @@
+"""The one ingest pipeline behind HTTP, the watched folder and the CLI: check, dedupe, store, aggregate.
+
+Records are processed in chunks; each chunk is one database transaction holding the records, their dedupe keys
+(the unique ``(source_id, record_id)`` of ``oracle_records``), the quarantine entries, the running totals and
+the open reports' counters. A record is "accepted" only once that transaction has committed.
+
+Outcomes per record:
+
+- accepted: stored and counted; it will be in a report's Merkle tree;
+- duplicate: this source sent this record id before with the same content (counted once, nothing changes);
+- quarantined: well-formed but implausible (unknown agreement or meter, unit mismatch, outside any open period,
+  late for a settled period, in the future, outlier); stored with the reason for an operator to release or reject;
+- rejected: malformed (bad quantity, timestamp, too many decimals), or a conflict (same id, different content:
+  both versions are shown); nothing is stored.
+
+Large files are checked in a worker process (``oracle.check``) while this process stores: two cores, two stages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from itertools import repeat
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from oracle import records as rec
+from oracle.check import Checked, Checker, Held, Issue, conflict, content, show
+from oracle.clock import Clock, SystemClock, portable
+from oracle.config import OracleSettings
+from oracle.database import marks
+from oracle.models import ACCEPTED, OPEN, QUARANTINED, Batch, QuarantineEntry, Report
+from oracle.registry import registry_version, require_source, utcnow
+from oracle.snapshot import Registry
+from oracle.worker import Job, spawn
+
+log = logging.getLogger("settle.oracle.ingest")
+
+#: Files at least this large are checked in a worker process.
+PARALLEL_MIN_BYTES = 4 << 20
+#: ... and in two when they are at least this large and split safely at newlines.
+SPLIT_MIN_BYTES = 16 << 20
+
+
+@dataclass
+class IngestResult:
+    batch_id: int
+    source: str
+    accepted: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    rejected: int = 0
+    resumed: int = 0  # stored by an interrupted earlier run of the same file (counted in accepted/quarantined)
+    items: int = 0
+    bytes_read: int = 0
+    accepted_ids: list[str] | None = None
+    issues: list[Issue] = field(default_factory=list)
+    issues_dropped: int = 0
+    max_issues: int | None = None
+    seconds: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return self.accepted + self.duplicates + self.quarantined + self.rejected
+
+    def add_issue(self, issue: Issue) -> None:
+        if issue.status == "duplicate":
+            self.duplicates += 1
+        elif issue.status == "quarantined":
+            self.quarantined += 1
+        else:
+            self.rejected += 1
+        if self.max_issues is None or len(self.issues) < self.max_issues:
+            self.issues.append(issue)
+        else:
+            self.issues_dropped += 1
+
+    def counts(self) -> dict[str, int]:
+        return {"accepted": self.accepted, "duplicate": self.duplicates, "quarantined": self.quarantined, "rejected": self.rejected}
+
+    def as_dict(self) -> dict[str, Any]:
+        by_status: dict[str, list[dict[str, Any]]] = {"duplicate": [], "quarantined": [], "rejected": []}
+        for issue in self.issues:
+            by_status[issue.status].append(issue.as_dict())
+        out: dict[str, Any] = {"batch": self.batch_id, "source": self.source, "counts": self.counts()}
+        if self.accepted_ids is not None:
+            out["accepted"] = self.accepted_ids
+        out.update(by_status)
+        if self.resumed:
+            out["resumed"] = self.resumed
+        if self.issues_dropped:
+            out["issues_not_listed"] = self.issues_dropped
+        return out
+
+
+class Pipeline:
+    """Checks and stores records; one instance per process (it caches the mappings between chunks)."""
+
+    def __init__(self, engine: Engine, settings: OracleSettings, clock: Clock | None = None):
+        self.engine = engine
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.sqlite = engine.dialect.name == "sqlite"
+        self._registry: Registry | None = None
+        factor = Decimal(settings.outlier_factor)
+        self._outlier = factor.as_integer_ratio() if factor > 0 else None
+
+    # -- registry ---------------------------------------------------------------------------------------------
+    @property
+    def registry(self) -> Registry:
+        """The mappings, reloaded when another process changed them."""
+        with self.engine.connect() as conn:
+            version = registry_version(conn)
+            if self._registry is None or self._registry.version != version:
+                self._registry = Registry.load(conn)
+        return self._registry
+
+    def checker(self, source: str) -> Checker:
+        return Checker(self.registry, source, self.settings.future_tolerance)
+
+    # -- entry points -----------------------------------------------------------------------------------------
+    def ingest(
+        self,
+        source: str,
+        items: Iterable[rec.Item],
+        *,
+        kind: str = "cli",
+        name: str = "",
+        sha256: str | None = None,
+        keep_accepted: bool = False,
+        max_issues: int | None = None,
+        progress: Callable[[IngestResult], None] | None = None,
+    ) -> IngestResult:
+        """Check and store ``items`` (from ``oracle.records`` readers) for ``source`` in chunks."""
+        result, resume = self._begin(source, kind, name, sha256, keep_accepted, max_issues)
+        started = time.perf_counter()
+        size = self.settings.chunk_records
+        chunk: list[rec.Item] = []
+        try:
+            for item in items:
+                chunk.append(item)
+                if len(chunk) >= size:
+                    self._checked_and_stored(source, chunk, result, resume)
+                    chunk = []
+                    if progress is not None:
+                        progress(result)
+        except rec.FileFormatError as exc:
+            # what was read before the damage is stored (and reported); the rest of the file is not
+            if chunk:
+                self._checked_and_stored(source, chunk, result, resume)
+            exc.result = self._finish(result, resume, started, progress)  # type: ignore[attr-defined]
+            raise
+        if chunk or result.items == 0:
+            self._checked_and_stored(source, chunk, result, resume)
+        return self._finish(result, resume, started, progress)
+
+    def ingest_objects(self, source: str, objects: list[Any], *, kind: str = "http", name: str = "") -> IngestResult:
+        """A batch of JSON objects (HTTP): every outcome is listed, accepted record ids included."""
+
+        def items() -> Iterator[rec.Item]:
+            parse = rec.parse_mapping
+            for i, obj in enumerate(objects):
+                try:
+                    yield i, parse(obj)
+                except rec.RecordError as exc:
+                    yield i, (rec.record_id_of(obj), exc)
+
+        return self.ingest(source, items(), kind=kind, name=name, keep_accepted=True)
+
+    def ingest_file(
+        self,
+        source: str,
+        path: Path,
+        *,
+        fmt: str | None = None,
+        kind: str = "file",
+        max_issues: int | None = 10_000,
+        progress: Callable[[IngestResult], None] | None = None,
+        workers: int | None = None,
+    ) -> IngestResult:
+        """A CSV or JSONL file, streamed with bounded memory. An interrupted earlier run of the same file (same
+        content) is resumed: what it stored counts as accepted/quarantined now, not as duplicates."""
+        fmt = fmt or rec.detect_format(path.name)
+        rec.reader_for(fmt)  # unknown format → FileFormatError before anything is stored
+        digest, quotes = _sha256(path)
+        size = path.stat().st_size
+        use_worker = (workers if workers is not None else 2) > 0 and size >= PARALLEL_MIN_BYTES
+        if use_worker:
+            # two checking processes when the file splits safely at newlines (JSONL; CSV without quoted fields)
+            splittable = (workers is None or workers > 1) and size >= SPLIT_MIN_BYTES and (fmt == "jsonl" or not quotes)
+            return self._ingest_parallel(source, path, fmt, digest, kind, max_issues, progress, splittable)
+        with open(path, "rb") as stream:
+            reader = rec.reader_for(fmt)
+            read = rec.ReadProgress()
+            result_box: list[IngestResult] = []
+
+            def counted(r: IngestResult) -> None:
+                r.bytes_read = read.bytes_read
+                if progress is not None:
+                    progress(r)
+
+            result_box.append(
+                self.ingest(source, reader(stream, read), kind=kind, name=str(path), sha256=digest, max_issues=max_issues, progress=counted)
+            )
+            return result_box[0]
+
+    def ingest_stream(self, source: str, stream: IO[bytes], fmt: str, *, kind: str = "cli", name: str = "-", **kwargs: Any) -> IngestResult:
+        return self.ingest(source, rec.reader_for(fmt)(stream, None), kind=kind, name=name, **kwargs)
+
+    # -- batches ----------------------------------------------------------------------------------------------
+    def _begin(
+        self, source: str, kind: str, name: str, sha256: str | None, keep_accepted: bool, max_issues: int | None
+    ) -> tuple[IngestResult, set[int]]:
+        source_id = require_source(self.registry, source)
+        with self.engine.begin() as conn:
+            resume: set[int] = set()
+            if sha256 is not None:
+                resume = set(
+                    conn.execute(
+                        select(Batch.id).where(Batch.source_id == source_id, Batch.sha256 == sha256, Batch.finished_at.is_(None))
+                    ).scalars()
+                )
+            batch_id = conn.execute(
+                insert(Batch)
+                .values(source_id=source_id, kind=kind, name=name[:300], sha256=sha256, started_at=utcnow())
+                .values(accepted=0, duplicates=0, quarantined=0, rejected=0)
+                .returning(Batch.id)
+            ).scalar_one()
+        result = IngestResult(batch_id=batch_id, source=source, accepted_ids=[] if keep_accepted else None, max_issues=max_issues)
+        if resume:
+            log.info("resuming %d interrupted run(s) of %s", len(resume), name)
+        return result, resume
+
+    def _finish(
+        self, result: IngestResult, resume: set[int], started: float, progress: Callable[[IngestResult], None] | None
+    ) -> IngestResult:
+        with self.engine.begin() as conn:
+            now = utcnow()
+            conn.execute(update(Batch).where(Batch.id == result.batch_id).values(finished_at=now))
+            if resume:  # the interrupted runs of this file are superseded by this one
+                conn.execute(update(Batch).where(Batch.id.in_(resume)).values(finished_at=now))
+        result.seconds = time.perf_counter() - started
+        if progress is not None:
+            progress(result)
+        return result
+
+    # -- one chunk ----------------------------------------------------------------------------------------------
+    def _checked_and_stored(self, source: str, chunk: list[rec.Item], result: IngestResult, resume: set[int]) -> None:
+        checked = self.checker(source).check(chunk, self.clock.now())
+        self._store_checked(source, checked, result, resume)
+
+    def _store_checked(self, source: str, checked: Checked, result: IngestResult, resume: set[int]) -> None:
+        for attempt in range(5):
+            registry = self.registry
+            try:
+                with self.engine.begin() as conn:
+                    issues = self._store(conn, registry, source, result, checked, resume)
+            except (IntegrityError, OperationalError) as exc:
+                # PostgreSQL: another writer opened the same report or stored the same record id concurrently.
+                if attempt == 4:
+                    raise
+                log.info("ingest chunk retried after a concurrent write: %s", type(exc).__name__)
+                continue
+            for issue in issues:
+                result.add_issue(issue)
+            result.items += checked.items
+            return
+
+    def _store(self, conn: Connection, registry: Registry, source: str, result: IngestResult, ch: Checked, resume: set[int]) -> list[Issue]:
+        source_id = registry.sources[source]
+        batch_id = result.batch_id
+        issues = list(ch.issues)
+        held: list[Held] = list(ch.held)
+        n_acc = len(ch.rids)
+        keep: list[int] | None = None  # indices of accepted records kept (None = all)
+        if n_acc and self._outlier is not None:
+            flagged = self._outliers(conn, registry, ch)
+            if flagged:
+                keep = [i for i in range(n_acc) if i not in flagged]
+                for i, (code, reason) in flagged.items():
+                    held.append(self._held_from_accepted(registry, ch, i, code, reason))
+        kept = n_acc if keep is None else len(keep)
+        n = kept + len(held)
+        accepted_n = quarantined_n = 0
+        if n:
+            hi = conn.exec_driver_sql(
+                f"UPDATE oracle_counters SET value = value + {n} WHERE name = 'record_id' RETURNING value"
+            ).scalar_one()
+            lo = hi - n + 1
+            reports = self._open_reports(conn, registry, set(ch.pairs)) if kept else {}
+            report_by_pair = [reports.get(pair, 0) for pair in ch.pairs]
+            blob = ch.leaves
+            if keep is None:
+                rids, ags, meters, periods, units, times, lines = (
+                    ch.rids,
+                    ch.agreements,
+                    ch.meters,
+                    ch.periods,
+                    ch.units,
+                    ch.times,
+                    ch.lines,
+                )
+                leaves = [blob[i : i + 32] for i in range(0, 32 * n_acc, 32)]
+                report_of = list(map(report_by_pair.__getitem__, ch.pair_of))
+            else:
+                rids, ags, meters, periods, units, times, lines = (
+                    [col[i] for i in keep] for col in (ch.rids, ch.agreements, ch.meters, ch.periods, ch.units, ch.times, ch.lines)
+                )
+                leaves = [blob[i * 32 : i * 32 + 32] for i in keep]
+                report_of = [report_by_pair[ch.pair_of[i]] for i in keep]
+            ids = range(lo, lo + kept)
+            rows: list[tuple[Any, ...]] = list(
+                zip(
+                    ids,
+                    repeat(source_id),
+                    rids,
+                    repeat(batch_id),
+                    repeat(ACCEPTED),
+                    ags,
+                    meters,
+                    periods,
+                    units,
+                    times,
+                    leaves,
+                    report_of,
+                    strict=False,
+                )
+            )
+            rows.extend(
+                (lo + kept + j, source_id, h[0], batch_id, QUARANTINED, h[1], h[2], h[3], None, h[4], None, None)
+                for j, h in enumerate(held)
+            )
+            cursor = conn.exec_driver_sql(
+                "INSERT INTO oracle_records (id, source_id, record_id, batch_id, status, agreement_id, meter, period, units, "
+                f"occurred_at, leaf, report_id) VALUES ({marks(conn, 12)}) ON CONFLICT DO NOTHING",
+                rows,  # type: ignore[arg-type]
+            )
+            acc_rows: list[int] | None = None  # None: all kept accepted rows were inserted
+            if cursor.rowcount != n:
+                inserted = self._inserted(conn, lo, hi)
+                acc_rows = [i for i in range(kept) if lo + i in inserted]
+                new_held = [h for j, h in enumerate(held) if lo + kept + j in inserted]
+                missing = [(rows[i], lines[i]) for i in range(kept) if lo + i not in inserted]
+                missing_held = [h for j, h in enumerate(held) if lo + kept + j not in inserted]
+                accepted_n, quarantined_n = self._existing(conn, registry, source, source_id, missing, missing_held, issues, result, resume)
+                held = new_held
+            if held:
+                self._hold(conn, source_id, held)
+                issues.extend(Issue("quarantined", h[6], h[7], h[0], h[5]) for h in held)
+            if acc_rows is None and keep is None:
+                if kept:
+                    self._aggregate_summary(conn, ch, report_by_pair, lo)
+                    if result.accepted_ids is not None:
+                        result.accepted_ids.extend(rids)
+                accepted_n += kept
+            else:
+                only = list(range(kept)) if acc_rows is None else acc_rows
+                if only:
+                    self._aggregate(conn, ags, meters, periods, units, report_of, lo, only)
+                    if result.accepted_ids is not None:
+                        result.accepted_ids.extend(rids[i] for i in only)
+                accepted_n += len(only)
+            quarantined_n += len(held)
+        result.accepted += accepted_n
+        dup = sum(1 for i in issues if i.status == "duplicate")
+        rej = sum(1 for i in issues if i.status == "rejected")
+        conn.execute(
+            update(Batch)
+            .where(Batch.id == batch_id)
+            .values(
+                accepted=Batch.accepted + accepted_n,
+                quarantined=Batch.quarantined + quarantined_n,
+                duplicates=Batch.duplicates + dup,
+                rejected=Batch.rejected + rej,
+            )
+        )
+        return issues
+
+    def _held_from_accepted(self, registry: Registry, ch: Checked, i: int, code: str, reason: str) -> Held:
+        info = registry.agreements[ch.agreements[i]]
+        mi = info.meters_by_index[ch.meters[i]]
+        parsed: rec.Parsed = (ch.rids[i], info.address.lower(), mi.name, rec.from_units(ch.units[i], mi.decimals), mi.unit, ch.times[i])
+        return (ch.rids[i], info.id, mi.index, ch.periods[i], ch.times[i], ch.lines[i], code, reason, parsed)
+
+    def _hold(self, conn: Connection, source_id: int, held: list[Held]) -> None:
+        now = utcnow()
+        conn.execute(
+            insert(QuarantineEntry),
+            [
+                {
+                    "source_id": source_id,
+                    "record_id": h[0],
+                    "code": h[6],
+                    "reason": h[7],
+                    "agreement_ref": h[8][1],
+                    "meter_ref": h[8][2],
+                    "quantity": h[8][3],
+                    "unit": h[8][4],
+                    "occurred_at": rec.format_timestamp(h[4]),
+                    "created_at": now,
+                }
+                for h in held
+            ],
+        )
+
+    def _outliers(self, conn: Connection, registry: Registry, ch: Checked) -> dict[int, tuple[str, str]]:
+        """Accepted records far above the trailing average of their meter (the records accepted before this chunk,
+        in this and the previous period), or that would overflow the stored total: index → (code, reason)."""
+        assert self._outlier is not None
+        num, den = self._outlier
+        minimum = self.settings.outlier_min_records
+        stats: dict[tuple[int, int, int], tuple[int, int]] = {}
+        for part in _parts(sorted({k[0] for k in ch.keys}), 500):
+            for ag, meter, period, units, count in conn.exec_driver_sql(
+                "SELECT agreement_id, meter, period, accepted_units, accepted_count FROM oracle_totals "
+                f"WHERE agreement_id IN ({marks(conn, len(part))})",
+                tuple(part),
+            ):
+                stats[(ag, meter, period)] = (units, count)
+        flagged: dict[int, tuple[str, str]] = {}
+        zero = (0, 0)
+        for k, key in enumerate(ch.keys):
+            cur = stats.get(key, zero)
+            prev = stats.get((key[0], key[1], key[2] - 1), zero)
+            s = cur[0] + prev[0]
+            cnt = cur[1] + prev[1]
+            big = cnt >= minimum and ch.key_max[k] * cnt * den > num * s
+            overflow = cur[0] + ch.key_sum[k] > rec.MAX_UNITS
+            if not big and not overflow:
+                continue  # the common case: no record of this key needs a closer look
+            info = registry.agreements[key[0]]
+            mi = info.meters_by_index[key[1]]
+            total = cur[0]
+            for i in (i for i, kk in enumerate(ch.key_of) if kk == k):
+                units = ch.units[i]
+                if cnt >= minimum and units * cnt * den > num * s:
+                    avg = Decimal(s) / cnt
+                    ratio = f"{Decimal(units) / avg:.1f}" if avg else "∞"
+                    flagged[i] = (
+                        "outlier",
+                        f"quantity {rec.from_units(units, mi.decimals)} is {ratio}× the trailing average "
+                        f"{rec.from_units(int(avg), mi.decimals)} of meter '{mi.name}' on {info.address} ({cnt} records; "
+                        f"limit {self.settings.outlier_factor}×): release it to confirm it",
+                    )
+                elif total + units > rec.MAX_UNITS:
+                    flagged[i] = ("overflow", f"the total of meter '{mi.name}' in period {key[2]} would exceed {rec.MAX_UNITS} units")
+                else:
+                    total += units
+        return flagged
+
+    def _open_reports(self, conn: Connection, registry: Registry, pairs: set[tuple[int, int]]) -> dict[tuple[int, int], int]:
+        """The open report of every (agreement, period) in ``pairs``, opened now where there is none; the rows are
+        locked (PostgreSQL) so a concurrent cut waits for this chunk."""
+        agreements = sorted({a for a, _p in pairs})
+        lock = "" if self.sqlite else " ORDER BY id FOR UPDATE"
+        found: dict[tuple[int, int], int] = {}
+
+        def scan() -> None:
+            for part in _parts(agreements, 500):
+                for rid, ag, period in conn.exec_driver_sql(
+                    "SELECT id, agreement_id, period FROM oracle_reports "
+                    f"WHERE status = 'open' AND agreement_id IN ({marks(conn, len(part))}){lock}",
+                    tuple(part),
+                ):
+                    if (ag, period) in pairs:
+                        found[(ag, period)] = rid
+
+        scan()
+        missing = pairs - found.keys()
+        if missing:
+            seqs: dict[tuple[int, int], int] = {}
+            for part in _parts(sorted({a for a, _p in missing}), 500):
+                for ag, period, seq in conn.exec_driver_sql(
+                    "SELECT agreement_id, period, MAX(seq) FROM oracle_reports "
+                    f"WHERE agreement_id IN ({marks(conn, len(part))}) GROUP BY agreement_id, period",
+                    tuple(part),
+                ):
+                    seqs[(ag, period)] = seq
+            now = utcnow()
+            rows = []
+            for ag, period in sorted(missing):
+                info = registry.agreements[ag]
+                rows.append(
+                    {
+                        "agreement_id": ag,
+                        "period": period,
+                        "seq": seqs.get((ag, period), 0) + 1,
+                        "status": OPEN,
+                        "record_count": 0,
+                        "opened_at": now,
+                        "deadline": info.schedule.end_of(period) + info.grace,
+                    }
+                )
+            conn.execute(insert(Report), rows)
+            scan()
+        return found
+
+    def _aggregate_summary(self, conn: Connection, ch: Checked, report_by_pair: list[int], lo: int) -> None:
+        """Totals and report counters straight from the checker's summaries (every accepted record was stored)."""
+        self._write_aggregates(
+            conn,
+            [(a, m, p, ch.key_sum[k], ch.key_count[k]) for k, (a, m, p) in enumerate(ch.keys)],
+            [(report_by_pair[j], ch.pair_count[j], lo + ch.pair_first[j]) for j in range(len(ch.pairs))],
+        )
+
+    def _aggregate(
+        self,
+        conn: Connection,
+        ags: list[int],
+        meters: list[int],
+        periods: list[int],
+        units: list[int],
+        report_of: list[int],
+        lo: int,
+        only: list[int] | None,
+    ) -> None:
+        totals: dict[tuple[int, int, int], list[int]] = {}
+        per_report: dict[int, list[int]] = {}
+        for i in only if only is not None else range(len(ags)):
+            key = (ags[i], meters[i], periods[i])
+            t = totals.get(key)
+            if t is None:
+                totals[key] = [units[i], 1]
+            else:
+                t[0] += units[i]
+                t[1] += 1
+            r = report_of[i]
+            if r not in per_report:
+                per_report[r] = [1, lo + i]
+            else:
+                per_report[r][0] += 1
+        self._write_aggregates(
+            conn, [(a, m, p, u, c) for (a, m, p), (u, c) in totals.items()], [(r, c, first) for r, (c, first) in per_report.items()]
+        )
+
+    def _write_aggregates(
+        self, conn: Connection, totals: list[tuple[int, int, int, int, int]], reports: list[tuple[int, int, int]]
+    ) -> None:
+        """Add to the running totals and to the open reports' counters (sorted: a fixed lock order on PostgreSQL)."""
+        conn.exec_driver_sql(
+            "INSERT INTO oracle_totals (agreement_id, meter, period, accepted_units, accepted_count, reported_units, confirmed_units) "
+            f"VALUES ({marks(conn, 5)}, 0, 0) ON CONFLICT (agreement_id, meter, period) DO UPDATE SET "
+            "accepted_units = oracle_totals.accepted_units + excluded.accepted_units, "
+            "accepted_count = oracle_totals.accepted_count + excluded.accepted_count",
+            sorted(totals),  # type: ignore[arg-type]
+        )
+        ph = marks(conn, 1)
+        conn.exec_driver_sql(
+            f"UPDATE oracle_reports SET record_count = record_count + {ph}, "
+            f"first_record = CASE WHEN first_record IS NULL OR first_record > {ph} THEN {ph} ELSE first_record END WHERE id = {ph}",
+            [(c, first, first, r) for r, c, first in sorted(reports)],  # type: ignore[arg-type]
+        )
+
+    def _inserted(self, conn: Connection, lo: int, hi: int) -> set[int]:
+        return set(
+            conn.exec_driver_sql(
+                f"SELECT id FROM oracle_records WHERE id >= {marks(conn, 1)} AND id <= {marks(conn, 1)}", (lo, hi)
+            ).scalars()
+        )
+
+    def _existing(
+        self,
+        conn: Connection,
+        registry: Registry,
+        source: str,
+        source_id: int,
+        rows: list[tuple[tuple[Any, ...], int]],
+        held: list[Held],
+        issues: list[Issue],
+        result: IngestResult,
+        resume: set[int],
+    ) -> tuple[int, int]:
+        """Records whose id was stored before: duplicates, conflicts, or resumed from an interrupted run of this
+        file. Returns how many count as accepted / quarantined (resumed)."""
+        sent: list[tuple[str, rec.Parsed, int]] = []
+        for row, line in rows:
+            info = registry.agreements[row[5]]
+            mi = info.meters_by_index[row[6]]
+            parsed: rec.Parsed = (row[2], info.address.lower(), mi.name, rec.from_units(row[8], mi.decimals), mi.unit, row[9])
+            sent.append((row[2], parsed, line))
+        sent.extend((h[0], h[8], h[5]) for h in held)  # type: ignore[misc]
+        stored: dict[str, tuple[Any, ...]] = {}
+        for part in _parts([s[0] for s in sent], 500):
+            for row in conn.exec_driver_sql(
+                "SELECT r.record_id, r.status, r.agreement_id, r.meter, r.units, r.occurred_at, r.batch_id, "
+                "q.agreement_ref, q.meter_ref, q.quantity, q.unit, q.reason "
+                "FROM oracle_records r LEFT JOIN oracle_quarantine q ON q.source_id = r.source_id AND q.record_id = r.record_id "
+                f"WHERE r.source_id = {marks(conn, 1)} AND r.record_id IN ({marks(conn, len(part))})",
+                (source_id, *part),
+            ):
+                stored[row[0]] = tuple(row)
+        accepted_n = quarantined_n = 0
+        for rid, sent_parsed, line in sent:
+            row = stored.get(rid)
+            if row is None:  # cannot happen under the unique constraint; be loud rather than lose a record
+                raise RuntimeError(f"record {rid!r} was neither inserted nor found")
+            _rid, status, ag_id, meter, units, us, old_batch, q_ag, q_meter, q_qty, q_unit, q_reason = row
+            if status == ACCEPTED:
+                info = registry.agreements.get(ag_id)
+                mi = info.meters_by_index.get(meter) if info else None
+                stored_parsed: rec.Parsed = (
+                    rid,
+                    info.address.lower() if info else str(ag_id),
+                    mi.name if mi else str(meter),
+                    rec.from_units(units, mi.decimals) if mi else str(units),
+                    mi.unit if mi else "",
+                    us,
+                )
+                stored_key: tuple[Any, ...] = ("r", ag_id, meter, units, mi.unit if mi else "", us)
+            else:
+                stored_parsed = (rid, q_ag, q_meter, q_qty, q_unit, us)
+                stored_key = content(stored_parsed, registry, source)
+            line_no = line
+            if content(sent_parsed, registry, source) != stored_key:
+                issues.append(conflict(rid, line_no, show(stored_parsed), show(sent_parsed)))
+                continue
+            if old_batch in resume:
+                result.resumed += 1
+                if status == ACCEPTED:
+                    accepted_n += 1
+                else:
+                    quarantined_n += 1
+                    result.quarantined += 1
+                    if result.max_issues is None or len(result.issues) < result.max_issues:
+                        result.issues.append(Issue("quarantined", "quarantined", q_reason or "", rid, line_no))
+                continue
+            if status == ACCEPTED:
+                why = f"record_id '{rid}' was already received (batch {old_batch}) and counted once"
+            elif status == QUARANTINED:
+                why = f"record_id '{rid}' was already received (batch {old_batch}) and is in quarantine: {q_reason}"
+            else:
+                why = f"record_id '{rid}' was already received (batch {old_batch}) and rejected by an operator"
+            issues.append(Issue("duplicate", "duplicate", why, rid, line_no))
+        return accepted_n, quarantined_n
+
+    # -- two processes --------------------------------------------------------------------------------------------
+    def _ingest_parallel(
+        self,
+        source: str,
+        path: Path,
+        fmt: str,
+        digest: str,
+        kind: str,
+        max_issues: int | None,
+        progress: Callable[[IngestResult], None] | None,
+        splittable: bool = False,
+    ) -> IngestResult:
+        result, resume = self._begin(source, kind, str(path), digest, False, max_issues)
+        started = time.perf_counter()
+        base = Job(self.registry, source, str(path), fmt, self.settings.chunk_records, self.settings.future_tolerance, portable(self.clock))
+        parts = 2 if splittable else 1
+        procs = []
+        try:
+            if parts == 1:
+                proc, messages = spawn(base)
+                procs.append(proc)
+                stream: Iterable[Any] = ((m if isinstance(m, Exception) else ("block", 0, m[0], m[1])) for m in messages)
+            else:
+                streams = []
+                for part in range(parts):
+                    proc, messages = spawn(replace(base, part=part, parts=parts))
+                    procs.append(proc)
+                    streams.append(messages)
+                stream = _interleave(streams)
+            for message in stream:
+                if isinstance(message, rec.FileFormatError):
+                    message.result = self._finish(result, resume, started, progress)  # type: ignore[attr-defined]
+                    raise message
+                if isinstance(message, Exception):
+                    raise message
+                _kind, _k, checked, bytes_read = message
+                self._store_checked(source, checked, result, resume)
+                result.bytes_read = bytes_read
+                if progress is not None:
+                    progress(result)
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                proc.wait()
+        return self._finish(result, resume, started, progress)
+
+
+def _interleave(streams: list[Iterator[Any]]) -> Iterator[Any]:
+    """Blocks in file order: block k comes from worker k % n; each worker ends with ("end", number of blocks)."""
+    n = len(streams)
+    k = 0
+    ended = 0
+    while ended < n:
+        message = next(streams[k % n])
+        if isinstance(message, Exception):
+            yield message
+            return
+        if message[0] == "end":
+            ended += 1
+            for other in range(n):  # the others end too: drain their end markers
+                if other != k % n:
+                    last = next(streams[other])
+                    if isinstance(last, Exception):
+                        yield last
+                        return
+                    ended += 1
+            return
+        yield message
+        k += 1
+
+
+def _sha256(path: Path) -> tuple[str, int]:
+    """The file's SHA-256 (its identity for resuming) and how many double quotes it holds."""
+    digest = hashlib.sha256()
+    quotes = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+            quotes += block.count(b'"')
+    return digest.hexdigest(), quotes
+
+
+def _parts(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class QuarantineError(rec.RecordError):
+    """A quarantine decision cannot be carried out (unknown entry, already decided, still implausible)."""
+
+
+def _open_entry(conn: Connection, source_id: int, record_id: str) -> tuple[Any, int]:
+    entry = conn.execute(
+        select(QuarantineEntry).where(QuarantineEntry.source_id == source_id, QuarantineEntry.record_id == record_id)
+    ).first()
+    if entry is None:
+        raise QuarantineError("not_found", f"record '{record_id}' is not in quarantine")
+    q = entry
+    if q.decision is not None:
+        raise QuarantineError("decided", f"record '{record_id}' was already {q.decision} on {q.decided_at}")
+    pk = conn.exec_driver_sql(
+        f"SELECT id FROM oracle_records WHERE source_id = {marks(conn, 1)} AND record_id = {marks(conn, 1)} AND status = {QUARANTINED}",
+        (source_id, record_id),
+    ).scalar()
+    if pk is None:
+        raise QuarantineError("not_found", f"record '{record_id}' is not held")
+    return q, int(pk)
+
+
+def release(
+    pipeline: Pipeline, source: str, record_id: str, *, next_period: bool = False, by: str = "operator", note: str = ""
+) -> dict[str, Any]:
+    """Release a quarantined record: it is checked again with today's mappings and clock (an outlier is taken as
+    confirmed by the operator); with ``next_period`` a late record goes to the first open period instead."""
+    registry = pipeline.registry
+    source_id = require_source(registry, source)
+    now = pipeline.clock.now()
+    with pipeline.engine.begin() as conn:
+        q, old_pk = _open_entry(conn, source_id, record_id)
+        us = rec.parse_timestamp(q.occurred_at)
+        parsed: rec.Parsed = (record_id, q.agreement_ref, q.meter_ref, q.quantity, q.unit, us)
+        checker = Checker(registry, source, pipeline.settings.future_tolerance)
+        forced_period = None
+        if next_period:
+            ag = registry.resolve(q.agreement_ref, source)
+            if ag is None or q.code not in ("late_settled", "late_closed"):
+                raise QuarantineError(
+                    "not_late", f"record '{record_id}' is held for {q.code}, not as late: --next-period applies to late records only"
+                )
+            forced_period = ag.next_settle
+            while now >= ag.schedule.end_of(forced_period) + ag.grace:
+                forced_period += 1
+            if ag.end and ag.schedule.start_of(forced_period) >= ag.end:
+                raise QuarantineError("no_open_period", f"agreement {ag.address} has no open period left")
+            # check it as if it had occurred at the start of that period, then keep its own timestamp in the leaf
+            parsed = (record_id, q.agreement_ref, q.meter_ref, q.quantity, q.unit, max(ag.schedule.start_of(forced_period), 0) * 1_000_000)
+        checked = checker.check([(0, parsed)], now)
+        if checked.held or checked.issues:
+            problem = checked.held[0][7] if checked.held else checked.issues[0].reason
+            raise QuarantineError("still_implausible", f"record '{record_id}' cannot be released: {problem}")
+        ag_id, meter, period, units = checked.agreements[0], checked.meters[0], checked.periods[0], checked.units[0]
+        info = registry.agreements[ag_id]
+        if forced_period is not None:
+            period = forced_period
+        from oracle.merkle import leaf_hash
+
+        leaf = leaf_hash(info.address, meter, period, units, us, source, record_id)
+        new_pk = conn.exec_driver_sql("UPDATE oracle_counters SET value = value + 1 WHERE name = 'record_id' RETURNING value").scalar_one()
+        reports = pipeline._open_reports(conn, registry, {(ag_id, period)})
+        report = reports[(ag_id, period)]
+        conn.execute(
+            update(rec_table())
+            .where(rec_table().c.id == old_pk)
+            .values(
+                id=new_pk,
+                status=ACCEPTED,
+                agreement_id=ag_id,
+                meter=meter,
+                period=period,
+                units=units,
+                occurred_at=us,
+                leaf=leaf,
+                report_id=report,
+            )
+        )
+        pipeline._aggregate(conn, [ag_id], [meter], [period], [units], [report], new_pk, None)
+        conn.execute(
+            update(QuarantineEntry)
+            .where(QuarantineEntry.id == q.id)
+            .values(
+                decision="released",
+                decided_at=utcnow(),
+                decided_by=by,
+                note=note or (f"assigned to period {period}" if forced_period is not None else None),
+            )
+        )
+    return {"record_id": record_id, "status": "accepted", "agreement": info.address, "meter": meter, "period": period, "quantity": units}
+
+
+def reject(pipeline: Pipeline, source: str, record_id: str, *, by: str = "operator", note: str = "") -> dict[str, Any]:
+    """Reject a quarantined record for good (its id stays taken: a resend is a duplicate)."""
+    from oracle.models import DISCARDED
+
+    source_id = require_source(pipeline.registry, source)
+    with pipeline.engine.begin() as conn:
+        q, pk = _open_entry(conn, source_id, record_id)
+        conn.execute(update(rec_table()).where(rec_table().c.id == pk).values(status=DISCARDED))
+        conn.execute(
+            update(QuarantineEntry)
+            .where(QuarantineEntry.id == q.id)
+            .values(decision="rejected", decided_at=utcnow(), decided_by=by, note=note)
+        )
+    return {"record_id": record_id, "status": "rejected"}
+
+
+def rec_table():  # type: ignore[no-untyped-def]
+    from oracle.models import Record
+
+    return Record.__table__

@@ -1,0 +1,156 @@
+"""Merkle commitments over usage records (specified in docs/merkle.md).
+
+Leaf = ``keccak256(abi.encodePacked(address agreement, uint8 meter, uint32 period, uint256 quantity,
+uint64 occurredAtMicros, uint8 sourceLength, string source, string recordId))``. The preimage is always longer
+than 64 bytes, so a leaf can never pass for an inner node and one hash suffices. The tree is OpenZeppelin's
+(``@openzeppelin/merkle-tree`` ``SimpleMerkleTree``): leaves sorted, sorted-pair hashing, array layout; so
+``SimpleMerkleTree.of(leaves).root`` gives the same root and ``MerkleProof.verify`` checks a proof on-chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from _pysha3 import keccak_256
+
+from settle.errors import ValidationError
+
+LEAF_TYPES = ("address", "uint8", "uint32", "uint256", "uint64", "uint8", "string", "string")
+_WORD = 32
+
+
+def keccak(data: bytes) -> bytes:
+    return keccak_256(data).digest()
+
+
+class LeafEncoder:
+    """Builds leaf preimages fast: the bytes shared by many records are encoded once and cached."""
+
+    __slots__ = ("_prefixes", "_sources")
+
+    def __init__(self) -> None:
+        self._prefixes: dict[tuple[str, int, int], bytes] = {}
+        self._sources: dict[str, bytes] = {}
+
+    def prefix(self, agreement: str, meter: int, period: int) -> bytes:
+        """``agreement (20) ‖ meter (1) ‖ period (4)``."""
+        key = (agreement, meter, period)
+        cached = self._prefixes.get(key)
+        if cached is None:
+            cached = bytes.fromhex(agreement[2:]) + meter.to_bytes(1, "big") + period.to_bytes(4, "big")
+            if len(self._prefixes) > 100_000:
+                self._prefixes.clear()
+            self._prefixes[key] = cached
+        return cached
+
+    def source_part(self, source: str) -> bytes:
+        """``uint8(len(source)) ‖ source``."""
+        cached = self._sources.get(source)
+        if cached is None:
+            raw = source.encode()
+            if len(raw) > 255:
+                raise ValidationError(f"source name {source!r} is longer than 255 bytes")
+            cached = self._sources[source] = len(raw).to_bytes(1, "big") + raw
+        return cached
+
+
+def leaf_preimage(agreement: str, meter: int, period: int, quantity: int, occurred_at_us: int, source: str, record_id: str) -> bytes:
+    """``abi.encodePacked`` of the leaf values."""
+    encoder = LeafEncoder()
+    return (
+        encoder.prefix(agreement, meter, period)
+        + quantity.to_bytes(32, "big")
+        + occurred_at_us.to_bytes(8, "big")
+        + encoder.source_part(source)
+        + record_id.encode()
+    )
+
+
+def leaf_hash(agreement: str, meter: int, period: int, quantity: int, occurred_at_us: int, source: str, record_id: str) -> bytes:
+    """The Merkle leaf of one record."""
+    return keccak(leaf_preimage(agreement, meter, period, quantity, occurred_at_us, source, record_id))
+
+
+def hash_pair(a: bytes, b: bytes) -> bytes:
+    """keccak256 of the two nodes in ascending byte order (OpenZeppelin's ``Hashes.commutativeKeccak256``)."""
+    return keccak(a + b if a < b else b + a)
+
+
+def build_tree(leaves: Sequence[bytes]) -> list[bytes]:
+    """OpenZeppelin's array layout: ``2n - 1`` nodes, the root at 0, the sorted leaves from the end backwards
+    (sorted leaf ``i`` at ``2n - 2 - i``), node ``i`` = hash_pair(node ``2i + 1``, node ``2i + 2``)."""
+    if not leaves:
+        raise ValidationError("a Merkle tree needs at least one leaf")
+    ordered = sorted(leaves)
+    n = len(ordered)
+    tree: list[bytes] = [b""] * (n - 1) + ordered[::-1]
+    k = keccak_256
+    for i in range(n - 2, -1, -1):
+        a = tree[2 * i + 1]
+        b = tree[2 * i + 2]
+        tree[i] = k(a + b if a < b else b + a).digest()
+    return tree
+
+
+def pack_tree(tree: Sequence[bytes]) -> bytes:
+    return b"".join(tree)
+
+
+@dataclass(frozen=True)
+class StoredTree:
+    """A tree as stored: the concatenated nodes."""
+
+    blob: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.blob) // _WORD
+
+    @property
+    def leaf_count(self) -> int:
+        return (self.size + 1) // 2
+
+    @property
+    def root(self) -> bytes:
+        return self.node(0)
+
+    def node(self, i: int) -> bytes:
+        return self.blob[i * _WORD : (i + 1) * _WORD]
+
+    def index_of(self, leaf: bytes) -> int:
+        """Array index of ``leaf`` (leaves occupy the last ``n`` slots)."""
+        first = self.size - self.leaf_count
+        pos = self.blob.find(leaf, first * _WORD)
+        while pos != -1 and pos % _WORD:
+            pos = self.blob.find(leaf, pos + 1)
+        if pos == -1:
+            raise ValidationError(f"leaf 0x{leaf.hex()} is not in this tree")
+        return pos // _WORD
+
+    def proof(self, leaf: bytes) -> list[bytes]:
+        """Sibling hashes from the leaf up to (not including) the root."""
+        i = self.index_of(leaf)
+        out = []
+        while i > 0:
+            sibling = i + 1 if i % 2 else i - 1
+            out.append(self.node(sibling))
+            i = (i - 1) // 2
+        return out
+
+
+def verify(proof: Sequence[bytes], root: bytes, leaf: bytes) -> bool:
+    """``MerkleProof.verify``: fold the proof into the leaf with sorted-pair hashing and compare to the root."""
+    node = leaf
+    for sibling in proof:
+        node = hash_pair(node, sibling)
+    return node == root
+
+
+def root_of(leaves: Sequence[bytes]) -> bytes:
+    return build_tree(leaves)[0]
+
+
+def report_id(agreement: str, period: int, seq: int) -> bytes:
+    """Deterministic report id: ``keccak256(abi.encode(address agreement, uint32 period, uint32 seq))``."""
+    return keccak(bytes(12) + bytes.fromhex(agreement[2:]) + period.to_bytes(_WORD, "big") + seq.to_bytes(_WORD, "big"))

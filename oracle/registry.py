@@ -1,0 +1,301 @@
+"""What the oracle knows about agreements and senders: sources and their API keys, agreements (with the parts of
+their terms the checks need), ERP references and meter names, kept in SQL and loaded into memory for ingest.
+
+Every change bumps the ``registry`` counter in the same transaction; ingest reloads its snapshot when the
+counter moved, so a mapping added with the CLI applies to the next chunk of a running oracle.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, delete, select, update
+from sqlalchemy.orm import Session
+
+from oracle.models import Agreement, ApiKey, Counter, Meter, Reference, Source
+from oracle.snapshot import AgreementInfo, MeterInfo, Registry
+from settle.calendar import IntervalKind, Schedule
+from settle.errors import ConfigError, ValidationError
+
+_SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+_ADDRESS = re.compile(r"0[xX][0-9a-fA-F]{40}")
+AGREEMENT_STATES = ("Proposed", "Active", "Paused", "Terminated")
+KEY_PREFIX = "so_"
+
+
+class MappingError(ConfigError):
+    """A source, agreement, reference or meter mapping is missing, duplicated or invalid."""
+
+
+class AuthError(ConfigError):
+    """An API key is missing, unknown, revoked, or lacks the role for the call."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def bump_registry(session: Session) -> None:
+    counter = session.get(Counter, "registry")
+    if counter is None:
+        session.add(Counter(name="registry", value=1))
+    else:
+        counter.value += 1
+
+
+def registry_version(conn: Connection) -> int:
+    value = conn.execute(select(Counter.value).where(Counter.name == "registry")).scalar()
+    return int(value or 0)
+
+
+def load_registry(conn: Connection) -> Registry:
+    """The mappings as they are in the database now."""
+    reg = Registry(version=registry_version(conn))
+    for sid, name in conn.execute(select(Source.id, Source.name)):
+        reg.sources[name] = sid
+        reg.source_names[sid] = name
+    for a in conn.execute(select(Agreement)).all():
+        info = AgreementInfo(
+            id=a.id,
+            address=a.address,
+            label=a.label,
+            schedule=Schedule(a.start, IntervalKind(a.interval_kind), a.interval),
+            end=a.end,
+            grace=a.grace_seconds,
+            state=a.state,
+            next_settle=a.next_period_to_settle,
+            meter_count=a.meter_count,
+        )
+        reg.agreements[a.id] = info
+        reg.by_address[a.address.lower()] = info
+    for m in conn.execute(select(Meter)).all():
+        info = reg.agreements.get(m.agreement_id)
+        if info is not None:
+            mi = MeterInfo(m.meter, m.name, m.unit, m.decimals)
+            info.meters_by_name[m.name] = mi
+            info.meters_by_index[m.meter] = mi
+    for scope, ref, agreement_id in conn.execute(select(Reference.scope, Reference.ref, Reference.agreement_id)):
+        reg.refs[(scope, ref)] = agreement_id
+    return reg
+
+
+# -- management ---------------------------------------------------------------------------------------------------
+
+
+def checksum(address: str) -> str:
+    from eth_utils import to_checksum_address
+
+    if not _ADDRESS.fullmatch(address):
+        raise MappingError(f"{address!r} is not an address (0x and 40 hex digits)")
+    return str(to_checksum_address(address))
+
+
+def get_source(session: Session, name: str, *, create: bool = False) -> Source:
+    source = session.execute(select(Source).where(Source.name == name)).scalar_one_or_none()
+    if source is None:
+        if not create:
+            known = [n for (n,) in session.execute(select(Source.name))]
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise MappingError(f"unknown source '{name}': create it with 'settle oracle source add {name}'.{hint}")
+        if not _SOURCE_NAME.fullmatch(name):
+            raise MappingError(f"source name {name!r}: use 1-64 lower-case letters, digits, '.', '_' or '-'")
+        source = Source(name=name, created_at=utcnow())
+        session.add(source)
+        session.flush()
+        bump_registry(session)
+    return source
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_api_key(session: Session, *, source: str | None = None, operator: bool = False, label: str = "") -> str:
+    """A new API key (returned once, stored only as its hash): for ingest by ``source``, or for an operator."""
+    if operator == (source is not None):
+        raise MappingError("an API key is either for one source (ingest) or for an operator")
+    source_row = get_source(session, source) if source is not None else None
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    session.add(
+        ApiKey(
+            key_hash=hash_key(key),
+            prefix=key[:10],
+            role="operator" if operator else "ingest",
+            source_id=source_row.id if source_row else None,
+            label=label,
+            created_at=utcnow(),
+        )
+    )
+    return key
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who called: an ingest key of a source, or an operator key."""
+
+    role: str
+    source: str | None
+    label: str
+
+
+def authenticate(session: Session, key: str | None) -> Principal:
+    if not key:
+        raise AuthError("missing API key: send it as 'Authorization: Bearer <key>' or 'X-API-Key'")
+    row = session.execute(select(ApiKey).where(ApiKey.key_hash == hash_key(key))).scalar_one_or_none()
+    if row is None or row.revoked_at is not None:
+        raise AuthError("unknown or revoked API key")
+    source = session.get(Source, row.source_id).name if row.source_id is not None else None  # type: ignore[union-attr]
+    return Principal(role=row.role, source=source, label=row.label)
+
+
+def revoke_api_key(session: Session, prefix: str) -> int:
+    rows = session.execute(select(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))).scalars().all()
+    for row in rows:
+        row.revoked_at = utcnow()
+    return len(rows)
+
+
+def upsert_agreement(
+    session: Session,
+    address: str,
+    *,
+    start: int,
+    interval_kind: int,
+    interval: int,
+    grace_seconds: int,
+    meter_count: int,
+    end: int = 0,
+    state: int = 1,
+    next_period_to_settle: int = 0,
+    label: str | None = None,
+    synced: bool = False,
+) -> Agreement:
+    """Register an agreement or refresh what the oracle knows of it (from the chain, or given in tests)."""
+    address = checksum(address)
+    Schedule(start, IntervalKind(interval_kind), interval)  # validates kind and interval
+    row = session.execute(select(Agreement).where(Agreement.address == address)).scalar_one_or_none()
+    if row is None:
+        row = Agreement(address=address, label=label or "")
+        session.add(row)
+    elif label is not None:
+        row.label = label
+    row.start, row.interval_kind, row.interval, row.end = start, int(interval_kind), interval, end
+    row.grace_seconds, row.meter_count, row.state, row.next_period_to_settle = grace_seconds, meter_count, state, next_period_to_settle
+    if synced:
+        row.synced_at = utcnow()
+    session.flush()
+    bump_registry(session)
+    return row
+
+
+def find_agreement(session: Session, ref: str, scope: str = "") -> Agreement:
+    """An agreement by address or ERP reference."""
+    if _ADDRESS.fullmatch(ref):
+        row = session.execute(select(Agreement).where(Agreement.address == checksum(ref))).scalar_one_or_none()
+        if row is None:
+            raise MappingError(f"agreement {checksum(ref)} is not registered: add it with 'settle oracle map agreement {ref}'")
+        return row
+    for s in (scope, ""):
+        agreement_id = session.execute(select(Reference.agreement_id).where(Reference.scope == s, Reference.ref == ref)).scalar()
+        if agreement_id is not None:
+            return session.get_one(Agreement, agreement_id)
+    raise MappingError(f"no agreement is mapped to reference '{ref}'")
+
+
+def set_meter(session: Session, agreement: str, index: int, *, name: str, unit: str, decimals: int = 0) -> Meter:
+    """Map ERP meter ``name`` (with its unit and decimals) to meter ``index`` of an agreement."""
+    row = find_agreement(session, agreement)
+    if not 0 <= index < row.meter_count:
+        raise MappingError(
+            f"meter {index} does not exist on {row.address}: its terms have {row.meter_count} meter(s) (0 to {row.meter_count - 1})"
+        )
+    if not name or len(name) > 100 or not unit or len(unit) > 32:
+        raise MappingError("meter name (1-100 characters) and unit (1-32 characters) are required")
+    if not 0 <= decimals <= 18:
+        raise MappingError(f"decimals {decimals}: choose 0 to 18")
+    clash = session.execute(
+        select(Meter).where(Meter.agreement_id == row.id, Meter.name == name, Meter.meter != index)
+    ).scalar_one_or_none()
+    if clash is not None:
+        raise MappingError(f"meter name '{name}' is already used for meter {clash.meter} of {row.address}")
+    meter = session.execute(select(Meter).where(Meter.agreement_id == row.id, Meter.meter == index)).scalar_one_or_none()
+    if meter is None:
+        meter = Meter(agreement_id=row.id, meter=index, name=name, unit=unit, decimals=decimals)
+        session.add(meter)
+    else:
+        meter.name, meter.unit, meter.decimals = name, unit, decimals
+    session.flush()
+    bump_registry(session)
+    return meter
+
+
+def add_reference(session: Session, ref: str, agreement: str, *, scope: str = "") -> Reference:
+    """Map an ERP customer/contract reference to an agreement (for one source, or for all with scope '')."""
+    if not ref or len(ref) > 200 or _ADDRESS.fullmatch(ref):
+        raise MappingError(f"reference {ref!r}: 1-200 characters, and not an address")
+    if scope:
+        get_source(session, scope)
+    row = find_agreement(session, agreement)
+    existing = session.execute(select(Reference).where(Reference.scope == scope, Reference.ref == ref)).scalar_one_or_none()
+    if existing is not None and existing.agreement_id != row.id:
+        other = session.get_one(Agreement, existing.agreement_id)
+        raise MappingError(f"reference '{ref}' already maps to {other.address}: remove it first")
+    if existing is None:
+        existing = Reference(scope=scope, ref=ref, agreement_id=row.id)
+        session.add(existing)
+    session.flush()
+    bump_registry(session)
+    return existing
+
+
+def remove_reference(session: Session, ref: str, *, scope: str = "") -> None:
+    result = session.execute(delete(Reference).where(Reference.scope == scope, Reference.ref == ref))
+    if not result.rowcount:  # type: ignore[attr-defined]
+        raise MappingError(f"no reference '{ref}'" + (f" for source {scope}" if scope else ""))
+    bump_registry(session)
+
+
+def set_settled(session: Session, address: str, next_period_to_settle: int, state: int | None = None) -> None:
+    values: dict[str, int] = {"next_period_to_settle": next_period_to_settle}
+    if state is not None:
+        values["state"] = state
+    session.execute(update(Agreement).where(Agreement.address == checksum(address)).values(**values))
+    bump_registry(session)
+
+
+def describe(session: Session) -> list[dict[str, object]]:
+    """Agreements with their references and meters, for 'settle oracle map list'."""
+    out = []
+    refs: dict[int, list[str]] = {}
+    for scope, ref, agreement_id in session.execute(select(Reference.scope, Reference.ref, Reference.agreement_id)):
+        refs.setdefault(agreement_id, []).append(f"{scope}:{ref}" if scope else ref)
+    meters: dict[int, list[dict[str, object]]] = {}
+    for m in session.execute(select(Meter).order_by(Meter.agreement_id, Meter.meter)).scalars():
+        meters.setdefault(m.agreement_id, []).append({"index": m.meter, "name": m.name, "unit": m.unit, "decimals": m.decimals})
+    for a in session.execute(select(Agreement).order_by(Agreement.id)).scalars():
+        out.append(
+            {
+                "address": a.address,
+                "label": a.label,
+                "state": AGREEMENT_STATES[a.state] if 0 <= a.state < len(AGREEMENT_STATES) else str(a.state),
+                "next_period_to_settle": a.next_period_to_settle,
+                "references": sorted(refs.get(a.id, [])),
+                "meters": meters.get(a.id, []),
+            }
+        )
+    return out
+
+
+def require_source(registry: Registry, name: str) -> int:
+    try:
+        return registry.sources[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, list(registry.sources), n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise ValidationError(f"unknown source '{name}': create it with 'settle oracle source add {name}'.{hint}") from None

@@ -1,0 +1,212 @@
+"""Wiring: database, chain, signer, pipeline, submitter, watcher and API for the CLI and ``settle oracle run``;
+structured (JSON lines) logging."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from oracle.alerts import Alerts
+from oracle.clock import ChainClock, Clock, SystemClock
+from oracle.config import OracleSettings
+from oracle.database import open_database
+from oracle.ingest import Pipeline
+from oracle.rpc import Rpc
+from oracle.submit import Submitter
+from oracle.txsign import FastSigner
+from settle.chain import Chain
+from settle.errors import ConfigError
+from settle.networks import Network, get_network
+
+log = logging.getLogger("settle.oracle")
+
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and any ``extra`` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                out[key] = value
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
+def configure_logging(*, json_lines: bool = True, level: int = logging.INFO) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("httpx", "httpcore", "uvicorn.access", "web3", "urllib3", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@dataclass
+class Oracle:
+    """Everything a command needs, built lazily (a command that needs no chain never connects to one)."""
+
+    settings: OracleSettings
+    database_url: str | None = None
+    network_name: str | None = None
+    _engine: Engine | None = None
+    _factory: sessionmaker[Session] | None = None
+    _network: Network | None = None
+    _chain: Chain | None = None
+    _pipeline: Pipeline | None = None
+    clock_override: Clock | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def db(self) -> tuple[Engine, sessionmaker[Session]]:
+        if self._engine is None:
+            self._engine, self._factory = open_database(self.database_url or self.settings.database_url or None)
+        assert self._factory is not None
+        return self._engine, self._factory
+
+    @property
+    def engine(self) -> Engine:
+        return self.db()[0]
+
+    @property
+    def factory(self) -> sessionmaker[Session]:
+        return self.db()[1]
+
+    def network(self) -> Network:
+        if self._network is None:
+            self._network = get_network(self.network_name or self.settings.network or None)
+        return self._network
+
+    def chain(self) -> Chain:
+        if self._chain is None:
+            net = self.network()
+            self._chain = Chain.connect(net.rpc_url, expected_chain_id=net.chain_id, confirmations=self.confirmations())
+        return self._chain
+
+    def confirmations(self) -> int:
+        return self.settings.confirmations if self.settings.confirmations is not None else self.network().confirmations
+
+    def rpc(self) -> Rpc:
+        return Rpc(self.network().rpc_url)
+
+    def clock(self) -> Clock:
+        if self.clock_override is not None:
+            return self.clock_override
+        if self.settings.network or self.network_name:
+            chain = self.chain()
+            return ChainClock(lambda: chain.w3.eth.get_block("latest")["timestamp"])
+        return SystemClock()
+
+    def pipeline(self) -> Pipeline:
+        if self._pipeline is None:
+            self._pipeline = Pipeline(self.engine, self.settings, self.clock())
+        return self._pipeline
+
+    def signer(self) -> FastSigner:
+        from settle.keys import load_keystore
+
+        chain = self.chain()
+        if self.settings.keystore:
+            account = load_keystore(self.settings.keystore)
+            chain.check_signer(account)
+        elif self.settings.dev_account is not None:
+            account = chain.dev_accounts(20)[self.settings.dev_account]
+        else:
+            raise ConfigError(
+                "no oracle signer: set SETTLE_ORACLE_KEYSTORE (password in SETTLE_KEYSTORE_PASSWORD) or, on a dev chain, --dev-account N"
+            )
+        return FastSigner(account)
+
+    def submitter(self) -> Submitter:
+        chain = self.chain()
+        return Submitter(
+            self.engine,
+            self.settings,
+            rpc=self.rpc(),
+            chain_id=chain.chain_id,
+            signer=self.signer(),
+            confirmations=self.confirmations(),
+            decoder=chain.decoder,
+            clock=self.clock(),
+            alerts=Alerts(self.settings.alert_webhook),
+        )
+
+
+def run(oracle: Oracle, *, api: bool = True, watch: bool = True, submit: bool = True, sync: bool = True) -> None:
+    """HTTP API, folder watcher, submitter and chain sync together until interrupted."""
+    import uvicorn
+
+    from oracle.api import OracleState, create_app
+    from oracle.chainsync import sync_all
+    from oracle.watcher import FolderWatcher
+
+    settings = oracle.settings
+    threads: list[threading.Thread] = []
+    stops: list[threading.Event] = []
+    if watch:
+        watcher = FolderWatcher(
+            oracle.pipeline(), settings.resolved_inbox(), settle_seconds=settings.file_settle_seconds, poll_seconds=settings.poll_seconds
+        )
+        stops.append(watcher.stop_event)
+        threads.append(threading.Thread(target=watcher.run, name="watcher", daemon=True))
+    if submit:
+        submitter = oracle.submitter()
+        stops.append(submitter.stop_event)
+        threads.append(threading.Thread(target=submitter.run, name="submitter", daemon=True))
+        log.info(
+            "submitter signs as %s on chain %d (confirmations %d)", submitter.signer.address, submitter.chain_id, submitter.confirmations
+        )
+    if sync:
+        stop_sync = threading.Event()
+        stops.append(stop_sync)
+        chain = oracle.chain()
+
+        def syncer() -> None:
+            while not stop_sync.is_set():
+                try:
+                    changed = sync_all(oracle.factory, chain)
+                    if changed:
+                        log.info("refreshed %d agreement(s) from the chain", changed)
+                except Exception:  # noqa: BLE001 - keep syncing; logged with its trace
+                    log.exception("chain sync failed")
+                stop_sync.wait(settings.sync_seconds)
+
+        threads.append(threading.Thread(target=syncer, name="chain-sync", daemon=True))
+    for t in threads:
+        t.start()
+    try:
+        if api:
+            rpc = oracle.rpc() if submit or sync else None
+            app = create_app(OracleState(oracle.engine, oracle.factory, oracle.pipeline(), rpc))
+            log.info("HTTP API on http://%s:%d", settings.host, settings.port)
+            uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+        else:
+            while any(t.is_alive() for t in threads):
+                time.sleep(0.5)
+    finally:
+        for stop in stops:
+            stop.set()
+        for t in threads:
+            t.join(timeout=10)
+
+
+def default_inbox(settings: OracleSettings) -> Path:
+    return settings.resolved_inbox()

@@ -1,0 +1,60 @@
+"""``settle oracle status``: backlog, quarantine and the last confirmed report per agreement."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from oracle import quarantine
+from oracle.models import CONFIRMED, Agreement, Report
+
+
+def status(engine: Engine) -> dict[str, Any]:
+    with engine.connect() as conn:
+        by_status = {
+            s: (int(n), int(r or 0))
+            for s, n, r in conn.execute(select(Report.status, func.count(), func.sum(Report.record_count)).group_by(Report.status))
+        }
+        last = conn.execute(
+            select(
+                Agreement.address,
+                Agreement.label,
+                Report.period,
+                Report.seq,
+                Report.report_id,
+                Report.tx_hash,
+                Report.block_number,
+                Report.confirmed_at,
+            )
+            .join(Report, Report.agreement_id == Agreement.id)
+            .where(Report.id.in_(select(func.max(Report.id)).where(Report.status == CONFIRMED).group_by(Report.agreement_id)))
+            .order_by(Agreement.address)
+        ).all()
+        failed = conn.execute(
+            select(Report.id, Agreement.address, Report.period, Report.error)
+            .join(Agreement, Agreement.id == Report.agreement_id)
+            .where(Report.status == "failed")
+        ).all()
+        agreements = conn.execute(select(func.count()).select_from(Agreement)).scalar_one()
+    backlog = {s: {"reports": n, "records": r} for s, (n, r) in by_status.items() if s != CONFIRMED}
+    return {
+        "agreements": agreements,
+        "backlog": backlog,
+        "confirmed": {"reports": by_status.get(CONFIRMED, (0, 0))[0], "records": by_status.get(CONFIRMED, (0, 0))[1]},
+        "quarantine": quarantine.counts(engine),
+        "failed": [{"report": pk, "agreement": a, "period": p, "error": e} for pk, a, p, e in failed],
+        "last_confirmed": [
+            {
+                "agreement": a,
+                "label": label,
+                "period": period,
+                "seq": seq,
+                "report_id": "0x" + bytes(rid).hex() if rid else None,
+                "tx_hash": "0x" + bytes(tx).hex() if tx else None,
+                "block": block,
+                "confirmed_at": at.isoformat() if at else None,
+            }
+            for a, label, period, seq, rid, tx, block, at in last
+        ],
+    }

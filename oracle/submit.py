@@ -1,0 +1,458 @@
+"""Crash-safe submission of cut reports: pending → submitted (signed transaction stored) → confirmed, or failed.
+
+The rules that make "no report sent twice, nothing lost" hold across a crash at any point:
+
+1. A report is signed exactly once, with a nonce of its own, and the signed transaction is committed to SQL
+   *before* it is broadcast. After a crash the very same bytes are re-broadcast: one transaction per report, so
+   at most one can ever be mined.
+2. On start and every round, submitted reports are reconciled with the chain: receipt by tx hash → mined;
+   no receipt but the node knows the transaction → wait; unknown and its nonce not used yet → re-broadcast the
+   stored bytes; nonce used by something else → look for the report's ``UsageReported`` event by report id
+   (indexed) → confirmed if found, else (a foreign transaction took the nonce) back to pending to be signed anew.
+3. New nonces continue after the highest nonce ever stored for the signer (or the node's count, if higher).
+
+Throughput: reports are estimated, sent and checked in JSON-RPC batches (``rpc_batch`` transactions per request).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, func, select, update
+
+from oracle.alerts import Alerts
+from oracle.clock import Clock, SystemClock
+from oracle.config import OracleSettings
+from oracle.models import CONFIRMED, FAILED, OPEN, PENDING, SUBMITTED, Agreement, Report, Total
+from oracle.reports import cut_reports
+from oracle.rpc import Rpc, RpcError
+from oracle.txsign import USAGE_REPORTED_TOPIC, FastSigner, encode_report_usage
+from settle.chain import ErrorDecoder
+from settle.errors import ChainError, ConfigError
+
+log = logging.getLogger("settle.oracle.submit")
+
+#: Reverts at estimation that mean "not yet": the report stays pending.
+HOLD = {"BillingAgreement_PeriodNotStarted"}
+#: Reverts that mean the signer cannot report at all: stop and say so, fail nothing.
+FATAL = {"BillingAgreement_NotOracle"}
+_PAUSED = 2
+
+
+@dataclass
+class Round:
+    cut: int = 0
+    signed: int = 0
+    confirmed: int = 0
+    failed: int = 0
+    rebroadcast: int = 0
+    waiting: int = 0
+
+    def busy(self) -> bool:
+        return bool(self.cut or self.signed or self.confirmed or self.failed or self.rebroadcast)
+
+
+def _hex(b: bytes) -> str:
+    return "0x" + b.hex()
+
+
+class Submitter:
+    """Signs, sends and confirms reports for one signer. Run one submitter per signer."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: OracleSettings,
+        *,
+        rpc: Rpc,
+        chain_id: int,
+        signer: FastSigner,
+        confirmations: int = 0,
+        decoder: ErrorDecoder | None = None,
+        clock: Clock | None = None,
+        alerts: Alerts | None = None,
+    ):
+        self.engine = engine
+        self.settings = settings
+        self.rpc = rpc
+        self.chain_id = chain_id
+        self.signer = signer
+        self.confirmations = confirmations
+        self.decoder = decoder or ErrorDecoder()
+        self.clock = clock or SystemClock()
+        self.alerts = alerts or Alerts(settings.alert_webhook)
+        self.stop_event = threading.Event()
+
+    # -- loop -----------------------------------------------------------------------------------------------------
+    def run(self, *, once: bool = False, idle_sleep: float | None = None) -> None:
+        """Cut, submit and confirm until stopped (or until nothing is left to do with ``once``)."""
+        idle = idle_sleep if idle_sleep is not None else self.settings.poll_seconds
+        log.info("submitter started for %s", self.signer.address)
+        while not self.stop_event.is_set():
+            try:
+                done = self.step()
+            except ChainError as exc:
+                log.error("submitter round failed: %s", exc)
+                done = Round()
+                if once:
+                    raise
+            if once and not done.busy() and not self.outstanding():
+                return
+            if not done.busy():
+                self.stop_event.wait(idle)
+
+    def step(self) -> Round:
+        """One round: cut due reports, reconcile what was sent, sign and send what is pending, raise alerts."""
+        r = Round()
+        now = self.clock.now()
+        r.cut = len(cut_reports(self.engine, self.settings, now))
+        self.reconcile(r)
+        while not self.stop_event.is_set():  # nonces continue from the stored ones: no need to wait for receipts
+            if self.submit_pending(r) == 0:
+                break
+        self.reconcile(r)
+        self.check_deadlines(now)
+        return r
+
+    def outstanding(self) -> int:
+        with self.engine.connect() as conn:
+            busy = Report.status.in_((PENDING, SUBMITTED)) | ((Report.status == OPEN) & (Report.record_count > 0))
+            return int(conn.execute(select(func.count()).select_from(Report).where(busy)).scalar_one())
+
+    # -- signing and sending --------------------------------------------------------------------------------------
+    def submit_pending(self, r: Round) -> int:
+        """Sign and send up to ``rpc_batch`` pending reports; returns how many were signed."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    Report.id,
+                    Report.period,
+                    Report.seq,
+                    Report.report_id,
+                    Report.root,
+                    Report.usages,
+                    Agreement.address,
+                    Agreement.state,
+                    Report.error,
+                )
+                .join(Agreement, Agreement.id == Report.agreement_id)
+                .where(Report.status == PENDING)
+                .order_by(Report.id)
+                .limit(self.settings.rpc_batch)
+            ).all()
+            max_nonce = conn.execute(select(func.max(Report.nonce)).where(Report.signer == self.signer.address)).scalar()
+        if not rows:
+            return 0
+        payloads = [encode_report_usage(row.period, row.report_id, row.root, [tuple(u) for u in json.loads(row.usages)]) for row in rows]
+        # Every report is dry-run with eth_call (a revert is caught and decoded before anything is signed); gas is
+        # estimated once per shape (meters reported; first report of its period or not) and batch: eth_estimateGas
+        # runs the call many times over, and reports of one shape cost the same (the margin covers the rest).
+        shape_of = [(tuple(m for m, _c in json.loads(row.usages)), row.seq == 1) for row in rows]
+        shapes: dict[tuple[Any, ...], int] = {}
+        for i, shape in enumerate(shape_of):
+            shapes.setdefault(shape, i)
+        frm = self.signer.address
+        calls: list[tuple[str, list[Any]]] = [
+            ("eth_call", [{"from": frm, "to": row.address, "data": _hex(data)}, "latest"]) for row, data in zip(rows, payloads, strict=True)
+        ]
+        calls += [("eth_estimateGas", [{"from": frm, "to": rows[i].address, "data": _hex(payloads[i])}]) for i in shapes.values()]
+        calls += [
+            ("eth_getTransactionCount", [frm, "pending"]),
+            ("eth_getBlockByNumber", ["latest", False]),
+            ("eth_maxPriorityFeePerGas", []),
+        ]
+        results = self.rpc.batch(calls)
+        count, block, tip = results[-3:]
+        for value in (count, block):
+            if isinstance(value, RpcError):
+                raise value
+        estimate_of = dict(zip(shapes, results[len(rows) : len(rows) + len(shapes)], strict=True))
+        base = int(block.get("baseFeePerGas") or "0x0", 16)
+        tip_wei = 10**9 if isinstance(tip, RpcError) else int(tip, 16)
+        max_fee = 2 * base + tip_wei
+        head = int(block["number"], 16)
+        nonce = max(int(count, 16), (max_nonce + 1) if max_nonce is not None else 0)
+        gas_of = [results[i] if isinstance(results[i], RpcError) else estimate_of[shape] for i, shape in enumerate(shape_of)]
+        signed: list[dict[str, Any]] = []
+        failed: list[tuple[int, str]] = []
+        held = 0
+        for row, data, estimate in zip(rows, payloads, gas_of, strict=True):
+            if isinstance(estimate, RpcError):
+                revert = self.decoder.decode(estimate.data) if estimate.data else None
+                name = revert.error_name if revert is not None else None
+                text = str(revert) if revert is not None else estimate.rpc_message
+                if name in FATAL:
+                    raise ConfigError(
+                        f"signer {self.signer.address} cannot report to {row.address}: {text} (grant ORACLE_ROLE and wait the signer delay)"
+                    )
+                if name in HOLD or (name == "BillingAgreement_InvalidState" and revert is not None and revert.error_args == (_PAUSED,)):
+                    held += 1
+                    if row.error != text:
+                        log.info("report %d for %s period %d waits: %s", row.id, row.address, row.period, text)
+                        with self.engine.begin() as conn:
+                            conn.execute(update(Report).where(Report.id == row.id).values(error=text))
+                    continue
+                if revert is None and not estimate.data:  # transport-level or node trouble: try again next round
+                    held += 1
+                    log.warning("gas estimation for report %d failed: %s", row.id, text)
+                    continue
+                failed.append((row.id, text))
+                continue
+            gas = int(estimate, 16)
+            gas = gas + gas // 5 + 10_000
+            tx = self.signer.sign(
+                chain_id=self.chain_id, nonce=nonce, to=row.address, data=data, gas=gas, max_fee=max_fee, max_priority_fee=tip_wei
+            )
+            signed.append({"pk": row.id, "nonce": nonce, "hash": tx.hash, "raw": tx.raw, "gas": gas})
+            nonce += 1
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            if signed:
+                result = conn.execute(
+                    update(Report)
+                    .where(Report.id == bindparam("pk"), Report.status == PENDING)
+                    .values(
+                        status=SUBMITTED,
+                        signer=self.signer.address,
+                        nonce=bindparam("nonce"),
+                        tx_hash=bindparam("hash"),
+                        raw_tx=bindparam("raw"),
+                        gas=bindparam("gas"),
+                        submitted_at=now,
+                        from_block=head,
+                        sends=1,
+                        error=None,
+                    ),
+                    signed,
+                )
+                if result.rowcount != len(signed):
+                    raise ConfigError("another submitter signed some of these reports at the same time: run one submitter per signer")
+            for pk, reason in failed:
+                conn.execute(update(Report).where(Report.id == pk).values(status=FAILED, error=reason))
+        for pk, reason in failed:
+            self.alerts.fire("report_failed", f"report {pk} cannot be submitted: {reason}", report=pk)
+        r.failed += len(failed)
+        if signed:
+            self._broadcast([(s["pk"], s["raw"]) for s in signed])
+        r.signed += len(signed)
+        r.waiting += held
+        return len(signed)
+
+    def _broadcast(self, txs: list[tuple[int, bytes]], *, again: bool = False) -> None:
+        results = self.rpc.batch([("eth_sendRawTransaction", [_hex(raw)]) for _pk, raw in txs])
+        errors = []
+        for (pk, _raw), res in zip(txs, results, strict=True):
+            if isinstance(res, RpcError):
+                msg = res.rpc_message.lower()
+                if "already known" in msg or "nonce too low" in msg or "already imported" in msg:
+                    continue  # the same transaction is in the pool or mined
+                errors.append((pk, res.rpc_message))
+        if again or errors:
+            with self.engine.begin() as conn:
+                if again:
+                    again_rows = [{"pk": pk} for pk, _ in txs]
+                    conn.execute(update(Report).where(Report.id == bindparam("pk")).values(sends=Report.sends + 1), again_rows)
+                for pk, message in errors:
+                    conn.execute(update(Report).where(Report.id == pk).values(error=f"broadcast: {message}"))
+        for pk, message in errors:
+            log.warning("broadcast of report %d refused: %s (will retry)", pk, message)
+
+    # -- reconciling ----------------------------------------------------------------------------------------------
+    def reconcile(self, r: Round, page: int = 500) -> None:
+        """Bring submitted reports in line with the chain (see the module docstring)."""
+        after = -1
+        while True:
+            last = self._reconcile_page(r, after, page)
+            if last is None:
+                return
+            after = last
+
+    def _reconcile_page(self, r: Round, after: int, limit: int) -> int | None:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    Report.id,
+                    Report.tx_hash,
+                    Report.raw_tx,
+                    Report.nonce,
+                    Report.block_number,
+                    Report.report_id,
+                    Report.from_block,
+                    Report.usages,
+                    Report.agreement_id,
+                    Report.period,
+                    Agreement.address,
+                )
+                .join(Agreement, Agreement.id == Report.agreement_id)
+                .where(Report.status == SUBMITTED, Report.signer == self.signer.address, Report.nonce > after)
+                .order_by(Report.nonce)
+                .limit(limit)
+            ).all()
+        if not rows:
+            return None
+        results = self.rpc.batch([("eth_getTransactionReceipt", [_hex(row.tx_hash)]) for row in rows] + [("eth_blockNumber", [])])
+        head_result = results[-1]
+        if isinstance(head_result, RpcError):
+            raise head_result
+        head = int(head_result, 16)
+        need = max(self.confirmations, 1)
+        confirmed: list[tuple[Any, dict[str, Any]]] = []
+        mined: list[dict[str, Any]] = []
+        failed: list[tuple[Any, dict[str, Any]]] = []
+        missing = []
+        for row, receipt in zip(rows, results[:-1], strict=True):
+            if isinstance(receipt, RpcError):
+                raise receipt
+            if receipt is None:
+                missing.append(row)
+                continue
+            number = int(receipt["blockNumber"], 16)
+            if int(receipt["status"], 16) != 1:
+                failed.append((row, receipt))
+            elif head - number + 1 >= need:
+                confirmed.append((row, receipt))
+            elif row.block_number != number:
+                mined.append({"pk": row.id, "bn": number, "bh": bytes.fromhex(receipt["blockHash"][2:])})
+        if missing:
+            self._missing(missing, r)
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            if mined:
+                conn.execute(
+                    update(Report).where(Report.id == bindparam("pk")).values(block_number=bindparam("bn"), block_hash=bindparam("bh")),
+                    mined,
+                )
+            if confirmed:
+                conn.execute(
+                    update(Report)
+                    .where(Report.id == bindparam("pk"), Report.status == SUBMITTED)
+                    .values(status=CONFIRMED, block_number=bindparam("bn"), block_hash=bindparam("bh"), confirmed_at=now, error=None),
+                    [{"pk": row.id, "bn": int(rc["blockNumber"], 16), "bh": bytes.fromhex(rc["blockHash"][2:])} for row, rc in confirmed],
+                )
+                totals = [
+                    {"a": row.agreement_id, "m": meter, "p": row.period, "c": cumulative}
+                    for row, _rc in confirmed
+                    for meter, cumulative in json.loads(row.usages)
+                ]
+                if totals:
+                    conn.execute(
+                        update(Total)
+                        .where(Total.agreement_id == bindparam("a"), Total.meter == bindparam("m"), Total.period == bindparam("p"))
+                        .where(Total.confirmed_units < bindparam("c"))
+                        .values(confirmed_units=bindparam("c")),
+                        totals,
+                    )
+            for row, rc in failed:
+                reason = self._revert_reason(row, rc)
+                conn.execute(
+                    update(Report)
+                    .where(Report.id == row.id)
+                    .values(
+                        status=FAILED, error=reason, block_number=int(rc["blockNumber"], 16), block_hash=bytes.fromhex(rc["blockHash"][2:])
+                    )
+                )
+        for row, _rc in failed:
+            self.alerts.fire("report_failed", f"report {row.id} for {row.address} period {row.period} reverted on-chain", report=row.id)
+        r.confirmed += len(confirmed)
+        r.failed += len(failed)
+        return int(rows[-1].nonce) if len(rows) == limit else None
+
+    def _missing(self, rows: list[Any], r: Round) -> None:
+        calls: list[tuple[str, list[Any]]] = [("eth_getTransactionByHash", [_hex(row.tx_hash)]) for row in rows]
+        calls.append(("eth_getTransactionCount", [self.signer.address, "latest"]))
+        results = self.rpc.batch(calls)
+        if isinstance(results[-1], RpcError):
+            raise results[-1]
+        used = int(results[-1], 16)
+        resend: list[tuple[int, bytes]] = []
+        for row, known in zip(rows, results[:-1], strict=True):
+            if isinstance(known, RpcError):
+                raise known
+            if known is not None:
+                if row.block_number is not None:  # it was mined and is pending again: a reorg
+                    with self.engine.begin() as conn:
+                        conn.execute(update(Report).where(Report.id == row.id).values(block_number=None, block_hash=None))
+                continue
+            if row.nonce < used:
+                event = self._find_event(row)
+                if event is not None:
+                    continue  # mined after the receipt query: the next round confirms it
+                log.warning("nonce %d of report %d was used by another transaction: signing it again", row.nonce, row.id)
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        update(Report)
+                        .where(Report.id == row.id, Report.status == SUBMITTED)
+                        .values(status=PENDING, nonce=None, tx_hash=None, raw_tx=None, signer=None, block_number=None, block_hash=None)
+                    )
+                continue
+            resend.append((row.id, row.raw_tx))
+        if resend:
+            log.info("re-broadcasting %d stored transaction(s)", len(resend))
+            self._broadcast(resend, again=True)
+            r.rebroadcast += len(resend)
+
+    def _find_event(self, row: Any) -> dict[str, Any] | None:
+        logs = self.rpc.call(
+            "eth_getLogs",
+            [
+                {
+                    "address": row.address,
+                    "fromBlock": hex(row.from_block or 0),
+                    "toBlock": "latest",
+                    "topics": [_hex(USAGE_REPORTED_TOPIC), None, None, _hex(row.report_id)],
+                }
+            ],
+        )
+        return logs[0] if logs else None
+
+    def _revert_reason(self, row: Any, receipt: dict[str, Any]) -> str:
+        number = int(receipt["blockNumber"], 16)
+        tx = self.rpc.call("eth_getTransactionByHash", [_hex(row.tx_hash)])
+        try:
+            self.rpc.call("eth_call", [{"from": self.signer.address, "to": row.address, "data": tx["input"]}, hex(max(number - 1, 0))])
+        except RpcError as exc:
+            if exc.data:
+                return str(self.decoder.decode(exc.data)) + f" (tx {_hex(row.tx_hash)})"
+            return f"{exc.rpc_message} (tx {_hex(row.tx_hash)})"
+        return f"transaction {_hex(row.tx_hash)} reverted (gas used {int(receipt['gasUsed'], 16)})"
+
+    # -- deadlines --------------------------------------------------------------------------------------------
+    def check_deadlines(self, now: int) -> None:
+        """Alert once per report that is not confirmed ``alert_margin`` seconds before its grace window ends."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(Report.id, Report.period, Report.status, Report.deadline, Agreement.address)
+                .join(Agreement, Agreement.id == Report.agreement_id)
+                .where(Report.status.in_(("open", PENDING, SUBMITTED)), Report.alerted_at.is_(None), Report.record_count > 0)
+                .where(Report.deadline - self.settings.alert_margin <= now)
+            ).all()
+        if not rows:
+            return
+        for row in rows:
+            left = row.deadline - now
+            when = f"in {left}s" if left > 0 else f"{-left}s ago"
+            self.alerts.fire(
+                "deadline",
+                f"report {row.id} for {row.address} period {row.period} is {row.status}, not confirmed, and the grace window ends {when}",
+                report=row.id,
+                agreement=row.address,
+                period=row.period,
+                deadline=row.deadline,
+            )
+        with self.engine.begin() as conn:
+            conn.execute(update(Report).where(Report.id.in_([row.id for row in rows])).values(alerted_at=datetime.now(UTC)))
+
+
+def wait_until(predicate: Any, timeout: float, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())

@@ -1,0 +1,66 @@
+"""Fast transaction building for usage reports: hand-rolled ABI encoding of ``reportUsage`` and EIP-1559 signing
+with coincurve (about 10× faster than going through web3 and eth-account; unit tests check byte equality with
+both). The private key lives only inside :class:`FastSigner` and is never logged or shown."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import rlp
+from _pysha3 import keccak_256
+from coincurve import PrivateKey
+from eth_account.signers.local import LocalAccount
+
+REPORT_USAGE_SIGNATURE = "reportUsage(uint32,bytes32,bytes32,(uint8,uint64)[])"
+REPORT_USAGE_SELECTOR = keccak_256(REPORT_USAGE_SIGNATURE.encode()).digest()[:4]
+USAGE_REPORTED_SIGNATURE = "UsageReported(uint32,uint8,uint64,uint64,bytes32,bytes32)"
+USAGE_REPORTED_TOPIC = keccak_256(USAGE_REPORTED_SIGNATURE.encode()).digest()
+
+
+def encode_report_usage(period: int, report_id: bytes, root: bytes, usages: Sequence[tuple[int, int]]) -> bytes:
+    """Calldata of ``reportUsage(period, reportId, recordsRoot, usages)``."""
+    if len(report_id) != 32 or len(root) != 32:
+        raise ValueError("report id and root must be 32 bytes")
+    parts = [
+        REPORT_USAGE_SELECTOR,
+        period.to_bytes(32, "big"),
+        report_id,
+        root,
+        (4 * 32).to_bytes(32, "big"),
+        len(usages).to_bytes(32, "big"),
+    ]
+    for meter, cumulative in usages:
+        parts.append(meter.to_bytes(32, "big"))
+        parts.append(cumulative.to_bytes(32, "big"))
+    return b"".join(parts)
+
+
+@dataclass(frozen=True)
+class SignedTx:
+    raw: bytes
+    hash: bytes
+    nonce: int
+
+
+class FastSigner:
+    """Signs EIP-1559 (type 2) transactions for one account."""
+
+    def __init__(self, account: LocalAccount):
+        self.address = account.address
+        self._key = PrivateKey(bytes(account.key))
+
+    def __repr__(self) -> str:
+        return f"FastSigner({self.address})"
+
+    def sign(
+        self, *, chain_id: int, nonce: int, to: str, data: bytes, gas: int, max_fee: int, max_priority_fee: int, value: int = 0
+    ) -> SignedTx:
+        fields = [chain_id, nonce, max_priority_fee, max_fee, gas, bytes.fromhex(to[2:]), value, data, []]
+        payload = rlp.encode(fields)
+        digest = keccak_256(b"\x02" + payload).digest()
+        sig = self._key.sign_recoverable(digest, hasher=None)
+        r = int.from_bytes(sig[:32], "big")
+        s = int.from_bytes(sig[32:64], "big")
+        raw = b"\x02" + rlp.encode([*fields, sig[64], r, s])
+        return SignedTx(raw=raw, hash=keccak_256(raw).digest(), nonce=nonce)

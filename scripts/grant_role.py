@@ -1,0 +1,24 @@
+"""Grant a factory role (admin, operator, oracle, gateway) to an account; admin only.
+
+    python scripts/grant_role.py ROLE ACCOUNT (--keystore FILE | --dev-account N) [--dry-run]
+
+The same as ``settle agreement grant-role …`` (``--help`` lists every option). Under ``brownie run`` the network
+defaults to Brownie's and, on a development chain, the signer to dev account 0.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+COMMAND = ["agreement", "grant-role"]
+
+
+def main(*argv: str) -> Any:
+    from settle.cli.agreement import run_script
+
+    return run_script(COMMAND, argv)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

@@ -1,0 +1,24 @@
+"""End an agreement: --notice, --consent END_PERIOD (both parties), or --cancel before it is active.
+
+    python scripts/terminate_agreement.py AGREEMENT (--notice | --consent N | --cancel) (--keystore FILE | --dev-account N) [--dry-run]
+
+The same as ``settle agreement terminate …`` (``--help`` lists every option). Under ``brownie run`` the network
+defaults to Brownie's and, on a development chain, the signer to dev account 0.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+COMMAND = ["agreement", "terminate"]
+
+
+def main(*argv: str) -> Any:
+    from settle.cli.agreement import run_script
+
+    return run_script(COMMAND, argv)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

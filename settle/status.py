@@ -1,0 +1,838 @@
+"""What a party sees of an agreement, read from the chain alone (no gateway database).
+
+Every figure comes from the agreement's views at one block (so they are consistent with each other) and its
+events; the running charge of each period is recomputed with the reference model (:mod:`settle.pricing`) and
+compared with the contract's own ``previewAmount``. Names of parties and meters come from the local deployment
+record when there is one; they are labels, never facts.
+
+    view = read_agreement(chain, "0x…")
+    print(json.dumps(view.to_json()))      # `settle status 0x… --json`
+    render(view, console)                  # `settle status 0x…`
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import IntEnum
+from typing import Any
+
+from eth_utils import keccak, to_checksum_address
+from web3.contract import Contract
+
+from settle.chain import Chain
+from settle.deployments import Deployments
+from settle.errors import ChainError, ConfigError, ValidationError
+from settle.money import format_minor
+from settle.pricing import PeriodCharge, period_charge
+from settle.spec import format_duration, format_price, format_timestamp, terms_document
+from settle.terms import Terms
+
+__all__ = [
+    "AgreementListing",
+    "AgreementState",
+    "AgreementView",
+    "HistoryEntry",
+    "PaymentStatus",
+    "PeriodView",
+    "ServiceStatus",
+    "list_agreements",
+    "read_agreement",
+    "render",
+    "render_listing",
+]
+
+
+class AgreementState(IntEnum):
+    PROPOSED = 0
+    ACTIVE = 1
+    PAUSED = 2
+    TERMINATED = 3
+
+
+class PaymentStatus(IntEnum):
+    NONE = 0
+    DUE = 1
+    PARTIALLY_PAID = 2
+    PAID = 3
+    RETURNED = 4
+    DISPUTED = 5
+    WRITTEN_OFF = 6
+
+
+class ServiceStatus(IntEnum):
+    ACTIVE = 0
+    RESTRICTED = 1
+    SUSPENDED = 2
+
+
+class TerminationReason(IntEnum):
+    TERM_END = 0
+    NOTICE = 1
+    CONSENT = 2
+    CANCELLED = 3
+
+
+def _label(member: IntEnum) -> str:
+    return member.name.lower()
+
+
+@dataclass(frozen=True)
+class VersionView:
+    """One terms version: its terms, hash and the first period it prices (0 for version 1 and the pending one)."""
+
+    version: int
+    terms: Terms
+    terms_hash: bytes
+    effective_from_period: int
+    pending: bool = False
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One event of the agreement, in chain order."""
+
+    block: int
+    timestamp: int
+    tx_hash: str
+    event: str
+    args: dict[str, Any]
+    summary: str
+
+
+@dataclass(frozen=True)
+class PeriodView:
+    """One billing period: bounds, usage, the running (or final) charge and its settlement."""
+
+    period: int
+    start: int
+    end: int
+    version: int
+    usage: tuple[int, ...]
+    charge: PeriodCharge
+    preview_amount: int
+    due_date: int
+    settled: bool
+    amount: int
+    paid: int
+    settled_at: int
+    payment_status: PaymentStatus
+    settlement_version: int
+
+    @property
+    def open_amount(self) -> int:
+        if self.payment_status in (PaymentStatus.NONE, PaymentStatus.PAID, PaymentStatus.WRITTEN_OFF):
+            return 0
+        return self.amount - self.paid
+
+
+@dataclass
+class AgreementView:
+    """Everything ``settle status`` shows, as read at ``block``."""
+
+    address: str
+    chain_id: int
+    block: int
+    timestamp: int
+    factory: str
+    payer: str
+    payee: str
+    state: AgreementState
+    service_status: ServiceStatus
+    version: int
+    pending_version: int
+    current_period: int
+    current_period_start: int
+    current_period_end: int
+    next_period_to_settle: int
+    end_period: int
+    outstanding: int
+    terms: Terms
+    versions: list[VersionView]
+    history: list[HistoryEntry]
+    periods: list[PeriodView]
+    names: dict[str, str] = field(default_factory=dict)
+    meter_names: list[str] = field(default_factory=list)
+    meter_units: list[str | None] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def time_left(self) -> int:
+        return max(self.current_period_end - self.timestamp, 0)
+
+    def money(self, minor: int) -> str:
+        return format_minor(minor, self.terms.minor_digits, self.terms.currency)
+
+    def meter_name(self, index: int) -> str:
+        return self.meter_names[index] if index < len(self.meter_names) and self.meter_names[index] else f"meter {index}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The view as plain JSON types: amounts as decimal strings plus exact minor units, times as ISO and unix."""
+        digits = self.terms.minor_digits
+
+        def amount(minor: int) -> dict[str, Any]:
+            return {"minor_units": minor, "value": format_minor(minor, digits)}
+
+        def moment(ts: int) -> dict[str, Any]:
+            return {"unix": ts, "utc": format_timestamp(ts)}
+
+        periods = []
+        for p in self.periods:
+            charge_terms = self.version_terms(p.version)
+            periods.append(
+                {
+                    "period": p.period,
+                    "start": moment(p.start),
+                    "end": moment(p.end),
+                    "terms_version": p.version,
+                    "usage": [
+                        {
+                            "meter": i,
+                            "name": self.meter_name(i),
+                            "quantity": q,
+                            "charge": format_price(p.charge.meter_amounts[i], charge_terms),
+                        }
+                        for i, q in enumerate(p.usage)
+                    ],
+                    "running_charge": {
+                        "subtotal": format_price(p.charge.subtotal, charge_terms),
+                        "rounded": amount(p.charge.rounded),
+                        "minimum_applied": p.charge.minimum_applied,
+                        "cap_applied": p.charge.cap_applied,
+                        "amount": amount(p.charge.amount),
+                        "contract_preview": amount(p.preview_amount),
+                        "matches_contract": p.charge.amount == p.preview_amount,
+                    },
+                    "settlement": None
+                    if not p.settled
+                    else {
+                        "amount": amount(p.amount),
+                        "paid": amount(p.paid),
+                        "open": amount(p.open_amount),
+                        "status": _label(p.payment_status),
+                        "settled_at": moment(p.settled_at),
+                        "due_date": moment(p.due_date),
+                        "overdue": p.open_amount > 0 and self.timestamp > p.due_date,
+                        "terms_version": p.settlement_version,
+                    },
+                    "due_date": moment(p.due_date),
+                }
+            )
+        return {
+            "agreement": self.address,
+            "chain_id": self.chain_id,
+            "read_at": {"block": self.block, **moment(self.timestamp)},
+            "factory": self.factory,
+            "parties": {
+                "payer": {"address": self.payer, "name": self.names.get("payer")},
+                "payee": {"address": self.payee, "name": self.names.get("payee")},
+            },
+            "state": _label(self.state),
+            "service_status": _label(self.service_status),
+            "terms_version": self.version,
+            "pending_version": self.pending_version or None,
+            "terms": {**terms_document(self.terms), "hash": "0x" + self.versions_by_number()[self.version or 1].terms_hash.hex()},
+            "versions": [
+                {
+                    "version": v.version,
+                    "terms_hash": "0x" + v.terms_hash.hex(),
+                    "effective_from_period": v.effective_from_period,
+                    "pending": v.pending,
+                    "terms": terms_document(v.terms),
+                }
+                for v in self.versions
+            ],
+            "current_period": {
+                "period": self.current_period,
+                "start": moment(self.current_period_start),
+                "end": moment(self.current_period_end),
+                "seconds_left": self.time_left,
+            },
+            "next_period_to_settle": self.next_period_to_settle,
+            "end_period": self.end_period or None,
+            "outstanding": amount(self.outstanding),
+            "warnings": self.warnings,
+            "periods": periods,
+            "history": [
+                {
+                    "block": h.block,
+                    "time": format_timestamp(h.timestamp),
+                    "tx": h.tx_hash,
+                    "event": h.event,
+                    "summary": h.summary,
+                    "args": {k: _jsonable(v) for k, v in h.args.items()},
+                }
+                for h in self.history
+            ],
+        }
+
+    def versions_by_number(self) -> dict[int, VersionView]:
+        return {v.version: v for v in self.versions}
+
+    def version_terms(self, version: int) -> Terms:
+        found = self.versions_by_number().get(version)
+        return found.terms if found else self.terms
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+# -- reading ----------------------------------------------------------------------------------------------------------
+
+
+_CREATED_TOPIC = "0x" + keccak(text="AgreementCreated(address,address,address,bytes32,bytes32,bytes)").hex()
+
+
+def _creation_block(chain: Chain, factory: Contract, agreement: str, to_block: int) -> int:
+    logs = chain.w3.eth.get_logs(
+        {"address": factory.address, "fromBlock": 0, "toBlock": to_block, "topics": [_CREATED_TOPIC, _address_topic(agreement)]}  # type: ignore[typeddict-item]
+    )
+    return int(logs[0]["blockNumber"]) if logs else 0
+
+
+def _address_topic(address: str) -> str:
+    return "0x" + "00" * 12 + to_checksum_address(address)[2:].lower()
+
+
+def packed_terms_from_events(chain: Chain, agreement: Contract, *, to_block: int | str = "latest") -> dict[bytes, Terms]:
+    """Every terms version the chain's events carry for ``agreement`` (AgreementCreated, AmendmentProposed), by hash."""
+    factory = chain.contract("IAgreementFactory", chain.call(agreement.functions.factory()))
+    found: dict[bytes, Terms] = {}
+    created = chain.w3.eth.get_logs(
+        {"address": factory.address, "fromBlock": 0, "toBlock": to_block, "topics": [_CREATED_TOPIC, _address_topic(agreement.address)]}  # type: ignore[typeddict-item]
+    )
+    packed = [bytes(factory.events.AgreementCreated().process_log(log)["args"]["terms"]) for log in created]
+    from_block = int(created[0]["blockNumber"]) if created else 0
+    proposed = agreement.events.AmendmentProposed()
+    for log in chain.w3.eth.get_logs(
+        {"address": agreement.address, "fromBlock": from_block, "toBlock": to_block, "topics": [_topic(proposed)]}  # type: ignore[typeddict-item]
+    ):
+        packed.append(bytes(proposed.process_log(log)["args"]["terms"]))
+    for data in packed:
+        found[keccak(data)] = Terms.unpack(data, validate=False)
+    return found
+
+
+def read_version(
+    chain: Chain, agreement: Contract, version: int, *, block: int | str = "latest", from_events: dict[bytes, Terms] | None = None
+) -> tuple[VersionView, str | None]:
+    """Terms ``version`` from ``termsAt``, checked against its hash; the events' packed terms if the struct does not match.
+
+    Returns the version and, when the events had to stand in, a warning saying so.
+    """
+    raw, terms_hash, effective = chain.call(agreement.functions.termsAt(version), block=block)
+    terms_hash = bytes(terms_hash)
+    terms = Terms.from_abi(raw)
+    try:
+        matches = terms.terms_hash() == terms_hash
+    except ValidationError:
+        matches = False
+    warning = None
+    if not matches:
+        events = from_events if from_events is not None else packed_terms_from_events(chain, agreement, to_block=block)
+        if terms_hash not in events:
+            raise ChainError(
+                f"termsAt({version}) of {agreement.address} returned terms that do not hash to its termsHash 0x{terms_hash.hex()}"
+            )
+        terms = events[terms_hash]
+        warning = (
+            f"termsAt({version}) returned terms that do not hash to its termsHash 0x{terms_hash.hex()[:12]}…; "
+            "shown instead: the packed terms from the chain's events, which do"
+        )
+    return VersionView(version, terms, terms_hash, int(effective)), warning
+
+
+def read_agreement(
+    chain: Chain,
+    address: str,
+    *,
+    period: int | None = None,
+    recent: int = 12,
+    block: int | None = None,
+    deployments: Deployments | None = None,
+) -> AgreementView:
+    """Read the agreement at ``address`` at one block (default: the latest).
+
+    Periods shown: ``period`` alone if given, else the ``recent`` latest up to the current one plus every earlier
+    period that still has something open.
+    """
+    address = to_checksum_address(address)
+    if chain.w3.eth.get_code(address) in (b"", b"\x00"):
+        raise ConfigError(f"no contract at {address} on chain {chain.chain_id}: check the address and --network")
+    at = int(block if block is not None else chain.w3.eth.block_number)
+    header = chain.w3.eth.get_block(at)
+    timestamp = int(header["timestamp"])
+    agreement = chain.contract("IBillingAgreement", address)
+
+    def call(fn: Any) -> Any:
+        return chain.call(fn, block=at)
+
+    try:
+        factory_address = call(agreement.functions.factory())
+    except ChainError:
+        raise ConfigError(f"{address} does not answer as a Settle BillingAgreement (factory() failed)") from None
+    if int(factory_address, 16) == 0:
+        raise ConfigError(f"{address} is not an initialized Settle agreement (factory() is zero)")
+    factory = chain.contract("IAgreementFactory", factory_address)
+    payer, payee = call(agreement.functions.parties())
+    s = call(agreement.functions.status())
+    (state, service, version, pending_version, current, cur_start, cur_end, next_settle, end_period, outstanding) = (int(x) for x in s)
+
+    versions: list[VersionView] = []
+    warnings: list[str] = []
+    from_events: dict[bytes, Terms] | None = None
+    last = pending_version or version or 1
+    for v in range(1, last + 1):
+        found, warning = read_version(chain, agreement, v, block=at, from_events=from_events)
+        if warning:
+            warnings.append(warning)
+            from_events = from_events or packed_terms_from_events(chain, agreement, to_block=at)
+        versions.append(dataclasses.replace(found, pending=(v == pending_version)))
+    in_force = version or 1
+    terms = versions[in_force - 1].terms
+
+    history = _history(chain, agreement, factory, at, terms)
+
+    # Which periods to show.
+    last_period = current
+    if end_period:
+        last_period = min(last_period, end_period - 1)
+    if period is not None:
+        chosen = [period]
+    else:
+        first_recent = max(last_period - recent + 1, 0)
+        chosen = list(range(first_recent, last_period + 1))
+        earlier_open = [p for p in range(0, first_recent) if _is_open(call(agreement.functions.settlement(p)))]
+        chosen = earlier_open + chosen
+        if next_settle > last_period and next_settle not in chosen and (not end_period or next_settle < end_period):
+            chosen.append(next_settle)
+    terms_by_version = {v.version: v.terms for v in versions}
+    periods = [_period(call, agreement, p, terms_by_version, in_force) for p in chosen]
+
+    view = AgreementView(
+        address=address,
+        chain_id=chain.chain_id,
+        block=at,
+        timestamp=timestamp,
+        factory=to_checksum_address(factory_address),
+        payer=payer,
+        payee=payee,
+        state=AgreementState(state),
+        service_status=ServiceStatus(service),
+        version=version,
+        pending_version=pending_version,
+        current_period=current,
+        current_period_start=cur_start,
+        current_period_end=cur_end,
+        next_period_to_settle=next_settle,
+        end_period=end_period,
+        outstanding=outstanding,
+        terms=terms,
+        versions=versions,
+        history=history,
+        periods=periods,
+        warnings=warnings,
+    )
+    record = (deployments or Deployments(chain.chain_id)).agreements().get(address)
+    if record:
+        for party in ("payer", "payee"):
+            info = record.get(party) or {}
+            if info.get("name") and to_checksum_address(info.get("address", "0x" + "00" * 20)) == getattr(view, party):
+                view.names[party] = info["name"]
+        if record.get("name"):
+            view.names["agreement"] = record["name"]
+        view.meter_names = [m.get("name") for m in record.get("meters") or []]
+        view.meter_units = [m.get("unit") for m in record.get("meters") or []]
+    return view
+
+
+def _is_open(raw: Any) -> bool:
+    amount, paid, _, status, _ = (int(x) for x in raw)
+    return PaymentStatus(status) in (PaymentStatus.DUE, PaymentStatus.PARTIALLY_PAID, PaymentStatus.RETURNED, PaymentStatus.DISPUTED) and (
+        amount > paid
+    )
+
+
+def _period(call: Any, agreement: Contract, p: int, terms_by_version: dict[int, Terms], fallback_version: int) -> PeriodView:
+    start, end = (int(x) for x in call(agreement.functions.periodBounds(p)))
+    version = int(call(agreement.functions.versionForPeriod(p))) or fallback_version
+    usage = tuple(int(u) for u in call(agreement.functions.usageOf(p)))
+    preview = int(call(agreement.functions.previewAmount(p)))
+    amount, paid, settled_at, status, settled_version = (int(x) for x in call(agreement.functions.settlement(p)))
+    due = int(call(agreement.functions.dueDate(p)))
+    terms = terms_by_version.get(version) or terms_by_version[fallback_version]
+    charge = period_charge(terms, list(usage), validate_terms=False)
+    return PeriodView(
+        period=p,
+        start=start,
+        end=end,
+        version=version,
+        usage=usage,
+        charge=charge,
+        preview_amount=preview,
+        due_date=due,
+        settled=PaymentStatus(status) is not PaymentStatus.NONE,
+        amount=amount,
+        paid=paid,
+        settled_at=settled_at,
+        payment_status=PaymentStatus(status),
+        settlement_version=settled_version,
+    )
+
+
+_EVENT_NAMES = (
+    "TermsAccepted",
+    "AgreementActivated",
+    "AmendmentProposed",
+    "AmendmentRejected",
+    "TermsAmended",
+    "AgreementPaused",
+    "AgreementResumed",
+    "TerminationScheduled",
+    "ConsentGiven",
+    "UsageReported",
+    "UsageCorrected",
+    "SettlementTriggered",
+    "PaymentConfirmed",
+    "TokenPullFailed",
+    "PaymentReturned",
+    "SettlementDisputed",
+    "DisputeResolved",
+    "SettlementWrittenOff",
+    "ServiceStatusChanged",
+)
+
+
+def _history(chain: Chain, agreement: Contract, factory: Contract, to_block: int, terms: Terms) -> list[HistoryEntry]:
+    """The agreement's events (and its AgreementCreated) in chain order, each with a one-line summary."""
+    created_at = _creation_block(chain, factory, agreement.address, to_block)
+    logs = list(chain.w3.eth.get_logs({"address": agreement.address, "fromBlock": created_at, "toBlock": to_block}))
+    created = chain.w3.eth.get_logs(
+        {
+            "address": factory.address,
+            "fromBlock": created_at,
+            "toBlock": created_at,
+            "topics": [_CREATED_TOPIC, _address_topic(agreement.address)],  # type: ignore[list-item]
+        }
+    )
+    decoded: list[tuple[Any, str, dict[str, Any]]] = []
+    for log in created:
+        event = factory.events.AgreementCreated().process_log(log)
+        decoded.append((log, "AgreementCreated", dict(event["args"])))
+    by_topic = {}
+    for name in _EVENT_NAMES:
+        event = agreement.events[name]()
+        by_topic[_topic(event)] = event
+    for log in logs:
+        topic = "0x" + bytes(log["topics"][0]).hex() if log["topics"] else ""
+        event = by_topic.get(topic)
+        if event is None:
+            continue
+        decoded.append((log, event.event_name, dict(event.process_log(log)["args"])))
+    decoded.sort(key=lambda item: (int(item[0]["blockNumber"]), int(item[0]["logIndex"])))
+    times: dict[int, int] = {}
+    entries = []
+    for log, name, args in decoded:
+        number = int(log["blockNumber"])
+        if number not in times:
+            times[number] = int(chain.w3.eth.get_block(number)["timestamp"])
+        entries.append(
+            HistoryEntry(
+                block=number,
+                timestamp=times[number],
+                tx_hash="0x" + bytes(log["transactionHash"]).hex(),
+                event=name,
+                args=args,
+                summary=_summary(name, args, terms),
+            )
+        )
+    return entries
+
+
+def _topic(event: Any) -> str:
+    """An event's topic 0 as 0x-prefixed lower-case hex."""
+    abi = event.abi
+    signature = f"{abi['name']}({','.join(_abi_type(i) for i in abi['inputs'])})"
+    return "0x" + keccak(text=signature).hex()
+
+
+def _abi_type(item: dict[str, Any]) -> str:
+    kind = str(item["type"])
+    if kind.startswith("tuple"):
+        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + kind[len("tuple") :]
+    return kind
+
+
+def _summary(name: str, a: dict[str, Any], terms: Terms) -> str:
+    def money(x: int) -> str:
+        return format_minor(int(x), terms.minor_digits, terms.currency)
+
+    match name:
+        case "AgreementCreated":
+            return f"created between payer {a['payer']} and payee {a['payee']}, terms 0x{bytes(a['termsHash']).hex()[:12]}…"
+        case "TermsAccepted":
+            return f"{a['party']} accepted version {a['version']}"
+        case "AgreementActivated":
+            return "both parties accepted: active"
+        case "AmendmentProposed":
+            return f"{a['proposer']} proposed version {a['version']} (terms 0x{bytes(a['termsHash']).hex()[:12]}…)"
+        case "AmendmentRejected":
+            return f"{a['by']} rejected version {a['version']}"
+        case "TermsAmended":
+            return f"version {a['version']} in force from period {a['effectiveFromPeriod']}"
+        case "AgreementPaused":
+            return f"paused by {a['by']}"
+        case "AgreementResumed":
+            return f"resumed by {a['by']}"
+        case "TerminationScheduled":
+            reason = _label(TerminationReason(int(a["reason"])))
+            if TerminationReason(int(a["reason"])) is TerminationReason.CANCELLED:
+                return f"cancelled by {a['by']}"
+            return f"ends before period {a['endPeriod']} ({reason.replace('_', ' ')}, by {a['by']})"
+        case "ConsentGiven":
+            return f"{a['party']} consented to action 0x{bytes(a['action']).hex()[:12]}…"
+        case "UsageReported":
+            return f"period {a['period']} meter {a['meter']}: usage {a['previous']} → {a['cumulative']}"
+        case "UsageCorrected":
+            return f"period {a['period']} meter {a['meter']}: corrected {a['previous']} → {a['corrected']} ({a['reason']})"
+        case "SettlementTriggered":
+            return f"period {a['period']} settled for {money(a['amount'])}, due {format_timestamp(int(a['dueDate']))}"
+        case "PaymentConfirmed":
+            state = _label(PaymentStatus(a["status"])).replace("_", " ")
+            return f"period {a['period']}: payment of {money(a['amount'])} (paid {money(a['totalPaid'])}, {state})"
+        case "TokenPullFailed":
+            return f"period {a['period']}: pulling {money(a['amount'])} from the payer failed"
+        case "PaymentReturned":
+            code = bytes(a["reasonCode"]).decode("ascii", "replace").strip("\0")
+            return f"period {a['period']}: {money(a['amount'])} returned ({code})"
+        case "SettlementDisputed":
+            return f"period {a['period']} disputed by {a['by']}"
+        case "DisputeResolved":
+            return f"period {a['period']}: dispute resolved at {money(a['agreedAmount'])} (was {money(a['previousAmount'])})"
+        case "SettlementWrittenOff":
+            return f"period {a['period']}: {money(a['writtenOff'])} written off"
+        case "ServiceStatusChanged":
+            return f"service {_label(ServiceStatus(a['previous']))} → {_label(ServiceStatus(a['status']))}"
+    return name
+
+
+# -- listing ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AgreementListing:
+    """One agreement of a party, from the factory's AgreementCreated events."""
+
+    agreement: str
+    role: str
+    counterparty: str
+    state: AgreementState
+    terms_hash: str
+    block: int
+    created_at: int
+    name: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "agreement": self.agreement,
+            "role": self.role,
+            "counterparty": self.counterparty,
+            "state": _label(self.state),
+            "terms_hash": self.terms_hash,
+            "created": {"block": self.block, "utc": format_timestamp(self.created_at)},
+            "name": self.name,
+        }
+
+
+def list_agreements(
+    chain: Chain, factory_address: str, party: str, *, from_block: int = 0, deployments: Deployments | None = None
+) -> list[AgreementListing]:
+    """Agreements where ``party`` is payer or payee, from ``eth_getLogs`` on the indexed topics of AgreementCreated."""
+    party = to_checksum_address(party)
+    factory = chain.contract("IAgreementFactory", factory_address)
+    topic0 = _CREATED_TOPIC
+    party_topic = _address_topic(party)
+    logs = []
+    for topics in ([topic0, None, party_topic], [topic0, None, None, party_topic]):
+        logs.extend(chain.w3.eth.get_logs({"address": factory.address, "fromBlock": from_block, "toBlock": "latest", "topics": topics}))  # type: ignore[typeddict-item]
+    seen: set[str] = set()
+    records = (deployments or Deployments(chain.chain_id)).agreements()
+    out = []
+    for log in sorted(logs, key=lambda item: (int(item["blockNumber"]), int(item["logIndex"]))):
+        args = factory.events.AgreementCreated().process_log(log)["args"]
+        address = to_checksum_address(args["agreement"])
+        if address in seen:
+            continue
+        seen.add(address)
+        role = "payer" if to_checksum_address(args["payer"]) == party else "payee"
+        counterparty = to_checksum_address(args["payee"] if role == "payer" else args["payer"])
+        state = AgreementState(int(chain.call(chain.contract("IBillingAgreement", address).functions.state())))
+        block = int(log["blockNumber"])
+        out.append(
+            AgreementListing(
+                agreement=address,
+                role=role,
+                counterparty=counterparty,
+                state=state,
+                terms_hash="0x" + bytes(args["termsHash"]).hex(),
+                block=block,
+                created_at=int(chain.w3.eth.get_block(block)["timestamp"]),
+                name=(records.get(address) or {}).get("name"),
+            )
+        )
+    return out
+
+
+# -- rendering ---------------------------------------------------------------------------------------------------------
+
+
+def _compact(seconds: int) -> str:
+    """The two largest units of a duration: ``'6d 23h'``, ``'4h 12min'``."""
+    return " ".join(format_duration(seconds).split()[:2])
+
+
+def _when(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def render(view: AgreementView, console: Any) -> None:
+    """Print ``view`` as rich tables (``console`` is a ``rich.console.Console``)."""
+    from rich.table import Table
+
+    title = view.names.get("agreement") or "Agreement"
+    for warning in view.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+    console.print(f"[bold]{title}[/bold] {view.address} on chain {view.chain_id}, read at block {view.block} ({_when(view.timestamp)})")
+
+    overview = Table(show_header=False, box=None, pad_edge=False)
+    overview.add_column(style="bold")
+    overview.add_column()
+    for role in ("payer", "payee"):
+        name = view.names.get(role)
+        overview.add_row(role, f"{getattr(view, role)}" + (f" ({name})" if name else ""))
+    state = _label(view.state)
+    if view.end_period:
+        state += f", ends after period {view.end_period - 1}"
+    overview.add_row("state", state)
+    overview.add_row("service", _label(view.service_status))
+    current_hash = view.versions_by_number()[view.version or 1].terms_hash.hex()
+    pending = f"; version {view.pending_version} awaits acceptance" if view.pending_version else ""
+    overview.add_row("terms", f"version {view.version or '1 (not yet accepted)'}, hash 0x{current_hash}{pending}")
+    overview.add_row(
+        "current period",
+        f"{view.current_period}: {_when(view.current_period_start)} → {_when(view.current_period_end)} ({_compact(view.time_left)} left)",
+    )
+    overview.add_row("next to settle", str(view.next_period_to_settle))
+    overview.add_row("outstanding", view.money(view.outstanding))
+    console.print(overview)
+
+    doc = terms_document(view.terms)
+    latest = view.versions_by_number()[view.version or 1]
+    heading = f"Terms version {latest.version}" + (
+        f" (prices periods from {latest.effective_from_period} on)" if latest.version > 1 else ""
+    )
+    terms_table = Table(title=heading, show_header=False, box=None, title_justify="left")
+    terms_table.add_column(style="bold")
+    terms_table.add_column()
+    for key, value in doc.items():
+        if key != "meters":
+            terms_table.add_row(key, str(value))
+    console.print(terms_table)
+    meters = Table(title="Meters", title_justify="left")
+    for column in ("#", "name", "model", "included", "price"):
+        meters.add_column(column)
+    for i, meter in enumerate(doc["meters"]):
+        if "tiers" in meter:
+            price = "; ".join(
+                f"≤{t['up_to']}: {t['unit_price']}" + (f" + {t['flat_fee']}" if "flat_fee" in t else "") for t in meter["tiers"]
+            )
+        else:
+            price = str(meter.get("price", ""))
+            if meter["model"] == "package":
+                price += f" per {meter['package_size']}"
+        meters.add_row(str(i), view.meter_name(i), meter["model"], str(meter.get("included", 0)), price)
+    console.print(meters)
+
+    periods = Table(title=f"Periods (amounts in {view.terms.currency})", title_justify="left")
+    for column in ("period", "from", "to", "v", "usage", "running charge", "settled", "paid", "open", "due", "status"):
+        periods.add_column(column, justify="right" if column in ("running charge", "settled", "paid", "open") else "left")
+    digits = view.terms.minor_digits
+    for p in view.periods:
+        usage = ", ".join(f"{view.meter_name(i)} {q:,}" for i, q in enumerate(p.usage))
+        charge = format_minor(p.charge.amount, digits)
+        if p.charge.amount != p.preview_amount:
+            charge += f" (contract {format_minor(p.preview_amount, digits)}!)"
+        status = (
+            _label(p.payment_status).replace("_", " ") if p.settled else ("running" if p.period == view.current_period else "unsettled")
+        )
+        if p.settled and p.open_amount and view.timestamp > p.due_date:
+            status += " (overdue)"
+        periods.add_row(
+            str(p.period),
+            _when(p.start)[:10],
+            _when(p.end)[:10],
+            str(p.version),
+            usage,
+            charge,
+            format_minor(p.amount, digits) if p.settled else "",
+            format_minor(p.paid, digits) if p.settled else "",
+            format_minor(p.open_amount, digits) if p.settled else "",
+            _when(p.due_date)[:10],
+            status,
+        )
+    console.print(periods)
+
+    if len(view.periods) == 1:
+        p = view.periods[0]
+        detail = Table(title=f"Charge of period {p.period} (reference model)", title_justify="left")
+        for column in ("meter", "usage", "amount"):
+            detail.add_column(column, justify="left" if column == "meter" else "right")
+        terms = view.version_terms(p.version)
+        for i, q in enumerate(p.usage):
+            detail.add_row(view.meter_name(i), f"{q:,}", format_price(p.charge.meter_amounts[i], terms))
+        detail.add_row("subtotal", "", format_price(p.charge.subtotal, terms))
+        detail.add_row("rounded", "", format_minor(p.charge.rounded, digits))
+        if p.charge.minimum_applied:
+            detail.add_row("minimum commitment", "", format_minor(terms.minimum_commitment, digits))
+        if p.charge.cap_applied:
+            detail.add_row("cap", "", format_minor(terms.cap, digits))
+        detail.add_row("amount", "", format_minor(p.charge.amount, digits))
+        console.print(detail)
+
+    if len(view.versions) > 1 or view.history:
+        versions = Table(title="Terms versions", title_justify="left")
+        for column in ("version", "hash", "from period", "status"):
+            versions.add_column(column)
+        for v in view.versions:
+            state_text = "pending" if v.pending else ("in force" if v.version == (view.version or 1) else "superseded")
+            if view.version == 0:
+                state_text = "awaiting acceptance"
+            versions.add_row(str(v.version), "0x" + v.terms_hash.hex()[:16] + "…", str(v.effective_from_period), state_text)
+        console.print(versions)
+    if view.history:
+        history = Table(title="History", title_justify="left")
+        for column in ("block", "time", "event"):
+            history.add_column(column)
+        for h in view.history:
+            history.add_row(str(h.block), _when(h.timestamp), h.summary)
+        console.print(history)
+
+
+def render_listing(party: str, listings: list[AgreementListing], console: Any) -> None:
+    from rich.table import Table
+
+    if not listings:
+        console.print(f"no agreements with {party} as payer or payee")
+        return
+    table = Table(title=f"Agreements of {party}", title_justify="left")
+    for column in ("agreement", "name", "role", "counterparty", "state", "created"):
+        table.add_column(column, no_wrap=column in ("agreement", "counterparty"))
+    for item in listings:
+        table.add_row(item.agreement, item.name or "", item.role, item.counterparty, _label(item.state), _when(item.created_at))
+    console.print(table)

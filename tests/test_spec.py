@@ -1,0 +1,420 @@
+"""Agreement specs: friendly notations, exact prices, every error naming its field, examples and the JSON Schema."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from settle.calendar import IntervalKind
+from settle.pricing import period_amount
+from settle.spec import (
+    AgreementSpec,
+    SpecError,
+    SpecLoader,
+    TokenInfo,
+    format_duration,
+    json_schema,
+    load_spec,
+    parse_duration,
+    parse_interval,
+    parse_spec,
+    parse_timestamp,
+    salt_for,
+    terms_document,
+)
+from settle.terms import UINT64_MAX, ZERO_ADDRESS, Meter, PriceModel, Terms, Tier
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+SCHEMA = ROOT / "docs" / "agreement-spec.schema.json"
+PAYER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+PAYEE = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"
+EURT = TokenInfo("0x5FbDB2315678afecb367f032d93F642f64180aa3", 2, "EURT", "EUR")
+
+
+def base() -> dict[str, Any]:
+    return {
+        "parties": {"payer": {"address": PAYER, "name": "Acme"}, "payee": {"address": PAYEE, "name": "Globex"}},
+        "currency": "EUR",
+        "interval": "monthly",
+        "start": "2026-01-01",
+        "meters": [
+            {
+                "name": "api_calls",
+                "model": "graduated",
+                "included": 1000,
+                "tiers": [
+                    {"up_to": 10_000, "unit_price": "0.0050"},
+                    {"up_to": 100_000, "unit_price": "0.0030", "flat_fee": "0.50"},
+                    {"unit_price": "0.0010"},
+                ],
+            }
+        ],
+    }
+
+
+def problems(data: dict[str, Any], resolver: Any = None) -> list[str]:
+    with pytest.raises(SpecError) as info:
+        parse_spec(data).to_terms(resolver)
+    return info.value.problems
+
+
+def one_problem(data: dict[str, Any], resolver: Any = None) -> str:
+    found = problems(data, resolver)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def changed(**changes: Any) -> dict[str, Any]:
+    data = base()
+    data.update(changes)
+    return data
+
+
+# -- conversion ---------------------------------------------------------------------------------------------------------
+
+
+def test_spec_becomes_the_terms_it_describes():
+    terms = parse_spec(base()).to_terms()
+    assert terms == Terms(
+        token=ZERO_ADDRESS,
+        currency="EUR",
+        minor_digits=2,
+        price_decimals=1,  # 0.0050 EUR = 0.5 cents: one decimal beyond the cent
+        interval_kind=IntervalKind.CALENDAR_MONTH,
+        interval=1,
+        start=int(datetime(2026, 1, 1, tzinfo=UTC).timestamp()),
+        meters=(Meter.graduated([Tier(10_000, 5, 0), Tier(100_000, 3, 500), Tier(UINT64_MAX, 1, 0)], included=1000),),
+    )
+
+
+def test_every_field_in_friendly_notation():
+    data = changed(
+        name="Full",
+        reference="ERP-1",
+        interval="quarterly",
+        start="2026-01-31T09:30:00+01:00",
+        end="2027-01-31T08:30:00Z",
+        notice_period="1d 12h",
+        payment_terms_days=14,
+        grace="72h",
+        dispute_window="2w",
+        minimum_commitment="100.00",
+        cap="1000",
+        meters=[
+            {"name": "licence", "model": "flat", "price": "49"},
+            {"name": "seats", "model": "per_unit", "included": 5, "price": "7.5"},
+            {"name": "gb", "model": "package", "package_size": 100, "price": "2.50"},
+            {"name": "vol", "model": "Volume", "tiers": [{"up_to": 1000, "unit_price": "0.2", "flat_fee": "1"}, {"up_to": "unlimited"}]},
+        ],
+    )
+    terms = parse_spec(data).to_terms()
+    assert terms.start == int(datetime(2026, 1, 31, 8, 30, tzinfo=UTC).timestamp())
+    assert terms.end == int(datetime(2027, 1, 31, 8, 30, tzinfo=UTC).timestamp()) and terms.period_count == 4
+    assert (terms.interval_kind, terms.interval) == (IntervalKind.CALENDAR_MONTH, 3)
+    assert (terms.notice_seconds, terms.grace_seconds, terms.dispute_window_seconds) == (129_600, 259_200, 1_209_600)
+    assert (terms.minimum_commitment, terms.cap, terms.price_decimals) == (10_000, 100_000, 0)
+    assert [m.model for m in terms.meters] == [PriceModel.FLAT, PriceModel.PER_UNIT, PriceModel.PACKAGE, PriceModel.VOLUME]
+    assert terms.meters[1].price == 750 and terms.meters[2].price == 250 and terms.meters[3].tiers[0].flat_fee == 100
+
+
+def test_price_decimals_follow_the_finest_price_and_stay_exact():
+    data = changed(meters=[{"name": "x", "model": "per_unit", "price": "0.000000000001"}])
+    terms = parse_spec(data).to_terms()
+    assert (terms.price_decimals, terms.meters[0].price) == (10, 1)
+    # 3 units at 10^-12 EUR round to 0 cents; 5 * 10^9 units are half a cent (rounds up); 5 * 10^10 are 5 cents
+    assert period_amount(terms, [3]) == 0
+    assert period_amount(terms, [5 * 10**9]) == 1
+    assert period_amount(terms, [5 * 10**10 - 1]) == 5
+
+
+def test_yaml_numbers_are_read_as_exact_decimals(tmp_path):
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump(base()).replace("'0.0050'", "0.0050").replace("'0.0010'", "0.1e-2"))
+    assert "unit_price: 0.0050" in path.read_text()
+    spec = load_spec(path)
+    assert spec.meters[0].tiers[0].unit_price == Decimal("0.0050")
+    assert spec.meters[0].tiers[2].unit_price == Decimal("0.001")
+    assert spec.source == str(path)
+
+
+def test_explicit_price_decimals_and_jpy_and_private_currency():
+    assert parse_spec(changed(price_decimals=3)).to_terms().price_decimals == 3
+    jpy = changed(currency="jpy", meters=[{"name": "x", "model": "flat", "price": "500"}])
+    assert (parse_spec(jpy).to_terms().minor_digits, parse_spec(jpy).to_terms().currency) == (0, "JPY")
+    points = changed(currency="PTS", minor_digits=0, meters=[{"name": "x", "model": "flat", "price": "5"}])
+    assert parse_spec(points).to_terms().minor_digits == 0
+
+
+def test_token_by_symbol_address_or_currency_shorthand():
+    def resolver(ref: str) -> TokenInfo:
+        if ref.lower() in ("eurt", EURT.address.lower()):
+            return EURT
+        raise SpecError([f"{ref!r} is not a token recorded in deployments/31337.json (recorded: EURT)"])
+
+    by_symbol = parse_spec(changed(token="EURT")).to_terms(resolver)
+    assert (by_symbol.token, by_symbol.currency, by_symbol.minor_digits) == (EURT.address, "EUR", 2)
+    assert parse_spec(changed(currency="EURT")).to_terms(resolver) == by_symbol
+    assert parse_spec(changed(token=EURT.address.lower())).to_terms(resolver) == by_symbol
+    assert parse_spec(changed(token=EURT.address, minor_digits=2)).to_terms() == by_symbol  # no chain needed
+    assert (
+        one_problem(changed(token="USDX"), resolver) == "token: 'USDX' is not a token recorded in deployments/31337.json (recorded: EURT)"
+    )
+    assert one_problem(changed(token="EURT", minor_digits=6), resolver).startswith("minor_digits: 6 differs from the token's decimals() 2")
+    assert "resolving it needs --network" in one_problem(changed(token="EURT"))
+
+
+def test_salt_from_reference():
+    assert salt_for(None) == b"\0" * 32
+    assert salt_for("0x" + "ab" * 32) == bytes.fromhex("ab" * 32)
+    assert salt_for("ERP-1") == salt_for("ERP-1") != salt_for("ERP-2")
+
+
+# -- errors -------------------------------------------------------------------------------------------------------------
+
+
+def test_the_issue_example_error():
+    data = base()
+    data["meters"].insert(0, {"name": "seats", "model": "per_unit", "price": "1"})
+    data["meters"][1]["tiers"] = [
+        {"up_to": 100, "unit_price": "0.01"},
+        {"up_to": 1000, "unit_price": "0.01"},
+        {"up_to": 900, "unit_price": "0.01"},
+        {"unit_price": "0.01"},
+    ]
+    assert one_problem(data) == "meters[1].tiers[2].up_to: 900 is not above the previous tier's 1000 (tiers must ascend)"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"cap": "50.00", "minimum_commitment": "100"}, "cap: 50.00 EUR is below minimum_commitment 100.00 EUR (omit cap for none)"),
+        ({"end": "2026-12-15"}, "end: 2026-12-15T00:00:00Z is not a period boundary: it falls inside period 11"),
+        ({"end": "2025-12-01"}, "end: 2025-12-01T00:00:00Z is not after start 2026-01-01T00:00:00Z"),
+        ({"interval": "every 13 months"}, "interval: every 13 months is outside 1 to 12 months"),
+        ({"interval": "30min"}, "interval: 30min is shorter than the minimum of one hour"),
+        (
+            {"minimum_commitment": "100.001"},
+            "minimum_commitment: '100.001' has more than 2 decimal places (the minor unit of EUR has 2 digits)",
+        ),
+        ({"cap": "0"}, "cap: 0 would mean no cap; omit cap for none"),
+        ({"currency": "XYZ"}, "currency: 'XYZ' is not an ISO 4217 currency with a minor unit; give minor_digits for it"),
+        ({"currency": "EURO"}, "currency: 'EURO' is not a three-letter ISO 4217 code (did you mean 'EUR'?)"),
+        (
+            {"price_decimals": 0},
+            "meters[0].tiers[0].unit_price: 0.0050 needs 3 decimal places, but minor_digits 2 + price_decimals 0 allow 2",
+        ),
+    ],
+)
+def test_rules_of_the_terms_in_spec_language(change: dict[str, Any], expected: str):
+    assert one_problem(changed(**change)).startswith(expected)
+
+
+@pytest.mark.parametrize(
+    ("meter", "expected"),
+    [
+        (
+            {"name": "m", "model": "graduated", "tiers": [{"up_to": 10, "unit_price": "1"}, {"up_to": 2000, "unit_price": "1"}]},
+            "meters[0].tiers[1].up_to: 2000 ends the last tier; make it 'unlimited' (or omit up_to) so that every quantity has a tier",
+        ),
+        ({"name": "m", "model": "flat", "price": "1", "included": 5}, "meters[0].included: 5 must be 0 for a flat meter"),
+        ({"name": "m", "model": "volume", "price": "1", "tiers": [{"unit_price": "1"}]}, "meters[0].price: a volume meter takes no price"),
+        (
+            {"name": "m", "model": "per_unit", "price": "1", "package_size": 3},
+            "meters[0].package_size: only a package meter takes package_size",
+        ),
+        ({"name": "m", "model": "package", "price": "1", "package_size": 0}, "meters[0].package_size: 0 must be at least 1"),
+        ({"name": "m", "model": "flat", "price": "1", "tiers": [{"unit_price": "1"}]}, "meters[0].tiers: a flat meter takes no tiers"),
+        ({"name": "m", "model": "per_unit", "price": "1" + "0" * 30}, "meters[0].price: too large: at most"),
+        ({"name": "m", "model": "per_unit", "price": "1e-23"}, "meters[0].price: 0.00000000000000000000001 needs 21 decimals"),
+    ],
+)
+def test_meter_rules(meter: dict[str, Any], expected: str):
+    assert one_problem(changed(meters=[meter])).startswith(expected)
+
+
+def test_shape_problems_are_all_reported_with_their_paths():
+    data = base()
+    data["startt"] = data.pop("start")
+    data["interval"] = "fortnightly"
+    data["grace"] = "3 months"
+    data["dispute_window"] = "5 parsecs"
+    data["parties"]["payee"]["address"] = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293Bc"
+    data["parties"]["payer"]["address"] = "0x1234"
+    data["meters"][0]["model"] = "tiered"
+    data["meters"][0]["includd"] = 3
+    data["meters"][0]["tiers"][1]["unit_price"] = "1,5"
+    data["meters"][0]["tiers"][2]["flat_fee"] = "-1"
+    found = problems(data)
+    expected = [
+        "parties.payer.address: '0x1234' is not an address (0x and 40 hex digits)",
+        "parties.payee.address: 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293Bc has a wrong checksum",
+        "interval: 'fortnightly' is not an interval",
+        "start: is required",
+        "grace: '3 months': months vary in length; give the duration in days (e.g. '30d')",
+        "dispute_window: '5 parsecs': unknown unit 'parsecs'",
+        "meters[0].model: 'tiered' is not one of flat, per_unit, graduated, volume, package",
+        "meters[0].tiers[1].unit_price: '1,5' is not a decimal number",
+        "meters[0].tiers[2].flat_fee: -1 is negative",
+        "meters[0].includd: is not a known field (did you mean 'included'?)",
+        "startt: is not a known field (did you mean 'start'?)",
+    ]
+    assert len(found) == len(expected), found
+    for prefix in expected:
+        assert any(p.startswith(prefix) for p in found), (prefix, found)
+
+
+def test_missing_fields_for_a_model_and_duplicates():
+    assert one_problem(changed(meters=[{"name": "m", "model": "per_unit"}])) == "meters[0].price: is required for a per_unit meter"
+    assert one_problem(changed(meters=[{"name": "m", "model": "package", "price": "1"}])) == (
+        "meters[0].package_size: is required for a package meter"
+    )
+    assert one_problem(changed(meters=[{"name": "m", "model": "graduated"}])) == "meters[0].tiers: are required for a graduated meter"
+    twice = [{"name": "m", "model": "flat", "price": "1"}, {"name": "m", "model": "flat", "price": "2"}]
+    assert one_problem(changed(meters=twice)) == "meters[1].name: 'm' is also the name of meters[0]"
+    assert one_problem(changed(meters=[])) == "meters: at least one meter is required"
+    same = base()
+    same["parties"]["payee"]["address"] = PAYER
+    assert one_problem(same) == f"parties: payer and payee are the same address {PAYER}"
+
+
+def test_file_errors_name_the_file_and_line(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("currency: EUR\nmeters: [\n")
+    with pytest.raises(SpecError, match=r"broken.yaml: line 3, column 1: not valid YAML"):
+        load_spec(broken)
+    with pytest.raises(SpecError, match=r"missing.yaml: no such file"):
+        load_spec(tmp_path / "missing.yaml")
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- a\n")
+    with pytest.raises(SpecError, match=r"list.yaml: expected a mapping of fields at the top level, got list"):
+        load_spec(listed)
+    late = tmp_path / "late.yaml"
+    late.write_text(yaml.safe_dump(changed(cap="1", minimum_commitment="2")))
+    with pytest.raises(SpecError, match=r"^.*late.yaml: cap: 1.00 EUR is below"):
+        load_spec(late).to_terms()
+
+
+# -- notations ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("72h", 259_200),
+        ("3d", 259_200),
+        ("1d 12h", 129_600),
+        ("90 minutes", 5_400),
+        ("2w", 1_209_600),
+        (45, 45),
+        ("0", 0),
+        ("1h,30min", 5_400),
+    ],
+)
+def test_durations(text: Any, seconds: int):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "3 months", "abc", "3x", "-5", True, 1.5, "h3"])
+def test_bad_durations(text: Any):
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_formatted_durations_parse_back(seconds: int):
+    assert parse_duration(format_duration(seconds)) == seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("monthly", (IntervalKind.CALENDAR_MONTH, 1)),
+        ("Quarterly", (IntervalKind.CALENDAR_MONTH, 3)),
+        ("yearly", (IntervalKind.CALENDAR_MONTH, 12)),
+        ("every 3 months", (IntervalKind.CALENDAR_MONTH, 3)),
+        ("every month", (IntervalKind.CALENDAR_MONTH, 1)),
+        ("every 2 quarters", (IntervalKind.CALENDAR_MONTH, 6)),
+        ("weekly", (IntervalKind.FIXED_SECONDS, 604_800)),
+        ("every 14 days", (IntervalKind.FIXED_SECONDS, 1_209_600)),
+        ("every week", (IntervalKind.FIXED_SECONDS, 604_800)),
+        ("12h", (IntervalKind.FIXED_SECONDS, 43_200)),
+        (86_400, (IntervalKind.FIXED_SECONDS, 86_400)),
+    ],
+)
+def test_intervals(text: Any, expected: tuple[IntervalKind, int]):
+    assert parse_interval(text) == expected
+
+
+def test_timestamps():
+    from datetime import date
+
+    jan = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp())
+    assert parse_timestamp("2026-01-01") == parse_timestamp(date(2026, 1, 1)) == jan
+    assert parse_timestamp("2026-01-01T00:00:00Z") == parse_timestamp("2026-01-01T01:00:00+01:00") == jan
+    assert parse_timestamp(datetime(2026, 1, 1)) == jan  # naive means UTC
+    assert parse_timestamp(jan) == jan
+    with pytest.raises(ValueError, match="not an ISO date"):
+        parse_timestamp("01.01.2026")
+
+
+# -- examples and schema -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["api-plan", "licence-fee", "token-usage-plan"])
+def test_examples_are_valid(name: str):
+    spec = load_spec(EXAMPLES / f"{name}.yaml")
+    terms = spec.to_terms(lambda ref: EURT)
+    terms.validate()
+    text = (EXAMPLES / f"{name}.yaml").read_text()
+    assert text.count("#") >= 5, "examples are commented"
+    assert terms_document(terms)["currency"] in ("EUR", "CHF")
+
+
+def test_examples_cover_what_the_issue_asks():
+    api = load_spec(EXAMPLES / "api-plan.yaml")
+    assert any(m.model == "graduated" for m in api.meters) and api.minimum_commitment > 0
+    licence = load_spec(EXAMPLES / "licence-fee.yaml").to_terms()
+    assert [m.model for m in licence.meters] == [PriceModel.FLAT] and licence.is_fiat
+    token = load_spec(EXAMPLES / "token-usage-plan.yaml")
+    assert token.token == "EURT" and not token.to_terms(lambda ref: EURT).is_fiat
+
+
+def test_terms_document_round_trips_through_a_spec():
+    terms = load_spec(EXAMPLES / "api-plan.yaml").to_terms()
+    document = {**terms_document(terms), "parties": base()["parties"]}
+    document["meters"] = [{"name": f"m{i}", **m} for i, m in enumerate(document["meters"])]
+    assert parse_spec(document).to_terms() == terms
+
+
+def test_published_json_schema_is_current():
+    assert SCHEMA.read_text() == json_schema(), "stale: run 'settle agreement schema --output docs/agreement-spec.schema.json'"
+
+
+def test_json_schema_describes_every_field_of_the_examples():
+    schema = json.loads(SCHEMA.read_text())
+    assert schema["$schema"].endswith("2020-12/schema") and schema["additionalProperties"] is False
+    meter_fields = set(schema["$defs"]["MeterSpec"]["properties"])
+    for path in EXAMPLES.glob("*.yaml"):
+        data = yaml.load(path.read_text(), Loader=SpecLoader)
+        assert set(data) <= set(schema["properties"]), path
+        assert set(schema["required"]) <= set(data), path
+        for meter in data["meters"]:
+            assert set(meter) <= meter_fields, path
+    assert set(schema["properties"]) == set(AgreementSpec.model_fields)
+
+
+def test_original_spec_is_not_mutated():
+    data = base()
+    snapshot = copy.deepcopy(data)
+    parse_spec(data).to_terms()
+    assert data == snapshot
