@@ -55,6 +55,7 @@ demo: build
 bench: build
 	$(PY) benchmarks/gas.py
 	$(PY) benchmarks/oracle_throughput.py --records 200000
+	$(PY) benchmarks/gateway.py
 
 clean:
 	rm -rf build .settle .pytest_cache .hypothesis

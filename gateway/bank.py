@@ -115,6 +115,9 @@ class FileBankConnector:
         if not source.exists():
             return
         self.processed.mkdir(parents=True, exist_ok=True)
-        os.replace(source, self.processed / source.name)
+        try:
+            os.replace(source, self.processed / source.name)
+        except FileNotFoundError:  # another worker acknowledged it a moment ago
+            return
         _fsync_dir(self.inbox)
         _fsync_dir(self.processed)

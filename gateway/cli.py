@@ -41,6 +41,9 @@ payments_app = typer.Typer(help="Payment files: build validated pain.008/pain.00
 bank_app = typer.Typer(help="Bank connection tools, including a bank simulator for tests and demos.", no_args_is_help=True)
 statements_app = typer.Typer(help="Bank statements (camt.053/054): import and match.", no_args_is_help=True)
 unmatched_app = typer.Typer(help="Statement lines no settlement could be matched to.", no_args_is_help=True)
+gateway_app = typer.Typer(
+    help="Run the gateway: chain listener, keeper, payment and bank workers, on-chain confirmations, HTTP API.", no_args_is_help=True
+)
 
 SUBCOMMANDS: dict[str, typer.Typer] = {
     "party": party_app,
@@ -50,6 +53,7 @@ SUBCOMMANDS: dict[str, typer.Typer] = {
     "bank": bank_app,
     "statements": statements_app,
     "unmatched": unmatched_app,
+    "gateway": gateway_app,
 }
 
 
@@ -477,6 +481,108 @@ def unmatched_list(
                 f"ref {line.bank_reference}  from {line.counterparty_name or '-'} {_iban(line.counterparty_iban, reveal)}"
             )
             typer.echo(f"    reason: {line.match_reason}")
+
+
+# -- gateway ------------------------------------------------------------------------------------------------------------------------
+
+NetworkOpt = Annotated[str | None, typer.Option("--network", "-n", help="Network name from networks.yaml, or an RPC URL.")]
+DatabaseOpt = Annotated[
+    str | None, typer.Option("--database", help="Database URL (default: SETTLE_GATEWAY_DATABASE_URL, SETTLE_DATABASE_URL or SQLite).")
+]
+DevAccountOpt = Annotated[
+    int | None, typer.Option("--dev-account", help="Sign with anvil's dev account N (dev chains only); it needs the gateway role.")
+]
+KeystoreOpt = Annotated[
+    str | None, typer.Option("--keystore", help="Keystore file of the gateway key (password: SETTLE_KEYSTORE_PASSWORD).")
+]
+FactoryOpt = Annotated[str | None, typer.Option("--factory", help="AgreementFactory to follow (default: deployments/<chain-id>.json).")]
+
+
+def _gateway(**overrides: Any) -> Any:
+    from gateway.service import Gateway
+    from gateway.settings import load_settings
+
+    return Gateway(load_settings(**overrides))
+
+
+def _configure_logging(json_lines: bool) -> None:
+    import logging
+    import sys
+
+    handler = logging.StreamHandler(sys.stderr)
+    if json_lines:
+        from oracle.service import JsonFormatter
+
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    for noisy in ("httpx", "httpcore", "uvicorn.access", "web3", "urllib3", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@gateway_app.command("run")
+@guarded
+def gateway_run(
+    network: NetworkOpt = None,
+    database: DatabaseOpt = None,
+    dev_account: DevAccountOpt = None,
+    keystore: KeystoreOpt = None,
+    factory: FactoryOpt = None,
+    host: Annotated[str | None, typer.Option(help="API host (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="API port (default 8700).")] = None,
+    no_api: Annotated[bool, typer.Option("--no-api", help="Run the workers only.")] = False,
+    text_logs: Annotated[bool, typer.Option("--text-logs", help="Plain log lines instead of JSON lines.")] = False,
+) -> None:
+    """Listener, keeper, payment and bank workers, on-chain confirmations and the HTTP API, until interrupted.
+
+    Everything else comes from SETTLE_GATEWAY_* variables (docs/gateway.md): folders, clock, schemas, retries."""
+    _configure_logging(not text_logs)
+    gateway = _gateway(
+        network=network, database_url=database, dev_account=dev_account, keystore=keystore, factory=factory, host=host, port=port
+    )
+    try:
+        gateway.run(api=not no_api)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        gateway.close()
+
+
+@gateway_app.command("step")
+@guarded
+def gateway_step(
+    network: NetworkOpt = None,
+    database: DatabaseOpt = None,
+    dev_account: DevAccountOpt = None,
+    keystore: KeystoreOpt = None,
+    factory: FactoryOpt = None,
+    until_idle: Annotated[bool, typer.Option("--until-idle", help="Repeat until a round finds nothing to do.")] = False,
+    timeout: Annotated[float, typer.Option(help="Give up after this many seconds (--until-idle).")] = 300.0,
+) -> None:
+    """One round of every worker (or rounds until idle), printing what happened: for scripts and cron."""
+    from gateway.service import describe
+
+    gateway = _gateway(network=network, database_url=database, dev_account=dev_account, keystore=keystore, factory=factory)
+    try:
+        report = gateway.run_until_idle(timeout=timeout, idle_rounds=1) if until_idle else gateway.step()
+    finally:
+        gateway.close()
+    for line in describe(report) or ["nothing to do"]:
+        typer.echo(line)
+    for problem in dict.fromkeys(report.problems):
+        typer.secho(f"waiting: {problem}", err=True, fg=typer.colors.YELLOW)
+
+
+@gateway_app.command("init")
+@guarded
+def gateway_init(database: DatabaseOpt = None) -> None:
+    """Create or upgrade the gateway's tables."""
+    engine, _ = open_database(database or None)
+    typer.echo(f"gateway database ready: {engine.url.render_as_string(hide_password=True)}")
+    engine.dispose()
 
 
 def main() -> None:

@@ -14,10 +14,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.errors import OutboxError
@@ -42,7 +44,10 @@ def enqueue(
     available_at: datetime | None = None,
     max_attempts: int = 10,
 ) -> OutboxItem:
-    """Add work ``kind`` under idempotency ``key``; if the key exists, the existing item is returned unchanged."""
+    """Add work ``kind`` under idempotency ``key``; if the key exists, the existing item is returned unchanged.
+
+    Safe against a concurrent worker adding the same key: the insert runs in a savepoint, and losing the race
+    on the unique key returns the winner's item."""
     existing = session.scalar(select(OutboxItem).where(OutboxItem.idempotency_key == key))
     if existing is not None:
         return existing
@@ -55,29 +60,38 @@ def enqueue(
         max_attempts=max_attempts,
         available_at=_now(available_at),
     )
-    session.add(item)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(item)
+            session.flush()
+    except IntegrityError:
+        winner = session.scalar(select(OutboxItem).where(OutboxItem.idempotency_key == key))
+        if winner is None:
+            raise
+        return winner
     return item
 
 
 def claim(
     session: Session,
-    kind: str,
+    kind: str | Sequence[str],
     worker: str,
     limit: int = 10,
     *,
     lease: timedelta = DEFAULT_LEASE,
     now: datetime | None = None,
 ) -> list[OutboxItem]:
-    """Lock up to ``limit`` due items of ``kind`` for ``worker`` until ``now + lease`` (oldest first).
+    """Lock up to ``limit`` due items of ``kind`` (one kind or several) for ``worker`` until ``now + lease``
+    (oldest first).
 
     Due: pending and available, or processing with an expired lease. Commit the session right after.
     """
     moment = _now(now)
+    kinds = [kind] if isinstance(kind, str) else list(kind)
     query = (
         select(OutboxItem)
         .where(
-            OutboxItem.kind == kind,
+            OutboxItem.kind.in_(kinds),
             or_(
                 and_(OutboxItem.state == OutboxState.PENDING, OutboxItem.available_at <= moment),
                 and_(OutboxItem.state == OutboxState.PROCESSING, OutboxItem.locked_until < moment),
@@ -123,16 +137,23 @@ def complete(session: Session, item_id: int, worker: str, *, now: datetime | Non
 
 
 def fail(
-    session: Session, item_id: int, worker: str, error: str, *, retry_at: datetime | None = None, now: datetime | None = None
+    session: Session,
+    item_id: int,
+    worker: str,
+    error: str,
+    *,
+    retry_at: datetime | None = None,
+    now: datetime | None = None,
+    give_up: bool = False,
 ) -> OutboxItem:
     """Give the item back after a failure: due again at ``retry_at`` (default: exponential back-off), or dead
-    after ``max_attempts``."""
+    after ``max_attempts`` (at once with ``give_up``: a person must look at it)."""
     item = _held(session, item_id, worker)
     moment = _now(now)
     item.last_error = error[:2000]
     item.locked_by = None
     item.locked_until = None
-    if item.attempts >= item.max_attempts:
+    if give_up or item.attempts >= item.max_attempts:
         item.state = OutboxState.DEAD
     else:
         item.state = OutboxState.PENDING

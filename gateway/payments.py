@@ -17,16 +17,17 @@ import hashlib
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from gateway import outbox, sepa, target2
 from gateway.bank import BankConnector, write_atomic
 from gateway.database import unit_of_work
 from gateway.errors import BankFileError, ConflictError, MandateError, NotFoundError
+from gateway.faults import crashpoint
 from gateway.models import (
     BankAccount,
     InstructionState,
@@ -35,6 +36,7 @@ from gateway.models import (
     PaymentFile,
     PaymentFileState,
     PaymentInstruction,
+    PaymentMethod,
     PaymentMethodKind,
     SequenceType,
 )
@@ -175,7 +177,7 @@ def prepare_payment_files(
     result = PreparedFiles()
     debit_groups: dict[tuple[int, date, str], list[tuple[PaymentInstruction, sepa.DirectDebit, Mandate]]] = defaultdict(list)
     transfer_groups: dict[tuple[int, date], list[tuple[PaymentInstruction, sepa.CreditTransfer]]] = defaultdict(list)
-    pending = session.scalars(
+    query = (
         select(PaymentInstruction)
         .where(
             PaymentInstruction.state == InstructionState.PENDING,
@@ -183,10 +185,17 @@ def prepare_payment_files(
         )
         .order_by(PaymentInstruction.id)
     )
+    if session.get_bind().dialect.name == "postgresql":
+        # Concurrent workers take disjoint sets of instructions instead of building the same file twice.
+        query = query.with_for_update(skip_locked=True)
+    pending = list(session.scalars(query))
+    methods = _payment_methods(session, pending)
     for instruction in pending:
         where = f"period {instruction.period} of {instruction.agreement} ({instruction.end_to_end_id})"
         try:
-            method = get_payment_method(session, instruction.chain_id, instruction.agreement)
+            method = methods.get((instruction.chain_id, instruction.agreement)) or get_payment_method(
+                session, instruction.chain_id, instruction.agreement
+            )
             if method.kind is not instruction.method:
                 raise BankFileError(f"{where}: the payment method changed to {method.kind.value}; cancel or re-record the instruction")
             if method.payee_account is None:
@@ -285,6 +294,27 @@ def prepare_payment_files(
     return result
 
 
+def _payment_methods(session: Session, instructions: list[PaymentInstruction]) -> dict[tuple[int, str], PaymentMethod]:
+    """The payment methods of ``instructions`` with their parties, accounts and mandates, in a few queries (one
+    lookup per instruction costs a round trip each on PostgreSQL)."""
+    agreements = {i.agreement for i in instructions}
+    if not agreements:
+        return {}
+    query = (
+        select(PaymentMethod)
+        .where(PaymentMethod.agreement.in_(agreements))
+        .options(
+            selectinload(PaymentMethod.payer),
+            selectinload(PaymentMethod.payee),
+            selectinload(PaymentMethod.payer_account),
+            selectinload(PaymentMethod.payee_account).selectinload(BankAccount.party),
+            selectinload(PaymentMethod.mandate).selectinload(Mandate.debtor),
+            selectinload(PaymentMethod.mandate).selectinload(Mandate.debtor_account),
+        )
+    )
+    return {(m.chain_id, m.agreement): m for m in session.scalars(query)}
+
+
 def _store(
     session: Session, built: sepa.BuiltFile, files_dir: Path, account_iban: str, scheme: str | None, moment: datetime
 ) -> PaymentFile:
@@ -293,6 +323,7 @@ def _store(
         raise ConflictError(f"payment file {built.message_id} already exists; its instructions are not pending")
     path = Path(files_dir) / built.file_name
     write_atomic(path, built.content)
+    crashpoint("payments.file_written")
     payment_file = PaymentFile(
         kind=built.kind,
         schema=built.schema,
@@ -334,14 +365,20 @@ def _mark_in_file(
 
 
 def upload_payment_files(
-    factory: sessionmaker[Session], connector: BankConnector, *, worker: str, limit: int = 10, now: datetime | None = None
+    factory: sessionmaker[Session],
+    connector: BankConnector,
+    *,
+    worker: str,
+    limit: int = 10,
+    now: datetime | None = None,
+    lease: timedelta = outbox.DEFAULT_LEASE,
 ) -> list[str]:
     """Claim queued uploads, hand each file to the bank, and mark file and instructions ``sent``.
 
     Returns the names uploaded. A file whose bytes changed on disk since it was built is never uploaded.
     """
     with unit_of_work(factory, worker) as session:
-        claimed = [(item.id, dict(item.payload)) for item in outbox.claim(session, UPLOAD_KIND, worker, limit, now=now)]
+        claimed = [(item.id, dict(item.payload)) for item in outbox.claim(session, UPLOAD_KIND, worker, limit, now=now, lease=lease)]
     uploaded: list[str] = []
     for item_id, payload in claimed:
         try:
@@ -351,6 +388,7 @@ def upload_payment_files(
                 if hashlib.sha256(content).hexdigest() != payment_file.sha256:
                     raise BankFileError(f"payment file {payment_file.message_id} changed on disk since it was built; not uploading it")
                 connector.upload(payload["file_name"], content)
+                crashpoint("bank.uploaded")
                 payment_file.state = PaymentFileState.UPLOADED
                 payment_file.uploaded_at = now or datetime.now(UTC)
                 for instruction in session.scalars(select(PaymentInstruction).where(PaymentInstruction.payment_file_id == payment_file.id)):

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway import outbox
@@ -28,6 +29,7 @@ from gateway.bank import BankConnector
 from gateway.camt import BookedLine, parse_camt
 from gateway.database import unit_of_work
 from gateway.errors import DuplicateStatementError
+from gateway.faults import crashpoint
 from gateway.models import (
     BankStatement,
     InstructionState,
@@ -314,9 +316,16 @@ def import_from_bank(factory: sessionmaker[Session], connector: BankConnector, *
             content = connector.fetch_statement(name)
             with unit_of_work(factory, actor) as session:
                 result.imported.append(import_statement(session, content, name, actor=actor))
+                crashpoint("statements.imported")
+            crashpoint("statements.committed")
         except DuplicateStatementError as exc:
             result.duplicates.append(str(exc))
+        except IntegrityError:
+            # Another worker imported the same file at the same moment (its SHA-256 or a bank reference won).
+            result.duplicates.append(f"statement {name!r} was imported by another worker at the same time")
         except ValidationError as exc:
+            if not connector.list_statements().count(name):
+                continue  # another worker imported and acknowledged it meanwhile
             result.problems.append(f"{name}: {exc}")
             continue
         connector.acknowledge_statement(name)

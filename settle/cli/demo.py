@@ -1,36 +1,680 @@
-"""``settle demo``: the end-to-end walk-through (grows with each part of the system)."""
+"""``settle demo``: the whole flow on a fresh local chain, in about half a minute.
+
+1. start anvil (its clock set to 31 Dec 2025) and deploy the factory and a test euro token (EURT);
+2. create three agreements from ``examples/`` and let both parties accept them: the graduated API plan with a
+   minimum (paid by SEPA direct debit), the flat licence (paid by SEPA credit transfer) and the ERC-20 usage plan;
+3. register the parties' master data (names, addresses, IBANs, a B2B mandate) and how each agreement is paid;
+4. feed the sample ERP usage export (``examples/erp-usage-export.csv``) through the oracle, which reports the
+   totals on-chain with Merkle roots;
+5. move the chain's clock to 16 March 2026, past the end and grace of the periods, and run the gateway: its keeper
+   settles every due period, its listener mirrors the chain, it writes a pain.008 and a pain.001 and hands them to
+   the bank;
+6. let the bank simulator answer with camt.053 statements: both direct debits arrive in one collective booking,
+   the licence transfer arrives, then one debit comes back with reason AM04;
+7. the gateway imports the statements and confirms the payments and reports the return on-chain; then the demo
+   prints what both parties see (``settle status``) and where every file is.
+
+Everything goes into a fresh folder (``./settle-demo-<time>`` unless ``--output`` names one); the chain is
+stopped at the end, also on Ctrl-C or an error.
+
+Two changes to the example specs make the story fit into a demo, and the adjusted copies are written to
+``<folder>/specs``: the licence is paid in EUR (SEPA moves euros only; the example bills CHF) and starts on
+1 March 2025, so that its first licence year ends within the demo's two and a half months.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
-from settle import compiler
-from settle.chain import Chain
-from settle.config import get_settings
-from settle.money import format_minor
-from settle.node import start_node
+from settle.errors import ConfigError, NodeError, SettleError
+
+DEMO_GENESIS = int(datetime(2025, 12, 31, tzinfo=UTC).timestamp())
+#: When the ERP export is fed in: January is over, the API plan's grace window (3 days) and the GPU plan's
+#: (1 hour after its period ended at midnight) are still open.
+INGEST_AT = int(datetime(2026, 2, 2, 0, 30, tzinfo=UTC).timestamp())
+#: When the keeper runs: both monthly API periods are past end + grace and due, the licence year has ended.
+SETTLE_AT = int(datetime(2026, 3, 16, 9, 0, tzinfo=UTC).timestamp())
+LICENCE_START = "2025-03-01"
+
+OPERATOR, ORACLE, GATEWAY = 0, 7, 8
+RETURN_REASON = "AM04"
+
+
+@dataclass(frozen=True)
+class PartyData:
+    """Off-chain master data the demo registers for a party (fictional companies, valid IBANs)."""
+
+    country: str
+    city: str
+    street: str
+    postal_code: str
+    vat_id: str
+    iban: str | None = None
+    creditor_id: str | None = None
+
+
+#: By legal name in the example specs.
+PARTY_DATA: dict[str, PartyData] = {
+    "Acme Manufacturing GmbH": PartyData("DE", "Berlin", "Industriestrasse 4", "10115", "DE123456789", "DE89370400440532013000"),
+    "Globex Cloud AG": PartyData(
+        "DE", "Muenchen", "Leopoldstrasse 20", "80802", "DE987654321", "DE02120300000000202051", "DE98ZZZ09999999999"
+    ),
+    "Initrode Ltd": PartyData("IE", "Dublin", "1 Dame Street", "D02", "IE6388047V", "IE29AIBK93115212345678"),
+    "Initech Software GmbH": PartyData("DE", "Hamburg", "Hafenstrasse 9", "20359", "DE811907980", "DE02100500000054540402"),
+    "Pied Piper Inc.": PartyData("US", "Palo Alto", "5230 Newell Road", "94303", "US9999999"),
+    "Hooli XYZ": PartyData("US", "Mountain View", "1 Hooli Way", "94043", "US8888888"),
+}
+
+
+@dataclass
+class DemoAgreement:
+    key: str  # api | licence | token
+    spec_path: Path
+    name: str
+    reference: str
+    address: str = ""
+    payer: str = ""
+    payee: str = ""
+    payment: str = ""  # sepa_dd | sepa_ct | erc20
+
+
+@dataclass
+class DemoResult:
+    """What the demo made; handed to ``inspect`` before the chain stops (the end-to-end test asserts on it)."""
+
+    folder: Path
+    rpc_url: str = ""
+    chain_id: int = 0
+    factory: str = ""
+    token: str = ""
+    agreements: dict[str, DemoAgreement] = field(default_factory=dict)
+    gateway_database: str = ""
+    oracle_database: str = ""
+    returned_end_to_end_id: str = ""
+    payment_files: list[Path] = field(default_factory=list)
+    statements: list[Path] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class Progress:
+    """``[n/N] step`` lines with the elapsed time, and indented details."""
+
+    def __init__(self, total: int, say: Callable[[str], None]):
+        self.total = total
+        self.say = say
+        self.number = 0
+        self.started = time.monotonic()
+
+    def step(self, text: str) -> None:
+        self.number += 1
+        self.say(f"[{self.number}/{self.total}] {text}  ({time.monotonic() - self.started:.1f}s)")
+
+    def detail(self, text: str) -> None:
+        self.say(f"      {text}")
+
+
+# -- chain -------------------------------------------------------------------------------------------------------------
+
+
+def _parent_death_signal() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: anvil gets SIGTERM if the demo dies without cleaning up (even by SIGKILL)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _start_anvil(folder: Path) -> Any:
+    """anvil on a free port with its clock at :data:`DEMO_GENESIS`; its log in ``folder``."""
+    from settle.node import START_TIMEOUT_S, LocalNode, free_port, node_command, wait_until_ready
+
+    port = free_port()
+    log_path = folder / "anvil.log"
+    command = [*node_command("anvil", port), "--timestamp", str(DEMO_GENESIS)]
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        try:
+            process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_parent_death_signal if sys.platform.startswith("linux") else None,  # noqa: PLW1509
+            )
+        except OSError as exc:
+            raise NodeError(f"anvil failed to start on port {port}: {exc}") from None
+    node = LocalNode("anvil", port, process, log_path)
+    try:
+        wait_until_ready(node.url, START_TIMEOUT_S["anvil"], process, log_path, "anvil", port)
+    except BaseException:
+        node.stop()
+        raise
+    return node
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the demo's duration (settings are re-read), then restore them."""
+    from settle.config import reset_settings
+
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    reset_settings()
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        reset_settings()
+
+
+@contextmanager
+def _terminate_on_sigterm() -> Iterator[None]:
+    """SIGTERM (e.g. from a CI runner) unwinds like Ctrl-C, so the chain is stopped."""
+
+    def handler(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (tests): nothing to install
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+# -- specs -------------------------------------------------------------------------------------------------------------
+
+
+def _adjusted_spec(source: Path, target: Path, changes: dict[str, str], why: str) -> Path:
+    """Copy ``source`` to ``target`` with top-level ``key: value`` lines replaced (and say so at the top)."""
+    text = source.read_text()
+    for key, value in changes.items():
+        pattern = re.compile(rf"^{re.escape(key)}:[ \t]*([^\n#]*?)[ \t]*(#[^\n]*)?$", re.MULTILINE)
+        match = pattern.search(text)
+        if match is None:
+            raise ConfigError(f"{source}: no top-level '{key}:' line to adjust for the demo")
+        text = text[: match.start()] + f"{key}: {value}  # demo: was {match.group(1)}" + text[match.end() :]
+    header = f"# Demo copy of examples/{source.name}: {why}\n"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(header + text)
+    return target
+
+
+def _dev_index(address: str) -> int:
+    from eth_utils import to_checksum_address
+
+    from settle.chain import dev_accounts
+
+    for index, account in enumerate(dev_accounts(20)):
+        if account.address == to_checksum_address(address):
+            return index
+    raise ConfigError(f"{address} is not one of anvil's dev accounts: the demo accepts agreements with dev keys only")
+
+
+# -- the demo ----------------------------------------------------------------------------------------------------------
+
+
+def run_demo(
+    folder: Path, *, say: Callable[[str], None] = print, inspect: Callable[[DemoResult], None] | None = None, show_status: bool = True
+) -> DemoResult:
+    """Run the demo into the fresh ``folder``; ``inspect`` sees the result while the chain is still running."""
+    from settle import compiler
+    from settle.config import get_settings
+
+    started = time.monotonic()
+    folder = folder.resolve()
+    if folder.exists() and any(folder.iterdir()):
+        raise ConfigError(f"{folder} exists and is not empty: the demo writes into a fresh folder (choose another --output)")
+    folder.mkdir(parents=True, exist_ok=True)
+    result = DemoResult(folder=folder)
+    progress = Progress(11, say)
+    progress.step("building the contracts (cached when unchanged)")
+    build = compiler.build(progress=progress.detail)
+    if not build.compiled:
+        progress.detail(f"{len(build.contracts)} contracts up to date in {build.artifacts_dir}")
+    examples = get_settings().root / "examples"
+    progress.step("starting anvil with its clock at 2025-12-31 00:00 UTC")
+    node = _start_anvil(folder / "chain")
+    env = {
+        "SETTLE_RPC_URL": node.url,
+        "SETTLE_DEPLOYMENTS_DIR": str(folder / "deployments"),
+        "SETTLE_STATE_DIR": str(folder / "state"),
+    }
+    try:
+        with _environment(env), _terminate_on_sigterm():
+            result.rpc_url = node.url
+            progress.detail(f"anvil at {node.url} (log: {_rel(node.log_path, folder)})")
+            _flow(result, examples, progress, show_status, say)
+            result.seconds = time.monotonic() - started
+            if inspect is not None:
+                inspect(result)
+    finally:
+        node.stop()
+    say(f"done in {time.monotonic() - started:.1f}s; anvil stopped. Everything is in {folder}")
+    return result
+
+
+def _flow(result: DemoResult, examples: Path, progress: Progress, show_status: bool, say: Callable[[str], None]) -> None:
+    from settle import operator
+    from settle.chain import DevChain
+    from settle.spec import load_spec
+
+    folder = result.folder
+    quiet: list[str] = []
+    operator_session = operator.Session.open(result.rpc_url, dev_account=OPERATOR, say=quiet.append)
+    chain = operator_session.chain
+    result.chain_id = chain.chain_id
+    dev = DevChain(chain)
+
+    # -- deploy ----------------------------------------------------------------------------------------------------
+    progress.step("deploying the AgreementFactory and the test euro token EURT; granting oracle and gateway roles")
+    outcome = operator.deploy_factory(operator_session, with_test_token=True)
+    result.factory, result.token = outcome.result["factory"], outcome.result["token"]
+    accounts = chain.dev_accounts(10)
+    operator.grant_role(operator_session, "oracle", accounts[ORACLE].address)
+    operator.grant_role(operator_session, "gateway", accounts[GATEWAY].address)
+    progress.detail(f"factory {result.factory}, EURT {result.token}")
+    progress.detail(f"oracle signer {accounts[ORACLE].address}, gateway {accounts[GATEWAY].address}")
+
+    # -- agreements --------------------------------------------------------------------------------------------------
+    progress.step("creating three agreements from examples/ and accepting them as payer and payee")
+    specs = folder / "specs"
+    plans = {
+        "api": (_adjusted_spec(examples / "api-plan.yaml", specs / "api-plan.yaml", {}, "unchanged"), "sepa_dd"),
+        "licence": (
+            _adjusted_spec(
+                examples / "licence-fee.yaml",
+                specs / "licence-fee.yaml",
+                {"currency": "EUR", "start": LICENCE_START},
+                f"paid in EUR (SEPA moves euros only) and starting {LICENCE_START} so its first year ends within the demo",
+            ),
+            "sepa_ct",
+        ),
+        "token": (_adjusted_spec(examples / "token-usage-plan.yaml", specs / "token-usage-plan.yaml", {}, "unchanged"), "erc20"),
+    }
+    for key, (path, payment) in plans.items():
+        spec = load_spec(path)
+        created = operator.create_agreement(operator_session, spec, spec_path=str(path))
+        address = str(created.result["agreement"])
+        for party in (spec.parties.payer.address, spec.parties.payee.address):
+            party_session = operator.Session.open(result.rpc_url, dev_account=_dev_index(party), say=quiet.append, chain=chain)
+            operator.accept(party_session, address, spec=spec)
+        terms = spec.to_terms(operator_session.token_resolver())
+        result.agreements[key] = DemoAgreement(
+            key,
+            path,
+            spec.name or key,
+            spec.reference or key,
+            address,
+            spec.parties.payer.address,
+            spec.parties.payee.address,
+            payment,
+        )
+        minimum = f"{terms.format_amount(terms.minimum_commitment)} minimum, " if terms.minimum_commitment else ""
+        paid_by = {"sepa_dd": "SEPA direct debit", "sepa_ct": "SEPA credit transfer", "erc20": "EURT pulled on-chain"}[payment]
+        progress.detail(f"{spec.name}: {address} ({minimum}{paid_by})")
+    token_plan = result.agreements["token"]
+    token = chain.contract("TestToken", result.token)
+    payer = chain.dev_accounts(20)[_dev_index(token_plan.payer)]
+    chain.transact(token.functions.mint(payer.address, 100_000_00), accounts[OPERATOR])
+    chain.transact(token.functions.approve(token_plan.address, 2**96 - 1), payer)
+    progress.detail(f"{token_plan.name}: payer holds 100000.00 EURT and allows the agreement to pull")
+
+    # -- master data ---------------------------------------------------------------------------------------------------
+    progress.step("registering the parties' master data (off-chain): addresses, VAT ids, IBANs, a B2B mandate")
+    result.gateway_database = f"sqlite:///{folder / 'gateway.db'}"
+    _master_data(result, chain.chain_id, progress)
+
+    # -- usage -------------------------------------------------------------------------------------------------------------
+    progress.step("moving the chain to 2026-02-02 00:30 UTC and feeding the ERP usage export through the oracle")
+    dev.advance_to(INGEST_AT)
+    _usage(result, examples / "erp-usage-export.csv", chain, progress)
+
+    # -- settlement and payment files -------------------------------------------------------------------------------------
+    progress.step("moving the chain to 2026-03-16 09:00 UTC; the gateway's keeper settles every due period")
+    dev.advance_to(SETTLE_AT)
+    gateway = _gateway(result, chain)
+    try:
+        _run_gateway(gateway, progress)
+        result.payment_files = sorted((folder / "payment-files").glob("*.xml"))
+
+        # -- the bank ------------------------------------------------------------------------------------------------------
+        progress.step(f"the bank simulator books the payment files and answers with camt.053 ({RETURN_REASON} return of one debit)")
+        _bank(result, progress)
+
+        progress.step("the gateway imports the statements, confirms the payments and reports the return on-chain")
+        _run_gateway(gateway, progress)
+        _summary(result, gateway, chain, progress, say)
+    finally:
+        gateway.close()
+
+    # -- what both parties see -----------------------------------------------------------------------------------------
+    progress.step("what both parties see: settle status, read from the chain alone")
+    _status(result, chain, show_status, say)
+    progress.step("files")
+    _files(result, say)
+
+
+def _master_data(result: DemoResult, chain_id: int, progress: Progress) -> None:
+    from gateway import parties
+    from gateway.database import open_database, unit_of_work
+    from settle.spec import load_spec
+
+    engine, factory = open_database(result.gateway_database)
+    try:
+        with unit_of_work(factory, "demo") as session:
+            for plan in result.agreements.values():
+                spec = load_spec(plan.spec_path)
+                for role in (spec.parties.payer, spec.parties.payee):
+                    data = PARTY_DATA.get(role.name or "")
+                    if data is None:
+                        raise ConfigError(f"the demo has no master data for {role.name!r} ({role.address})")
+                    parties.add_party(
+                        session,
+                        address=role.address,
+                        legal_name=role.name or role.address,
+                        country=data.country,
+                        street=data.street,
+                        postal_code=data.postal_code,
+                        city=data.city,
+                        vat=data.vat_id,
+                        creditor_id=data.creditor_id,
+                    )
+                    if data.iban:
+                        parties.add_bank_account(session, role.address, iban_value=data.iban)
+                mandate = None
+                if plan.payment == "sepa_dd":
+                    mandate = f"{plan.reference}-DD"
+                    parties.add_mandate(
+                        session,
+                        debtor=plan.payer,
+                        creditor=plan.payee,
+                        reference=mandate,
+                        signed_on=date(2025, 12, 15),
+                        scheme="B2B",
+                    )
+                    progress.detail(f"mandate {mandate} (B2B, signed 2025-12-15): {spec.parties.payer.name} → {spec.parties.payee.name}")
+                parties.set_payment_method(
+                    session,
+                    chain_id=chain_id,
+                    agreement=plan.address,
+                    kind=plan.payment,
+                    payer=plan.payer,
+                    payee=plan.payee,
+                    mandate=mandate,
+                    token=result.token if plan.payment == "erc20" else None,
+                )
+        progress.detail(f"{len(PARTY_DATA)} parties, 4 bank accounts (IBANs stay off-chain), 3 payment methods: {result.gateway_database}")
+    finally:
+        engine.dispose()
+
+
+def _usage(result: DemoResult, export: Path, chain: Any, progress: Progress) -> None:
+    from oracle import registry
+    from oracle.chainsync import register
+    from oracle.config import OracleSettings
+    from oracle.reports import cut_reports
+    from oracle.service import Oracle
+    from settle.db import transaction
+    from settle.spec import load_spec
+
+    copy = result.folder / "erp-usage-export.csv"
+    copy.write_bytes(export.read_bytes())
+    result.oracle_database = f"sqlite:///{result.folder / 'oracle.db'}"
+    settings = OracleSettings(
+        database_url=result.oracle_database, network=result.rpc_url, dev_account=ORACLE, outlier_factor=0, confirmations=0
+    )
+    oracle = Oracle(settings, database_url=result.oracle_database, network_name=result.rpc_url)
+    try:
+        with transaction(oracle.factory) as session:
+            registry.get_source(session, "erp", create=True)
+            for key in ("api", "token"):
+                plan = result.agreements[key]
+                spec = load_spec(plan.spec_path)
+                register(session, oracle.chain(), plan.address, label=plan.name)
+                registry.add_reference(session, plan.reference, plan.address)
+                for index, meter in enumerate(spec.meters):
+                    registry.set_meter(session, plan.address, index, name=meter.name, unit=meter.unit or meter.name)
+        ingested = oracle.pipeline().ingest_file("erp", copy, kind="cli")
+        counts = ingested.counts()
+        progress.detail(
+            f"{copy.name}: {ingested.items} records, {counts['accepted']} accepted, {counts['quarantined']} quarantined, "
+            f"{counts['rejected']} rejected"
+        )
+        if counts["accepted"] != ingested.items:
+            for issue in ingested.issues[:5]:
+                progress.detail(f"  {issue.status} {issue.record_id}: {issue.reason}")
+            raise ConfigError("the oracle did not accept the whole sample export; see above")
+        cut = cut_reports(oracle.engine, oracle.settings, oracle.clock().now(), force=True)
+        oracle.submitter().run(once=True)
+        progress.detail(f"{len(cut)} report(s) with Merkle roots submitted by the oracle signer and confirmed")
+        for key in ("api", "token"):
+            plan = result.agreements[key]
+            agreement = chain.contract("IBillingAgreement", plan.address)
+            period = 0 if key == "api" else 1
+            usage = chain.call(agreement.functions.usageOf(period))
+            meters = [m.name for m in load_spec(plan.spec_path).meters]
+            shown = ", ".join(f"{name} {value:,}" for name, value in zip(meters, usage, strict=False))
+            progress.detail(f"on-chain usage of {plan.name}, period {period}: {shown}")
+    finally:
+        oracle.engine.dispose()
+
+
+def _gateway(result: DemoResult, chain: Any) -> Any:
+    from gateway.service import Gateway
+    from gateway.settings import GatewaySettings
+
+    folder = result.folder
+    settings = GatewaySettings(
+        database_url=result.gateway_database,
+        network=result.rpc_url,
+        factory=result.factory,
+        dev_account=GATEWAY,
+        files_dir=folder / "payment-files",
+        bank_outbox=folder / "bank" / "outbox",
+        bank_inbox=folder / "bank" / "inbox",
+        clock="chain",
+        confirmations=0,
+        lease_seconds=10,
+        receipt_timeout=30,
+        poll_seconds=0.05,
+        collect_retry_seconds=[60.0],
+        worker="demo-gateway",
+    )
+    return Gateway(settings, chain=chain)
+
+
+def _run_gateway(gateway: Any, progress: Progress) -> None:
+    def on_round(report: Any) -> None:
+        for line in report.lines:
+            if line.startswith("queued ") or line.startswith("handed to the bank"):
+                continue
+            progress.detail(_short(line))
+
+    total = gateway.run_until_idle(timeout=90.0, on_round=on_round)
+    for problem in dict.fromkeys(total.problems):
+        progress.detail(f"waiting: {problem}")
+
+
+def _short(line: str) -> str:
+    """Shorten 0x hashes in progress lines (the summary and files carry them in full)."""
+    return re.sub(r"0x([0-9a-fA-F]{8})[0-9a-fA-F]{32,56}", r"0x\1…", line)
+
+
+def _bank(result: DemoResult, progress: Progress) -> None:
+    from gateway.bank_simulator import BankSimulator, ReturnRule
+    from gateway.references import end_to_end_id
+
+    api = result.agreements["api"]
+    result.returned_end_to_end_id = end_to_end_id(result.chain_id, api.address, 1)
+    simulator = BankSimulator(
+        result.folder / "bank" / "outbox",
+        result.folder / "bank" / "inbox",
+        returns=[ReturnRule(RETURN_REASON, end_to_end_id=result.returned_end_to_end_id, after_days=2)],
+        seed=2026,
+    )
+    simulated = simulator.run()
+    for problem in simulated.problems:
+        progress.detail(f"bank refused {problem}")
+    result.statements = simulated.statements
+    for name in simulated.processed:
+        progress.detail(f"booked {name}")
+    progress.detail(f"{len(simulated.statements)} camt.053 statements (one per account and booking day) in bank/inbox")
+    progress.detail(f"{api.name} period 1 ({result.returned_end_to_end_id}) will come back with {RETURN_REASON} (insufficient funds)")
+
+
+def _summary(result: DemoResult, gateway: Any, chain: Any, progress: Progress, say: Callable[[str], None]) -> None:
+    """The settlements as the gateway's read model has them, with their bank payments, and what each statement
+    booked."""
+    from collections import defaultdict
+
+    from rich.table import Table
+    from sqlalchemy import select
+
+    from gateway.models import Agreement, BankAccount, LineState, PaymentInstruction, Settlement, StatementLine
+    from settle.money import format_minor
+
+    names = {plan.address.lower(): plan.name for plan in result.agreements.values()}
+    table = Table(title="Settlements in the gateway's read model (GET /v1/settlements shows the same)", title_justify="left")
+    for column in ("agreement", "period", "amount", "on-chain status", "paid", "payment", "end-to-end id"):
+        table.add_column(column, justify="right" if column in ("period", "amount", "paid") else "left", no_wrap=True)
+    with gateway.factory() as session:
+        rows = session.execute(
+            select(Settlement, Agreement).join(Agreement, Agreement.id == Settlement.agreement_id).order_by(Agreement.id, Settlement.period)
+        ).all()
+        for settlement, agreement in rows:
+            instruction = session.scalar(
+                select(PaymentInstruction).where(
+                    PaymentInstruction.agreement == agreement.address, PaymentInstruction.period == settlement.period
+                )
+            )
+            if instruction is not None:
+                kind = "direct debit" if instruction.method.value == "sepa_dd" else "transfer"
+                payment, e2e = f"{kind}: {instruction.state.value}", instruction.end_to_end_id
+            elif not agreement.is_fiat:
+                payment, e2e = ("token pulled" if settlement.amount else "nothing owed"), "-"
+            else:
+                payment, e2e = "-", "-"
+            table.add_row(
+                names.get(agreement.address, agreement.address),
+                str(settlement.period),
+                format_minor(settlement.amount, agreement.minor_digits, "EURT" if not agreement.is_fiat else agreement.currency),
+                settlement.status + (f" ({settlement.last_return_reason})" if settlement.last_return_reason else ""),
+                format_minor(settlement.paid, agreement.minor_digits),
+                payment,
+                e2e,
+            )
+        _console().print(table)
+        owners = {account.iban: account.party.legal_name for account in session.scalars(select(BankAccount))}
+        entries: dict[tuple[str, int], list[StatementLine]] = defaultdict(list)
+        for line in session.scalars(select(StatementLine).order_by(StatementLine.id)):
+            entries[(line.statement.file_name, line.entry_index)].append(line)
+        say("      what the statements booked (payee side matched; payer side recognised and ignored):")
+        for (file_name, _), lines in entries.items():
+            first = lines[0]
+            owner = owners.get(first.account_iban or "", "an account")
+            total = sum(line.amount or 0 for line in lines)
+            what = "collective " if len(lines) > 1 else ""
+            what += ("return debit" if first.return_reason else "debit") if first.credit_debit == "DBIT" else "credit"
+            outcome = {LineState.MATCHED: "matched", LineState.IGNORED: "ignored", LineState.UNMATCHED: "UNMATCHED"}.get(
+                first.match_state, ""
+            )
+            refs = ", ".join(f"{line.end_to_end_id} {format_minor(line.amount or 0, 2)}" for line in lines)
+            reason = f" {first.return_reason}" if first.return_reason else ""
+            say(f"      {file_name}: {owner}: {what}{reason} {format_minor(total, 2, 'EUR')} [{refs}] → {outcome}")
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(width=max(Console().width, 160))
+
+
+def _status(result: DemoResult, chain: Any, show: bool, say: Callable[[str], None]) -> None:
+    from settle import status as status_view
+    from settle.deployments import Deployments
+
+    deployments = Deployments(result.chain_id)
+    out = result.folder / "status"
+    out.mkdir(exist_ok=True)
+    console = _console()
+    for plan in result.agreements.values():
+        view = status_view.read_agreement(chain, plan.address, deployments=deployments)
+        (out / f"{plan.key}.json").write_text(json.dumps(view.to_json(), indent=2) + "\n")
+        if show:
+            status_view.render(view, console)
+            say("")
+    say(f"      the same as JSON: {_rel(out, result.folder)}/*.json  (settle status AGREEMENT --json)")
+
+
+def _rel(path: Path | None, folder: Path) -> str:
+    if path is None:
+        return "-"
+    try:
+        return str(path.relative_to(folder))
+    except ValueError:
+        return str(path)
+
+
+def _files(result: DemoResult, say: Callable[[str], None]) -> None:
+    folder = result.folder
+    groups = [
+        ("agreement specs (demo copies)", sorted((folder / "specs").glob("*.yaml"))),
+        ("deployment record", sorted((folder / "deployments").glob("*.json"))),
+        ("ERP usage export fed to the oracle", [folder / "erp-usage-export.csv"]),
+        ("payment files built (pain.008 / pain.001, XSD-valid)", sorted((folder / "payment-files").glob("*.xml"))),
+        ("handed to the bank (connector outbox)", sorted((folder / "bank" / "outbox").glob("*.xml"))),
+        ("bank statements imported (camt.053)", sorted((folder / "bank" / "inbox" / "processed").glob("*.xml"))),
+        ("what each party sees (settle status --json)", sorted((folder / "status").glob("*.json"))),
+        ("databases (SQLite): gateway read model and master data, oracle", [folder / "gateway.db", folder / "oracle.db"]),
+        ("anvil log", [folder / "chain" / "anvil.log"]),
+    ]
+    say(f"      {folder}/")
+    for title, paths in groups:
+        say(f"      {title}:")
+        for path in paths:
+            say(f"        {_rel(path, folder)}")
+    say("")
+    say("      try: settle status ADDRESS --network RPC_URL (while a chain runs), settle gateway run, docs/gateway.md")
 
 
 def demo_command(
-    node: str = typer.Option(None, help="Which local node to start: anvil or ganache."),
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Folder to write into (must be new or empty; default ./settle-demo-<time>).")
+    ] = None,
+    brief: Annotated[bool, typer.Option("--brief", help="Skip the full settle status tables at the end.")] = False,
 ) -> None:
-    """Start a local chain, build and deploy the contracts, and print what was done."""
-    started = time.monotonic()
-    settings = get_settings()
-    typer.echo("[1/3] building contracts")
-    compiler.build(progress=lambda m: typer.echo(f"      {m}"))
-    kind = node or settings.node
-    typer.echo(f"[2/3] starting {kind}")
-    with start_node(kind) as local:
-        chain = Chain.connect(local.url)
-        typer.echo(f"      {kind} at {local.url}, chain id {chain.chain_id}")
-        operator, payer = chain.dev_accounts(2)
-        typer.echo("[3/3] deploying")
-        token = chain.deploy("TestToken", "Euro Test Token", "EURT", 2, sender=operator)
-        receipt = chain.transact(token.functions.mint(payer.address, 1_000_000_00), operator)
-        balance = chain.call(token.functions.balanceOf(payer.address))
-        tx = "0x" + bytes(receipt["transactionHash"]).hex()
-        typer.echo(f"      TestToken at {token.address}; minted {format_minor(balance, 2, 'EURT')} to {payer.address} (tx {tx})")
-    typer.echo(f"done in {time.monotonic() - started:.1f}s; the chain was stopped")
+    """The end-to-end walk-through: chain, agreements, oracle, settlement, SEPA files, bank statements, confirmations."""
+    folder = output or Path.cwd() / f"settle-demo-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    try:
+        run_demo(folder, say=lambda line: typer.echo(line), show_status=not brief)
+    except KeyboardInterrupt:
+        typer.secho(f"interrupted: anvil stopped; what was written so far is in {folder}", err=True)
+        raise typer.Exit(130) from None
+    except SettleError as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        typer.secho(f"the demo stopped; anvil was stopped; files so far are in {folder}", err=True)
+        raise typer.Exit(1) from None

@@ -1,0 +1,65 @@
+"""``/v1/agreements``: agreements as the chain shows them, with terms versions, usage and settlements."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+from sqlalchemy import or_, select
+
+from gateway.api.deps import PageDep, SessionDep, TenantDep, address_param, require_tenant_is
+from gateway.api.schemas import AgreementDetail, AgreementOut, TermsVersionOut, UsageOut
+from gateway.api.views import agreement_out, settlement_out
+from gateway.models import Agreement, Settlement, TermsVersion, Usage
+from settle.spec import terms_document
+from settle.terms import Terms
+
+router = APIRouter(prefix="/v1/agreements", tags=["agreements"])
+
+
+@router.get("", summary="Agreements (a party sees those it is payer or payee of)")
+def list_agreements(
+    session: SessionDep,
+    tenant: TenantDep,
+    page: PageDep,
+    state: Annotated[str | None, Query(pattern="^(proposed|active|paused|terminated)$")] = None,
+    party: Annotated[str | None, Query(description="Only agreements where this address is payer or payee.")] = None,
+) -> list[AgreementOut]:
+    query = select(Agreement).order_by(Agreement.id)
+    for who in (tenant, address_param(party, "party") if party else None):
+        if who is not None:
+            query = query.where(or_(Agreement.payer == who, Agreement.payee == who))
+    if state:
+        query = query.where(Agreement.state == state)
+    rows = session.scalars(query.limit(page.limit).offset(page.offset))
+    return [agreement_out(session, row) for row in rows]
+
+
+@router.get("/{address}", summary="One agreement with its terms versions, usage and settlements")
+def get_agreement(address: str, session: SessionDep, tenant: TenantDep) -> AgreementDetail:
+    agreement = session.scalar(select(Agreement).where(Agreement.address == address_param(address)).order_by(Agreement.id))
+    if agreement is None:
+        raise HTTPException(404, f"agreement {address} is not known to the gateway")
+    require_tenant_is(tenant, agreement.payer, agreement.payee)
+    versions = []
+    for row in session.scalars(select(TermsVersion).where(TermsVersion.agreement_id == agreement.id).order_by(TermsVersion.version)):
+        terms = Terms.unpack(bytes.fromhex(row.packed[2:]), validate=False)
+        versions.append(
+            TermsVersionOut(
+                version=row.version,
+                terms_hash=row.terms_hash,
+                status=row.status,
+                effective_from_period=row.effective_from_period,
+                terms=terms_document(terms),
+            )
+        )
+    usage = [
+        UsageOut(period=u.period, meter=u.meter, cumulative=u.cumulative, records_root=u.records_root)
+        for u in session.scalars(select(Usage).where(Usage.agreement_id == agreement.id).order_by(Usage.period, Usage.meter))
+    ]
+    cache: dict = {}
+    settlements = [
+        settlement_out(session, s, agreement, cache)
+        for s in session.scalars(select(Settlement).where(Settlement.agreement_id == agreement.id).order_by(Settlement.period))
+    ]
+    return AgreementDetail(**agreement_out(session, agreement).model_dump(), versions=versions, usage=usage, settlements=settlements)

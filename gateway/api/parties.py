@@ -1,0 +1,215 @@
+"""``/v1/parties``, ``/v1/mandates``, ``/v1/payment-methods``: party master data, kept off-chain. Every change is
+validated like the command line's (schwifty for IBANs) and kept in the history (``GET …/history``).
+
+A tenant (``X-Settle-Party``) may only read and change its own data; mandates and payment methods need the tenant
+to be one of their two parties. IBANs are masked except for the party they belong to.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from sqlalchemy import select
+
+from gateway import parties as master
+from gateway.api.deps import SessionDep, StateDep, TenantDep, address_param, require_tenant_is
+from gateway.api.schemas import (
+    BankAccountIn,
+    BankAccountOut,
+    ChangeOut,
+    MandateIn,
+    MandateOut,
+    PartyChange,
+    PartyIn,
+    PartyOut,
+    PaymentMethodIn,
+    PaymentMethodOut,
+)
+from gateway.errors import MasterDataError
+from gateway.models import Mandate, Party, PaymentMethod
+
+router = APIRouter(prefix="/v1/parties", tags=["parties"])
+mandates = APIRouter(prefix="/v1/mandates", tags=["mandates"])
+methods = APIRouter(prefix="/v1/payment-methods", tags=["payment methods"])
+
+
+def party_out(party: Party, tenant: str | None) -> PartyOut:
+    reveal = tenant == party.chain_address
+    return PartyOut(
+        address=party.chain_address,
+        legal_name=party.legal_name,
+        country=party.country,
+        street=party.street,
+        postal_code=party.postal_code,
+        city=party.city,
+        vat_id=party.vat_id,
+        creditor_id=party.creditor_id,
+        active=party.active,
+        accounts=[
+            BankAccountOut(iban=a.iban if reveal else master.mask_iban(a.iban), bic=a.bic, holder_name=a.holder_name, active=a.active)
+            for a in party.accounts
+        ],
+    )
+
+
+def mandate_out(mandate: Mandate) -> MandateOut:
+    return MandateOut(
+        reference=mandate.reference,
+        creditor_id=mandate.creditor_id,
+        debtor=mandate.debtor.chain_address,
+        creditor=mandate.creditor.chain_address,
+        signed_on=mandate.signed_on,
+        scheme=mandate.scheme.value,
+        sequence=mandate.sequence.value,
+        status=mandate.status.value,
+    )
+
+
+def method_out(method: PaymentMethod) -> PaymentMethodOut:
+    return PaymentMethodOut(
+        agreement=method.agreement,
+        chain_id=method.chain_id,
+        kind=method.kind.value,
+        payer=method.payer.chain_address,
+        payee=method.payee.chain_address,
+        mandate=method.mandate.reference if method.mandate is not None else None,
+    )
+
+
+@router.post("", status_code=201, summary="Register a party (optionally with its bank account)")
+def add_party(body: PartyIn, session: SessionDep, tenant: TenantDep) -> PartyOut:
+    require_tenant_is(tenant, body.address)
+    party = master.add_party(
+        session,
+        address=body.address,
+        legal_name=body.legal_name,
+        country=body.country,
+        street=body.street,
+        postal_code=body.postal_code,
+        city=body.city,
+        vat=body.vat_id,
+        creditor_id=body.creditor_id,
+    )
+    if body.account is not None:
+        master.add_bank_account(
+            session, party.chain_address, iban_value=body.account.iban, bic=body.account.bic, holder_name=body.account.holder_name
+        )
+    session.refresh(party)
+    return party_out(party, tenant)
+
+
+@router.get("/{address}", summary="A party's master data")
+def get_party(address: str, session: SessionDep, tenant: TenantDep) -> PartyOut:
+    party = master.get_party(session, address_param(address))
+    require_tenant_is(tenant, party.chain_address)
+    return party_out(party, tenant)
+
+
+@router.patch("/{address}", summary="Change a party's master data (old values stay in its history)")
+def change_party(address: str, body: PartyChange, session: SessionDep, tenant: TenantDep) -> PartyOut:
+    address = address_param(address)
+    require_tenant_is(tenant, address)
+    changes = body.model_dump(exclude_unset=True)
+    if not changes:
+        raise MasterDataError("nothing to change: give at least one field")
+    party = master.update_party(session, address, **changes)
+    return party_out(party, tenant)
+
+
+@router.post("/{address}/accounts", status_code=201, summary="Add a bank account (IBAN checked, BIC derived when omitted)")
+def add_account(address: str, body: BankAccountIn, session: SessionDep, tenant: TenantDep) -> PartyOut:
+    address = address_param(address)
+    require_tenant_is(tenant, address)
+    master.add_bank_account(session, address, iban_value=body.iban, bic=body.bic, holder_name=body.holder_name)
+    party = master.get_party(session, address)
+    session.refresh(party)
+    return party_out(party, tenant)
+
+
+@router.get("/{address}/history", summary="Every change of the party, its accounts, mandates and payment methods")
+def history(address: str, session: SessionDep, tenant: TenantDep) -> list[ChangeOut]:
+    address = address_param(address)
+    require_tenant_is(tenant, address)
+    reveal = tenant == address
+
+    def shown(values: dict | None) -> dict | None:
+        if values is None or reveal:
+            return values
+        return {k: master.mask_iban(v) if k == "iban" and isinstance(v, str) else v for k, v in values.items()}
+
+    return [
+        ChangeOut(
+            entity=c.entity,
+            entity_id=c.entity_id,
+            action=c.action,
+            actor=c.actor,
+            changed_at=c.changed_at,
+            old=shown(c.old),
+            new=shown(c.new),
+        )
+        for c in master.party_history(session, address)
+    ]
+
+
+@mandates.post("", status_code=201, summary="Record a signed SEPA direct debit mandate")
+def add_mandate(body: MandateIn, session: SessionDep, tenant: TenantDep) -> MandateOut:
+    require_tenant_is(tenant, body.debtor, body.creditor)
+    mandate = master.add_mandate(
+        session,
+        debtor=body.debtor,
+        creditor=body.creditor,
+        reference=body.reference,
+        signed_on=body.signed_on,
+        scheme=body.scheme,
+        debtor_iban=body.debtor_iban,
+        creditor_id=body.creditor_id,
+        sequence=body.sequence,
+    )
+    return mandate_out(mandate)
+
+
+@mandates.post("/{reference}/revoke", summary="Revoke a mandate: nothing more is collected with it")
+def revoke_mandate(
+    reference: Annotated[str, Path(max_length=35)],
+    session: SessionDep,
+    tenant: TenantDep,
+    creditor_id: Annotated[str | None, Query(max_length=35, description="If several creditors use the reference.")] = None,
+) -> MandateOut:
+    mandate = master.get_mandate(session, reference, creditor_id)
+    require_tenant_is(tenant, mandate.debtor.chain_address, mandate.creditor.chain_address)
+    return mandate_out(master.revoke_mandate(session, reference, creditor_id))
+
+
+@methods.put("/{agreement}", summary="Set how an agreement's settlements are paid")
+def set_method(agreement: str, body: PaymentMethodIn, session: SessionDep, tenant: TenantDep, state: StateDep) -> PaymentMethodOut:
+    require_tenant_is(tenant, body.payer, body.payee)
+    if state.chain_id is None:
+        raise MasterDataError("the gateway does not know its chain id; set the payment method with the command line")
+    method = master.set_payment_method(
+        session,
+        chain_id=state.chain_id,
+        agreement=address_param(agreement, "agreement"),
+        kind=body.kind,
+        payer=body.payer,
+        payee=body.payee,
+        mandate=body.mandate,
+        payee_iban=body.payee_iban,
+        payer_iban=body.payer_iban,
+        token=body.token,
+    )
+    return method_out(method)
+
+
+@methods.get("/{agreement}", summary="How an agreement is paid")
+def get_method(agreement: str, session: SessionDep, tenant: TenantDep, state: StateDep) -> PaymentMethodOut:
+    query = select(PaymentMethod).where(PaymentMethod.agreement == address_param(agreement, "agreement"))
+    if state.chain_id is not None:
+        query = query.where(PaymentMethod.chain_id == state.chain_id)
+    method = session.scalar(query)
+    if method is None:
+        from gateway.errors import NotFoundError
+
+        raise NotFoundError(f"no payment method set for {agreement}")
+    require_tenant_is(tenant, method.payer.chain_address, method.payee.chain_address)
+    return method_out(method)

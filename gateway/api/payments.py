@@ -1,0 +1,60 @@
+"""``/v1/payments``: the bank payment of each fiat settlement (instruction, file, state), and the payment files."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query
+from sqlalchemy import or_, select
+
+from gateway.api.deps import PageDep, SessionDep, TenantDep, require_tenant_is
+from gateway.api.schemas import PaymentFileOut, PaymentOut
+from gateway.api.views import payment_file_out, payment_out
+from gateway.models import Agreement, InstructionState, PaymentFile, PaymentInstruction
+
+router = APIRouter(prefix="/v1/payments", tags=["payments"])
+STATES = "^(" + "|".join(s.value for s in InstructionState) + ")$"
+
+
+def _visible(tenant: str | None):  # type: ignore[no-untyped-def]
+    """Agreements the tenant is a party of (a subquery), or None for everyone."""
+    if tenant is None:
+        return None
+    return select(Agreement.address).where(or_(Agreement.payer == tenant, Agreement.payee == tenant))
+
+
+@router.get("/files", summary="Payment files (pain.008 / pain.001) built and handed to the bank")
+def list_files(session: SessionDep, tenant: TenantDep, page: PageDep) -> list[PaymentFileOut]:
+    query = select(PaymentFile).order_by(PaymentFile.id.desc())
+    visible = _visible(tenant)
+    if visible is not None:
+        ids = select(PaymentInstruction.payment_file_id).where(PaymentInstruction.agreement.in_(visible))
+        query = query.where(PaymentFile.id.in_(ids))
+    return [payment_file_out(row) for row in session.scalars(query.limit(page.limit).offset(page.offset))]
+
+
+@router.get("", summary="Payments, newest first")
+def list_payments(
+    session: SessionDep,
+    tenant: TenantDep,
+    page: PageDep,
+    state: Annotated[str | None, Query(pattern=STATES)] = None,
+) -> list[PaymentOut]:
+    query = select(PaymentInstruction).order_by(PaymentInstruction.id.desc())
+    visible = _visible(tenant)
+    if visible is not None:
+        query = query.where(PaymentInstruction.agreement.in_(visible))
+    if state:
+        query = query.where(PaymentInstruction.state == InstructionState(state))
+    return [payment_out(row) for row in session.scalars(query.limit(page.limit).offset(page.offset))]
+
+
+@router.get("/{end_to_end_id}", summary="One payment by its end-to-end id")
+def get_payment(end_to_end_id: Annotated[str, Path(max_length=35)], session: SessionDep, tenant: TenantDep) -> PaymentOut:
+    row = session.scalar(select(PaymentInstruction).where(PaymentInstruction.end_to_end_id == end_to_end_id.upper()))
+    if row is None:
+        raise HTTPException(404, f"no payment with end-to-end id {end_to_end_id}")
+    if tenant is not None:
+        owner = session.scalar(select(Agreement).where(Agreement.address == row.agreement))
+        require_tenant_is(tenant, *((owner.payer, owner.payee) if owner is not None else ()))
+    return payment_out(row)

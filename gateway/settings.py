@@ -1,0 +1,98 @@
+"""The gateway's settings, from ``SETTLE_GATEWAY_*`` environment variables (or set in code by the demo and tests).
+
+Secrets never live here: the keystore password comes from ``SETTLE_KEYSTORE_PASSWORD`` or a prompt.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
+
+from settle.config import get_settings
+from settle.errors import ConfigError
+
+
+class GatewaySettings(BaseModel):
+    """Everything a gateway process is configured with."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    #: SQLAlchemy URL; empty means SETTLE_GATEWAY_DATABASE_URL / SETTLE_DATABASE_URL / SQLite in the runtime folder.
+    database_url: str = ""
+    #: Named network from networks.yaml (or an RPC URL); empty means SETTLE_NETWORK or anvil.
+    network: str = ""
+    #: The AgreementFactory to follow; empty means the one recorded in deployments/<chain-id>.json.
+    factory: str = ""
+    #: First block to read (the factory's deployment block is a good choice on long chains).
+    from_block: int = Field(default=0, ge=0)
+    #: Override the network's confirmation depth.
+    confirmations: int | None = Field(default=None, ge=0)
+    #: Blocks per eth_getLogs call.
+    batch_blocks: int = Field(default=2_000, ge=1)
+    #: Signer of settle / collect / confirmPayment / reportReturn: a keystore file (needs GATEWAY_ROLE for the
+    #: last two) ...
+    keystore: str = ""
+    #: ... or one of anvil's public test accounts (dev chains only).
+    dev_account: int | None = Field(default=None, ge=0, le=19)
+    #: Folder that keeps every payment file built.
+    files_dir: Path | None = None
+    #: Bank connector folders: payment files go to the outbox, statements arrive in the inbox.
+    bank_outbox: Path | None = None
+    bank_inbox: Path | None = None
+    #: Banking dates (collection and execution dates) from the wall clock ("system") or from the chain's latest
+    #: block ("chain": for demos and tests whose chain time is moved forward).
+    clock: str = Field(default="system", pattern="^(system|chain)$")
+    #: Payment file schemas.
+    dd_schema: str = "pain.008.001.08"
+    ct_schema: str = "pain.001.001.09"
+    #: Seconds after a failed ERC-20 pull until `collect(period)` is tried again, one entry per retry; after the
+    #: last the settlement stays open for dunning.
+    collect_retry_seconds: list[float] = Field(default_factory=lambda: [3_600.0, 6 * 3_600.0, 24 * 3_600.0, 72 * 3_600.0])
+    #: How long a worker holds an outbox item before another may take it over (a crashed worker's items wait this).
+    lease_seconds: float = Field(default=60.0, gt=0)
+    #: Seconds to wait for a transaction receipt before the item is retried.
+    receipt_timeout: float = Field(default=60.0, gt=0)
+    #: Pause between rounds of the workers when there is nothing to do.
+    poll_seconds: float = Field(default=1.0, gt=0)
+    #: Name of this worker (outbox lock owner); empty means host:pid.
+    worker: str = ""
+    #: Which workers run (all by default).
+    listener: bool = True
+    keeper: bool = True
+    payments: bool = True
+    bank: bool = True
+    chain_tx: bool = True
+    #: HTTP API.
+    host: str = "127.0.0.1"
+    port: int = 8700
+
+    def resolved_files_dir(self) -> Path:
+        return self.files_dir if self.files_dir is not None else get_settings().runtime_dir / "gateway" / "payment-files"
+
+    def resolved_outbox(self) -> Path:
+        return self.bank_outbox if self.bank_outbox is not None else get_settings().runtime_dir / "gateway" / "bank" / "outbox"
+
+    def resolved_inbox(self) -> Path:
+        return self.bank_inbox if self.bank_inbox is not None else get_settings().runtime_dir / "gateway" / "bank" / "inbox"
+
+
+def load_settings(**overrides: object) -> GatewaySettings:
+    """Settings from ``SETTLE_GATEWAY_<FIELD>`` environment variables, with ``overrides`` (e.g. command-line options)
+    on top. ``SETTLE_GATEWAY_COLLECT_RETRY_SECONDS`` is a comma-separated list."""
+    env = {k.upper(): v for k, v in os.environ.items()}
+    values: dict[str, object] = {}
+    for name in GatewaySettings.model_fields:
+        key = f"SETTLE_GATEWAY_{name.upper()}"
+        if env.get(key, "") != "":
+            values[name] = env[key]
+    if isinstance(values.get("collect_retry_seconds"), str):
+        values["collect_retry_seconds"] = [part for part in str(values["collect_retry_seconds"]).split(",") if part.strip()]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return GatewaySettings.model_validate(values)
+    except PydanticValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"gateway settings: {problems} (SETTLE_GATEWAY_* environment variables or options)") from None

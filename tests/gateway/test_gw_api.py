@@ -1,0 +1,140 @@
+"""The HTTP API over a gateway that has settled and paid real agreements: read endpoints, the tenant header
+(ready for auth), master data with history through the API, clear errors, OpenAPI."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+from gateway_chainkit import HOUR, create, deploy, gateway, hourly_terms, master_data, report
+
+from gateway.api import create_app
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+
+@pytest.fixture()
+def api(chain, dev, sqlite_db, tmp_path):  # type: ignore[no-untyped-def]
+    kit = deploy(chain)
+    now = dev.now()
+    start = now - now % HOUR - 2 * HOUR
+    debit = create(kit, hourly_terms(start, minimum=1_000), 1, pair=0)
+    transfer = create(kit, hourly_terms(start), 2, pair=1)
+    report(kit, transfer, 0, 4_321, 1)
+    url = f"sqlite:///{sqlite_db.engine.url.database}"
+    master_data(url, kit, {debit: ("sepa_dd", 0), transfer: ("sepa_ct", 1)})
+    gw = gateway(url, kit, tmp_path)
+    gw.run_until_idle(timeout=60)
+    client = TestClient(create_app(sqlite_db.factory, chain=chain, listener=gw.listener))
+    yield client, kit, debit.lower(), transfer.lower(), sqlite_db
+    gw.close()
+
+
+def test_read_endpoints_and_tenant(api):  # type: ignore[no-untyped-def]
+    client, kit, debit, transfer, _ = api
+    health = client.get("/health").json()
+    assert health["status"] == "ok" and health["chain_id"] == kit.chain.chain_id and health["listener_lag_blocks"] == 0
+
+    everything = client.get("/v1/agreements").json()
+    assert {a["address"] for a in everything} == {debit, transfer}
+    payer0 = kit.payers[0].address
+    mine = client.get("/v1/agreements", headers={"X-Settle-Party": payer0}).json()
+    assert [a["address"] for a in mine] == [debit] and mine[0]["payment_method"] == "sepa_dd"
+    assert client.get("/v1/agreements", headers={"X-Settle-Party": "nobody"}).status_code == 422
+
+    detail = client.get(f"/v1/agreements/{transfer}").json()
+    assert detail["versions"][0]["status"] == "accepted" and detail["usage"][0]["cumulative"] == 4_321
+    first = detail["settlements"][0]
+    assert first["amount"] == {"minor_units": 43_210, "value": "432.10", "currency": "EUR"}
+    assert first["payment"]["method"] == "sepa_ct" and first["payment"]["state"] == "sent"
+    assert first["payment"]["payment_file"].endswith(".pain.001.001.09.xml")
+    assert client.get(f"/v1/agreements/{transfer}", headers={"X-Settle-Party": payer0}).status_code == 403
+    assert client.get("/v1/agreements/0x" + "00" * 20).status_code == 404
+
+    due = client.get("/v1/settlements", params={"status": "open"}).json()
+    assert {(s["agreement"], s["period"]) for s in due} == {(debit, 0), (debit, 1), (transfer, 0)}  # transfer p1 is 0.00
+    one = client.get(f"/v1/settlements/{debit}/1").json()
+    assert one["amount"]["value"] == "10.00" and one["payment"]["sequence_type"] == "FRST"
+    assert client.get(f"/v1/settlements/{debit}/4294967296").status_code == 422
+    assert client.get(f"/v1/settlements/{debit}/7").status_code == 404
+
+    payments = client.get("/v1/payments").json()
+    assert len(payments) == 3 and {p["state"] for p in payments} == {"sent"}
+    by_id = client.get(f"/v1/payments/{payments[0]['end_to_end_id']}").json()
+    assert by_id == payments[0]
+    files = client.get("/v1/payments/files").json()
+    assert sorted(f["kind"] for f in files) == ["pain.001", "pain.008"] and all(f["state"] == "uploaded" for f in files)
+    theirs = client.get("/v1/payments/files", headers={"X-Settle-Party": kit.payees[1].address}).json()
+    assert [f["kind"] for f in theirs] == ["pain.001"]
+    assert client.get("/v1/statement-lines/unmatched").json() == []
+    assert client.get("/v1/settlements", params={"limit": 0}).status_code == 422
+
+
+def test_master_data_through_the_api_with_history_and_clear_errors(api):  # type: ignore[no-untyped-def]
+    client, kit, _, transfer, db = api
+    address = "0x" + "ab" * 20
+    before = db.counts()
+    bad = client.post(
+        "/v1/parties", json={"address": address, "legal_name": "New GmbH", "country": "DE", "account": {"iban": "DE89370400440532013001"}}
+    )
+    assert bad.status_code == 422 and "IBAN" in bad.json()["detail"] and "DE89370400440532013001" in bad.json()["detail"]
+    assert db.counts() == before  # nothing stored, not even the party
+    created = client.post(
+        "/v1/parties",
+        json={"address": address, "legal_name": "New GmbH", "country": "DE", "account": {"iban": "DE89 3704 0044 0532 0130 00"}},
+    )
+    assert created.status_code == 201
+    assert created.json()["accounts"][0]["iban"] != "DE89370400440532013000"  # masked for others
+    own = client.get(f"/v1/parties/{address}", headers={"X-Settle-Party": address}).json()
+    assert own["accounts"][0]["iban"] == "DE89370400440532013000" and own["accounts"][0]["bic"] == "COBADEFFXXX"
+    assert client.post("/v1/parties", json={"address": address, "legal_name": "Again", "country": "DE"}).status_code == 409
+    changed = client.patch(f"/v1/parties/{address}", json={"city": "Bonn", "vat_id": "DE 123 456 789"}, headers={"X-Settle-Party": address})
+    assert changed.status_code == 200 and changed.json()["vat_id"] == "DE123456789"
+    assert (
+        client.patch(f"/v1/parties/{address}", json={"city": "Köln"}, headers={"X-Settle-Party": kit.payers[0].address}).status_code == 403
+    )
+    history = client.get(f"/v1/parties/{address}/history").json()
+    update = [h for h in history if h["action"] == "update"]
+    assert update and update[0]["old"]["city"] is None and update[0]["new"]["city"] == "Bonn" and update[0]["actor"] == "api:" + address
+
+    payer, payee = kit.payers[1].address, kit.payees[1].address
+    mandate = client.post(
+        "/v1/mandates",
+        json={"debtor": payer, "creditor": payee, "reference": "API-M-1", "signed_on": "2025-01-10", "scheme": "B2B"},
+        headers={"X-Settle-Party": payee},
+    )
+    assert mandate.status_code == 201 and mandate.json()["scheme"] == "B2B"
+    method = client.put(f"/v1/payment-methods/{transfer}", json={"kind": "sepa_dd", "payer": payer, "payee": payee, "mandate": "API-M-1"})
+    assert method.status_code == 200 and method.json()["kind"] == "sepa_dd"
+    assert client.get(f"/v1/payment-methods/{transfer}").json()["mandate"] == "API-M-1"
+    missing = client.put(f"/v1/payment-methods/{transfer}", json={"kind": "sepa_dd", "payer": payer, "payee": payee})
+    assert missing.status_code == 422 and "mandate" in missing.json()["detail"]
+    revoked = client.post("/v1/mandates/API-M-1/revoke")
+    assert revoked.json()["status"] == "revoked"
+
+
+def test_openapi_describes_every_route(api):  # type: ignore[no-untyped-def]
+    client = api[0]
+    schema = client.get("/openapi.json").json()
+    paths = set(schema["paths"])
+    assert {
+        "/health",
+        "/v1/agreements",
+        "/v1/agreements/{address}",
+        "/v1/settlements",
+        "/v1/settlements/{agreement}/{period}",
+        "/v1/payments",
+        "/v1/payments/files",
+        "/v1/payments/{end_to_end_id}",
+        "/v1/statement-lines/unmatched",
+        "/v1/parties",
+        "/v1/parties/{address}",
+        "/v1/parties/{address}/history",
+        "/v1/mandates",
+        "/v1/payment-methods/{agreement}",
+    } <= paths
+    tags = {tag for path in schema["paths"].values() for op in path.values() for tag in op.get("tags", [])}
+    assert {"agreements", "settlements", "payments", "statement lines", "parties", "mandates", "health"} <= tags
+    assert client.get("/docs").status_code == 200

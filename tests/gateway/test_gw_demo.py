@@ -1,0 +1,166 @@
+"""The demo, end to end: on-chain state, files and read model after ``settle demo``; the command works from any
+folder, names a fresh folder, and stops its chain on Ctrl-C."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.orm import Session
+
+from gateway import iso20022
+from gateway.models import (
+    ChainTransaction,
+    InstructionState,
+    LineState,
+    OutboxItem,
+    OutboxState,
+    PaymentFile,
+    PaymentInstruction,
+    Settlement,
+    StatementLine,
+)
+from settle.chain import Chain
+from settle.cli.demo import DemoResult, run_demo
+from settle.config import get_settings
+from settle.pricing import period_charge
+from settle.spec import load_spec
+
+PAID, RETURNED, DUE = 3, 4, 1
+
+
+def _usage_from_export() -> dict[tuple[str, str], int]:
+    totals: dict[tuple[str, str], int] = defaultdict(int)
+    with open(get_settings().root / "examples" / "erp-usage-export.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            totals[(row["agreement"], row["meter"])] += int(row["quantity"])
+    return totals
+
+
+def _check(result: DemoResult) -> None:
+    chain = Chain.connect(result.rpc_url)
+    api, licence, token = (result.agreements[k] for k in ("api", "licence", "token"))
+
+    def settlement(plan, period):  # type: ignore[no-untyped-def]
+        return chain.call(chain.contract("IBillingAgreement", plan.address).functions.settlement(period))
+
+    def events(plan, name):  # type: ignore[no-untyped-def]
+        return [dict(e["args"]) for e in chain.contract("IBillingAgreement", plan.address).events[name]().get_logs(from_block=0)]
+
+    # usage on-chain is the sum of the export's records; amounts are the reference model's
+    usage = _usage_from_export()
+    api_terms = load_spec(api.spec_path).to_terms()
+    api_usage = [usage[(api.reference, "api_calls")], usage[(api.reference, "storage")]]
+    assert chain.call(chain.contract("IBillingAgreement", api.address).functions.usageOf(0)) == api_usage
+    expected_api = period_charge(api_terms, api_usage).amount
+    assert expected_api == 17_070
+    assert settlement(api, 0)[:2] == (expected_api, expected_api) and settlement(api, 0)[3] == PAID
+    assert settlement(api, 1)[:2] == (10_000, 0) and settlement(api, 1)[3] == RETURNED  # the minimum, returned
+    assert [(e["period"], e["reasonCode"]) for e in events(api, "PaymentReturned")] == [(1, b"AM04")]
+    assert sorted(e["period"] for e in events(api, "PaymentConfirmed")) == [0, 1]  # once each, nothing doubled
+    assert settlement(licence, 0)[:2] == (1_200_000, 1_200_000) and settlement(licence, 0)[3] == PAID
+    assert len(events(licence, "PaymentConfirmed")) == 1
+    assert settlement(token, 1)[:2] == (61_535, 61_535) and settlement(token, 1)[3] == PAID  # pulled on-chain
+    assert all(settlement(token, p)[0] == 0 and settlement(token, p)[3] == PAID for p in (0, 2, 3, 4))
+
+    # files: one pain.008 with both debits in one block, one pain.001; each valid, handed over unchanged, once
+    folder = result.folder
+    built = sorted((folder / "payment-files").glob("*.xml"))
+    assert [p.name.split(".", 1)[1] for p in built] == ["pain.001.001.09.xml", "pain.008.001.08.xml"]
+    for path in built:
+        iso20022.validate(path.read_bytes(), path.name.split(".", 1)[1].removesuffix(".xml"), what=path.name)
+        assert (folder / "bank" / "outbox" / path.name).read_bytes() == path.read_bytes()
+    debit_file = iso20022.parse_xml(built[1].read_bytes())
+    blocks = list(iso20022.children(debit_file[0], "PmtInf"))
+    assert len(blocks) == 1 and len(list(iso20022.children(blocks[0], "DrctDbtTxInf"))) == 2
+    assert iso20022.text(blocks[0], "PmtTpInf/LclInstrm/Cd") == "B2B"
+    statements = sorted((folder / "bank" / "inbox" / "processed").glob("camt053_*.xml"))
+    assert len(statements) == 6 and not list((folder / "bank" / "inbox").glob("*.xml"))
+    collective = [s for s in statements if b"<NbOfTxs>2</NbOfTxs>" in s.read_bytes()]
+    assert len(collective) == 1
+    assert {p.name for p in (folder / "status").glob("*.json")} == {"api.json", "licence.json", "token.json"}
+
+    # read model and payment records
+    engine = create_engine(result.gateway_database)
+    with Session(engine) as session:
+        rows = session.scalars(select(Settlement)).all()
+        assert len(rows) == 8
+        for row in rows:
+            plan = next(p for p in result.agreements.values() if p.address.lower() == row.agreement.address)
+            amount, paid, _, status, _ = settlement(plan, row.period)
+            assert (row.amount, row.paid, row.status) == (amount, paid, ("none", "due", "partially_paid", "paid", "returned")[status])
+        states = {(i.agreement, i.period): i.state for i in session.scalars(select(PaymentInstruction))}
+        assert states == {
+            (api.address.lower(), 0): InstructionState.PAID,
+            (api.address.lower(), 1): InstructionState.RETURNED,
+            (licence.address.lower(), 0): InstructionState.PAID,
+        }
+        assert session.scalar(select(func.count()).select_from(PaymentFile)) == 2
+        assert session.scalar(select(func.count()).where(StatementLine.match_state == LineState.UNMATCHED)) == 0
+        assert session.scalar(select(func.count()).where(StatementLine.match_state == LineState.MATCHED)) == 4
+        assert {i.state for i in session.scalars(select(OutboxItem))} == {OutboxState.DONE}
+        sent = session.scalars(select(ChainTransaction)).all()
+        assert len(sent) == 12 and {t.state for t in sent} == {"mined"}  # 8 settle, 3 confirm, 1 return
+    engine.dispose()
+    gateway_address = chain.dev_accounts(10)[8].address
+    assert chain.w3.eth.get_transaction_count(gateway_address) == 12
+
+
+def test_demo_end_to_end(tmp_path):
+    lines: list[str] = []
+    seen: list[DemoResult] = []
+    result = run_demo(tmp_path / "demo", say=lines.append, inspect=lambda r: (seen.append(r), _check(r)), show_status=False)
+    assert seen and result.seconds < 120
+    assert any(line.startswith("[11/11] files") for line in lines)
+    port = int(result.rpc_url.rsplit(":", 1)[1])
+    with socket.socket() as probe:  # the chain was stopped
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_demo_command_from_another_folder_and_ctrl_c(tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "settle", "demo", "--brief"], cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert time.monotonic() - started < 120
+    folders = list(tmp_path.glob("settle-demo-*"))
+    assert len(folders) == 1 and "done in" in done.stdout and str(folders[0]) in done.stdout
+    assert len(list((folders[0] / "payment-files").glob("*.xml"))) == 2
+
+    # Ctrl-C in the middle: exit 130, the chain is stopped, the folder keeps what was written
+    target = tmp_path / "interrupted"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "settle", "demo", "--brief", "--output", str(target)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    port = None
+    assert process.stdout is not None
+    for line in process.stdout:
+        found = re.search(r"anvil at http://127\.0\.0\.1:(\d+)", line)
+        if found:
+            port = int(found.group(1))
+        if line.startswith("[4/11]"):
+            process.send_signal(signal.SIGINT)
+            break
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "interrupted" in err
+    assert port is not None
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
+    assert (target / "chain" / "anvil.log").exists()
+    assert not list(Path(tmp_path).glob("settle-demo-*/chain/*.pid"))

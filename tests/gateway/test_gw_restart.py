@@ -1,0 +1,62 @@
+"""Crash test: the gateway runs as its own process and is SIGKILLed at seeded points while it settles periods,
+writes and uploads payment files, imports statements and confirms payments on-chain — and is restarted each
+time. At the end no settlement was settled or paid twice, no file was written twice, no confirmation is missing.
+
+Crash points are named places in the code (``gateway/faults.py``): the kill lands exactly between two steps
+that must stay consistent (after signing, before broadcasting; after writing a file, before committing it …).
+Each is armed with a seeded hit count, so different runs of the loop die at different moments."""
+
+from __future__ import annotations
+
+import random
+
+from gateway_flow import bank_answers, check_invariants, fork_gateway, scenario, wait
+
+from gateway.faults import POINTS
+
+SEED = 20260316
+#: (crash point, the highest hit count that is surely reached while its work remains), in flow order: each kill
+#: leaves the work after it undone, so the next armed point is reached too.
+PAYMENT_PHASE = (
+    ("listener.applied", 1),
+    ("keeper.enqueued", 1),
+    ("chaintx.signed", 2),
+    ("chaintx.broadcast", 2),
+    ("chaintx.mined", 2),
+    ("chaintx.completed", 2),
+    ("payments.recorded", 1),
+    ("payments.file_written", 2),
+    ("payments.files_committed", 1),
+    ("bank.uploaded", 2),
+)
+CONFIRMATION_PHASE = (
+    ("statements.imported", 3),
+    ("statements.committed", 2),
+    ("chaintx.signed", 2),
+    ("chaintx.broadcast", 2),
+    ("chaintx.mined", 2),
+    ("chaintx.completed", 2),
+    ("listener.applied", 1),
+)
+
+
+def test_sigkill_at_seeded_points_does_nothing_twice_and_misses_nothing(chain, rpc_url, tmp_path):
+    assert {p for p, _ in PAYMENT_PHASE} | {p for p, _ in CONFIRMATION_PHASE} == set(POINTS)
+    flow = scenario(chain, rpc_url, f"sqlite:///{tmp_path / 'gateway.db'}", tmp_path, agreements=3, periods=4)
+    rnd = random.Random(SEED)
+    kills: list[str] = []
+
+    def run_phase(points: tuple[tuple[str, int], ...]) -> None:
+        for point, most in points:
+            armed = f"{point}@{rnd.randint(1, most)}"
+            outcome = wait(fork_gateway(flow, crash=armed))
+            assert outcome in ("killed", "ok"), f"gateway failed (crash point {armed})"
+            if outcome == "killed":
+                kills.append(armed)
+        assert wait(fork_gateway(flow)) == "ok"  # a clean restart finishes what is left
+
+    run_phase(PAYMENT_PHASE)
+    statements = bank_answers(flow)
+    run_phase(CONFIRMATION_PHASE)
+    assert len(kills) >= 10, kills
+    check_invariants(flow, statements=len(statements))
