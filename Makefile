@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 BIN := node_modules/.bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup build test test-python test-forge brownie-check lint demo bench clean help
+.PHONY: setup build test test-python test-forge slither brownie-check lint demo bench clean help
 
 help:
 	@echo "make demo    set up everything and run the end-to-end demo"
@@ -32,7 +32,7 @@ node_modules/.installed: package.json package-lock.json
 build: setup
 	$(VENV)/bin/settle build
 
-test: test-python test-forge brownie-check
+test: test-python test-forge slither brownie-check
 
 test-python: build
 	@tools/ensure-postgres
@@ -40,6 +40,9 @@ test-python: build
 
 test-forge: setup
 	$(BIN)/forge test
+
+slither: setup
+	tools/slither-check
 
 brownie-check: setup
 	tools/brownie-check

@@ -54,17 +54,32 @@ THREE_TIERS = (Tier(1_000, 0), Tier(10_000, 1_500), Tier(2**64 - 1, 1_000))
 
 def one_meter_terms(token: str | None = None, digits: int = 2) -> Terms:
     return Terms(
-        token=token or "0x" + "00" * 20, currency="EUR", minor_digits=digits, price_decimals=2,
-        interval_kind=IntervalKind.CALENDAR_MONTH, interval=1, start=START, payment_terms_days=14,
-        grace_seconds=3 * 86_400, dispute_window_seconds=30 * 86_400, minimum_commitment=50_000,
+        token=token or "0x" + "00" * 20,
+        currency="EUR",
+        minor_digits=digits,
+        price_decimals=2,
+        interval_kind=IntervalKind.CALENDAR_MONTH,
+        interval=1,
+        start=START,
+        payment_terms_days=14,
+        grace_seconds=3 * 86_400,
+        dispute_window_seconds=30 * 86_400,
+        minimum_commitment=50_000,
         meters=(Meter.graduated(THREE_TIERS),),
     )
 
 
 def three_meter_terms() -> Terms:
     return Terms(
-        currency="EUR", minor_digits=2, price_decimals=2, interval_kind=IntervalKind.CALENDAR_MONTH, interval=1,
-        start=START, payment_terms_days=14, grace_seconds=3 * 86_400, dispute_window_seconds=30 * 86_400,
+        currency="EUR",
+        minor_digits=2,
+        price_decimals=2,
+        interval_kind=IntervalKind.CALENDAR_MONTH,
+        interval=1,
+        start=START,
+        payment_terms_days=14,
+        grace_seconds=3 * 86_400,
+        dispute_window_seconds=30 * 86_400,
         meters=(Meter.per_unit(250, included=100), Meter.graduated(THREE_TIERS), Meter.package(1_000, 4_900)),
     )
 

@@ -19,7 +19,8 @@ import {Terms} from "./types/BillingTypes.sol";
 // forge-lint: disable-start(block-timestamp)
 /// @title AgreementFactory
 /// @notice Deploys billing agreements as EIP-1167 clones with the parties and packed terms as immutable arguments,
-///         holds the roles the agreements consult and the token allow-list (see IAgreementFactory).
+///         holds the roles the agreements obey (mirrored into the implementation, see `_mirror`) and the token
+///         allow-list (see IAgreementFactory).
 /// @dev No registry of agreements is stored: a mapping entry would add 22,100 gas to every `createAgreement`,
 ///      beyond its gas budget. `isAgreement` instead checks that the account's code is an EIP-1167 clone of this
 ///      factory's implementation and that the clone was initialized by this factory (only this factory can call
@@ -52,7 +53,8 @@ contract AgreementFactory is IAgreementFactory, AccessControl {
     /// @param admin Holder of DEFAULT_ADMIN_ROLE (grants the other roles). The signer delay starts at 0.
     constructor(address admin) {
         if (admin == address(0)) revert AgreementFactory_ZeroAddress();
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        // AccessControl's own `_grantRole`: the admin role is not mirrored (the implementation does not exist yet).
+        super._grantRole(DEFAULT_ADMIN_ROLE, admin);
         address impl = address(new BillingAgreement());
         _implementation = impl;
         _proxyCodeHash =
@@ -202,20 +204,42 @@ contract AgreementFactory is IAgreementFactory, AccessControl {
         }
     }
 
-    /// @dev Granting ORACLE_ROLE schedules the signer `signerDelay` from now.
+    /// @dev Granting ORACLE_ROLE schedules the signer `signerDelay` from now. Every grant that changes an
+    ///      agreement role is mirrored into the implementation.
     function _grantRole(bytes32 role, address account) internal override returns (bool granted) {
         granted = super._grantRole(role, account);
-        if (granted && role == ORACLE_ROLE) {
-            uint40 activeFrom = uint40(block.timestamp + _signerDelay);
-            _oracleActiveFrom[account] = activeFrom;
-            emit OracleSignerScheduled(account, activeFrom);
+        if (granted) {
+            if (role == ORACLE_ROLE) {
+                uint40 activeFrom = uint40(block.timestamp + _signerDelay);
+                _oracleActiveFrom[account] = activeFrom;
+                emit OracleSignerScheduled(account, activeFrom);
+            }
+            _mirror(role, account);
         }
     }
 
-    /// @dev Revoking (or renouncing) ORACLE_ROLE deactivates the signer at once.
+    /// @dev Revoking (or renouncing) ORACLE_ROLE deactivates the signer at once. Every revocation that changes an
+    ///      agreement role is mirrored into the implementation.
     function _revokeRole(bytes32 role, address account) internal override returns (bool revoked) {
         revoked = super._revokeRole(role, account);
-        if (revoked && role == ORACLE_ROLE) delete _oracleActiveFrom[account];
+        if (revoked) {
+            if (role == ORACLE_ROLE) delete _oracleActiveFrom[account];
+            _mirror(role, account);
+        }
+    }
+
+    /// @dev After a change of `role` for `account`: if it is one of the roles agreements check, writes all of
+    ///      `account`'s agreement roles, read back from this contract's state (the source of truth), into the
+    ///      implementation's mirror (see `IBillingAgreement.mirroredRoles`). Every membership change goes through
+    ///      `_grantRole`/`_revokeRole` (grant, revoke, renounce), so the mirror cannot drift; role admins are not
+    ///      mirrored (agreements never consult them).
+    function _mirror(bytes32 role, address account) private {
+        if (role == OPERATOR_ROLE || role == ORACLE_ROLE || role == GATEWAY_ROLE) {
+            IBillingAgreement(_implementation)
+                .setMirroredRoles(
+                    account, hasRole(OPERATOR_ROLE, account), hasRole(GATEWAY_ROLE, account), _oracleActiveFrom[account]
+                );
+        }
     }
 }
 // forge-lint: disable-end(block-timestamp)

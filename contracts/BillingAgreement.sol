@@ -43,6 +43,10 @@ import {EIP712} from "./utils/EIP712.sol";
 ///      DELEGATECALL: they run on the clone's storage and code arguments with `msg.sender`
 ///      unchanged, for about 2,700 gas more. They are still declared here, so this contract's ABI is complete.
 ///      Storage layout and helpers are shared through `BillingAgreementBase`.
+///
+///      Roles: the implementation itself (never a clone) keeps a mirror of the factory's agreement roles in its own
+///      storage, written only by the factory (`setMirroredRoles`); agreements read it with a STATICCALL to the
+///      implementation (warm by then) through the raw read of `fallback`, or typed through `mirroredRoles`.
 contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
     using SafeERC20 for IERC20;
 
@@ -75,14 +79,17 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
     function initialize() external {
         if (msg.sender != _factory) revert BillingAgreement_NotFactory(msg.sender);
         if (_core != 0) revert BillingAgreement_AlreadyInitialized();
+        uint256 start;
         uint256 meterCount;
         assembly ("memory-safe") {
-            // The meter count of version 1: byte 78 of the packed terms after proxy code (0x2d) and parties (40).
-            extcodecopy(address(), 0, add(0x2d, add(PARTIES_LENGTH, 78)), 1)
-            meterCount := shr(248, mload(0))
+            // Bytes 30-78 of the packed terms after proxy code (0x2d) and parties (40), into scratch space: the
+            // start (bytes 30-34) and the meter count of version 1 (byte 78).
+            extcodecopy(address(), 0, add(0x2d, add(PARTIES_LENGTH, 30)), 49)
+            start := shr(216, mload(0))
+            meterCount := shr(248, mload(48))
         }
         // Proposed (0), version 0 with version 1 pending.
-        _core = CORE_INITIALIZED | CORE_PENDING | (meterCount << CORE_METERS);
+        _core = CORE_INITIALIZED | CORE_PENDING | (meterCount << CORE_METERS) | (start << CORE_START);
     }
 
     /// @inheritdoc IBillingAgreement
@@ -149,8 +156,7 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
     /// @inheritdoc IBillingAgreement
     /// @dev Reports are accepted until the period is settled (also after its grace window if nobody settled it).
     function reportUsage(uint32 period, bytes32 reportId, bytes32 recordsRoot, MeterUsage[] calldata usages) external {
-        _requireOracle(msg.sender);
-        _report(period, reportId, recordsRoot, usages);
+        _report(msg.sender, period, reportId, recordsRoot, usages);
     }
 
     /// @inheritdoc IBillingAgreement
@@ -164,8 +170,7 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
         (address signer, ECDSA.RecoverError err,) =
             ECDSA.tryRecoverCalldata(usageReportDigest(period, reportId, recordsRoot, usages), signature);
         if (err != ECDSA.RecoverError.NoError) revert BillingAgreement_InvalidSignature(signer);
-        _requireOracle(signer);
-        _report(period, reportId, recordsRoot, usages);
+        _report(signer, period, reportId, recordsRoot, usages);
     }
 
     /// @inheritdoc IBillingAgreement
@@ -233,9 +238,12 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
     }
 
     /// @inheritdoc IBillingAgreement
-    /// @dev Allowed on every settlement not written off; while Disputed the status stays Disputed.
+    /// @dev Allowed on every settlement not written off; while Disputed the status stays Disputed. Writes only the
+    ///      settlement: `outstanding` is computed by the view, so the core slot is neither written nor read (the
+    ///      checks it would serve hold anyway: a fiat agreement never takes the token-call lock, and a clone the
+    ///      factory did not initialize has no settlement).
     function confirmPayment(uint32 period, uint96 amount, bytes32 bankRefHash) external {
-        (uint256 core, uint256 word) = _fiatPayment(period, amount);
+        uint256 word = _fiatPayment(period, amount);
         (uint96 billed, uint96 paid, PaymentStatus st) = _amounts(word);
         // Cannot underflow: paid ≤ billed always holds for a settlement.
         uint96 open;
@@ -249,16 +257,14 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
         }
         if (st != PaymentStatus.Disputed) st = paid == billed ? PaymentStatus.Paid : PaymentStatus.PartiallyPaid;
         _settlements[period] = _withPayment(word, paid, st);
-        // Outstanding (the top 112 bits of the core word) includes this settlement's open part, so it is at least
-        // `amount`; the checked subtraction would revert otherwise.
-        _core = core - (uint256(amount) << CORE_OUTSTANDING);
         emit PaymentConfirmed(period, amount, paid, bankRefHash, st);
     }
 
     /// @inheritdoc IBillingAgreement
-    /// @dev Allowed on every settlement not written off; while Disputed the status stays Disputed.
+    /// @dev Allowed on every settlement not written off; while Disputed the status stays Disputed. A return on a
+    ///      period below the first-open hint (a Paid one) moves the hint back to it.
     function reportReturn(uint32 period, uint96 amount, bytes4 reasonCode, bytes32 bankRefHash) external {
-        (uint256 core, uint256 word) = _fiatPayment(period, amount);
+        uint256 word = _fiatPayment(period, amount);
         (, uint96 paid, PaymentStatus st) = _amounts(word);
         if (amount > paid) revert BillingAgreement_ReturnExceedsPaid(period, amount, paid);
         // Cannot underflow: amount ≤ paid.
@@ -267,21 +273,15 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
         }
         if (st != PaymentStatus.Disputed) st = PaymentStatus.Returned;
         _settlements[period] = _withPayment(word, paid, st);
-        // Re-opens `amount`, which was open before it was paid: outstanding stays at most the sum of the amounts
-        // billed (checked: a carry out of the top bits would revert).
-        _core = core + (uint256(amount) << CORE_OUTSTANDING);
+        _reopen(period);
         emit PaymentReturned(period, amount, reasonCode, bankRefHash, st);
     }
 
-    /// @dev Common checks of `confirmPayment` and `reportReturn`: gateway, non-zero amount, initialized and not in
-    ///      a token call, fiat agreement, a settlement that is not written off. Returns the raw core word (only
-    ///      the outstanding total changes) and the settlement word.
-    function _fiatPayment(uint32 period, uint96 amount) private view returns (uint256 core, uint256 word) {
+    /// @dev Common checks of `confirmPayment` and `reportReturn`: gateway, non-zero amount, fiat agreement, a
+    ///      settlement that is not written off (which implies an initialized clone). Returns the settlement word.
+    function _fiatPayment(uint32 period, uint96 amount) private view returns (uint256 word) {
         _requireGateway();
         if (amount == 0) revert BillingAgreement_ZeroAmount();
-        core = _core;
-        if (core == 0) revert BillingAgreement_NotInitialized();
-        if (core & CORE_LOCKED != 0) revert BillingAgreement_Reentrancy();
         if (_token() != address(0)) revert BillingAgreement_NotFiat();
         word = _settlementIn(period, NOT_WRITTEN_OFF);
     }
@@ -382,7 +382,7 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
         s.currentPeriodEnd = _u40(TermsCodec.periodStart(t1, p + 1));
         s.nextPeriodToSettle = c.next;
         s.endPeriod = c.endPeriod;
-        s.outstanding = c.outstanding;
+        s.outstanding = _outstanding(c);
     }
 
     /// @inheritdoc IBillingAgreement
@@ -446,7 +446,7 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
 
     /// @inheritdoc IBillingAgreement
     function outstanding() external view returns (uint256) {
-        return _readCore().outstanding;
+        return _outstanding(_readCore());
     }
 
     /// @inheritdoc IBillingAgreement
@@ -478,6 +478,45 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
     }
 
     // ------------------------------------------------------------------------------------------------------------
+    // Role mirror (implementation only)
+    // ------------------------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IBillingAgreement
+    function mirroredRoles(address account) external view returns (bool, bool, uint40) {
+        if (address(this) != _implementation) revert BillingAgreement_NotImplementation();
+        uint256 w = _roleMirror[account];
+        return (w & ROLE_OPERATOR != 0, w & ROLE_GATEWAY != 0, uint40(w >> ROLE_ORACLE_FROM));
+    }
+
+    /// @notice The role mirror's raw read, for agreements (see `_roles`): call data `abi.encode(account)`, whose
+    ///         first four bytes are 0x00000000 and so match no function, returns `account`'s role word: bit 0
+    ///         OPERATOR_ROLE, bit 1 GATEWAY_ROLE, bits 8-47 the ORACLE_ROLE activation time (`mirroredRoles` gives
+    ///         the same typed). Implementation only; any other call that matches no function reverts without data.
+    fallback() external {
+        if (address(this) != _implementation || msg.data.length != 32) revert();
+        uint256 word;
+        assembly ("memory-safe") {
+            word := calldataload(0)
+        }
+        if (word >> 160 != 0) revert();
+        uint256 roles = _roleMirror[address(uint160(word))];
+        assembly ("memory-safe") {
+            mstore(0x00, roles)
+            return(0x00, 0x20)
+        }
+    }
+
+    /// @inheritdoc IBillingAgreement
+    /// @dev `address(this)` is the implementation only when the implementation itself is called: in a clone (reached
+    ///      by DELEGATECALL) it is the clone, so no clone can write a mirror, not even on the factory's behalf.
+    function setMirroredRoles(address account, bool operator, bool gateway, uint40 oracleActiveFrom) external {
+        if (address(this) != _implementation) revert BillingAgreement_NotImplementation();
+        if (msg.sender != _factory) revert BillingAgreement_NotFactory(msg.sender);
+        _roleMirror[account] = (operator ? ROLE_OPERATOR : 0) | (gateway ? ROLE_GATEWAY : 0)
+            | (uint256(oracleActiveFrom) << ROLE_ORACLE_FROM);
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
     // Internal: acceptance
     // ------------------------------------------------------------------------------------------------------------
 
@@ -505,8 +544,7 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
         c.version = version;
         uint256 t1 = _v1(a);
         uint40 end = TermsCodec.end(t);
-        uint256 endPeriod;
-        if (end != 0) endPeriod = TermsCodec.periodAt(t1, end);
+        uint256 endPeriod = end != 0 ? TermsCodec.periodAt(t1, end) : 0;
         if (version == 1) {
             c.state = uint8(AgreementState.Active);
             if (end != 0) c.endPeriod = uint32(endPeriod);
@@ -538,50 +576,106 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
     // Internal: usage
     // ------------------------------------------------------------------------------------------------------------
 
-    function _report(uint32 period, bytes32 reportId, bytes32 recordsRoot, MeterUsage[] calldata usages) private {
-        if (usages.length == 0) revert BillingAgreement_EmptyReport();
-        uint256 count = _reportableMeters(period);
+    /// @dev `reportUsage` for `oracle` (the caller, or the signer of a signed report). The most frequent call, so
+    ///      the common case runs in assembly: the role check (`_roles` and `_isActiveOracle`, inline), the state and
+    ///      period checks on the core word (Active, not in a token call, priced by the latest version, not settled,
+    ///      before the end, begun: the calendar is read only for a period after the next one to settle), then the
+    ///      loop over the entries. Anything unusual takes `_reportableMeters`, which reports the precise error.
+    function _report(address oracle, uint32 period, bytes32 reportId, bytes32 recordsRoot, MeterUsage[] calldata usages)
+        private
+    {
+        // `failed`: 0 fine, 1 not an active oracle, 2 meters out of order, 3 unknown meter (`meter` names it).
+        // `count`: the meter count of the terms pricing `period`; 0 when the fast checks did not pass.
+        uint256 failed;
+        uint256 count;
+        uint256 meter;
+        {
+            address impl = _implementation;
+            uint256 calendar; // non-zero if `period` lies after the next period to settle: its start needs the calendar
+            assembly ("memory-safe") {
+                // The role check of `_roles` and `_isActiveOracle`, inline: `failed` 1 unless `oracle` is active.
+                mstore(0x00, oracle)
+                let ok := staticcall(gas(), impl, 0x00, 0x20, 0x00, 0x20)
+                failed := iszero(
+                    and(
+                        and(ok, gt(returndatasize(), 0x1f)),
+                        lt(and(sub(shr(ROLE_ORACLE_FROM, mload(0x00)), 1), 0xffffffffff), timestamp())
+                    )
+                )
+                let w := sload(_core.slot)
+                let next := and(shr(CORE_NEXT, w), 0xffffffff)
+                // Fast path: Active (state 1) and not in a token call; not settled; priced by the latest version;
+                // before the end (end - 1 wraps when there is none).
+                if iszero(
+                    or(
+                        or(iszero(eq(and(w, or(0xff, CORE_LOCKED)), 1)), lt(period, next)),
+                        or(
+                            gt(and(shr(CORE_EFFECTIVE, w), 0xffffffff), period),
+                            lt(sub(and(shr(CORE_END, w), 0xffffffff), 1), period)
+                        )
+                    )
+                ) {
+                    count := and(shr(CORE_METERS, w), 0xff)
+                    // Begun: period 0 once the start has passed; the next period to settle always (its
+                    // predecessor's settlement required this period's start to have passed); later periods by
+                    // the calendar, below.
+                    switch period
+                    case 0 { if gt(and(shr(CORE_START, w), 0xffffffffff), timestamp()) { count := 0 } }
+                    default { calendar := xor(period, next) }
+                }
+            }
+            if (failed != 0) revert BillingAgreement_NotOracle(oracle);
+            if (usages.length == 0) revert BillingAgreement_EmptyReport();
+            if (count == 0) {
+                count = _reportableMeters(period);
+            } else if (calendar != 0) {
+                uint256 startsAt = _periodStart(period);
+                if (startsAt > block.timestamp) revert BillingAgreement_PeriodNotStarted(period, _u40(startsAt));
+            }
+        }
 
         // Meters ascend, so the meters of one storage word (four lanes) are contiguous: each word is read once and
-        // written once (`key` carries a "changed" flag in bit 255). Entries are read straight from the call data
-        // (Solidity checked at entry that the array lies inside it) and their values checked to fit their types,
-        // as Solidity's decoder would on access (a value that does not fit reverts without data, like the
-        // decoder). Only an increase counts: a replayed or reordered report changes nothing and emits nothing.
-        // `UsageReported` is emitted in assembly, before the word is written, in the same transaction; its
-        // non-indexed data and the period and report id sit in free memory for the loop (not allocated: used only
-        // here).
-        uint256 log;
+        // written once. Entries are read straight from the call data (Solidity checked at entry that the array
+        // lies inside it) and their values checked to fit their types, as Solidity's decoder would on access (a
+        // value that does not fit reverts without data, like the decoder). Only an increase counts: a replayed or
+        // reordered report changes nothing and emits nothing. `UsageReported` is emitted before the word is
+        // written, in the same transaction; its non-indexed data (previous, cumulative, recordsRoot) and the period
+        // and report id sit in free memory for the loop (not allocated: used only here). A meter out of order or
+        // unknown stops the loop and reverts below (the whole call, events included).
         assembly ("memory-safe") {
-            log := mload(0x40)
-            mstore(add(log, 0x40), recordsRoot) // data: previous, cumulative, recordsRoot
+            let log := mload(0x40)
+            mstore(add(log, 0x40), recordsRoot)
             mstore(add(log, 0x60), period)
             mstore(add(log, 0x80), reportId)
-        }
-        uint256 key = type(uint128).max; // no word loaded yet
-        uint256 word;
-        uint256 lowest; // the lowest meter the next entry may name: one above the previous entry's meter
-        for (uint256 i; i < usages.length; ++i) {
-            uint256 meter;
-            uint256 cumulative;
-            assembly ("memory-safe") {
-                let entry := add(usages.offset, shl(6, i))
+            let entry := usages.offset
+            let end := add(entry, shl(6, usages.length))
+            let key := shr(1, not(0)) // usage key of the loaded word (bit 255: changed); none yet (2^255 - 1)
+            let slot := 0 // its storage slot, _usage[key]
+            let word := 0
+            let lowest := 0 // the lowest meter the next entry may name: one above the previous entry's meter
+            for {} lt(entry, end) { entry := add(entry, 0x40) } {
                 meter := calldataload(entry)
-                cumulative := calldataload(add(entry, 0x20))
+                let cumulative := calldataload(add(entry, 0x20))
                 if or(shr(8, meter), shr(64, cumulative)) { revert(0, 0) }
-            }
-            if (meter < lowest) revert BillingAgreement_MetersNotAscending(uint8(meter));
-            if (meter >= count) revert BillingAgreement_UnknownMeter(uint8(meter), count);
-            lowest = meter + 1;
-            if ((uint256(period) << 1) | (meter >> 2) != key & type(uint128).max) {
-                if (key >> 255 != 0) _usage[key & type(uint128).max] = word;
-                key = (uint256(period) << 1) | (meter >> 2);
-                word = _usage[key];
-            }
-            assembly ("memory-safe") {
+                if or(lt(meter, lowest), iszero(lt(meter, count))) {
+                    failed := sub(3, lt(meter, lowest))
+                    break
+                }
+                lowest := add(meter, 1)
+                let k := or(shl(1, mload(add(log, 0x60))), shr(2, meter))
+                if xor(k, and(key, shr(1, not(0)))) {
+                    if shr(255, key) { sstore(slot, word) }
+                    key := k
+                    mstore(0x00, k)
+                    mstore(0x20, _usage.slot)
+                    slot := keccak256(0x00, 0x40)
+                    word := sload(slot)
+                }
                 let shift := shl(6, and(meter, 3))
                 let previous := and(shr(shift, word), 0xffffffffffffffff)
                 if gt(cumulative, previous) {
-                    word := or(and(word, not(shl(shift, 0xffffffffffffffff))), shl(shift, cumulative))
+                    // Replace the lane (it holds `previous`) by `cumulative`.
+                    word := xor(word, shl(shift, xor(previous, cumulative)))
                     key := or(key, shl(255, 1))
                     mstore(log, previous)
                     mstore(add(log, 0x20), cumulative)
@@ -589,36 +683,18 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
                     log4(log, 0x60, USAGE_REPORTED, mload(add(log, 0x60)), meter, mload(add(log, 0x80)))
                 }
             }
+            if shr(255, key) { sstore(slot, word) }
         }
-        if (key >> 255 != 0) _usage[key & type(uint128).max] = word;
+        if (failed == 2) revert BillingAgreement_MetersNotAscending(uint8(meter));
+        if (failed == 3) revert BillingAgreement_UnknownMeter(uint8(meter), count);
     }
 
-    /// @dev For `reportUsage`: the agreement is Active (not Paused, Proposed or cancelled) and `period` may take
-    ///      usage; returns the meter count of the terms pricing it. The common case reads the core word and the
-    ///      calendar fields directly (usage reports are the most frequent call); anything unusual takes the general
-    ///      path, which reports the precise error.
+    /// @dev The general path of `_report`'s checks: `period` may take usage in an Active agreement (reverting with
+    ///      the precise error otherwise); returns the meter count of the terms pricing it.
     function _reportableMeters(uint32 period) private view returns (uint256) {
-        uint256 w = _core;
-        if (
-            uint8(w >> CORE_STATE) != uint8(AgreementState.Active) || w & CORE_LOCKED != 0
-                || period < uint32(w >> CORE_EFFECTIVE)
-        ) {
-            Core memory c = _loadCore();
-            if (c.state != uint8(AgreementState.Active)) revert BillingAgreement_InvalidState(AgreementState(c.state));
-            return _checkUsagePeriod(c, _args(), period);
-        }
-        uint256 endPeriod = uint32(w >> CORE_END);
-        if (endPeriod != 0 && period >= endPeriod) revert BillingAgreement_PeriodAfterEnd(period, uint32(endPeriod));
-        uint256 next = uint32(w >> CORE_NEXT);
-        if (period < next) revert BillingAgreement_PeriodSettled(period);
-        // The next period to settle has begun unless it is period 0 (which starts at `start`): its predecessor was
-        // settled, which required the predecessor's end, i.e. this period's start, to have passed. Only later
-        // periods need the calendar.
-        if (period != next || next == 0) {
-            uint256 startsAt = _periodStart(period);
-            if (startsAt > block.timestamp) revert BillingAgreement_PeriodNotStarted(period, _u40(startsAt));
-        }
-        return uint8(w >> CORE_METERS);
+        Core memory c = _loadCore();
+        if (c.state != uint8(AgreementState.Active)) revert BillingAgreement_InvalidState(AgreementState(c.state));
+        return _checkUsagePeriod(c, _args(), period);
     }
 
     /// @dev Start of `period`, reading only the calendar fields (interval kind, interval, start: bytes 25-34 of the
@@ -650,10 +726,10 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
         (uint256 word, uint256 due) = _price(c, a, period);
         amount = uint96(word);
 
-        // Effects: the settlement, the next period to settle and the outstanding total.
+        // Effects: the settlement, the next period to settle and the first-open hint.
         _settlements[period] = word;
         c.next = period + 1;
-        c.outstanding += amount;
+        _advanceFirstOpen(c, period, amount == 0);
         address token = TermsCodec.token(_v1(a));
         bool pull = token != address(0) && amount != 0;
         // The lock is set in the same write, before the token call below.
@@ -664,6 +740,23 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
         // Interaction last: all effects of the settlement are stored; the pull's outcome is accounted for under
         // the lock and never reverts the settlement.
         if (pull) _pullAndRecord(c, period, word, token, a);
+    }
+
+    /// @dev Moves the first-open hint up over at most HINT_STEPS settled periods below `period` that are Paid or
+    ///      WrittenOff (one settlement read each), then past `period` itself (just settled into `c.next - 1`) if
+    ///      `paid` and the hint reached it. Bounded, so `settle` never loops over the agreement's history: a hint
+    ///      that lags catches up by HINT_STEPS - 1 periods per settlement.
+    function _advanceFirstOpen(Core memory c, uint32 period, bool paid) private view {
+        uint256 h = c.firstOpen;
+        // Cannot overflow: h ≤ period < 2^32.
+        unchecked {
+            for (uint256 stop = h + HINT_STEPS < period ? h + HINT_STEPS : period; h < stop; ++h) {
+                PaymentStatus st = _status(_settlements[h]);
+                if (st != PaymentStatus.Paid && st != PaymentStatus.WrittenOff) break;
+            }
+        }
+        if (paid && h == period) h = uint256(period) + 1;
+        c.firstOpen = uint32(h);
     }
 
     /// @dev The settlement word of `period` (amount, settledAt now, status Due, or Paid when nothing is owed, the
@@ -689,14 +782,14 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
         private
         returns (uint256 received)
     {
-        (uint96 billed, uint96 paid,) = _amounts(word);
+        // `st` starts as the settlement's status before the pull (what stays recorded if nothing arrives).
+        (uint96 billed, uint96 paid, PaymentStatus st) = _amounts(word);
         // Cannot underflow: paid ≤ billed.
         uint256 open;
         unchecked {
             open = billed - paid;
         }
         received = _pull(token, _payer(a), _payee(a), open);
-        PaymentStatus st;
         if (received != 0) {
             // Cannot overflow: received ≤ open, so paid + received ≤ billed < 2^96.
             unchecked {
@@ -704,7 +797,8 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
             }
             st = paid == billed ? PaymentStatus.Paid : PaymentStatus.PartiallyPaid;
             _settlements[period] = _withPayment(word, paid, st);
-            c.outstanding -= received;
+            // Nothing is open on `period` any more: the hint may pass it.
+            if (st == PaymentStatus.Paid && c.firstOpen == period) c.firstOpen = period + 1;
         }
         c.locked = false;
         _storeCore(c);
@@ -738,6 +832,18 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
             ok := staticcall(gas(), token, 0x1c, 0x24, 0x00, 0x20)
             ok := and(ok, gt(returndatasize(), 0x1f))
             bal := mul(ok, mload(0x00))
+        }
+    }
+
+    /// @dev Sum of amount − paid over the settlements from the first-open hint to the last settled period, those
+    ///      written off excepted (every period below the hint is Paid or WrittenOff). View only (see `outstanding`).
+    function _outstanding(Core memory c) private view returns (uint256 sum) {
+        for (uint256 p = c.firstOpen; p < c.next; ++p) {
+            (uint96 billed, uint96 paid, PaymentStatus st) = _amounts(_settlements[p]);
+            // Cannot overflow: at most 2^32 terms, each below 2^96; paid ≤ billed.
+            unchecked {
+                if (st != PaymentStatus.WrittenOff) sum += billed - paid;
+            }
         }
     }
 

@@ -1,10 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.30;
 
-import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {Clones} from "@openzeppelin/contracts/proxy/Clones.sol";
 
-import {IAgreementFactory} from "./interfaces/IAgreementFactory.sol";
 import {IBillingAgreement} from "./interfaces/IBillingAgreement.sol";
 import {TermsCodec} from "./libraries/TermsCodec.sol";
 import {AgreementState, PaymentStatus} from "./types/BillingTypes.sol";
@@ -26,8 +24,9 @@ import {AgreementState, PaymentStatus} from "./types/BillingTypes.sol";
 ///      Storage (each item one slot unless said otherwise):
 ///      - `_core`: everything most calls need, packed so a call reads one slot and writes it at most once:
 ///        state, service status, accepted version, pending/acceptance flags, reentrancy lock, meter count and
-///        effective-from period of the latest version, next period to settle, end period and the outstanding
-///        total. `initialize` writes it non-zero, so every later write costs 5,000 gas, not 22,100.
+///        effective-from period of the latest version, next period to settle, end period, the first period that
+///        may still be open (`outstanding` sums from there) and a copy of `terms.start`. `initialize` writes it
+///        non-zero, so every later write costs 5,000 gas, not 22,100. Payments (`confirmPayment`) never write it.
 ///      - `_versions[v]` (v ≥ 2): data contract address (bits 0-159), effective-from period (160-191) and meter
 ///        count (192-199) of version v. Version 1 needs no record: its terms are the clone arguments.
 ///      - `_usage[period << 1 | meter / 4]`: cumulative usage, four 64-bit lanes (lane meter % 4 at bit
@@ -35,12 +34,12 @@ import {AgreementState, PaymentStatus} from "./types/BillingTypes.sol";
 ///      - `_settlements[period]`: amount (bits 0-95) ‖ paid (96-191) ‖ settledAt (192-231) ‖ status (232-239) ‖
 ///        termsVersion (240-255).
 ///      - `_consents[action]`: which parties (bit 0 payer, bit 1 payee) consented to a two-party action.
+///      - `_roleMirror[account]`: used only in the implementation's own storage (never in a clone): the factory's
+///        roles of `account`, operator (bit 0), gateway (bit 1) and oracle activation time (bits 8-47, 0 = none);
+///        see `IBillingAgreement.mirroredRoles`.
 abstract contract BillingAgreementBase {
     /// @dev Most terms versions one agreement can have (bounds the version lookup of a period).
     uint16 internal constant MAX_VERSIONS = 32;
-
-    bytes32 internal constant OPERATOR_ROLE = keccak256("OPERATOR_ROLE");
-    bytes32 internal constant GATEWAY_ROLE = keccak256("GATEWAY_ROLE");
 
     uint256 internal constant PAYER_BIT = 1;
     uint256 internal constant PAYEE_BIT = 2;
@@ -62,7 +61,17 @@ abstract contract BillingAgreementBase {
     uint256 internal constant CORE_EFFECTIVE = 48; // uint32
     uint256 internal constant CORE_NEXT = 80; // uint32
     uint256 internal constant CORE_END = 112; // uint32
-    uint256 internal constant CORE_OUTSTANDING = 144; // uint112
+    uint256 internal constant CORE_FIRST_OPEN = 144; // uint32
+    uint256 internal constant CORE_START = 176; // uint40: `terms.start` (never changes), set by `initialize`
+
+    /// @dev Most settled periods `settle` steps the first-open hint over per call (each step reads one settlement).
+    uint256 internal constant HINT_STEPS = 4;
+
+    /// @dev The role mirror word of an account (`_roleMirror`): OPERATOR_ROLE, GATEWAY_ROLE, and the ORACLE_ROLE
+    ///      activation time (40 bits from bit ROLE_ORACLE_FROM, 0 without the role).
+    uint256 internal constant ROLE_OPERATOR = 1;
+    uint256 internal constant ROLE_GATEWAY = 2;
+    uint256 internal constant ROLE_ORACLE_FROM = 8;
 
     /// @dev Payment statuses as bit masks (1 << status) for `_settlementIn`.
     uint256 internal constant DUE = 1 << uint256(PaymentStatus.Due);
@@ -73,8 +82,9 @@ abstract contract BillingAgreementBase {
     /// @dev Every status of a settlement that is not written off.
     uint256 internal constant NOT_WRITTEN_OFF = DUE | PARTIALLY_PAID | PAID | RETURNED | DISPUTED;
 
-    /// @dev `_core` unpacked. `endPeriod` 0 means no end is scheduled. `outstanding` has 112 bits: one
-    ///      settlement is below 2^96, so exceeding it takes 65,536 unpaid settlements of the largest size.
+    /// @dev `_core` unpacked. `endPeriod` 0 means no end is scheduled. `firstOpen` ≤ `next`, and every period
+    ///      below `firstOpen` is settled Paid or WrittenOff: nothing is open there (`settle` moves it up over such
+    ///      periods, a return or dispute below it moves it back down).
     struct Core {
         uint8 state;
         uint8 service;
@@ -86,14 +96,16 @@ abstract contract BillingAgreementBase {
         uint32 latestEffectiveFrom;
         uint32 next;
         uint32 endPeriod;
-        uint256 outstanding;
+        uint32 firstOpen;
+        uint40 start;
     }
 
     /// @dev The factory that deployed the implementation (and every clone): it holds the roles.
     address internal immutable _factory;
     /// @dev The `BillingAgreement` implementation, to tell it apart from its clones (this code runs in a clone only
     ///      when `address(this)` is neither the implementation nor, for the extension, the extension itself; the
-    ///      extension's own state is never initialized, which stops direct calls to it).
+    ///      extension's own state is never initialized, which stops direct calls to it), and the holder of the role
+    ///      mirror that role checks read (`_roles`).
     address internal immutable _implementation;
 
     uint256 internal _core;
@@ -101,6 +113,7 @@ abstract contract BillingAgreementBase {
     mapping(uint256 key => uint256) internal _usage;
     mapping(uint256 period => uint256) internal _settlements;
     mapping(bytes32 action => uint256) internal _consents;
+    mapping(address account => uint256) internal _roleMirror;
 
     /// @param factory_ The factory: it holds the roles and is the only caller of `initialize`.
     /// @param implementation_ The `BillingAgreement` implementation.
@@ -132,17 +145,16 @@ abstract contract BillingAgreementBase {
         c.latestEffectiveFrom = uint32(w >> CORE_EFFECTIVE);
         c.next = uint32(w >> CORE_NEXT);
         c.endPeriod = uint32(w >> CORE_END);
-        c.outstanding = w >> CORE_OUTSTANDING;
+        c.firstOpen = uint32(w >> CORE_FIRST_OPEN);
+        c.start = uint40(w >> CORE_START);
     }
 
     function _storeCore(Core memory c) internal {
-        if (c.outstanding > type(uint112).max) {
-            revert IBillingAgreement.BillingAgreement_AmountOverflow(c.next, c.outstanding);
-        }
         uint256 w = CORE_INITIALIZED | (uint256(c.state) << CORE_STATE) | (uint256(c.service) << CORE_SERVICE)
             | (uint256(c.version) << CORE_VERSION) | (uint256(c.accepted) << CORE_ACCEPTED)
             | (uint256(c.meterCount) << CORE_METERS) | (uint256(c.latestEffectiveFrom) << CORE_EFFECTIVE)
-            | (uint256(c.next) << CORE_NEXT) | (uint256(c.endPeriod) << CORE_END) | (c.outstanding << CORE_OUTSTANDING);
+            | (uint256(c.next) << CORE_NEXT) | (uint256(c.endPeriod) << CORE_END)
+            | (uint256(c.firstOpen) << CORE_FIRST_OPEN) | (uint256(c.start) << CORE_START);
         if (c.pending) w |= CORE_PENDING;
         if (c.locked) w |= CORE_LOCKED;
         _core = w;
@@ -279,49 +291,48 @@ abstract contract BillingAgreementBase {
     /// @dev The caller's party bit (0 for an operator).
     function _requirePartyOrOperator(bytes memory a) internal view returns (uint256 bit) {
         bit = _partyBit(a, msg.sender);
-        if (bit == 0 && !_hasRole(OPERATOR_ROLE, msg.sender)) {
+        if (bit == 0 && _roles(msg.sender) & ROLE_OPERATOR == 0) {
             revert IBillingAgreement.BillingAgreement_NotPartyOrOperator(msg.sender);
         }
     }
 
     function _requirePayeeOrOperator(bytes memory a) internal view {
-        if (msg.sender != _payee(a) && !_hasRole(OPERATOR_ROLE, msg.sender)) {
+        if (msg.sender != _payee(a) && _roles(msg.sender) & ROLE_OPERATOR == 0) {
             revert IBillingAgreement.BillingAgreement_NotPayeeOrOperator(msg.sender);
         }
     }
 
     function _requireGateway() internal view {
-        if (!_hasRole(GATEWAY_ROLE, msg.sender)) revert IBillingAgreement.BillingAgreement_NotGateway(msg.sender);
+        if (_roles(msg.sender) & ROLE_GATEWAY == 0) revert IBillingAgreement.BillingAgreement_NotGateway(msg.sender);
     }
 
-    /// @dev Reverts unless the factory says `account` is an active oracle signer. The factory call is made in
-    ///      assembly (scratch space only), as are the role checks below: they run on every usage report and
-    ///      payment, and Solidity's call encoding costs several hundred gas more.
+    /// @dev Reverts unless `account` is an active oracle signer (its mirrored activation time is set and reached).
     function _requireOracle(address account) internal view {
-        address f = _factory;
-        bytes4 selector = IAgreementFactory.isOracle.selector;
-        bool ok;
-        assembly ("memory-safe") {
-            mstore(0x00, selector)
-            mstore(0x04, account)
-            ok := staticcall(gas(), f, 0x00, 0x24, 0x00, 0x20)
-            ok := and(ok, and(gt(returndatasize(), 0x1f), eq(mload(0x00), 1)))
-        }
-        if (!ok) revert IBillingAgreement.BillingAgreement_NotOracle(account);
+        if (!_isActiveOracle(_roles(account))) revert IBillingAgreement.BillingAgreement_NotOracle(account);
     }
 
-    /// @dev Whether `account` holds `role` at the factory (false if the call fails).
-    function _hasRole(bytes32 role, address account) internal view returns (bool ok) {
-        address f = _factory;
-        bytes4 selector = IAccessControl.hasRole.selector;
+    /// @dev Whether role word `roles` names an active oracle: activation time set (so `from - 1` does not wrap)
+    ///      and reached.
+    function _isActiveOracle(uint256 roles) internal view returns (bool) {
+        // The one wrap is intended: activation time 0 (no role) becomes 2^40 - 1 in uint40, later than any block
+        // time, so "no role" is rejected by the same comparison.
+        unchecked {
+            return uint40(roles >> ROLE_ORACLE_FROM) - 1 < block.timestamp;
+        }
+    }
+
+    /// @dev `account`'s role word from the implementation's mirror (0 if the call fails): a STATICCALL to the
+    ///      implementation, whose address this call's DELEGATECALL has already warmed (100 gas instead of the
+    ///      2,600 of a cold call to the factory), plus one storage read there. It uses the mirror's raw read
+    ///      (`BillingAgreement`'s fallback: call data `abi.encode(account)`, 32 bytes, answer the word), which
+    ///      skips the ABI decoding and encoding of `mirroredRoles`; role checks run on every usage report and
+    ///      payment. Made in assembly in scratch space.
+    function _roles(address account) internal view returns (uint256 roles) {
+        address impl = _implementation;
         assembly ("memory-safe") {
-            // 68 bytes of call data in free memory (not allocated: used only by this call).
-            let m := mload(0x40)
-            mstore(m, selector)
-            mstore(add(m, 0x04), role)
-            mstore(add(m, 0x24), account)
-            ok := staticcall(gas(), f, m, 0x44, 0x00, 0x20)
-            ok := and(ok, and(gt(returndatasize(), 0x1f), eq(mload(0x00), 1)))
+            mstore(0x00, account)
+            let ok := staticcall(gas(), impl, 0x00, 0x20, 0x00, 0x20)
+            roles := mul(and(ok, gt(returndatasize(), 0x1f)), mload(0x00))
         }
     }
 
@@ -336,6 +347,15 @@ abstract contract BillingAgreementBase {
         if (s == PaymentStatus.None) revert IBillingAgreement.BillingAgreement_NotSettled(period);
         if ((1 << uint256(s)) & allowed == 0) {
             revert IBillingAgreement.BillingAgreement_InvalidPaymentStatus(period, s);
+        }
+    }
+
+    /// @dev Settlement `period` has something open again (a return or a dispute of a Paid settlement): if it lies
+    ///      below the first-open hint, moves the hint back to it.
+    function _reopen(uint32 period) internal {
+        uint256 w = _core;
+        if (period < uint32(w >> CORE_FIRST_OPEN)) {
+            _core = (w & ~(uint256(type(uint32).max) << CORE_FIRST_OPEN)) | (uint256(period) << CORE_FIRST_OPEN);
         }
     }
 

@@ -184,6 +184,7 @@ contract BillingAgreementExtension is BillingAgreementBase {
             revert IBillingAgreement.BillingAgreement_DisputeWindowClosed(period, uint40(closedAt));
         }
         _settlements[period] = _withStatus(word, PaymentStatus.Disputed);
+        _reopen(period); // a Paid settlement below the first-open hint is open to change again
         emit IBillingAgreement.SettlementDisputed(period, msg.sender, reasonHash);
     }
 
@@ -193,7 +194,7 @@ contract BillingAgreementExtension is BillingAgreementBase {
     ///      settlement word, so a consent lapses when a payment or return changes the settlement. Afterwards the
     ///      status is Paid (paid = agreed), PartiallyPaid (0 < paid < agreed) or Due (nothing paid).
     function resolveDispute(uint32 period, uint96 agreedAmount) external {
-        Core memory c = _loadCore();
+        _loadCore(); // reentrancy and initialization check
         uint256 bit = _requireParty(_args());
         uint256 word = _settlementIn(period, DISPUTED);
         (uint96 billed, uint96 paid,) = _amounts(word);
@@ -204,9 +205,6 @@ contract BillingAgreementExtension is BillingAgreementBase {
         PaymentStatus next =
             paid == agreedAmount ? PaymentStatus.Paid : paid == 0 ? PaymentStatus.Due : PaymentStatus.PartiallyPaid;
         _settlements[period] = _withStatus((word & ~uint256(type(uint96).max)) | agreedAmount, next);
-        // Cannot underflow: agreedAmount ≤ billed, and the open part of billed is counted in outstanding.
-        c.outstanding -= billed - agreedAmount;
-        _storeCore(c);
         emit IBillingAgreement.DisputeResolved(period, billed, agreedAmount, next);
     }
 
@@ -215,7 +213,7 @@ contract BillingAgreementExtension is BillingAgreementBase {
     ///      keccak256(abi.encode(keccak256("WriteOff(uint32 period,uint256 settlement)"), period, settlement)) with
     ///      the packed settlement word, so a consent lapses when the settlement changes.
     function writeOff(uint32 period) external {
-        Core memory c = _loadCore();
+        _loadCore(); // reentrancy and initialization check
         uint256 bit = _requireParty(_args());
         uint256 word = _settlementIn(period, DUE | PARTIALLY_PAID | RETURNED | DISPUTED);
         if (!_consent(keccak256(abi.encode(WRITE_OFF_ACTION, period, word)), bit)) return;
@@ -226,8 +224,6 @@ contract BillingAgreementExtension is BillingAgreementBase {
         unchecked {
             open = billed - paid;
         }
-        c.outstanding -= open;
-        _storeCore(c);
         emit IBillingAgreement.SettlementWrittenOff(period, open);
     }
 

@@ -7,11 +7,15 @@ import {ITermsErrors} from "./ITermsErrors.sol";
 
 /// @title IAgreementFactory
 /// @notice Deploys billing agreements as EIP-1167 clones (terms carried as immutable clone arguments), holds the
-///         roles every agreement consults, and answers whether an address is one of its agreements.
+///         roles every agreement obeys, and answers whether an address is one of its agreements.
 /// @dev Roles (OpenZeppelin AccessControl): DEFAULT_ADMIN_ROLE manages roles, the token allow-list and the
 ///      signer delay; OPERATOR_ROLE creates agreements and may pause, resume, cancel and propose amendments;
 ///      ORACLE_ROLE reports usage (effective only `signerDelay` after the grant, removal is immediate);
-///      GATEWAY_ROLE confirms fiat payments and returns and sets service status.
+///      GATEWAY_ROLE confirms fiat payments and returns and sets service status. This contract's AccessControl is
+///      the source of truth; every grant, revocation or renunciation of OPERATOR_ROLE, ORACLE_ROLE or
+///      GATEWAY_ROLE is mirrored, in the same transaction, into the implementation's storage
+///      (`IBillingAgreement.mirroredRoles`), which agreements read because their own DELEGATECALL has already
+///      warmed the implementation's address.
 ///      Listing agreements per party is done from the indexed `AgreementCreated` event, not from storage.
 interface IAgreementFactory is IAccessControl, ITermsErrors {
     /// @notice A new agreement was deployed.

@@ -17,7 +17,8 @@ import {ITermsErrors} from "./ITermsErrors.sol";
 /// @notice One billing agreement between a payer and a payee: terms and their versions, lifecycle, usage per
 ///         meter and period, settlement of each period, payment status and service status.
 /// @dev Periods are numbered from 0 (the period that begins at `terms.start`). Roles are held by the factory
-///      that deployed the agreement. Amounts are in minor units of the agreement's currency or token.
+///      that deployed the agreement (and mirrored in the implementation, see `mirroredRoles`). Amounts are in minor
+///      units of the agreement's currency or token.
 interface IBillingAgreement is ITermsErrors {
     // ----------------------------------------------------------------------------------------------------------
     // Events
@@ -172,6 +173,8 @@ interface IBillingAgreement is ITermsErrors {
     error BillingAgreement_AlreadyConsented(address party, bytes32 action);
     /// @notice The requested end period `endPeriod` is not before the end already scheduled (`scheduledEnd`).
     error BillingAgreement_EndNotEarlier(uint32 endPeriod, uint32 scheduledEnd);
+    /// @notice A role-mirror function was called on a clone: the mirror lives only in the implementation.
+    error BillingAgreement_NotImplementation();
 
     // ----------------------------------------------------------------------------------------------------------
     // Lifecycle
@@ -352,7 +355,13 @@ interface IBillingAgreement is ITermsErrors {
     /// @notice Due date of the settlement of `period` (its period end plus the payment terms).
     function dueDate(uint32 period) external view returns (uint40);
 
-    /// @notice Sum of what is open on all settlements, in minor units.
+    /// @notice Sum of what is open on all settlements (amount − paid of every settlement not written off), in minor
+    ///         units.
+    /// @dev Computed, not stored (a payment writes only its settlement): the sum over the settlements from the
+    ///      first one that may still be open (a hint `settle` advances) to the last one settled. A view costs
+    ///      nothing on-chain; its loop covers only periods that are open or recent (settled since the oldest open
+    ///      one), so it stays short unless a settlement stays open for very many periods — writing it off or
+    ///      collecting it lets the hint move on. No state-changing call runs this loop.
     function outstanding() external view returns (uint256);
 
     /// @notice Current service status.
@@ -366,4 +375,23 @@ interface IBillingAgreement is ITermsErrors {
         external
         view
         returns (bytes32);
+
+    // ----------------------------------------------------------------------------------------------------------
+    // Role mirror (implementation only)
+    // ----------------------------------------------------------------------------------------------------------
+
+    /// @notice `account`'s agreement roles as the implementation mirrors them from the factory: OPERATOR_ROLE,
+    ///         GATEWAY_ROLE and when its ORACLE_ROLE becomes active (0 without ORACLE_ROLE). Always equal to the
+    ///         factory's `hasRole` and `oracleActiveFrom`. Implementation only (reverts on a clone).
+    /// @dev The factory's AccessControl is the source of truth; its `_grantRole`/`_revokeRole` (grant, revoke,
+    ///      renounce) rewrite the mirror of the account from the factory's state after every change of these three
+    ///      roles. Agreements check roles here rather than at the factory: their DELEGATECALL has already warmed
+    ///      the implementation's address, so a check costs a warm call and one storage read. They read the same
+    ///      word through the implementation's raw read (its fallback, with call data `abi.encode(account)`), which
+    ///      skips this function's ABI decoding and encoding.
+    function mirroredRoles(address account) external view returns (bool operator, bool gateway, uint40 oracleActiveFrom);
+
+    /// @notice Records `account`'s roles as the factory holds them. Factory only, on the implementation only
+    ///         (reverts on a clone, so no agreement can write a mirror).
+    function setMirroredRoles(address account, bool operator, bool gateway, uint40 oracleActiveFrom) external;
 }

@@ -27,7 +27,7 @@ library Pricing {
     function amount(uint256 t, uint256 usage0, uint256 usage1) internal pure returns (uint256) {
         uint256 n = TermsCodec.meterCount(t);
         uint256 c = t + TermsCodec.HEADER_LENGTH;
-        uint256 subtotal;
+        uint256 subtotal = 0;
         uint256 charge;
         for (uint256 i; i < n; ++i) {
             uint256 u = ((i < 4 ? usage0 : usage1) >> ((i & 3) << 6)) & LANE_MASK;

@@ -119,6 +119,21 @@ contract InvariantsTest is StdInvariant, BaseTest {
         }
     }
 
+    /// @dev Every period below the first-open hint (bits 144-175 of the core word, slot 0) is Paid or WrittenOff and
+    ///      the hint is at most `nextPeriodToSettle`, so `outstanding`, which sums from the hint, misses nothing.
+    function invariant_FirstOpenHintBelowEveryOpenPeriod() public view {
+        for (uint256 i; i < 2; ++i) {
+            uint32 next = agreements[i].status().nextPeriodToSettle;
+            // forge-lint: disable-next-line(unsafe-typecast)
+            uint32 firstOpen = uint32(uint256(vm.load(address(agreements[i]), bytes32(0))) >> 144);
+            assertLe(firstOpen, next);
+            for (uint32 p; p < firstOpen; ++p) {
+                PaymentStatus st = agreements[i].settlement(p).status;
+                assertTrue(st == PaymentStatus.Paid || st == PaymentStatus.WrittenOff);
+            }
+        }
+    }
+
     /// @dev Status and amounts agree: Paid means fully paid (unless Disputed or WrittenOff, anything else means
     ///      something is open or nothing was paid).
     function invariant_StatusMatchesAmounts() public view {
@@ -145,5 +160,8 @@ contract InvariantsTest is StdInvariant, BaseTest {
         console.log("payments", handler.successes("confirm"), "returns", handler.successes("return"));
         console.log("collected", handler.successes("collect"), "disputes", handler.successes("dispute"));
         console.log("resolved", handler.successes("resolve"), "written off", handler.successes("writeOff"));
+        // forge-lint: disable-next-line(unsafe-typecast)
+        uint32 firstOpen = uint32(uint256(vm.load(address(agreements[0]), bytes32(0))) >> 144);
+        console.log("fiat: first open", firstOpen, "next to settle", agreements[0].status().nextPeriodToSettle);
     }
 }
