@@ -10,6 +10,11 @@
 - reports: signed report transactions sent to a fresh anvil in JSON-RPC batches and confirmed (receipt seen);
 - keccak_ratio: file ingest speed divided by the speed of keccak-hashing the same records alone (the floor).
 
+It also prints the CPU time per record of each stage (file: reading and splitting lines, checks and leaf hashing,
+sending to and receiving in the storing process, storing, the cut; HTTP: server and client; reports: submitter and
+anvil per transaction) and the load average of the machine around each part: other work on the machine slows the
+figures down, so they are only comparable at a similar load.
+
 Figures come from this machine as it is; nothing is cached between runs (fresh database and chain every time).
 """
 
@@ -19,6 +24,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -104,11 +110,22 @@ def _rss_mb(pid: int) -> float:
     return total
 
 
-def bench_file(tmp: Path, records: int, agreements: int) -> dict[str, float]:
+def _load() -> float:
+    return os.getloadavg()[0]
+
+
+def _cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) of a running process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_file(tmp: Path, records: int, agreements: int) -> dict[str, Any]:
     url = f"sqlite:///{tmp / 'file.db'}"
     setup_db(url, agreements, START)
     csv_path = tmp / "export.csv"
     make_csv(csv_path, records, agreements, START)
+    load_before = _load()
     proc = subprocess.Popen([sys.executable, __file__, "--_ingest", url, str(csv_path)], stdout=subprocess.PIPE, cwd=ROOT)
     peak = 0.0
     while proc.poll() is None:
@@ -117,6 +134,7 @@ def bench_file(tmp: Path, records: int, agreements: int) -> dict[str, float]:
     out = json.loads(proc.stdout.read().decode().strip().splitlines()[-1])  # type: ignore[union-attr]
     if out["accepted"] != records:
         raise SystemExit(f"file ingest accepted {out['accepted']} of {records} records: {out}")
+    load_after = _load()
     keccak_rate = _keccak_rate(csv_path)
     return {
         "file_records_per_s": records / out["seconds"],
@@ -125,6 +143,8 @@ def bench_file(tmp: Path, records: int, agreements: int) -> dict[str, float]:
         "keccak_per_s": keccak_rate,
         "ingest_s": out["ingest_s"],
         "cut_s": out["cut_s"],
+        "file_cpu_us": {stage: seconds / records * 1e6 for stage, seconds in out["cpu"].items()},
+        "file_load": [load_before, load_after],
     }
 
 
@@ -150,13 +170,39 @@ def _ingest_child(url: str, path: str) -> None:
     settings = OracleSettings(outlier_factor=10)
     now = START + 21 * DAY
     pipeline = Pipeline(engine, settings, FixedClock(now))
+
+    def children() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    c0, k0 = time.process_time(), children()
     t0 = time.perf_counter()
     result = pipeline.ingest_file("erp", Path(path), max_issues=100)
     t1 = time.perf_counter()
+    c1, k1 = time.process_time(), children()
     cut = cut_reports(engine, settings, now, force=True)
     t2 = time.perf_counter()
+    c2, k2 = time.process_time(), children()
     assert sum(r.records for r in cut) == result.accepted
-    print(json.dumps({"accepted": result.accepted, "counts": result.counts(), "seconds": t2 - t0, "ingest_s": t1 - t0, "cut_s": t2 - t1}))
+    # stages: the checking worker's read/check/send, this process's receive/store (from the pipeline), the rest of
+    # this process's ingest (file digest, batch rows), the checking process in all (start-up included), the cut
+    cpu = {f"worker {k}" if k in ("read", "check", "send") else k: v for k, v in result.cpu.items()}
+    cpu["other (digest, batches)"] = max(0.0, (c1 - c0) - result.cpu.get("receive", 0.0) - result.cpu.get("store", 0.0))
+    cpu["worker process in all"] = k1 - k0
+    cpu["cut"] = c2 - c1
+    cpu["cut tree helper"] = k2 - k1
+    print(
+        json.dumps(
+            {
+                "accepted": result.accepted,
+                "counts": result.counts(),
+                "seconds": t2 - t0,
+                "ingest_s": t1 - t0,
+                "cut_s": t2 - t1,
+                "cpu": cpu,
+            }
+        )
+    )
 
 
 def bench_http(tmp: Path, records: int, agreements: int) -> dict[str, float]:
@@ -217,15 +263,23 @@ def bench_http(tmp: Path, records: int, agreements: int) -> dict[str, float]:
                         accepted[0] += reply.json()["counts"]["accepted"]
 
         threads = [threading.Thread(target=worker, args=(batches[k::2],)) for k in range(2)]
+        load_before = _load()
+        server_cpu, client_cpu = _cpu_of(server.pid), time.process_time()
         t = time.perf_counter()
         for th in threads:
             th.start()
         for th in threads:
             th.join()
         elapsed = time.perf_counter() - t
+        server_cpu, client_cpu = _cpu_of(server.pid) - server_cpu, time.process_time() - client_cpu
         if accepted[0] != len(batches) * 1000:
             raise SystemExit(f"HTTP ingest accepted {accepted[0]} of {len(batches) * 1000}")
-        return {"http_records_per_s": accepted[0] / elapsed}
+        n = accepted[0]
+        return {
+            "http_records_per_s": n / elapsed,
+            "http_cpu_us": {"server": server_cpu / n * 1e6, "client": client_cpu / n * 1e6},
+            "http_load": [load_before, _load()],
+        }
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -306,9 +360,13 @@ def bench_reports(tmp: Path, reports: int) -> dict[str, float]:
         submitter = Submitter(
             engine, settings, rpc=Rpc(node.url), chain_id=chain.chain_id, signer=FastSigner(kit.oracle), decoder=chain.decoder, clock=clock
         )
+        load_before = _load()
+        anvil_pid = node.process.pid if node.process is not None else None
+        own_cpu, anvil_cpu = time.process_time(), _cpu_of(anvil_pid) if anvil_pid else 0.0
         started = time.perf_counter()
         submitter.run(once=True, idle_sleep=0.01)
         elapsed = time.perf_counter() - started
+        own_cpu, anvil_cpu = time.process_time() - own_cpu, (_cpu_of(anvil_pid) - anvil_cpu) if anvil_pid else 0.0
         from sqlalchemy import func, select
 
         from oracle.models import CONFIRMED, Report
@@ -317,7 +375,12 @@ def bench_reports(tmp: Path, reports: int) -> dict[str, float]:
             confirmed = conn.execute(select(func.count()).select_from(Report).where(Report.status == CONFIRMED)).scalar_one()
         if confirmed != total:
             raise SystemExit(f"only {confirmed} of {total} reports confirmed")
-        return {"reports_per_s": total / elapsed, "reports": total}
+        return {
+            "reports_per_s": total / elapsed,
+            "reports": total,
+            "reports_cpu_us": {"submitter": own_cpu / total * 1e6, "anvil": anvil_cpu / total * 1e6},
+            "reports_load": [load_before, _load()],
+        }
     finally:
         node.stop()
 
@@ -366,9 +429,9 @@ def main() -> None:
             results.update(bench_reports(Path(tmp), args.reports))
         except Exception as exc:  # noqa: BLE001 - report what was measured, and why the rest was not
             results.update({"reports_per_s": None, "reports": args.reports, "reports_error": f"{type(exc).__name__}: {exc}"[:300]})
-    results.update({"records": args.records, "http_records": http_records})
+    results.update({"records": args.records, "http_records": http_records, "cpus": os.cpu_count()})
     if args.json:
-        print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in results.items()}))
+        print(json.dumps(_rounded(results)))
         return
     rows = [
         ("file ingest (parse → Merkle tree)", f"{results['file_records_per_s']:,.0f} records/s", "≥ 100,000"),
@@ -388,6 +451,28 @@ def main() -> None:
         print(f"  {name:<36} {value:>24}   {target}")
     if results.get("reports_error"):
         print(f"  reports not measured: {results['reports_error']}")
+    print("CPU time per record (µs) by stage; load average (1 min) before → after each part")
+    parts = [
+        ("file", "file_cpu_us", "file_load"),
+        ("HTTP", "http_cpu_us", "http_load"),
+        ("reports (per tx)", "reports_cpu_us", "reports_load"),
+    ]
+    for label, key, load in parts:
+        if key not in results:
+            continue
+        stages = ", ".join(f"{stage} {us:.2f}" for stage, us in results[key].items())
+        print(f"  {label:<17} {stages}")
+        print(f"  {'':<17} load {results[load][0]:.2f} → {results[load][1]:.2f} on {results['cpus']} CPUs")
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 3)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
 
 
 if __name__ == "__main__":

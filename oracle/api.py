@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -70,6 +71,26 @@ class Decision(BaseModel):
     next_period: bool = False
 
 
+def _decode(body: bytes) -> tuple[Any, ingest_mod.rec.Columns | None]:
+    """The JSON body, and its records as columns when it is a batch of objects. Numbers with a fraction must be
+    read exactly (``Decimal``): orjson reads them as floats, so a body with one in a record field (or that orjson
+    refuses) is decoded again with the standard library, which also words the errors."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    else:
+        objects = payload.get("records") if isinstance(payload, dict) else payload
+        if isinstance(objects, list):
+            columns = ingest_mod.rec.columns_from_objects(objects, range(len(objects)))
+            if columns is not None and not columns.has_float():
+                return payload, columns
+    try:
+        return json.loads(body, parse_float=Decimal), None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HTTPException(400, f"the body is not valid JSON: {exc}") from None
+
+
 def _key(authorization: str | None, x_api_key: str | None) -> str | None:
     if x_api_key:
         return x_api_key
@@ -86,8 +107,7 @@ def create_app(state: OracleState) -> FastAPI:
         authorization: Annotated[str | None, Header()] = None, x_api_key: Annotated[str | None, Header()] = None
     ) -> registry.Principal:
         try:
-            with state.factory() as session:
-                return registry.authenticate(session, _key(authorization, x_api_key))
+            return registry.authenticate_key(state.engine, _key(authorization, x_api_key))
         except registry.AuthError as exc:
             raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
 
@@ -111,23 +131,22 @@ def create_app(state: OracleState) -> FastAPI:
             413: {"description": "batch too large"},
         },
     )
-    async def post_usage(request: Request, caller: Caller) -> JSONResponse:
+    async def post_usage(request: Request, caller: Caller) -> Response:
         """Deliver a batch of usage records for the caller's source."""
         if caller.role != "ingest" or caller.source is None:
             raise HTTPException(403, "usage is delivered with the API key of an ERP source, not an operator key")
         body = await request.body()
-        try:
-            payload = json.loads(body, parse_float=Decimal)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise HTTPException(400, f"the body is not valid JSON: {exc}") from None
+        payload, columns = _decode(body)
         objects = payload.get("records") if isinstance(payload, dict) else payload
         if not isinstance(objects, list):
             raise HTTPException(400, 'send a JSON array of records, or {"records": [...]}')
         limit = state.pipeline.settings.http_max_records
         if len(objects) > limit:
             raise HTTPException(413, f"{len(objects)} records in one batch; at most {limit} are accepted per request")
-        result = await run_in_threadpool(state.pipeline.ingest_objects, caller.source, objects, kind="http", name=caller.label)
-        return JSONResponse(result.as_dict())
+        result = await run_in_threadpool(
+            state.pipeline.ingest_objects, caller.source, objects, kind="http", name=caller.label, columns=columns
+        )
+        return Response(orjson.dumps(result.as_dict()), media_type="application/json")
 
     quarantine_router = APIRouter(prefix="/v1/quarantine", tags=["quarantine"])
 

@@ -8,8 +8,13 @@ reason: a few lists and one bytes object pickle far faster than a million small 
 
 from __future__ import annotations
 
+import threading
+from array import array
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import repeat
+from operator import itemgetter, le, lt
 from typing import Any
 
 from _pysha3 import keccak_256
@@ -56,7 +61,7 @@ class Checked:
     periods: list[int] = field(default_factory=list)
     units: list[int] = field(default_factory=list)
     times: list[int] = field(default_factory=list)
-    lines: list[int] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)  # (line numbers: an array once unpickled, like the other integer columns)
     leaves: bytes = b""
     held: list[Held] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
@@ -72,38 +77,51 @@ class Checked:
     pair_of: list[int] = field(default_factory=list)
     pair_count: list[int] = field(default_factory=list)
     pair_first: list[int] = field(default_factory=list)
+    pair_leaves: list[bytes] = field(default_factory=list)  # the leaves of each pair's records, concatenated
+
+    summarized: bool = False
 
     def summarize(self) -> None:
-        """Fill the per-key and per-pair summaries (done in the checking process, so the storing one is lighter)."""
-        key_index: dict[tuple[int, int, int], int] = {}
-        pair_index: dict[tuple[int, int], int] = {}
-        keys, key_of, key_sum, key_count, key_max = self.keys, self.key_of, self.key_sum, self.key_count, self.key_max
-        pairs, pair_of, pair_count, pair_first = self.pairs, self.pair_of, self.pair_count, self.pair_first
-        for i, (a, m, p, u) in enumerate(zip(self.agreements, self.meters, self.periods, self.units, strict=True)):
-            key = (a, m, p)
-            k = key_index.get(key)
-            if k is None:
-                k = key_index[key] = len(keys)
-                keys.append(key)
-                key_sum.append(u)
-                key_count.append(1)
-                key_max.append(u)
-            else:
-                key_sum[k] += u
-                key_count[k] += 1
-                if u > key_max[k]:
-                    key_max[k] = u
-            key_of.append(k)
-            pair = (a, p)
-            j = pair_index.get(pair)
-            if j is None:
-                j = pair_index[pair] = len(pairs)
-                pairs.append(pair)
-                pair_count.append(1)
-                pair_first.append(i)
-            else:
-                pair_count[j] += 1
-            pair_of.append(j)
+        """Per key: sum, count and largest quantity; per pair: record count, index of the first record, and the
+        leaves of its records concatenated."""
+        if self.summarized:
+            return
+        self.summarized = True
+        nk, npairs = len(self.keys), len(self.pairs)
+        key_sum, key_max = [0] * nk, [0] * nk
+        groups: list[list[bytes]] = [[] for _ in range(npairs)]
+        appends = [g.append for g in groups]
+        blob = self.leaves
+        for k, u, j, i in zip(self.key_of, self.units, self.pair_of, range(0, len(blob), 32), strict=True):
+            key_sum[k] += u
+            if u > key_max[k]:
+                key_max[k] = u
+            appends[j](blob[i : i + 32])
+        counts = Counter(self.key_of)
+        n = len(self.key_of)
+        firsts = dict(zip(reversed(self.pair_of), range(n - 1, -1, -1), strict=True))
+        self.key_sum, self.key_max, self.key_count = key_sum, key_max, [counts[k] for k in range(nk)]
+        self.pair_count = list(map(len, groups))
+        self.pair_first = [firsts[j] for j in range(npairs)]
+        self.pair_leaves = list(map(b"".join, groups))
+
+    # Compact pickling (a worker sends one per chunk): integer columns as machine arrays, record ids as one string
+    # (they are printable: no newline), so the storing process unpickles a chunk with a few copies.
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for name in _INT_COLUMNS:
+            state[name] = array("q", state[name])
+        state["rids"] = "\n".join(self.rids)
+        state["n"] = len(self.rids)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # the integer columns stay arrays (indexed and iterated like lists, a quarter of the memory)
+        state["rids"] = state["rids"].split("\n") if state.pop("n") else []
+        self.__dict__.update(state)
+
+
+_INT_COLUMNS = ("agreements", "meters", "periods", "units", "times", "lines", "key_of", "pair_of")
 
 
 def ts(t: int) -> str:
@@ -154,83 +172,145 @@ def content(parsed: rec.Parsed, registry: Registry, source: str) -> tuple[Any, .
 
 
 class Checker:
-    """Checks records of one source against a registry snapshot at time ``now``."""
+    """Checks records of one source against a registry snapshot at time ``now``.
+
+    Runs of records read as :class:`~oracle.records.Columns` are checked a column at a time (C-level passes
+    over lists, the leaves hashed in one pass) when every record of the run is well-formed, new and plausible;
+    a run where that fails is split, and the records of the parts that still fail are checked one by one, in
+    order, with exactly the per-record rules. Both ways give the same outcome."""
+
+    #: runs shorter than this are checked record by record once a column check failed
+    MIN_RUN = 64
 
     def __init__(self, registry: Registry, source: str, future_tolerance: int):
         self.registry = registry
         self.source = source
         self.future_tolerance = future_tolerance
         self._encoder = LeafEncoder()
+        self._src = self._encoder.source_part(source)
+        self._lock = threading.Lock()
+        # caches for the column checks (they depend on the registry snapshot only)
+        self._prefixes: dict[tuple[int, int, int], bytes] = {}
+        self._reset_caches()
+
+    def _reset_caches(self) -> None:
+        # (agreement ref, meter ref, unit) as sent -> hit: index into the _hit_* lists, or -1 if it does not resolve
+        self._triples: dict[tuple[Any, Any, Any], int] = {}
+        self._hit_ag: list[AgreementInfo] = []
+        self._hit_ag_id: list[int] = []
+        self._hit_meter: list[int] = []
+        self._hit_decimals: list[int] = []
+        self._quantities: dict[Any, str | None] = {}
+        self._units: dict[tuple[str, int], int | None] = {}
+        self._reset_windows()
+
+    def _reset_windows(self) -> None:
+        # per hit: the open window of its agreement around ``now`` (start, end; empty if none), its period, leaf
+        # prefix, key (agreement, meter, period) and pair (agreement, period); valid for ``now`` in
+        # [_now_from, _now_until): within one period of every agreement the windows do not change
+        self._now_from, self._now_until = -(2**63), 2**63
+        self._windows: dict[int, tuple[int, int, int] | None] = {}
+        self._w_start: list[int] = []
+        self._w_end: list[int] = []
+        self._w_period: list[int] = []
+        self._w_prefix: list[bytes] = []
+        self._w_key: list[tuple[int, int, int] | None] = []
+        self._w_pair: list[tuple[int, int] | None] = []
+
+    def _windows_for_hits(self, now: int) -> None:
+        """Extend the per-hit window lists to every hit known now."""
+        if not self._now_from <= now < self._now_until:
+            self._reset_windows()
+        windows = self._windows
+        for h in range(len(self._w_start), len(self._hit_ag)):
+            ag = self._hit_ag[h]
+            if ag.id not in windows:
+                windows[ag.id] = self._open_window(ag, now)
+            w = windows[ag.id]
+            meter = self._hit_meter[h]
+            if w is None:
+                self._w_start.append(0)
+                self._w_end.append(0)  # empty: every record of this hit takes the other-period path
+                self._w_period.append(-1)
+                self._w_prefix.append(b"")
+                self._w_key.append(None)
+                self._w_pair.append(None)
+            else:
+                self._w_start.append(w[1])
+                self._w_end.append(w[2])
+                self._w_period.append(w[0])
+                self._w_prefix.append(self.prefix(ag.id, meter, w[0]))
+                self._w_key.append((ag.id, meter, w[0]))
+                self._w_pair.append((ag.id, w[0]))
 
     def check(self, chunk: list[rec.Item], now: int) -> Checked:
-        out = Checked(items=len(chunk), registry_version=self.registry.version)
-        source = self.source
-        src_part = self._encoder.source_part(source)
-        future_limit = now + self.future_tolerance
-        seen: dict[str, int] = {}  # record id → position in ``chunk`` of its first occurrence
-        # (agreement ref, meter ref, unit) → (agreement, meter) when they resolve and the unit matches, else None
-        resolved: dict[tuple[str, str, str], tuple[AgreementInfo, MeterInfo] | None] = {}
-        prefixes: dict[tuple[int, int, int], bytes] = {}
-        leaves: list[bytes] = []
-        rows: list[tuple[str, int, int, int, int, int, int]] = []
-        held, issues = out.held, out.issues
-        to_units = rec.to_units
-        for pos, (line, val) in enumerate(chunk):
-            if len(val) == 2:  # (record_id, RecordError)
-                bad_rid, err = val  # type: ignore[misc]
-                issues.append(Issue("rejected", err.code, str(err), bad_rid, line))
-                continue
-            rid, ag_ref, meter_ref, qty, unit, us = val  # type: ignore[misc]
-            first = seen.get(rid)
-            if first is not None:
-                issues.append(self._repeat(rid, line, chunk[first][1], val))  # type: ignore[arg-type]
-                continue
-            seen[rid] = pos
-            triple = (ag_ref, meter_ref, unit)
-            hit = resolved.get(triple, False)
-            if hit is False:
-                hit = resolved[triple] = self._resolve(ag_ref, meter_ref, unit)
-            if hit is None:
-                problem = self._unresolved(ag_ref, meter_ref, unit, qty)
-                if problem[0] == "too_many_decimals":
-                    issues.append(Issue("rejected", problem[0], problem[1], rid, line))
-                    del seen[rid]
+        return self.check_segments([chunk], now)
+
+    def check_segments(self, segments: list[rec.Segment], now: int) -> Checked:
+        """Check a chunk given as runs of columns and of single records (one delivery's repeats are found
+        across all of them)."""
+        with self._lock:  # the caches are shared by the threads of a server (checking holds the GIL anyway)
+            if len(self._triples) > 100_000 or len(self._quantities) > 200_000 or len(self._units) > 200_000:
+                self._reset_caches()  # bounded memory for deliveries with ever new references or quantities
+            if len(self._prefixes) > 100_000:
+                self._prefixes.clear()
+            run = _Run(self, now)
+            for i, segment in enumerate(segments):
+                run.last = i == len(segments) - 1
+                if isinstance(segment, rec.Columns):
+                    run.columns(segment, 0, len(segment))
                 else:
-                    held.append((rid, problem[2], problem[3], None, us, line, problem[0], problem[1], val))  # type: ignore[arg-type]
-                continue
-            ag, meter = hit  # type: ignore[misc]
-            units = to_units(qty, meter.decimals)
-            if units is None:
-                reason = f"quantity {qty} has more decimals than meter '{meter.name}' allows ({meter.decimals})"
-                issues.append(Issue("rejected", "too_many_decimals", reason, rid, line))
-                del seen[rid]
-                continue
-            if units > rec.MAX_UNITS:
-                held.append(
-                    (rid, ag.id, meter.index, None, us, line, "overflow", f"quantity {qty} exceeds the largest storable quantity", val)
-                )  # type: ignore[arg-type]
-                continue
-            t = us // 1_000_000
-            cached = ag._cached
-            if cached[1] <= t < cached[2] and t <= future_limit and cached[0] >= ag.next_settle and now < cached[2] + ag.grace and ag.state:
-                period = cached[0]  # fast path: same open period as the previous record of this agreement
-            else:
-                problem = self.window(ag, t, now, future_limit)
-                if problem is not None:
-                    held.append((rid, ag.id, meter.index, problem[2], us, line, problem[0], problem[1], val))  # type: ignore[arg-type]
-                    continue
-                period = ag.period_of(t)[0]
-            pkey = (ag.id, meter.index, period)
-            prefix = prefixes.get(pkey)
-            if prefix is None:
-                prefix = prefixes[pkey] = self._encoder.prefix(ag.address, meter.index, period)
-            leaves.append(keccak_256(prefix + units.to_bytes(32, "big") + us.to_bytes(8, "big") + src_part + rid.encode()).digest())
-            rows.append((rid, ag.id, meter.index, period, units, us, line))
-        if rows:
-            out.rids, out.agreements, out.meters, out.periods, out.units, out.times, out.lines = map(list, zip(*rows, strict=True))  # type: ignore[assignment]
-        out.leaves = b"".join(leaves)
-        out.summarize()
-        return out
+                    run.items(segment)
+            return run.finish()
+
+    # -- column checks ----------------------------------------------------------------------------------------
+    def _hit(self, triple: tuple[Any, Any, Any]) -> int:
+        """The hit index of a triple as sent (-1: it does not resolve, or the unit does not match)."""
+        ag_ref, meter_ref, unit = triple
+        if ag_ref[:2] in ("0x", "0X") and rec._ADDRESS.fullmatch(ag_ref):
+            ag_ref = ag_ref.lower()
+        found = self._resolve(ag_ref, meter_ref, unit)
+        if found is None:
+            return -1
+        ag, meter = found
+        self._hit_ag.append(ag)
+        self._hit_ag_id.append(ag.id)
+        self._hit_meter.append(meter.index)
+        self._hit_decimals.append(meter.decimals)
+        return len(self._hit_ag) - 1
+
+    def prefix(self, ag_id: int, meter: int, period: int) -> bytes:
+        key = (ag_id, meter, period)
+        found = self._prefixes.get(key)
+        if found is None:
+            found = self._prefixes[key] = self._encoder.prefix(self.registry.agreements[ag_id].address, meter, period)
+        return found
+
+    def _open_window(self, ag: AgreementInfo, now: int) -> tuple[int, int, int] | None:
+        """(period, start, end) of the period of ``ag`` containing ``now`` if every time in [start, end) up to the
+        future limit passes ``window`` (end cut at the agreement's end), else None. The answer holds for every
+        ``now`` in the same period (narrows [_now_from, _now_until))."""
+        schedule = ag.schedule
+        if now < schedule.start:
+            self._now_until = min(self._now_until, schedule.start)
+            return None
+        period = schedule.period_at(now)
+        self._now_from = max(self._now_from, schedule.start_of(period))
+        self._now_until = min(self._now_until, schedule.end_of(period))
+        return self._valid_window(ag, period, now)
+
+    def _valid_window(self, ag: AgreementInfo, period: int, now: int) -> tuple[int, int, int] | None:
+        schedule = ag.schedule
+        if ag.state == 0 or period < ag.next_settle:
+            return None
+        start, end = schedule.start_of(period), schedule.end_of(period)
+        if now >= end + ag.grace:
+            return None
+        if start < schedule.start:
+            return None
+        if ag.end:
+            end = min(end, ag.end)
+        return (period, start, end) if start < end else None
 
     def _resolve(self, ag_ref: str, meter_ref: str, unit: str) -> tuple[AgreementInfo, MeterInfo] | None:
         ag = self.registry.resolve(ag_ref, self.source)
@@ -304,4 +384,305 @@ class Checker:
                 "it belongs to a correction or the next period)",
                 period,
             )
+        return None
+
+
+def _only(column: list[Any], kind: type) -> bool:
+    return not column or set(map(type, column)) == {kind}
+
+
+def _lengths_ok(column: list[str], limit: int) -> bool:
+    lengths = list(map(len, column))
+    return min(lengths) > 0 and max(lengths) <= limit
+
+
+class _Run:
+    """The state of checking one chunk: repeats seen, outcomes so far (in record order)."""
+
+    def __init__(self, checker: Checker, now: int):
+        self.checker = checker
+        self.now = now
+        self.future_limit = now + checker.future_tolerance
+        self.out = Checked(registry_version=checker.registry.version)
+        self.position = 0  # records of the chunk so far
+        self.last = True  # checking the chunk's last segment (its record ids need not be remembered at the end)
+        self.seen: dict[str, int] = {}  # record id -> position of its first occurrence
+        self.firsts: dict[int, rec.Parsed] = {}  # position -> parsed record (records checked one by one)
+        self.fast: list[tuple[int, rec.Columns, int]] = []  # (first position, columns, first index): column runs
+        self.digests: list[bytes] = []  # leaf of every accepted record
+        # summaries of the accepted records, built as they are accepted (first appearance order)
+        self.key_index: dict[tuple[int, int, int], int] = {}
+        self.pair_index: dict[tuple[int, int], int] = {}
+        self.key_of: list[int] = []
+        self.pair_of: list[int] = []
+        self.other_windows: dict[int, tuple[int, int, int]] = {}
+
+    def _accepted(self, ag_id: int, meter: int, period: int) -> None:
+        """Summaries for one more accepted record."""
+        key_index, pair_index = self.key_index, self.pair_index
+        self.key_of.append(key_index.setdefault((ag_id, meter, period), len(key_index)))
+        self.pair_of.append(pair_index.setdefault((ag_id, period), len(pair_index)))
+
+    # -- record by record -------------------------------------------------------------------------------------
+    def items(self, chunk: list[rec.Item]) -> None:
+        ck = self.checker
+        out = self.out
+        now, future_limit = self.now, self.future_limit
+        src_part = ck._src
+        seen, firsts = self.seen, self.firsts
+        held, issues = out.held, out.issues
+        to_units = rec.to_units
+        resolved: dict[tuple[str, str, str], tuple[AgreementInfo, MeterInfo] | None] = {}
+        base = self.position
+        self.position += len(chunk)
+        out.items += len(chunk)
+        for pos, (line, val) in enumerate(chunk, start=base):
+            if len(val) == 2:  # (record_id, RecordError)
+                bad_rid, err = val  # type: ignore[misc]
+                issues.append(Issue("rejected", err.code, str(err), bad_rid, line))
+                continue
+            rid, ag_ref, meter_ref, qty, unit, us = val  # type: ignore[misc]
+            first = seen.get(rid)
+            if first is not None:
+                issues.append(ck._repeat(rid, line, self._parsed_at(first), val))  # type: ignore[arg-type]
+                continue
+            seen[rid] = pos
+            firsts[pos] = val  # type: ignore[assignment]
+            triple = (ag_ref, meter_ref, unit)
+            hit = resolved.get(triple, False)
+            if hit is False:
+                hit = resolved[triple] = ck._resolve(ag_ref, meter_ref, unit)
+            if hit is None:
+                problem = ck._unresolved(ag_ref, meter_ref, unit, qty)
+                if problem[0] == "too_many_decimals":
+                    issues.append(Issue("rejected", problem[0], problem[1], rid, line))
+                    del seen[rid]
+                else:
+                    held.append((rid, problem[2], problem[3], None, us, line, problem[0], problem[1], val))  # type: ignore[arg-type]
+                continue
+            ag, meter = hit  # type: ignore[misc]
+            units = to_units(qty, meter.decimals)
+            if units is None:
+                reason = f"quantity {qty} has more decimals than meter '{meter.name}' allows ({meter.decimals})"
+                issues.append(Issue("rejected", "too_many_decimals", reason, rid, line))
+                del seen[rid]
+                continue
+            if units > rec.MAX_UNITS:
+                held.append(
+                    (rid, ag.id, meter.index, None, us, line, "overflow", f"quantity {qty} exceeds the largest storable quantity", val)
+                )  # type: ignore[arg-type]
+                continue
+            t = us // 1_000_000
+            problem = ck.window(ag, t, now, future_limit)
+            if problem is not None:
+                held.append((rid, ag.id, meter.index, problem[2], us, line, problem[0], problem[1], val))  # type: ignore[arg-type]
+                continue
+            period = ag.period_of(t)[0]
+            prefix = ck.prefix(ag.id, meter.index, period)
+            self.digests.append(keccak_256(prefix + units.to_bytes(32, "big") + us.to_bytes(8, "big") + src_part + rid.encode()).digest())
+            out.rids.append(rid)
+            out.agreements.append(ag.id)
+            out.meters.append(meter.index)
+            out.periods.append(period)
+            out.units.append(units)
+            out.times.append(us)
+            out.lines.append(line)
+            self._accepted(ag.id, meter.index, period)
+
+    def _parsed_at(self, pos: int) -> rec.Parsed:
+        """The parsed record at ``pos`` (a first occurrence)."""
+        parsed = self.firsts.get(pos)
+        if parsed is not None:
+            return parsed
+        for first, cols, index in reversed(self.fast):
+            if first <= pos:
+                return cols.item(index + pos - first)[1]  # type: ignore[return-value]
+        raise KeyError(pos)
+
+    # -- a column at a time -----------------------------------------------------------------------------------
+    def columns(self, cols: rec.Columns, lo: int, hi: int) -> None:
+        if hi <= lo:
+            return
+        if self._fast(cols, lo, hi):
+            return
+        if hi - lo <= self.checker.MIN_RUN:
+            self.items(cols.items(lo, hi))
+            return
+        step = max(self.checker.MIN_RUN, -(-(hi - lo) // 8))
+        for part in range(lo, hi, step):
+            self.columns(cols, part, min(part + step, hi))
+
+    def _fast(self, cols: rec.Columns, lo: int, hi: int) -> bool:
+        """Check records ``lo:hi`` of ``cols`` a column at a time; False (and nothing changed) unless every one of
+        them is well-formed, new in this delivery, resolves, and falls in an open period."""
+        ck = self.checker
+        n = hi - lo
+        rid, ag, meter, qty, unit, at = cols.fields(lo, hi)
+        # -- fields: the per-record fast path of ``records.parse_fields``, as whole columns (CSV gives strings)
+        if cols.json:
+            if not (_only(rid, str) and _only(ag, str) and _only(meter, str) and _only(unit, str) and _only(at, str)):
+                return False
+            if not set(map(type, qty)) <= {str, int}:
+                return False
+        if not (
+            _lengths_ok(rid, rec.MAX_ID)
+            and _lengths_ok(ag, rec.MAX_REF)
+            and _lengths_ok(meter, rec.MAX_METER)
+            and _lengths_ok(unit, rec.MAX_UNIT)
+        ):
+            return False
+        if not ("".join(rid).isprintable() and "".join(ag).isprintable() and "".join(meter).isprintable() and "".join(unit).isprintable()):
+            return False
+        # -- new in this delivery
+        if len(set(rid)) != n or not self.seen.keys().isdisjoint(rid):
+            return False
+        # -- mapping and unit
+        triples = ck._triples
+        try:
+            hits = list(map(triples.__getitem__, zip(ag, meter, unit, strict=True)))  # zip's tuples are reused: no allocation
+        except KeyError:
+            for triple in set(zip(ag, meter, unit, strict=True)).difference(triples):
+                triples[triple] = ck._hit(triple)
+            hits = list(map(triples.__getitem__, zip(ag, meter, unit, strict=True)))
+        if min(hits) < 0:
+            return False
+        # -- quantities
+        quantities = ck._quantities
+        try:
+            texts = list(map(quantities.__getitem__, qty))
+        except KeyError:
+            for q in set(qty).difference(quantities):
+                quantities[q] = _quantity_text(q)
+            texts = list(map(quantities.__getitem__, qty))
+        if None in texts:
+            return False
+        unit_cache = ck._units
+        decimals = ck._hit_decimals
+        try:
+            units = list(map(unit_cache.__getitem__, zip(texts, map(decimals.__getitem__, hits), strict=True)))
+        except KeyError:
+            for key in set(zip(texts, map(decimals.__getitem__, hits), strict=True)).difference(unit_cache):
+                u = rec.to_units(*key)  # type: ignore[arg-type]
+                unit_cache[key] = u if u is not None and u <= rec.MAX_UNITS else None  # type: ignore[index]
+            units = list(map(unit_cache.__getitem__, zip(texts, map(decimals.__getitem__, hits), strict=True)))
+        if None in units:
+            return False
+        # -- timestamps: "YYYY-MM-DDTHH:MM:SSZ" (the fast path of ``records.parse_timestamp``)
+        if set(map(len, at)) != {20} or not _TS_SHAPE(at):
+            return False
+        try:
+            secs = list(map(int, map(datetime.timestamp, map(datetime.fromisoformat, at))))
+        except ValueError:
+            return False
+        if max(secs) > self.future_limit:
+            return False
+        # -- periods: the open window of each record's agreement around now (others record by record)
+        ck._windows_for_hits(self.now)
+        in_window = all(map(le, map(ck._w_start.__getitem__, hits), secs)) and all(map(lt, secs, map(ck._w_end.__getitem__, hits)))
+        if in_window:
+            periods = list(map(ck._w_period.__getitem__, hits))
+            prefixes: Any = map(ck._w_prefix.__getitem__, hits)
+        else:
+            found = self._other_periods(hits, secs)
+            if found is None:
+                return False
+            periods = found
+            prefixes = map(ck.prefix, map(ck._hit_ag_id.__getitem__, hits), map(ck._hit_meter.__getitem__, hits), periods)
+        # -- leaves
+        times = list(map(_MUL, secs, repeat(1_000_000)))
+        preimages = map(
+            b"".join,
+            zip(prefixes, map(int.to_bytes, units, repeat(32)), map(int.to_bytes, times, repeat(8)), repeat(ck._src), map(str.encode, rid)),
+        )
+        self.digests.extend(map(_DIGEST, map(keccak_256, preimages)))
+        # -- accepted
+        ag_ids = list(map(ck._hit_ag_id.__getitem__, hits))
+        meters = list(map(ck._hit_meter.__getitem__, hits))
+        if in_window:
+            used = list(dict.fromkeys(hits))  # first appearance order
+            self.key_of.extend(map(_indices(self.key_index, used, ck._w_key).__getitem__, hits))
+            self.pair_of.extend(map(_indices(self.pair_index, used, ck._w_pair).__getitem__, hits))
+        else:
+            for a, m, p in zip(ag_ids, meters, periods, strict=True):
+                self._accepted(a, m, p)
+        out = self.out
+        base = self.position
+        self.fast.append((base, cols, lo))
+        if not (self.last and hi == len(cols)):  # later records of this chunk are checked against these ids
+            self.seen.update(zip(rid, range(base, base + n), strict=True))
+        self.position += n
+        out.items += n
+        out.rids.extend(rid)
+        out.agreements.extend(ag_ids)
+        out.meters.extend(meters)
+        out.periods.extend(periods)
+        out.units.extend(units)
+        out.times.extend(times)
+        out.lines.extend(cols.lines[lo:hi])
+        return True
+
+    def _other_periods(self, hits: list[int], secs: list[int]) -> list[int] | None:
+        """The periods of records some of which lie outside the open window around now (an earlier period
+        still in its grace window, say); None if one of them is not in an open period."""
+        ck = self.checker
+        agreements = ck.registry.agreements
+        others = self.other_windows
+        w_start, w_end, w_period = ck._w_start, ck._w_end, ck._w_period
+        periods = []
+        for h, t in zip(hits, secs, strict=True):
+            if w_start[h] <= t < w_end[h]:
+                periods.append(w_period[h])
+                continue
+            a = ck._hit_ag_id[h]
+            w = others.get(a)
+            if w is None or not w[1] <= t < w[2]:
+                info = agreements[a]
+                if t < info.schedule.start:
+                    return None
+                w = ck._valid_window(info, info.schedule.period_at(t), self.now)
+                if w is None or not w[1] <= t < w[2]:
+                    return None
+                others[a] = w
+            periods.append(w[0])
+        return periods
+
+    def finish(self) -> Checked:
+        """The chunk's outcome (the sums per key and the leaves per pair are left to ``Checked.summarize``, in
+        the process that stores the chunk: the two processes share the work about evenly)."""
+        out = self.out
+        out.leaves = b"".join(self.digests)
+        out.keys, out.key_of = list(self.key_index), self.key_of
+        out.pairs, out.pair_of = list(self.pair_index), self.pair_of
+        return out
+
+
+_DIGEST = keccak_256.digest
+_MUL = int.__mul__
+
+
+def _indices(index: dict[Any, int], hits: list[int], hit_keys: list[Any]) -> dict[int, int]:
+    """hit -> index in ``index`` of its key (new keys are added in the order of ``hits``)."""
+    keys = list(map(hit_keys.__getitem__, hits))
+    new = [k for k in dict.fromkeys(keys) if k not in index]
+    if new:
+        index.update(zip(new, range(len(index), len(index) + len(new)), strict=True))
+    return dict(zip(hits, map(index.__getitem__, keys), strict=True))
+
+
+def _TS_SHAPE(at: list[str]) -> bool:
+    return (
+        set(map(itemgetter(19), at)) == {"Z"}
+        and set(map(itemgetter(10), at)) == {"T"}
+        and set(map(itemgetter(7), at)) == {"-"}
+        and set(map(itemgetter(13), at)) == {":"}
+    )
+
+
+def _quantity_text(value: Any) -> str | None:
+    """The normalised quantity of a raw value as ``records.parse_fields`` gives it, None if it is rejected."""
+    if type(value) is int:
+        return str(value) if value >= 0 else None
+    try:
+        return rec.normalize_quantity(value)
+    except rec.RecordError:
         return None

@@ -41,7 +41,7 @@ class OracleSettings(BaseModel):
     #: Records may be this far (seconds) ahead of the oracle's clock (clock skew between systems).
     future_tolerance: int = Field(default=300, ge=0)
     #: Records per ingest transaction (bounded memory for large files).
-    chunk_records: int = Field(default=20_000, ge=1)
+    chunk_records: int = Field(default=40_000, ge=1)
     #: Largest batch accepted by POST /v1/usage.
     http_max_records: int = Field(default=10_000, ge=1)
 

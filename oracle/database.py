@@ -45,3 +45,14 @@ def placeholder(conn: Connection | Engine) -> str:
 def marks(conn: Connection | Engine, n: int) -> str:
     p = placeholder(conn)
     return ", ".join([p] * n)
+
+
+def fetch_all(conn: Connection, sql: str, params: tuple | list = ()) -> list[tuple]:  # type: ignore[type-arg]
+    """The rows of a query (driver SQL) through the DBAPI cursor of ``conn``'s transaction: plain tuples, without
+    per-row result processing (thousands of rows per ingest chunk)."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, tuple(params))
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()

@@ -18,13 +18,17 @@ Large files are checked in a worker process (``oracle.check``) while this proces
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
 
@@ -35,7 +39,7 @@ from oracle import records as rec
 from oracle.check import Checked, Checker, Held, Issue, conflict, content, show
 from oracle.clock import Clock, SystemClock, portable
 from oracle.config import OracleSettings
-from oracle.database import marks
+from oracle.database import fetch_all, marks
 from oracle.models import ACCEPTED, OPEN, QUARANTINED, Batch, QuarantineEntry, Report
 from oracle.registry import registry_version, require_source, utcnow
 from oracle.snapshot import Registry
@@ -65,6 +69,10 @@ class IngestResult:
     issues_dropped: int = 0
     max_issues: int | None = None
     seconds: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds by stage: read, check, send, receive, store
+
+    def add_cpu(self, stage: str, seconds: float) -> None:
+        self.cpu[stage] = self.cpu.get(stage, 0.0) + seconds
 
     @property
     def total(self) -> int:
@@ -109,6 +117,8 @@ class Pipeline:
         self.clock = clock or SystemClock()
         self.sqlite = engine.dialect.name == "sqlite"
         self._registry: Registry | None = None
+        self._checkers: dict[str, Checker] = {}
+        self._write_lock = threading.Lock()
         factor = Decimal(settings.outlier_factor)
         self._outlier = factor.as_integer_ratio() if factor > 0 else None
 
@@ -122,8 +132,19 @@ class Pipeline:
                 self._registry = Registry.load(conn)
         return self._registry
 
-    def checker(self, source: str) -> Checker:
-        return Checker(self.registry, source, self.settings.future_tolerance)
+    def _writing(self) -> AbstractContextManager[Any]:
+        """SQLite: this process's writers queue on a lock, so the next one starts the moment the write lock is free
+        (SQLite's own busy handler would poll, sleeping up to tens of milliseconds between tries)."""
+        return self._write_lock if self.sqlite else nullcontext()
+
+    def checker(self, source: str, registry: Registry | None = None) -> Checker:
+        """A checker for ``source`` against the current mappings (kept while they do not change: its caches
+        carry over from chunk to chunk)."""
+        registry = registry or self.registry
+        cached = self._checkers.get(source)
+        if cached is None or cached.registry is not registry:
+            cached = self._checkers[source] = Checker(registry, source, self.settings.future_tolerance)
+        return cached
 
     # -- entry points -----------------------------------------------------------------------------------------
     def ingest(
@@ -139,40 +160,106 @@ class Pipeline:
         progress: Callable[[IngestResult], None] | None = None,
     ) -> IngestResult:
         """Check and store ``items`` (from ``oracle.records`` readers) for ``source`` in chunks."""
+        chunks = rec.item_chunks(items, self.settings.chunk_records)
+        return self.ingest_chunks(
+            source, chunks, kind=kind, name=name, sha256=sha256, keep_accepted=keep_accepted, max_issues=max_issues, progress=progress
+        )
+
+    def ingest_chunks(
+        self,
+        source: str,
+        chunks: Iterable[list[rec.Segment]],
+        *,
+        kind: str = "cli",
+        name: str = "",
+        sha256: str | None = None,
+        keep_accepted: bool = False,
+        max_issues: int | None = None,
+        progress: Callable[[IngestResult], None] | None = None,
+    ) -> IngestResult:
+        """Check and store records given in chunks (each a list of segments: columns or single records); one
+        chunk is one transaction."""
         result, resume = self._begin(source, kind, name, sha256, keep_accepted, max_issues)
         started = time.perf_counter()
-        size = self.settings.chunk_records
-        chunk: list[rec.Item] = []
+        empty = True
+        clock = time.process_time
         try:
-            for item in items:
-                chunk.append(item)
-                if len(chunk) >= size:
-                    self._checked_and_stored(source, chunk, result, resume)
-                    chunk = []
-                    if progress is not None:
-                        progress(result)
+            chunk_iter = iter(chunks)
+            while True:
+                t0 = clock()
+                segments = next(chunk_iter, None)
+                result.add_cpu("read", clock() - t0)
+                if segments is None:
+                    break
+                empty = False
+                self._checked_and_stored(source, segments, result, resume)
+                if progress is not None:
+                    progress(result)
         except rec.FileFormatError as exc:
             # what was read before the damage is stored (and reported); the rest of the file is not
-            if chunk:
-                self._checked_and_stored(source, chunk, result, resume)
             exc.result = self._finish(result, resume, started, progress)  # type: ignore[attr-defined]
             raise
-        if chunk or result.items == 0:
-            self._checked_and_stored(source, chunk, result, resume)
+        if empty:
+            self._checked_and_stored(source, [], result, resume)
         return self._finish(result, resume, started, progress)
 
-    def ingest_objects(self, source: str, objects: list[Any], *, kind: str = "http", name: str = "") -> IngestResult:
-        """A batch of JSON objects (HTTP): every outcome is listed, accepted record ids included."""
+    def ingest_objects(
+        self, source: str, objects: list[Any], *, kind: str = "http", name: str = "", columns: rec.Columns | None = None
+    ) -> IngestResult:
+        """A batch of JSON objects (HTTP): every outcome is listed, accepted record ids included. ``columns``:
+        the same objects as columns, if the caller has them already."""
+        if columns is None:
+            columns = rec.columns_from_objects(objects, range(len(objects)))
+        if len(objects) <= self.settings.chunk_records:
+            segments: list[rec.Segment] = [columns] if columns is not None else [list(_object_items(objects))]
+            return self._ingest_once(source, segments, kind=kind, name=name)
+        if columns is not None:
+            size = self.settings.chunk_records
+            chunks: Iterable[list[rec.Segment]] = (
+                [rec.Columns(columns.lines[i : i + size], columns.fields(i, i + size), json=True)] for i in range(0, len(objects), size)
+            )
+            return self.ingest_chunks(source, chunks, kind=kind, name=name, keep_accepted=True)
 
-        def items() -> Iterator[rec.Item]:
-            parse = rec.parse_mapping
-            for i, obj in enumerate(objects):
-                try:
-                    yield i, parse(obj)
-                except rec.RecordError as exc:
-                    yield i, (rec.record_id_of(obj), exc)
+        return self.ingest(source, _object_items(objects), kind=kind, name=name, keep_accepted=True)
 
-        return self.ingest(source, items(), kind=kind, name=name, keep_accepted=True)
+    def _ingest_once(self, source: str, segments: list[rec.Segment], *, kind: str, name: str) -> IngestResult:
+        """One chunk (an HTTP batch) in one transaction together with its batch row: one commit per delivery.
+
+        The chunk is checked against the mappings cached in this process; the transaction reads the mappings'
+        version and checks again in the rare case that they changed meanwhile."""
+        started = time.perf_counter()
+        registry = self._registry if self._registry is not None and source in self._registry.sources else self.registry
+        require_source(registry, source)
+        now = self.clock.now()
+        checked = self.checker(source, registry).check_segments(segments, now)
+        for attempt in range(5):
+            try:
+                with self._writing(), self.engine.begin() as conn:
+                    version = registry_version(conn)
+                    if version != registry.version:
+                        registry = self._registry = Registry.load(conn)
+                        require_source(registry, source)
+                        checked = self.checker(source, registry).check_segments(segments, now)
+                    stamp = utcnow()
+                    batch_id = conn.execute(
+                        insert(Batch)
+                        .values(source_id=registry.sources[source], kind=kind, name=name[:300], sha256=None)
+                        .values(started_at=stamp, finished_at=stamp, accepted=0, duplicates=0, quarantined=0, rejected=0)
+                        .returning(Batch.id)
+                    ).scalar_one()
+                    result = IngestResult(batch_id=batch_id, source=source, accepted_ids=[])
+                    issues = self._store(conn, registry, source, result, checked, set())
+            except (IntegrityError, OperationalError) as exc:
+                if attempt == 4:
+                    raise
+                log.info("ingest batch retried after a concurrent write: %s", type(exc).__name__)
+                continue
+            for issue in issues:
+                result.add_issue(issue)
+            result.items += checked.items
+            result.seconds = time.perf_counter() - started
+            return result
+        raise AssertionError("unreachable")
 
     def ingest_file(
         self,
@@ -186,33 +273,34 @@ class Pipeline:
         workers: int | None = None,
     ) -> IngestResult:
         """A CSV or JSONL file, streamed with bounded memory. An interrupted earlier run of the same file (same
-        content) is resumed: what it stored counts as accepted/quarantined now, not as duplicates."""
+        content) is resumed: what it stored counts as accepted/quarantined now, not as duplicates.
+
+        ``workers``: checking processes (default: one for files of at least ``PARALLEL_MIN_BYTES``, none for
+        smaller ones; 0 checks in this process)."""
         fmt = fmt or rec.detect_format(path.name)
         rec.reader_for(fmt)  # unknown format → FileFormatError before anything is stored
         digest, quotes = _sha256(path)
         size = path.stat().st_size
-        use_worker = (workers if workers is not None else 2) > 0 and size >= PARALLEL_MIN_BYTES
-        if use_worker:
-            # two checking processes when the file splits safely at newlines (JSONL; CSV without quoted fields)
-            splittable = (workers is None or workers > 1) and size >= SPLIT_MIN_BYTES and (fmt == "jsonl" or not quotes)
-            return self._ingest_parallel(source, path, fmt, digest, kind, max_issues, progress, splittable)
+        # JSONL and CSV without quotes (so without quoted line breaks) are read a block of lines at a time
+        by_lines = fmt == "jsonl" or not quotes
+        n_workers = workers if workers is not None else (1 if size >= PARALLEL_MIN_BYTES else 0)
+        if n_workers > 0:
+            return self._ingest_parallel(source, path, fmt, digest, kind, max_issues, progress, n_workers if by_lines else 1, by_lines)
         with open(path, "rb") as stream:
-            reader = rec.reader_for(fmt)
             read = rec.ReadProgress()
-            result_box: list[IngestResult] = []
+            chunks = rec.file_chunks(stream, fmt, self.settings.chunk_records, read, by_lines=by_lines)
 
             def counted(r: IngestResult) -> None:
                 r.bytes_read = read.bytes_read
                 if progress is not None:
                     progress(r)
 
-            result_box.append(
-                self.ingest(source, reader(stream, read), kind=kind, name=str(path), sha256=digest, max_issues=max_issues, progress=counted)
-            )
-            return result_box[0]
+            return self.ingest_chunks(source, chunks, kind=kind, name=str(path), sha256=digest, max_issues=max_issues, progress=counted)
 
     def ingest_stream(self, source: str, stream: IO[bytes], fmt: str, *, kind: str = "cli", name: str = "-", **kwargs: Any) -> IngestResult:
-        return self.ingest(source, rec.reader_for(fmt)(stream, None), kind=kind, name=name, **kwargs)
+        # JSONL is read a block of lines at a time; CSV record by record (it may hold quoted line breaks)
+        chunks = rec.file_chunks(stream, fmt, self.settings.chunk_records, None, by_lines=fmt == "jsonl")
+        return self.ingest_chunks(source, chunks, kind=kind, name=name, **kwargs)
 
     # -- batches ----------------------------------------------------------------------------------------------
     def _begin(
@@ -252,15 +340,24 @@ class Pipeline:
         return result
 
     # -- one chunk ----------------------------------------------------------------------------------------------
-    def _checked_and_stored(self, source: str, chunk: list[rec.Item], result: IngestResult, resume: set[int]) -> None:
-        checked = self.checker(source).check(chunk, self.clock.now())
+    def _checked_and_stored(self, source: str, segments: list[rec.Segment], result: IngestResult, resume: set[int]) -> None:
+        t0 = time.process_time()
+        checked = self.checker(source).check_segments(segments, self.clock.now())
+        result.add_cpu("check", time.process_time() - t0)
         self._store_checked(source, checked, result, resume)
 
     def _store_checked(self, source: str, checked: Checked, result: IngestResult, resume: set[int]) -> None:
+        t0 = time.process_time()
+        try:
+            self._store_checked_once(source, checked, result, resume)
+        finally:
+            result.add_cpu("store", time.process_time() - t0)
+
+    def _store_checked_once(self, source: str, checked: Checked, result: IngestResult, resume: set[int]) -> None:
         for attempt in range(5):
             registry = self.registry
             try:
-                with self.engine.begin() as conn:
+                with self._writing(), self.engine.begin() as conn:
                     issues = self._store(conn, registry, source, result, checked, resume)
             except (IntegrityError, OperationalError) as exc:
                 # PostgreSQL: another writer opened the same report or stored the same record id concurrently.
@@ -276,6 +373,7 @@ class Pipeline:
     def _store(self, conn: Connection, registry: Registry, source: str, result: IngestResult, ch: Checked, resume: set[int]) -> list[Issue]:
         source_id = registry.sources[source]
         batch_id = result.batch_id
+        ch.summarize()
         issues = list(ch.issues)
         held: list[Held] = list(ch.held)
         n_acc = len(ch.rids)
@@ -295,8 +393,7 @@ class Pipeline:
             ).scalar_one()
             lo = hi - n + 1
             reports = self._open_reports(conn, registry, set(ch.pairs)) if kept else {}
-            report_by_pair = [reports.get(pair, 0) for pair in ch.pairs]
-            blob = ch.leaves
+            report_by_pair = list(map(reports.get, ch.pairs, repeat(0)))
             if keep is None:
                 rids, ags, meters, periods, units, times, lines = (
                     ch.rids,
@@ -307,47 +404,46 @@ class Pipeline:
                     ch.times,
                     ch.lines,
                 )
-                leaves = [blob[i : i + 32] for i in range(0, 32 * n_acc, 32)]
                 report_of = list(map(report_by_pair.__getitem__, ch.pair_of))
             else:
                 rids, ags, meters, periods, units, times, lines = (
                     [col[i] for i in keep] for col in (ch.rids, ch.agreements, ch.meters, ch.periods, ch.units, ch.times, ch.lines)
                 )
-                leaves = [blob[i * 32 : i * 32 + 32] for i in keep]
                 report_of = [report_by_pair[ch.pair_of[i]] for i in keep]
-            ids = range(lo, lo + kept)
-            rows: list[tuple[Any, ...]] = list(
-                zip(
-                    ids,
-                    repeat(source_id),
-                    rids,
-                    repeat(batch_id),
-                    repeat(ACCEPTED),
-                    ags,
-                    meters,
-                    periods,
-                    units,
-                    times,
-                    leaves,
-                    report_of,
-                    strict=False,
+            ph = marks(conn, 1)
+            # source, batch and status are the same for every row: literals (integers), fewer parameters to bind
+            inserted_n = 0
+            if kept:
+                # the driver's cursor, fed by an iterator: no list of rows, no per-row work in SQLAlchemy
+                raw = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                try:
+                    raw.executemany(
+                        "INSERT INTO oracle_records (id, source_id, record_id, batch_id, status, agreement_id, meter, period, "
+                        f"units, occurred_at, report_id) VALUES ({ph}, {int(source_id)}, {ph}, {int(batch_id)}, {ACCEPTED}, "
+                        f"{marks(conn, 6)}) ON CONFLICT DO NOTHING",
+                        zip(range(lo, lo + kept), rids, ags, meters, periods, units, times, report_of, strict=True),
+                    )
+                    inserted_n = raw.rowcount
+                finally:
+                    raw.close()
+            if held:
+                cursor = conn.exec_driver_sql(
+                    "INSERT INTO oracle_records (id, source_id, record_id, batch_id, status, agreement_id, meter, period, units, "
+                    f"occurred_at, report_id) VALUES ({ph}, {int(source_id)}, {ph}, {int(batch_id)}, {QUARANTINED}, {marks(conn, 3)}, "
+                    f"NULL, {ph}, NULL) ON CONFLICT DO NOTHING",
+                    [(lo + kept + j, h[0], h[1], h[2], h[3], h[4]) for j, h in enumerate(held)],  # type: ignore[arg-type]
                 )
-            )
-            rows.extend(
-                (lo + kept + j, source_id, h[0], batch_id, QUARANTINED, h[1], h[2], h[3], None, h[4], None, None)
-                for j, h in enumerate(held)
-            )
-            cursor = conn.exec_driver_sql(
-                "INSERT INTO oracle_records (id, source_id, record_id, batch_id, status, agreement_id, meter, period, units, "
-                f"occurred_at, leaf, report_id) VALUES ({marks(conn, 12)}) ON CONFLICT DO NOTHING",
-                rows,  # type: ignore[arg-type]
-            )
+                inserted_n += cursor.rowcount
             acc_rows: list[int] | None = None  # None: all kept accepted rows were inserted
-            if cursor.rowcount != n:
+            if inserted_n != n:
                 inserted = self._inserted(conn, lo, hi)
                 acc_rows = [i for i in range(kept) if lo + i in inserted]
                 new_held = [h for j, h in enumerate(held) if lo + kept + j in inserted]
-                missing = [(rows[i], lines[i]) for i in range(kept) if lo + i not in inserted]
+                missing = [
+                    ((lo + i, source_id, rids[i], batch_id, ACCEPTED, ags[i], meters[i], periods[i], units[i], times[i]), lines[i])
+                    for i in range(kept)
+                    if lo + i not in inserted
+                ]
                 missing_held = [h for j, h in enumerate(held) if lo + kept + j not in inserted]
                 accepted_n, quarantined_n = self._existing(conn, registry, source, source_id, missing, missing_held, issues, result, resume)
                 held = new_held
@@ -357,6 +453,7 @@ class Pipeline:
             if acc_rows is None and keep is None:
                 if kept:
                     self._aggregate_summary(conn, ch, report_by_pair, lo)
+                    self._add_leaves(conn, [(report_by_pair[j], blob) for j, blob in enumerate(ch.pair_leaves)])
                     if result.accepted_ids is not None:
                         result.accepted_ids.extend(rids)
                 accepted_n += kept
@@ -364,6 +461,13 @@ class Pipeline:
                 only = list(range(kept)) if acc_rows is None else acc_rows
                 if only:
                     self._aggregate(conn, ags, meters, periods, units, report_of, lo, only)
+                    blob = ch.leaves
+                    index = list(range(kept)) if keep is None else keep  # position in ``ch`` of each kept record
+                    by_report: dict[int, list[bytes]] = {}
+                    for i in only:
+                        j = index[i] * 32
+                        by_report.setdefault(report_of[i], []).append(blob[j : j + 32])
+                    self._add_leaves(conn, [(r, b"".join(parts)) for r, parts in by_report.items()])
                     if result.accepted_ids is not None:
                         result.accepted_ids.extend(rids[i] for i in only)
                 accepted_n += len(only)
@@ -371,17 +475,16 @@ class Pipeline:
         result.accepted += accepted_n
         dup = sum(1 for i in issues if i.status == "duplicate")
         rej = sum(1 for i in issues if i.status == "rejected")
-        conn.execute(
-            update(Batch)
-            .where(Batch.id == batch_id)
-            .values(
-                accepted=Batch.accepted + accepted_n,
-                quarantined=Batch.quarantined + quarantined_n,
-                duplicates=Batch.duplicates + dup,
-                rejected=Batch.rejected + rej,
-            )
+        conn.exec_driver_sql(
+            f"UPDATE oracle_batches SET accepted = accepted + {int(accepted_n)}, quarantined = quarantined + {int(quarantined_n)}, "
+            f"duplicates = duplicates + {int(dup)}, rejected = rejected + {int(rej)} WHERE id = {int(batch_id)}"
         )
         return issues
+
+    def _add_leaves(self, conn: Connection, rows: list[tuple[int, bytes]]) -> None:
+        """Merkle leaves of accepted records, one row per open report and chunk (the cut builds the tree from them)."""
+        if rows:
+            conn.exec_driver_sql(f"INSERT INTO oracle_report_leaves (report_pk, leaves) VALUES ({marks(conn, 2)})", sorted(rows))  # type: ignore[arg-type]
 
     def _held_from_accepted(self, registry: Registry, ch: Checked, i: int, code: str, reason: str) -> Held:
         info = registry.agreements[ch.agreements[i]]
@@ -416,28 +519,34 @@ class Pipeline:
         assert self._outlier is not None
         num, den = self._outlier
         minimum = self.settings.outlier_min_records
-        stats: dict[tuple[int, int, int], tuple[int, int]] = {}
-        for part in _parts(sorted({k[0] for k in ch.keys}), 500):
-            for ag, meter, period, units, count in conn.exec_driver_sql(
+        keys = ch.keys
+        since = min(map(_PERIOD, keys)) - 1
+        rows: list[tuple[int, int, int, int, int]] = []
+        for part in _parts(sorted(set(map(_AGREEMENT, keys))), 500):
+            rows += fetch_all(
+                conn,
                 "SELECT agreement_id, meter, period, accepted_units, accepted_count FROM oracle_totals "
-                f"WHERE agreement_id IN ({marks(conn, len(part))})",
-                tuple(part),
-            ):
-                stats[(ag, meter, period)] = (units, count)
-        flagged: dict[int, tuple[str, str]] = {}
+                f"WHERE agreement_id IN ({marks(conn, len(part))}) AND period >= {marks(conn, 1)}",
+                (*part, since),
+            )
+        stats = dict(zip(map(_KEY, rows), map(_STATS, rows), strict=True))
         zero = (0, 0)
-        for k, key in enumerate(ch.keys):
-            cur = stats.get(key, zero)
-            prev = stats.get((key[0], key[1], key[2] - 1), zero)
-            s = cur[0] + prev[0]
-            cnt = cur[1] + prev[1]
-            big = cnt >= minimum and ch.key_max[k] * cnt * den > num * s
-            overflow = cur[0] + ch.key_sum[k] > rec.MAX_UNITS
-            if not big and not overflow:
-                continue  # the common case: no record of this key needs a closer look
+        cur = list(map(stats.get, keys, repeat(zero)))
+        prev = list(map(stats.get, [(a, m, p - 1) for a, m, p in keys], repeat(zero)))
+        limit = rec.MAX_UNITS
+        suspects = [
+            k
+            for k, (cu, cc), (pu, pc), mx, sm in zip(range(len(keys)), cur, prev, ch.key_max, ch.key_sum, strict=True)
+            if (cc + pc >= minimum and mx * (cc + pc) * den > num * (cu + pu)) or cu + sm > limit
+        ]
+        flagged: dict[int, tuple[str, str]] = {}
+        for k in suspects:  # rare: look at the records of this key one by one
+            key = keys[k]
+            s = cur[k][0] + prev[k][0]
+            cnt = cur[k][1] + prev[k][1]
             info = registry.agreements[key[0]]
             mi = info.meters_by_index[key[1]]
-            total = cur[0]
+            total = cur[k][0]
             for i in (i for i, kk in enumerate(ch.key_of) if kk == k):
                 units = ch.units[i]
                 if cnt >= minimum and units * cnt * den > num * s:
@@ -464,10 +573,11 @@ class Pipeline:
 
         def scan() -> None:
             for part in _parts(agreements, 500):
-                for rid, ag, period in conn.exec_driver_sql(
+                for rid, ag, period in fetch_all(
+                    conn,
                     "SELECT id, agreement_id, period FROM oracle_reports "
                     f"WHERE status = 'open' AND agreement_id IN ({marks(conn, len(part))}){lock}",
-                    tuple(part),
+                    part,
                 ):
                     if (ag, period) in pairs:
                         found[(ag, period)] = rid
@@ -650,37 +760,51 @@ class Pipeline:
         kind: str,
         max_issues: int | None,
         progress: Callable[[IngestResult], None] | None,
-        splittable: bool = False,
+        parts: int = 1,
+        by_lines: bool = True,
     ) -> IngestResult:
         result, resume = self._begin(source, kind, str(path), digest, False, max_issues)
         started = time.perf_counter()
-        base = Job(self.registry, source, str(path), fmt, self.settings.chunk_records, self.settings.future_tolerance, portable(self.clock))
-        parts = 2 if splittable else 1
+        base = Job(
+            self.registry,
+            source,
+            str(path),
+            fmt,
+            self.settings.chunk_records,
+            self.settings.future_tolerance,
+            portable(self.clock),
+            by_lines=by_lines,
+        )
         procs = []
+        message_cpu: list[float] = []  # CPU of reading and unpickling the last message
+        thresholds = gc.get_threshold()
+        # a chunk is many small objects and no cycles: while a large file streams through, collect less often
+        gc.set_threshold(max(thresholds[0], 50_000), *thresholds[1:])
         try:
-            if parts == 1:
-                proc, messages = spawn(base)
+            streams = []
+            for part in range(parts):
+                proc, messages = spawn(replace(base, part=part, parts=parts), message_cpu)
                 procs.append(proc)
-                stream: Iterable[Any] = ((m if isinstance(m, Exception) else ("block", 0, m[0], m[1])) for m in messages)
-            else:
-                streams = []
-                for part in range(parts):
-                    proc, messages = spawn(replace(base, part=part, parts=parts))
-                    procs.append(proc)
-                    streams.append(messages)
-                stream = _interleave(streams)
-            for message in stream:
+                streams.append(messages)
+            for message in _interleave(streams):
                 if isinstance(message, rec.FileFormatError):
                     message.result = self._finish(result, resume, started, progress)  # type: ignore[attr-defined]
                     raise message
                 if isinstance(message, Exception):
                     raise message
+                if message[0] == "end":  # a worker's CPU by stage
+                    for stage, seconds in message[2].items():
+                        result.add_cpu(stage, seconds)
+                    continue
                 _kind, _k, checked, bytes_read = message
+                result.add_cpu("receive", sum(message_cpu))
+                message_cpu.clear()
                 self._store_checked(source, checked, result, resume)
                 result.bytes_read = bytes_read
                 if progress is not None:
                     progress(result)
         finally:
+            gc.set_threshold(*thresholds)
             for proc in procs:
                 if proc.poll() is None:
                     proc.kill()
@@ -688,25 +812,40 @@ class Pipeline:
         return self._finish(result, resume, started, progress)
 
 
+_AGREEMENT = itemgetter(0)
+_PERIOD = itemgetter(2)
+_KEY = itemgetter(0, 1, 2)
+_STATS = itemgetter(3, 4)
+
+
+def _object_items(objects: list[Any]) -> Iterator[rec.Item]:
+    """JSON objects record by record, as the readers yield them."""
+    parse = rec.parse_mapping
+    for i, obj in enumerate(objects):
+        try:
+            yield i, parse(obj)
+        except rec.RecordError as exc:
+            yield i, (rec.record_id_of(obj), exc)
+
+
 def _interleave(streams: list[Iterator[Any]]) -> Iterator[Any]:
-    """Blocks in file order: block k comes from worker k % n; each worker ends with ("end", number of blocks)."""
+    """Blocks in file order: block k comes from worker k % n; each worker ends with ("end", number of blocks,
+    its CPU by stage), passed on."""
     n = len(streams)
     k = 0
-    ended = 0
-    while ended < n:
+    while True:
         message = next(streams[k % n])
         if isinstance(message, Exception):
             yield message
             return
         if message[0] == "end":
-            ended += 1
+            yield message
             for other in range(n):  # the others end too: drain their end markers
                 if other != k % n:
                     last = next(streams[other])
+                    yield last
                     if isinstance(last, Exception):
-                        yield last
                         return
-                    ended += 1
             return
         yield message
         k += 1
@@ -791,6 +930,7 @@ def release(
         new_pk = conn.exec_driver_sql("UPDATE oracle_counters SET value = value + 1 WHERE name = 'record_id' RETURNING value").scalar_one()
         reports = pipeline._open_reports(conn, registry, {(ag_id, period)})
         report = reports[(ag_id, period)]
+        pipeline._add_leaves(conn, [(report, leaf)])
         conn.execute(
             update(rec_table())
             .where(rec_table().c.id == old_pk)
@@ -802,7 +942,6 @@ def release(
                 period=period,
                 units=units,
                 occurred_at=us,
-                leaf=leaf,
                 report_id=report,
             )
         )

@@ -9,8 +9,13 @@ than 64 bytes, so a leaf can never pass for an inner node and one hash suffices.
 
 from __future__ import annotations
 
+import pickle
+import struct
+import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import IO, Any
 
 from _pysha3 import keccak_256
 
@@ -18,6 +23,9 @@ from settle.errors import ValidationError
 
 LEAF_TYPES = ("address", "uint8", "uint32", "uint256", "uint64", "uint8", "string", "string")
 _WORD = 32
+
+
+_digest = keccak_256.digest
 
 
 def keccak(data: bytes) -> bytes:
@@ -79,18 +87,28 @@ def hash_pair(a: bytes, b: bytes) -> bytes:
 
 def build_tree(leaves: Sequence[bytes]) -> list[bytes]:
     """OpenZeppelin's array layout: ``2n - 1`` nodes, the root at 0, the sorted leaves from the end backwards
-    (sorted leaf ``i`` at ``2n - 2 - i``), node ``i`` = hash_pair(node ``2i + 1``, node ``2i + 2``)."""
+    (sorted leaf ``i`` at ``2n - 2 - i``), node ``i`` = hash_pair(node ``2i + 1``, node ``2i + 2``).
+
+    Nodes are hashed a range at a time, from the end: every node in ``lo..hi`` with ``lo = (hi + 1) // 2`` has
+    both children above ``hi``, so the whole range is one pass of C-level maps."""
     if not leaves:
         raise ValidationError("a Merkle tree needs at least one leaf")
     ordered = sorted(leaves)
     n = len(ordered)
     tree: list[bytes] = [b""] * (n - 1) + ordered[::-1]
-    k = keccak_256
-    for i in range(n - 2, -1, -1):
-        a = tree[2 * i + 1]
-        b = tree[2 * i + 2]
-        tree[i] = k(a + b if a < b else b + a).digest()
+    hi = n - 2
+    while hi >= 0:
+        lo = (hi + 1) // 2
+        left = tree[2 * lo + 1 : 2 * hi + 2 : 2]
+        right = tree[2 * lo + 2 : 2 * hi + 3 : 2]
+        tree[lo : hi + 1] = map(_digest, map(keccak_256, map(bytes.__add__, map(min, left, right), map(max, left, right))))
+        hi = lo - 1
     return tree
+
+
+def split_leaves(blob: bytes) -> list[bytes]:
+    """Concatenated 32-byte leaves → list."""
+    return [blob[i : i + _WORD] for i in range(0, len(blob), _WORD)]
 
 
 def pack_tree(tree: Sequence[bytes]) -> bytes:
@@ -154,3 +172,96 @@ def root_of(leaves: Sequence[bytes]) -> bytes:
 def report_id(agreement: str, period: int, seq: int) -> bytes:
     """Deterministic report id: ``keccak256(abi.encode(address agreement, uint32 period, uint32 seq))``."""
     return keccak(bytes(12) + bytes.fromhex(agreement[2:]) + period.to_bytes(_WORD, "big") + seq.to_bytes(_WORD, "big"))
+
+
+# -- trees of many reports on two cores -----------------------------------------------------------------------------
+
+_LEN = struct.Struct("<Q")
+
+
+def _send(out: IO[bytes], message: Any) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    out.write(_LEN.pack(len(data)) + data)
+    out.flush()
+
+
+def _recv(stream: IO[bytes]) -> Any:
+    head = stream.read(_LEN.size)
+    if len(head) < _LEN.size:
+        raise EOFError
+    (size,) = _LEN.unpack(head)
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError
+    return pickle.loads(data)
+
+
+def packed_trees(blobs: Sequence[bytes]) -> list[bytes]:
+    """Each blob of concatenated leaves → its packed tree."""
+    return [pack_tree(build_tree(split_leaves(blob))) for blob in blobs]
+
+
+class TreeBuilder:
+    """Builds the trees of many reports; with ``helper``, a second process (``python -m oracle.merkle``) builds
+    the larger part of every batch of trees while this one builds the rest."""
+
+    #: the part of the leaves this process hashes itself when it has a helper
+    SHARE = 0.4
+
+    def __init__(self, helper: bool = False):
+        self._proc: subprocess.Popen[bytes] | None = None
+        if helper:
+            self._proc = subprocess.Popen([sys.executable, "-m", "oracle.merkle"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    def build(self, blobs: Sequence[bytes]) -> list[bytes]:
+        """Packed trees (``2n - 1`` nodes, the root first) of the leaf blobs, in order."""
+        proc = self._proc
+        total = sum(map(len, blobs))
+        if proc is None or total < 2 * _WORD * 1000:
+            return packed_trees(blobs)
+        assert proc.stdin is not None and proc.stdout is not None
+        mine, cut = 0, len(blobs)
+        for i, blob in enumerate(blobs):  # the helper takes the tail: this process also reads and writes the rows
+            mine += len(blob)
+            if mine >= total * self.SHARE:
+                cut = i + 1
+                break
+        _send(proc.stdin, list(blobs[cut:]))
+        head = packed_trees(blobs[:cut])
+        try:
+            tail = _recv(proc.stdout)
+        except EOFError:
+            raise RuntimeError(f"the tree-building process ended unexpectedly (exit code {proc.wait()})") from None
+        return head + tail
+
+    def close(self) -> None:
+        if self._proc is not None:
+            proc, self._proc = self._proc, None
+            if proc.stdin is not None:
+                proc.stdin.close()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def __enter__(self) -> TreeBuilder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _serve() -> None:
+    """The helper process: batches of leaf blobs in, packed trees out, until stdin closes."""
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    while True:
+        try:
+            blobs = _recv(stdin)
+        except EOFError:
+            return
+        _send(stdout, packed_trees(blobs))
+
+
+if __name__ == "__main__":
+    _serve()

@@ -152,8 +152,9 @@ Index("ix_oracle_batches_file", Batch.source_id, Batch.sha256)
 
 
 class Record(Base):
-    """One usage record, accepted or quarantined. Ids are assigned by the oracle in blocks (oracle_counters) so
-    a report's records are found by id range; a released record gets a fresh id."""
+    """One usage record, accepted or quarantined. Ids are assigned by the oracle in blocks (oracle_counters); a
+    released record gets a fresh id. The record's Merkle leaf is kept with its open report (``ReportLeaves``) and
+    then in the report's tree, not here: a proof recomputes it from these fields."""
 
     __tablename__ = "oracle_records"
     __table_args__ = (UniqueConstraint("source_id", "record_id", name="uq_oracle_records_source_record"),)
@@ -168,7 +169,6 @@ class Record(Base):
     period: Mapped[int | None] = mapped_column(BigInteger)
     units: Mapped[int | None] = mapped_column(BigInteger)  # quantity in the meter's integer units
     occurred_at: Mapped[int] = mapped_column(BigInteger)  # microseconds since the epoch, UTC
-    leaf: Mapped[bytes | None] = mapped_column(LargeBinary(32))  # Merkle leaf (docs/merkle.md)
     report_id: Mapped[int | None] = mapped_column(BigInteger)  # oracle_reports.id
 
 
@@ -258,6 +258,18 @@ class Report(Base):
 
 
 Index("ix_oracle_reports_signer_nonce", Report.signer, Report.nonce)
+
+
+class ReportLeaves(Base):
+    """Merkle leaves (docs/merkle.md) of an open report's records, 32 bytes each, concatenated: one row per report
+    and ingest chunk, written in the transaction that stores the records. The cut builds the tree from them (and
+    deletes them: the tree holds every leaf)."""
+
+    __tablename__ = "oracle_report_leaves"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    report_pk: Mapped[int] = mapped_column(BigInteger, index=True)
+    leaves: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class ReportTree(Base):

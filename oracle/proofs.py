@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from oracle.merkle import StoredTree, leaf_preimage, verify
+from oracle.merkle import StoredTree, keccak, leaf_preimage, verify
 from oracle.models import ACCEPTED, STATUS_NAMES, Agreement, Record, Report, ReportTree, Source
 from oracle.records import format_timestamp
 from oracle.rpc import Rpc
@@ -66,13 +66,14 @@ def prove(engine: Engine, rpc: Rpc | None, source: str, record_id: str) -> dict[
         tree_row = conn.execute(select(ReportTree).where(ReportTree.report_pk == report.id)).scalar_one()
         address = conn.execute(select(Agreement.address).where(Agreement.id == record.agreement_id)).scalar_one()
     tree = StoredTree(bytes(tree_row.tree))
-    leaf = bytes(record.leaf)
     recomputed = leaf_preimage(address, record.meter, record.period, record.units, record.occurred_at, source, record_id)
-    from oracle.merkle import keccak
-
-    if keccak(recomputed) != leaf:
-        raise ProofError(f"stored leaf of '{record_id}' does not match its fields: the database was altered")
-    path = tree.proof(leaf)
+    leaf = keccak(recomputed)
+    try:
+        path = tree.proof(leaf)
+    except ValidationError:
+        raise ProofError(
+            f"the leaf of '{record_id}' computed from its stored fields is not in the tree of report {report.id}: the database was altered"
+        ) from None
     root = bytes(report.root)
     local_ok = verify(path, root, leaf)
     out: dict[str, Any] = {

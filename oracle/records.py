@@ -12,11 +12,14 @@ import csv
 import io
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import repeat
 from typing import IO, Any
+
+import orjson
 
 from settle.errors import ValidationError
 
@@ -334,38 +337,277 @@ class _Counted(io.RawIOBase):
         return n
 
 
-def parse_block(data: bytes, fmt: str, first_line: int, columns: tuple[tuple[int, ...], int] | None) -> list[Item]:
-    """Records from a block of whole lines (a slice of a file, split at newlines) whose first line is
-    ``first_line``. CSV blocks must not contain quoted line breaks (callers split only files without quotes)."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        bad_line = first_line + data.count(NEWLINE, 0, exc.start)
-        raise FileFormatError(f"line {bad_line}: not UTF-8 ({exc.reason})") from None
-    if fmt == "csv":
-        assert columns is not None
-        return list(_csv_rows(csv.reader(io.StringIO(text, newline="")), columns, first_line - 1))
-    out: list[Item] = []
-    loads = json.loads
-    parse = parse_fields
-    for number, line in enumerate(text.split("\n"), start=first_line):
-        if not line.strip():
-            continue
+# -- columns: many records at once ------------------------------------------------------------------------------
+
+
+class Columns:
+    """Consecutive records as read, field by field (raw values: strings from CSV, any JSON value from JSON).
+
+    ``oracle.check`` checks whole columns at once where every record is well-formed and plausible, and falls back
+    to :meth:`item` (exactly what the per-record readers yield) for the records where it cannot.
+    """
+
+    __slots__ = ("lines", "record_id", "agreement", "meter", "quantity", "unit", "occurred_at", "json")
+
+    def __init__(self, lines: Sequence[int], fields: list[list[Any]], *, json: bool = False):
+        self.lines = lines
+        self.record_id, self.agreement, self.meter, self.quantity, self.unit, self.occurred_at = fields
+        self.json = json
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def fields(self, lo: int = 0, hi: int | None = None) -> list[list[Any]]:
+        cols = [self.record_id, self.agreement, self.meter, self.quantity, self.unit, self.occurred_at]
+        if lo == 0 and (hi is None or hi == len(self.lines)):
+            return cols
+        return [c[lo:hi] for c in cols]
+
+    def item(self, i: int) -> Item:
+        """Record ``i`` as the per-record readers yield it: (line, parsed) or (line, (record id, error))."""
+        rid = self.record_id[i]
         try:
-            obj = loads(line, parse_float=Decimal)
-        except json.JSONDecodeError as exc:
-            out.append((number, (None, RecordError("malformed", f"not valid JSON ({exc.msg} at column {exc.colno})"))))
+            return self.lines[i], parse_fields(rid, self.agreement[i], self.meter[i], self.quantity[i], self.unit[i], self.occurred_at[i])
+        except RecordError as exc:
+            if self.json:
+                bad = str(rid) if isinstance(rid, str | int) and not isinstance(rid, bool) else None
+            else:
+                bad = rid or None
+            return self.lines[i], (bad, exc)
+
+    def items(self, lo: int, hi: int) -> list[Item]:
+        return [self.item(i) for i in range(lo, hi)]
+
+    def has_float(self) -> bool:
+        """Whether a field holds a float (JSON decoded without exact decimals: decode again with ``Decimal``)."""
+        return any(float in set(map(type, col)) for col in self.fields())
+
+
+# A run of records: columns, or records one by one (where a line cannot be read as columns).
+Segment = Columns | list[Item]
+
+
+def columns_from_objects(objects: list[Any], lines: Sequence[int]) -> Columns | None:
+    """Columns of JSON objects (``None`` unless every one is an object)."""
+    if objects and set(map(type, objects)) != {dict}:
+        return None
+    get = dict.get
+    return Columns(lines, [list(map(get, objects, repeat(name))) for name in FIELDS], json=True)
+
+
+def _jsonl_item(number: int, line: str) -> Item | None:
+    """One JSON line as ``read_jsonl`` reads it (``None`` for a blank line)."""
+    if not line.strip():
+        return None
+    try:
+        obj = json.loads(line, parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        return number, (None, RecordError("malformed", f"not valid JSON ({exc.msg} at column {exc.colno})"))
+    if isinstance(obj, dict):
+        get = obj.get
+        try:
+            return number, parse_fields(get("record_id"), get("agreement"), get("meter"), get("quantity"), get("unit"), get("occurred_at"))
+        except RecordError as exc:
+            return number, (record_id_of(obj), exc)
+    return number, (None, RecordError("malformed", f"a record must be a JSON object, not {type(obj).__name__}"))
+
+
+def _jsonl_columns(lines: list[str], first_line: int, objects: list[Any]) -> Columns:
+    cols = columns_from_objects(objects, range(first_line, first_line + len(lines)))
+    assert cols is not None
+    if cols.has_float():  # decode again exactly as the per-record reader does (numbers with a fraction as Decimal)
+        loads = json.loads
+        cols = columns_from_objects([loads(line, parse_float=Decimal) for line in lines], cols.lines)
+        assert cols is not None
+    return cols
+
+
+def jsonl_segments(lines: list[str], first_line: int) -> list[Segment]:
+    """Records of consecutive JSON lines (``lines[0]`` is line ``first_line``)."""
+    if not lines:
+        return []
+    loads = orjson.loads
+    try:
+        objects = list(map(loads, lines))
+    except orjson.JSONDecodeError:
+        objects = None
+    if objects is not None and set(map(type, objects)) == {dict}:
+        return [_jsonl_columns(lines, first_line, objects)]
+    # some lines are blank, broken or not objects: those one by one, the runs between them as columns
+    segments: list[Segment] = []
+    run_lines: list[str] = []
+    run_objects: list[Any] = []
+    run_first = first_line
+    for i, line in enumerate(lines):
+        try:
+            obj = loads(line)
+        except orjson.JSONDecodeError:
+            obj = None
+        if type(obj) is dict:
+            if not run_lines:
+                run_first = first_line + i
+            run_lines.append(line)
+            run_objects.append(obj)
             continue
-        if isinstance(obj, dict):
-            get = obj.get
-            try:
-                parsed = parse(get("record_id"), get("agreement"), get("meter"), get("quantity"), get("unit"), get("occurred_at"))
-                out.append((number, parsed))
-            except RecordError as exc:
-                out.append((number, (record_id_of(obj), exc)))
+        if run_lines:
+            segments.append(_jsonl_columns(run_lines, run_first, run_objects))
+            run_lines, run_objects = [], []
+        item = _jsonl_item(first_line + i, line)
+        if item is not None:
+            segments.append([item])
+    if run_lines:
+        segments.append(_jsonl_columns(run_lines, run_first, run_objects))
+    return segments
+
+
+def _csv_items(lines: list[str], first_line: int, columns: tuple[tuple[int, ...], int]) -> list[Item]:
+    """CSV lines read by the csv module, record by record (``lines`` hold no quoted line breaks)."""
+    return list(_csv_rows(csv.reader(io.StringIO("\n".join(lines) + "\n", newline="")), columns, first_line - 1))
+
+
+def _csv_columns(lines: list[str], first_line: int, columns: tuple[tuple[int, ...], int]) -> Columns:
+    """Lines that all have exactly the header's number of fields and no quotes."""
+    idx, width = columns
+    flat = ",".join(lines).split(",")
+    return Columns(range(first_line, first_line + len(lines)), [flat[j::width] for j in idx])
+
+
+def csv_segments(lines: list[str], first_line: int, columns: tuple[tuple[int, ...], int]) -> list[Segment]:
+    """Records of consecutive CSV lines without quoted line breaks (``lines[0]`` is line ``first_line``).
+
+    Lines without quotes, NUL or bare carriage returns that have the header's number of fields are split into
+    columns (the csv module would read them the same); any other line goes through the csv module."""
+    if not lines:
+        return []
+    text = "\n".join(lines)
+    if "\r" in text:
+        lines = [line[:-1] if line[-1:] == "\r" else line for line in lines]
+        text = "\n".join(lines)
+    if '"' in text or "\x00" in text or "\r" in text:
+        return [_csv_items(lines, first_line, columns)]
+    fields = columns[1] - 1
+    counts = list(map(str.count, lines, repeat(",")))
+    if min(counts) == fields == max(counts):
+        return [_csv_columns(lines, first_line, columns)]
+    segments: list[Segment] = []
+    start = 0
+    for i, count in enumerate(counts):
+        if count != fields:
+            if i > start:
+                segments.append(_csv_columns(lines[start:i], first_line + start, columns))
+            segments.append(_csv_items(lines[i : i + 1], first_line + i, columns))
+            start = i + 1
+    if start < len(lines):
+        segments.append(_csv_columns(lines[start:], first_line + start, columns))
+    return segments
+
+
+def line_runs(stream: IO[bytes], size: int, progress: ReadProgress | None = None, block: int = 1 << 20) -> Iterator[tuple[int, list[str]]]:
+    """The lines of a UTF-8 stream without their line ends, in runs of ``size`` (the last may be shorter):
+    (number of the run's first line, lines). A byte sequence that is not UTF-8 ends the stream with
+    ``FileFormatError`` after the lines before it."""
+    progress = progress or ReadProgress()
+    number = 1  # number of the next line
+    carry = b""
+    pending: list[str] = []
+    pending_first = 1
+    while True:
+        data = stream.read(block)
+        progress.bytes_read += len(data)
+        if data:
+            buf = carry + data if carry else data
+            cut = buf.rfind(NEWLINE)
+            if cut < 0:
+                carry = buf
+                continue
+            part, carry = buf[:cut], buf[cut + 1 :]
+        elif carry:
+            part, carry = carry, b""
         else:
-            out.append((number, (None, RecordError("malformed", f"a record must be a JSON object, not {type(obj).__name__}"))))
-    return out
+            break
+        bad: FileFormatError | None = None
+        try:
+            text = part.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            good = part.rfind(NEWLINE, 0, exc.start) + 1  # the start of the line with the bad bytes
+            bad_line = number + part.count(NEWLINE, 0, good)
+            bad = FileFormatError(f"line {bad_line}: not UTF-8 ({exc.reason} at byte {exc.start - good})")
+            text = part[: good - 1].decode("utf-8") if good else None
+        if text is not None:
+            lines = text.split("\n")
+            if number == 1 and lines[0].startswith("\ufeff"):
+                lines[0] = lines[0][1:]
+            if not pending:
+                pending_first = number
+            number += len(lines)
+            pending.extend(lines)
+            while len(pending) >= size:
+                run, pending = pending[:size], pending[size:]
+                run_first, pending_first = pending_first, number - len(pending)
+                yield run_first, run
+                del run  # (the consumer has it; holding on would keep a chunk of lines alive)
+        if bad is not None:
+            if pending:
+                yield pending_first, pending
+            raise bad
+        if not data:
+            break
+    if pending:
+        yield pending_first, pending
+
+
+def read_segments(
+    stream: IO[bytes], fmt: str, size: int, progress: ReadProgress | None = None, *, select: Callable[[int], bool] | None = None
+) -> Iterator[list[Segment] | None]:
+    """A CSV (without quoted line breaks) or JSONL stream in chunks of about ``size`` records. With ``select``,
+    only chunks ``k`` with ``select(k)`` are read into records; the others are ``None``."""
+    runs = line_runs(stream, size, progress)
+    if fmt not in ("csv", "jsonl"):
+        raise FileFormatError(f"unknown format {fmt!r}: use csv or jsonl")
+    columns: tuple[tuple[int, ...], int] | None = None
+    for k, (first, lines) in enumerate(runs):
+        if fmt == "csv" and columns is None:
+            try:
+                header = next(csv.reader([lines[0]]))
+            except (StopIteration, csv.Error) as exc:
+                raise FileFormatError(f"line 1: not a CSV header ({exc})") from None
+            columns = csv_columns(header)
+            lines, first = lines[1:], first + 1
+        if select is not None and not select(k):
+            yield None
+            continue
+        segments = csv_segments(lines, first, columns) if columns is not None else jsonl_segments(lines, first)
+        del lines  # the segments hold the fields; the lines can go while the chunk is checked
+        yield segments
+        del segments
+    if fmt == "csv" and columns is None:
+        raise FileFormatError("the file is empty: a CSV export needs a header row")
+
+
+def item_chunks(items: Iterable[Item], size: int) -> Iterator[list[Segment]]:
+    """Records one by one, in chunks of ``size`` (one segment each). A ``FileFormatError`` of the reader comes
+    after the chunk of the records read before it."""
+    chunk: list[Item] = []
+    try:
+        for item in items:
+            chunk.append(item)
+            if len(chunk) >= size:
+                yield [chunk]
+                chunk = []
+    except FileFormatError:
+        if chunk:  # what was read before the damage is stored (and reported)
+            yield [chunk]
+        raise
+    if chunk:
+        yield [chunk]
+
+
+def file_chunks(stream: IO[bytes], fmt: str, size: int, progress: ReadProgress | None = None, *, by_lines: bool) -> Iterator[list[Segment]]:
+    """A CSV or JSONL stream in chunks of about ``size`` records: a block of lines at a time (``by_lines``: the
+    stream holds no quoted line breaks), else record by record."""
+    if by_lines:
+        return read_segments(stream, fmt, size, progress)  # type: ignore[return-value]
+    return item_chunks(reader_for(fmt)(stream, progress), size)
 
 
 def reader_for(fmt: str) -> Callable[[IO[bytes], ReadProgress | None], Iterator[Item]]:

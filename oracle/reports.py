@@ -1,8 +1,8 @@
 """Cutting reports: an open report (one per agreement and period) is closed by size, by age, or because its
 period's grace window is about to end; closing fixes its Merkle tree, root, report id and new cumulative totals.
 
-The records of an open report are found by id range: record ids are allocated in increasing blocks, the report
-remembers its lowest record id, and every record names its report. One range scan serves many reports at once.
+The leaves of an open report's records are stored with them (``oracle_report_leaves``: one blob per report and
+ingest chunk), so a cut reads a few blobs per report, never the records.
 """
 
 from __future__ import annotations
@@ -17,10 +17,13 @@ from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from oracle.config import OracleSettings
 from oracle.database import marks
-from oracle.merkle import build_tree, pack_tree, report_id
+from oracle.merkle import TreeBuilder, report_id
 from oracle.models import OPEN, PENDING, SKIPPED, Agreement, Report, ReportTree
 
 log = logging.getLogger("settle.oracle.reports")
+
+#: A cut of at least this many records builds half of the Merkle trees in a second process.
+PARALLEL_CUT_MIN = 100_000
 
 
 @dataclass(frozen=True)
@@ -68,22 +71,24 @@ def cut_reports(engine: Engine, settings: OracleSettings, now: int, *, force: bo
     out: list[CutReport] = []
     with engine.connect() as conn:
         due = due_reports(conn, settings, now, force=force)
-    group: list[int] = []
-    size = 0
-    for pk, count in due:
-        if group and size + count > max_records:
+    # many records: a second process builds half of the trees
+    with TreeBuilder(helper=sum(count for _pk, count in due) >= PARALLEL_CUT_MIN) as builder:
+        group: list[int] = []
+        size = 0
+        for pk, count in due:
+            if group and size + count > max_records:
+                with engine.begin() as conn:
+                    out.extend(_cut(conn, group, builder))
+                group, size = [], 0
+            group.append(pk)
+            size += count
+        if group:
             with engine.begin() as conn:
-                out.extend(_cut(conn, group))
-            group, size = [], 0
-        group.append(pk)
-        size += count
-    if group:
-        with engine.begin() as conn:
-            out.extend(_cut(conn, group))
+                out.extend(_cut(conn, group, builder))
     return out
 
 
-def _cut(conn: Connection, pks: list[int]) -> list[CutReport]:
+def _cut(conn: Connection, pks: list[int], builder: TreeBuilder | None = None) -> list[CutReport]:
     sqlite = conn.dialect.name == "sqlite"
     lock = "" if sqlite else " FOR UPDATE"
     reports: dict[int, tuple[int, int, int, int, int, str]] = {}
@@ -97,23 +102,16 @@ def _cut(conn: Connection, pks: list[int]) -> list[CutReport]:
             reports[pk] = (ag_id, period, seq, first, count, address)
     if not reports:
         return []
-    leaves: dict[int, list[bytes]] = {pk: [] for pk in reports}
-    low = min(r[3] for r in reports.values())
     ids = sorted(reports)
-    # the raw DBAPI cursor: a million (report, leaf) rows without per-row result processing
+    # the leaves were stored with the records (oracle_report_leaves): a few blobs per report, no record is read
+    blobs: dict[int, list[bytes]] = {pk: [] for pk in ids}
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     ph = "?" if sqlite else "%s"
-    if len(ids) <= 500:
-        cursor.execute(
-            f"SELECT report_id, leaf FROM oracle_records WHERE id >= {ph} AND report_id IN ({', '.join([ph] * len(ids))})", (low, *ids)
-        )
-    else:
-        cursor.execute(f"SELECT report_id, leaf FROM oracle_records WHERE id >= {ph} AND report_id IS NOT NULL", (low,))
-    while batch := cursor.fetchmany(50_000):
-        for report_pk, leaf in batch:
-            bucket = leaves.get(report_pk)
-            if bucket is not None:
-                bucket.append(leaf if type(leaf) is bytes else bytes(leaf))
+    for part in _parts(ids, 500):
+        cursor.execute(f"SELECT report_pk, leaves FROM oracle_report_leaves WHERE report_pk IN ({', '.join([ph] * len(part))})", part)
+        for report_pk, blob in cursor.fetchall():
+            blobs[report_pk].append(blob if type(blob) is bytes else bytes(blob))
+        cursor.execute(f"DELETE FROM oracle_report_leaves WHERE report_pk IN ({', '.join([ph] * len(part))})", part)
     cursor.close()
     totals: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
     ags = sorted({r[0] for r in reports.values()})
@@ -129,21 +127,26 @@ def _cut(conn: Connection, pks: list[int]) -> list[CutReport]:
     updates = []
     trees = []
     totals_updates = []
+    leaf_blobs = []
     for pk in ids:
+        count = reports[pk][4]
+        blob = b"".join(blobs.pop(pk))
+        if len(blob) != 32 * count:  # leaves and record count disagree: refuse to commit a wrong root
+            raise RuntimeError(f"report {pk}: found {len(blob) // 32} leaves, expected {count}")
+        leaf_blobs.append(blob)
+    packed = (builder or TreeBuilder()).build(leaf_blobs)
+    del leaf_blobs
+    for pk, tree in zip(ids, packed, strict=True):
         ag_id, period, seq, _first, count, address = reports[pk]
-        found = leaves.pop(pk)
-        if len(found) != count:  # the id-range invariant broke: refuse to commit a wrong root
-            raise RuntimeError(f"report {pk}: found {len(found)} records, expected {count}")
-        tree = build_tree(found)
-        del found
+        root = tree[:32]
         usages = sorted((m, acc) for (m, acc, rep) in totals.get((ag_id, period), []) if acc > rep)
         rid = report_id(address, period, seq)
         status = PENDING if usages else SKIPPED
-        updates.append((status, rid, tree[0], json.dumps(usages), now, pk))
-        trees.append({"report_pk": pk, "leaf_count": count, "tree": pack_tree(tree)})
+        updates.append((status, rid, root, json.dumps(usages), now, pk))
+        trees.append({"report_pk": pk, "leaf_count": count, "tree": tree})
         for m, acc in usages:
             totals_updates.append((acc, ag_id, m, period))
-        out.append(CutReport(pk, address, period, seq, rid, tree[0], usages, count, status))
+        out.append(CutReport(pk, address, period, seq, rid, root, usages, count, status))
     conn.execute(
         update(Report)
         .where(Report.id == bindparam("pk"))

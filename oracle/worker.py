@@ -2,16 +2,18 @@
 
 Started as ``python -m oracle.worker`` (not multiprocessing: that would re-import the parent's main module).
 The job comes in pickled on stdin, with the mapping snapshot to check against (the worker never opens the
-database); results go out on stdout as length-prefixed pickles: ``(Checked, bytes_read)`` per chunk, then
-``None``, or an exception (block mode: see ``_run_blocks``).
+database); results go out on stdout as length-prefixed pickles: ``("block", k, Checked, bytes_read)`` for the
+chunks ``k`` it checks, then ``("end", number of chunks)``, or a ``FileFormatError``.
 """
 
 from __future__ import annotations
 
+import gc
 import pickle
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -33,9 +35,9 @@ class Job:
     chunk_records: int
     future_tolerance: int
     clock: Clock
-    part: int = 0  # with parts > 1: this worker checks the blocks k with k % parts == part
+    part: int = 0  # with parts > 1: this worker checks the chunks k with k % parts == part
     parts: int = 1
-    block: int = 1 << 20
+    by_lines: bool = True  # the file holds no quoted line breaks: read a block of lines at a time
 
 
 def _send(out: IO[bytes], message: Any) -> None:
@@ -57,66 +59,43 @@ def _recv(stream: IO[bytes]) -> Any:
 
 
 def run(job: Job, out: IO[bytes]) -> None:
-    """Check the file against the mapping snapshot the job carries (the one in force when the file started)."""
+    """Check the file against the mapping snapshot the job carries (the one in force when the file started).
+    Every worker reads the whole file (to number the lines; cheap) but checks only its share of the chunks."""
     checker = Checker(job.registry, job.source, job.future_tolerance)
+    mine = None if job.parts == 1 else (lambda k: k % job.parts == job.part)
+    k = 0
+    clock = time.process_time
+    cpu = {"read": 0.0, "check": 0.0, "send": 0.0}
     try:
-        if job.parts > 1:
-            _run_blocks(job, out, checker)
-            return
-        progress = rec.ReadProgress()
         with open(job.path, "rb") as stream:
-            chunk: list[rec.Item] = []
-            for item in rec.reader_for(job.fmt)(stream, progress):
-                chunk.append(item)
-                if len(chunk) >= job.chunk_records:
-                    _send(out, (checker.check(chunk, job.clock.now()), progress.bytes_read))
-                    chunk = []
-            if chunk:
-                _send(out, (checker.check(chunk, job.clock.now()), progress.bytes_read))
-        _send(out, None)
+            progress = rec.ReadProgress()
+            if job.by_lines:
+                chunks: Iterator[list[rec.Segment] | None] = rec.read_segments(stream, job.fmt, job.chunk_records, progress, select=mine)
+            else:
+                chunks = rec.item_chunks(rec.reader_for(job.fmt)(stream, progress), job.chunk_records)
+            while True:
+                t0 = clock()
+                segments = next(chunks, StopIteration)
+                t1 = clock()
+                cpu["read"] += t1 - t0
+                if segments is StopIteration:
+                    break
+                if segments is not None and (mine is None or mine(k)):
+                    checked = checker.check_segments(segments, job.clock.now())  # type: ignore[arg-type]
+                    segments = None  # the raw fields can go before the chunk is pickled
+                    t2 = clock()
+                    _send(out, ("block", k, checked, progress.bytes_read))
+                    cpu["check"] += t2 - t1
+                    cpu["send"] += clock() - t2
+                k += 1
+        _send(out, ("end", k, cpu))
     except rec.FileFormatError as exc:
         _send(out, exc)
 
 
-def _run_blocks(job: Job, out: IO[bytes], checker: Checker) -> None:
-    """Block mode: the file is cut into ``job.block``-byte blocks at newlines (a line belongs to the block holding
-    its newline); this worker checks its share and sends ``("block", k, Checked, bytes_read)`` for each, in order,
-    then ``("end", number_of_blocks)``. Every worker reads the whole file to count lines (cheap) but parses only
-    its blocks."""
-    with open(job.path, "rb") as stream:
-        first = stream.readline()
-        columns = None
-        line_no = 0
-        if job.fmt == "csv":
-            import csv as _csv
-
-            header = next(_csv.reader([first.decode("utf-8-sig")]))
-            columns = rec.csv_columns(header)
-            line_no = 1
-        else:
-            stream.seek(0)
-        carry = b""
-        k = 0
-        while True:
-            block = stream.read(job.block)
-            data = carry + block
-            if not block:
-                end = len(data)  # the last line, without a newline
-            else:
-                end = data.rfind(rec.NEWLINE) + 1
-            lines, carry = data[:end], data[end:]
-            if k % job.parts == job.part:
-                items = rec.parse_block(lines, job.fmt, line_no + 1, columns) if lines.strip() else []
-                _send(out, ("block", k, checker.check(items, job.clock.now()), stream.tell()))
-            line_no += lines.count(rec.NEWLINE)
-            k += 1
-            if not block:
-                break
-        _send(out, ("end", k))
-
-
-def spawn(job: Job) -> tuple[subprocess.Popen[bytes], Iterator[Any]]:
-    """Start a worker for ``job``; returns the process and an iterator over its messages."""
+def spawn(job: Job, cpu: list[float] | None = None) -> tuple[subprocess.Popen[bytes], Iterator[Any]]:
+    """Start a worker for ``job``; returns the process and an iterator over its messages (with ``cpu``: the CPU
+    seconds spent reading and unpickling each message are appended to it)."""
     proc = subprocess.Popen([sys.executable, "-m", "oracle.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write(pickle.dumps(job))
@@ -126,12 +105,13 @@ def spawn(job: Job) -> tuple[subprocess.Popen[bytes], Iterator[Any]]:
     def messages() -> Iterator[Any]:
         while True:
             try:
+                t0 = time.process_time()
                 message = _recv(stdout)
+                if cpu is not None:
+                    cpu.append(time.process_time() - t0)
             except EOFError:
                 proc.wait()
                 raise rec.FileFormatError(f"{job.path}: the checking process ended unexpectedly (exit code {proc.returncode})") from None
-            if message is None:
-                return
             yield message
 
     return proc, messages()
@@ -139,6 +119,9 @@ def spawn(job: Job) -> tuple[subprocess.Popen[bytes], Iterator[Any]]:
 
 def main() -> None:
     job = pickle.loads(sys.stdin.buffer.read())
+    # a chunk is many small objects that live until it is sent, and no cycles: collect rarely
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 1000)
     run(job, sys.stdout.buffer)
 
 

@@ -136,8 +136,14 @@ def test_period_bounds_match_calendar(session_chain, factory, roles, kind, month
 
     # Starts on any day (anchors 28–31 included) of the next three years, at any time of day.
     start = (dev.now() // 86_400 + 1 + day) * 86_400 + offset
-    t = Terms(currency="EUR", minor_digits=2, interval_kind=kind, interval=months if kind is IntervalKind.CALENDAR_MONTH else seconds,
-              start=start, meters=(Meter.flat(100),))
+    t = Terms(
+        currency="EUR",
+        minor_digits=2,
+        interval_kind=kind,
+        interval=months if kind is IntervalKind.CALENDAR_MONTH else seconds,
+        start=start,
+        meters=(Meter.flat(100),),
+    )
     snapshot = dev.snapshot()
     try:
         agreement = _deploy_agreement(chain, factory, t, salt)

@@ -95,3 +95,42 @@ def test_status_and_offline_proof(client, keys, db, settings, clock):
     status = client.get("/v1/status", headers={"X-API-Key": keys["op"]}).json()
     assert status["backlog"]["pending"] == {"reports": 1, "records": 2}
     assert client.get("/v1/status", headers={"X-API-Key": keys["erp"]}).status_code == 403
+
+
+def test_json_numbers_are_read_as_the_standard_library_reads_them(client, keys, db):
+    """Bodies are decoded with orjson; one with a number that orjson cannot read exactly (a fraction, an exponent,
+    an integer beyond 64 bits) is decoded again with Decimal numbers, so every outcome is as before."""
+    h = {"X-API-Key": keys["erp"], "Content-Type": "application/json"}
+
+    def post(rid: str, quantity: str, meter: str = "storage", unit: str = "GB") -> dict:
+        body = (
+            f'[{{"record_id":"{rid}","agreement":"C-1","meter":"{meter}","quantity":{quantity},'
+            f'"unit":"{unit}","occurred_at":"2025-01-02T00:00:00Z"}}]'
+        )
+        return client.post("/v1/usage", content=body.encode(), headers=h).json()
+
+    assert post("n1", "1.25")["counts"]["accepted"] == 1
+    assert post("n2", "1e1", meter="api_calls", unit="call")["counts"]["accepted"] == 1
+    over = post("n3", "12345678901234567890123", meter="api_calls", unit="call")
+    assert over["counts"]["quarantined"] == 1 and over["quarantined"][0]["code"] == "overflow"
+    nan = client.post("/v1/usage", content=b'[{"record_id":"n4","quantity":NaN}]', headers=h).json()
+    assert nan["counts"]["rejected"] == 1
+    assert client.post("/v1/usage", content=b"[1.5]", headers=h).json()["rejected"][0]["reason"] == (
+        "a record must be a JSON object, not Decimal"
+    )
+    with db[0].connect() as conn:
+        from sqlalchemy import select
+
+        from oracle.models import Record
+
+        units = dict(conn.execute(select(Record.record_id, Record.units).where(Record.record_id.in_(["n1", "n2"]))).all())
+    assert units == {"n1": 1250, "n2": 10}
+
+
+def test_a_revoked_key_is_refused_at_once(client, keys, db):
+    h = {"X-API-Key": keys["erp"]}
+    assert client.post("/v1/usage", json=[rec("rk1")], headers=h).status_code == 200
+    with transaction(db[1]) as s:
+        assert registry.revoke_api_key(s, keys["erp"][:10]) == 1
+    refused = client.post("/v1/usage", json=[rec("rk2")], headers=h)
+    assert refused.status_code == 401 and "revoked" in refused.json()["detail"]

@@ -140,3 +140,13 @@ def test_report_calldata_matches_the_abi():
         ["uint32", "bytes32", "bytes32", "(uint8,uint64)[]"], [4, b"\x01" * 32, b"\x02" * 32, [(0, 12), (3, 2**64 - 1)]]
     )
     assert json.dumps(True)
+
+
+def test_tree_builder_with_a_helper_process_gives_the_same_trees():
+    rnd = __import__("random").Random(5)
+    blobs = [b"".join(rnd.randbytes(32) for _ in range(rnd.randrange(1, 900))) for _ in range(40)]
+    expected = [merkle.pack_tree(merkle.build_tree(merkle.split_leaves(b))) for b in blobs]
+    with merkle.TreeBuilder(helper=True) as builder:
+        assert builder.build(blobs) == expected
+        assert builder.build(blobs[:3]) == expected[:3]  # small batches stay in this process
+    assert merkle.TreeBuilder().build(blobs) == expected

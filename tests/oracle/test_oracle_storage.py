@@ -1,0 +1,139 @@
+"""How records and their Merkle leaves are stored: the leaves kept per open report (``oracle_report_leaves``) are
+exactly the leaves of the accepted records, whichever way they came in (file in this process or in a worker, JSON
+lines, HTTP batch, released from quarantine), so every cut root equals the root recomputed from the records; the
+migration that introduced them carries the leaves of open reports over; concurrent batches in one process."""
+
+from __future__ import annotations
+
+import threading
+
+from oracle_helpers import AG1, DAY, START, rec, setup_mappings
+from sqlalchemy import func, select
+
+from oracle import merkle
+from oracle.database import migrate, open_database
+from oracle.ingest import Pipeline, release
+from oracle.models import ACCEPTED, Agreement, Record, Report, ReportLeaves, Source
+from oracle.reports import cut_reports
+
+
+def _recomputed_roots(engine) -> dict[int, bytes]:  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(Record.report_id, Agreement.address, Record.meter, Record.period, Record.units, Record.occurred_at, Source.name)
+            .add_columns(Record.record_id)
+            .join(Agreement, Agreement.id == Record.agreement_id)
+            .join(Source, Source.id == Record.source_id)
+            .where(Record.status == ACCEPTED)
+        ).all()
+    leaves: dict[int, list[bytes]] = {}
+    for report, *fields in rows:
+        leaves.setdefault(report, []).append(merkle.leaf_hash(*fields))
+    return {report: merkle.root_of(found) for report, found in leaves.items()}
+
+
+def test_cut_roots_equal_the_roots_of_the_stored_records(db, settings, clock, tmp_path):
+    pipeline = Pipeline(db[0], settings, clock)
+    header = "record_id,agreement,meter,quantity,unit,occurred_at\n"
+    csv_path = tmp_path / "a.csv"
+    lines = [f"f{i},C-{1 + i % 2},api_calls,{1 + i % 7},call,2025-01-0{1 + i % 9}T10:00:{i % 60:02d}Z\n" for i in range(300)]
+    csv_path.write_text(header + "".join(lines))
+    assert pipeline.ingest_file("erp", csv_path, workers=0).accepted == 300
+    csv2 = tmp_path / "b.csv"
+    csv2.write_text(header + "".join(f'"w{i}",{AG1},storage,{i % 5}.25,GB,2025-01-03T00:00:{i % 60:02d}Z\n' for i in range(200)))
+    assert pipeline.ingest_file("erp", csv2, workers=1).accepted == 200  # quoted: record by record in a worker
+    jsonl = tmp_path / "c.jsonl"
+    jsonl.write_text(
+        "".join(
+            f'{{"record_id":"j{i}","agreement":"C-2","meter":"storage","quantity":"{i}.5","unit":"GB",'
+            f'"occurred_at":"2025-01-04T01:02:03Z"}}\n'
+            for i in range(150)
+        )
+    )
+    assert pipeline.ingest_file("erp", jsonl, workers=1).accepted == 150
+    assert pipeline.ingest_objects("iot", [rec(f"h{i}", quantity=1 + i % 5) for i in range(120)]).accepted == 120
+    held = pipeline.ingest_objects("erp", [rec("big", quantity=100_000)])
+    assert held.quarantined == 1
+    release(pipeline, "erp", "big", note="confirmed")
+    cut = cut_reports(db[0], settings, clock.now(), force=True)
+    assert sum(r.records for r in cut) == 300 + 200 + 150 + 120 + 1
+    roots = _recomputed_roots(db[0])
+    assert {r.pk: r.root for r in cut} == roots
+    with db[0].connect() as conn:
+        assert conn.execute(select(func.count()).select_from(ReportLeaves)).scalar() == 0  # the trees hold them now
+    # more records after the cut go to new reports, whose roots again match
+    assert pipeline.ingest_objects("erp", [rec(f"late{i}") for i in range(5)]).accepted == 5
+    again = cut_reports(db[0], settings, clock.now(), force=True)
+    assert [r.records for r in again] == [5]
+    assert again[0].root == _recomputed_roots(db[0])[again[0].pk]
+
+
+def test_concurrent_batches_in_one_process(sqlite_db, settings, clock):
+    setup_mappings(sqlite_db[1])
+    pipeline = Pipeline(sqlite_db[0], settings, clock)
+    errors: list[BaseException] = []
+
+    def send(t: int) -> None:
+        try:
+            for b in range(5):
+                batch = [rec(f"t{t}-{b}-{i}", agreement=f"C-{1 + i % 2}", quantity=1 + i % 4) for i in range(40)]
+                assert pipeline.ingest_objects("erp", batch).accepted == 40
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    cut = cut_reports(sqlite_db[0], settings, clock.now(), force=True)
+    assert sum(r.records for r in cut) == 4 * 5 * 40
+    assert {r.pk: r.root for r in cut} == _recomputed_roots(sqlite_db[0])
+
+
+def test_migration_moves_the_leaves_of_open_reports(tmp_path, settings):
+    """A database at revision 0001 (leaf per record) with an open report: after the upgrade the cut gives the root
+    of its records."""
+    from sqlalchemy import text
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine, factory = open_database(url, upgrade=False)
+    migrate(engine, "0001")
+    setup_mappings(factory)
+    address = AG1
+    with engine.begin() as conn:
+        source_id = conn.execute(text("SELECT id FROM oracle_sources WHERE name = 'erp'")).scalar_one()
+        ag_id = conn.execute(text("SELECT id FROM oracle_agreements WHERE lower(address) = :a"), {"a": address}).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO oracle_reports (id, agreement_id, period, seq, status, record_count, first_record, opened_at, "
+                "deadline, sends) VALUES (1, :ag, 0, 1, 'open', 3, 1, '2025-01-02 00:00:00', :deadline, 0)"
+            ),
+            {"ag": ag_id, "deadline": START + 33 * DAY},
+        )
+        for i in range(3):
+            us = (START + DAY + i) * 1_000_000
+            leaf = merkle.leaf_hash(address, 0, 0, 5 + i, us, "erp", f"m{i}")
+            conn.execute(
+                text(
+                    "INSERT INTO oracle_records (id, source_id, record_id, batch_id, status, agreement_id, meter, period, units, "
+                    "occurred_at, leaf, report_id) VALUES (:id, :src, :rid, 1, 1, :ag, 0, 0, :units, :us, :leaf, 1)"
+                ),
+                {"id": i + 1, "src": source_id, "rid": f"m{i}", "ag": ag_id, "units": 5 + i, "us": us, "leaf": leaf},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO oracle_totals (agreement_id, meter, period, accepted_units, accepted_count, reported_units, "
+                "confirmed_units) VALUES (:ag, 0, 0, 18, 3, 0, 0)"
+            ),
+            {"ag": ag_id},
+        )
+    migrate(engine)
+    cut = cut_reports(engine, settings, START + 10 * DAY, force=True)
+    assert [r.records for r in cut] == [3]
+    leaves = [merkle.leaf_hash(address, 0, 0, 5 + i, (START + DAY + i) * 1_000_000, "erp", f"m{i}") for i in range(3)]
+    assert cut[0].root == merkle.root_of(leaves)
+    with engine.connect() as conn:
+        assert conn.execute(select(Report.status).where(Report.id == 1)).scalar() == "pending"
+    engine.dispose()
