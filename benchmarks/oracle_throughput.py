@@ -6,7 +6,8 @@
 - file ingest: a CSV export streamed through parse, checks, dedupe, store, aggregation, and the cut into Merkle
   trees (``settle oracle ingest`` + ``cut``), in its own process; ``peak_mb`` is the largest sum of the resident
   memory of that process and its checking worker, sampled every 20 ms;
-- HTTP: ``POST /v1/usage`` in batches of 1,000 records (two client threads) against the API served by uvicorn;
+- HTTP: ``POST /v1/usage`` in batches of 1,000 records (two client threads) against ``settle oracle run``'s API
+  alone, with ``--api-workers`` processes (default one per CPU);
 - reports: signed report transactions sent to a fresh anvil in JSON-RPC batches and confirmed (receipt seen);
 - keccak_ratio: file ingest speed divided by the speed of keccak-hashing the same records alone (the floor).
 
@@ -120,6 +121,20 @@ def _cpu_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of a running process and all its descendants (the API's worker processes)."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            total += _cpu_of(p)
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
 def bench_file(tmp: Path, records: int, agreements: int) -> dict[str, Any]:
     url = f"sqlite:///{tmp / 'file.db'}"
     setup_db(url, agreements, START)
@@ -205,7 +220,7 @@ def _ingest_child(url: str, path: str) -> None:
     )
 
 
-def bench_http(tmp: Path, records: int, agreements: int) -> dict[str, float]:
+def bench_http(tmp: Path, records: int, agreements: int, workers: int) -> dict[str, Any]:
     import httpx
 
     from oracle import registry as reg
@@ -222,7 +237,7 @@ def bench_http(tmp: Path, records: int, agreements: int) -> dict[str, float]:
         key = reg.create_api_key(s, source="erp", label="bench")
     engine.dispose()
     port = free_port()
-    env = {**os.environ, "SETTLE_ORACLE_DATABASE_URL": url, "SETTLE_ORACLE_PORT": str(port)}
+    env = {**os.environ, "SETTLE_ORACLE_DATABASE_URL": url, "SETTLE_ORACLE_PORT": str(port), "SETTLE_ORACLE_API_WORKERS": str(workers)}
     server = subprocess.Popen([sys.executable, __file__, "--_serve"], env=env, cwd=ROOT, stderr=subprocess.DEVNULL)
     try:
         client = httpx.Client(timeout=60)
@@ -264,19 +279,20 @@ def bench_http(tmp: Path, records: int, agreements: int) -> dict[str, float]:
 
         threads = [threading.Thread(target=worker, args=(batches[k::2],)) for k in range(2)]
         load_before = _load()
-        server_cpu, client_cpu = _cpu_of(server.pid), time.process_time()
+        server_cpu, client_cpu = _tree_cpu(server.pid), time.process_time()
         t = time.perf_counter()
         for th in threads:
             th.start()
         for th in threads:
             th.join()
         elapsed = time.perf_counter() - t
-        server_cpu, client_cpu = _cpu_of(server.pid) - server_cpu, time.process_time() - client_cpu
+        server_cpu, client_cpu = _tree_cpu(server.pid) - server_cpu, time.process_time() - client_cpu
         if accepted[0] != len(batches) * 1000:
             raise SystemExit(f"HTTP ingest accepted {accepted[0]} of {len(batches) * 1000}")
         n = accepted[0]
         return {
             "http_records_per_s": n / elapsed,
+            "http_api_workers": workers,
             "http_cpu_us": {"server": server_cpu / n * 1e6, "client": client_cpu / n * 1e6},
             "http_load": [load_before, _load()],
         }
@@ -286,17 +302,11 @@ def bench_http(tmp: Path, records: int, agreements: int) -> dict[str, float]:
 
 
 def _serve() -> None:
-    import uvicorn
-
-    from oracle.api import OracleState, create_app
+    """``settle oracle run`` with the API alone (SETTLE_ORACLE_API_WORKERS processes)."""
     from oracle.config import load_settings
-    from oracle.database import open_database
-    from oracle.ingest import Pipeline
+    from oracle.service import Oracle, run
 
-    settings = load_settings()
-    engine, factory = open_database(settings.database_url)
-    app = create_app(OracleState(engine, factory, Pipeline(engine, settings)))
-    uvicorn.run(app, host="127.0.0.1", port=settings.port, log_level="warning", access_log=False)
+    run(Oracle(load_settings()), watch=False, submit=False, sync=False)
 
 
 def bench_reports(tmp: Path, reports: int) -> dict[str, float]:
@@ -410,6 +420,9 @@ def main() -> None:
     parser.add_argument("--agreements", type=int, default=1000)
     parser.add_argument("--http-records", type=int, default=None, help="records sent over HTTP (default: records / 5, at least 10,000)")
     parser.add_argument("--reports", type=int, default=2000, help="report transactions to confirm")
+    parser.add_argument(
+        "--api-workers", type=int, default=min(os.cpu_count() or 1, 4), help="HTTP API processes (default: one per CPU, at most 4)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--_ingest", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--_serve", action="store_true", help=argparse.SUPPRESS)
@@ -424,7 +437,7 @@ def main() -> None:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="oracle-bench-") as tmp:
         results.update(bench_file(Path(tmp), args.records, args.agreements))
-        results.update(bench_http(Path(tmp), http_records, args.agreements))
+        results.update(bench_http(Path(tmp), http_records, args.agreements, args.api_workers))
         try:
             results.update(bench_reports(Path(tmp), args.reports))
         except Exception as exc:  # noqa: BLE001 - report what was measured, and why the rest was not
@@ -439,7 +452,11 @@ def main() -> None:
         ("peak memory (ingest + worker)", f"{results['peak_mb']:,.0f} MB", "≤ 300"),
         ("keccak alone (floor)", f"{results['keccak_per_s']:,.0f} records/s", ""),
         ("ingest / keccak floor", f"{results['keccak_ratio']:.3f}", ""),
-        ("HTTP, batches of 1,000", f"{results['http_records_per_s']:,.0f} records/s", "≥ 30,000"),
+        (
+            f"HTTP, batches of 1,000 ({results['http_api_workers']} API proc.)",
+            f"{results['http_records_per_s']:,.0f} records/s",
+            "≥ 30,000",
+        ),
         (
             f"report tx to anvil ({results['reports']:,})",
             f"{results['reports_per_s']:,.0f} confirmed/s" if results["reports_per_s"] is not None else "not measured",

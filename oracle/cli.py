@@ -359,6 +359,9 @@ def run_cmd(
     dev_account: Annotated[int | None, typer.Option("--dev-account", help="Sign with anvil's dev account N (dev chains only).")] = None,
     keystore: Annotated[str | None, typer.Option("--keystore")] = None,
     no_submit: Annotated[bool, typer.Option("--no-submit", help="Ingest only (no chain needed).")] = False,
+    api_workers: Annotated[
+        int | None, typer.Option("--api-workers", min=1, max=64, help="HTTP API processes (default 1; one per CPU for heavy HTTP ingest).")
+    ] = None,
     database: DbOpt = None,
     network: NetOpt = None,
 ) -> None:
@@ -366,7 +369,9 @@ def run_cmd(
     from oracle.service import run
 
     configure_logging()
-    oracle = _oracle(database, network, host=host, port=port, inbox=inbox, dev_account=dev_account, keystore=keystore)
+    oracle = _oracle(
+        database, network, host=host, port=port, inbox=inbox, dev_account=dev_account, keystore=keystore, api_workers=api_workers
+    )
     run(oracle, submit=not no_submit, sync=not no_submit)
 
 

@@ -27,6 +27,9 @@ class OracleSettings(BaseModel):
     inbox: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8600
+    #: HTTP API processes. More than one spreads JSON parsing and checks over the CPUs; writes to one SQLite file
+    #: still happen one at a time (the processes queue on a lock file beside it).
+    api_workers: int = Field(default=1, ge=1, le=64)
 
     #: A report is cut once it holds this many records ...
     report_max_records: int = Field(default=10_000, ge=1)
@@ -69,3 +72,13 @@ def load_settings(**overrides: object) -> OracleSettings:
     assert isinstance(base, OracleSettings)
     values = {k: v for k, v in overrides.items() if v is not None}
     return base.model_copy(update=values) if values else base
+
+
+def settings_environment(settings: OracleSettings) -> dict[str, str]:
+    """``settings`` as the ``SETTLE_ORACLE_*`` variables that ``load_settings`` reads back: how a process hands its
+    effective settings (command-line options included) to the API worker processes it starts."""
+    out = {}
+    for name, value in settings.model_dump().items():
+        if value is not None:
+            out[f"SETTLE_ORACLE_{name.upper()}"] = str(value)
+    return out

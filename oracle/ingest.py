@@ -21,10 +21,12 @@ from __future__ import annotations
 import gc
 import hashlib
 import logging
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from itertools import repeat
@@ -108,6 +110,50 @@ class IngestResult:
         return out
 
 
+try:
+    import fcntl
+except ImportError:  # Windows: processes then queue in SQLite's busy handler
+    fcntl = None  # type: ignore[assignment]
+
+
+def _lock_file(engine: Engine) -> int | None:
+    """The descriptor of ``<database>.write-lock`` (created on first use), on which the processes writing to one
+    SQLite file queue; None for an in-memory database or where ``fcntl`` is missing."""
+    database = engine.url.database
+    if fcntl is None or not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    fd = os.open(f"{database}.write-lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    os.set_inheritable(fd, False)
+    return fd
+
+
+_GROUP_MAX = 16  # deliveries committed together at most (bounds the transaction and the wait of the first)
+
+
+@dataclass
+class _Delivery:
+    """An HTTP batch on its way to the database, and its outcome once committed."""
+
+    source: str
+    segments: list[rec.Segment]
+    kind: str
+    name: str
+    now: int
+    registry: Registry
+    checked: Checked
+    started: float
+    result: IngestResult | None = None
+    error: BaseException | None = None
+    done: bool = False
+
+    def finish(self, result: IngestResult, issues: list[Issue]) -> None:
+        for issue in issues:
+            result.add_issue(issue)
+        result.items += self.checked.items
+        result.seconds = time.perf_counter() - self.started
+        self.result, self.done = result, True
+
+
 class Pipeline:
     """Checks and stores records; one instance per process (it caches the mappings between chunks)."""
 
@@ -119,6 +165,11 @@ class Pipeline:
         self._registry: Registry | None = None
         self._checkers: dict[str, Checker] = {}
         self._write_lock = threading.Lock()
+        self._write_file = _lock_file(engine) if self.sqlite else None
+        if self._write_file is not None:
+            weakref.finalize(self, os.close, self._write_file)
+        self._pending_lock = threading.Lock()
+        self._pending: list[_Delivery] = []
         factor = Decimal(settings.outlier_factor)
         self._outlier = factor.as_integer_ratio() if factor > 0 else None
 
@@ -133,9 +184,24 @@ class Pipeline:
         return self._registry
 
     def _writing(self) -> AbstractContextManager[Any]:
-        """SQLite: this process's writers queue on a lock, so the next one starts the moment the write lock is free
-        (SQLite's own busy handler would poll, sleeping up to tens of milliseconds between tries)."""
-        return self._write_lock if self.sqlite else nullcontext()
+        """SQLite: writers queue, so the next one starts the moment the write lock is free (SQLite's own busy
+        handler would poll, sleeping up to tens of milliseconds between tries): this process's threads on a lock,
+        the processes that share the database file (API workers) on an advisory lock of a file beside it."""
+        if not self.sqlite:
+            return nullcontext()
+        return self._queue_for_write()
+
+    @contextmanager
+    def _queue_for_write(self) -> Iterator[None]:
+        with self._write_lock:
+            if self._write_file is None:
+                yield
+                return
+            fcntl.flock(self._write_file, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._write_file, fcntl.LOCK_UN)
 
     def checker(self, source: str, registry: Registry | None = None) -> Checker:
         """A checker for ``source`` against the current mappings (kept while they do not change: its caches
@@ -223,43 +289,81 @@ class Pipeline:
         return self.ingest(source, _object_items(objects), kind=kind, name=name, keep_accepted=True)
 
     def _ingest_once(self, source: str, segments: list[rec.Segment], *, kind: str, name: str) -> IngestResult:
-        """One chunk (an HTTP batch) in one transaction together with its batch row: one commit per delivery.
+        """One chunk (an HTTP batch) stored together with its batch row, and acknowledged after its commit.
 
-        The chunk is checked against the mappings cached in this process; the transaction reads the mappings'
-        version and checks again in the rare case that they changed meanwhile."""
+        The chunk is checked against the mappings cached in this process, outside any lock. On SQLite, deliveries
+        that arrive while another one is being written are committed together by the next writer (group commit):
+        each keeps its own batch row and outcome, but the group shares one transaction, so concurrent clients
+        share the cost of a commit instead of queueing for one each."""
         started = time.perf_counter()
         registry = self._registry if self._registry is not None and source in self._registry.sources else self.registry
         require_source(registry, source)
         now = self.clock.now()
         checked = self.checker(source, registry).check_segments(segments, now)
+        delivery = _Delivery(source, segments, kind, name, now, registry, checked, started)
+        if not self.sqlite:
+            self._commit_alone(delivery)
+        else:
+            with self._pending_lock:
+                self._pending.append(delivery)
+            with self._writing():
+                if not delivery.done:  # else an earlier writer committed it with its group
+                    with self._pending_lock:
+                        group, self._pending = self._pending[:_GROUP_MAX], self._pending[_GROUP_MAX:]
+                    self._commit_group(group)
+        if delivery.error is not None:
+            raise delivery.error
+        assert delivery.result is not None
+        return delivery.result
+
+    def _commit_group(self, group: list[_Delivery]) -> None:
+        if len(group) > 1:
+            try:
+                with self.engine.begin() as conn:
+                    staged = [(d, *self._store_delivery(conn, d)) for d in group]
+            except Exception as exc:  # noqa: BLE001 - one delivery's failure must not fail the others: each alone
+                log.info("group of %d deliveries committed one by one after %s", len(group), type(exc).__name__)
+            else:
+                for d, result, issues in staged:
+                    d.finish(result, issues)
+                return
+        for d in group:
+            try:
+                self._commit_alone(d)
+            except Exception as exc:  # noqa: BLE001 - raised again in the thread that delivered it
+                d.error, d.done = exc, True
+
+    def _commit_alone(self, delivery: _Delivery) -> None:
+        """One delivery in its own transaction (on SQLite the caller holds the write lock)."""
         for attempt in range(5):
             try:
-                with self._writing(), self.engine.begin() as conn:
-                    version = registry_version(conn)
-                    if version != registry.version:
-                        registry = self._registry = Registry.load(conn)
-                        require_source(registry, source)
-                        checked = self.checker(source, registry).check_segments(segments, now)
-                    stamp = utcnow()
-                    batch_id = conn.execute(
-                        insert(Batch)
-                        .values(source_id=registry.sources[source], kind=kind, name=name[:300], sha256=None)
-                        .values(started_at=stamp, finished_at=stamp, accepted=0, duplicates=0, quarantined=0, rejected=0)
-                        .returning(Batch.id)
-                    ).scalar_one()
-                    result = IngestResult(batch_id=batch_id, source=source, accepted_ids=[])
-                    issues = self._store(conn, registry, source, result, checked, set())
+                with self.engine.begin() as conn:
+                    result, issues = self._store_delivery(conn, delivery)
             except (IntegrityError, OperationalError) as exc:
+                # PostgreSQL: another writer opened the same report or stored the same record id concurrently.
                 if attempt == 4:
                     raise
                 log.info("ingest batch retried after a concurrent write: %s", type(exc).__name__)
                 continue
-            for issue in issues:
-                result.add_issue(issue)
-            result.items += checked.items
-            result.seconds = time.perf_counter() - started
-            return result
-        raise AssertionError("unreachable")
+            delivery.finish(result, issues)
+            return
+
+    def _store_delivery(self, conn: Connection, d: _Delivery) -> tuple[IngestResult, list[Issue]]:
+        """The delivery's batch row and records, in ``conn``'s transaction (checked again in the rare case that
+        the mappings changed since)."""
+        if registry_version(conn) != d.registry.version:
+            d.registry = self._registry = Registry.load(conn)
+            require_source(d.registry, d.source)
+            d.checked = self.checker(d.source, d.registry).check_segments(d.segments, d.now)
+        stamp = utcnow()
+        batch_id = conn.execute(
+            insert(Batch)
+            .values(source_id=d.registry.sources[d.source], kind=d.kind, name=d.name[:300], sha256=None)
+            .values(started_at=stamp, finished_at=stamp, accepted=0, duplicates=0, quarantined=0, rejected=0)
+            .returning(Batch.id)
+        ).scalar_one()
+        result = IngestResult(batch_id=batch_id, source=d.source, accepted_ids=[])
+        return result, self._store(conn, d.registry, d.source, result, d.checked, set())
 
     def ingest_file(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -152,9 +153,6 @@ class Oracle:
 
 def run(oracle: Oracle, *, api: bool = True, watch: bool = True, submit: bool = True, sync: bool = True) -> None:
     """HTTP API, folder watcher, submitter and chain sync together until interrupted."""
-    import uvicorn
-
-    from oracle.api import OracleState, create_app
     from oracle.chainsync import sync_all
     from oracle.watcher import FolderWatcher
 
@@ -194,10 +192,7 @@ def run(oracle: Oracle, *, api: bool = True, watch: bool = True, submit: bool = 
         t.start()
     try:
         if api:
-            rpc = oracle.rpc() if submit or sync else None
-            app = create_app(OracleState(oracle.engine, oracle.factory, oracle.pipeline(), rpc))
-            log.info("HTTP API on http://%s:%d", settings.host, settings.port)
-            uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+            serve_api(oracle, chain=submit or sync)
         else:
             while any(t.is_alive() for t in threads):
                 time.sleep(0.5)
@@ -206,6 +201,52 @@ def run(oracle: Oracle, *, api: bool = True, watch: bool = True, submit: bool = 
             stop.set()
         for t in threads:
             t.join(timeout=10)
+
+
+_API_CHAIN = "SETTLE_ORACLE__API_CHAIN"  # set for API worker processes: proofs are checked against the chain
+
+
+def serve_api(oracle: Oracle, *, chain: bool) -> None:
+    """The HTTP API until interrupted: in this process, or in ``api_workers`` processes that uvicorn starts and
+    supervises (each builds its app with ``api_app`` from the settings this process hands over)."""
+    import uvicorn
+
+    from oracle.api import OracleState, create_app
+    from oracle.config import settings_environment
+
+    settings = oracle.settings
+    workers = settings.api_workers
+    log.info("HTTP API on http://%s:%d (%d process%s)", settings.host, settings.port, workers, "" if workers == 1 else "es")
+    if workers == 1:
+        app = create_app(OracleState(oracle.engine, oracle.factory, oracle.pipeline(), oracle.rpc() if chain else None))
+        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+        return
+    url = oracle.engine.url.render_as_string(hide_password=False)  # migrated here, once, before the workers start
+    effective = settings.model_copy(update={"database_url": url, "network": oracle.network_name or settings.network})
+    os.environ.update(settings_environment(effective))
+    os.environ[_API_CHAIN] = "1" if chain else ""
+    uvicorn.run(
+        "oracle.service:api_app",
+        factory=True,
+        workers=workers,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+    )
+
+
+def api_app() -> Any:
+    """The app of one API worker process, from the ``SETTLE_ORACLE_*`` environment its parent set."""
+    from oracle.api import OracleState, create_app
+    from oracle.config import load_settings
+
+    configure_logging()
+    oracle = Oracle(load_settings())
+    engine, factory = open_database(oracle.settings.database_url, upgrade=False)
+    oracle._engine, oracle._factory = engine, factory
+    rpc = oracle.rpc() if os.environ.get(_API_CHAIN) else None
+    return create_app(OracleState(engine, factory, oracle.pipeline(), rpc))
 
 
 def default_inbox(settings: OracleSettings) -> Path:

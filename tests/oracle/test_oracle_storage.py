@@ -137,3 +137,85 @@ def test_migration_moves_the_leaves_of_open_reports(tmp_path, settings):
     with engine.connect() as conn:
         assert conn.execute(select(Report.status).where(Report.id == 1)).scalar() == "pending"
     engine.dispose()
+
+
+def _deliver_as_group(pipeline: Pipeline, deliveries: list[tuple[str, list[dict]]]) -> list[object]:
+    """Send each (name, batch) from its own thread while the write lock is held, so all of them queue and are then
+    committed by one writer as a group; returns each delivery's result or the exception it raised."""
+    import time
+
+    outcomes: list[object] = [None] * len(deliveries)
+
+    def send(k: int) -> None:
+        name, batch = deliveries[k]
+        try:
+            outcomes[k] = pipeline.ingest_objects("erp", batch, name=name)
+        except Exception as exc:  # noqa: BLE001 - checked by the caller
+            outcomes[k] = exc
+
+    threads = []
+    with pipeline._write_lock:
+        for k in range(len(deliveries)):
+            threads.append(threading.Thread(target=send, args=(k,)))
+            threads[-1].start()
+            deadline = time.monotonic() + 10
+            while len(pipeline._pending) < k + 1:  # queued in this order
+                assert time.monotonic() < deadline, "a delivery never queued"
+                time.sleep(0.001)
+    for th in threads:
+        th.join()
+    return outcomes
+
+
+def test_group_commit_keeps_each_delivery_apart(sqlite_db, settings, clock):
+    """Deliveries queued behind a writer are committed together, yet each has its own batch row and outcome, and a
+    record id sent in two of them counts once (the later one sees it as a duplicate)."""
+    from oracle.models import Batch, Total
+
+    setup_mappings(sqlite_db[1])
+    pipeline = Pipeline(sqlite_db[0], settings, clock)
+    commits = []
+    from sqlalchemy import event
+
+    event.listen(sqlite_db[0], "commit", lambda conn: commits.append(1))
+    a = [rec(f"a{i}", quantity=2) for i in range(10)]
+    b = [rec(f"b{i}", quantity=3) for i in range(10)] + [rec("a0", quantity=2)]
+    c = [rec("c0", quantity=1000, agreement="C-404")]  # unknown reference: quarantined
+    out = _deliver_as_group(pipeline, [("a", a), ("b", b), ("c", c)])
+    assert len(commits) == 1
+    ra, rb, rc = out
+    assert (ra.accepted, ra.duplicates) == (10, 0)
+    assert (rb.accepted, rb.duplicates) == (10, 1)
+    assert (rc.accepted, rc.quarantined) == (0, 1)
+    assert len({ra.batch_id, rb.batch_id, rc.batch_id}) == 3
+    with sqlite_db[0].connect() as conn:
+        batches = dict(conn.execute(select(Batch.name, Batch.accepted)).all())
+        assert batches == {"a": 10, "b": 10, "c": 0}
+        assert conn.execute(select(func.sum(Total.accepted_units))).scalar() == 10 * 2 + 10 * 3
+        assert conn.execute(select(func.count()).select_from(Record).where(Record.status == ACCEPTED)).scalar() == 20
+
+
+def test_a_failing_delivery_does_not_fail_its_group(sqlite_db, settings, clock, monkeypatch):
+    """The group's transaction is rolled back and each delivery committed alone: the failing one gets its error and
+    stores nothing, the others are stored once."""
+    from oracle.models import Batch
+
+    setup_mappings(sqlite_db[1])
+    pipeline = Pipeline(sqlite_db[0], settings, clock)
+    real = Pipeline._store_delivery
+
+    def store(self, conn, d):  # type: ignore[no-untyped-def]
+        if d.name == "bad":
+            raise RuntimeError("disk on fire")
+        return real(self, conn, d)
+
+    monkeypatch.setattr(Pipeline, "_store_delivery", store)
+    out = _deliver_as_group(
+        pipeline, [("ok1", [rec(f"x{i}") for i in range(5)]), ("bad", [rec("y0")]), ("ok2", [rec(f"z{i}") for i in range(7)])]
+    )
+    assert [o.accepted for o in (out[0], out[2])] == [5, 7]
+    assert isinstance(out[1], RuntimeError) and str(out[1]) == "disk on fire"
+    with sqlite_db[0].connect() as conn:
+        assert sorted(conn.execute(select(Batch.name)).scalars()) == ["ok1", "ok2"]
+        ids = set(conn.execute(select(Record.record_id)).scalars())
+    assert ids == {f"x{i}" for i in range(5)} | {f"z{i}" for i in range(7)}
