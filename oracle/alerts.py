@@ -1,24 +1,56 @@
-"""Alerts: a warning in the log, and a JSON POST to a webhook when one is configured (failures to deliver the
-webhook are logged, never raised: an alert must not stop the submitter)."""
+"""Alerts: a warning in the log, and a signed JSON POST to a webhook when one is configured (``settle.webhooks``:
+HMAC-SHA256 with the secret from ``SETTLE_ORACLE_ALERT_WEBHOOK_SECRET``). Failures to deliver the webhook are
+logged, never raised: an alert must not stop the submitter."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
+from settle import webhooks
+from settle.errors import ConfigError
+
+SECRET_ENV = "SETTLE_ORACLE_ALERT_WEBHOOK_SECRET"
+
 log = logging.getLogger("settle.oracle.alerts")
 
 
 class Alerts:
-    def __init__(self, webhook: str = "", *, hook: Callable[[dict[str, Any]], None] | None = None, timeout: float = 5.0):
+    def __init__(
+        self,
+        webhook: str = "",
+        *,
+        secret: str = "",
+        hook: Callable[[dict[str, Any]], None] | None = None,
+        timeout: float = 5.0,
+    ):
+        if webhook and not secret:
+            raise ConfigError(f"an alert webhook is configured but {SECRET_ENV} is not set: webhooks are always signed (docs/oracle.md)")
+        if webhook:
+            try:
+                webhooks.signature(secret, b"")
+            except ValueError as exc:
+                raise ConfigError(f"{SECRET_ENV}: {exc}") from None
         self.webhook = webhook
+        self._secret = secret
         self.hook = hook
         self.timeout = timeout
         self.sent: list[dict[str, Any]] = []
+
+    @classmethod
+    def configured(cls, webhook: str) -> Alerts:
+        """Alerts to ``webhook`` (may be empty), signed with the secret from the environment."""
+        return cls(webhook, secret=os.environ.get(SECRET_ENV, ""))
+
+    def _where(self) -> str:
+        # webhook URLs often carry a token in their path or query: name only the host in logs
+        url = httpx.URL(self.webhook)
+        return f"{url.scheme}://{url.host}"
 
     def fire(self, kind: str, message: str, **facts: Any) -> None:
         event = {"alert": kind, "message": message, **facts}
@@ -31,9 +63,11 @@ class Alerts:
             except Exception:  # noqa: BLE001 - a broken hook must not stop the submitter
                 log.exception("alert hook failed")
         if self.webhook:
+            body = json.dumps(event, default=str).encode()
             try:
-                httpx.post(
-                    self.webhook, content=json.dumps(event, default=str), headers={"Content-Type": "application/json"}, timeout=self.timeout
-                )
+                reply = webhooks.post_signed(None, self.webhook, self._secret, body, timeout=self.timeout)
             except httpx.HTTPError as exc:
-                log.error("alert webhook %s failed: %s", self.webhook, exc)
+                log.error("alert webhook on %s failed: %s", self._where(), type(exc).__name__)
+                return
+            if reply.status_code >= 300:
+                log.error("alert webhook on %s answered HTTP %d", self._where(), reply.status_code)

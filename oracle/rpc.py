@@ -30,6 +30,12 @@ class RpcError(ChainError):
         super().__init__(f"{method}: {self.rpc_message}")
 
 
+def _where(url: str) -> str:
+    """The RPC endpoint without path and query, which often hold a provider's API key."""
+    parsed = httpx.URL(url)
+    return f"{parsed.scheme}://{parsed.host}" + (f":{parsed.port}" if parsed.port else "")
+
+
 class Rpc:
     """JSON-RPC over HTTP. Transport failures and 5xx answers are retried with exponential backoff."""
 
@@ -49,13 +55,14 @@ class Rpc:
         for attempt in range(self.retries + 1):
             try:
                 response = self._client.post(self.url, json=body)
-                if response.status_code >= 500:
+                if response.status_code >= 500 or response.status_code == 429:  # the node is down or busy: try again
                     raise httpx.HTTPStatusError(f"HTTP {response.status_code}", request=response.request, response=response)
-                response.raise_for_status()
+                if response.status_code >= 400:  # refused (wrong URL, missing credentials): retrying will not help
+                    raise ChainError(f"RPC at {_where(self.url)} refused the request: HTTP {response.status_code} {response.reason_phrase}")
                 return response.json()
             except (httpx.TransportError, httpx.HTTPStatusError, ValueError) as exc:
                 if attempt == self.retries:
-                    raise ChainError(f"RPC at {self.url} failed after {attempt + 1} attempts: {exc}") from None
+                    raise ChainError(f"RPC at {_where(self.url)} failed after {attempt + 1} attempts: {exc}") from None
                 log.warning("RPC error (%s), retrying in %.1fs", exc, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, self.max_backoff)

@@ -147,7 +147,7 @@ class Oracle:
             confirmations=self.confirmations(),
             decoder=chain.decoder,
             clock=self.clock(),
-            alerts=Alerts(self.settings.alert_webhook),
+            alerts=Alerts.configured(self.settings.alert_webhook),
         )
 
 

@@ -86,7 +86,7 @@ class Submitter:
         self.confirmations = confirmations
         self.decoder = decoder or ErrorDecoder()
         self.clock = clock or SystemClock()
-        self.alerts = alerts or Alerts(settings.alert_webhook)
+        self.alerts = alerts or Alerts.configured(settings.alert_webhook)
         self.stop_event = threading.Event()
 
     # -- loop -----------------------------------------------------------------------------------------------------
