@@ -50,6 +50,11 @@ class OracleSettings(BaseModel):
 
     #: Transactions per JSON-RPC batch, and how many reports the submitter takes per round.
     rpc_batch: int = Field(default=100, ge=1)
+    #: A report's transaction still waiting in the node's pool this many seconds after it was priced is signed
+    #: again with the same nonce and fees raised by at least 12.5% (what nodes require of a replacement); 0: never.
+    reprice_after: float = Field(default=60.0, ge=0)
+    #: Never offer more than this max fee per gas, in gwei (0: no cap). A report that needs more waits, with an alert.
+    max_fee_gwei: Decimal = Field(default=Decimal(0), ge=0)
     #: Override the network's confirmation depth.
     confirmations: int | None = None
     #: Alert when a report is not confirmed this long (seconds) before its grace window ends.

@@ -248,7 +248,9 @@ class Report(Base):
     raw_tx: Mapped[bytes | None] = mapped_column(LargeBinary)
     gas: Mapped[int | None] = mapped_column(BigInteger)
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    sends: Mapped[int] = mapped_column(Integer, default=0)  # broadcasts of the one signed transaction
+    sends: Mapped[int] = mapped_column(Integer, default=0)  # broadcasts of the current signed transaction
+    priced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # when its current fees were chosen
+    reprices: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # same nonce, higher fees
     from_block: Mapped[int | None] = mapped_column(BigInteger)  # chain head when signed: where to look for its event
     block_number: Mapped[int | None] = mapped_column(BigInteger)
     block_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))

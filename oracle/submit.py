@@ -2,13 +2,16 @@
 
 The rules that make "no report sent twice, nothing lost" hold across a crash at any point:
 
-1. A report is signed exactly once, with a nonce of its own, and the signed transaction is committed to SQL
-   *before* it is broadcast. After a crash the very same bytes are re-broadcast: one transaction per report, so
-   at most one can ever be mined.
+1. A report gets a nonce of its own once, and every transaction signed for it uses that nonce, so at most one
+   can ever be mined. The signed transaction is committed to SQL *before* it is broadcast; after a crash the very
+   same bytes are re-broadcast. A transaction left waiting in the pool (fees too low) is replaced: signed again
+   with the same nonce and fees raised by at least 12.5%, stored, then broadcast (``reprice_after``).
 2. On start and every round, submitted reports are reconciled with the chain: receipt by tx hash → mined;
-   no receipt but the node knows the transaction → wait; unknown and its nonce not used yet → re-broadcast the
-   stored bytes; nonce used by something else → look for the report's ``UsageReported`` event by report id
-   (indexed) → confirmed if found, else (a foreign transaction took the nonce) back to pending to be signed anew.
+   no receipt but the node knows the transaction → wait (or replace it when it waited too long); unknown and its
+   nonce not used yet → re-broadcast the stored bytes; nonce used by something else → look for the report's
+   ``UsageReported`` event by report id (indexed) → found: follow the transaction that carried it (an earlier
+   pricing of the same report, say) to confirmation; else (a foreign transaction took the nonce) back to pending
+   to be signed anew.
 3. New nonces continue after the highest nonce ever stored for the signer (or the node's count, if higher).
 
 Throughput: reports are estimated, sent and checked in JSON-RPC batches (``rpc_batch`` transactions per request).
@@ -32,7 +35,7 @@ from oracle.config import OracleSettings
 from oracle.models import CONFIRMED, FAILED, OPEN, PENDING, SUBMITTED, Agreement, Report, Total
 from oracle.reports import cut_reports
 from oracle.rpc import Rpc, RpcError
-from oracle.txsign import USAGE_REPORTED_TOPIC, FastSigner, encode_report_usage
+from oracle.txsign import USAGE_REPORTED_TOPIC, FastSigner, decode_type2, encode_report_usage
 from settle.chain import ErrorDecoder
 from settle.errors import ChainError, ConfigError
 
@@ -52,10 +55,11 @@ class Round:
     confirmed: int = 0
     failed: int = 0
     rebroadcast: int = 0
+    repriced: int = 0
     waiting: int = 0
 
     def busy(self) -> bool:
-        return bool(self.cut or self.signed or self.confirmed or self.failed or self.rebroadcast)
+        return bool(self.cut or self.signed or self.confirmed or self.failed or self.rebroadcast or self.repriced)
 
 
 def _hex(b: bytes) -> str:
@@ -176,6 +180,10 @@ class Submitter:
         base = int(block.get("baseFeePerGas") or "0x0", 16)
         tip_wei = 10**9 if isinstance(tip, RpcError) else int(tip, 16)
         max_fee = 2 * base + tip_wei
+        cap = self._fee_cap()
+        if cap:
+            max_fee = min(max_fee, cap)
+            tip_wei = min(tip_wei, max_fee)
         head = int(block["number"], 16)
         nonce = max(int(count, 16), (max_nonce + 1) if max_nonce is not None else 0)
         gas_of = [results[i] if isinstance(results[i], RpcError) else estimate_of[shape] for i, shape in enumerate(shape_of)]
@@ -225,6 +233,7 @@ class Submitter:
                         raw_tx=bindparam("raw"),
                         gas=bindparam("gas"),
                         submitted_at=now,
+                        priced_at=now,
                         from_block=head,
                         sends=1,
                         error=None,
@@ -287,6 +296,10 @@ class Submitter:
                     Report.usages,
                     Report.agreement_id,
                     Report.period,
+                    Report.priced_at,
+                    Report.submitted_at,
+                    Report.sends,
+                    Report.error,
                     Agreement.address,
                 )
                 .join(Agreement, Agreement.id == Report.agreement_id)
@@ -371,6 +384,7 @@ class Submitter:
             raise results[-1]
         used = int(results[-1], 16)
         resend: list[tuple[int, bytes]] = []
+        stuck: list[Any] = []
         for row, known in zip(rows, results[:-1], strict=True):
             if isinstance(known, RpcError):
                 raise known
@@ -378,11 +392,20 @@ class Submitter:
                 if row.block_number is not None:  # it was mined and is pending again: a reorg
                     with self.engine.begin() as conn:
                         conn.execute(update(Report).where(Report.id == row.id).values(block_number=None, block_hash=None))
+                elif self._waited_too_long(row):
+                    stuck.append(row)
                 continue
             if row.nonce < used:
                 event = self._find_event(row)
                 if event is not None:
-                    continue  # mined after the receipt query: the next round confirms it
+                    carrier = bytes.fromhex(event["transactionHash"][2:])
+                    if carrier != row.tx_hash:  # an earlier pricing of this report was mined: follow that one
+                        log.info("report %d was mined in transaction %s (an earlier pricing)", row.id, event["transactionHash"])
+                        with self.engine.begin() as conn:
+                            conn.execute(
+                                update(Report).where(Report.id == row.id, Report.status == SUBMITTED).values(tx_hash=carrier, raw_tx=None)
+                            )
+                    continue  # the next round confirms it
                 log.warning("nonce %d of report %d was used by another transaction: signing it again", row.nonce, row.id)
                 with self.engine.begin() as conn:
                     conn.execute(
@@ -391,11 +414,80 @@ class Submitter:
                         .values(status=PENDING, nonce=None, tx_hash=None, raw_tx=None, signer=None, block_number=None, block_hash=None)
                     )
                 continue
+            if row.sends > 1 and self._waited_too_long(row):
+                stuck.append(row)  # re-broadcast and still not in the pool: refused or dropped as underpriced
+                continue
             resend.append((row.id, row.raw_tx))
         if resend:
             log.info("re-broadcasting %d stored transaction(s)", len(resend))
             self._broadcast(resend, again=True)
             r.rebroadcast += len(resend)
+        if stuck:
+            self._reprice(stuck, r)
+
+    # -- replacing transactions that wait -------------------------------------------------------------------------
+    def _fee_cap(self) -> int:
+        return int(self.settings.max_fee_gwei * 10**9)
+
+    def _waited_too_long(self, row: Any) -> bool:
+        after = self.settings.reprice_after
+        priced = row.priced_at or row.submitted_at
+        if not after or priced is None or row.raw_tx is None:
+            return False
+        if priced.tzinfo is None:  # SQLite returns naive datetimes (stored as UTC)
+            priced = priced.replace(tzinfo=UTC)
+        return (datetime.now(UTC) - priced).total_seconds() >= after
+
+    def _reprice(self, rows: list[Any], r: Round) -> None:
+        """Sign each report again with its nonce and fees raised by at least 12.5% (at least today's base fee
+        twice plus the suggested tip), store, then broadcast. Over the fee cap: wait, with one alert."""
+        block, tip = self.rpc.batch([("eth_getBlockByNumber", ["latest", False]), ("eth_maxPriorityFeePerGas", [])])
+        if isinstance(block, RpcError):
+            raise block
+        base = int(block.get("baseFeePerGas") or "0x0", 16)
+        tip_now = 10**9 if isinstance(tip, RpcError) else int(tip, 16)
+        cap = self._fee_cap()
+        now = datetime.now(UTC)
+        replaced: list[dict[str, Any]] = []
+        capped: list[tuple[Any, str]] = []
+        for row in rows:
+            old = decode_type2(row.raw_tx)
+            new_tip = max(_raised(old.max_priority_fee), tip_now)
+            new_max = max(_raised(old.max_fee), 2 * base + new_tip)
+            if cap and new_max > cap:
+                capped.append(
+                    (row, f"transaction waits in the pool; replacing it needs a max fee of {new_max / 1e9:.2f} gwei, above the cap")
+                )
+                continue
+            tx = self.signer.sign(
+                chain_id=self.chain_id, nonce=row.nonce, to=old.to, data=old.data, gas=old.gas, max_fee=new_max, max_priority_fee=new_tip
+            )
+            replaced.append({"pk": row.id, "old": row.tx_hash, "hash": tx.hash, "raw": tx.raw, "fee": new_max})
+        with self.engine.begin() as conn:
+            if replaced:
+                conn.execute(
+                    update(Report)
+                    .where(Report.id == bindparam("pk"), Report.status == SUBMITTED, Report.tx_hash == bindparam("old"))
+                    .values(tx_hash=bindparam("hash"), raw_tx=bindparam("raw"), priced_at=now, reprices=Report.reprices + 1, sends=1)
+                    .values(error=None),
+                    replaced,
+                )
+            for row, message in capped:
+                if row.error != message:
+                    conn.execute(update(Report).where(Report.id == row.id).values(error=message))
+        for row, message in capped:
+            if row.error != message:
+                self.alerts.fire(
+                    "fee_cap",
+                    f"report {row.id} for {row.address} period {row.period}: {message}",
+                    report=row.id,
+                    cap_gwei=str(self.settings.max_fee_gwei),
+                )
+        for item in replaced:
+            log.info("report %d: replaced its waiting transaction (max fee %.2f gwei), same nonce", item["pk"], item["fee"] / 1e9)
+        if replaced:
+            self._broadcast([(item["pk"], item["raw"]) for item in replaced])
+            r.repriced += len(replaced)
 
     def _find_event(self, row: Any) -> dict[str, Any] | None:
         logs = self.rpc.call(
@@ -447,6 +539,11 @@ class Submitter:
             )
         with self.engine.begin() as conn:
             conn.execute(update(Report).where(Report.id.in_([row.id for row in rows])).values(alerted_at=datetime.now(UTC)))
+
+
+def _raised(fee: int) -> int:
+    """``fee`` raised by at least 12.5%, rounded up (nodes refuse a replacement that offers less)."""
+    return max(fee + (fee + 7) // 8, fee + 1)
 
 
 def wait_until(predicate: Any, timeout: float, interval: float = 0.05) -> bool:

@@ -43,6 +43,30 @@ class SignedTx:
     nonce: int
 
 
+@dataclass(frozen=True)
+class Type2Tx:
+    """The fields of a signed EIP-1559 transaction that a replacement keeps or changes."""
+
+    nonce: int
+    max_priority_fee: int
+    max_fee: int
+    gas: int
+    to: str
+    data: bytes
+
+
+def decode_type2(raw: bytes) -> Type2Tx:
+    """Read back a signed EIP-1559 (type 2) transaction."""
+    if raw[:1] != b"\x02":
+        raise ValueError("not an EIP-1559 (type 2) transaction")
+    f = rlp.decode(raw[1:])
+
+    def num(b: bytes) -> int:
+        return int.from_bytes(b, "big")
+
+    return Type2Tx(nonce=num(f[1]), max_priority_fee=num(f[2]), max_fee=num(f[3]), gas=num(f[4]), to="0x" + f[5].hex(), data=f[7])
+
+
 class FastSigner:
     """Signs EIP-1559 (type 2) transactions for one account."""
 
