@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -96,6 +97,7 @@ def test_each_item_is_claimed_exactly_once_by_concurrent_workers(database_url: s
                     if not ids:
                         break
                     got += ids
+                    time.sleep(0.002)  # work takes time: the others claim meanwhile (else one thread may take all)
                     with unit_of_work(factory, name) as session:
                         for item_id in ids:
                             outbox.complete(session, item_id, name, now=T0)
