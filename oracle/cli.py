@@ -34,6 +34,19 @@ NetOpt = Annotated[str | None, typer.Option("--network", "-n", help="Network nam
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
+RelayDevOpt = Annotated[
+    int | None,
+    typer.Option("--relay-dev-account", help="Send reports (and pay gas) from anvil's dev account N; the signer only signs them."),
+]
+RelayKeystoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--relay-keystore",
+        help="Relayer keystore that sends reports signed by the oracle signer (password: SETTLE_RELAY_KEYSTORE_PASSWORD).",
+    ),
+]
+
+
 def _oracle(database: str | None = None, network: str | None = None, **overrides: Any) -> Oracle:
     return Oracle(load_settings(**overrides), database_url=database, network_name=network)
 
@@ -293,12 +306,21 @@ def submit(
     keystore: Annotated[
         str | None, typer.Option("--keystore", help="Keystore file (password: SETTLE_KEYSTORE_PASSWORD or prompt).")
     ] = None,
+    relay_dev_account: RelayDevOpt = None,
+    relay_keystore: RelayKeystoreOpt = None,
     database: DbOpt = None,
     network: NetOpt = None,
 ) -> None:
     """Run the submitter alone: cut, sign, send, confirm (crash-safe; see docs/oracle.md)."""
     configure_logging()
-    oracle = _oracle(database, network, dev_account=dev_account, keystore=keystore)
+    oracle = _oracle(
+        database,
+        network,
+        dev_account=dev_account,
+        keystore=keystore,
+        relay_dev_account=relay_dev_account,
+        relay_keystore=relay_keystore,
+    )
     oracle.submitter().run(once=once)
 
 
@@ -359,6 +381,8 @@ def run_cmd(
     dev_account: Annotated[int | None, typer.Option("--dev-account", help="Sign with anvil's dev account N (dev chains only).")] = None,
     keystore: Annotated[str | None, typer.Option("--keystore")] = None,
     no_submit: Annotated[bool, typer.Option("--no-submit", help="Ingest only (no chain needed).")] = False,
+    relay_dev_account: RelayDevOpt = None,
+    relay_keystore: RelayKeystoreOpt = None,
     api_workers: Annotated[
         int | None, typer.Option("--api-workers", min=1, max=64, help="HTTP API processes (default 1; one per CPU for heavy HTTP ingest).")
     ] = None,
@@ -370,7 +394,16 @@ def run_cmd(
 
     configure_logging()
     oracle = _oracle(
-        database, network, host=host, port=port, inbox=inbox, dev_account=dev_account, keystore=keystore, api_workers=api_workers
+        database,
+        network,
+        host=host,
+        port=port,
+        inbox=inbox,
+        dev_account=dev_account,
+        keystore=keystore,
+        relay_dev_account=relay_dev_account,
+        relay_keystore=relay_keystore,
+        api_workers=api_workers,
     )
     run(oracle, submit=not no_submit, sync=not no_submit)
 

@@ -23,6 +23,12 @@ class OracleSettings(BaseModel):
     keystore: str = ""
     #: ... or one of anvil's public test accounts (dev chains only).
     dev_account: int | None = None
+    #: Optional relayer that sends the report transactions and pays their gas, while the signer above only signs
+    #: each report (EIP-712, ``reportUsageWithSignature``): a keystore (password from
+    #: SETTLE_RELAY_KEYSTORE_PASSWORD or a prompt) ...
+    relay_keystore: str = ""
+    #: ... or one of anvil's public test accounts (dev chains only).
+    relay_dev_account: int | None = None
     #: Watched folder: ``<inbox>/<source name>/*.csv|*.jsonl``.
     inbox: Path | None = None
     host: str = "127.0.0.1"

@@ -31,6 +31,8 @@ from settle.networks import Network, get_network
 
 log = logging.getLogger("settle.oracle")
 
+RELAY_PASSWORD_ENV = "SETTLE_RELAY_KEYSTORE_PASSWORD"
+
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
@@ -136,14 +138,30 @@ class Oracle:
             )
         return FastSigner(account)
 
+    def relayer(self) -> FastSigner | None:
+        """The account that sends reports signed by :meth:`signer`, when one is configured."""
+        from settle.keys import load_keystore
+
+        chain = self.chain()
+        if self.settings.relay_keystore:
+            account = load_keystore(self.settings.relay_keystore, os.environ.get(RELAY_PASSWORD_ENV))
+            chain.check_signer(account)
+        elif self.settings.relay_dev_account is not None:
+            account = chain.dev_accounts(20)[self.settings.relay_dev_account]
+        else:
+            return None
+        return FastSigner(account)
+
     def submitter(self) -> Submitter:
         chain = self.chain()
+        signer, relayer = self.signer(), self.relayer()
         return Submitter(
             self.engine,
             self.settings,
             rpc=self.rpc(),
             chain_id=chain.chain_id,
-            signer=self.signer(),
+            signer=relayer or signer,
+            reporter=signer if relayer is not None else None,
             confirmations=self.confirmations(),
             decoder=chain.decoder,
             clock=self.clock(),

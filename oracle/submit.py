@@ -35,7 +35,14 @@ from oracle.config import OracleSettings
 from oracle.models import CONFIRMED, FAILED, OPEN, PENDING, SUBMITTED, Agreement, Report, Total
 from oracle.reports import cut_reports
 from oracle.rpc import Rpc, RpcError
-from oracle.txsign import USAGE_REPORTED_TOPIC, FastSigner, decode_type2, encode_report_usage
+from oracle.txsign import (
+    USAGE_REPORTED_TOPIC,
+    FastSigner,
+    decode_type2,
+    encode_report_usage,
+    encode_report_usage_with_signature,
+    report_digest,
+)
 from settle.chain import ErrorDecoder
 from settle.errors import ChainError, ConfigError
 
@@ -81,12 +88,17 @@ class Submitter:
         decoder: ErrorDecoder | None = None,
         clock: Clock | None = None,
         alerts: Alerts | None = None,
+        reporter: FastSigner | None = None,
     ):
+        """``signer`` sends the transactions (nonces, gas). With ``reporter``, ``signer`` is only a relayer: each
+        report is authorised by ``reporter``'s EIP-712 signature (``reportUsageWithSignature``), so the oracle key
+        needs no ether and the relayer needs no role."""
         self.engine = engine
         self.settings = settings
         self.rpc = rpc
         self.chain_id = chain_id
         self.signer = signer
+        self.reporter = reporter
         self.confirmations = confirmations
         self.decoder = decoder or ErrorDecoder()
         self.clock = clock or SystemClock()
@@ -97,7 +109,10 @@ class Submitter:
     def run(self, *, once: bool = False, idle_sleep: float | None = None) -> None:
         """Cut, submit and confirm until stopped (or until nothing is left to do with ``once``)."""
         idle = idle_sleep if idle_sleep is not None else self.settings.poll_seconds
-        log.info("submitter started for %s", self.signer.address)
+        if self.reporter is None:
+            log.info("submitter started for %s", self.signer.address)
+        else:
+            log.info("submitter started: %s relays reports signed by %s", self.signer.address, self.reporter.address)
         while not self.stop_event.is_set():
             try:
                 done = self.step()
@@ -153,7 +168,7 @@ class Submitter:
             max_nonce = conn.execute(select(func.max(Report.nonce)).where(Report.signer == self.signer.address)).scalar()
         if not rows:
             return 0
-        payloads = [encode_report_usage(row.period, row.report_id, row.root, [tuple(u) for u in json.loads(row.usages)]) for row in rows]
+        payloads = [self._calldata(row) for row in rows]
         # Every report is dry-run with eth_call (a revert is caught and decoded before anything is signed); gas is
         # estimated once per shape (meters reported; first report of its period or not) and batch: eth_estimateGas
         # runs the call many times over, and reports of one shape cost the same (the margin covers the rest).
@@ -196,9 +211,8 @@ class Submitter:
                 name = revert.error_name if revert is not None else None
                 text = str(revert) if revert is not None else estimate.rpc_message
                 if name in FATAL:
-                    raise ConfigError(
-                        f"signer {self.signer.address} cannot report to {row.address}: {text} (grant ORACLE_ROLE and wait the signer delay)"
-                    )
+                    who = (self.reporter or self.signer).address
+                    raise ConfigError(f"signer {who} cannot report to {row.address}: {text} (grant ORACLE_ROLE and wait the signer delay)")
                 if name in HOLD or (name == "BillingAgreement_InvalidState" and revert is not None and revert.error_args == (_PAUSED,)):
                     held += 1
                     if row.error != text:
@@ -252,6 +266,14 @@ class Submitter:
         r.signed += len(signed)
         r.waiting += held
         return len(signed)
+
+    def _calldata(self, row: Any) -> bytes:
+        usages = [(int(m), int(c)) for m, c in json.loads(row.usages)]
+        if self.reporter is None:
+            return encode_report_usage(row.period, row.report_id, row.root, usages)
+        digest = report_digest(self.chain_id, row.address, row.period, row.report_id, row.root, usages)
+        signature = self.reporter.sign_digest(digest)
+        return encode_report_usage_with_signature(row.period, row.report_id, row.root, usages, signature)
 
     def _broadcast(self, txs: list[tuple[int, bytes]], *, again: bool = False) -> None:
         results = self.rpc.batch([("eth_sendRawTransaction", [_hex(raw)]) for _pk, raw in txs])

@@ -14,6 +14,8 @@ from eth_account.signers.local import LocalAccount
 
 REPORT_USAGE_SIGNATURE = "reportUsage(uint32,bytes32,bytes32,(uint8,uint64)[])"
 REPORT_USAGE_SELECTOR = keccak_256(REPORT_USAGE_SIGNATURE.encode()).digest()[:4]
+REPORT_USAGE_WITH_SIGNATURE_SIGNATURE = "reportUsageWithSignature(uint32,bytes32,bytes32,(uint8,uint64)[],bytes)"
+REPORT_USAGE_WITH_SIGNATURE_SELECTOR = keccak_256(REPORT_USAGE_WITH_SIGNATURE_SIGNATURE.encode()).digest()[:4]
 USAGE_REPORTED_SIGNATURE = "UsageReported(uint32,uint8,uint64,uint64,bytes32,bytes32)"
 USAGE_REPORTED_TOPIC = keccak_256(USAGE_REPORTED_SIGNATURE.encode()).digest()
 
@@ -33,6 +35,60 @@ def encode_report_usage(period: int, report_id: bytes, root: bytes, usages: Sequ
     for meter, cumulative in usages:
         parts.append(meter.to_bytes(32, "big"))
         parts.append(cumulative.to_bytes(32, "big"))
+    return b"".join(parts)
+
+
+def _k(data: bytes) -> bytes:
+    return keccak_256(data).digest()
+
+
+_DOMAIN_TYPEHASH = _k(b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+_USAGE_REPORT_TYPEHASH = _k(
+    b"UsageReport(uint32 period,bytes32 reportId,bytes32 recordsRoot,MeterUsage[] usages)MeterUsage(uint8 meter,uint64 cumulative)"
+)
+_METER_USAGE_TYPEHASH = _k(b"MeterUsage(uint8 meter,uint64 cumulative)")
+EIP712_NAME = "Settle BillingAgreement"
+EIP712_VERSION = "1"
+
+
+def report_digest(chain_id: int, agreement: str, period: int, report_id: bytes, root: bytes, usages: Sequence[tuple[int, int]]) -> bytes:
+    """The EIP-712 digest an oracle signer signs to authorise a relayed report (the agreement's
+    ``usageReportDigest``; a test compares both)."""
+    domain = _k(
+        _DOMAIN_TYPEHASH
+        + _k(EIP712_NAME.encode())
+        + _k(EIP712_VERSION.encode())
+        + chain_id.to_bytes(32, "big")
+        + bytes(12)
+        + bytes.fromhex(agreement[2:])
+    )
+    usage_hashes = b"".join(_k(_METER_USAGE_TYPEHASH + m.to_bytes(32, "big") + c.to_bytes(32, "big")) for m, c in usages)
+    struct = _k(_USAGE_REPORT_TYPEHASH + period.to_bytes(32, "big") + report_id + root + _k(usage_hashes))
+    return _k(b"\x19\x01" + domain + struct)
+
+
+def encode_report_usage_with_signature(
+    period: int, report_id: bytes, root: bytes, usages: Sequence[tuple[int, int]], signature: bytes
+) -> bytes:
+    """Calldata of ``reportUsageWithSignature(period, reportId, recordsRoot, usages, signature)``."""
+    if len(report_id) != 32 or len(root) != 32:
+        raise ValueError("report id and root must be 32 bytes")
+    usages_offset = 5 * 32
+    signature_offset = usages_offset + 32 + 64 * len(usages)
+    parts = [
+        REPORT_USAGE_WITH_SIGNATURE_SELECTOR,
+        period.to_bytes(32, "big"),
+        report_id,
+        root,
+        usages_offset.to_bytes(32, "big"),
+        signature_offset.to_bytes(32, "big"),
+        len(usages).to_bytes(32, "big"),
+    ]
+    for meter, cumulative in usages:
+        parts.append(meter.to_bytes(32, "big"))
+        parts.append(cumulative.to_bytes(32, "big"))
+    parts.append(len(signature).to_bytes(32, "big"))
+    parts.append(signature + bytes(-len(signature) % 32))
     return b"".join(parts)
 
 
@@ -88,3 +144,8 @@ class FastSigner:
         s = int.from_bytes(sig[32:64], "big")
         raw = b"\x02" + rlp.encode([*fields, sig[64], r, s])
         return SignedTx(raw=raw, hash=keccak_256(raw).digest(), nonce=nonce)
+
+    def sign_digest(self, digest: bytes) -> bytes:
+        """A 65-byte ``r ‖ s ‖ v`` signature of a 32-byte digest (EIP-712), as the contracts' ECDSA recovery reads it."""
+        sig = self._key.sign_recoverable(digest, hasher=None)
+        return sig[:64] + bytes([27 + sig[64]])

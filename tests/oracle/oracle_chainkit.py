@@ -6,8 +6,11 @@ from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
+from sqlalchemy import Engine
 from web3.contract import Contract
 
+from oracle.clock import FixedClock
+from oracle.config import OracleSettings
 from settle.chain import Chain
 from settle.terms import Meter, Terms
 
@@ -57,3 +60,45 @@ def create(kit: Kit, t: Terms, salt: int) -> str:
     for party in (kit.payer, kit.payee):
         chain.transact(agreement.functions.accept(1, t.terms_hash()), party)
     return address
+
+
+@dataclass
+class Reported:
+    """One active agreement with five accepted records (35 api_calls) cut into a pending report."""
+
+    kit: Kit
+    address: str
+    engine: Engine
+    settings: OracleSettings
+    clock: FixedClock
+
+
+def agreement_with_report(chain: Chain, accounts, dev, tmp_path, **settings_kw) -> Reported:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from oracle import registry as reg
+    from oracle.chainsync import register
+    from oracle.database import open_database
+    from oracle.ingest import Pipeline
+    from oracle.reports import cut_reports
+    from settle.db import transaction
+
+    kit = deploy(chain, accounts)
+    now = dev.now()
+    address = create(kit, terms(now - 5 * DAY), 1)
+    engine, factory = open_database(f"sqlite:///{tmp_path / 'oracle.db'}")
+    with transaction(factory) as s:
+        reg.get_source(s, "erp", create=True)
+        register(s, chain, address)
+        reg.set_meter(s, address, 0, name="api_calls", unit="call")
+        reg.set_meter(s, address, 1, name="storage", unit="GB", decimals=3)
+        reg.add_reference(s, "C-1", address)
+    settings = OracleSettings(outlier_factor=0, **settings_kw)
+    clock = FixedClock(now)
+    at = datetime.fromtimestamp(now - DAY, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    records = [
+        {"record_id": f"r{i}", "agreement": "C-1", "meter": "api_calls", "quantity": 7, "unit": "call", "occurred_at": at} for i in range(5)
+    ]
+    assert Pipeline(engine, settings, clock).ingest_objects("erp", records).accepted == 5
+    cut_reports(engine, settings, now, force=True)
+    return Reported(kit, address, engine, settings, clock)

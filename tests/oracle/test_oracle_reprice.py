@@ -6,27 +6,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from oracle_chainkit import DAY, Kit, create, deploy, terms
+from oracle_chainkit import agreement_with_report
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from oracle import registry as reg
 from oracle.alerts import Alerts
-from oracle.chainsync import register
-from oracle.clock import FixedClock
-from oracle.config import OracleSettings
-from oracle.database import open_database
-from oracle.ingest import Pipeline
 from oracle.models import CONFIRMED, SUBMITTED, Report
-from oracle.reports import cut_reports
 from oracle.rpc import Rpc
 from oracle.submit import Submitter
 from oracle.txsign import USAGE_REPORTED_TOPIC, FastSigner, decode_type2
-from settle.db import transaction
 
 GWEI = 10**9
 
@@ -45,37 +36,20 @@ def manual_mining(chain) -> Iterator[None]:  # type: ignore[no-untyped-def]
 
 
 def _setup(chain, accounts, dev, tmp_path, **settings_kw):  # type: ignore[no-untyped-def]
-    kit: Kit = deploy(chain, accounts)
-    now = dev.now()
-    address = create(kit, terms(now - 5 * DAY), 1)
-    engine, factory = open_database(f"sqlite:///{tmp_path / 'oracle.db'}")
-    with transaction(factory) as s:
-        reg.get_source(s, "erp", create=True)
-        register(s, chain, address)
-        reg.set_meter(s, address, 0, name="api_calls", unit="call")
-        reg.set_meter(s, address, 1, name="storage", unit="GB", decimals=3)
-        reg.add_reference(s, "C-1", address)
-    settings = OracleSettings(outlier_factor=0, reprice_after=2.0, **settings_kw)
-    clock = FixedClock(now)
-    at = datetime.fromtimestamp(now - DAY, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    records = [
-        {"record_id": f"r{i}", "agreement": "C-1", "meter": "api_calls", "quantity": 7, "unit": "call", "occurred_at": at} for i in range(5)
-    ]
-    assert Pipeline(engine, settings, clock).ingest_objects("erp", records).accepted == 5
-    cut_reports(engine, settings, now, force=True)
+    env = agreement_with_report(chain, accounts, dev, tmp_path, reprice_after=2.0, **settings_kw)
     chain.w3.provider.make_request("evm_setAutomine", [False])
     alerts = Alerts()
     submitter = Submitter(
-        engine,
-        settings,
+        env.engine,
+        env.settings,
         rpc=Rpc(chain.w3.provider.endpoint_uri),
         chain_id=chain.chain_id,
-        signer=FastSigner(kit.oracle),
+        signer=FastSigner(env.kit.oracle),
         decoder=chain.decoder,
-        clock=clock,
+        clock=env.clock,
         alerts=alerts,
     )
-    return engine, address, submitter, alerts
+    return env.engine, env.address, submitter, alerts
 
 
 def _report(engine):  # type: ignore[no-untyped-def]
