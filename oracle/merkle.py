@@ -9,16 +9,14 @@ than 64 bytes, so a leaf can never pass for an inner node and one hash suffices.
 
 from __future__ import annotations
 
-import pickle
-import struct
 import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import IO, Any
 
 from _pysha3 import keccak_256
 
+from oracle.pipes import recv, send
 from settle.errors import ValidationError
 
 LEAF_TYPES = ("address", "uint8", "uint32", "uint256", "uint64", "uint8", "string", "string")
@@ -176,25 +174,6 @@ def report_id(agreement: str, period: int, seq: int) -> bytes:
 
 # -- trees of many reports on two cores -----------------------------------------------------------------------------
 
-_LEN = struct.Struct("<Q")
-
-
-def _send(out: IO[bytes], message: Any) -> None:
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    out.write(_LEN.pack(len(data)) + data)
-    out.flush()
-
-
-def _recv(stream: IO[bytes]) -> Any:
-    head = stream.read(_LEN.size)
-    if len(head) < _LEN.size:
-        raise EOFError
-    (size,) = _LEN.unpack(head)
-    data = stream.read(size)
-    if len(data) < size:
-        raise EOFError
-    return pickle.loads(data)
-
 
 def packed_trees(blobs: Sequence[bytes]) -> list[bytes]:
     """Each blob of concatenated leaves → its packed tree."""
@@ -226,10 +205,10 @@ class TreeBuilder:
             if mine >= total * self.SHARE:
                 cut = i + 1
                 break
-        _send(proc.stdin, list(blobs[cut:]))
+        send(proc.stdin, list(blobs[cut:]))
         head = packed_trees(blobs[:cut])
         try:
-            tail = _recv(proc.stdout)
+            tail = recv(proc.stdout)
         except EOFError:
             raise RuntimeError(f"the tree-building process ended unexpectedly (exit code {proc.wait()})") from None
         return head + tail
@@ -257,10 +236,10 @@ def _serve() -> None:
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while True:
         try:
-            blobs = _recv(stdin)
+            blobs = recv(stdin)
         except EOFError:
             return
-        _send(stdout, packed_trees(blobs))
+        send(stdout, packed_trees(blobs))
 
 
 if __name__ == "__main__":

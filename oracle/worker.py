@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import pickle
-import struct
 import subprocess
 import sys
 import time
@@ -21,9 +20,8 @@ from typing import IO, Any
 from oracle import records as rec
 from oracle.check import Checker
 from oracle.clock import Clock
+from oracle.pipes import recv, send
 from oracle.snapshot import Registry
-
-_LEN = struct.Struct("<Q")
 
 
 @dataclass(frozen=True)
@@ -38,24 +36,6 @@ class Job:
     part: int = 0  # with parts > 1: this worker checks the chunks k with k % parts == part
     parts: int = 1
     by_lines: bool = True  # the file holds no quoted line breaks: read a block of lines at a time
-
-
-def _send(out: IO[bytes], message: Any) -> None:
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    out.write(_LEN.pack(len(data)))
-    out.write(data)
-    out.flush()
-
-
-def _recv(stream: IO[bytes]) -> Any:
-    head = stream.read(_LEN.size)
-    if len(head) < _LEN.size:
-        raise EOFError
-    (size,) = _LEN.unpack(head)
-    data = stream.read(size)
-    if len(data) < size:
-        raise EOFError
-    return pickle.loads(data)
 
 
 def run(job: Job, out: IO[bytes]) -> None:
@@ -84,13 +64,13 @@ def run(job: Job, out: IO[bytes]) -> None:
                     checked = checker.check_segments(segments, job.clock.now())  # type: ignore[arg-type]
                     segments = None  # the raw fields can go before the chunk is pickled
                     t2 = clock()
-                    _send(out, ("block", k, checked, progress.bytes_read))
+                    send(out, ("block", k, checked, progress.bytes_read))
                     cpu["check"] += t2 - t1
                     cpu["send"] += clock() - t2
                 k += 1
-        _send(out, ("end", k, cpu))
+        send(out, ("end", k, cpu))
     except rec.FileFormatError as exc:
-        _send(out, exc)
+        send(out, exc)
 
 
 def spawn(job: Job, cpu: list[float] | None = None) -> tuple[subprocess.Popen[bytes], Iterator[Any]]:
@@ -106,7 +86,7 @@ def spawn(job: Job, cpu: list[float] | None = None) -> tuple[subprocess.Popen[by
         while True:
             try:
                 t0 = time.process_time()
-                message = _recv(stdout)
+                message = recv(stdout)
                 if cpu is not None:
                     cpu.append(time.process_time() - t0)
             except EOFError:
