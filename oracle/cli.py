@@ -369,6 +369,9 @@ def status_cmd(database: DbOpt = None, as_json: JsonOpt = False) -> None:
     typer.echo("quarantine: " + (", ".join(f"{k} {v}" for k, v in data["quarantine"].items()) or "empty"))
     for f in data["failed"]:
         typer.echo(f"FAILED report {f['report']} {f['agreement']} period {f['period']}: {f['error']}")
+    for w in data["waiting"]:
+        why = w["error"] or "waiting for inclusion"
+        typer.echo(f"WAITING report {w['report']} {w['agreement']} period {w['period']} ({w['reprices']} fee bump(s)): {why}")
     for last in data["last_confirmed"]:
         typer.echo(f"{last['agreement']}: period {last['period']} report #{last['seq']} block {last['block']} tx {last['tx_hash']}")
 

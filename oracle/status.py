@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from oracle import quarantine
-from oracle.models import CONFIRMED, Agreement, Report
+from oracle.models import CONFIRMED, SUBMITTED, Agreement, Report
 
 
 def status(engine: Engine) -> dict[str, Any]:
@@ -36,6 +36,12 @@ def status(engine: Engine) -> dict[str, Any]:
             .join(Agreement, Agreement.id == Report.agreement_id)
             .where(Report.status == "failed")
         ).all()
+        waiting = conn.execute(  # sent but in trouble: replaced for fees, over the fee cap, refused on broadcast
+            select(Report.id, Agreement.address, Report.period, Report.reprices, Report.error, Report.submitted_at)
+            .join(Agreement, Agreement.id == Report.agreement_id)
+            .where(Report.status == SUBMITTED, (Report.reprices > 0) | Report.error.is_not(None))
+            .order_by(Report.id)
+        ).all()
         agreements = conn.execute(select(func.count()).select_from(Agreement)).scalar_one()
     backlog = {s: {"reports": n, "records": r} for s, (n, r) in by_status.items() if s != CONFIRMED}
     return {
@@ -44,6 +50,10 @@ def status(engine: Engine) -> dict[str, Any]:
         "confirmed": {"reports": by_status.get(CONFIRMED, (0, 0))[0], "records": by_status.get(CONFIRMED, (0, 0))[1]},
         "quarantine": quarantine.counts(engine),
         "failed": [{"report": pk, "agreement": a, "period": p, "error": e} for pk, a, p, e in failed],
+        "waiting": [
+            {"report": pk, "agreement": a, "period": p, "reprices": n, "error": e, "submitted_at": at.isoformat() if at else None}
+            for pk, a, p, n, e, at in waiting
+        ],
         "last_confirmed": [
             {
                 "agreement": a,

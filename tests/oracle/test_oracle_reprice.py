@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from oracle.alerts import Alerts
 from oracle.models import CONFIRMED, SUBMITTED, Report
 from oracle.rpc import Rpc
+from oracle.status import status as oracle_status
 from oracle.submit import Submitter
 from oracle.txsign import USAGE_REPORTED_TOPIC, FastSigner, decode_type2
 
@@ -89,6 +90,7 @@ def test_a_waiting_transaction_is_replaced_and_confirmed_once(chain, accounts, d
     submitter.step()
     done = _report(engine)
     assert done.status == CONFIRMED and done.tx_hash == second.tx_hash
+    assert oracle_status(engine)["waiting"] == []
     assert _receipt(chain, first.tx_hash) is None  # the first pricing was never mined
     assert len(_usage_events(chain, address)) == 1
     assert chain.call(chain.contract("BillingAgreement", address).functions.usage(0, 0)) == 35
@@ -107,6 +109,8 @@ def test_a_replacement_over_the_fee_cap_waits_with_one_alert(chain, accounts, de
     assert waiting.status == SUBMITTED and waiting.tx_hash == first.tx_hash and waiting.reprices == 0
     assert "above the cap" in (waiting.error or "")
     assert [a["alert"] for a in alerts.sent] == ["fee_cap"]
+    (shown,) = oracle_status(engine)["waiting"]  # settle oracle status lists it
+    assert shown["report"] == waiting.id and "above the cap" in shown["error"]
     # fees fall again: the stored transaction (re-broadcast if the node dropped it meanwhile) is mined
     low = decode_type2(first.raw_tx).max_fee // 4
     _mine(chain, low)
