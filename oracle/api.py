@@ -91,6 +91,23 @@ def _decode(body: bytes) -> tuple[Any, ingest_mod.rec.Columns | None]:
         raise HTTPException(400, f"the body is not valid JSON: {exc}") from None
 
 
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it is known to exceed ``limit`` bytes (from Content-Length,
+    or while streaming), so an oversized delivery never sits in memory whole."""
+    declared = request.headers.get("content-length")
+    too_big = f"the body exceeds {limit:,} bytes; send at most {limit:,} bytes per request (split the batch)"
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, too_big)
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, too_big)
+        parts.append(chunk)
+    return b"".join(parts)
+
+
 def _key(authorization: str | None, x_api_key: str | None) -> str | None:
     if x_api_key:
         return x_api_key
@@ -135,7 +152,7 @@ def create_app(state: OracleState) -> FastAPI:
         """Deliver a batch of usage records for the caller's source."""
         if caller.role != "ingest" or caller.source is None:
             raise HTTPException(403, "usage is delivered with the API key of an ERP source, not an operator key")
-        body = await request.body()
+        body = await _read_body(request, state.pipeline.settings.http_max_bytes)
         payload, columns = _decode(body)
         objects = payload.get("records") if isinstance(payload, dict) else payload
         if not isinstance(objects, list):

@@ -53,6 +53,8 @@ class OracleSettings(BaseModel):
     chunk_records: int = Field(default=40_000, ge=1)
     #: Largest batch accepted by POST /v1/usage.
     http_max_records: int = Field(default=10_000, ge=1)
+    #: Largest request body accepted by POST /v1/usage, in bytes (read no further: bounded memory per request).
+    http_max_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
 
     #: Transactions per JSON-RPC batch, and how many reports the submitter takes per round.
     rpc_batch: int = Field(default=100, ge=1)

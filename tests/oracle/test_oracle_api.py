@@ -68,6 +68,18 @@ def test_bad_bodies(client, keys, db):
     assert "JSON array" in client.post("/v1/usage", json={"x": 1}, headers=h).json()["detail"]
     big = client.post("/v1/usage", json=[rec(f"b{i}") for i in range(10_001)], headers=h)
     assert big.status_code == 413 and "at most 10000" in big.json()["detail"]
+    limit = client.app.state.oracle.pipeline.settings.http_max_bytes
+    huge = client.post("/v1/usage", content=b"[" + b" " * limit + b"]", headers=h)
+    assert huge.status_code == 413 and f"exceeds {limit:,} bytes" in huge.json()["detail"]
+
+    def chunked():  # no Content-Length: the limit holds while streaming
+        yield b"["
+        for _ in range(limit // 65_536 + 1):
+            yield b" " * 65_536
+        yield b"]"
+
+    streamed = client.post("/v1/usage", content=chunked(), headers=h)
+    assert streamed.status_code == 413 and "split the batch" in streamed.json()["detail"]
     op = client.post("/v1/usage", json=[rec("o1")], headers={"X-API-Key": keys["op"]})
     assert op.status_code == 403
     assert snapshot(db[0]) == before
