@@ -327,8 +327,14 @@ class Gateway:
                 import uvicorn
 
                 from gateway.api import create_app
+                from gateway.api.deps import WRITE_TOKEN_ENV
 
-                app = create_app(self.factory, chain=self.chain, listener=self.listener if self.settings.listener else None)
+                app = create_app(
+                    self.factory,
+                    chain=self.chain,
+                    listener=self.listener if self.settings.listener else None,
+                    write_token=os.environ.get(WRITE_TOKEN_ENV) or None,
+                )
                 log.info("HTTP API on http://%s:%d (OpenAPI docs at /docs)", self.settings.host, self.settings.port)
                 config = uvicorn.Config(app, host=self.settings.host, port=self.settings.port, log_config=None, access_log=False)
                 server = uvicorn.Server(config)

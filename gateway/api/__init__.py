@@ -4,7 +4,9 @@ statement lines, and the party master data (register and change, with history). 
 One router per resource, dependencies as ``Annotated`` aliases (:mod:`gateway.api.deps`). Every route runs
 with a *tenant*: today the optional ``X-Settle-Party`` header (a party's chain address) narrows what is shown and
 what may be changed to that party's own data; when authentication arrives (a later issue) the tenant comes from
-the authenticated principal instead and the routes stay as they are.
+the authenticated principal instead and the routes stay as they are. Until then, routes that change master data
+(parties, bank accounts, mandates, payment methods: where the money goes) need the operator's bearer token
+``SETTLE_GATEWAY_API_TOKEN`` and are refused when none is configured.
 """
 
 from __future__ import annotations
@@ -21,15 +23,25 @@ from gateway.errors import ConflictError, HistoryViolation, NotFoundError
 from settle.errors import SettleError, ValidationError
 
 
-def create_app(factory: sessionmaker[Session], *, chain: Any = None, listener: Any = None, chain_id: int | None = None) -> FastAPI:
-    """The API over the gateway database behind ``factory`` (``chain`` and ``listener`` feed ``/health``)."""
+def create_app(
+    factory: sessionmaker[Session],
+    *,
+    chain: Any = None,
+    listener: Any = None,
+    chain_id: int | None = None,
+    write_token: str | None = None,
+) -> FastAPI:
+    """The API over the gateway database behind ``factory`` (``chain`` and ``listener`` feed ``/health``); routes
+    that change master data need ``write_token`` as a bearer token (none: they are refused)."""
     app = FastAPI(
         title="Settle gateway",
         version="1",
         summary="Settlements of on-chain billing agreements, their SEPA payments and bank statements.",
         description=__doc__,
     )
-    app.state.settle = ApiState(factory=factory, chain=chain, listener=listener, chain_id=chain_id or (chain.chain_id if chain else None))
+    app.state.settle = ApiState(
+        factory=factory, chain=chain, listener=listener, chain_id=chain_id or (chain.chain_id if chain else None), write_token=write_token
+    )
     for router in (health.router, agreements.router, settlements.router, payments.router, statements.router):
         app.include_router(router)
     for router in (parties.router, parties.mandates, parties.methods):

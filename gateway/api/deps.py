@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,12 +17,18 @@ _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 MAX_PAGE = 500
 
 
+WRITE_TOKEN_ENV = "SETTLE_GATEWAY_API_TOKEN"
+
+
 @dataclass
 class ApiState:
     factory: sessionmaker[Session]
     chain: Any = None
     listener: Any = None
     chain_id: int | None = None
+    #: Bearer token that routes changing master data (parties, IBANs, mandates, payment methods) require; None:
+    #: those routes are refused (reads stay open).
+    write_token: str | None = None
 
 
 def get_state(request: Request) -> ApiState:
@@ -48,6 +55,24 @@ def get_tenant(
 
 
 TenantDep = Annotated[str | None, Depends(get_tenant)]
+
+
+def require_writer(
+    state: StateDep,
+    authorization: Annotated[str | None, Header(description="Bearer <SETTLE_GATEWAY_API_TOKEN>: needed to change data.")] = None,
+) -> None:
+    """Changes to master data (where the money goes) need the operator's token until party authentication
+    arrives: refused when no token is configured, 401 without the right one."""
+    if not state.write_token:
+        raise HTTPException(403, f"changing data through the API is disabled: start the gateway with {WRITE_TOKEN_ENV} set")
+    given = authorization[7:].strip() if authorization and authorization.lower().startswith("bearer ") else ""
+    if not given or not hmac.compare_digest(given.encode(), state.write_token.encode()):
+        raise HTTPException(
+            401, "this change needs 'Authorization: Bearer <token>' with the gateway's API token", headers={"WWW-Authenticate": "Bearer"}
+        )
+
+
+WriterDep = Depends(require_writer)
 
 
 def get_session(state: StateDep, tenant: TenantDep) -> Iterator[Session]:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 
 from gateway import parties as master
-from gateway.api.deps import SessionDep, StateDep, TenantDep, address_param, require_tenant_is
+from gateway.api.deps import SessionDep, StateDep, TenantDep, WriterDep, address_param, require_tenant_is
 from gateway.api.schemas import (
     BankAccountIn,
     BankAccountOut,
@@ -77,7 +77,7 @@ def method_out(method: PaymentMethod) -> PaymentMethodOut:
     )
 
 
-@router.post("", status_code=201, summary="Register a party (optionally with its bank account)")
+@router.post("", status_code=201, summary="Register a party (optionally with its bank account)", dependencies=[WriterDep])
 def add_party(body: PartyIn, session: SessionDep, tenant: TenantDep) -> PartyOut:
     require_tenant_is(tenant, body.address)
     party = master.add_party(
@@ -106,7 +106,7 @@ def get_party(address: str, session: SessionDep, tenant: TenantDep) -> PartyOut:
     return party_out(party, tenant)
 
 
-@router.patch("/{address}", summary="Change a party's master data (old values stay in its history)")
+@router.patch("/{address}", summary="Change a party's master data (old values stay in its history)", dependencies=[WriterDep])
 def change_party(address: str, body: PartyChange, session: SessionDep, tenant: TenantDep) -> PartyOut:
     address = address_param(address)
     require_tenant_is(tenant, address)
@@ -117,7 +117,9 @@ def change_party(address: str, body: PartyChange, session: SessionDep, tenant: T
     return party_out(party, tenant)
 
 
-@router.post("/{address}/accounts", status_code=201, summary="Add a bank account (IBAN checked, BIC derived when omitted)")
+@router.post(
+    "/{address}/accounts", status_code=201, summary="Add a bank account (IBAN checked, BIC derived when omitted)", dependencies=[WriterDep]
+)
 def add_account(address: str, body: BankAccountIn, session: SessionDep, tenant: TenantDep) -> PartyOut:
     address = address_param(address)
     require_tenant_is(tenant, address)
@@ -152,7 +154,7 @@ def history(address: str, session: SessionDep, tenant: TenantDep) -> list[Change
     ]
 
 
-@mandates.post("", status_code=201, summary="Record a signed SEPA direct debit mandate")
+@mandates.post("", status_code=201, summary="Record a signed SEPA direct debit mandate", dependencies=[WriterDep])
 def add_mandate(body: MandateIn, session: SessionDep, tenant: TenantDep) -> MandateOut:
     require_tenant_is(tenant, body.debtor, body.creditor)
     mandate = master.add_mandate(
@@ -169,7 +171,7 @@ def add_mandate(body: MandateIn, session: SessionDep, tenant: TenantDep) -> Mand
     return mandate_out(mandate)
 
 
-@mandates.post("/{reference}/revoke", summary="Revoke a mandate: nothing more is collected with it")
+@mandates.post("/{reference}/revoke", summary="Revoke a mandate: nothing more is collected with it", dependencies=[WriterDep])
 def revoke_mandate(
     reference: Annotated[str, Path(max_length=35)],
     session: SessionDep,
@@ -181,7 +183,7 @@ def revoke_mandate(
     return mandate_out(master.revoke_mandate(session, reference, creditor_id))
 
 
-@methods.put("/{agreement}", summary="Set how an agreement's settlements are paid")
+@methods.put("/{agreement}", summary="Set how an agreement's settlements are paid", dependencies=[WriterDep])
 def set_method(agreement: str, body: PaymentMethodIn, session: SessionDep, tenant: TenantDep, state: StateDep) -> PaymentMethodOut:
     require_tenant_is(tenant, body.payer, body.payee)
     if state.chain_id is None:

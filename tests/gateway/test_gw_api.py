@@ -27,9 +27,13 @@ def api(chain, dev, sqlite_db, tmp_path):  # type: ignore[no-untyped-def]
     master_data(url, kit, {debit: ("sepa_dd", 0), transfer: ("sepa_ct", 1)})
     gw = gateway(url, kit, tmp_path)
     gw.run_until_idle(timeout=60)
-    client = TestClient(create_app(sqlite_db.factory, chain=chain, listener=gw.listener))
+    app = create_app(sqlite_db.factory, chain=chain, listener=gw.listener, write_token=TOKEN)
+    client = TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"})
     yield client, kit, debit.lower(), transfer.lower(), sqlite_db
     gw.close()
+
+
+TOKEN = "gw-test-token-0123456789"
 
 
 def test_read_endpoints_and_tenant(api):  # type: ignore[no-untyped-def]
@@ -138,3 +142,19 @@ def test_openapi_describes_every_route(api):  # type: ignore[no-untyped-def]
     tags = {tag for path in schema["paths"].values() for op in path.values() for tag in op.get("tags", [])}
     assert {"agreements", "settlements", "payments", "statement lines", "parties", "mandates", "health"} <= tags
     assert client.get("/docs").status_code == 200
+
+
+def test_changes_need_the_operator_token(api):  # type: ignore[no-untyped-def]
+    client, _kit, _debit, _transfer, db = api
+    party = {"address": "0x" + "ab" * 20, "legal_name": "Mallory GmbH", "country": "DE"}
+    anonymous = TestClient(client.app)
+    assert anonymous.get("/v1/agreements").status_code == 200  # reads stay open
+    refused = anonymous.post("/v1/parties", json=party)
+    assert refused.status_code == 401 and "Bearer" in refused.json()["detail"]
+    wrong = anonymous.post("/v1/parties", json=party, headers={"Authorization": "Bearer guess"})
+    assert wrong.status_code == 401
+    assert anonymous.put(f"/v1/payment-methods/{_transfer}", json={"kind": "sepa_ct"}).status_code == 401
+    closed = TestClient(create_app(db.factory))  # no token configured: changes are off
+    disabled = closed.post("/v1/parties", json=party, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert disabled.status_code == 403 and "SETTLE_GATEWAY_API_TOKEN" in disabled.json()["detail"]
+    assert client.get(f"/v1/parties/{party['address']}").status_code == 404  # nothing was stored
