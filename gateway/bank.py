@@ -37,10 +37,10 @@ def write_atomic(path: Path, content: bytes) -> None:
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:  # pragma: no cover - platforms without directory handles
@@ -119,5 +119,5 @@ class FileBankConnector:
             os.replace(source, self.processed / source.name)
         except FileNotFoundError:  # another worker acknowledged it a moment ago
             return
-        _fsync_dir(self.inbox)
-        _fsync_dir(self.processed)
+        fsync_dir(self.inbox)
+        fsync_dir(self.processed)

@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from gateway import outbox, sepa, target2
-from gateway.bank import BankConnector, write_atomic
+from gateway.bank import BankConnector, fsync_dir, write_atomic
 from gateway.database import unit_of_work
 from gateway.errors import BankFileError, ConflictError, MandateError, NotFoundError
 from gateway.faults import crashpoint
@@ -322,8 +324,9 @@ def _store(
     if existing is not None:
         raise ConflictError(f"payment file {built.message_id} already exists; its instructions are not pending")
     path = Path(files_dir) / built.file_name
-    write_atomic(path, built.content)
+    write_atomic(staging_path(path), built.content)
     crashpoint("payments.file_written")
+    _publish_on_commit(session, path)
     payment_file = PaymentFile(
         kind=built.kind,
         schema=built.schema,
@@ -349,6 +352,47 @@ def _store(
         available_at=moment,
     )
     return payment_file
+
+
+STAGING = ".staging"
+
+
+def staging_path(path: Path) -> Path:
+    """Where a payment file waits until the transaction that records it commits (``<files>/.staging/<name>``)."""
+    return path.parent / STAGING / path.name
+
+
+def publish(path: Path) -> None:
+    """Move a recorded payment file from staging to ``path`` (nothing to do when it is there already)."""
+    staged = staging_path(path)
+    if staged.exists():
+        os.replace(staged, path)
+        fsync_dir(path.parent)
+
+
+def _publish_on_commit(session: Session, path: Path) -> None:
+    """A file enters ``files_dir`` only once the row that records it is committed: a run killed in between leaves
+    it in staging (never recorded, never handed to the bank; a rebuild of the same payments overwrites it), and a
+    retry that groups the payments differently cannot leave a second file beside the recorded one."""
+    pending: list[Path] | None = session.info.get("gw_publish")
+    if pending is None:
+        pending = session.info["gw_publish"] = []
+        if not session.info.get("gw_publish_listening"):
+            session.info["gw_publish_listening"] = True
+
+            def published(done: Session) -> None:
+                if done.in_nested_transaction():  # a savepoint was released (outbox.enqueue): not the commit yet
+                    return
+                for recorded in done.info.pop("gw_publish", []):
+                    publish(recorded)
+
+            def forgotten(done: Session, previous: Any) -> None:
+                if previous.parent is None:  # the whole transaction rolled back, not a savepoint
+                    done.info.pop("gw_publish", None)
+
+            event.listen(session, "after_commit", published)
+            event.listen(session, "after_soft_rollback", forgotten)
+    pending.append(path)
 
 
 def _mark_in_file(
@@ -384,6 +428,7 @@ def upload_payment_files(
         try:
             with unit_of_work(factory, worker) as session:
                 payment_file = session.get_one(PaymentFile, payload["payment_file_id"])
+                publish(Path(payment_file.path))  # a crash between its commit and the move left it in staging
                 content = Path(payment_file.path).read_bytes()
                 if hashlib.sha256(content).hexdigest() != payment_file.sha256:
                     raise BankFileError(f"payment file {payment_file.message_id} changed on disk since it was built; not uploading it")

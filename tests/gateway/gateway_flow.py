@@ -143,7 +143,8 @@ def check_invariants(flow: Scenario, *, statements: int) -> None:
             files = session.scalars(select(PaymentFile)).all()
             built = sorted(p.name for p in (flow.folder / "files").glob("*.xml"))
             handed = sorted(p.name for p in (flow.folder / "bank" / "outbox").glob("*.xml"))
-            assert built == handed == sorted(Path(f.path).name for f in files)
+            recorded = sorted(Path(f.path).name for f in files)
+            assert built == handed == recorded, {"built": built, "handed": handed, "recorded": recorded}
             in_files: Counter[str] = Counter()
             for path in (flow.folder / "bank" / "outbox").glob("*.xml"):
                 root = iso20022.parse_xml(path.read_bytes())

@@ -100,7 +100,7 @@ def test_prepare_files_and_upload(db: Database, tmp_path: Path) -> None:
         record(session, 2, 9_000, due=date(2025, 4, 4))
         result = payments.prepare_payment_files(session, files_dir=tmp_path / "files", today=TODAY, now=NOW)
         (payment_file,) = result.files
-        assert b"<SeqTp>RCUR</SeqTp>" in Path(payment_file.path).read_bytes()
+    assert b"<SeqTp>RCUR</SeqTp>" in Path(payment_file.path).read_bytes()  # in the files folder once committed
 
 
 def test_unpayable_instructions_stay_pending_and_are_reported(db: Database, tmp_path: Path) -> None:
@@ -175,3 +175,26 @@ def test_logs_carry_no_iban(db: Database, tmp_path: Path, caplog: pytest.LogCapt
     payments.upload_payment_files(db.factory, FileBankConnector(tmp_path / "out", tmp_path / "in"), worker="w", now=NOW)
     assert caplog.records
     assert PAYER_IBAN not in caplog.text and PAYEE_IBAN not in caplog.text
+
+
+def test_a_file_enters_the_files_folder_only_once_recorded(db: Database, tmp_path: Path) -> None:
+    """Built inside the transaction that records it, a payment file waits in staging: a rollback (or a kill) leaves
+    nothing in the files folder; a commit moves it there; a crash between commit and move is healed by the upload."""
+    files = tmp_path / "files"
+    with db.session() as session:
+        seed_parties(session)
+        set_method(session, "sepa_dd")
+        record(session, 0, 10_000, due=date(2025, 3, 10))
+    with pytest.raises(RuntimeError, match="killed"), db.session() as session:
+        (built,) = payments.prepare_payment_files(session, files_dir=files, today=TODAY, now=NOW).files
+        name = Path(built.path).name
+        raise RuntimeError("killed before the commit")
+    assert list(files.glob("*.xml")) == [] and (files / payments.STAGING / name).exists()
+    with db.session() as session:
+        (built,) = payments.prepare_payment_files(session, files_dir=files, today=TODAY, now=NOW).files
+        path = Path(built.path)
+    assert path.name == name and path.exists() and not payments.staging_path(path).exists()  # the same file, published
+    path.replace(payments.staging_path(path))  # as if the process died between the commit and the move
+    bank = FileBankConnector(tmp_path / "bank-out", tmp_path / "bank-in")
+    assert payments.upload_payment_files(db.factory, bank, worker="w", now=NOW) == [name]
+    assert path.exists() and (tmp_path / "bank-out" / name).read_bytes() == path.read_bytes()
