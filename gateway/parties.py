@@ -250,7 +250,9 @@ def add_bank_account(
     if any(a.party_id == party.id for a in holders):
         raise ConflictError(f"party {party.chain_address} already has the account {mask_iban(compact)}")
     if holders and reason is None:
-        others = ", ".join(f"{a.party.chain_address}{'' if a.active else ' (inactive)'}" for a in holders)
+        others = ", ".join(f"{a.party.chain_address}{'' if a.active else ' (inactive)'}" for a in holders[:3])
+        if len(holders) > 3:
+            others += f" and {len(holders) - 3} more"
         raise ConflictError(
             f"account {mask_iban(compact)} is already held by party {others}: an IBAN belongs to one party; if both "
             "really use it, mark it shared with a reason (--shared-reason / shared_reason)"

@@ -235,6 +235,15 @@ def test_an_iban_belongs_to_one_party_unless_marked_shared(db: Database) -> None
     with db.session() as session:
         inserted = [c for c in parties.party_history(session, OTHER) if c.entity == "gw_bank_account"]
     assert inserted[0].actor == "ops" and inserted[0].new["shared_reason"] == "group treasury account of Payer Müller"
+    # A long list of holders is cut short in the message.
+    with db.session() as session:
+        for digit in "4567":
+            parties.add_party(session, address="0x" + digit * 40, legal_name=f"Member {digit}", country="DE")
+        for digit in "456":
+            parties.add_bank_account(session, "0x" + digit * 40, iban_value=PAYER_IBAN, shared_reason="cash pool")
+    with pytest.raises(ConflictError, match=f"held by party {PAYER}, {OTHER}, 0x4444.* and 2 more: an IBAN belongs"):
+        with db.session() as session:
+            parties.add_bank_account(session, "0x" + "7" * 40, iban_value=PAYER_IBAN)
 
 
 def test_the_database_keeps_one_unshared_holder_per_iban(db: Database) -> None:
