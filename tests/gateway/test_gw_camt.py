@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from gateway_testdata import CONFORMANCE, FIXTURES, PAYEE_IBAN, PAYER_IBAN
+from gateway_testdata import CONFORMANCE, FIXTURES, PAYEE_IBAN, PAYER_IBAN, needs_corpus
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import units_below
@@ -207,7 +207,6 @@ def test_amounts_become_exact_minor_units(minor: int, currency: str, extra_zeros
 
 # -- the public corpus -------------------------------------------------------------------------------------------------------------
 
-needs_corpus = pytest.mark.skipif(not CONFORMANCE.is_dir(), reason="conformance corpus /work/shared/conformance not present")
 CORPUS = sorted([*CONFORMANCE.glob("camt053/*.xml"), *CONFORMANCE.glob("camt054/*.xml"), *CONFORMANCE.glob("camt052/*.xml")])
 NEGATIVE = {"genkgo_camt053.v2.wrong.xml"}  # documented as missing mandatory content
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from gateway_testdata import AGREEMENT, CONFORMANCE, CREDITOR_ID, PAYEE_IBAN, PAYER_IBAN
+from gateway_testdata import AGREEMENT, CONFORMANCE, CREDITOR_ID, PAYEE_IBAN, PAYER_IBAN, needs_corpus
 from lxml import etree
 
 from gateway import iso20022
@@ -204,7 +204,6 @@ def test_an_invalid_document_never_leaves(monkeypatch: pytest.MonkeyPatch) -> No
 
 # -- against the public samples (when the conformance corpus is on this machine) ----------------------------------------
 
-needs_corpus = pytest.mark.skipif(not CONFORMANCE.is_dir(), reason="conformance corpus /work/shared/conformance not present")
 OPTIONAL_IN_SAMPLES = (
     "PstlAdr",
     "UETR",

@@ -7,7 +7,18 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from gateway_testdata import AGREEMENT, CHAIN_ID, CONFORMANCE, PAYEE_IBAN, PAYER_IBAN, Database, record, seed_parties, set_method
+from gateway_testdata import (
+    AGREEMENT,
+    CHAIN_ID,
+    CONFORMANCE,
+    PAYEE_IBAN,
+    PAYER_IBAN,
+    Database,
+    needs_corpus,
+    record,
+    seed_parties,
+    set_method,
+)
 from sqlalchemy import select
 
 from gateway import iso20022, payments, statements
@@ -150,7 +161,7 @@ def test_bad_simulator_settings_and_files(tmp_path: Path) -> None:
     assert "is neither a pain.008 nor a pain.001 message" in result.problems[1]
 
 
-@pytest.mark.skipif(not CONFORMANCE.is_dir(), reason="conformance corpus /work/shared/conformance not present")
+@needs_corpus
 def test_books_public_iso_pain_samples(tmp_path: Path) -> None:
     """Files from other producers (php-sepa-xml, sepa_king, moov) book too, and their statements parse."""
     outbox = tmp_path / "out"
