@@ -39,7 +39,7 @@ test-python: build
 	$(PY) -m pytest
 
 test-forge: setup
-	$(BIN)/forge test
+	tools/forge test
 
 slither: setup
 	tools/slither-check
@@ -50,7 +50,7 @@ brownie-check: setup
 lint: setup
 	$(VENV)/bin/ruff check settle oracle gateway scripts tests benchmarks
 	$(VENV)/bin/ruff format --check settle oracle gateway scripts tests benchmarks
-	$(BIN)/forge fmt --check contracts tests/contracts
+	tools/forge fmt --check contracts tests/contracts
 
 demo: build
 	$(VENV)/bin/settle demo

@@ -6,6 +6,7 @@ import json
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -130,3 +131,18 @@ def test_versions_agree_between_package_json_pragmas_and_driver():
     assert package["devDependencies"]["solc"] == toolchain.SOLC_VERSION
     for source in (root / "contracts").rglob("*.sol"):
         assert f"pragma solidity {toolchain.SOLC_VERSION};" in source.read_text(), source
+
+
+def test_forge_failures_reach_make(tmp_path):
+    """`make test` runs forge through tools/forge: a failing forge must fail the step (the npm wrapper in
+    node_modules/.bin always exits 0, which would let a failing Solidity test suite look green)."""
+    ugly = tmp_path / "Ugly.sol"
+    ugly.write_text("pragma solidity 0.8.30;\ncontract Ugly {   function f( ) public {} }\n")
+    root = Path(__file__).resolve().parents[1]
+    failing = subprocess.run([str(root / "tools" / "forge"), "fmt", "--check", str(ugly)], capture_output=True, text=True)
+    assert failing.returncode == 1, failing.stdout + failing.stderr
+    ugly.write_text("pragma solidity 0.8.30;\n\ncontract Ugly {\n    function f() public {}\n}\n")
+    passing = subprocess.run([str(root / "tools" / "forge"), "fmt", "--check", str(ugly)], capture_output=True, text=True)
+    assert passing.returncode == 0, passing.stdout + passing.stderr
+    makefile = (root / "Makefile").read_text()
+    assert "\ttools/forge test\n" in makefile and "$(BIN)/forge" not in makefile
