@@ -51,7 +51,7 @@ COLLECT_KIND = "token_collect"
 KINDS = (SETTLE_KIND, COLLECT_KIND, CONFIRM_KIND, RETURN_KIND)
 
 #: Settlement status numbers (BillingTypes.PaymentStatus) in which a token pull is still open.
-_OPEN_FOR_PULL = (1, 2, 4)
+_OPEN_FOR_PULL = (1, 2, 4, 5)  # Due, PartiallyPaid, Returned, Disputed (beyond the disputed amount)
 _PAYMENT_CONFIRMED = "0x" + keccak(text="PaymentConfirmed(uint32,uint96,uint96,bytes32,uint8)").hex()
 _PAYMENT_RETURNED = "0x" + keccak(text="PaymentReturned(uint32,uint96,bytes4,bytes32,uint8)").hex()
 

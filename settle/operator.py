@@ -58,6 +58,8 @@ ROLES: dict[str, bytes] = {name: role for role, name in ROLE_NAMES.items()}
 #: EIP-712 types of an acceptance (IBillingAgreement.acceptWithSignature).
 ACCEPT_TYPES = {
     "Accept": [
+        {"name": "party", "type": "address"},
+        {"name": "role", "type": "uint8"},
         {"name": "version", "type": "uint16"},
         {"name": "termsHash", "type": "bytes32"},
         {"name": "deadline", "type": "uint256"},
@@ -65,7 +67,8 @@ ACCEPT_TYPES = {
 }
 EIP712_NAME = "Settle BillingAgreement"
 EIP712_VERSION = "1"
-SIGNATURE_FILE_KIND = "settle.accept-signature/v1"
+#: v2: the signed struct names the party and its role (1 payer, 2 payee); v1 files cannot verify any more.
+SIGNATURE_FILE_KIND = "settle.accept-signature/v2"
 
 STATE_NAMES = ("Proposed", "Active", "Paused", "Terminated")
 
@@ -553,9 +556,10 @@ def sign_acceptance(
         raise ValidationError(f"{party} is neither the payer ({pending.payer}) nor the payee ({pending.payee}) of {contract.address}")
     _show_pending(session, pending)
     domain = {"name": EIP712_NAME, "version": EIP712_VERSION, "chainId": session.chain.chain_id, "verifyingContract": contract.address}
-    message = {"version": pending.version, "termsHash": pending.terms_hash, "deadline": deadline}
+    role = 1 if party == pending.payer else 2
+    message = {"party": party, "role": role, "version": pending.version, "termsHash": pending.terms_hash, "deadline": deadline}
     signable = encode_typed_data(domain_data=domain, message_types=ACCEPT_TYPES, message_data=message)
-    digest = session.chain.call(contract.functions.acceptDigest(pending.version, pending.terms_hash, deadline))
+    digest = session.chain.call(contract.functions.acceptDigest(party, pending.version, pending.terms_hash, deadline))
     signed = Account.sign_message(signable, session.sender.key)
     if bytes(signed.message_hash) != bytes(digest):
         raise ConfigError("the agreement's acceptDigest differs from the EIP-712 digest computed here: not signing")
@@ -585,6 +589,11 @@ def read_signature_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"signature file {path}: no such file") from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ValidationError(f"signature file {path}: not JSON") from None
+    if isinstance(document, dict) and document.get("kind") == "settle.accept-signature/v1":
+        raise ValidationError(
+            f"signature file {path} is in the old format (v1, the signed data did not name the party): "
+            f"ask {document.get('party', 'the party')} to sign again with 'settle agreement accept … --sign-to FILE'"
+        )
     if not isinstance(document, dict) or document.get("kind") != SIGNATURE_FILE_KIND:
         raise ValidationError(f"signature file {path}: not a Settle acceptance signature (kind {SIGNATURE_FILE_KIND})")
     for key in ("chain_id", "agreement", "party", "version", "terms_hash", "deadline", "signature"):

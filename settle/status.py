@@ -80,13 +80,16 @@ def _label(member: IntEnum) -> str:
 
 @dataclass(frozen=True)
 class VersionView:
-    """One terms version: its terms, hash and the first period it prices (0 for version 1 and the pending one)."""
+    """One terms version: its terms, hash and the first period it prices (0 for version 1 and for proposals not in
+    force). ``state``: ``in force``, ``superseded`` (was in force, a later version prices from its start on),
+    ``pending``, or ``not accepted`` (a rejected or replaced proposal: version numbers are never reused)."""
 
     version: int
     terms: Terms
     terms_hash: bytes
     effective_from_period: int
     pending: bool = False
+    state: str = "in force"
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,8 @@ class PeriodView:
     settled_at: int
     payment_status: PaymentStatus
     settlement_version: int
+    #: While Disputed: the part of the amount the payer disputes.
+    disputed: int = 0
 
     @property
     def open_amount(self) -> int:
@@ -148,6 +153,7 @@ class AgreementView:
     next_period_to_settle: int
     end_period: int
     outstanding: int
+    usage_epoch: int
     terms: Terms
     versions: list[VersionView]
     history: list[HistoryEntry]
@@ -211,6 +217,7 @@ class AgreementView:
                         "paid": amount(p.paid),
                         "open": amount(p.open_amount),
                         "status": _label(p.payment_status),
+                        "disputed": amount(p.disputed) if p.payment_status is PaymentStatus.DISPUTED else None,
                         "settled_at": moment(p.settled_at),
                         "due_date": moment(p.due_date),
                         "overdue": p.open_amount > 0 and self.timestamp > p.due_date,
@@ -239,6 +246,7 @@ class AgreementView:
                     "terms_hash": "0x" + v.terms_hash.hex(),
                     "effective_from_period": v.effective_from_period,
                     "pending": v.pending,
+                    "state": v.state,
                     "terms": terms_document(v.terms),
                 }
                 for v in self.versions
@@ -252,6 +260,7 @@ class AgreementView:
             "next_period_to_settle": self.next_period_to_settle,
             "end_period": self.end_period or None,
             "outstanding": amount(self.outstanding),
+            "usage_epoch": self.usage_epoch,
             "warnings": self.warnings,
             "periods": periods,
             "history": [
@@ -382,20 +391,38 @@ def read_agreement(
     factory = chain.contract("IAgreementFactory", factory_address)
     payer, payee = call(agreement.functions.parties())
     s = call(agreement.functions.status())
-    (state, service, version, pending_version, current, cur_start, cur_end, next_settle, end_period, outstanding) = (int(x) for x in s)
+    (state, service, version, pending_version, current, cur_start, cur_end, next_settle, end_period, outstanding, epoch) = (
+        int(x) for x in s
+    )
 
     versions: list[VersionView] = []
     warnings: list[str] = []
     from_events: dict[bytes, Terms] | None = None
-    last = pending_version or version or 1
-    for v in range(1, last + 1):
+    in_force = version or 1
+    # Every proposal keeps its number (rejected and replaced ones too), so read up to the highest one proposed: the
+    # pending one, or beyond the version in force until termsAt says the number is unknown.
+    v = 1
+    while True:
+        if v > max(pending_version, in_force):
+            try:
+                call(agreement.functions.termsAt(v))
+            except ChainError:
+                break
         found, warning = read_version(chain, agreement, v, block=at, from_events=from_events)
         if warning:
             warnings.append(warning)
             from_events = from_events or packed_terms_from_events(chain, agreement, to_block=at)
-        versions.append(dataclasses.replace(found, pending=(v == pending_version)))
-    in_force = version or 1
-    terms = versions[in_force - 1].terms
+        if v == pending_version:
+            version_state = "pending"
+        elif v == in_force:
+            version_state = "in force" if version else "pending"
+        elif v == 1 or found.effective_from_period:
+            version_state = "superseded" if v < in_force else "in force"
+        else:
+            version_state = "not accepted"
+        versions.append(dataclasses.replace(found, pending=(v == pending_version), state=version_state))
+        v += 1
+    terms = {x.version: x for x in versions}[in_force].terms
 
     history = _history(chain, agreement, factory, at, terms)
 
@@ -433,6 +460,7 @@ def read_agreement(
         next_period_to_settle=next_settle,
         end_period=end_period,
         outstanding=outstanding,
+        usage_epoch=epoch,
         terms=terms,
         versions=versions,
         history=history,
@@ -453,7 +481,7 @@ def read_agreement(
 
 
 def _is_open(raw: Any) -> bool:
-    amount, paid, _, status, _ = (int(x) for x in raw)
+    amount, paid, _, status, _, _ = (int(x) for x in raw)
     return PaymentStatus(status) in (PaymentStatus.DUE, PaymentStatus.PARTIALLY_PAID, PaymentStatus.RETURNED, PaymentStatus.DISPUTED) and (
         amount > paid
     )
@@ -464,7 +492,7 @@ def _period(call: Any, agreement: Contract, p: int, terms_by_version: dict[int, 
     version = int(call(agreement.functions.versionForPeriod(p))) or fallback_version
     usage = tuple(int(u) for u in call(agreement.functions.usageOf(p)))
     preview = int(call(agreement.functions.previewAmount(p)))
-    amount, paid, settled_at, status, settled_version = (int(x) for x in call(agreement.functions.settlement(p)))
+    amount, paid, settled_at, status, settled_version, disputed = (int(x) for x in call(agreement.functions.settlement(p)))
     due = int(call(agreement.functions.dueDate(p)))
     terms = terms_by_version.get(version) or terms_by_version[fallback_version]
     charge = period_charge(terms, list(usage), validate_terms=False)
@@ -483,6 +511,7 @@ def _period(call: Any, agreement: Contract, p: int, terms_by_version: dict[int, 
         settled_at=settled_at,
         payment_status=PaymentStatus(status),
         settlement_version=settled_version,
+        disputed=disputed,
     )
 
 
@@ -600,7 +629,10 @@ def _summary(name: str, a: dict[str, Any], terms: Terms) -> str:
         case "UsageReported":
             return f"period {a['period']} meter {a['meter']}: usage {a['previous']} → {a['cumulative']}"
         case "UsageCorrected":
-            return f"period {a['period']} meter {a['meter']}: corrected {a['previous']} → {a['corrected']} ({a['reason']})"
+            return (
+                f"period {a['period']} meter {a['meter']}: corrected {a['previous']} → {a['corrected']} ({a['reason']}); "
+                f"usage epoch now {a['epoch']}"
+            )
         case "SettlementTriggered":
             return f"period {a['period']} settled for {money(a['amount'])}, due {format_timestamp(int(a['dueDate']))}"
         case "PaymentConfirmed":
@@ -612,9 +644,10 @@ def _summary(name: str, a: dict[str, Any], terms: Terms) -> str:
             code = bytes(a["reasonCode"]).decode("ascii", "replace").strip("\0")
             return f"period {a['period']}: {money(a['amount'])} returned ({code})"
         case "SettlementDisputed":
-            return f"period {a['period']} disputed by {a['by']}"
+            return f"period {a['period']}: {money(a['amount'])} disputed by {a['by']}"
         case "DisputeResolved":
-            return f"period {a['period']}: dispute resolved at {money(a['agreedAmount'])} (was {money(a['previousAmount'])})"
+            how = "by both parties" if int(a["arbiter"], 16) == 0 else f"decided by arbiter {a['arbiter']}"
+            return f"period {a['period']}: dispute resolved {how} at {money(a['agreedAmount'])} (was {money(a['previousAmount'])})"
         case "SettlementWrittenOff":
             return f"period {a['period']}: {money(a['writtenOff'])} written off"
         case "ServiceStatusChanged":
@@ -810,7 +843,7 @@ def render(view: AgreementView, console: Any) -> None:
         for column in ("version", "hash", "from period", "status"):
             versions.add_column(column)
         for v in view.versions:
-            state_text = "pending" if v.pending else ("in force" if v.version == (view.version or 1) else "superseded")
+            state_text = v.state
             if view.version == 0:
                 state_text = "awaiting acceptance"
             versions.add_row(str(v.version), "0x" + v.terms_hash.hex()[:16] + "…", str(v.effective_from_period), state_text)

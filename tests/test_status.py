@@ -50,7 +50,7 @@ def billed(chain, sessions, active) -> Billed:
     grant_role(sessions[OPERATOR], "gateway", accounts[GATEWAY].address)
     agreement = chain.contract("IBillingAgreement", active)
     for period, usages in USAGE.items():
-        report = agreement.functions.reportUsage(period, keccak(text=f"report-{period}"), keccak(text=f"root-{period}"), usages)
+        report = agreement.functions.reportUsage(period, keccak(text=f"report-{period}"), keccak(text=f"root-{period}"), 0, usages)
         chain.transact(report, accounts[ORACLE])
     amounts = {}
     for period in (0, 1):
