@@ -29,7 +29,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
-from decimal import Decimal
 from pathlib import Path
 
 from lxml import etree
@@ -39,7 +38,7 @@ from gateway.bank import write_atomic
 from gateway.camt import minor_digits
 from gateway.errors import BankFileError
 from settle.errors import ValidationError
-from settle.money import format_minor
+from settle.money import InvalidAmount, format_minor, parse_minor
 
 log = logging.getLogger(__name__)
 
@@ -419,7 +418,10 @@ def _minor(node: iso20022.Element | None) -> int:
     if node is None or not node.text:
         raise BankFileError("payment file: a transaction has no amount")
     currency = node.get("Ccy") or "EUR"
-    return int(Decimal(node.text.strip()).scaleb(minor_digits(currency)))
+    try:
+        return parse_minor(node.text, minor_digits(currency), field=f"payment file: amount in {currency}")
+    except InvalidAmount as exc:
+        raise BankFileError(str(exc)) from None
 
 
 def _business_day(value: str | None) -> date:

@@ -3,8 +3,9 @@
 
 Elements are found by local name (namespace ignored), so every version reads alike. Input goes through
 :func:`gateway.iso20022.parse_xml`: no DTDs, no entity expansion, no network, size limits (hostile XML is a
-:class:`StatementError`, never an expansion). Amounts become ``int`` minor units of their currency (``Decimal``
-only while reading); an amount with more decimals than its currency has is an error, not a rounding.
+:class:`StatementError`, never an expansion). Amounts become ``int`` minor units of their currency, exactly at any
+number of digits (:func:`settle.money.parse_minor`); an amount with more decimals than its currency has is an error,
+not a rounding.
 
 Each entry (``Ntry``) keeps its transaction details (``NtryDtls/TxDtls``, several for a batch/collective
 booking). :meth:`CamtMessage.lines` flattens them into one :class:`BookedLine` per transaction with a stable
@@ -16,13 +17,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
 
 from gateway import iso20022
 from gateway.errors import StatementError
 from gateway.iso20022 import Element, find, findall, local, text
+from settle.money import InvalidAmount, parse_minor
 
 KINDS = {"BkToCstmrStmt": ("camt.053", "Stmt"), "BkToCstmrDbtCdtNtfctn": ("camt.054", "Ntfctn"), "BkToCstmrAcctRpt": ("camt.052", "Rpt")}
+#: Largest amount read, in minor units: what the gateway's BIGINT columns hold.
+MAX_AMOUNT = 2**63 - 1
 #: ISO 4217 minor-unit digits that differ from 2.
 _DIGITS = {
     **dict.fromkeys(
@@ -355,17 +358,12 @@ def _amount(node: Element | None, where: str) -> tuple[int, str] | None:
     currency = (node.get("Ccy") or "").strip().upper()
     if len(currency) != 3 or not currency.isalpha():
         raise StatementError(f"bank statement: {where} amount has currency {currency!r}, not an ISO 4217 code")
-    raw = node.text.strip()
+    digits = minor_digits(currency)
     try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        raise StatementError(f"bank statement: {where} amount {raw!r} is not a number") from None
-    if not value.is_finite() or value < 0:
-        raise StatementError(f"bank statement: {where} amount {raw!r} must be a non-negative number")
-    scaled = value.scaleb(minor_digits(currency))
-    if scaled != scaled.to_integral_value():
-        raise StatementError(f"bank statement: {where} amount {raw} {currency} has more decimals than {currency} has")
-    return int(scaled), currency
+        return parse_minor(node.text, digits, field=f"bank statement: {where} amount", maximum=MAX_AMOUNT), currency
+    except InvalidAmount as exc:
+        why = f" ({currency} has {digits} decimal places)" if exc.code == "decimals" else ""
+        raise StatementError(f"{exc}{why}") from None
 
 
 def _credit_debit(value: str | None, where: str) -> str:

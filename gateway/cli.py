@@ -130,7 +130,8 @@ def _describe_party(party: Party, reveal: bool) -> list[str]:
     ]
     for account in party.accounts:
         state = "" if account.active else " (inactive)"
-        lines.append(f"  account:     {_iban(account.iban, reveal)}  BIC {account.bic or '-'}{state}")
+        shared = f" (shared: {account.shared_reason})" if account.shared_reason else ""
+        lines.append(f"  account:     {_iban(account.iban, reveal)}  BIC {account.bic or '-'}{state}{shared}")
     return lines
 
 
@@ -150,6 +151,9 @@ def party_add(
     creditor_id: Annotated[str | None, typer.Option("--creditor-id", help="SEPA creditor identifier (payees that collect).")] = None,
     iban: Annotated[str | None, typer.Option(help="Add this bank account as well.")] = None,
     bic: Annotated[str | None, typer.Option(help="BIC of --iban (derived from the IBAN when omitted).")] = None,
+    shared_reason: Annotated[
+        str | None, typer.Option("--shared-reason", help="Why another party holds --iban too (refused without it).")
+    ] = None,
 ) -> None:
     """Register a party by its chain address, optionally with its bank account."""
     with unit_of_work(session_factory(), actor()) as session:
@@ -165,7 +169,9 @@ def party_add(
             creditor_id=creditor_id,
         )
         if iban:
-            parties.add_bank_account(session, party.chain_address, iban_value=iban, bic=bic)
+            parties.add_bank_account(session, party.chain_address, iban_value=iban, bic=bic, shared_reason=shared_reason)
+        elif shared_reason is not None:
+            raise MasterDataError("--shared-reason: describes the account of --iban; give --iban too")
         typer.echo(f"party {party.chain_address} registered")
 
 
@@ -209,10 +215,16 @@ def party_add_account(
     iban: Annotated[str, typer.Option(help="IBAN of the account.")],
     bic: Annotated[str | None, typer.Option(help="BIC (derived from the IBAN when omitted).")] = None,
     holder: Annotated[str | None, typer.Option(help="Account holder, if not the party's legal name.")] = None,
+    shared_reason: Annotated[
+        str | None,
+        typer.Option(
+            "--shared-reason", help="Why another party holds this IBAN too, e.g. a group's treasury account (refused without it)."
+        ),
+    ] = None,
 ) -> None:
-    """Add a bank account to a party."""
+    """Add a bank account to a party. An IBAN belongs to one party unless marked shared with a reason."""
     with unit_of_work(session_factory(), actor()) as session:
-        account = parties.add_bank_account(session, address, iban_value=iban, bic=bic, holder_name=holder)
+        account = parties.add_bank_account(session, address, iban_value=iban, bic=bic, holder_name=holder, shared_reason=shared_reason)
         typer.echo(f"account {parties.mask_iban(account.iban)} (BIC {account.bic or '-'}) added to {address.lower()}")
 
 
@@ -313,31 +325,34 @@ def mandate_revoke(
 @method_app.command("set")
 @guarded
 def method_set(
-    agreement: Annotated[str, typer.Argument(help="Agreement address (0x…).")],
-    chain_id: Annotated[int, typer.Option("--chain-id", help="Chain id of the agreement.")],
-    kind: Annotated[str, typer.Option(help="sepa_dd, sepa_ct or erc20.")],
-    payer: Annotated[str, typer.Option(help="Payer's chain address.")],
-    payee: Annotated[str, typer.Option(help="Payee's chain address.")],
-    mandate: Annotated[str | None, typer.Option(help="Mandate reference (sepa_dd).")] = None,
+    agreement: Annotated[
+        str, typer.Argument(help="Agreement address (0x…), or its name or spec reference in deployments/<chain-id>.json.")
+    ],
+    kind: Annotated[str, typer.Option(help="sepa_dd or sepa_ct for a fiat agreement, erc20 for a token agreement.")],
+    mandate: Annotated[str | None, typer.Option(help="Mandate reference (sepa_dd): the payer's mandate for the payee.")] = None,
     payee_iban: Annotated[str | None, typer.Option("--payee-iban", help="Payee account (default: its only one).")] = None,
     payer_iban: Annotated[str | None, typer.Option("--payer-iban", help="Payer account for sepa_ct (default: its only one).")] = None,
-    token: Annotated[str | None, typer.Option(help="Token address (erc20).")] = None,
+    network: NetworkOpt = None,
+    factory: FactoryOpt = None,
 ) -> None:
-    """Set how an agreement's settlements are paid."""
+    """Set how an agreement's settlements are paid.
+
+    Payer, payee, chain id and token are read from the agreement on chain (an agreement of the factory the gateway
+    follows); the mandate and accounts must belong to that payer and payee."""
+    from gateway.onchain import read_agreement, resolve_reference
+
+    gateway = _gateway(network=network, factory=factory)
+    try:
+        chain = gateway.chain
+        onchain = read_agreement(chain, resolve_reference(chain.chain_id, agreement), factory=gateway.factory_address)
+    finally:
+        gateway.close()
     with unit_of_work(session_factory(), actor()) as session:
-        method = parties.set_payment_method(
-            session,
-            chain_id=chain_id,
-            agreement=agreement,
-            kind=kind,
-            payer=payer,
-            payee=payee,
-            mandate=mandate,
-            payee_iban=payee_iban,
-            payer_iban=payer_iban,
-            token=token,
+        method = parties.set_payment_method(session, onchain, kind=kind, mandate=mandate, payee_iban=payee_iban, payer_iban=payer_iban)
+        typer.echo(
+            f"agreement {method.agreement} on chain {method.chain_id} is paid by {method.kind.value}: "
+            f"payer {onchain.payer}, payee {onchain.payee} (read from the chain)"
         )
-        typer.echo(f"agreement {method.agreement} on chain {method.chain_id} is paid by {method.kind.value}")
 
 
 # -- payments -------------------------------------------------------------------------------------------------------------------

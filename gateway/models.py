@@ -36,6 +36,7 @@ from sqlalchemy import (
     event,
     insert,
     inspect,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
@@ -168,8 +169,21 @@ class Party(Audited, Base):
 
 
 class BankAccount(Audited, Base):
+    """A party's bank account. An IBAN belongs to one party: a second party may hold it only when the account is
+    marked shared with a reason (``shared_reason``, e.g. a group's treasury account), so the database keeps at most
+    one unshared holder per IBAN."""
+
     __tablename__ = "gw_bank_account"
-    __table_args__ = (UniqueConstraint("party_id", "iban"),)
+    __table_args__ = (
+        UniqueConstraint("party_id", "iban"),
+        Index(
+            "uq_gw_bank_account_iban_unshared",
+            "iban",
+            unique=True,
+            sqlite_where=text("shared_reason IS NULL"),
+            postgresql_where=text("shared_reason IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     party_id: Mapped[int] = mapped_column(ForeignKey("gw_party.id"), index=True)
@@ -177,6 +191,8 @@ class BankAccount(Audited, Base):
     bic: Mapped[str | None] = mapped_column(String(11))
     #: Account holder if it differs from the party's legal name.
     holder_name: Mapped[str | None] = mapped_column(String(140))
+    #: Why another party holds this IBAN too (None: the account is this party's alone).
+    shared_reason: Mapped[str | None] = mapped_column(String(200))
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -13,6 +13,7 @@ from rapidfuzz import process
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.errors import ConflictError, MasterDataError, NotFoundError
@@ -185,6 +186,12 @@ def add_party(
     return party
 
 
+def _flag(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise MasterDataError(f"active: {value!r} is not true or false")
+    return value
+
+
 _PARTY_FIELDS = {
     "legal_name": lambda v: name_text(v),
     "country": country_code,
@@ -193,16 +200,23 @@ _PARTY_FIELDS = {
     "city": lambda v: optional_text(v, "city", 35),
     "vat_id": vat_id,
     "creditor_id": lambda v: creditor_identifier(v) if v else None,
-    "active": bool,
+    "active": _flag,
 }
+#: Fields every party has: ``None`` for them is refused, never taken as a value (``{"active": null}`` once
+#: deactivated a party). ``None`` for the other fields clears them.
+_REQUIRED_PARTY_FIELDS = ("legal_name", "country", "active")
 
 
 def update_party(session: Session, address: str, **changes: object) -> Party:
     """Change fields of a party (``legal_name``, ``country``, ``street``, ``postal_code``, ``city``, ``vat_id``,
-    ``creditor_id``, ``active``); each change is recorded with its old value."""
+    ``creditor_id``, ``active``); each change is recorded with its old value. ``None`` clears an optional field and
+    is refused for ``legal_name``, ``country`` and ``active``."""
     unknown = set(changes) - set(_PARTY_FIELDS)
     if unknown:
         raise MasterDataError(f"party fields {sorted(unknown)} do not exist; known: {sorted(_PARTY_FIELDS)}")
+    for key in _REQUIRED_PARTY_FIELDS:
+        if key in changes and changes[key] is None:
+            raise MasterDataError(f"{key}: must not be null; leave the field out to keep its value")
     validated = {key: _PARTY_FIELDS[key](value) for key, value in changes.items()}  # type: ignore[operator]
     party = get_party(session, address)
     for key, value in validated.items():
@@ -215,19 +229,41 @@ def update_party(session: Session, address: str, **changes: object) -> Party:
 
 
 def add_bank_account(
-    session: Session, address: str, *, iban_value: str, bic: str | None = None, holder_name: str | None = None
+    session: Session,
+    address: str,
+    *,
+    iban_value: str,
+    bic: str | None = None,
+    holder_name: str | None = None,
+    shared_reason: str | None = None,
 ) -> BankAccount:
-    """Add a bank account to a party (IBAN validated, BIC validated or derived)."""
+    """Add a bank account to a party (IBAN validated, BIC validated or derived). An IBAN another party already
+    holds is refused unless ``shared_reason`` says why both use it (kept with the account and in its history)."""
     compact = iban(iban_value)
     resolved_bic = bic_for(compact, bic)
     holder = name_text(holder_name, "account holder") if holder_name else None
+    reason = optional_text(shared_reason, "shared reason", 200) if shared_reason is not None else None
+    if shared_reason is not None and reason is None:
+        raise MasterDataError("shared reason: must not be empty; say why another party holds this account too")
     party = get_party(session, address)
-    existing = session.scalar(select(BankAccount).where(BankAccount.party_id == party.id, BankAccount.iban == compact))
-    if existing is not None:
+    holders = list(session.scalars(select(BankAccount).where(BankAccount.iban == compact).order_by(BankAccount.id)))
+    if any(a.party_id == party.id for a in holders):
         raise ConflictError(f"party {party.chain_address} already has the account {mask_iban(compact)}")
-    account = BankAccount(party_id=party.id, iban=compact, bic=resolved_bic, holder_name=holder)
+    if holders and reason is None:
+        others = ", ".join(f"{a.party.chain_address}{'' if a.active else ' (inactive)'}" for a in holders[:3])
+        if len(holders) > 3:
+            others += f" and {len(holders) - 3} more"
+        raise ConflictError(
+            f"account {mask_iban(compact)} is already held by party {others}: an IBAN belongs to one party; if both "
+            "really use it, mark it shared with a reason (--shared-reason / shared_reason)"
+        )
+    account = BankAccount(party_id=party.id, iban=compact, bic=resolved_bic, holder_name=holder, shared_reason=reason)
     session.add(account)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:
+        # Another transaction stored the same unshared IBAN between the check above and this insert.
+        raise ConflictError(f"account {mask_iban(compact)} was added by another change at the same time: try again") from None
     return account
 
 
@@ -334,28 +370,59 @@ def revoke_mandate(session: Session, reference: str, creditor_id: str | None = N
 # -- payment method per agreement -----------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ChainAgreement:
+    """What the chain says about an agreement: its chain, address, payer, payee and token (the zero address for a
+    fiat agreement). Read with :func:`gateway.onchain.read_agreement`; a payment method is set from these facts,
+    never from parties a person typed."""
+
+    chain_id: int
+    address: str
+    payer: str
+    payee: str
+    token: str
+
+    @property
+    def is_fiat(self) -> bool:
+        return int(self.token, 16) == 0
+
+
+def _agreement_party(session: Session, address: str, role: str, agreement: str) -> Party:
+    try:
+        party = get_party(session, address)
+    except NotFoundError:
+        raise NotFoundError(f"{role} {address} of agreement {agreement} is not registered; add it with `party add`") from None
+    if not party.active:
+        raise MasterDataError(f"{role} {party.chain_address} of agreement {agreement} is inactive")
+    return party
+
+
 def set_payment_method(
     session: Session,
+    agreement: ChainAgreement,
     *,
-    chain_id: int,
-    agreement: str,
     kind: PaymentMethodKind | str,
-    payer: str,
-    payee: str,
     mandate: str | None = None,
     payee_iban: str | None = None,
     payer_iban: str | None = None,
-    token: str | None = None,
 ) -> PaymentMethod:
-    """Set (or change) how ``agreement`` is paid. Changes are recorded with their old values."""
-    if not isinstance(chain_id, int) or chain_id <= 0:
-        raise MasterDataError(f"chain id: {chain_id!r} is not a positive integer")
-    agreement = chain_address(agreement)
+    """Set (or change) how ``agreement`` is paid. Payer, payee, chain and token are the chain's; the mandate and the
+    accounts must belong to them: a direct debit needs an active mandate of the agreement's payer (debtor, on one of
+    its own accounts) for its payee (creditor), paid into an account of the payee; a transfer goes from an account of
+    the payer to one of the payee. Changes are recorded with their old values."""
+    if not isinstance(agreement.chain_id, int) or agreement.chain_id <= 0:
+        raise MasterDataError(f"chain id: {agreement.chain_id!r} is not a positive integer")
+    address = chain_address(agreement.address)
     try:
         kind = PaymentMethodKind(kind)
     except ValueError:
         raise MasterDataError(f"payment method: {kind!r} is not one of {', '.join(k.value for k in PaymentMethodKind)}") from None
-    payer_party, payee_party = get_party(session, payer), get_party(session, payee)
+    if agreement.is_fiat and kind is PaymentMethodKind.ERC20:
+        raise MasterDataError(f"payment method: agreement {address} bills in fiat (no token); pay it by sepa_dd or sepa_ct")
+    if not agreement.is_fiat and kind is not PaymentMethodKind.ERC20:
+        raise MasterDataError(f"payment method: agreement {address} is paid in token {agreement.token} on-chain; its method is erc20")
+    payer_party = _agreement_party(session, agreement.payer, "payer", address)
+    payee_party = _agreement_party(session, agreement.payee, "payee", address)
     values: dict[str, object] = {
         "kind": kind,
         "payer_party_id": payer_party.id,
@@ -368,31 +435,44 @@ def set_payment_method(
     if kind is PaymentMethodKind.SEPA_DIRECT_DEBIT:
         if not mandate:
             raise MasterDataError("mandate: SEPA direct debit needs the mandate reference")
-        found = get_mandate(session, mandate)
-        if found.debtor_party_id != payer_party.id or found.creditor_party_id != payee_party.id:
-            raise MasterDataError(
-                f"mandate {found.reference!r} is not from payer {payer_party.chain_address} to payee {payee_party.chain_address}"
-            )
+        found = _mandate_between(session, mandate, payer_party, payee_party)
         if found.status is not MandateStatus.ACTIVE:
             raise MasterDataError(f"mandate {found.reference!r} is {found.status.value}")
+        if found.debtor_account.party_id != payer_party.id or not found.debtor_account.active:
+            raise MasterDataError(
+                f"mandate {found.reference!r}: its debtor account {mask_iban(found.debtor_account.iban)} is not an active account "
+                f"of payer {payer_party.chain_address}"
+            )
         values["mandate_id"] = found.id
         values["payee_account_id"] = find_account(session, payee_party, payee_iban, "payee").id
     elif kind is PaymentMethodKind.SEPA_CREDIT_TRANSFER:
         values["payee_account_id"] = find_account(session, payee_party, payee_iban, "payee").id
         values["payer_account_id"] = find_account(session, payer_party, payer_iban, "payer").id
     else:
-        if not token:
-            raise MasterDataError("token: ERC-20 payment needs the token address")
-        values["token"] = chain_address(token)
-    method = session.scalar(select(PaymentMethod).where(PaymentMethod.chain_id == chain_id, PaymentMethod.agreement == agreement))
+        values["token"] = chain_address(agreement.token)
+    method = session.scalar(select(PaymentMethod).where(PaymentMethod.chain_id == agreement.chain_id, PaymentMethod.agreement == address))
     if method is None:
-        method = PaymentMethod(chain_id=chain_id, agreement=agreement, **values)
+        method = PaymentMethod(chain_id=agreement.chain_id, agreement=address, **values)
         session.add(method)
     else:
         for key, value in values.items():
             setattr(method, key, value)
     session.flush()
     return method
+
+
+def _mandate_between(session: Session, reference: str, debtor: Party, creditor: Party) -> Mandate:
+    """The mandate ``reference`` that ``debtor`` gave ``creditor``; a mandate of that reference between other parties
+    is refused by name (the reference alone may belong to another creditor)."""
+    found = list(session.scalars(select(Mandate).where(Mandate.reference == reference.strip())))
+    if not found:
+        raise NotFoundError(f"mandate {reference!r} is not recorded")
+    between = [m for m in found if m.debtor_party_id == debtor.id and m.creditor_party_id == creditor.id]
+    if between:
+        return next((m for m in between if m.status is MandateStatus.ACTIVE), between[0])
+    raise MasterDataError(
+        f"mandate {reference!r} is not from the agreement's payer {debtor.chain_address} to its payee {creditor.chain_address}"
+    )
 
 
 def get_payment_method(session: Session, chain_id: int, agreement: str) -> PaymentMethod:

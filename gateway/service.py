@@ -334,6 +334,7 @@ class Gateway:
                     chain=self.chain,
                     listener=self.listener if self.settings.listener else None,
                     write_token=os.environ.get(WRITE_TOKEN_ENV) or None,
+                    agreement_factory=self.factory_address,
                 )
                 log.info("HTTP API on http://%s:%d (OpenAPI docs at /docs)", self.settings.host, self.settings.port)
                 config = uvicorn.Config(app, host=self.settings.host, port=self.settings.port, log_config=None, access_log=False)

@@ -5,9 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from settle.config import get_settings, settings_from_env
+from settle.money import InvalidAmount, parse_minor
+
+GWEI_DECIMALS = 9  # 1 gwei = 10^9 wei
 
 
 class OracleSettings(BaseModel):
@@ -74,6 +77,20 @@ class OracleSettings(BaseModel):
     poll_seconds: float = Field(default=1.0, gt=0)
     #: Chain state (terms, settled periods) is re-read this often (seconds).
     sync_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("max_fee_gwei")
+    @classmethod
+    def _whole_wei(cls, value: Decimal) -> Decimal:
+        try:
+            parse_minor(value, GWEI_DECIMALS, field="max_fee_gwei")
+        except InvalidAmount as exc:
+            raise ValueError(exc.problem) from None
+        return value
+
+    @property
+    def max_fee_wei(self) -> int:
+        """``max_fee_gwei`` in wei, exactly (``Decimal`` arithmetic would round past 28 digits)."""
+        return parse_minor(self.max_fee_gwei, GWEI_DECIMALS, field="max_fee_gwei")
 
     def resolved_inbox(self) -> Path:
         return self.inbox if self.inbox is not None else get_settings().runtime_dir / "oracle" / "inbox"

@@ -30,7 +30,7 @@ from pydantic_core import PydanticCustomError
 
 from settle.calendar import SECONDS_PER_DAY, IntervalKind, Schedule
 from settle.errors import ValidationError
-from settle.money import format_minor, parse_minor
+from settle.money import InvalidAmount, decimal_places, format_minor, parse_minor, plain
 from settle.terms import MAX_DIGITS, UINT64_MAX, UINT96_MAX, ZERO_ADDRESS, InvalidTerms, Meter, PriceModel, Terms, Tier
 
 __all__ = [
@@ -290,13 +290,18 @@ def _parse_amount(value: Any) -> Decimal:
 def _parse_whole(value: Any) -> Any:
     if isinstance(value, bool):
         raise PydanticCustomError("whole", "{value} is not a whole number", {"value": repr(value)})
-    if isinstance(value, Decimal | float):
-        if value != int(value):
-            raise PydanticCustomError("whole", "{value} is not a whole number", {"value": str(value)})
-        return int(value)
+    if isinstance(value, float):
+        value = Decimal(value)  # exact: the float's own binary value, so 1e30 stays what it is and 1.5 is refused
     if isinstance(value, str) and value.strip().replace("_", "").isdigit():
-        return int(value.strip().replace("_", ""))
-    return value
+        value = value.strip().replace("_", "")
+    elif not isinstance(value, Decimal):
+        return value
+    try:
+        return parse_minor(value, 0)  # exact at any size; the field's own limit (uint16, uint64 ...) is Terms' rule
+    except InvalidAmount as exc:
+        if exc.code == "decimals":
+            raise PydanticCustomError("whole", "{value} is not a whole number", {"value": plain(Decimal(value))}) from None
+        raise PydanticCustomError("whole", "{problem}", {"problem": exc.problem}) from None
 
 
 def _parse_up_to(value: Any) -> Any:
@@ -548,32 +553,39 @@ class AgreementSpec(_Strict):
 
         # Prices: the finest one decides price_decimals (unless given).
         prices = list(self._prices())
-        needed = max((_decimals(value) for _, value in prices), default=0)
+        needed = max((decimal_places(value) for _, value in prices), default=0)
         derived = max(needed - minor_digits, 0)
         price_decimals = self.price_decimals if self.price_decimals is not None else derived
         if self.price_decimals is not None and self.price_decimals < derived:
-            path, value = max(prices, key=lambda p: _decimals(p[1]))
+            path, value = max(prices, key=lambda p: decimal_places(p[1]))
             problems.append(
-                f"{path}: {value:f} needs {_decimals(value)} decimal places, but minor_digits {minor_digits} + price_decimals "
-                f"{price_decimals} allow {minor_digits + price_decimals} (raise price_decimals or omit it)"
+                f"{path}: {plain(value)} needs {decimal_places(value)} decimal places, but minor_digits {minor_digits} + "
+                f"price_decimals {price_decimals} allow {minor_digits + price_decimals} (raise price_decimals or omit it)"
             )
         if price_decimals > MAX_DIGITS:
-            path, value = max(prices, key=lambda p: _decimals(p[1]))
+            path, value = max(prices, key=lambda p: decimal_places(p[1]))
             raise SpecError(
-                [f"{path}: {value:f} needs {price_decimals} decimals beyond the minor unit; at most {MAX_DIGITS} are possible"], source
+                [f"{path}: {plain(value)} needs {price_decimals} decimals beyond the minor unit; at most {MAX_DIGITS} are possible"],
+                source,
             )
         scale = minor_digits + price_decimals
 
-        def price_units(value: Decimal) -> int:
-            return int(value.scaleb(scale))
+        def price_units(path: str, value: Decimal) -> int:
+            try:
+                return parse_minor(value, scale, field=path, maximum=UINT96_MAX)
+            except InvalidAmount as exc:
+                if exc.code != "decimals":  # too many decimals is reported once, above, against price_decimals
+                    problems.append(str(exc))
+                return 0
 
         def minor_units(path: str, value: Decimal | None) -> int:
             if value is None:
                 return 0
             try:
-                return parse_minor(f"{value:f}", minor_digits, field=path)
-            except ValidationError as exc:
-                problems.append(f"{exc} (the minor unit of {currency} has {minor_digits} digits)")
+                return parse_minor(value, minor_digits, field=path, maximum=UINT96_MAX)
+            except InvalidAmount as exc:
+                why = f" (the minor unit of {currency} has {minor_digits} digits)" if exc.code == "decimals" else ""
+                problems.append(f"{exc}{why}")
                 return 0
 
         minimum = minor_units("minimum_commitment", self.minimum_commitment)
@@ -582,21 +594,21 @@ class AgreementSpec(_Strict):
             problems.append("cap: 0 would mean no cap; omit cap for none")
 
         meters = []
-        for meter in self.meters:
+        for i, meter in enumerate(self.meters):
             model = PriceModel[meter.model.upper()]
             tiers = tuple(
                 Tier(
                     up_to=UINT64_MAX if t.up_to is None else t.up_to,
-                    unit_price=price_units(t.unit_price),
-                    flat_fee=price_units(t.flat_fee),
+                    unit_price=price_units(f"meters[{i}].tiers[{j}].unit_price", t.unit_price),
+                    flat_fee=price_units(f"meters[{i}].tiers[{j}].flat_fee", t.flat_fee),
                 )
-                for t in meter.tiers or ()
+                for j, t in enumerate(meter.tiers or ())
             )
             meters.append(
                 Meter(
                     model,
                     included=meter.included,
-                    price=price_units(meter.price) if meter.price is not None else 0,
+                    price=price_units(f"meters[{i}].price", meter.price) if meter.price is not None else 0,
                     package_size=meter.package_size or 0,
                     tiers=tiers,
                 )
@@ -651,12 +663,6 @@ def salt_for(reference: str | None) -> bytes:
     return keccak(text=reference)
 
 
-def _decimals(value: Decimal) -> int:
-    exponent = value.normalize().as_tuple().exponent
-    assert isinstance(exponent, int)
-    return max(-exponent, 0)
-
-
 def _resolve(ref: str, resolver: TokenResolver | None, minor_digits: int | None, field: str) -> TokenInfo:
     if resolver is not None:
         try:
@@ -696,7 +702,6 @@ _FIELD_NAMES = {
     "cap": "cap",
     "meters": "meters",
 }
-_PRICE_FIELDS = re.compile(r"\.(price|unit_price|flat_fee)$")
 
 
 def _spec_problem(exc: InvalidTerms, terms: Terms, spec: AgreementSpec) -> str:
@@ -735,13 +740,8 @@ def _spec_problem(exc: InvalidTerms, terms: Terms, spec: AgreementSpec) -> str:
     elif path.endswith(".tiers") and "takes none" in problem:
         model = problem.split("but ", 1)[1].split(" ", 1)[0].lower()
         problem = f"a {model} meter takes no tiers; remove them (tiers are for graduated and volume meters)"
-    elif _PRICE_FIELDS.search(path) and "does not fit" in problem:
-        scale = terms.minor_digits + terms.price_decimals
-        problem = f"too large: at most {format_minor(UINT96_MAX, scale, terms.currency)} at {scale} decimals"
     elif head in ("notice_seconds", "grace_seconds", "dispute_window_seconds") and "does not fit" in problem:
         problem = f"{format_duration(getattr(terms, head))} is too long (at most {format_duration(2**32 - 1)})"
-    elif head in ("minimum_commitment", "cap") and "does not fit" in problem:
-        problem = f"too large: at most {money(UINT96_MAX)}"
     elif head == "interval" and terms.interval_kind is IntervalKind.FIXED_SECONDS and "below" in problem:
         problem = f"{format_duration(terms.interval)} is shorter than the minimum of one hour"
     elif head == "interval" and "months" in problem:

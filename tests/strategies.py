@@ -75,6 +75,37 @@ def prices(price_decimals: int = 0) -> st.SearchStrategy[int]:
     )
 
 
+#: Every integer limit a decimal input is converted against: usage, included units and tier bounds (uint64), prices,
+#: fees, minimum and cap (uint96), bank amounts (SQL BIGINT), anything on-chain (uint256).
+LIMITS = {"uint64": UINT64_MAX, "uint96": UINT96_MAX, "int64": 2**63 - 1, "uint256": 2**256 - 1}
+
+
+def money_digits() -> st.SearchStrategy[int]:
+    """Decimal places of a unit, 0 to 18, often the common 0, 2 and the token's 18."""
+    return st.one_of(st.sampled_from([0, 2, 18]), st.integers(0, MAX_DIGITS))
+
+
+def significant(digits: int) -> st.SearchStrategy[int]:
+    """Integers of exactly ``digits`` significant digits (as many digits, none of them trailing zeros)."""
+    return st.integers(10 ** (digits - 1), 10**digits - 1).filter(lambda n: n % 10 != 0)
+
+
+def units_below(maximum: int) -> st.SearchStrategy[int]:
+    """Integers in ``0..maximum``: small, at and around the top, around 10^27..10^30 (where 28 significant digits
+    stop being enough), and exactly 28, 29 and 30+ significant digits when they fit."""
+    width = len(str(maximum))
+    choices = [
+        st.sampled_from([0, 1, maximum, maximum - 1]),
+        st.integers(0, 10**6),
+        st.integers(0, maximum),
+        st.integers(max(0, maximum - 10**6), maximum),
+        st.integers(1, min(width, 40)).flatmap(significant).filter(lambda n: n <= maximum),
+    ]
+    if width >= 28:
+        choices.append(st.integers(28, min(width, 40)).flatmap(significant).filter(lambda n: n <= maximum))
+    return st.one_of(choices)
+
+
 def addresses() -> st.SearchStrategy[str]:
     return st.one_of(st.just(ZERO_ADDRESS), st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex()))
 

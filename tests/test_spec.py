@@ -11,10 +11,12 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
+from strategies import money_digits, terms, units_below
 
 from settle.calendar import IntervalKind
+from settle.money import format_minor
 from settle.pricing import period_amount
 from settle.spec import (
     AgreementSpec,
@@ -31,7 +33,7 @@ from settle.spec import (
     salt_for,
     terms_document,
 )
-from settle.terms import UINT64_MAX, ZERO_ADDRESS, Meter, PriceModel, Terms, Tier
+from settle.terms import MAX_DIGITS, UINT64_MAX, UINT96_MAX, ZERO_ADDRESS, Meter, PriceModel, Terms, Tier
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -234,12 +236,149 @@ def test_rules_of_the_terms_in_spec_language(change: dict[str, Any], expected: s
         ),
         ({"name": "m", "model": "package", "price": "1", "package_size": 0}, "meters[0].package_size: 0 must be at least 1"),
         ({"name": "m", "model": "flat", "price": "1", "tiers": [{"unit_price": "1"}]}, "meters[0].tiers: a flat meter takes no tiers"),
-        ({"name": "m", "model": "per_unit", "price": "1" + "0" * 30}, "meters[0].price: too large: at most"),
+        (
+            {"name": "m", "model": "per_unit", "price": "1" + "0" * 30},
+            "meters[0].price: '1000000000000000000000000000000' is too large: at most 792281625142643375935439503.35 "
+            "(2^96-1 = 79228162514264337593543950335 units of 10^-2)",
+        ),
         ({"name": "m", "model": "per_unit", "price": "1e-23"}, "meters[0].price: 0.00000000000000000000001 needs 21 decimals"),
     ],
 )
 def test_meter_rules(meter: dict[str, Any], expected: str):
     assert one_problem(changed(meters=[meter])).startswith(expected)
+
+
+# -- exact at every limit ----------------------------------------------------------------------------------------------
+
+YEAR_10000 = 253_402_300_800  # ISO dates in the spec notation end with year 9999
+
+
+def token_spec(minor_digits: int, **changes: Any) -> dict[str, Any]:
+    return changed(currency="TKN", minor_digits=minor_digits, **changes)
+
+
+def test_the_issue_example_a_29_digit_price_in_an_18_decimal_unit(tmp_path):
+    price = "12345.123456789012345678901234"
+    terms = parse_spec(token_spec(18, meters=[{"name": "x", "model": "per_unit", "price": price}])).to_terms()
+    assert (terms.price_decimals, terms.meters[0].price) == (6, 12345123456789012345678901234)
+    path = tmp_path / "plan.yaml"  # the same price unquoted: a YAML number, read as an exact decimal
+    path.write_text(yaml.safe_dump(token_spec(18, meters=[{"name": "x", "model": "per_unit", "price": "PRICE"}])).replace("PRICE", price))
+    assert load_spec(path).to_terms() == terms
+    assert terms_document(terms)["meters"][0]["price"] == price
+
+
+@pytest.mark.parametrize("minor_digits", [0, 2, 18])
+@pytest.mark.parametrize("field", ["minimum_commitment", "cap"])
+def test_minimum_and_cap_of_exactly_2_96_minus_1_units_and_one_above(minor_digits: int, field: str):
+    limit = format_minor(UINT96_MAX, minor_digits)
+    terms = parse_spec(token_spec(minor_digits, **{field: limit})).to_terms()
+    assert getattr(terms, field) == UINT96_MAX
+    assert terms_document(terms)[field] == limit
+    above = format_minor(UINT96_MAX + 1, minor_digits)
+    limit_text = (
+        f"{limit} (2^96-1 = 79228162514264337593543950335 units of 10^-{minor_digits})"
+        if minor_digits
+        else ("79228162514264337593543950335 (2^96-1)")
+    )
+    assert one_problem(token_spec(minor_digits, **{field: above})) == f"{field}: '{above}' is too large: at most {limit_text}"
+
+
+@pytest.mark.parametrize("place", ["price", "unit_price", "flat_fee"])
+@given(minor_digits=money_digits(), price_decimals=st.integers(0, MAX_DIGITS))
+def test_prices_and_fees_of_exactly_2_96_minus_1_units_and_one_above(place: str, minor_digits: int, price_decimals: int):
+    scale = minor_digits + price_decimals
+
+    def meter(value: str) -> dict[str, Any]:
+        if place == "price":
+            return {"name": "x", "model": "per_unit", "price": value}
+        return {"name": "x", "model": "graduated", "tiers": [{"up_to": 10, place: value}, {"unit_price": "0"}]}
+
+    top = format_minor(UINT96_MAX, scale)
+    terms = parse_spec(token_spec(minor_digits, price_decimals=price_decimals, meters=[meter(top)])).to_terms()
+    stored = terms.meters[0].price if place == "price" else getattr(terms.meters[0].tiers[0], place)
+    assert stored == UINT96_MAX
+    problem = one_problem(token_spec(minor_digits, price_decimals=price_decimals, meters=[meter(format_minor(UINT96_MAX + 1, scale))]))
+    path = "meters[0].price" if place == "price" else f"meters[0].tiers[0].{place}"
+    assert problem.startswith(f"{path}: ") and "too large" in problem and "79228162514264337593543950335" in problem
+    assert f"at most {top}" in problem
+
+
+@given(minor_digits=money_digits(), data=st.data())
+def test_generated_prices_are_stored_exactly(minor_digits: int, data: st.DataObject):
+    price_decimals = data.draw(st.integers(0, MAX_DIGITS))
+    scale = minor_digits + price_decimals
+    units = [data.draw(units_below(UINT96_MAX)) for _ in range(3)]
+    minimum, cap = sorted(data.draw(units_below(UINT96_MAX)) for _ in range(2))
+    spec = token_spec(
+        minor_digits,
+        price_decimals=price_decimals,
+        minimum_commitment=format_minor(minimum, minor_digits),
+        cap=format_minor(cap, minor_digits) if cap else None,
+        meters=[
+            {"name": "p", "model": "per_unit", "price": format_minor(units[0], scale)},
+            {
+                "name": "t",
+                "model": "volume",
+                "tiers": [{"up_to": 5, "unit_price": format_minor(units[1], scale)}, {"flat_fee": format_minor(units[2], scale)}],
+            },
+        ],
+    )
+    if cap == 0:
+        del spec["cap"]
+    terms = parse_spec(spec).to_terms()
+    assert (terms.minimum_commitment, terms.cap) == (minimum, cap)
+    assert (terms.meters[0].price, terms.meters[1].tiers[0].unit_price, terms.meters[1].tiers[1].flat_fee) == tuple(units)
+
+
+def test_too_many_decimals_is_an_error_at_any_number_of_digits():
+    long_minimum = "123456789012345678901234567.891"  # 30 significant digits; 28 digits of precision rounded it to whole cents
+    assert one_problem(changed(minimum_commitment=long_minimum)) == (
+        f"minimum_commitment: '{long_minimum}' has more than 2 decimal places (the minor unit of EUR has 2 digits)"
+    )
+    assert one_problem(changed(cap="1.00000000000000000000000000001")).startswith("cap: '1.00000000000000000000000000001' has more than 2")
+    price = "0.0000000000000000000000000000015"  # 31 decimals beyond the cent's 2: more than the 18 possible
+    assert one_problem(changed(meters=[{"name": "x", "model": "per_unit", "price": price}])) == (
+        f"meters[0].price: {price} needs 29 decimals beyond the minor unit; at most 18 are possible"
+    )
+    explicit = changed(price_decimals=18, meters=[{"name": "x", "model": "per_unit", "price": "1." + "0" * 20 + "1"}])
+    assert one_problem(explicit) == (
+        "meters[0].price: 1.000000000000000000001 needs 21 decimal places, but minor_digits 2 + price_decimals 18 allow 20 "
+        "(raise price_decimals or omit it)"
+    )
+
+
+@pytest.mark.parametrize("value", [UINT64_MAX, Decimal("18446744073709551615.000000000000"), "18_446_744_073_709_551_615"])
+def test_included_and_tier_bounds_up_to_2_64_minus_1(value: Any):
+    per_unit = parse_spec(changed(meters=[{"name": "x", "model": "per_unit", "price": "1", "included": value}])).to_terms()
+    assert per_unit.meters[0].included == UINT64_MAX
+    package = parse_spec(changed(meters=[{"name": "x", "model": "package", "price": "1", "package_size": value}])).to_terms()
+    assert package.meters[0].package_size == UINT64_MAX
+    below = UINT64_MAX - 1
+    tiers = [{"up_to": below, "unit_price": "1"}, {"up_to": value, "unit_price": "0"}]
+    graduated = parse_spec(changed(meters=[{"name": "x", "model": "graduated", "tiers": tiers}])).to_terms()
+    assert [t.up_to for t in graduated.meters[0].tiers] == [below, UINT64_MAX]
+
+
+@pytest.mark.parametrize("value", [UINT64_MAX + 1, Decimal("18446744073709551616.0"), str(UINT64_MAX + 1)])
+def test_included_and_package_size_of_2_64_are_refused_with_the_exact_limit(value: Any):
+    for field, meter in (("included", {"model": "per_unit"}), ("package_size", {"model": "package"})):
+        problem = one_problem(changed(meters=[{"name": "x", "price": "1", **meter, field: value}]))
+        assert problem == f"meters[0].{field}: 18446744073709551616 does not fit in uint64 (0 to 18446744073709551615)"
+
+
+@pytest.mark.parametrize(("value", "expected"), [(Decimal("1.5"), "1.5 is not a whole number"), ("9" * 5000, "is too large: at most")])
+def test_whole_numbers_are_read_exactly(value: Any, expected: str):
+    assert expected in one_problem(changed(meters=[{"name": "x", "model": "per_unit", "price": "1", "included": value}]))
+
+
+@given(t=terms())
+def test_generated_terms_round_trip_through_the_spec_notation(t: Terms):
+    """Terms near every limit (prices and fees near 2^96, quantities near 2^64, 0 to 18 decimals) → the spec's
+    notation → the same terms, exactly."""
+    assume(t.start < YEAR_10000 and t.end < YEAR_10000)
+    document = {**terms_document(t), "parties": base()["parties"]}
+    document["meters"] = [{"name": f"m{i}", **m} for i, m in enumerate(document["meters"])]
+    assert parse_spec(document).to_terms() == t
 
 
 def test_shape_problems_are_all_reported_with_their_paths():

@@ -3,10 +3,11 @@ statement lines, and the party master data (register and change, with history). 
 
 One router per resource, dependencies as ``Annotated`` aliases (:mod:`gateway.api.deps`). Every route runs
 with a *tenant*: today the optional ``X-Settle-Party`` header (a party's chain address) narrows what is shown and
-what may be changed to that party's own data; when authentication arrives (a later issue) the tenant comes from
-the authenticated principal instead and the routes stay as they are. Until then, routes that change master data
-(parties, bank accounts, mandates, payment methods: where the money goes) need the operator's bearer token
-``SETTLE_GATEWAY_API_TOKEN`` and are refused when none is configured.
+what may be changed to that party's own data; being self-declared it grants nothing (it never unmasks an IBAN nor
+opens the history). When authentication arrives (a later issue) the tenant comes from the authenticated principal
+instead and the routes stay as they are. Until then, routes that change master data (parties, bank accounts,
+mandates, payment methods: where the money goes), show IBANs in full (``?reveal=true``) or show the master-data
+history need the operator's bearer token ``SETTLE_GATEWAY_API_TOKEN`` and are refused when none is configured.
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ def create_app(
     listener: Any = None,
     chain_id: int | None = None,
     write_token: str | None = None,
+    agreement_factory: str | None = None,
 ) -> FastAPI:
     """The API over the gateway database behind ``factory`` (``chain`` and ``listener`` feed ``/health``); routes
-    that change master data need ``write_token`` as a bearer token (none: they are refused)."""
+    that change master data need ``write_token`` as a bearer token (none: they are refused). Payment methods are
+    set only for agreements of ``agreement_factory`` (default: the listener's), read from ``chain``."""
     app = FastAPI(
         title="Settle gateway",
         version="1",
@@ -40,7 +43,12 @@ def create_app(
         description=__doc__,
     )
     app.state.settle = ApiState(
-        factory=factory, chain=chain, listener=listener, chain_id=chain_id or (chain.chain_id if chain else None), write_token=write_token
+        factory=factory,
+        chain=chain,
+        listener=listener,
+        chain_id=chain_id or (chain.chain_id if chain else None),
+        write_token=write_token,
+        agreement_factory=agreement_factory or (listener.factory_address if listener is not None else None),
     )
     for router in (health.router, agreements.router, settlements.router, payments.router, statements.router):
         app.include_router(router)

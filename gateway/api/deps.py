@@ -26,9 +26,12 @@ class ApiState:
     chain: Any = None
     listener: Any = None
     chain_id: int | None = None
-    #: Bearer token that routes changing master data (parties, IBANs, mandates, payment methods) require; None:
-    #: those routes are refused (reads stay open).
+    #: The operator's bearer token: routes that change master data (parties, IBANs, mandates, payment methods),
+    #: show IBANs in full or show the master-data history require it; None: those routes are refused (reads
+    #: stay open).
     write_token: str | None = None
+    #: The AgreementFactory the gateway follows: payment methods are set only for its agreements.
+    agreement_factory: str | None = None
 
 
 def get_state(request: Request) -> ApiState:
@@ -42,8 +45,9 @@ def get_tenant(
     x_settle_party: Annotated[
         str | None,
         Header(
-            description="Act as this party (chain address): only its agreements and data are shown and changeable. "
-            "Will come from authentication in a later version."
+            description="Narrow to this party (chain address): lists show only its agreements and data, other parties' "
+            "records are refused (403). Self-declared, so it grants nothing: it never unmasks IBANs nor opens the "
+            "history (that needs the operator's token). Will come from authentication in a later version."
         ),
     ] = None,
 ) -> str | None:
@@ -57,28 +61,55 @@ def get_tenant(
 TenantDep = Annotated[str | None, Depends(get_tenant)]
 
 
-def require_writer(
-    state: StateDep,
-    authorization: Annotated[str | None, Header(description="Bearer <SETTLE_GATEWAY_API_TOKEN>: needed to change data.")] = None,
-) -> None:
-    """Changes to master data (where the money goes) need the operator's token until party authentication
-    arrives: refused when no token is configured, 401 without the right one."""
-    if not state.write_token:
-        raise HTTPException(403, f"changing data through the API is disabled: start the gateway with {WRITE_TOKEN_ENV} set")
+AuthorizationHeader = Annotated[
+    str | None,
+    Header(description="Bearer <SETTLE_GATEWAY_API_TOKEN>: needed to change master data, show IBANs in full and read history."),
+]
+
+
+def _is_operator(state: ApiState, authorization: str | None) -> bool:
     given = authorization[7:].strip() if authorization and authorization.lower().startswith("bearer ") else ""
-    if not given or not hmac.compare_digest(given.encode(), state.write_token.encode()):
+    return bool(state.write_token and given and hmac.compare_digest(given.encode(), state.write_token.encode()))
+
+
+def require_writer(state: StateDep, authorization: AuthorizationHeader = None) -> None:
+    """The operator's token, until party authentication arrives: changes to master data (where the money goes),
+    IBANs in full and the master-data history need it. Refused (403) when no token is configured, 401 without the
+    right one."""
+    if not state.write_token:
         raise HTTPException(
-            401, "this change needs 'Authorization: Bearer <token>' with the gateway's API token", headers={"WWW-Authenticate": "Bearer"}
+            403, f"changing master data or reading bank details through the API is disabled: start the gateway with {WRITE_TOKEN_ENV} set"
+        )
+    if not _is_operator(state, authorization):
+        raise HTTPException(
+            401, "this route needs 'Authorization: Bearer <token>' with the gateway's API token", headers={"WWW-Authenticate": "Bearer"}
         )
 
 
 WriterDep = Depends(require_writer)
 
 
-def get_session(state: StateDep, tenant: TenantDep) -> Iterator[Session]:
-    """A session per request: committed when the route returns normally, rolled back on any error."""
+def get_reveal(
+    state: StateDep,
+    reveal: Annotated[
+        bool, Query(description="Show IBANs in full: needs the operator's token (the header X-Settle-Party never does).")
+    ] = False,
+    authorization: AuthorizationHeader = None,
+) -> bool:
+    """Whether to show IBANs in full: only when asked for and the operator's token is given."""
+    if reveal:
+        require_writer(state, authorization)
+    return reveal
+
+
+RevealDep = Annotated[bool, Depends(get_reveal)]
+
+
+def get_session(state: StateDep, authorization: AuthorizationHeader = None) -> Iterator[Session]:
+    """A session per request: committed when the route returns normally, rolled back on any error. Changes are
+    recorded as the operator's (whose token they need), never as the self-declared X-Settle-Party's."""
     session = state.factory()
-    set_actor(session, f"api:{tenant}" if tenant else "api")
+    set_actor(session, "api:operator" if _is_operator(state, authorization) else "api")
     try:
         with session.begin():
             yield session
@@ -113,6 +144,6 @@ def address_param(value: str, what: str = "address") -> str:
 
 
 def require_tenant_is(tenant: str | None, *allowed: str) -> None:
-    """403 unless no tenant is set (operator) or the tenant is one of ``allowed``."""
+    """403 unless no tenant is set or the tenant is one of ``allowed``: the header narrows, it never widens."""
     if tenant is not None and tenant not in {a.lower() for a in allowed}:
         raise HTTPException(403, f"party {tenant} may not see or change this")

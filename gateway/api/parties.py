@@ -1,19 +1,22 @@
 """``/v1/parties``, ``/v1/mandates``, ``/v1/payment-methods``: party master data, kept off-chain. Every change is
 validated like the command line's (schwifty for IBANs) and kept in the history (``GET …/history``).
 
-A tenant (``X-Settle-Party``) may only read and change its own data; mandates and payment methods need the tenant
-to be one of their two parties. IBANs are masked except for the party they belong to.
+The ``X-Settle-Party`` header is self-declared and only narrows: with it, another party's records are refused (403);
+it never unmasks an IBAN nor opens the history. IBANs are masked unless the request asks ``?reveal=true`` with the
+operator's bearer token, and the history needs that token too. A payment method's payer, payee, chain and token are
+read from the agreement on chain (an agreement of the factory the gateway follows); its mandate and accounts must
+belong to those parties.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from sqlalchemy import select
 
 from gateway import parties as master
-from gateway.api.deps import SessionDep, StateDep, TenantDep, WriterDep, address_param, require_tenant_is
+from gateway.api.deps import RevealDep, SessionDep, StateDep, TenantDep, WriterDep, address_param, require_tenant_is
 from gateway.api.schemas import (
     BankAccountIn,
     BankAccountOut,
@@ -26,16 +29,16 @@ from gateway.api.schemas import (
     PaymentMethodIn,
     PaymentMethodOut,
 )
-from gateway.errors import MasterDataError
+from gateway.errors import MasterDataError, NotFoundError
 from gateway.models import Mandate, Party, PaymentMethod
+from gateway.onchain import read_agreement
 
 router = APIRouter(prefix="/v1/parties", tags=["parties"])
 mandates = APIRouter(prefix="/v1/mandates", tags=["mandates"])
 methods = APIRouter(prefix="/v1/payment-methods", tags=["payment methods"])
 
 
-def party_out(party: Party, tenant: str | None) -> PartyOut:
-    reveal = tenant == party.chain_address
+def party_out(party: Party, reveal: bool) -> PartyOut:
     return PartyOut(
         address=party.chain_address,
         legal_name=party.legal_name,
@@ -47,7 +50,13 @@ def party_out(party: Party, tenant: str | None) -> PartyOut:
         creditor_id=party.creditor_id,
         active=party.active,
         accounts=[
-            BankAccountOut(iban=a.iban if reveal else master.mask_iban(a.iban), bic=a.bic, holder_name=a.holder_name, active=a.active)
+            BankAccountOut(
+                iban=a.iban if reveal else master.mask_iban(a.iban),
+                bic=a.bic,
+                holder_name=a.holder_name,
+                active=a.active,
+                shared_reason=a.shared_reason,
+            )
             for a in party.accounts
         ],
     )
@@ -78,7 +87,7 @@ def method_out(method: PaymentMethod) -> PaymentMethodOut:
 
 
 @router.post("", status_code=201, summary="Register a party (optionally with its bank account)", dependencies=[WriterDep])
-def add_party(body: PartyIn, session: SessionDep, tenant: TenantDep) -> PartyOut:
+def add_party(body: PartyIn, session: SessionDep, tenant: TenantDep, reveal: RevealDep) -> PartyOut:
     require_tenant_is(tenant, body.address)
     party = master.add_party(
         session,
@@ -93,47 +102,57 @@ def add_party(body: PartyIn, session: SessionDep, tenant: TenantDep) -> PartyOut
     )
     if body.account is not None:
         master.add_bank_account(
-            session, party.chain_address, iban_value=body.account.iban, bic=body.account.bic, holder_name=body.account.holder_name
+            session,
+            party.chain_address,
+            iban_value=body.account.iban,
+            bic=body.account.bic,
+            holder_name=body.account.holder_name,
+            shared_reason=body.account.shared_reason,
         )
     session.refresh(party)
-    return party_out(party, tenant)
+    return party_out(party, reveal)
 
 
 @router.get("/{address}", summary="A party's master data")
-def get_party(address: str, session: SessionDep, tenant: TenantDep) -> PartyOut:
+def get_party(address: str, session: SessionDep, tenant: TenantDep, reveal: RevealDep) -> PartyOut:
     party = master.get_party(session, address_param(address))
     require_tenant_is(tenant, party.chain_address)
-    return party_out(party, tenant)
+    return party_out(party, reveal)
 
 
 @router.patch("/{address}", summary="Change a party's master data (old values stay in its history)", dependencies=[WriterDep])
-def change_party(address: str, body: PartyChange, session: SessionDep, tenant: TenantDep) -> PartyOut:
+def change_party(address: str, body: PartyChange, session: SessionDep, tenant: TenantDep, reveal: RevealDep) -> PartyOut:
     address = address_param(address)
     require_tenant_is(tenant, address)
     changes = body.model_dump(exclude_unset=True)
     if not changes:
         raise MasterDataError("nothing to change: give at least one field")
     party = master.update_party(session, address, **changes)
-    return party_out(party, tenant)
+    return party_out(party, reveal)
 
 
 @router.post(
     "/{address}/accounts", status_code=201, summary="Add a bank account (IBAN checked, BIC derived when omitted)", dependencies=[WriterDep]
 )
-def add_account(address: str, body: BankAccountIn, session: SessionDep, tenant: TenantDep) -> PartyOut:
+def add_account(address: str, body: BankAccountIn, session: SessionDep, tenant: TenantDep, reveal: RevealDep) -> PartyOut:
     address = address_param(address)
     require_tenant_is(tenant, address)
-    master.add_bank_account(session, address, iban_value=body.iban, bic=body.bic, holder_name=body.holder_name)
+    master.add_bank_account(
+        session, address, iban_value=body.iban, bic=body.bic, holder_name=body.holder_name, shared_reason=body.shared_reason
+    )
     party = master.get_party(session, address)
     session.refresh(party)
-    return party_out(party, tenant)
+    return party_out(party, reveal)
 
 
-@router.get("/{address}/history", summary="Every change of the party, its accounts, mandates and payment methods")
-def history(address: str, session: SessionDep, tenant: TenantDep) -> list[ChangeOut]:
+@router.get(
+    "/{address}/history",
+    summary="Every change of the party, its accounts, mandates and payment methods (operator's token)",
+    dependencies=[WriterDep],
+)
+def history(address: str, session: SessionDep, tenant: TenantDep, reveal: RevealDep) -> list[ChangeOut]:
     address = address_param(address)
     require_tenant_is(tenant, address)
-    reveal = tenant == address
 
     def shown(values: dict | None) -> dict | None:
         if values is None or reveal:
@@ -183,22 +202,21 @@ def revoke_mandate(
     return mandate_out(master.revoke_mandate(session, reference, creditor_id))
 
 
-@methods.put("/{agreement}", summary="Set how an agreement's settlements are paid", dependencies=[WriterDep])
+@methods.put(
+    "/{agreement}",
+    summary="Set how an agreement's settlements are paid (payer, payee and token read from the agreement on chain)",
+    dependencies=[WriterDep],
+)
 def set_method(agreement: str, body: PaymentMethodIn, session: SessionDep, tenant: TenantDep, state: StateDep) -> PaymentMethodOut:
-    require_tenant_is(tenant, body.payer, body.payee)
-    if state.chain_id is None:
-        raise MasterDataError("the gateway does not know its chain id; set the payment method with the command line")
+    address = address_param(agreement, "agreement")
+    if state.chain is None or not state.agreement_factory:
+        raise HTTPException(
+            503, "payment methods are checked against the chain and this gateway has no chain connection or factory; use the command line"
+        )
+    onchain = read_agreement(state.chain, address, factory=state.agreement_factory)
+    require_tenant_is(tenant, onchain.payer, onchain.payee)
     method = master.set_payment_method(
-        session,
-        chain_id=state.chain_id,
-        agreement=address_param(agreement, "agreement"),
-        kind=body.kind,
-        payer=body.payer,
-        payee=body.payee,
-        mandate=body.mandate,
-        payee_iban=body.payee_iban,
-        payer_iban=body.payer_iban,
-        token=body.token,
+        session, onchain, kind=body.kind, mandate=body.mandate, payee_iban=body.payee_iban, payer_iban=body.payer_iban
     )
     return method_out(method)
 
@@ -210,8 +228,6 @@ def get_method(agreement: str, session: SessionDep, tenant: TenantDep, state: St
         query = query.where(PaymentMethod.chain_id == state.chain_id)
     method = session.scalar(query)
     if method is None:
-        from gateway.errors import NotFoundError
-
         raise NotFoundError(f"no payment method set for {agreement}")
     require_tenant_is(tenant, method.payer.chain_address, method.payee.chain_address)
     return method_out(method)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from settle.money import format_minor
 
@@ -138,16 +138,24 @@ class StatementLineOut(BaseModel):
 
 
 class BankAccountIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     iban: str
     bic: str | None = None
     holder_name: str | None = None
+    shared_reason: str | None = Field(
+        default=None,
+        description="Why another party holds this IBAN too (e.g. a group's treasury account). An IBAN another party "
+        "already holds is refused (409) without it.",
+    )
 
 
 class BankAccountOut(BaseModel):
-    iban: str = Field(description="Masked unless the party itself asks.")
+    iban: str = Field(description="Masked unless the request asks reveal=true with the operator's token.")
     bic: str | None
     holder_name: str | None
     active: bool
+    shared_reason: str | None = Field(description="Set when another party holds this IBAN too: why.")
 
 
 class PartyIn(BaseModel):
@@ -163,6 +171,11 @@ class PartyIn(BaseModel):
 
 
 class PartyChange(BaseModel):
+    """Only the fields given change. ``null`` clears an optional field (street, postal code, city, VAT id, creditor
+    id); ``null`` for legal_name, country or active is refused (422 naming the field)."""
+
+    model_config = ConfigDict(extra="forbid")
+
     legal_name: str | None = None
     country: str | None = None
     street: str | None = None
@@ -219,13 +232,14 @@ class MandateOut(BaseModel):
 
 
 class PaymentMethodIn(BaseModel):
-    kind: str = Field(description="sepa_dd, sepa_ct or erc20.")
-    payer: str
-    payee: str
-    mandate: str | None = None
-    payee_iban: str | None = None
-    payer_iban: str | None = None
-    token: str | None = None
+    """Payer, payee, chain and token are not part of the request: they are read from the agreement on chain."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(description="sepa_dd or sepa_ct for a fiat agreement, erc20 for a token agreement.")
+    mandate: str | None = Field(default=None, description="sepa_dd: reference of the payer's mandate for the payee.")
+    payee_iban: str | None = Field(default=None, description="An account of the payee (default: its only active one).")
+    payer_iban: str | None = Field(default=None, description="sepa_ct: an account of the payer (default: its only active one).")
 
 
 class PaymentMethodOut(BaseModel):

@@ -346,7 +346,7 @@ def _flow(result: DemoResult, examples: Path, progress: Progress, show_status: b
     # -- master data ---------------------------------------------------------------------------------------------------
     progress.step("registering the parties' master data (off-chain): addresses, VAT ids, IBANs, a B2B mandate")
     result.gateway_database = f"sqlite:///{folder / 'gateway.db'}"
-    _master_data(result, chain.chain_id, progress)
+    _master_data(result, chain, progress)
 
     # -- usage -------------------------------------------------------------------------------------------------------------
     progress.step("moving the chain to 2026-02-02 00:30 UTC and feeding the ERP usage export through the oracle")
@@ -378,9 +378,10 @@ def _flow(result: DemoResult, examples: Path, progress: Progress, show_status: b
     _files(result, say)
 
 
-def _master_data(result: DemoResult, chain_id: int, progress: Progress) -> None:
+def _master_data(result: DemoResult, chain: Any, progress: Progress) -> None:
     from gateway import parties
     from gateway.database import open_database, unit_of_work
+    from gateway.onchain import read_agreement
     from settle.spec import load_spec
 
     engine, factory = open_database(result.gateway_database)
@@ -417,16 +418,8 @@ def _master_data(result: DemoResult, chain_id: int, progress: Progress) -> None:
                         scheme="B2B",
                     )
                     progress.detail(f"mandate {mandate} (B2B, signed 2025-12-15): {spec.parties.payer.name} → {spec.parties.payee.name}")
-                parties.set_payment_method(
-                    session,
-                    chain_id=chain_id,
-                    agreement=plan.address,
-                    kind=plan.payment,
-                    payer=plan.payer,
-                    payee=plan.payee,
-                    mandate=mandate,
-                    token=result.token if plan.payment == "erc20" else None,
-                )
+                onchain = read_agreement(chain, plan.address, factory=result.factory)
+                parties.set_payment_method(session, onchain, kind=plan.payment, mandate=mandate)
         progress.detail(f"{len(PARTY_DATA)} parties, 4 bank accounts (IBANs stay off-chain), 3 payment methods: {result.gateway_database}")
     finally:
         engine.dispose()

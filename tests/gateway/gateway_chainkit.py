@@ -13,6 +13,7 @@ from web3.contract import Contract
 
 from gateway import parties
 from gateway.database import open_database, unit_of_work
+from gateway.onchain import read_agreement
 from gateway.service import Gateway
 from gateway.settings import GatewaySettings
 from settle.chain import Chain, DevChain
@@ -110,16 +111,9 @@ def master_data(database_url: str, kit: Kit, methods: dict[str, tuple[str, int]]
                     session, debtor=payer.address, creditor=payee.address, reference=f"MANDATE-{pair}", signed_on=date(2024, 1, 2)
                 )
             for address, (kind, pair) in methods.items():
-                parties.set_payment_method(
-                    session,
-                    chain_id=kit.chain.chain_id,
-                    agreement=address,
-                    kind=kind,
-                    payer=kit.payers[pair].address,
-                    payee=kit.payees[pair].address,
-                    mandate=f"MANDATE-{pair}" if kind == "sepa_dd" else None,
-                    token=kit.token.address if kind == "erc20" and kit.token is not None else None,
-                )
+                onchain = read_agreement(kit.chain, address, factory=kit.factory.address)
+                assert (onchain.payer, onchain.payee) == (kit.payers[pair].address.lower(), kit.payees[pair].address.lower())
+                parties.set_payment_method(session, onchain, kind=kind, mandate=f"MANDATE-{pair}" if kind == "sepa_dd" else None)
     finally:
         engine.dispose()
 

@@ -26,6 +26,13 @@ PAYER_IBAN = "DE89370400440532013000"
 PAYEE_IBAN = "DE02120300000000202051"
 CREDITOR_ID = "DE98ZZZ09999999999"
 MANDATE = "M-001"
+NO_TOKEN = "0x" + "00" * 20
+
+
+def on_chain(agreement: str = AGREEMENT, *, payer: str = PAYER, payee: str = PAYEE, token: str = NO_TOKEN) -> parties.ChainAgreement:
+    """What the chain would say about a test agreement, for tests without a chain (the real reader is
+    gateway.onchain.read_agreement, tested against anvil)."""
+    return parties.ChainAgreement(chain_id=CHAIN_ID, address=agreement, payer=payer, payee=payee, token=token)
 
 
 @dataclass
@@ -52,9 +59,7 @@ def seed_parties(session: Session) -> None:
 
 
 def set_method(session: Session, kind: str, agreement: str = AGREEMENT) -> None:
-    parties.set_payment_method(
-        session, chain_id=CHAIN_ID, agreement=agreement, kind=kind, payer=PAYER, payee=PAYEE, mandate=MANDATE if kind == "sepa_dd" else None
-    )
+    parties.set_payment_method(session, on_chain(agreement), kind=kind, mandate=MANDATE if kind == "sepa_dd" else None)
 
 
 def record(session: Session, period: int, amount: int, due: date = date(2025, 3, 5), agreement: str = AGREEMENT):  # type: ignore[no-untyped-def]

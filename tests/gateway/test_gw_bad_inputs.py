@@ -15,6 +15,7 @@ from gateway import parties
 from gateway.database import unit_of_work
 from gateway.errors import MasterDataError
 from gateway.models import BankStatement, ChainTransaction, OutboxItem, PaymentInstruction, StatementLine
+from gateway.onchain import read_agreement
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [
@@ -57,18 +58,8 @@ def test_missing_master_data_and_mandate_wait_with_a_reason(chain, dev, sqlite_d
         parties.add_mandate(
             session, debtor=kit.payers[0].address, creditor=kit.payees[0].address, reference="MANDATE-0B", signed_on=dev_date(dev)
         )
-        parties.set_payment_method(
-            session,
-            chain_id=chain.chain_id,
-            agreement=debit,
-            kind="sepa_dd",
-            payer=kit.payers[0].address,
-            payee=kit.payees[0].address,
-            mandate="MANDATE-0B",
-        )
-        parties.set_payment_method(
-            session, chain_id=chain.chain_id, agreement=orphan, kind="sepa_ct", payer=kit.payers[1].address, payee=kit.payees[1].address
-        )
+        parties.set_payment_method(session, read_agreement(chain, debit, factory=kit.factory.address), kind="sepa_dd", mandate="MANDATE-0B")
+        parties.set_payment_method(session, read_agreement(chain, orphan, factory=kit.factory.address), kind="sepa_ct")
     gw.run_until_idle(timeout=60)
     with sqlite_db.factory() as session:
         states = sorted(i.state.value for i in session.scalars(select(PaymentInstruction)))

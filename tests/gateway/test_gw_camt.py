@@ -15,10 +15,12 @@ import pytest
 from gateway_testdata import CONFORMANCE, FIXTURES, PAYEE_IBAN, PAYER_IBAN
 from hypothesis import given
 from hypothesis import strategies as st
+from strategies import units_below
 
 from gateway import iso20022
-from gateway.camt import BookedLine, CamtMessage, minor_digits, parse_camt
+from gateway.camt import MAX_AMOUNT, BookedLine, CamtMessage, minor_digits, parse_camt
 from gateway.errors import StatementError
+from settle.money import format_minor
 
 
 def fixture(name: str) -> bytes:
@@ -163,10 +165,20 @@ def _with_amount(amount: str, currency: str = "EUR", indicator: str = "CRDT") ->
 @pytest.mark.parametrize(
     ("amount", "currency", "indicator", "message"),
     [
-        ("1.005", "EUR", "CRDT", "amount 1.005 EUR has more decimals than EUR has"),
-        ("12.5", "JPY", "CRDT", "amount 12.5 JPY has more decimals than JPY has"),
-        ("abc", "EUR", "CRDT", "amount 'abc' is not a number"),
-        ("-1.00", "EUR", "CRDT", "amount '-1.00' must be a non-negative number"),
+        ("1.005", "EUR", "CRDT", "amount: '1.005' has more than 2 decimal places (EUR has 2 decimal places)"),
+        ("12.5", "JPY", "CRDT", "amount: '12.5' has more than 0 decimal places (JPY has 0 decimal places)"),
+        # 30 significant digits: 28 digits of precision used to round this to 100 cents and accept it
+        ("1.00000000000000000000000000001", "EUR", "CRDT", "amount: '1.00000000000000000000000000001' has more than 2 decimal places"),
+        ("abc", "EUR", "CRDT", "amount: 'abc' is not a number"),
+        ("NaN", "EUR", "CRDT", "amount: 'NaN' is not a finite number"),
+        ("-1.00", "EUR", "CRDT", "amount: '-1.00' is negative"),
+        (
+            "92233720368547758.08",
+            "EUR",
+            "CRDT",
+            "amount: '92233720368547758.08' is too large: at most 92233720368547758.07 (2^63-1 = 9223372036854775807 units of 10^-2)",
+        ),
+        ("1e999999999", "EUR", "CRDT", "amount: '1e999999999' is too large: at most 92233720368547758.07"),
         ("1.00", "E1", "CRDT", "amount has currency 'E1', not an ISO 4217 code"),
         ("1.00", "EUR", "BOTH", "credit/debit indicator is 'BOTH', expected CRDT or DBIT"),
     ],
@@ -182,10 +194,11 @@ def test_oversized_input_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         parse_camt(fixture("camt053_v02_collection.xml"))
 
 
-@given(st.integers(min_value=0, max_value=10**15), st.sampled_from(["EUR", "JPY", "KWD", "CHF"]), st.integers(min_value=0, max_value=3))
+@given(units_below(MAX_AMOUNT), st.sampled_from(["EUR", "JPY", "KWD", "CHF", "CLF"]), st.integers(min_value=0, max_value=3))
 def test_amounts_become_exact_minor_units(minor: int, currency: str, extra_zeros: int) -> None:
+    """Up to the largest storable amount (2^63-1 minor units, 19 digits) and in every currency's minor unit."""
     digits = minor_digits(currency)
-    text = f"{Decimal(minor).scaleb(-digits):.{digits}f}" + ("0" * extra_zeros if digits else "")
+    text = format_minor(minor, digits) + ("0" * extra_zeros if digits else "")
     if not digits and extra_zeros:
         text += "." + "0" * extra_zeros
     (line, *_) = parse_camt(_with_amount(text, currency)).lines()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import typer
-from gateway_testdata import AGREEMENT, CHAIN_ID, FIXTURES, PAYEE, PAYEE_IBAN, PAYER, PAYER_IBAN
+from gateway_testdata import AGREEMENT, CHAIN_ID, FIXTURES, PAYEE, PAYEE_IBAN, PAYER, PAYER_IBAN, on_chain
 from typer.testing import CliRunner
 
 from gateway import cli
@@ -129,28 +129,15 @@ def test_from_master_data_to_matched_statement(database: str, tmp_path: Path) ->
     ok("party", "add", PAYER, "--name", "Payer", "--country", "DE", "--iban", PAYER_IBAN)
     ok("party", "add", PAYEE, "--name", "Payee AG", "--country", "DE", "--creditor-id", "DE98ZZZ09999999999", "--iban", PAYEE_IBAN)
     assert "next FRST" in ok("mandate", "add", "--debtor", PAYER, "--creditor", PAYEE, "--reference", "M-001", "--signed", "2024-05-01")
-    ok(
-        "payment-method",
-        "set",
-        AGREEMENT,
-        "--chain-id",
-        str(CHAIN_ID),
-        "--kind",
-        "sepa_dd",
-        "--payer",
-        PAYER,
-        "--payee",
-        PAYEE,
-        "--mandate",
-        "M-001",
-    )
-    from gateway import payments
+    from gateway import parties, payments
     from gateway.database import unit_of_work
 
     _, factory = open_database(database)
     with unit_of_work(factory) as session:
         from datetime import date
 
+        # `payment-method set` reads the agreement from the chain (test_gw_master_data_checks.py); this one is made up.
+        parties.set_payment_method(session, on_chain(), kind="sepa_dd", mandate="M-001")
         payments.record_settlement(session, chain_id=CHAIN_ID, agreement=AGREEMENT, period=0, amount=10_000, due_date=date(2025, 3, 5))
         payments.record_settlement(session, chain_id=CHAIN_ID, agreement=AGREEMENT, period=1, amount=12_000, due_date=date(2025, 3, 5))
     assert "2 payments" in ok("payments", "prepare", "--files-dir", tmp_path / "files", "--today", "2025-03-03")

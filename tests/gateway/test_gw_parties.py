@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 import pytest
-from gateway_testdata import AGREEMENT, CHAIN_ID, CREDITOR_ID, MANDATE, PAYEE, PAYER, PAYER_IBAN, Database, seed_parties
+from gateway_testdata import (
+    AGREEMENT,
+    CHAIN_ID,
+    CREDITOR_ID,
+    MANDATE,
+    PAYEE,
+    PAYEE_IBAN,
+    PAYER,
+    PAYER_IBAN,
+    Database,
+    on_chain,
+    seed_parties,
+)
 
 from gateway import parties
+from gateway.database import unit_of_work
 from gateway.errors import ConflictError, MasterDataError, NotFoundError
 from gateway.models import MandateStatus, PaymentMethodKind, SequenceType
 from settle.errors import SettleError, ValidationError
@@ -127,12 +141,11 @@ def test_mandate_without_creditor_id(db: Database) -> None:
 def test_payment_methods_and_their_history(db: Database) -> None:
     with db.session() as session:
         seed_parties(session)
-        method = parties.set_payment_method(
-            session, chain_id=CHAIN_ID, agreement=AGREEMENT, kind="sepa_dd", payer=PAYER, payee=PAYEE, mandate=MANDATE
-        )
+        method = parties.set_payment_method(session, on_chain(), kind="sepa_dd", mandate=MANDATE)
         assert method.kind is PaymentMethodKind.SEPA_DIRECT_DEBIT and method.mandate.sequence is SequenceType.FIRST
+        assert (method.payer.chain_address, method.payee.chain_address, method.chain_id) == (PAYER, PAYEE, CHAIN_ID)
     with db.session("ops") as session:
-        method = parties.set_payment_method(session, chain_id=CHAIN_ID, agreement=AGREEMENT, kind="sepa_ct", payer=PAYER, payee=PAYEE)
+        method = parties.set_payment_method(session, on_chain(), kind="sepa_ct")
         assert method.payer_account is not None and method.mandate_id is None
     with db.session() as session:
         changes = [c for c in parties.party_history(session, PAYER) if c.entity == "gw_payment_method"]
@@ -140,39 +153,133 @@ def test_payment_methods_and_their_history(db: Database) -> None:
     assert changes[1].actor == "ops" and changes[1].old["kind"] == "sepa_dd" and changes[1].new["kind"] == "sepa_ct"
 
 
+TOKEN = "0x" + "7e" * 20
 BAD_METHODS = [
-    ({"kind": "cash"}, "payment method: 'cash' is not one of sepa_dd, sepa_ct, erc20"),
-    ({"kind": "sepa_dd"}, "mandate: SEPA direct debit needs the mandate reference"),
-    ({"kind": "sepa_dd", "mandate": "M-404"}, "mandate 'M-404' is not recorded"),
-    ({"kind": "erc20"}, "token: ERC-20 payment needs the token address"),
-    ({"kind": "sepa_dd", "mandate": MANDATE, "payer": PAYEE, "payee": PAYER}, "mandate 'M-001' is not from payer"),
-    ({"kind": "sepa_ct", "agreement": "0xnope"}, "chain address: '0xnope'"),
-    ({"kind": "sepa_ct", "chain_id": 0}, "chain id: 0 is not a positive integer"),
-]
+    ({}, {"kind": "cash"}, "payment method: 'cash' is not one of sepa_dd, sepa_ct, erc20"),
+    ({}, {"kind": "sepa_dd"}, "mandate: SEPA direct debit needs the mandate reference"),
+    ({}, {"kind": "sepa_dd", "mandate": "M-404"}, "mandate 'M-404' is not recorded"),
+    ({}, {"kind": "erc20"}, f"payment method: agreement {AGREEMENT} bills in fiat (no token); pay it by sepa_dd or sepa_ct"),
+    ({"token": TOKEN}, {"kind": "sepa_dd", "mandate": MANDATE}, f"payment method: agreement {AGREEMENT} is paid in token {TOKEN}"),
+    # The chain says payer and payee the other way round: the payee's mandate from the payer does not fit.
+    ({"payer": PAYEE, "payee": PAYER}, {"kind": "sepa_dd", "mandate": MANDATE},
+     f"mandate 'M-001' is not from the agreement's payer {PAYEE} to its payee {PAYER}"),
+    ({"payer": OTHER}, {"kind": "sepa_ct"}, f"payer {OTHER} of agreement {AGREEMENT} is not registered"),
+    # Accounts of the other party, named as the payee's or the payer's, are refused.
+    ({}, {"kind": "sepa_dd", "mandate": MANDATE, "payee_iban": PAYER_IBAN}, f"payee {PAYEE} has no active account DE89"),
+    ({}, {"kind": "sepa_ct", "payer_iban": PAYEE_IBAN}, f"payer {PAYER} has no active account DE02"),
+    ({"address": "0xnope"}, {"kind": "sepa_ct"}, "chain address: '0xnope'"),
+    ({"chain_id": 0}, {"kind": "sepa_ct"}, "chain id: 0 is not a positive integer"),
+]  # fmt: skip
 
 
 def test_bad_payment_method_changes_nothing(db: Database) -> None:
     with db.session() as session:
         seed_parties(session)
     before = db.counts()
-    for kwargs, message in BAD_METHODS:
-        values = {"chain_id": CHAIN_ID, "agreement": AGREEMENT, "payer": PAYER, "payee": PAYEE} | kwargs
+    for facts, kwargs, message in BAD_METHODS:
+        agreement = dataclasses.replace(on_chain(), **facts)
         with pytest.raises(SettleError) as caught:
             with db.session() as session:
-                parties.set_payment_method(session, **values)
+                parties.set_payment_method(session, agreement, **kwargs)
         assert str(caught.value).startswith(message), str(caught.value)
         assert db.counts() == before
 
 
-def test_revoked_mandate_cannot_be_set(db: Database) -> None:
+def test_revoked_mandate_or_inactive_party_cannot_be_set(db: Database) -> None:
     with db.session() as session:
         seed_parties(session)
         assert parties.revoke_mandate(session, MANDATE).status is MandateStatus.REVOKED
     with pytest.raises(MasterDataError, match="mandate 'M-001' is revoked"):
         with db.session() as session:
-            parties.set_payment_method(
-                session, chain_id=CHAIN_ID, agreement=AGREEMENT, kind="sepa_dd", payer=PAYER, payee=PAYEE, mandate=MANDATE
-            )
+            parties.set_payment_method(session, on_chain(), kind="sepa_dd", mandate=MANDATE)
+    with db.session() as session:
+        parties.update_party(session, PAYEE, active=False)
+    with pytest.raises(MasterDataError, match=f"payee {PAYEE} of agreement {AGREEMENT} is inactive"):
+        with db.session() as session:
+            parties.set_payment_method(session, on_chain(), kind="sepa_ct")
+
+
+def test_mandate_on_an_account_that_is_not_the_debtors_is_refused(db: Database) -> None:
+    """A mandate row pointing at another party's account (as written before accounts were checked) cannot pay."""
+    with db.session() as session:
+        seed_parties(session)
+        mandate = parties.get_mandate(session, MANDATE)
+        mandate.debtor_account_id = parties.get_party(session, PAYEE).accounts[0].id
+    before = db.counts()
+    with pytest.raises(MasterDataError, match=f"its debtor account DE02 .* is not an active account of payer {PAYER}"):
+        with db.session() as session:
+            parties.set_payment_method(session, on_chain(), kind="sepa_dd", mandate=MANDATE)
+    assert db.counts() == before
+
+
+def test_an_iban_belongs_to_one_party_unless_marked_shared(db: Database) -> None:
+    with db.session() as session:
+        seed_parties(session)
+        parties.add_party(session, address=OTHER, legal_name="Other GmbH", country="DE")
+    before = db.counts()
+    # The review's attack: the payer's IBAN attached to another party, then a mandate of that party on it.
+    with pytest.raises(ConflictError, match=f"account DE89 .* is already held by party {PAYER}: an IBAN belongs to one party"):
+        with db.session() as session:
+            parties.add_bank_account(session, OTHER, iban_value=PAYER_IBAN)
+    with pytest.raises(NotFoundError, match=f"debtor {OTHER} has no active account DE89"):
+        with db.session() as session:
+            parties.add_mandate(session, debtor=OTHER, creditor=PAYEE, reference="M-X", signed_on=date(2024, 1, 1), debtor_iban=PAYER_IBAN)
+    with pytest.raises(MasterDataError, match="shared reason: must not be empty"):
+        with db.session() as session:
+            parties.add_bank_account(session, OTHER, iban_value=PAYER_IBAN, shared_reason="   ")
+    assert db.counts() == before
+    # Explicitly shared, with a reason: stored, and the reason is in the history.
+    with db.session("ops") as session:
+        shared = parties.add_bank_account(session, OTHER, iban_value=PAYER_IBAN, shared_reason="group treasury account of Payer Müller")
+        assert shared.shared_reason == "group treasury account of Payer Müller"
+    with db.session() as session:
+        inserted = [c for c in parties.party_history(session, OTHER) if c.entity == "gw_bank_account"]
+    assert inserted[0].actor == "ops" and inserted[0].new["shared_reason"] == "group treasury account of Payer Müller"
+    # A long list of holders is cut short in the message.
+    with db.session() as session:
+        for digit in "4567":
+            parties.add_party(session, address="0x" + digit * 40, legal_name=f"Member {digit}", country="DE")
+        for digit in "456":
+            parties.add_bank_account(session, "0x" + digit * 40, iban_value=PAYER_IBAN, shared_reason="cash pool")
+    with pytest.raises(ConflictError, match=f"held by party {PAYER}, {OTHER}, 0x4444.* and 2 more: an IBAN belongs"):
+        with db.session() as session:
+            parties.add_bank_account(session, "0x" + "7" * 40, iban_value=PAYER_IBAN)
+
+
+def test_the_database_keeps_one_unshared_holder_per_iban(db: Database) -> None:
+    """Even a write that skips the check (another process, a race) cannot store an IBAN for two parties unshared."""
+    from sqlalchemy.exc import IntegrityError
+
+    from gateway.models import BankAccount
+
+    with db.session() as session:
+        seed_parties(session)
+        parties.add_party(session, address=OTHER, legal_name="Other GmbH", country="DE")
+    with pytest.raises(IntegrityError):
+        with db.session() as session:
+            session.add(BankAccount(party_id=parties.get_party(session, OTHER).id, iban=PAYER_IBAN))
+            session.flush()
+
+
+def test_null_never_deactivates_a_party(db: Database) -> None:
+    with db.session() as session:
+        seed_parties(session)
+    before = db.counts()
+    for field, value, message in [
+        ("active", None, "active: must not be null; leave the field out to keep its value"),
+        ("legal_name", None, "legal_name: must not be null"),
+        ("country", None, "country: must not be null"),
+        ("active", "false", "active: 'false' is not true or false"),
+        ("active", 0, "active: 0 is not true or false"),
+    ]:
+        with pytest.raises(MasterDataError) as caught:
+            with db.session() as session:
+                parties.update_party(session, PAYER, **{field: value})
+        assert str(caught.value).startswith(message), str(caught.value)
+    assert db.counts() == before
+    with db.session() as session:
+        party = parties.update_party(session, PAYER, city=None)  # None clears an optional field
+        assert party.active is True and party.city is None and party.legal_name == "Payer Müller GmbH"
 
 
 def test_field_helpers() -> None:
@@ -182,3 +289,48 @@ def test_field_helpers() -> None:
     assert parties.bic_for("FR1420041010050500013M02606", "PSSTFRPP") == "PSSTFRPP"
     with pytest.raises(MasterDataError, match="party fields \\['colour'\\] do not exist"):
         parties.update_party(None, PAYER, colour="red")  # type: ignore[arg-type]
+
+
+def test_migration_marks_earlier_iban_duplicates_shared_for_review(database_url: str) -> None:
+    """A database written before the check may hold one IBAN under several parties: the first keeps it, the others
+    are marked shared with a reason that asks for a review, in the history, and the unique index can be built."""
+    from sqlalchemy import insert, select
+
+    from gateway.database import migrate, open_database
+    from gateway.models import BankAccount, HistoryRecord, Party
+
+    engine, factory = open_database(database_url, upgrade=False)
+    try:
+        migrate(engine, "0002")
+        with engine.begin() as connection:
+            ids = [
+                connection.execute(
+                    insert(Party.__table__).values(chain_address=f"0x{n:040x}", legal_name=f"P{n}", country="DE")
+                ).inserted_primary_key[0]
+                for n in (1, 2, 3)
+            ]
+            connection.execute(
+                insert(BankAccount.__table__), [{"party_id": ids[0], "iban": PAYER_IBAN}, {"party_id": ids[1], "iban": PAYEE_IBAN}]
+                + [{"party_id": party_id, "iban": PAYER_IBAN} for party_id in ids[1:]]
+            )  # fmt: skip
+        migrate(engine)
+        with factory() as session:
+            accounts = session.execute(
+                select(BankAccount.party_id, BankAccount.iban, BankAccount.shared_reason).order_by(BankAccount.id)
+            ).all()
+            history = session.scalars(select(HistoryRecord).order_by(HistoryRecord.id)).all()
+        assert [(a.party_id, a.iban, a.shared_reason is not None) for a in accounts] == [
+            (ids[0], PAYER_IBAN, False),
+            (ids[1], PAYEE_IBAN, False),
+            (ids[1], PAYER_IBAN, True),
+            (ids[2], PAYER_IBAN, True),
+        ]
+        assert "review" in str(accounts[2].shared_reason)
+        assert [(h.entity, h.actor, h.new_values["shared_reason"] == accounts[2].shared_reason) for h in history] == [
+            ("gw_bank_account", "migration:0003", True)
+        ] * 2
+        with pytest.raises(ConflictError, match="already held by party"):
+            with unit_of_work(factory) as session:
+                parties.add_bank_account(session, f"0x{3:040x}", iban_value=PAYEE_IBAN)
+    finally:
+        engine.dispose()

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from gateway_testdata import AGREEMENT, CHAIN_ID, MANDATE, PAYEE, PAYER, Database, record, seed_parties, set_method
+from gateway_testdata import AGREEMENT, CHAIN_ID, MANDATE, PAYEE, Database, on_chain, record, seed_parties, set_method
 from sqlalchemy import select
 
 from gateway import iso20022, parties, payments
@@ -56,7 +56,7 @@ def test_record_settlement_is_idempotent(db: Database) -> None:
 def test_erc20_agreements_need_no_bank_payment(db: Database) -> None:
     with db.session() as session:
         seed_parties(session)
-        parties.set_payment_method(session, chain_id=CHAIN_ID, agreement=AGREEMENT, kind="erc20", payer=PAYER, payee=PAYEE, token=PAYEE)
+        parties.set_payment_method(session, on_chain(token=PAYEE), kind="erc20")
         assert record(session, 0, 10_000) is None
 
 

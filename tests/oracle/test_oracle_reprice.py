@@ -10,10 +10,12 @@ from decimal import Decimal
 
 import pytest
 from oracle_chainkit import agreement_with_report
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from oracle.alerts import Alerts
+from oracle.config import OracleSettings, load_settings
 from oracle.models import CONFIRMED, SUBMITTED, Report
 from oracle.rpc import Rpc
 from oracle.status import status as oracle_status
@@ -21,6 +23,17 @@ from oracle.submit import Submitter
 from oracle.txsign import USAGE_REPORTED_TOPIC, FastSigner, decode_type2
 
 GWEI = 10**9
+
+
+def test_the_fee_cap_setting_is_read_exactly_in_wei(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``max_fee_gwei`` becomes wei without rounding at any number of digits; finer than a wei is refused."""
+    assert OracleSettings().max_fee_wei == 0
+    assert OracleSettings(max_fee_gwei=Decimal("1.5")).max_fee_wei == 1_500_000_000
+    monkeypatch.setenv("SETTLE_ORACLE_MAX_FEE_GWEI", "1234567890123456789012345678901.123456789")  # 40 significant digits
+    assert load_settings().max_fee_wei == 1234567890123456789012345678901123456789
+    monkeypatch.setenv("SETTLE_ORACLE_MAX_FEE_GWEI", "0.0000000001")
+    with pytest.raises(ValidationError, match=r"max_fee_gwei\n.*'0.0000000001' has more than 9 decimal places"):
+        load_settings()
 
 
 @pytest.fixture()
