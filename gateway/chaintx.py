@@ -52,7 +52,7 @@ KINDS = (SETTLE_KIND, COLLECT_KIND, CONFIRM_KIND, RETURN_KIND)
 
 #: Settlement status numbers (BillingTypes.PaymentStatus) in which a token pull is still open.
 _OPEN_FOR_PULL = (1, 2, 4, 5)  # Due, PartiallyPaid, Returned, Disputed (beyond the disputed amount)
-_PAYMENT_CONFIRMED = "0x" + keccak(text="PaymentConfirmed(uint32,uint96,uint96,bytes32,uint8)").hex()
+_PAYMENT_CONFIRMED = "0x" + keccak(text="PaymentConfirmed(uint32,uint96,bytes32)").hex()
 _PAYMENT_RETURNED = "0x" + keccak(text="PaymentReturned(uint32,uint96,bytes4,bytes32,uint8)").hex()
 
 DONE, RETRY, GIVE_UP = "done", "retry", "give_up"
@@ -302,9 +302,11 @@ class ChainTxWorker:
                 }
             ],
         )
+        # bankRefHash is the 2nd data word of PaymentConfirmed (amount, bankRefHash), the 3rd of PaymentReturned.
+        at = 32 if kind == CONFIRM_KIND else 64
         for item in logs:
             data = bytes.fromhex(str(item["data"])[2:])
-            if len(data) >= 96 and "0x" + data[64:96].hex() == wanted:
+            if len(data) >= at + 32 and "0x" + data[at : at + 32].hex() == wanted:
                 return f"event in tx {item['transactionHash']} carries bankRefHash {wanted[:10]}…"
         return None
 

@@ -311,10 +311,13 @@ class Projector:
         return row
 
     def _on_PaymentConfirmed(self, agreement: Agreement, args: dict[str, Any], lg: DecodedLog) -> None:  # noqa: N802
+        # The event carries only the payment; the status follows the contract's rule (a rebuild after a reorg
+        # replays every event from the agreement's start, so adding up is exact).
         row = self._settlement_for(agreement, args, lg)
         if row is not None:
-            row.paid = int(args["totalPaid"])
-            row.status = _name(PAYMENT_STATUSES, int(args["status"]))
+            row.paid += int(args["amount"])
+            if row.status != "disputed":
+                row.status = "paid" if row.paid == row.amount else "partially_paid"
 
     def _on_PaymentReturned(self, agreement: Agreement, args: dict[str, Any], lg: DecodedLog) -> None:  # noqa: N802
         row = self._settlement_for(agreement, args, lg)

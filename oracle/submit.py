@@ -36,7 +36,6 @@ from oracle.models import CONFIRMED, FAILED, OPEN, PENDING, SUBMITTED, Agreement
 from oracle.reports import cut_reports
 from oracle.rpc import Rpc, RpcError
 from oracle.txsign import (
-    EPOCH_OFFSET,
     FACTORY_SELECTOR,
     ORACLE_ACTIVE_FROM_SELECTOR,
     USAGE_EPOCH_SELECTOR,
@@ -294,9 +293,7 @@ class Submitter:
             return epochs, {}
         factories = sorted({self._factories[a] for a in order})
         word = bytes(12) + bytes.fromhex(self.reporter.address[2:])
-        grants = self.rpc.batch(
-            [("eth_call", [{"to": f, "data": _hex(ORACLE_ACTIVE_FROM_SELECTOR + word)}, "latest"]) for f in factories]
-        )
+        grants = self.rpc.batch([("eth_call", [{"to": f, "data": _hex(ORACLE_ACTIVE_FROM_SELECTOR + word)}, "latest"]) for f in factories])
         for value in grants:
             if isinstance(value, RpcError):
                 raise value

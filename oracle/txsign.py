@@ -19,8 +19,6 @@ REPORT_USAGE_WITH_SIGNATURE_SELECTOR = keccak_256(REPORT_USAGE_WITH_SIGNATURE_SI
 USAGE_EPOCH_SELECTOR = keccak_256(b"usageEpoch()").digest()[:4]
 FACTORY_SELECTOR = keccak_256(b"factory()").digest()[:4]
 ORACLE_ACTIVE_FROM_SELECTOR = keccak_256(b"oracleActiveFrom(address)").digest()[:4]
-#: Byte offset of the ``epoch`` word in the calldata of both report functions (selector, period, id, root).
-EPOCH_OFFSET = 4 + 3 * 32
 USAGE_REPORTED_SIGNATURE = "UsageReported(uint32,uint8,uint64,uint64,bytes32,bytes32)"
 USAGE_REPORTED_TOPIC = keccak_256(USAGE_REPORTED_SIGNATURE.encode()).digest()
 

@@ -368,6 +368,8 @@ Whole = Annotated[int, Field(ge=0), BeforeValidator(_parse_whole), WithJsonSchem
 Address = Annotated[
     str, BeforeValidator(_parse_address), WithJsonSchema({"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$", "description": "an address"})
 ]
+
+
 def _parse_arbiter(value: Any) -> str:
     if isinstance(value, str) and value.strip().lower() == "operator":
         return "operator"

@@ -636,8 +636,7 @@ def _summary(name: str, a: dict[str, Any], terms: Terms) -> str:
         case "SettlementTriggered":
             return f"period {a['period']} settled for {money(a['amount'])}, due {format_timestamp(int(a['dueDate']))}"
         case "PaymentConfirmed":
-            state = _label(PaymentStatus(a["status"])).replace("_", " ")
-            return f"period {a['period']}: payment of {money(a['amount'])} (paid {money(a['totalPaid'])}, {state})"
+            return f"period {a['period']}: payment of {money(a['amount'])}"
         case "TokenPullFailed":
             return f"period {a['period']}: pulling {money(a['amount'])} from the payer failed"
         case "PaymentReturned":

@@ -589,6 +589,4 @@ class _Reader:
     def finish(self) -> None:
         extra = len(self.data) - self.offset
         if extra:
-            raise ValidationError(
-                f"packed terms: {extra} unexpected bytes after the last meter and arbiter (from byte {self.offset})"
-            )
+            raise ValidationError(f"packed terms: {extra} unexpected bytes after the last meter and arbiter (from byte {self.offset})")

@@ -231,7 +231,9 @@ def test_overflow_near_2_64_times_2_96() -> None:
 def test_amount_overflow_error_names_the_amount() -> None:
     error = AmountOverflow(2**96)
     assert isinstance(error, ValidationError)
-    assert str(error) == f"the period amount {2**96} (minor units) does not fit in 96 bits (max {UINT96_MAX}); set a cap or correct the usage"
+    assert (
+        str(error) == f"the period amount {2**96} (minor units) does not fit in 96 bits (max {UINT96_MAX}); set a cap or correct the usage"
+    )
 
 
 def test_cap_required_exactly_when_the_largest_amount_does_not_fit() -> None:

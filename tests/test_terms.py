@@ -199,7 +199,9 @@ def test_unpack_truncated_meters(cut: int) -> None:
 
 def test_unpack_trailing_bytes() -> None:
     data = example_packed_by_hand()
-    with pytest.raises(ValidationError, match=rf"packed terms: 2 unexpected bytes after the last meter and arbiter \(from byte {len(data)}\)"):
+    with pytest.raises(
+        ValidationError, match=rf"packed terms: 2 unexpected bytes after the last meter and arbiter \(from byte {len(data)}\)"
+    ):
         Terms.unpack(data + b"\0\0")
     # 20 trailing bytes are an arbiter only when the header says one is named.
     with pytest.raises(ValidationError, match=r"20 unexpected bytes"):
@@ -525,3 +527,17 @@ def test_enums_are_coerced() -> None:
     assert t.interval_kind is IntervalKind.FIXED_SECONDS
     assert Meter(3, tiers=[Tier(MAX, 1)]).model is PriceModel.VOLUME  # type: ignore[arg-type]
     assert Meter(3, tiers=[Tier(MAX, 1)]).tiers == (Tier(MAX, 1),)  # type: ignore[arg-type]
+
+
+def test_the_docs_test_vector_is_the_example() -> None:
+    """docs/terms-encoding.md prints EXAMPLE's packed bytes and hash: both must be what the code computes."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "terms-encoding.md").read_text()
+    section = doc.split("## Test vector", 1)[1]
+    lines = section.split("packedTerms (", 1)[1].split("\n\n", 2)[1]
+    packed = bytes.fromhex("".join(line.strip() for line in lines.splitlines()))
+    assert packed == EXAMPLE.pack()
+    assert f"packedTerms ({len(packed)} bytes" in section
+    assert re.search(r"termsHash `0x([0-9a-f]{64})`", section).group(1) == EXAMPLE_HASH  # type: ignore[union-attr]

@@ -32,7 +32,11 @@ def test_digest_and_calldata_equal_the_contracts(chain, accounts, dev, tmp_path)
     env = agreement_with_report(chain, accounts, dev, tmp_path)
     agreement = chain.contract("BillingAgreement", env.address)
     report_id, root = os.urandom(32), os.urandom(32)
-    for usages, epoch, since in (([(0, 5)], 0, 1), ([(0, 2**64 - 1), (1, 0)], 65_535, 2**40 - 1), ([(0, 1), (1, 2), (2, 3)], 7, 1_700_000_000)):
+    for usages, epoch, since in (
+        ([(0, 5)], 0, 1),
+        ([(0, 2**64 - 1), (1, 0)], 65_535, 2**40 - 1),
+        ([(0, 1), (1, 2), (2, 3)], 7, 1_700_000_000),
+    ):
         expected = chain.call(agreement.functions.usageReportDigest(7, report_id, root, epoch, since, usages))
         assert report_digest(chain.chain_id, env.address, 7, report_id, root, epoch, since, usages) == bytes(expected)
         signature = bytes(range(65))
