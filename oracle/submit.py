@@ -47,6 +47,7 @@ from oracle.txsign import (
     report_digest,
 )
 from settle.chain import ErrorDecoder
+from settle.chaintypes import AgreementState
 from settle.errors import ChainError, ConfigError
 
 log = logging.getLogger("settle.oracle.submit")
@@ -56,7 +57,6 @@ log = logging.getLogger("settle.oracle.submit")
 HOLD = {"BillingAgreement_PeriodNotStarted", "BillingAgreement_StaleReport", "BillingAgreement_StaleSignerGrant"}
 #: Reverts that mean the signer cannot report at all: stop and say so, fail nothing.
 FATAL = {"BillingAgreement_NotOracle"}
-_PAUSED = 2
 
 
 @dataclass
@@ -220,7 +220,9 @@ class Submitter:
                 if name in FATAL:
                     who = (self.reporter or self.signer).address
                     raise ConfigError(f"signer {who} cannot report to {row.address}: {text} (grant ORACLE_ROLE and wait the signer delay)")
-                if name in HOLD or (name == "BillingAgreement_InvalidState" and revert is not None and revert.error_args == (_PAUSED,)):
+                if name in HOLD or (
+                    name == "BillingAgreement_InvalidState" and revert is not None and revert.error_args == (AgreementState.PAUSED,)
+                ):
                     held += 1
                     if row.error != text:
                         log.info("report %d for %s period %d waits: %s", row.id, row.address, row.period, text)

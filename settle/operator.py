@@ -23,6 +23,7 @@ from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
 
 from settle.chain import Chain
+from settle.chaintypes import AgreementState, AgreementStatus
 from settle.deployments import Deployments
 from settle.errors import ChainError, ConfigError, ContractRevert, ValidationError
 from settle.keys import resolve_account
@@ -69,8 +70,6 @@ EIP712_NAME = "Settle BillingAgreement"
 EIP712_VERSION = "1"
 #: v2: the signed struct names the party and its role (1 payer, 2 payee); v1 files cannot verify any more.
 SIGNATURE_FILE_KIND = "settle.accept-signature/v2"
-
-STATE_NAMES = ("Proposed", "Active", "Paused", "Terminated")
 
 
 @dataclass
@@ -470,12 +469,12 @@ class Pending:
 
 
 def pending_terms(session: Session, contract: Contract) -> Pending:
-    status = session.chain.call(contract.functions.status())
-    state, version, pending_version = int(status[0]), int(status[2]), int(status[3])
+    status = AgreementStatus.decode(session.chain.call(contract.functions.status()))
+    state, version, pending_version = status.state, status.version, status.pending_version
     if pending_version == 0:
         raise ValidationError(
-            f"nothing awaits acceptance on {contract.address}: it is {STATE_NAMES[state]} at terms version {version}"
-            + (" (propose changes with 'settle agreement amend')" if state in (1, 2) else "")
+            f"nothing awaits acceptance on {contract.address}: it is {state.name.capitalize()} at terms version {version}"
+            + (" (propose changes with 'settle agreement amend')" if state in (AgreementState.ACTIVE, AgreementState.PAUSED) else "")
         )
     from settle.status import read_version
 
@@ -635,7 +634,7 @@ def amend(session: Session, agreement: str, spec: AgreementSpec) -> Outcome:
             f"but agreement {contract.address} is between {payer} → {payee} (parties never change)"
         )
     terms = spec.to_terms(session.token_resolver())
-    version = int(session.chain.call(contract.functions.status())[2])
+    version = AgreementStatus.decode(session.chain.call(contract.functions.status())).version
     if version:
         _, in_force, _ = session.chain.call(contract.functions.termsAt(version))
         if bytes(in_force) == terms.terms_hash():
@@ -685,7 +684,7 @@ def terminate(
     if notice:
         from settle.status import read_version
 
-        period = int(session.chain.call(contract.functions.status())[4])
+        period = AgreementStatus.decode(session.chain.call(contract.functions.status())).current_period
         in_force, _ = read_version(session.chain, contract, int(session.chain.call(contract.functions.versionForPeriod(period))) or 1)
         session.say(f"notice period: {format_duration(in_force.terms.notice_seconds)}")
         outcome = session.execute(contract, contract.functions.giveNotice(), "give notice")

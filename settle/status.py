@@ -15,13 +15,21 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import IntEnum
 from typing import Any
 
 from eth_utils import keccak, to_checksum_address
 from web3.contract import Contract
 
 from settle.chain import Chain
+from settle.chaintypes import (
+    AgreementState,
+    AgreementStatus,
+    PaymentStatus,
+    ServiceStatus,
+    SettlementView,
+    TerminationReason,
+    event_signature,
+)
 from settle.deployments import Deployments
 from settle.errors import ChainError, ConfigError, ValidationError
 from settle.money import format_minor
@@ -42,40 +50,6 @@ __all__ = [
     "render",
     "render_listing",
 ]
-
-
-class AgreementState(IntEnum):
-    PROPOSED = 0
-    ACTIVE = 1
-    PAUSED = 2
-    TERMINATED = 3
-
-
-class PaymentStatus(IntEnum):
-    NONE = 0
-    DUE = 1
-    PARTIALLY_PAID = 2
-    PAID = 3
-    RETURNED = 4
-    DISPUTED = 5
-    WRITTEN_OFF = 6
-
-
-class ServiceStatus(IntEnum):
-    ACTIVE = 0
-    RESTRICTED = 1
-    SUSPENDED = 2
-
-
-class TerminationReason(IntEnum):
-    TERM_END = 0
-    NOTICE = 1
-    CONSENT = 2
-    CANCELLED = 3
-
-
-def _label(member: IntEnum) -> str:
-    return member.name.lower()
 
 
 @dataclass(frozen=True)
@@ -216,7 +190,7 @@ class AgreementView:
                         "amount": amount(p.amount),
                         "paid": amount(p.paid),
                         "open": amount(p.open_amount),
-                        "status": _label(p.payment_status),
+                        "status": p.payment_status.label,
                         "disputed": amount(p.disputed) if p.payment_status is PaymentStatus.DISPUTED else None,
                         "settled_at": moment(p.settled_at),
                         "due_date": moment(p.due_date),
@@ -235,8 +209,8 @@ class AgreementView:
                 "payer": {"address": self.payer, "name": self.names.get("payer")},
                 "payee": {"address": self.payee, "name": self.names.get("payee")},
             },
-            "state": _label(self.state),
-            "service_status": _label(self.service_status),
+            "state": self.state.label,
+            "service_status": self.service_status.label,
             "terms_version": self.version,
             "pending_version": self.pending_version or None,
             "terms": {**terms_document(self.terms), "hash": "0x" + self.versions_by_number()[self.version or 1].terms_hash.hex()},
@@ -390,10 +364,10 @@ def read_agreement(
         raise ConfigError(f"{address} is not an initialized Settle agreement (factory() is zero)")
     factory = chain.contract("IAgreementFactory", factory_address)
     payer, payee = call(agreement.functions.parties())
-    s = call(agreement.functions.status())
-    (state, service, version, pending_version, current, cur_start, cur_end, next_settle, end_period, outstanding, epoch) = (
-        int(x) for x in s
-    )
+    s = AgreementStatus.decode(call(agreement.functions.status()))
+    state, service, version, pending_version = s.state, s.service_status, s.version, s.pending_version
+    current, cur_start, cur_end, next_settle = s.current_period, s.current_period_start, s.current_period_end, s.next_period_to_settle
+    end_period, outstanding, epoch = s.end_period, s.outstanding, s.usage_epoch
 
     versions: list[VersionView] = []
     warnings: list[str] = []
@@ -450,8 +424,8 @@ def read_agreement(
         factory=to_checksum_address(factory_address),
         payer=payer,
         payee=payee,
-        state=AgreementState(state),
-        service_status=ServiceStatus(service),
+        state=state,
+        service_status=service,
         version=version,
         pending_version=pending_version,
         current_period=current,
@@ -481,10 +455,7 @@ def read_agreement(
 
 
 def _is_open(raw: Any) -> bool:
-    amount, paid, _, status, _, _ = (int(x) for x in raw)
-    return PaymentStatus(status) in (PaymentStatus.DUE, PaymentStatus.PARTIALLY_PAID, PaymentStatus.RETURNED, PaymentStatus.DISPUTED) and (
-        amount > paid
-    )
+    return SettlementView.decode(raw).open_amount > 0
 
 
 def _period(call: Any, agreement: Contract, p: int, terms_by_version: dict[int, Terms], fallback_version: int) -> PeriodView:
@@ -492,7 +463,7 @@ def _period(call: Any, agreement: Contract, p: int, terms_by_version: dict[int, 
     version = int(call(agreement.functions.versionForPeriod(p))) or fallback_version
     usage = tuple(int(u) for u in call(agreement.functions.usageOf(p)))
     preview = int(call(agreement.functions.previewAmount(p)))
-    amount, paid, settled_at, status, settled_version, disputed = (int(x) for x in call(agreement.functions.settlement(p)))
+    settlement = SettlementView.decode(call(agreement.functions.settlement(p)))
     due = int(call(agreement.functions.dueDate(p)))
     terms = terms_by_version.get(version) or terms_by_version[fallback_version]
     charge = period_charge(terms, list(usage), validate_terms=False)
@@ -505,13 +476,13 @@ def _period(call: Any, agreement: Contract, p: int, terms_by_version: dict[int, 
         charge=charge,
         preview_amount=preview,
         due_date=due,
-        settled=PaymentStatus(status) is not PaymentStatus.NONE,
-        amount=amount,
-        paid=paid,
-        settled_at=settled_at,
-        payment_status=PaymentStatus(status),
-        settlement_version=settled_version,
-        disputed=disputed,
+        settled=settlement.settled,
+        amount=settlement.amount,
+        paid=settlement.paid,
+        settled_at=settlement.settled_at,
+        payment_status=settlement.status,
+        settlement_version=settlement.terms_version,
+        disputed=settlement.disputed,
     )
 
 
@@ -587,15 +558,8 @@ def _history(chain: Chain, agreement: Contract, factory: Contract, to_block: int
 def _topic(event: Any) -> str:
     """An event's topic 0 as 0x-prefixed lower-case hex."""
     abi = event.abi
-    signature = f"{abi['name']}({','.join(_abi_type(i) for i in abi['inputs'])})"
+    signature = event_signature(abi)
     return "0x" + keccak(text=signature).hex()
-
-
-def _abi_type(item: dict[str, Any]) -> str:
-    kind = str(item["type"])
-    if kind.startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + kind[len("tuple") :]
-    return kind
 
 
 def _summary(name: str, a: dict[str, Any], terms: Terms) -> str:
@@ -620,7 +584,7 @@ def _summary(name: str, a: dict[str, Any], terms: Terms) -> str:
         case "AgreementResumed":
             return f"resumed by {a['by']}"
         case "TerminationScheduled":
-            reason = _label(TerminationReason(int(a["reason"])))
+            reason = TerminationReason(int(a["reason"])).label
             if TerminationReason(int(a["reason"])) is TerminationReason.CANCELLED:
                 return f"cancelled by {a['by']}"
             return f"ends before period {a['endPeriod']} ({reason.replace('_', ' ')}, by {a['by']})"
@@ -650,7 +614,7 @@ def _summary(name: str, a: dict[str, Any], terms: Terms) -> str:
         case "SettlementWrittenOff":
             return f"period {a['period']}: {money(a['writtenOff'])} written off"
         case "ServiceStatusChanged":
-            return f"service {_label(ServiceStatus(a['previous']))} → {_label(ServiceStatus(a['status']))}"
+            return f"service {ServiceStatus(a['previous']).label} → {ServiceStatus(a['status']).label}"
     return name
 
 
@@ -675,7 +639,7 @@ class AgreementListing:
             "agreement": self.agreement,
             "role": self.role,
             "counterparty": self.counterparty,
-            "state": _label(self.state),
+            "state": self.state.label,
             "terms_hash": self.terms_hash,
             "created": {"block": self.block, "utc": format_timestamp(self.created_at)},
             "name": self.name,
@@ -748,11 +712,11 @@ def render(view: AgreementView, console: Any) -> None:
     for role in ("payer", "payee"):
         name = view.names.get(role)
         overview.add_row(role, f"{getattr(view, role)}" + (f" ({name})" if name else ""))
-    state = _label(view.state)
+    state = view.state.label
     if view.end_period:
         state += f", ends after period {view.end_period - 1}"
     overview.add_row("state", state)
-    overview.add_row("service", _label(view.service_status))
+    overview.add_row("service", view.service_status.label)
     current_hash = view.versions_by_number()[view.version or 1].terms_hash.hex()
     pending = f"; version {view.pending_version} awaits acceptance" if view.pending_version else ""
     overview.add_row("terms", f"version {view.version or '1 (not yet accepted)'}, hash 0x{current_hash}{pending}")
@@ -800,9 +764,7 @@ def render(view: AgreementView, console: Any) -> None:
         charge = format_minor(p.charge.amount, digits)
         if p.charge.amount != p.preview_amount:
             charge += f" (contract {format_minor(p.preview_amount, digits)}!)"
-        status = (
-            _label(p.payment_status).replace("_", " ") if p.settled else ("running" if p.period == view.current_period else "unsettled")
-        )
+        status = p.payment_status.label.replace("_", " ") if p.settled else ("running" if p.period == view.current_period else "unsettled")
         if p.settled and p.open_amount and view.timestamp > p.due_date:
             status += " (overdue)"
         periods.add_row(
@@ -866,5 +828,5 @@ def render_listing(party: str, listings: list[AgreementListing], console: Any) -
     for column in ("agreement", "name", "role", "counterparty", "state", "created"):
         table.add_column(column, no_wrap=column in ("agreement", "counterparty"))
     for item in listings:
-        table.add_row(item.agreement, item.name or "", item.role, item.counterparty, _label(item.state), _when(item.created_at))
+        table.add_row(item.agreement, item.name or "", item.role, item.counterparty, item.state.label, _when(item.created_at))
     console.print(table)
