@@ -6,6 +6,9 @@
 - ``GET /v1/quarantine``, ``POST /v1/quarantine/{source}/{record_id}/release|reject``: operator key.
 - ``GET /v1/proofs/{source}/{record_id}``: the record's inclusion proof, checked against the chain.
 - ``GET /v1/status``: backlog, quarantine, last confirmed report per agreement (operator key).
+
+Errors have the body of :mod:`settle.http` (``{"detail": …, "errors": [{"loc", "msg", "type"}]}``); a key is
+checked before a body is read.
 """
 
 import json
@@ -14,10 +17,11 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from pydantic import BaseModel
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,16 +33,47 @@ from oracle.records import FIELDS
 from oracle.rpc import Rpc
 from oracle.status import status
 from settle.errors import ChainError
+from settle.http import ApiError, errors, install
 
-USAGE_SCHEMA = {
-    "oneOf": [
-        {"type": "array", "items": {"$ref": "#/components/schemas/UsageRecord"}},
-        {
-            "type": "object",
-            "properties": {"records": {"type": "array", "items": {"$ref": "#/components/schemas/UsageRecord"}}},
-            "required": ["records"],
-        },
+# A batch is judged record by record: an item that is not a valid record is rejected on its own, with the reason,
+# in the answer (200), and the other records count. The schema says so: an item is a record, or anything else.
+_ITEM = {
+    "anyOf": [
+        {"$ref": "#/components/schemas/UsageRecord"},
+        {"description": "anything else: rejected on its own, with the reason, in the answer"},
     ]
+}
+_BATCH = {"type": "array", "items": _ITEM, "description": "at most http_max_records (10,000) items and http_max_bytes (16 MiB)"}
+USAGE_SCHEMA = {"oneOf": [_BATCH, {"type": "object", "properties": {"records": _BATCH}, "required": ["records"]}]}
+_OUTCOMES = {"type": "array", "items": {"$ref": "#/components/schemas/RecordOutcome"}}
+RESULT_SCHEMA = {
+    "type": "object",
+    "required": ["batch", "source", "counts", "accepted", "duplicate", "quarantined", "rejected"],
+    "properties": {
+        "batch": {"type": "integer"},
+        "source": {"type": "string"},
+        "counts": {
+            "type": "object",
+            "required": ["accepted", "duplicate", "quarantined", "rejected"],
+            "properties": {k: {"type": "integer", "minimum": 0} for k in ("accepted", "duplicate", "quarantined", "rejected")},
+        },
+        "accepted": {"type": "array", "items": {"type": "string"}, "description": "record ids counted now"},
+        "duplicate": _OUTCOMES,
+        "quarantined": _OUTCOMES,
+        "rejected": _OUTCOMES,
+    },
+}
+OUTCOME_SCHEMA = {
+    "type": "object",
+    "required": ["record_id", "code", "reason"],
+    "properties": {
+        "record_id": {"type": ["string", "null"], "description": "null when the record has no readable id"},
+        "code": {"type": "string", "description": "duplicate, unknown_meter, bad_quantity, conflict …"},
+        "reason": {"type": "string"},
+        "line": {"type": "integer", "description": "index in the batch"},
+        "stored": {"type": "object", "description": "conflict: the fields as stored"},
+        "sent": {"type": "object", "description": "conflict: the fields as sent"},
+    },
 }
 RECORD_SCHEMA = {
     "type": "object",
@@ -67,8 +102,14 @@ class OracleState:
 
 
 class Decision(BaseModel):
-    note: str = ""
-    next_period: bool = False
+    note: str = Field(default="", max_length=2000, pattern=r"^[^\x00]*$", description="Why: kept with the decision (no NUL character).")
+    next_period: bool = Field(default=False, description="Release: count a late record in the first open period.")
+
+
+def _big_int(digits: str) -> int | Decimal:
+    """JSON integers as ``int``, except those too long for Python to convert (more than 4,300 digits raise
+    ``ValueError``): kept as ``Decimal`` so that the record is refused for its field, not the whole batch."""
+    return int(digits) if len(digits) <= 100 else Decimal(digits)
 
 
 def _decode(body: bytes) -> tuple[Any, ingest_mod.rec.Columns | None]:
@@ -86,56 +127,62 @@ def _decode(body: bytes) -> tuple[Any, ingest_mod.rec.Columns | None]:
             if columns is not None and not columns.has_float():
                 return payload, columns
     try:
-        return json.loads(body, parse_float=Decimal), None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HTTPException(400, f"the body is not valid JSON: {exc}") from None
+        return json.loads(body, parse_float=Decimal, parse_int=_big_int), None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise ApiError(400, f"the body is not valid JSON: {exc}", loc=["body"], type="json_invalid") from None
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it is known to exceed ``limit`` bytes (from Content-Length,
-    or while streaming), so an oversized delivery never sits in memory whole."""
-    declared = request.headers.get("content-length")
-    too_big = f"the body exceeds {limit:,} bytes; send at most {limit:,} bytes per request (split the batch)"
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, too_big)
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(413, too_big)
-        parts.append(chunk)
-    return b"".join(parts)
+_bearer = HTTPBearer(auto_error=False, scheme_name="bearerKey", description="An API key as 'Authorization: Bearer <key>'.")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="apiKey", description="An API key as 'X-API-Key: <key>'.")
 
 
-def _key(authorization: str | None, x_api_key: str | None) -> str | None:
-    if x_api_key:
-        return x_api_key
-    if authorization and authorization.lower().startswith("bearer "):
-        return authorization[7:].strip()
-    return None
+def _key(request: Request) -> str | None:
+    """The API key of a request, from ``X-API-Key`` or ``Authorization: Bearer``; a request that sends both with
+    different keys is refused rather than judged by one of them."""
+    header = request.headers.get("x-api-key") or None
+    authorization = request.headers.get("authorization", "")
+    bearer = (authorization[7:].strip() or None) if authorization.lower().startswith("bearer ") else None
+    if header is not None and bearer is not None and header != bearer:
+        raise registry.AuthError("X-API-Key and Authorization carry different keys: send one key")
+    return header or bearer
 
 
 def create_app(state: OracleState) -> FastAPI:
     app = FastAPI(title="Settle usage oracle", version="1", openapi_tags=[{"name": "usage"}, {"name": "quarantine"}, {"name": "proofs"}])
     app.state.oracle = state
 
-    def principal(
-        authorization: Annotated[str | None, Header()] = None, x_api_key: Annotated[str | None, Header()] = None
-    ) -> registry.Principal:
+    def authenticate(request: Request) -> registry.Principal:
+        """The caller, looked up once per request (the body guard and the route's dependency both ask)."""
+        known: registry.Principal | None = getattr(request.state, "principal", None)
+        if known is not None:
+            return known
         try:
-            return registry.authenticate_key(state.engine, _key(authorization, x_api_key))
+            request.state.principal = registry.authenticate_key(state.engine, _key(request))
         except registry.AuthError as exc:
-            raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+            raise ApiError(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+        return request.state.principal  # type: ignore[no-any-return]
+
+    def operator_role(caller: registry.Principal) -> registry.Principal:
+        if caller.role != "operator":
+            raise ApiError(403, "this call needs an operator key")
+        return caller
+
+    # The schemes only document where the key goes (either header); ``authenticate`` reads the request itself, so
+    # that it also runs before a body is read (settle.http.install).
+    def principal(
+        request: Request,
+        _bearer_key: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
+        _header_key: Annotated[str | None, Security(_api_key)] = None,
+    ) -> registry.Principal:
+        return authenticate(request)
 
     Caller = Annotated[registry.Principal, Depends(principal)]
 
     def operator(caller: Caller) -> registry.Principal:
-        if caller.role != "operator":
-            raise HTTPException(403, "this call needs an operator key")
-        return caller
+        return operator_role(caller)
 
     Operator = Annotated[registry.Principal, Depends(operator)]
+    authenticated = errors(401, 403)
 
     usage = APIRouter(prefix="/v1/usage", tags=["usage"])
 
@@ -143,23 +190,25 @@ def create_app(state: OracleState) -> FastAPI:
         "",
         openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": USAGE_SCHEMA}}}},
         responses={
-            200: {"description": "every record's outcome"},
-            400: {"description": "not a JSON batch"},
-            413: {"description": "batch too large"},
+            200: {
+                "description": "every record's outcome",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/UsageResult"}}},
+            },
+            **authenticated,
+            **errors(400, 413),
         },
     )
     async def post_usage(request: Request, caller: Caller) -> Response:
         """Deliver a batch of usage records for the caller's source."""
         if caller.role != "ingest" or caller.source is None:
-            raise HTTPException(403, "usage is delivered with the API key of an ERP source, not an operator key")
-        body = await _read_body(request, state.pipeline.settings.http_max_bytes)
-        payload, columns = _decode(body)
+            raise ApiError(403, "usage is delivered with the API key of an ERP source, not an operator key")
+        payload, columns = _decode(await request.body())  # authenticated, bounded and depth-checked (install)
         objects = payload.get("records") if isinstance(payload, dict) else payload
         if not isinstance(objects, list):
-            raise HTTPException(400, 'send a JSON array of records, or {"records": [...]}')
+            raise ApiError(400, 'send a JSON array of records, or {"records": [...]}', loc=["body"], type="not_a_batch")
         limit = state.pipeline.settings.http_max_records
         if len(objects) > limit:
-            raise HTTPException(413, f"{len(objects)} records in one batch; at most {limit} are accepted per request")
+            raise ApiError(413, f"{len(objects)} records in one batch; at most {limit} are accepted per request", loc=["body"])
         result = await run_in_threadpool(
             state.pipeline.ingest_objects, caller.source, objects, kind="http", name=caller.label, columns=columns
         )
@@ -167,12 +216,17 @@ def create_app(state: OracleState) -> FastAPI:
 
     quarantine_router = APIRouter(prefix="/v1/quarantine", tags=["quarantine"])
 
-    @quarantine_router.get("")
-    def list_quarantine(caller: Caller, source: str | None = None, code: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    @quarantine_router.get("", responses={**authenticated, **errors(422)})
+    def list_quarantine(
+        caller: Caller,
+        source: Annotated[str | None, Query(description="Only this source (an ingest key sees its own source only).")] = None,
+        code: Annotated[str | None, Query(description="Only this reason code (unknown_meter, outlier …).")] = None,
+        limit: Annotated[int, Query(ge=1, le=10_000, description="At most this many entries.")] = 100,
+    ) -> list[dict[str, Any]]:
         """Records held in quarantine with the reason (an ingest key sees its own source only)."""
         if caller.role != "operator":
             source = caller.source
-        return quarantine.list_entries(state.engine, source=source, code=code, limit=min(max(limit, 1), 10_000))
+        return quarantine.list_entries(state.engine, source=source, code=code, limit=limit)
 
     def _decide(action: str, source: str, record_id: str, decision: Decision, who: registry.Principal) -> dict[str, Any]:
         try:
@@ -182,35 +236,41 @@ def create_app(state: OracleState) -> FastAPI:
                 )
             return ingest_mod.reject(state.pipeline, source, record_id, by=who.label or "operator", note=decision.note)
         except QuarantineError as exc:
-            raise HTTPException(404 if exc.code == "not_found" else 409, str(exc)) from None
+            if exc.code == "unknown_source":
+                raise ApiError(404, str(exc), loc=["path", "source"]) from None
+            if exc.code == "not_found":
+                raise ApiError(404, str(exc), loc=["path", "record_id"]) from None
+            raise ApiError(409, str(exc), type=exc.code) from None
         except ingest_mod.rec.RecordError as exc:
-            raise HTTPException(409, str(exc)) from None
+            raise ApiError(409, str(exc), type=exc.code) from None
 
-    @quarantine_router.post("/{source}/{record_id}/release")
+    decided = {**authenticated, **errors(400, 404, 409, 413, 422)}
+
+    @quarantine_router.post("/{source}/{record_id}/release", responses=decided)
     def release(source: str, record_id: str, caller: Operator, decision: Decision | None = None) -> dict[str, Any]:
         """Check the record again and count it (an outlier counts as confirmed)."""
         return _decide("release", source, record_id, decision or Decision(), caller)
 
-    @quarantine_router.post("/{source}/{record_id}/reject")
+    @quarantine_router.post("/{source}/{record_id}/reject", responses=decided)
     def reject(source: str, record_id: str, caller: Operator, decision: Decision | None = None) -> dict[str, Any]:
         """Reject the record for good (its id stays taken)."""
         return _decide("reject", source, record_id, decision or Decision(), caller)
 
     proofs = APIRouter(prefix="/v1/proofs", tags=["proofs"])
 
-    @proofs.get("/{source}/{record_id}")
+    @proofs.get("/{source}/{record_id}", responses={**authenticated, **errors(404, 502)})
     def get_proof(source: str, record_id: str, caller: Caller) -> dict[str, Any]:
         """Merkle inclusion proof of a record, checked against the root in the chain's UsageReported event."""
         if caller.role != "operator" and caller.source != source:
-            raise HTTPException(403, "an ingest key sees its own source's records only")
+            raise ApiError(403, "an ingest key sees its own source's records only")
         try:
             return prove(state.engine, state.rpc, source, record_id)
         except ProofError as exc:
-            raise HTTPException(404, str(exc)) from None
+            raise ApiError(404, str(exc)) from None
         except ChainError as exc:
-            raise HTTPException(502, f"chain unreachable: {exc}") from None
+            raise ApiError(502, f"chain unreachable: {exc}") from None
 
-    @app.get("/v1/status", tags=["status"])
+    @app.get("/v1/status", tags=["status"], responses=authenticated)
     def get_status(caller: Operator) -> dict[str, Any]:
         return status(state.engine)
 
@@ -221,6 +281,10 @@ def create_app(state: OracleState) -> FastAPI:
     app.include_router(usage)
     app.include_router(quarantine_router)
     app.include_router(proofs)
+    # every route with a body needs a key: none is read without one (its role is checked by the route)
+    # a NUL in a record's text rejects that record alone (its check refuses control characters)
+    max_bytes = state.pipeline.settings.http_max_bytes
+    install(app, authenticate=authenticate, max_body_bytes=max_bytes, advice="split the batch", nul_in_body=True)
     schemas = app.openapi().setdefault("components", {}).setdefault("schemas", {})
-    schemas["UsageRecord"] = RECORD_SCHEMA
+    schemas.update(UsageRecord=RECORD_SCHEMA, UsageResult=RESULT_SCHEMA, RecordOutcome=OUTCOME_SCHEMA)
     return app

@@ -46,6 +46,7 @@ from oracle.models import ACCEPTED, OPEN, QUARANTINED, Batch, QuarantineEntry, R
 from oracle.registry import registry_version, require_source, utcnow
 from oracle.snapshot import Registry
 from oracle.worker import Job, spawn
+from settle.errors import ValidationError
 
 log = logging.getLogger("settle.oracle.ingest")
 
@@ -972,7 +973,14 @@ def _parts(items: list[Any], size: int) -> Iterable[list[Any]]:
 
 
 class QuarantineError(rec.RecordError):
-    """A quarantine decision cannot be carried out (unknown entry, already decided, still implausible)."""
+    """A quarantine decision cannot be carried out (unknown source or entry, already decided, still implausible)."""
+
+
+def _quarantine_source(registry: Registry, source: str) -> int:
+    try:
+        return require_source(registry, source)
+    except ValidationError as exc:
+        raise QuarantineError("unknown_source", str(exc)) from None
 
 
 def _open_entry(conn: Connection, source_id: int, record_id: str) -> tuple[Any, int]:
@@ -999,7 +1007,7 @@ def release(
     """Release a quarantined record: it is checked again with today's mappings and clock (an outlier is taken as
     confirmed by the operator); with ``next_period`` a late record goes to the first open period instead."""
     registry = pipeline.registry
-    source_id = require_source(registry, source)
+    source_id = _quarantine_source(registry, source)
     now = pipeline.clock.now()
     with pipeline.engine.begin() as conn:
         q, old_pk = _open_entry(conn, source_id, record_id)
@@ -1067,7 +1075,7 @@ def reject(pipeline: Pipeline, source: str, record_id: str, *, by: str = "operat
     """Reject a quarantined record for good (its id stays taken: a resend is a duplicate)."""
     from oracle.models import DISCARDED
 
-    source_id = require_source(pipeline.registry, source)
+    source_id = _quarantine_source(pipeline.registry, source)
     with pipeline.engine.begin() as conn:
         q, pk = _open_entry(conn, source_id, record_id)
         conn.execute(update(rec_table()).where(rec_table().c.id == pk).values(status=DISCARDED))

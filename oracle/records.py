@@ -29,9 +29,16 @@ MAX_REF = 200
 MAX_METER = 100
 MAX_UNIT = 32
 MAX_UNITS = 2**63 - 1  # largest quantity and cumulative total the oracle stores (SQL BIGINT)
+# A quantity is read only up to this many characters (digits and point): MAX_UNITS has 19 digits, so a longer
+# one can never be stored, and Python refuses to convert integers of more than 4,300 digits.
+MAX_QUANTITY_CHARS = 100
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
+# occurred_at must be a UTC instant Python can show again: 0001-01-01 to 9999-12-31 (an offset can move the
+# instant written as 9999-12-31T23:00-05:00 into year 10000)
+_FIRST_US = (datetime.min.replace(tzinfo=UTC) - _EPOCH) // _ONE_US
+_LAST_US = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // _ONE_US
 _RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(?:\.\d+)?(?:[Zz]|[+-]\d\d:\d\d)")
 _DECIMAL = re.compile(r"(\d+)\.(\d+)")
 _ADDRESS = re.compile(r"0[xX][0-9a-fA-F]{40}")
@@ -76,6 +83,12 @@ def normalize_quantity(value: Any) -> str:
     """The quantity as a normalised decimal string; raises ``RecordError`` for anything else."""
     if isinstance(value, str):
         s = value.strip()
+        if len(s) > MAX_QUANTITY_CHARS:
+            raise RecordError(
+                "bad_quantity",
+                f"quantity {s[:20]!r}… has {len(s):,} characters; at most {MAX_QUANTITY_CHARS} are read "
+                f"(the largest storable quantity, {MAX_UNITS} units, has 19 digits)",
+            )
         if s.isdigit() and s.isascii():
             return str(int(s))
         m = _DECIMAL.fullmatch(s)
@@ -93,12 +106,20 @@ def normalize_quantity(value: Any) -> str:
     if isinstance(value, int):
         if value < 0:
             raise RecordError("negative_quantity", f"quantity {value} is negative: usage records only add up (send a correction instead)")
+        if value.bit_length() > 3 * MAX_QUANTITY_CHARS:  # over 90 digits: never storable, and str() may refuse it
+            digits = int(value.bit_length() * 0.30103) + 1
+            raise RecordError("bad_quantity", f"quantity of about {digits:,} digits is too large (at most {MAX_UNITS} units are stored)")
         return str(value)
     if isinstance(value, Decimal):  # JSON numbers with a fraction are parsed as Decimal, exactly as written
         if not value.is_finite():
             raise RecordError("bad_quantity", f"quantity {value} is not a finite number")
         if value < 0:
             raise RecordError("negative_quantity", f"quantity {value} is negative: usage records only add up (send a correction instead)")
+        exponent = value.as_tuple().exponent
+        assert isinstance(exponent, int)
+        if value.adjusted() >= MAX_QUANTITY_CHARS or exponent < -MAX_QUANTITY_CHARS:
+            # written out, it would have more than MAX_QUANTITY_CHARS digits (1e999999999 would take a gigabyte)
+            raise RecordError("bad_quantity", f"quantity {value:.3E} has too many digits (at most {MAX_QUANTITY_CHARS} are read)")
         return normalize_quantity(format(value, "f"))
     if isinstance(value, float):
         raise RecordError("bad_quantity", f'quantity {value!r} is a float: send decimals as a string such as "12.5"')
@@ -143,7 +164,10 @@ def parse_timestamp(value: Any) -> int:
         dt = datetime.fromisoformat(value.upper())
     except ValueError:
         raise RecordError("bad_timestamp", f"occurred_at {value!r} is not a valid date and time") from None
-    return (dt - _EPOCH) // _ONE_US
+    us = (dt - _EPOCH) // _ONE_US
+    if not _FIRST_US <= us <= _LAST_US:
+        raise RecordError("bad_timestamp", f"occurred_at {value!r} is outside the years 0001 to 9999 in UTC")
+    return us
 
 
 def format_timestamp(us: int) -> str:
@@ -164,6 +188,7 @@ def parse_fields(record_id: Any, agreement: Any, meter: Any, quantity: Any, unit
         and 0 < len(agreement) <= MAX_REF
         and 0 < len(meter) <= MAX_METER
         and 0 < len(unit) <= MAX_UNIT
+        and len(quantity) <= MAX_QUANTITY_CHARS
         and (record_id + agreement + meter + unit).isprintable()
     ):
         # fast path: all strings of acceptable length without control characters

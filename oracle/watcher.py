@@ -3,8 +3,10 @@
 Each file is ingested once it has not changed for ``file_settle_seconds`` (writers should still write under a
 temporary name such as ``x.csv.part`` and rename). It then moves to ``processed/`` (read to the end; its
 records may still be quarantined or rejected one by one) or ``rejected/`` (unreadable: unknown type, bad
-header, not UTF-8), with ``<name>.report.json`` beside it. A crash mid-file is harmless: the file is still in the
-inbox and is resumed (see ``Pipeline.ingest_file``).
+header, not UTF-8, or a file the oracle failed on), with ``<name>.report.json`` beside it. A crash mid-file is
+harmless: the file is still in the inbox and is resumed (see ``Pipeline.ingest_file``). A file that fails for
+a reason of its own is moved aside with the error, so it cannot hold up the files after it; one that fails
+because the database or the disk does (it may work next time) stays and is tried again, after the others.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from oracle.ingest import IngestResult, Pipeline
 from oracle.records import FileFormatError, detect_format
@@ -69,7 +73,13 @@ class FolderWatcher:
         return out
 
     def scan_once(self) -> list[dict[str, Any]]:
-        return [self.process(source, path) for source, path in self.ready_files()]
+        done = []
+        for source, path in self.ready_files():
+            try:
+                done.append(self.process(source, path))
+            except (SQLAlchemyError, OSError):  # the database or the disk failed: tried again next scan
+                log.exception("%s: not processed this time; it stays in the inbox and is tried again", path)
+        return done
 
     def process(self, source: str, path: Path) -> dict[str, Any]:
         started = time.monotonic()
@@ -97,6 +107,16 @@ class FolderWatcher:
                 report["note"] = (
                     f"the file is damaged: the {partial.items} record(s) before the damage were processed, the rest was not read"
                 )
+        except (SQLAlchemyError, OSError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a fault in the oracle on this file's content: set it aside, go on
+            log.exception("%s: ingest failed; moved to rejected/ with the error", path.name)
+            destination = "rejected"
+            report["error"] = f"the oracle failed on this file: {type(exc).__name__}: {exc}"
+            report["note"] = (
+                "records stored before the failure stay stored (a resend of this file resumes, counting them once); "
+                "the log has the trace: please report it"
+            )
         report["seconds"] = round(time.monotonic() - started, 3)
         target_dir = path.parent / destination
         target_dir.mkdir(exist_ok=True)

@@ -12,16 +12,42 @@ history need the operator's bearer token ``SETTLE_GATEWAY_API_TOKEN`` and are re
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request, Response
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.api import agreements, health, parties, payments, settlements, statements
-from gateway.api.deps import ApiState
+from gateway.api.deps import ApiState, get_state, require_writer
 from gateway.errors import ConflictError, HistoryViolation, NotFoundError
-from settle.errors import SettleError, ValidationError
+from settle import http
+from settle.errors import ChainError, SettleError, ValidationError
+
+#: Master-data bodies are a few hundred bytes; anything near this is not one (413).
+MAX_BODY_BYTES = 64 * 1024
+
+#: The answer to each family of the project's errors (the most specific class that matches wins).
+ERROR_STATUS: dict[type[SettleError], int] = {
+    NotFoundError: 404,
+    ConflictError: 409,
+    HistoryViolation: 409,
+    ValidationError: 422,
+    ChainError: 502,
+    SettleError: 400,
+}
+
+
+def _writer_before_body(request: Request) -> None:
+    """``require_writer`` on a request whose body is not read yet."""
+    require_writer(get_state(request), request.headers.get("authorization"))
+
+
+def _answer(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def answer(_: Request, exc: Exception) -> Response:
+        return http.error_response(status, str(exc))
+
+    return answer
 
 
 def create_app(
@@ -55,26 +81,10 @@ def create_app(
     for router in (parties.router, parties.mandates, parties.methods):
         app.include_router(router)
 
-    @app.exception_handler(NotFoundError)
-    async def _not_found(_: Request, exc: NotFoundError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=404)
-
-    @app.exception_handler(ConflictError)
-    async def _conflict(_: Request, exc: ConflictError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=409)
-
-    @app.exception_handler(HistoryViolation)
-    async def _history(_: Request, exc: HistoryViolation) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=409)
-
-    @app.exception_handler(ValidationError)
-    async def _invalid(_: Request, exc: ValidationError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
-
-    @app.exception_handler(SettleError)
-    async def _settle(_: Request, exc: SettleError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=400)
-
+    for error, status in ERROR_STATUS.items():
+        app.add_exception_handler(error, _answer(status))
+    # every route with a body changes master data: none is read without the operator's token
+    http.install(app, authenticate=_writer_before_body, max_body_bytes=MAX_BODY_BYTES)
     return app
 
 

@@ -7,14 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import or_, select
 
-from gateway.api.deps import PageDep, SessionDep, TenantDep, address_param, require_tenant_is
+from gateway.api.deps import ADDRESS_PATTERN, AddressPath, PageDep, SessionDep, TenantDep, address_param, require_tenant_is
 from gateway.api.schemas import AgreementDetail, AgreementOut, TermsVersionOut, UsageOut
 from gateway.api.views import agreement_out, settlement_out
 from gateway.models import Agreement, Settlement, TermsVersion, Usage
+from settle.http import errors
 from settle.spec import terms_document
 from settle.terms import Terms
 
-router = APIRouter(prefix="/v1/agreements", tags=["agreements"])
+router = APIRouter(prefix="/v1/agreements", tags=["agreements"], responses=errors(422))
 
 
 @router.get("", summary="Agreements (a party sees those it is payer or payee of)")
@@ -23,7 +24,9 @@ def list_agreements(
     tenant: TenantDep,
     page: PageDep,
     state: Annotated[str | None, Query(pattern="^(proposed|active|paused|terminated)$")] = None,
-    party: Annotated[str | None, Query(description="Only agreements where this address is payer or payee.")] = None,
+    party: Annotated[
+        str | None, Query(pattern=ADDRESS_PATTERN, description="Only agreements where this address is payer or payee.")
+    ] = None,
 ) -> list[AgreementOut]:
     query = select(Agreement).order_by(Agreement.id)
     for who in (tenant, address_param(party, "party") if party else None):
@@ -35,8 +38,8 @@ def list_agreements(
     return [agreement_out(session, row) for row in rows]
 
 
-@router.get("/{address}", summary="One agreement with its terms versions, usage and settlements")
-def get_agreement(address: str, session: SessionDep, tenant: TenantDep) -> AgreementDetail:
+@router.get("/{address}", summary="One agreement with its terms versions, usage and settlements", responses=errors(403, 404))
+def get_agreement(address: AddressPath, session: SessionDep, tenant: TenantDep) -> AgreementDetail:
     agreement = session.scalar(select(Agreement).where(Agreement.address == address_param(address)).order_by(Agreement.id))
     if agreement is None:
         raise HTTPException(404, f"agreement {address} is not known to the gateway")

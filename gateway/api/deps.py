@@ -8,12 +8,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, HTTPException, Query, Request
+from fastapi import Depends, Header, HTTPException, Path, Query, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.models import set_actor
 
-_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
+_ADDRESS = re.compile(ADDRESS_PATTERN)
 MAX_PAGE = 500
 
 
@@ -45,9 +47,10 @@ def get_tenant(
     x_settle_party: Annotated[
         str | None,
         Header(
+            pattern=ADDRESS_PATTERN,
             description="Narrow to this party (chain address): lists show only its agreements and data, other parties' "
             "records are refused (403). Self-declared, so it grants nothing: it never unmasks IBANs nor opens the "
-            "history (that needs the operator's token). Will come from authentication in a later version."
+            "history (that needs the operator's token). Will come from authentication in a later version.",
         ),
     ] = None,
 ) -> str | None:
@@ -61,10 +64,21 @@ def get_tenant(
 TenantDep = Annotated[str | None, Depends(get_tenant)]
 
 
-AuthorizationHeader = Annotated[
-    str | None,
-    Header(description="Bearer <SETTLE_GATEWAY_API_TOKEN>: needed to change master data, show IBANs in full and read history."),
-]
+_operator_token = HTTPBearer(
+    auto_error=False,
+    scheme_name="operatorToken",
+    description="SETTLE_GATEWAY_API_TOKEN as 'Authorization: Bearer <token>': needed to change master data, show IBANs "
+    "in full and read history.",
+)
+
+
+def _authorization(request: Request) -> str | None:
+    # the header as sent; OpenAPI ignores a header parameter named Authorization, so routes that need the token
+    # document it as the operatorToken scheme (require_writer)
+    return request.headers.get("authorization")
+
+
+AuthorizationHeader = Annotated[str | None, Depends(_authorization)]
 
 
 def _is_operator(state: ApiState, authorization: str | None) -> bool:
@@ -72,7 +86,11 @@ def _is_operator(state: ApiState, authorization: str | None) -> bool:
     return bool(state.write_token and given and hmac.compare_digest(given.encode(), state.write_token.encode()))
 
 
-def require_writer(state: StateDep, authorization: AuthorizationHeader = None) -> None:
+def require_writer(
+    state: StateDep,
+    authorization: AuthorizationHeader = None,
+    _scheme: Annotated[HTTPAuthorizationCredentials | None, Security(_operator_token)] = None,
+) -> None:
     """The operator's token, until party authentication arrives: changes to master data (where the money goes),
     IBANs in full and the master-data history need it. Refused (403) when no token is configured, 401 without the
     right one."""
@@ -134,6 +152,9 @@ def get_page(
 
 
 PageDep = Annotated[Page, Depends(get_page)]
+
+#: A chain address in the path (``address_param`` gives it in lower case); the OpenAPI document states the format.
+AddressPath = Annotated[str, Path(pattern=ADDRESS_PATTERN, description="A chain address: 0x and 40 hex digits.")]
 
 
 def address_param(value: str, what: str = "address") -> str:

@@ -16,7 +16,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from sqlalchemy import select
 
 from gateway import parties as master
-from gateway.api.deps import RevealDep, SessionDep, StateDep, TenantDep, WriterDep, address_param, require_tenant_is
+from gateway.api.deps import AddressPath, RevealDep, SessionDep, StateDep, TenantDep, WriterDep, address_param, require_tenant_is
 from gateway.api.schemas import (
     BankAccountIn,
     BankAccountOut,
@@ -32,10 +32,14 @@ from gateway.api.schemas import (
 from gateway.errors import MasterDataError, NotFoundError
 from gateway.models import Mandate, Party, PaymentMethod
 from gateway.onchain import read_agreement
+from settle.http import errors
 
-router = APIRouter(prefix="/v1/parties", tags=["parties"])
-mandates = APIRouter(prefix="/v1/mandates", tags=["mandates"])
-methods = APIRouter(prefix="/v1/payment-methods", tags=["payment methods"])
+router = APIRouter(prefix="/v1/parties", tags=["parties"], responses=errors(403, 422))
+mandates = APIRouter(prefix="/v1/mandates", tags=["mandates"], responses=errors(403, 422))
+methods = APIRouter(prefix="/v1/payment-methods", tags=["payment methods"], responses=errors(403, 422))
+#: A change is refused without the token (401), for a body that cannot be read (400, 413) or that contradicts
+#: what is stored (409); 403 and 422 come from the routers.
+CHANGE = errors(400, 401, 409, 413)
 
 
 def party_out(party: Party, reveal: bool) -> PartyOut:
@@ -86,7 +90,7 @@ def method_out(method: PaymentMethod) -> PaymentMethodOut:
     )
 
 
-@router.post("", status_code=201, summary="Register a party (optionally with its bank account)", dependencies=[WriterDep])
+@router.post("", status_code=201, summary="Register a party (optionally with its bank account)", dependencies=[WriterDep], responses=CHANGE)
 def add_party(body: PartyIn, session: SessionDep, tenant: TenantDep, reveal: RevealDep) -> PartyOut:
     require_tenant_is(tenant, body.address)
     party = master.add_party(
@@ -113,15 +117,20 @@ def add_party(body: PartyIn, session: SessionDep, tenant: TenantDep, reveal: Rev
     return party_out(party, reveal)
 
 
-@router.get("/{address}", summary="A party's master data")
-def get_party(address: str, session: SessionDep, tenant: TenantDep, reveal: RevealDep) -> PartyOut:
+@router.get("/{address}", summary="A party's master data", responses=errors(401, 404))
+def get_party(address: AddressPath, session: SessionDep, tenant: TenantDep, reveal: RevealDep) -> PartyOut:
     party = master.get_party(session, address_param(address))
     require_tenant_is(tenant, party.chain_address)
     return party_out(party, reveal)
 
 
-@router.patch("/{address}", summary="Change a party's master data (old values stay in its history)", dependencies=[WriterDep])
-def change_party(address: str, body: PartyChange, session: SessionDep, tenant: TenantDep, reveal: RevealDep) -> PartyOut:
+@router.patch(
+    "/{address}",
+    summary="Change a party's master data (old values stay in its history)",
+    dependencies=[WriterDep],
+    responses={**CHANGE, **errors(404)},
+)
+def change_party(address: AddressPath, body: PartyChange, session: SessionDep, tenant: TenantDep, reveal: RevealDep) -> PartyOut:
     address = address_param(address)
     require_tenant_is(tenant, address)
     changes = body.model_dump(exclude_unset=True)
@@ -132,9 +141,13 @@ def change_party(address: str, body: PartyChange, session: SessionDep, tenant: T
 
 
 @router.post(
-    "/{address}/accounts", status_code=201, summary="Add a bank account (IBAN checked, BIC derived when omitted)", dependencies=[WriterDep]
+    "/{address}/accounts",
+    status_code=201,
+    summary="Add a bank account (IBAN checked, BIC derived when omitted)",
+    dependencies=[WriterDep],
+    responses={**CHANGE, **errors(404)},
 )
-def add_account(address: str, body: BankAccountIn, session: SessionDep, tenant: TenantDep, reveal: RevealDep) -> PartyOut:
+def add_account(address: AddressPath, body: BankAccountIn, session: SessionDep, tenant: TenantDep, reveal: RevealDep) -> PartyOut:
     address = address_param(address)
     require_tenant_is(tenant, address)
     master.add_bank_account(
@@ -149,8 +162,9 @@ def add_account(address: str, body: BankAccountIn, session: SessionDep, tenant: 
     "/{address}/history",
     summary="Every change of the party, its accounts, mandates and payment methods (operator's token)",
     dependencies=[WriterDep],
+    responses=errors(401, 404),
 )
-def history(address: str, session: SessionDep, tenant: TenantDep, reveal: RevealDep) -> list[ChangeOut]:
+def history(address: AddressPath, session: SessionDep, tenant: TenantDep, reveal: RevealDep) -> list[ChangeOut]:
     address = address_param(address)
     require_tenant_is(tenant, address)
 
@@ -173,7 +187,9 @@ def history(address: str, session: SessionDep, tenant: TenantDep, reveal: Reveal
     ]
 
 
-@mandates.post("", status_code=201, summary="Record a signed SEPA direct debit mandate", dependencies=[WriterDep])
+@mandates.post(
+    "", status_code=201, summary="Record a signed SEPA direct debit mandate", dependencies=[WriterDep], responses={**CHANGE, **errors(404)}
+)
 def add_mandate(body: MandateIn, session: SessionDep, tenant: TenantDep) -> MandateOut:
     require_tenant_is(tenant, body.debtor, body.creditor)
     mandate = master.add_mandate(
@@ -190,7 +206,12 @@ def add_mandate(body: MandateIn, session: SessionDep, tenant: TenantDep) -> Mand
     return mandate_out(mandate)
 
 
-@mandates.post("/{reference}/revoke", summary="Revoke a mandate: nothing more is collected with it", dependencies=[WriterDep])
+@mandates.post(
+    "/{reference}/revoke",
+    summary="Revoke a mandate: nothing more is collected with it",
+    dependencies=[WriterDep],
+    responses=errors(400, 401, 404, 409),
+)
 def revoke_mandate(
     reference: Annotated[str, Path(max_length=35)],
     session: SessionDep,
@@ -206,8 +227,9 @@ def revoke_mandate(
     "/{agreement}",
     summary="Set how an agreement's settlements are paid (payer, payee and token read from the agreement on chain)",
     dependencies=[WriterDep],
+    responses={**CHANGE, **errors(404, 502, 503)},
 )
-def set_method(agreement: str, body: PaymentMethodIn, session: SessionDep, tenant: TenantDep, state: StateDep) -> PaymentMethodOut:
+def set_method(agreement: AddressPath, body: PaymentMethodIn, session: SessionDep, tenant: TenantDep, state: StateDep) -> PaymentMethodOut:
     address = address_param(agreement, "agreement")
     if state.chain is None or not state.agreement_factory:
         raise HTTPException(
@@ -221,8 +243,8 @@ def set_method(agreement: str, body: PaymentMethodIn, session: SessionDep, tenan
     return method_out(method)
 
 
-@methods.get("/{agreement}", summary="How an agreement is paid")
-def get_method(agreement: str, session: SessionDep, tenant: TenantDep, state: StateDep) -> PaymentMethodOut:
+@methods.get("/{agreement}", summary="How an agreement is paid", responses=errors(404))
+def get_method(agreement: AddressPath, session: SessionDep, tenant: TenantDep, state: StateDep) -> PaymentMethodOut:
     query = select(PaymentMethod).where(PaymentMethod.agreement == address_param(agreement, "agreement"))
     if state.chain_id is not None:
         query = query.where(PaymentMethod.chain_id == state.chain_id)

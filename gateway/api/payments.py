@@ -11,8 +11,9 @@ from gateway.api.deps import PageDep, SessionDep, TenantDep, require_tenant_is
 from gateway.api.schemas import PaymentFileOut, PaymentOut
 from gateway.api.views import payment_file_out, payment_out
 from gateway.models import Agreement, InstructionState, PaymentFile, PaymentInstruction
+from settle.http import errors
 
-router = APIRouter(prefix="/v1/payments", tags=["payments"])
+router = APIRouter(prefix="/v1/payments", tags=["payments"], responses=errors(422))
 STATES = "^(" + "|".join(s.value for s in InstructionState) + ")$"
 
 
@@ -49,7 +50,7 @@ def list_payments(
     return [payment_out(row) for row in session.scalars(query.limit(page.limit).offset(page.offset))]
 
 
-@router.get("/{end_to_end_id}", summary="One payment by its end-to-end id")
+@router.get("/{end_to_end_id}", summary="One payment by its end-to-end id", responses=errors(403, 404))
 def get_payment(end_to_end_id: Annotated[str, Path(max_length=35)], session: SessionDep, tenant: TenantDep) -> PaymentOut:
     row = session.scalar(select(PaymentInstruction).where(PaymentInstruction.end_to_end_id == end_to_end_id.upper()))
     if row is None:

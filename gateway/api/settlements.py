@@ -7,12 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query
 from sqlalchemy import or_, select
 
-from gateway.api.deps import PageDep, SessionDep, TenantDep, address_param, require_tenant_is
+from gateway.api.deps import ADDRESS_PATTERN, AddressPath, PageDep, SessionDep, TenantDep, address_param, require_tenant_is
 from gateway.api.schemas import SettlementOut
 from gateway.api.views import settlement_out
 from gateway.models import Agreement, Settlement
+from settle.http import errors
 
-router = APIRouter(prefix="/v1/settlements", tags=["settlements"])
+router = APIRouter(prefix="/v1/settlements", tags=["settlements"], responses=errors(422))
 STATUSES = "^(due|partially_paid|paid|returned|disputed|written_off|open)$"
 
 
@@ -21,7 +22,7 @@ def list_settlements(
     session: SessionDep,
     tenant: TenantDep,
     page: PageDep,
-    agreement: Annotated[str | None, Query(description="Only this agreement.")] = None,
+    agreement: Annotated[str | None, Query(pattern=ADDRESS_PATTERN, description="Only this agreement.")] = None,
     status: Annotated[str | None, Query(pattern=STATUSES, description="A payment status, or open (due, partly paid, returned).")] = None,
 ) -> list[SettlementOut]:
     query = select(Settlement, Agreement).join(Agreement, Agreement.id == Settlement.agreement_id)
@@ -38,9 +39,9 @@ def list_settlements(
     return [settlement_out(session, s, a, cache) for s, a in session.execute(query).all()]
 
 
-@router.get("/{agreement}/{period}", summary="The settlement of one period")
+@router.get("/{agreement}/{period}", summary="The settlement of one period", responses=errors(403, 404))
 def get_settlement(
-    agreement: str, period: Annotated[int, Path(ge=0, le=2**32 - 1)], session: SessionDep, tenant: TenantDep
+    agreement: AddressPath, period: Annotated[int, Path(ge=0, le=2**32 - 1)], session: SessionDep, tenant: TenantDep
 ) -> SettlementOut:
     row = session.execute(
         select(Settlement, Agreement)

@@ -9,8 +9,9 @@ from gateway.api.deps import PageDep, SessionDep, TenantDep
 from gateway.api.schemas import StatementLineOut
 from gateway.api.views import line_out
 from gateway.models import BankAccount, LineState, Party, StatementLine
+from settle.http import errors
 
-router = APIRouter(prefix="/v1/statement-lines", tags=["statement lines"])
+router = APIRouter(prefix="/v1/statement-lines", tags=["statement lines"], responses=errors(422))
 
 
 @router.get("/unmatched", summary="Lines that need a person (a party sees those on its own accounts)")

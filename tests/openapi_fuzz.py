@@ -1,0 +1,72 @@
+"""Schemathesis over a served OpenAPI document, in process (ASGI), as ``schemathesis run`` would: every phase
+(schema examples, coverage of boundaries and unsupported methods, fuzzing, stateful sequences) and every check
+(no 5xx, responses and status codes as documented, schema-violating requests refused, ``Allow`` true, auth not
+ignored). Seeded and derandomized, with a bounded number of examples, so a run is repeatable.
+
+Schemathesis' pytest integration does not run under this pytest, so its engine is driven directly and the
+failures are collected with a ``curl`` line each to reproduce them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import schemathesis
+from schemathesis.engine import Status, events, from_schema
+
+#: Statuses a request that the schema allows may get. 400 and 422 are in: a schema cannot say that an IBAN's check
+#: digits are right, that a party or mandate exists, or that a record's agreement is known, so a request can be
+#: well-formed and still be refused for a field it names.
+ACCEPTED_FOR_VALID_REQUESTS = ["2xx", "400", "401", "403", "404", "409", "422"]
+
+
+@dataclass
+class FuzzRun:
+    failures: list[str] = field(default_factory=list)
+    statuses: dict[str, Counter[int | None]] = field(default_factory=lambda: defaultdict(Counter))
+
+    def reached(self, operation: str) -> set[int | None]:
+        """Statuses an operation answered."""
+        return set(self.statuses[operation])
+
+
+def fuzz(app: Any, *, auth: dict[str, dict[str, str]], max_examples: int, seed: int = 20_260_101) -> FuzzRun:
+    """Run schemathesis against ``app``'s ``/openapi.json``; ``auth`` maps security scheme names to credentials
+    (``{"apiKey": {"api_key": …}}``, ``{"bearer": {"bearer": …}}``), given wherever a route declares the scheme."""
+    config = schemathesis.Config.from_dict(
+        {
+            "seed": seed,
+            # no example database and no cache: a run depends on the seed and the code alone
+            "generation": {"max-examples": max_examples, "deterministic": True, "database": "none"},
+            "cache": {"enabled": False},
+            "auth": {"openapi": auth},
+            "checks": {"positive_data_acceptance": {"expected-statuses": ACCEPTED_FOR_VALID_REQUESTS}},
+        }
+    )
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=config)
+    run = FuzzRun()
+    for event in from_schema(schema).execute():
+        if isinstance(event, events.ScenarioFinished):
+            label = event.recorder.label
+            for interaction in event.recorder.interactions.values():
+                run.statuses[label][interaction.response.status_code if interaction.response is not None else None] += 1
+            for checks in event.recorder.checks.values():
+                for check in checks:
+                    if check.status == Status.FAILURE and check.failure_info is not None:
+                        failure, sample = check.failure_info.failure, check.failure_info.code_sample
+                        run.failures.append(f"{label} [{check.name}] {failure.title}: {failure.message}\n  {sample}")
+        elif isinstance(event, events.NonFatalError):
+            run.failures.append(f"{event.label} [error]: {event.value!r}\n  {event.info.code_sample}")
+        elif isinstance(event, events.FatalError):
+            run.failures.append(f"schemathesis [fatal]: {event.exception!r}")
+    return run
+
+
+def report(run: FuzzRun) -> str:
+    """The distinct failures (the first of each kind per operation), for an assertion message."""
+    seen: dict[str, str] = {}
+    for failure in run.failures:
+        seen.setdefault(failure.split(":", 1)[0], failure)
+    return "\n".join(seen.values())
