@@ -38,8 +38,8 @@ contract AgreementFactory is IAgreementFactory, AccessControl {
 
     /// @dev Size of the EIP-1167 proxy code in front of the clone arguments.
     uint256 private constant PROXY_CODE_LENGTH = 0x2d;
-    /// @dev Smallest clone: proxy, parties (40) and a header with one Flat meter (79 + 21).
-    uint256 private constant MIN_CLONE_LENGTH = PROXY_CODE_LENGTH + 40 + 79 + 21;
+    /// @dev Smallest clone: proxy, parties (40) and a header with one Flat meter (80 + 21).
+    uint256 private constant MIN_CLONE_LENGTH = PROXY_CODE_LENGTH + 40 + 80 + 21;
 
     address private immutable _implementation;
     /// @dev keccak256 of the 45-byte EIP-1167 proxy code pointing at `_implementation`.

@@ -61,6 +61,9 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
     /// @dev `UsageReported.selector` (keccak256("UsageReported(uint32,uint8,uint64,uint64,bytes32,bytes32)")) as a
     ///      literal, for the assembly that emits it; a test checks it against the event.
     uint256 private constant USAGE_REPORTED = 0x5e3d7ec79be4b6913aae1a1941c3e65ceb50fe890a489fd6b5590dcf189377b5;
+    /// @dev `PaymentConfirmed.selector` (keccak256("PaymentConfirmed(uint32,uint96,bytes32)")) as a literal, for the
+    ///      assembly of `confirmPayment`; a test checks it against the event.
+    uint256 private constant PAYMENT_CONFIRMED = 0xffb436ee4311f4dd22f24d7f1bc10732413a8fc60ada8d459b2659322e58b222;
 
     /// @dev Implements the functions this contract forwards (see the contract NatSpec).
     address private immutable _extension;
@@ -237,26 +240,64 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
 
     /// @inheritdoc IBillingAgreement
     /// @dev Allowed on every settlement not written off; while Disputed the status stays Disputed. Writes the
-    ///      settlement and the running total of what is open in the core slot (read raw: a fiat agreement never
-    ///      takes the token-call lock, and a clone the factory did not initialize has no settlement).
+    ///      settlement and the running total of what is open in the core slot. A payment is confirmed for every bank
+    ///      line, so the accepted case runs in assembly (the role check of `_requireGateway` inline, the core slot
+    ///      read raw: a fiat agreement never takes the token-call lock, and a clone the factory did not initialize
+    ///      has no settlement); anything else takes `_refuseFiatPayment`, which reverts with the precise error.
     function confirmPayment(uint32 period, uint96 amount, bytes32 bankRefHash) external {
-        (uint256 word, uint256 core) = _fiatPayment(period, amount);
-        (uint96 billed, uint96 paid, PaymentStatus st) = _amounts(word);
+        address impl = _implementation;
+        bool done;
+        assembly ("memory-safe") {
+            mstore(0x00, caller())
+            let ok := staticcall(gas(), impl, 0x00, 0x20, 0x00, 0x20)
+            let gateway := and(and(ok, gt(returndatasize(), 0x1f)), iszero(iszero(and(mload(0x00), ROLE_GATEWAY))))
+            let core := sload(_core.slot)
+            mstore(0x00, period)
+            mstore(0x20, _settlements.slot)
+            let slot := keccak256(0x00, 0x40)
+            let word := sload(slot)
+            let st := and(shr(232, word), 0xff)
+            let billed := and(word, 0xffffffffffffffffffffffff)
+            let paid := and(shr(96, word), 0xffffffffffffffffffffffff)
+            // Gateway, a non-zero amount, fiat, settled and not written off (status 1 to 5), at most what is open
+            // (paid ≤ billed always holds, so billed - paid does not wrap).
+            if and(
+                and(gateway, iszero(iszero(amount))),
+                and(
+                    and(iszero(and(core, CORE_TOKEN)), and(gt(st, 0), lt(st, 6))),
+                    iszero(gt(amount, sub(billed, paid)))
+                )
+            ) {
+                // Cannot overflow: amount ≤ billed - paid < 2^96. The running total (bits 160-255) holds at least this
+                // settlement's open amount (it is the sum of those), so it does not underflow either.
+                paid := add(paid, amount)
+                sstore(_core.slot, sub(core, shl(CORE_OUTSTANDING, amount)))
+                // Disputed (5) stays; otherwise Paid (3) when fully paid, else PartiallyPaid (2).
+                if iszero(eq(st, 5)) { st := add(2, eq(paid, billed)) }
+                word := or(
+                    and(word, not(or(shl(96, 0xffffffffffffffffffffffff), shl(232, 0xff)))),
+                    or(shl(96, paid), shl(232, st))
+                )
+                sstore(slot, word)
+                // PaymentConfirmed(uint32 indexed period, uint96 amount, bytes32 bankRefHash), its data in scratch
+                // space.
+                mstore(0x00, amount)
+                mstore(0x20, bankRefHash)
+                log2(0x00, 0x40, PAYMENT_CONFIRMED, period)
+                done := 1
+            }
+        }
+        if (!done) _refuseFiatPayment(period, amount);
+    }
+
+    /// @dev Reverts with the error that stops a fiat payment of `amount` on `period` (`confirmPayment`'s checks).
+    function _refuseFiatPayment(uint32 period, uint96 amount) private view {
+        (uint256 word,) = _fiatPayment(period, amount);
+        (uint96 billed, uint96 paid,) = _amounts(word);
         // Cannot underflow: paid ≤ billed always holds for a settlement.
-        uint96 open;
         unchecked {
-            open = billed - paid;
+            revert BillingAgreement_Overpayment(period, amount, billed - paid);
         }
-        if (amount > open) revert BillingAgreement_Overpayment(period, amount, open);
-        // Cannot overflow: amount ≤ open, so paid + amount ≤ billed < 2^96. Cannot underflow: the running total
-        // holds at least this settlement's open amount (it is the sum of those), and amount ≤ open.
-        unchecked {
-            paid += amount;
-            _core = core - (uint256(amount) << CORE_OUTSTANDING);
-        }
-        if (st != PaymentStatus.Disputed) st = paid == billed ? PaymentStatus.Paid : PaymentStatus.PartiallyPaid;
-        _settlements[period] = _withPayment(word, paid, st);
-        emit PaymentConfirmed(period, amount, paid, bankRefHash, st);
     }
 
     /// @inheritdoc IBillingAgreement
@@ -655,7 +696,8 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
                 // The role check of `_roles` and `_isActiveOracle`, inline: `failed` 1 unless `oracle` is active.
                 mstore(0x00, oracle)
                 let ok := staticcall(gas(), impl, 0x00, 0x20, 0x00, 0x20)
-                let activeFrom := mul(and(ok, gt(returndatasize(), 0x1f)), and(shr(ROLE_ORACLE_FROM, mload(0x00)), 0xffffffffff))
+                let activeFrom :=
+                    mul(and(ok, gt(returndatasize(), 0x1f)), and(shr(ROLE_ORACLE_FROM, mload(0x00)), 0xffffffffff))
                 failed := iszero(lt(and(sub(activeFrom, 1), 0xffffffffff), timestamp()))
                 let w := sload(_core.slot)
                 if iszero(failed) {
@@ -866,7 +908,7 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
         }
         c.locked = false;
         _storeCore(c);
-        if (received != 0) emit PaymentConfirmed(period, uint96(received), paid, bytes32(0), st);
+        if (received != 0) emit PaymentConfirmed(period, uint96(received), bytes32(0));
         else emit TokenPullFailed(period, open);
     }
 

@@ -377,7 +377,10 @@ contract BillingAgreementExtension is BillingAgreementBase {
         }
         (bool ok, bytes memory result) = _factory.staticcall(
             abi.encodePacked(
-                IAgreementFactory.encodeAmendmentTerms.selector, uint256(uint160(token)), uint256(0x40), msg.data[structAt:]
+                IAgreementFactory.encodeAmendmentTerms.selector,
+                uint256(uint160(token)),
+                uint256(0x40),
+                msg.data[structAt:]
             )
         );
         if (!ok) {

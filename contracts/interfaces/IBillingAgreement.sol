@@ -66,11 +66,12 @@ interface IBillingAgreement is ITermsErrors {
     );
     /// @notice Period `period` was settled for `amount` (minor units), due at `dueDate`.
     event SettlementTriggered(uint32 indexed period, uint256 amount, uint40 dueDate, uint16 termsVersion);
-    /// @notice A payment of `amount` was recorded; `totalPaid` is the settlement's paid amount after it.
+    /// @notice A payment of `amount` was recorded for the settlement of `period`. The settlement's paid amount and
+    ///         status afterwards are in `settlement(period)`: paid grows by `amount`; the status becomes Paid once
+    ///         paid equals the amount, else PartiallyPaid, and a Disputed settlement stays Disputed.
+    /// @dev Carries only what happened (no running state), to keep `confirmPayment` within its gas budget.
     /// @param bankRefHash keccak256 of the bank reference (fiat) or 0 (token pull).
-    event PaymentConfirmed(
-        uint32 indexed period, uint96 amount, uint96 totalPaid, bytes32 bankRefHash, PaymentStatus status
-    );
+    event PaymentConfirmed(uint32 indexed period, uint96 amount, bytes32 bankRefHash);
     /// @notice Pulling `amount` of the token from the payer failed; the settlement stays open.
     event TokenPullFailed(uint32 indexed period, uint256 amount);
     /// @notice A payment was returned (return debit, chargeback) with ISO 20022 reason `reasonCode` (e.g. "AM04").
@@ -83,11 +84,7 @@ interface IBillingAgreement is ITermsErrors {
     /// @notice The dispute on `period` ended with the settlement's amount set to `agreedAmount`: by both parties'
     ///         consent (`arbiter` is address(0)) or by the arbiter's decision (`arbiter` names who decided).
     event DisputeResolved(
-        uint32 indexed period,
-        uint96 previousAmount,
-        uint96 agreedAmount,
-        PaymentStatus status,
-        address indexed arbiter
+        uint32 indexed period, uint96 previousAmount, uint96 agreedAmount, PaymentStatus status, address indexed arbiter
     );
     /// @notice Both parties agreed to write off what is open on the settlement of `period`.
     event SettlementWrittenOff(uint32 indexed period, uint96 writtenOff);
