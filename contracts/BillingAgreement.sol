@@ -310,8 +310,8 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
         unchecked {
             paid -= amount;
         }
-        // Cannot overflow: what is open after the return is at most the sum of the settlements' billed amounts
-        // that were open before it was paid, which fitted the running total then (payments only lowered it).
+        // A return re-opens what was paid. With other settlements open, the sum can exceed the running total's 96
+        // bits (only with amounts near 2^96 minor units): refused with OutstandingOverflow rather than wrapped.
         uint256 total = (core >> CORE_OUTSTANDING) + amount;
         if (total > OUTSTANDING_MAX) revert BillingAgreement_OutstandingOverflow(period, total);
         _core = (core & ~(OUTSTANDING_MAX << CORE_OUTSTANDING)) | (total << CORE_OUTSTANDING);
