@@ -130,7 +130,7 @@ def measure() -> dict[str, int]:
         root = b"\x11" * 32
 
         def report(agreement, usages: list[tuple[int, int]], report_no: int) -> int:  # type: ignore[no-untyped-def]
-            fn = agreement.functions.reportUsage(0, report_no.to_bytes(32, "big"), root, usages)
+            fn = agreement.functions.reportUsage(0, report_no.to_bytes(32, "big"), root, 0, usages)
             return chain.transact(fn, oracle)["gasUsed"]
 
         gas["report_first"] = report(fiat, [(0, 4_000)], 1)

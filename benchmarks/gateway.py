@@ -128,7 +128,7 @@ def listener_figure(events: int, database_url: str | None, folder: Path) -> dict
         for i in range(reports):
             agreement = agreements[i % len(agreements)]
             level = i // len(agreements) + 1
-            data = encode_report_usage(0, i.to_bytes(32, "big"), b"\x11" * 32, [(m, level) for m in range(meters)])
+            data = encode_report_usage(0, i.to_bytes(32, "big"), b"\x11" * 32, 0, [(m, level) for m in range(meters)])
             calls.append((kit.oracle, agreement, data))
         _send(chain, rpc, calls, gas=400_000)
         engine, factory = open_database(database_url or f"sqlite:///{folder / 'listener.db'}")

@@ -38,8 +38,8 @@ contract AgreementFactory is IAgreementFactory, AccessControl {
 
     /// @dev Size of the EIP-1167 proxy code in front of the clone arguments.
     uint256 private constant PROXY_CODE_LENGTH = 0x2d;
-    /// @dev Smallest clone: proxy, parties (40) and a header with one Flat meter (79 + 21).
-    uint256 private constant MIN_CLONE_LENGTH = PROXY_CODE_LENGTH + 40 + 79 + 21;
+    /// @dev Smallest clone: proxy, parties (40) and a header with one Flat meter (80 + 21).
+    uint256 private constant MIN_CLONE_LENGTH = PROXY_CODE_LENGTH + 40 + 80 + 21;
 
     address private immutable _implementation;
     /// @dev keccak256 of the 45-byte EIP-1167 proxy code pointing at `_implementation`.
@@ -49,6 +49,9 @@ contract AgreementFactory is IAgreementFactory, AccessControl {
     mapping(address token => bool) private _allowedTokens;
     /// @dev Non-zero exactly while the account holds ORACLE_ROLE, so `isOracle` is a single storage read.
     mapping(address account => uint40) private _oracleActiveFrom;
+    /// @dev The activation time of the account's latest ORACLE_ROLE grant, kept after a revocation so that a new
+    ///      grant gets a later one (reports name their signer's grant by it, see `oracleActiveFrom`).
+    mapping(address account => uint40) private _lastOracleGrant;
 
     /// @param admin Holder of DEFAULT_ADMIN_ROLE (grants the other roles). The signer delay starts at 0.
     constructor(address admin) {
@@ -158,7 +161,17 @@ contract AgreementFactory is IAgreementFactory, AccessControl {
     /// @inheritdoc IAgreementFactory
     /// @dev Also checks the token (allow-list, decimals) like `createAgreement`.
     function encodeTerms(Terms calldata terms) external view returns (bytes memory packed, bytes32 termsHash) {
-        packed = _encode(terms);
+        packed = _encode(terms, address(0));
+        termsHash = keccak256(packed);
+    }
+
+    /// @inheritdoc IAgreementFactory
+    function encodeAmendmentTerms(address currentToken, Terms calldata terms)
+        external
+        view
+        returns (bytes memory packed, bytes32 termsHash)
+    {
+        packed = _encode(terms, currentToken);
         termsHash = keccak256(packed);
     }
 
@@ -167,6 +180,7 @@ contract AgreementFactory is IAgreementFactory, AccessControl {
     ///      usage figure per meter. Not limited to 96 bits (settlement reverts above that).
     function computeAmount(Terms calldata terms, uint64[] calldata usage) external pure returns (uint256 amount) {
         bytes memory packed = TermsCodec.encode(terms);
+        Pricing.requireBounded(TermsCodec.pointer(packed, 0));
         if (usage.length != terms.meters.length) {
             revert AgreementFactory_UsageLengthMismatch(usage.length, terms.meters.length);
         }
@@ -187,16 +201,18 @@ contract AgreementFactory is IAgreementFactory, AccessControl {
         if (payer == address(0) || payee == address(0) || payer == payee) {
             revert AgreementFactory_InvalidParties(payer, payee);
         }
-        packed = _encode(terms);
+        packed = _encode(terms, address(0));
         args = abi.encodePacked(payer, payee, packed);
     }
 
-    /// @dev Validates (terms first, then the token) and packs.
-    function _encode(Terms calldata terms) private view returns (bytes memory packed) {
+    /// @dev Validates (terms first, then that a period's amount fits a settlement, then the token) and packs.
+    ///      `keptToken` (an amendment's current token, else address(0)) passes the allow-list.
+    function _encode(Terms calldata terms, address keptToken) private view returns (bytes memory packed) {
         packed = TermsCodec.encode(terms);
+        Pricing.requireBounded(TermsCodec.pointer(packed, 0));
         address token = terms.token;
         if (token != address(0)) {
-            if (!_allowedTokens[token]) revert AgreementFactory_TokenNotAllowed(token);
+            if (token != keptToken && !_allowedTokens[token]) revert AgreementFactory_TokenNotAllowed(token);
             (bool ok, uint8 decimals) = SafeERC20.tryGetDecimals(IERC20(token));
             if (!ok || decimals != terms.minorDigits) {
                 revert AgreementFactory_TokenDecimalsMismatch(token, terms.minorDigits, decimals);
@@ -211,6 +227,10 @@ contract AgreementFactory is IAgreementFactory, AccessControl {
         if (granted) {
             if (role == ORACLE_ROLE) {
                 uint40 activeFrom = uint40(block.timestamp + _signerDelay);
+                // A new grant is told apart from every earlier one by a later activation time.
+                uint40 last = _lastOracleGrant[account];
+                if (activeFrom <= last) activeFrom = last + 1;
+                _lastOracleGrant[account] = activeFrom;
                 _oracleActiveFrom[account] = activeFrom;
                 emit OracleSignerScheduled(account, activeFrom);
             }

@@ -50,14 +50,20 @@ import {EIP712} from "./utils/EIP712.sol";
 contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
     using SafeERC20 for IERC20;
 
-    bytes32 private constant ACCEPT_TYPEHASH = keccak256("Accept(uint16 version,bytes32 termsHash,uint256 deadline)");
+    bytes32 private constant ACCEPT_TYPEHASH =
+        keccak256("Accept(address party,uint8 role,uint16 version,bytes32 termsHash,uint256 deadline)");
     bytes32 private constant USAGE_REPORT_TYPEHASH = keccak256(
-        "UsageReport(uint32 period,bytes32 reportId,bytes32 recordsRoot,MeterUsage[] usages)MeterUsage(uint8 meter,uint64 cumulative)"
+        "UsageReport(uint32 period,bytes32 reportId,bytes32 recordsRoot,uint16 epoch,uint40 signerSince,MeterUsage[] usages)MeterUsage(uint8 meter,uint64 cumulative)"
     );
+    /// @dev `_report`'s `signerSince` for a direct report: the caller is checked live, no grant to compare.
+    uint256 private constant DIRECT = type(uint256).max;
     bytes32 private constant METER_USAGE_TYPEHASH = keccak256("MeterUsage(uint8 meter,uint64 cumulative)");
     /// @dev `UsageReported.selector` (keccak256("UsageReported(uint32,uint8,uint64,uint64,bytes32,bytes32)")) as a
     ///      literal, for the assembly that emits it; a test checks it against the event.
     uint256 private constant USAGE_REPORTED = 0x5e3d7ec79be4b6913aae1a1941c3e65ceb50fe890a489fd6b5590dcf189377b5;
+    /// @dev `PaymentConfirmed.selector` (keccak256("PaymentConfirmed(uint32,uint96,bytes32)")) as a literal, for the
+    ///      assembly of `confirmPayment`; a test checks it against the event.
+    uint256 private constant PAYMENT_CONFIRMED = 0xffb436ee4311f4dd22f24d7f1bc10732413a8fc60ada8d459b2659322e58b222;
 
     /// @dev Implements the functions this contract forwards (see the contract NatSpec).
     address private immutable _extension;
@@ -79,17 +85,19 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
     function initialize() external {
         if (msg.sender != _factory) revert BillingAgreement_NotFactory(msg.sender);
         if (_core != 0) revert BillingAgreement_AlreadyInitialized();
-        uint256 start;
+        uint256 token;
         uint256 meterCount;
         assembly ("memory-safe") {
-            // Bytes 30-78 of the packed terms after proxy code (0x2d) and parties (40), into scratch space: the
-            // start (bytes 30-34) and the meter count of version 1 (byte 78).
-            extcodecopy(address(), 0, add(0x2d, add(PARTIES_LENGTH, 30)), 49)
-            start := shr(216, mload(0))
-            meterCount := shr(248, mload(48))
+            // From the packed terms after proxy code (0x2d) and parties (40), into scratch space: the token
+            // (bytes 0-19) and the meter count of version 1 (byte 79).
+            let terms_ := add(0x2d, PARTIES_LENGTH)
+            extcodecopy(address(), 0, terms_, 20)
+            token := shr(96, mload(0))
+            extcodecopy(address(), 0, add(terms_, 79), 1)
+            meterCount := shr(248, mload(0))
         }
         // Proposed (0), version 0 with version 1 pending.
-        _core = CORE_INITIALIZED | CORE_PENDING | (meterCount << CORE_METERS) | (start << CORE_START);
+        _core = CORE_INITIALIZED | CORE_PENDING | (meterCount << CORE_METERS) | (token != 0 ? CORE_TOKEN : 0);
     }
 
     /// @inheritdoc IBillingAgreement
@@ -108,7 +116,7 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
         bytes calldata signature
     ) external {
         if (block.timestamp > deadline) revert BillingAgreement_SignatureExpired(deadline);
-        if (!PartySignature.isValidNowCalldata(party, acceptDigest(version, termsHash, deadline), signature)) {
+        if (!PartySignature.isValidNowCalldata(party, acceptDigest(party, version, termsHash, deadline), signature)) {
             revert BillingAgreement_InvalidSignature(party);
         }
         _accept(party, version, termsHash);
@@ -155,8 +163,14 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
 
     /// @inheritdoc IBillingAgreement
     /// @dev Reports are accepted until the period is settled (also after its grace window if nobody settled it).
-    function reportUsage(uint32 period, bytes32 reportId, bytes32 recordsRoot, MeterUsage[] calldata usages) external {
-        _report(msg.sender, period, reportId, recordsRoot, usages);
+    function reportUsage(
+        uint32 period,
+        bytes32 reportId,
+        bytes32 recordsRoot,
+        uint16 epoch,
+        MeterUsage[] calldata usages
+    ) external {
+        _report(msg.sender, period, reportId, recordsRoot, epoch, DIRECT, usages);
     }
 
     /// @inheritdoc IBillingAgreement
@@ -164,35 +178,21 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
         uint32 period,
         bytes32 reportId,
         bytes32 recordsRoot,
+        uint16 epoch,
+        uint40 signerSince,
         MeterUsage[] calldata usages,
         bytes calldata signature
     ) external {
-        (address signer, ECDSA.RecoverError err,) =
-            ECDSA.tryRecoverCalldata(usageReportDigest(period, reportId, recordsRoot, usages), signature);
+        (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(
+            usageReportDigest(period, reportId, recordsRoot, epoch, signerSince, usages), signature
+        );
         if (err != ECDSA.RecoverError.NoError) revert BillingAgreement_InvalidSignature(signer);
-        _report(signer, period, reportId, recordsRoot, usages);
+        _report(signer, period, reportId, recordsRoot, epoch, signerSince, usages);
     }
 
     /// @inheritdoc IBillingAgreement
-    /// @dev Allowed while Active or Paused (a pause is often what gives time to correct data), for a period that
-    ///      has begun, lies before the end and is not settled. Emits even when the figure does not change (the
-    ///      reason is on record).
-    function correctUsage(uint32 period, uint8 meter, uint64 corrected, bytes32 recordsRoot, string calldata reason)
-        external
-    {
-        _requireOracle(msg.sender);
-        Core memory c = _loadCore();
-        if (c.state != uint8(AgreementState.Active) && c.state != uint8(AgreementState.Paused)) {
-            revert BillingAgreement_InvalidState(AgreementState(c.state));
-        }
-        uint256 count = _checkUsagePeriod(c, _args(), period);
-        if (meter >= count) revert BillingAgreement_UnknownMeter(meter, count);
-        uint256 key = (uint256(period) << 1) | (meter >> 2);
-        uint256 shift = uint256(meter & 3) << 6;
-        uint256 word = _usage[key];
-        uint64 previous = uint64(word >> shift);
-        _usage[key] = (word & ~(uint256(type(uint64).max) << shift)) | (uint256(corrected) << shift);
-        emit UsageCorrected(period, meter, previous, corrected, recordsRoot, reason);
+    function correctUsage(uint32, uint8, uint64, bytes32, string calldata) external {
+        _delegate();
     }
 
     // ------------------------------------------------------------------------------------------------------------
@@ -224,12 +224,13 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
     }
 
     /// @inheritdoc IBillingAgreement
+    /// @dev Allowed from Due, PartiallyPaid, Returned and Disputed (then only beyond the disputed amount).
     function collect(uint32 period) external returns (uint256 collected) {
         Core memory c = _loadCore();
         bytes memory a = _args();
         address token = TermsCodec.token(_v1(a));
         if (token == address(0)) revert BillingAgreement_NotToken();
-        uint256 word = _settlementIn(period, DUE | PARTIALLY_PAID | RETURNED);
+        uint256 word = _settlementIn(period, DUE | PARTIALLY_PAID | RETURNED | DISPUTED);
         // Effects before the interaction: the lock blocks every state-changing entry point until the pull is
         // accounted for.
         c.locked = true;
@@ -238,56 +239,105 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
     }
 
     /// @inheritdoc IBillingAgreement
-    /// @dev Allowed on every settlement not written off; while Disputed the status stays Disputed. Writes only the
-    ///      settlement: `outstanding` is computed by the view, so the core slot is neither written nor read (the
-    ///      checks it would serve hold anyway: a fiat agreement never takes the token-call lock, and a clone the
-    ///      factory did not initialize has no settlement).
+    /// @dev Allowed on every settlement not written off; while Disputed the status stays Disputed. Writes the
+    ///      settlement and the running total of what is open in the core slot. A payment is confirmed for every bank
+    ///      line, so the accepted case runs in assembly (the role check of `_requireGateway` inline, the core slot
+    ///      read raw: a fiat agreement never takes the token-call lock, and a clone the factory did not initialize
+    ///      has no settlement); anything else takes `_refuseFiatPayment`, which reverts with the precise error.
     function confirmPayment(uint32 period, uint96 amount, bytes32 bankRefHash) external {
-        uint256 word = _fiatPayment(period, amount);
-        (uint96 billed, uint96 paid, PaymentStatus st) = _amounts(word);
+        address impl = _implementation;
+        bool done;
+        assembly ("memory-safe") {
+            mstore(0x00, caller())
+            let ok := staticcall(gas(), impl, 0x00, 0x20, 0x00, 0x20)
+            let gateway := and(and(ok, gt(returndatasize(), 0x1f)), iszero(iszero(and(mload(0x00), ROLE_GATEWAY))))
+            let core := sload(_core.slot)
+            mstore(0x00, period)
+            mstore(0x20, _settlements.slot)
+            let slot := keccak256(0x00, 0x40)
+            let word := sload(slot)
+            let st := and(shr(232, word), 0xff)
+            let billed := and(word, 0xffffffffffffffffffffffff)
+            let paid := and(shr(96, word), 0xffffffffffffffffffffffff)
+            // Gateway, a non-zero amount, fiat, settled and not written off (status 1 to 5), at most what is open
+            // (paid ≤ billed always holds, so billed - paid does not wrap).
+            if and(
+                and(gateway, iszero(iszero(amount))),
+                and(
+                    and(iszero(and(core, CORE_TOKEN)), and(gt(st, 0), lt(st, 6))),
+                    iszero(gt(amount, sub(billed, paid)))
+                )
+            ) {
+                // Cannot overflow: amount ≤ billed - paid < 2^96. The running total (bits 160-255) holds at least this
+                // settlement's open amount (it is the sum of those), so it does not underflow either.
+                paid := add(paid, amount)
+                sstore(_core.slot, sub(core, shl(CORE_OUTSTANDING, amount)))
+                // Disputed (5) stays; otherwise Paid (3) when fully paid, else PartiallyPaid (2).
+                if iszero(eq(st, 5)) { st := add(2, eq(paid, billed)) }
+                word := or(
+                    and(word, not(or(shl(96, 0xffffffffffffffffffffffff), shl(232, 0xff)))),
+                    or(shl(96, paid), shl(232, st))
+                )
+                sstore(slot, word)
+                // PaymentConfirmed(uint32 indexed period, uint96 amount, bytes32 bankRefHash), its data in scratch
+                // space.
+                mstore(0x00, amount)
+                mstore(0x20, bankRefHash)
+                log2(0x00, 0x40, PAYMENT_CONFIRMED, period)
+                done := 1
+            }
+        }
+        if (!done) _refuseFiatPayment(period, amount);
+    }
+
+    /// @dev Reverts with the error that stops a fiat payment of `amount` on `period` (`confirmPayment`'s checks).
+    function _refuseFiatPayment(uint32 period, uint96 amount) private view {
+        (uint256 word,) = _fiatPayment(period, amount);
+        (uint96 billed, uint96 paid,) = _amounts(word);
         // Cannot underflow: paid ≤ billed always holds for a settlement.
-        uint96 open;
         unchecked {
-            open = billed - paid;
+            revert BillingAgreement_Overpayment(period, amount, billed - paid);
         }
-        if (amount > open) revert BillingAgreement_Overpayment(period, amount, open);
-        // Cannot overflow: amount ≤ open, so paid + amount ≤ billed < 2^96.
-        unchecked {
-            paid += amount;
-        }
-        if (st != PaymentStatus.Disputed) st = paid == billed ? PaymentStatus.Paid : PaymentStatus.PartiallyPaid;
-        _settlements[period] = _withPayment(word, paid, st);
-        emit PaymentConfirmed(period, amount, paid, bankRefHash, st);
     }
 
     /// @inheritdoc IBillingAgreement
-    /// @dev Allowed on every settlement not written off; while Disputed the status stays Disputed. A return on a
-    ///      period below the first-open hint (a Paid one) moves the hint back to it.
+    /// @dev Allowed on every settlement not written off; while Disputed the status stays Disputed.
     function reportReturn(uint32 period, uint96 amount, bytes4 reasonCode, bytes32 bankRefHash) external {
-        uint256 word = _fiatPayment(period, amount);
+        (uint256 word, uint256 core) = _fiatPayment(period, amount);
         (, uint96 paid, PaymentStatus st) = _amounts(word);
         if (amount > paid) revert BillingAgreement_ReturnExceedsPaid(period, amount, paid);
         // Cannot underflow: amount ≤ paid.
         unchecked {
             paid -= amount;
         }
+        // A return re-opens what was paid. With other settlements open, the sum can exceed the running total's 96
+        // bits (only with amounts near 2^96 minor units): refused with OutstandingOverflow rather than wrapped.
+        uint256 total = (core >> CORE_OUTSTANDING) + amount;
+        if (total > OUTSTANDING_MAX) revert BillingAgreement_OutstandingOverflow(period, total);
+        _core = (core & ~(OUTSTANDING_MAX << CORE_OUTSTANDING)) | (total << CORE_OUTSTANDING);
         if (st != PaymentStatus.Disputed) st = PaymentStatus.Returned;
         _settlements[period] = _withPayment(word, paid, st);
-        _reopen(period);
         emit PaymentReturned(period, amount, reasonCode, bankRefHash, st);
     }
 
     /// @dev Common checks of `confirmPayment` and `reportReturn`: gateway, non-zero amount, fiat agreement, a
-    ///      settlement that is not written off (which implies an initialized clone). Returns the settlement word.
-    function _fiatPayment(uint32 period, uint96 amount) private view returns (uint256 word) {
+    ///      settlement that is not written off (which implies an initialized clone). Returns the settlement word
+    ///      and the core word.
+    function _fiatPayment(uint32 period, uint96 amount) private view returns (uint256 word, uint256 core) {
         _requireGateway();
         if (amount == 0) revert BillingAgreement_ZeroAmount();
-        if (_token() != address(0)) revert BillingAgreement_NotFiat();
+        core = _core;
+        if (core & CORE_TOKEN != 0) revert BillingAgreement_NotFiat();
         word = _settlementIn(period, NOT_WRITTEN_OFF);
     }
 
     /// @inheritdoc IBillingAgreement
-    function dispute(uint32, bytes32) external {
+    function dispute(uint32, uint96, bytes32) external {
+        _delegate();
+    }
+
+    /// @inheritdoc IBillingAgreement
+    function decideDispute(uint32, uint96) external {
         _delegate();
     }
 
@@ -337,13 +387,17 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
         returns (Terms memory t, bytes32 termsHash, uint32 effectiveFromPeriod)
     {
         Core memory c = _readCore();
-        if (version == 0 || version > (c.pending ? c.version + 1 : c.version)) {
-            revert BillingAgreement_UnknownVersion(version);
-        }
+        if (version == 0 || version > _highestProposed(c.version)) revert BillingAgreement_UnknownVersion(version);
         (uint256 p, uint256 len) = _termsAt(version, _args());
         t = TermsCodec.decode(p);
         termsHash = TermsCodec.hash(p, len);
-        if (version > 1 && version <= c.version) effectiveFromPeriod = uint32(_versions[version] >> 160);
+        if (version > 1) effectiveFromPeriod = uint32(_versions[version] >> 160);
+    }
+
+    /// @dev The highest version number proposed so far, given the version in force (1 until the first amendment).
+    function _highestProposed(uint16 version) private view returns (uint16) {
+        uint16 last = uint16(_versions[0]);
+        return last > version ? last : version > 1 ? version : 1;
     }
 
     /// @inheritdoc IBillingAgreement
@@ -352,14 +406,13 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
     }
 
     /// @inheritdoc IBillingAgreement
-    /// @dev True for every party and version already in force; for the pending version, whether `party` accepted
-    ///      it (a replaced or rejected proposal's acceptances are gone).
     function hasAccepted(address party, uint16 version) external view returns (bool) {
         Core memory c = _readCore();
         uint256 bit = _partyBit(_args(), party);
         if (bit == 0 || version == 0) return false;
-        if (version <= c.version) return true;
-        return c.pending && version == c.version + 1 && (c.accepted & bit) != 0;
+        if (c.pending && version == _pendingVersion(c)) return (c.accepted & bit) != 0;
+        // In force: version 1 once active, later versions once their effective-from period is recorded.
+        return version <= c.version && (version == 1 || _versions[version] >> 160 & type(uint32).max != 0);
     }
 
     /// @inheritdoc IBillingAgreement
@@ -376,13 +429,14 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
         s.state = _effectiveState(c, a);
         s.serviceStatus = ServiceStatus(c.service);
         s.version = c.version;
-        s.pendingVersion = c.pending ? c.version + 1 : 0;
+        s.pendingVersion = c.pending ? _pendingVersion(c) : 0;
         s.currentPeriod = uint32(p);
         s.currentPeriodStart = _u40(TermsCodec.periodStart(t1, p));
         s.currentPeriodEnd = _u40(TermsCodec.periodStart(t1, p + 1));
         s.nextPeriodToSettle = c.next;
         s.endPeriod = c.endPeriod;
-        s.outstanding = _outstanding(c);
+        s.outstanding = c.outstanding;
+        s.usageEpoch = c.epoch;
     }
 
     /// @inheritdoc IBillingAgreement
@@ -401,6 +455,9 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
 
     /// @inheritdoc IBillingAgreement
     function usage(uint32 period, uint8 meter) external view returns (uint64) {
+        Core memory c = _readCore();
+        uint256 count = _meterCountFor(c, _versionFor(c, period), _args());
+        if (meter >= count) revert BillingAgreement_UnknownMeter(meter, count);
         return uint64(_usage[(uint256(period) << 1) | (meter >> 2)] >> (uint256(meter & 3) << 6));
     }
 
@@ -432,6 +489,7 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
         (s.amount, s.paid, s.status) = _amounts(word);
         s.settledAt = uint40(word >> 192);
         s.termsVersion = uint16(word >> 240);
+        if (s.status == PaymentStatus.Disputed) s.disputed = uint96(_disputed[period]);
     }
 
     /// @inheritdoc IBillingAgreement
@@ -446,7 +504,12 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
 
     /// @inheritdoc IBillingAgreement
     function outstanding() external view returns (uint256) {
-        return _outstanding(_readCore());
+        return _readCore().outstanding;
+    }
+
+    /// @inheritdoc IBillingAgreement
+    function usageEpoch() external view returns (uint16) {
+        return _readCore().epoch;
     }
 
     /// @inheritdoc IBillingAgreement
@@ -455,16 +518,25 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
     }
 
     /// @inheritdoc IBillingAgreement
-    function acceptDigest(uint16 version, bytes32 termsHash, uint256 deadline) public view returns (bytes32) {
-        return _hashTypedDataV4(keccak256(abi.encode(ACCEPT_TYPEHASH, version, termsHash, deadline)));
-    }
-
-    /// @inheritdoc IBillingAgreement
-    function usageReportDigest(uint32 period, bytes32 reportId, bytes32 recordsRoot, MeterUsage[] calldata usages)
+    function acceptDigest(address party, uint16 version, bytes32 termsHash, uint256 deadline)
         public
         view
         returns (bytes32)
     {
+        uint256 role = _partyBit(_args(), party);
+        if (role == 0) revert BillingAgreement_NotParty(party);
+        return _hashTypedDataV4(keccak256(abi.encode(ACCEPT_TYPEHASH, party, role, version, termsHash, deadline)));
+    }
+
+    /// @inheritdoc IBillingAgreement
+    function usageReportDigest(
+        uint32 period,
+        bytes32 reportId,
+        bytes32 recordsRoot,
+        uint16 epoch,
+        uint40 signerSince,
+        MeterUsage[] calldata usages
+    ) public view returns (bytes32) {
         uint256 n = usages.length;
         bytes32[] memory hashes = new bytes32[](n);
         for (uint256 i; i < n; ++i) {
@@ -472,7 +544,15 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
         }
         return _hashTypedDataV4(
             keccak256(
-                abi.encode(USAGE_REPORT_TYPEHASH, period, reportId, recordsRoot, keccak256(abi.encodePacked(hashes)))
+                abi.encode(
+                    USAGE_REPORT_TYPEHASH,
+                    period,
+                    reportId,
+                    recordsRoot,
+                    epoch,
+                    signerSince,
+                    keccak256(abi.encodePacked(hashes))
+                )
             )
         );
     }
@@ -525,7 +605,7 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
         bytes memory a = _args();
         uint256 bit = _partyBit(a, party);
         if (bit == 0) revert BillingAgreement_NotParty(party);
-        if (!c.pending || version != c.version + 1) revert BillingAgreement_NotPending(version);
+        if (!c.pending || version != _pendingVersion(c)) revert BillingAgreement_NotPending(version);
         if (version != 1) _requireRunning(c, a);
         (uint256 t, uint256 len) = _termsAt(version, a);
         bytes32 expected = TermsCodec.hash(t, len);
@@ -541,50 +621,70 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
         // Both parties accepted `version`.
         c.pending = false;
         c.accepted = 0;
+        uint16 previous = c.version;
         c.version = version;
         uint256 t1 = _v1(a);
         uint40 end = TermsCodec.end(t);
         uint256 endPeriod = end != 0 ? TermsCodec.periodAt(t1, end) : 0;
+        bool endChanged;
         if (version == 1) {
             c.state = uint8(AgreementState.Active);
-            if (end != 0) c.endPeriod = uint32(endPeriod);
+            if (end != 0) (c.endPeriod, endChanged) = (uint32(endPeriod), true);
             _storeCore(c);
             emit TermsAccepted(party, version, termsHash);
             emit AgreementActivated(uint40(block.timestamp));
         } else {
             uint256 effectiveFrom = TermsCodec.periodAt(t1, block.timestamp) + 1;
             if (end != 0) {
-                // An amendment's end replaces any scheduled end (both parties accepted it), but may not cut a
-                // period priced by the previous terms. An amendment with end 0 keeps the scheduled end.
+                // An amendment's end replaces a scheduled term end (both parties accepted it), but may not cut a
+                // period priced by the previous terms, and never moves an end set by notice or consent later. An
+                // amendment with end 0 keeps the scheduled end.
                 if (endPeriod < effectiveFrom) {
                     revert BillingAgreement_EndTooEarly(uint32(endPeriod), uint32(effectiveFrom));
                 }
-                c.endPeriod = uint32(endPeriod);
+                if (!c.endFixed || endPeriod < c.endPeriod) (c.endPeriod, endChanged) = (uint32(endPeriod), true);
             }
-            uint256 record = _versions[version];
-            _versions[version] = record | (effectiveFrom << 160);
-            c.meterCount = uint8(record >> 192);
-            c.latestEffectiveFrom = uint32(effectiveFrom);
+            _putInForce(c, version, previous, effectiveFrom);
             _storeCore(c);
             emit TermsAccepted(party, version, termsHash);
             emit TermsAmended(version, uint32(effectiveFrom), termsHash);
         }
-        if (end != 0) emit TerminationScheduled(uint32(endPeriod), TerminationReason.TermEnd, party);
+        if (endChanged) emit TerminationScheduled(uint32(endPeriod), TerminationReason.TermEnd, party);
+    }
+
+    /// @dev Records accepted proposal `version` as in force from `effectiveFrom` after `previous` (for
+    ///      `_versionFor`), with the count of versions in force, and makes it the latest version in `c`.
+    function _putInForce(Core memory c, uint16 version, uint16 previous, uint256 effectiveFrom) private {
+        uint256 record = _versions[version];
+        uint256 inForce = (previous == 1 ? 1 : uint8(_versions[previous] >> 216)) + 1;
+        if (inForce > MAX_VERSIONS) revert BillingAgreement_TooManyVersions(MAX_VERSIONS);
+        _versions[version] = record | (effectiveFrom << 160) | (uint256(previous) << 200) | (inForce << 216);
+        c.meterCount = uint8(record >> 192);
+        c.latestEffectiveFrom = uint32(effectiveFrom);
     }
 
     // ------------------------------------------------------------------------------------------------------------
     // Internal: usage
     // ------------------------------------------------------------------------------------------------------------
 
-    /// @dev `reportUsage` for `oracle` (the caller, or the signer of a signed report). The most frequent call, so
-    ///      the common case runs in assembly: the role check (`_roles` and `_isActiveOracle`, inline), the state and
-    ///      period checks on the core word (Active, not in a token call, priced by the latest version, not settled,
-    ///      before the end, begun: the calendar is read only for a period after the next one to settle), then the
-    ///      loop over the entries. Anything unusual takes `_reportableMeters`, which reports the precise error.
-    function _report(address oracle, uint32 period, bytes32 reportId, bytes32 recordsRoot, MeterUsage[] calldata usages)
-        private
-    {
-        // `failed`: 0 fine, 1 not an active oracle, 2 meters out of order, 3 unknown meter (`meter` names it).
+    /// @dev `reportUsage` for `oracle` (the caller, or the signer of a signed report, which names the grant it was
+    ///      signed under in `signerSince`; DIRECT for a report by transaction). The most frequent call, so the
+    ///      common case runs in assembly: the role check (`_roles` and `_isActiveOracle`, inline) and for a signed
+    ///      report the grant, the usage epoch, the state and period checks on the core word (Active, not in a token
+    ///      call, priced by the latest version, not settled, before the end, begun: the calendar is read only for a
+    ///      period after the next one to settle), then the loop over the entries. Anything unusual takes
+    ///      `_reportableMeters`, which reports the precise error.
+    function _report(
+        address oracle,
+        uint32 period,
+        bytes32 reportId,
+        bytes32 recordsRoot,
+        uint16 epoch,
+        uint256 signerSince,
+        MeterUsage[] calldata usages
+    ) private {
+        // `failed`: 0 fine, 1 not an active oracle, 2 meters out of order, 3 unknown meter (`meter` names it),
+        // 4 stale usage epoch, 5 signed under an earlier grant of the oracle role.
         // `count`: the meter count of the terms pricing `period`; 0 when the fast checks did not pass.
         uint256 failed;
         uint256 count;
@@ -596,13 +696,14 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
                 // The role check of `_roles` and `_isActiveOracle`, inline: `failed` 1 unless `oracle` is active.
                 mstore(0x00, oracle)
                 let ok := staticcall(gas(), impl, 0x00, 0x20, 0x00, 0x20)
-                failed := iszero(
-                    and(
-                        and(ok, gt(returndatasize(), 0x1f)),
-                        lt(and(sub(shr(ROLE_ORACLE_FROM, mload(0x00)), 1), 0xffffffffff), timestamp())
-                    )
-                )
+                let activeFrom :=
+                    mul(and(ok, gt(returndatasize(), 0x1f)), and(shr(ROLE_ORACLE_FROM, mload(0x00)), 0xffffffffff))
+                failed := iszero(lt(and(sub(activeFrom, 1), 0xffffffffff), timestamp()))
                 let w := sload(_core.slot)
+                if iszero(failed) {
+                    if iszero(eq(and(shr(CORE_EPOCH, w), 0xffff), epoch)) { failed := 4 }
+                    if iszero(or(eq(signerSince, not(0)), eq(signerSince, activeFrom))) { failed := 5 } // not(0): DIRECT
+                }
                 let next := and(shr(CORE_NEXT, w), 0xffffffff)
                 // Fast path: Active (state 1) and not in a token call; not settled; priced by the latest version;
                 // before the end (end - 1 wraps when there is none).
@@ -616,15 +717,19 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
                     )
                 ) {
                     count := and(shr(CORE_METERS, w), 0xff)
-                    // Begun: period 0 once the start has passed; the next period to settle always (its
-                    // predecessor's settlement required this period's start to have passed); later periods by
-                    // the calendar, below.
+                    // Begun: period 0 once the start has passed (the start is read from the clone arguments: proxy
+                    // code 0x2d, parties, then bytes 30-34 of the terms); the next period to settle always (its
+                    // predecessor's settlement required this period's start to have passed); later periods by the
+                    // calendar, below.
                     switch period
-                    case 0 { if gt(and(shr(CORE_START, w), 0xffffffffff), timestamp()) { count := 0 } }
+                    case 0 {
+                        extcodecopy(address(), 0x00, add(0x2d, add(PARTIES_LENGTH, 30)), 5)
+                        if gt(shr(216, mload(0x00)), timestamp()) { count := 0 }
+                    }
                     default { calendar := xor(period, next) }
                 }
             }
-            if (failed != 0) revert BillingAgreement_NotOracle(oracle);
+            if (failed != 0) _reportRefused(failed, oracle, epoch, signerSince);
             if (usages.length == 0) revert BillingAgreement_EmptyReport();
             if (count == 0) {
                 count = _reportableMeters(period);
@@ -689,6 +794,17 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
         if (failed == 3) revert BillingAgreement_UnknownMeter(uint8(meter), count);
     }
 
+    /// @dev Reverts with the error for `_report`'s check code `failed` (1, 4 or 5).
+    function _reportRefused(uint256 failed, address oracle, uint16 epoch, uint256 signerSince) private view {
+        if (failed == 1) revert BillingAgreement_NotOracle(oracle);
+        if (failed == 5) {
+            revert BillingAgreement_StaleSignerGrant(
+                oracle, _u40(signerSince), uint40(_roles(oracle) >> ROLE_ORACLE_FROM)
+            );
+        }
+        revert BillingAgreement_StaleReport(epoch, _readCore().epoch);
+    }
+
     /// @dev The general path of `_report`'s checks: `period` may take usage in an Active agreement (reverting with
     ///      the precise error otherwise); returns the meter count of the terms pricing it.
     function _reportableMeters(uint32 period) private view returns (uint256) {
@@ -726,10 +842,10 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
         (uint256 word, uint256 due) = _price(c, a, period);
         amount = uint96(word);
 
-        // Effects: the settlement, the next period to settle and the first-open hint.
+        // Effects: the settlement, the next period to settle and the running total of what is open.
         _settlements[period] = word;
         c.next = period + 1;
-        _advanceFirstOpen(c, period, amount == 0);
+        _addOutstanding(c, period, amount);
         address token = TermsCodec.token(_v1(a));
         bool pull = token != address(0) && amount != 0;
         // The lock is set in the same write, before the token call below.
@@ -740,23 +856,6 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
         // Interaction last: all effects of the settlement are stored; the pull's outcome is accounted for under
         // the lock and never reverts the settlement.
         if (pull) _pullAndRecord(c, period, word, token, a);
-    }
-
-    /// @dev Moves the first-open hint up over at most HINT_STEPS settled periods below `period` that are Paid or
-    ///      WrittenOff (one settlement read each), then past `period` itself (just settled into `c.next - 1`) if
-    ///      `paid` and the hint reached it. Bounded, so `settle` never loops over the agreement's history: a hint
-    ///      that lags catches up by HINT_STEPS - 1 periods per settlement.
-    function _advanceFirstOpen(Core memory c, uint32 period, bool paid) private view {
-        uint256 h = c.firstOpen;
-        // Cannot overflow: h ≤ period < 2^32.
-        unchecked {
-            for (uint256 stop = h + HINT_STEPS < period ? h + HINT_STEPS : period; h < stop; ++h) {
-                PaymentStatus st = _status(_settlements[h]);
-                if (st != PaymentStatus.Paid && st != PaymentStatus.WrittenOff) break;
-            }
-        }
-        if (paid && h == period) h = uint256(period) + 1;
-        c.firstOpen = uint32(h);
     }
 
     /// @dev The settlement word of `period` (amount, settledAt now, status Due, or Paid when nothing is owed, the
@@ -776,8 +875,8 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
         due = periodEnd + uint256(TermsCodec.paymentTermsDays(t)) * SECONDS_PER_DAY;
     }
 
-    /// @dev Pulls what is open on `period` from the payer to the payee and records what arrived. `c.locked` is
-    ///      set and stored by the caller; this clears it.
+    /// @dev Pulls what is open on `period` beyond any disputed amount from the payer to the payee and records what
+    ///      left the payer. `c.locked` is set and stored by the caller; this clears it.
     function _pullAndRecord(Core memory c, uint32 period, uint256 word, address token, bytes memory a)
         private
         returns (uint256 received)
@@ -789,37 +888,45 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
         unchecked {
             open = billed - paid;
         }
-        received = _pull(token, _payer(a), _payee(a), open);
+        if (st == PaymentStatus.Disputed) {
+            uint256 disputed = _disputed[period];
+            // Cannot underflow: only subtracted when open > disputed.
+            unchecked {
+                open = open > disputed ? open - disputed : 0;
+            }
+        }
+        if (open != 0) received = _pull(token, _payer(a), _payee(a), open);
         if (received != 0) {
-            // Cannot overflow: received ≤ open, so paid + received ≤ billed < 2^96.
+            // Cannot overflow: received ≤ open, so paid + received ≤ billed < 2^96. Cannot underflow: the running
+            // total holds this settlement's open amount.
             unchecked {
                 paid += uint96(received);
+                c.outstanding -= uint96(received);
             }
-            st = paid == billed ? PaymentStatus.Paid : PaymentStatus.PartiallyPaid;
+            if (st != PaymentStatus.Disputed) st = paid == billed ? PaymentStatus.Paid : PaymentStatus.PartiallyPaid;
             _settlements[period] = _withPayment(word, paid, st);
-            // Nothing is open on `period` any more: the hint may pass it.
-            if (st == PaymentStatus.Paid && c.firstOpen == period) c.firstOpen = period + 1;
         }
         c.locked = false;
         _storeCore(c);
-        if (received != 0) emit PaymentConfirmed(period, uint96(received), paid, bytes32(0), st);
+        if (received != 0) emit PaymentConfirmed(period, uint96(received), bytes32(0));
         else emit TokenPullFailed(period, open);
     }
 
-    /// @dev transferFrom(`from`, `to`, `amount`), measured as `to`'s balance difference (fee-on-transfer tokens
-    ///      deliver less), capped at `amount`. 0 when the call fails or returns false, or the balance cannot be
-    ///      read before it. If the balance cannot be read after a transfer that reported success, the transfer's
-    ///      word is taken (`amount`).
+    /// @dev transferFrom(`from`, `to`, `amount`), measured as what left `from` (its balance difference), capped at
+    ///      `amount`. Measuring at the payer, not the payee, means a payee that passes what it receives on (or a
+    ///      token that charges the receiver) cannot make a payment count as nothing and have the payer pulled again.
+    ///      0 when the call fails or returns false, or the balance cannot be read before it. If the balance cannot
+    ///      be read after a transfer that reported success, the transfer's word is taken (`amount`).
     function _pull(address token, address from, address to, uint256 amount) private returns (uint256) {
-        (bool ok, uint256 before) = _balanceOf(token, to);
+        (bool ok, uint256 before) = _balanceOf(token, from);
         if (!ok) return 0;
         if (!IERC20(token).trySafeTransferFrom(from, to, amount)) return 0;
-        (bool ok2, uint256 afterwards) = _balanceOf(token, to);
+        (bool ok2, uint256 afterwards) = _balanceOf(token, from);
         if (!ok2) return amount;
-        if (afterwards <= before) return 0;
-        // Cannot underflow: afterwards > before.
+        if (afterwards >= before) return 0;
+        // Cannot underflow: afterwards < before.
         unchecked {
-            uint256 diff = afterwards - before;
+            uint256 diff = before - afterwards;
             return diff < amount ? diff : amount;
         }
     }
@@ -832,18 +939,6 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
             ok := staticcall(gas(), token, 0x1c, 0x24, 0x00, 0x20)
             ok := and(ok, gt(returndatasize(), 0x1f))
             bal := mul(ok, mload(0x00))
-        }
-    }
-
-    /// @dev Sum of amount − paid over the settlements from the first-open hint to the last settled period, those
-    ///      written off excepted (every period below the hint is Paid or WrittenOff). View only (see `outstanding`).
-    function _outstanding(Core memory c) private view returns (uint256 sum) {
-        for (uint256 p = c.firstOpen; p < c.next; ++p) {
-            (uint96 billed, uint96 paid, PaymentStatus st) = _amounts(_settlements[p]);
-            // Cannot overflow: at most 2^32 terms, each below 2^96; paid ≤ billed.
-            unchecked {
-                if (st != PaymentStatus.WrittenOff) sum += billed - paid;
-            }
         }
     }
 

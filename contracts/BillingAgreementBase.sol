@@ -23,22 +23,28 @@ import {AgreementState, PaymentStatus} from "./types/BillingTypes.sol";
 ///
 ///      Storage (each item one slot unless said otherwise):
 ///      - `_core`: everything most calls need, packed so a call reads one slot and writes it at most once:
-///        state, service status, accepted version, pending/acceptance flags, reentrancy lock, meter count and
-///        effective-from period of the latest version, next period to settle, end period, the first period that
-///        may still be open (`outstanding` sums from there) and a copy of `terms.start`. `initialize` writes it
-///        non-zero, so every later write costs 5,000 gas, not 22,100. Payments (`confirmPayment`) never write it.
-///      - `_versions[v]` (v ≥ 2): data contract address (bits 0-159), effective-from period (160-191) and meter
-///        count (192-199) of version v. Version 1 needs no record: its terms are the clone arguments.
+///        state, service status, version in force, pending/acceptance flags, reentrancy lock, whether the end
+///        was set by notice or consent, whether the agreement is paid in a token, meter count and effective-from
+///        period of the latest version, next period to settle, end period, usage epoch and the running total of
+///        what is open (`outstanding`). `initialize` writes it non-zero, so every later write costs 5,000 gas, not
+///        22,100.
+///      - `_versions[0]`: the highest version number ever proposed (0 until the first amendment: version 1 is the
+///        first proposal). Numbers are never reused, so a rejected or replaced proposal keeps its own.
+///      - `_versions[v]` (v ≥ 2): data contract address (bits 0-159), effective-from period (160-191, 0 unless in
+///        force) and meter count (192-199) of proposal v, and once accepted, the version in force before it
+///        (200-215) and how many versions are in force with it (216-223). Version 1 needs no record: its terms
+///        are the clone arguments.
 ///      - `_usage[period << 1 | meter / 4]`: cumulative usage, four 64-bit lanes (lane meter % 4 at bit
 ///        64 × (meter % 4)) per slot, so a report on up to four meters touches one slot.
 ///      - `_settlements[period]`: amount (bits 0-95) ‖ paid (96-191) ‖ settledAt (192-231) ‖ status (232-239) ‖
 ///        termsVersion (240-255).
 ///      - `_consents[action]`: which parties (bit 0 payer, bit 1 payee) consented to a two-party action.
+///      - `_disputed[period]`: the amount the payer disputes while the settlement is Disputed (0 otherwise).
 ///      - `_roleMirror[account]`: used only in the implementation's own storage (never in a clone): the factory's
 ///        roles of `account`, operator (bit 0), gateway (bit 1) and oracle activation time (bits 8-47, 0 = none);
 ///        see `IBillingAgreement.mirroredRoles`.
 abstract contract BillingAgreementBase {
-    /// @dev Most terms versions one agreement can have (bounds the version lookup of a period).
+    /// @dev Most terms versions one agreement can have in force (bounds the version lookup of a period).
     uint16 internal constant MAX_VERSIONS = 32;
 
     uint256 internal constant PAYER_BIT = 1;
@@ -57,15 +63,15 @@ abstract contract BillingAgreementBase {
     uint256 internal constant CORE_PENDING = 1 << 33; // version + 1 awaits acceptance
     uint256 internal constant CORE_ACCEPTED = 34; // 2 bits: payer (1), payee (2) accepted the pending version
     uint256 internal constant CORE_LOCKED = 1 << 36; // a token call is in progress
+    uint256 internal constant CORE_END_FIXED = 1 << 37; // the end was set by notice or consent
+    uint256 internal constant CORE_TOKEN = 1 << 38; // paid in a token (never changes), set by `initialize`
     uint256 internal constant CORE_METERS = 40; // uint8
     uint256 internal constant CORE_EFFECTIVE = 48; // uint32
     uint256 internal constant CORE_NEXT = 80; // uint32
     uint256 internal constant CORE_END = 112; // uint32
-    uint256 internal constant CORE_FIRST_OPEN = 144; // uint32
-    uint256 internal constant CORE_START = 176; // uint40: `terms.start` (never changes), set by `initialize`
-
-    /// @dev Most settled periods `settle` steps the first-open hint over per call (each step reads one settlement).
-    uint256 internal constant HINT_STEPS = 4;
+    uint256 internal constant CORE_EPOCH = 144; // uint16: usage corrections so far
+    uint256 internal constant CORE_OUTSTANDING = 160; // uint96: sum of what is open on all settlements
+    uint256 internal constant OUTSTANDING_MAX = (1 << 96) - 1;
 
     /// @dev The role mirror word of an account (`_roleMirror`): OPERATOR_ROLE, GATEWAY_ROLE, and the ORACLE_ROLE
     ///      activation time (40 bits from bit ROLE_ORACLE_FROM, 0 without the role).
@@ -82,9 +88,8 @@ abstract contract BillingAgreementBase {
     /// @dev Every status of a settlement that is not written off.
     uint256 internal constant NOT_WRITTEN_OFF = DUE | PARTIALLY_PAID | PAID | RETURNED | DISPUTED;
 
-    /// @dev `_core` unpacked. `endPeriod` 0 means no end is scheduled. `firstOpen` ≤ `next`, and every period
-    ///      below `firstOpen` is settled Paid or WrittenOff: nothing is open there (`settle` moves it up over such
-    ///      periods, a return or dispute below it moves it back down).
+    /// @dev `_core` unpacked. `endPeriod` 0 means no end is scheduled. `outstanding` is the sum of amount − paid
+    ///      over the settlements not written off.
     struct Core {
         uint8 state;
         uint8 service;
@@ -92,12 +97,14 @@ abstract contract BillingAgreementBase {
         bool pending;
         uint8 accepted;
         bool locked;
+        bool endFixed;
+        bool token;
         uint8 meterCount;
         uint32 latestEffectiveFrom;
         uint32 next;
         uint32 endPeriod;
-        uint32 firstOpen;
-        uint40 start;
+        uint16 epoch;
+        uint96 outstanding;
     }
 
     /// @dev The factory that deployed the implementation (and every clone): it holds the roles.
@@ -114,6 +121,7 @@ abstract contract BillingAgreementBase {
     mapping(uint256 period => uint256) internal _settlements;
     mapping(bytes32 action => uint256) internal _consents;
     mapping(address account => uint256) internal _roleMirror;
+    mapping(uint256 period => uint256) internal _disputed;
 
     /// @param factory_ The factory: it holds the roles and is the only caller of `initialize`.
     /// @param implementation_ The `BillingAgreement` implementation.
@@ -141,23 +149,40 @@ abstract contract BillingAgreementBase {
         c.pending = w & CORE_PENDING != 0;
         c.accepted = uint8((w >> CORE_ACCEPTED) & BOTH);
         c.locked = w & CORE_LOCKED != 0;
+        c.endFixed = w & CORE_END_FIXED != 0;
+        c.token = w & CORE_TOKEN != 0;
         c.meterCount = uint8(w >> CORE_METERS);
         c.latestEffectiveFrom = uint32(w >> CORE_EFFECTIVE);
         c.next = uint32(w >> CORE_NEXT);
         c.endPeriod = uint32(w >> CORE_END);
-        c.firstOpen = uint32(w >> CORE_FIRST_OPEN);
-        c.start = uint40(w >> CORE_START);
+        c.epoch = uint16(w >> CORE_EPOCH);
+        c.outstanding = uint96(w >> CORE_OUTSTANDING);
     }
 
     function _storeCore(Core memory c) internal {
         uint256 w = CORE_INITIALIZED | (uint256(c.state) << CORE_STATE) | (uint256(c.service) << CORE_SERVICE)
             | (uint256(c.version) << CORE_VERSION) | (uint256(c.accepted) << CORE_ACCEPTED)
             | (uint256(c.meterCount) << CORE_METERS) | (uint256(c.latestEffectiveFrom) << CORE_EFFECTIVE)
-            | (uint256(c.next) << CORE_NEXT) | (uint256(c.endPeriod) << CORE_END)
-            | (uint256(c.firstOpen) << CORE_FIRST_OPEN) | (uint256(c.start) << CORE_START);
+            | (uint256(c.next) << CORE_NEXT) | (uint256(c.endPeriod) << CORE_END) | (uint256(c.epoch) << CORE_EPOCH)
+            | (uint256(c.outstanding) << CORE_OUTSTANDING);
         if (c.pending) w |= CORE_PENDING;
         if (c.locked) w |= CORE_LOCKED;
+        if (c.endFixed) w |= CORE_END_FIXED;
+        if (c.token) w |= CORE_TOKEN;
         _core = w;
+    }
+
+    /// @dev `c.outstanding` + `amount`, reverting (naming `period`) if the running total would not fit.
+    function _addOutstanding(Core memory c, uint32 period, uint256 amount) internal pure {
+        uint256 total = uint256(c.outstanding) + amount;
+        if (total > OUTSTANDING_MAX) revert IBillingAgreement.BillingAgreement_OutstandingOverflow(period, total);
+        c.outstanding = uint96(total);
+    }
+
+    /// @dev The proposal awaiting acceptance (`c.pending` must be true): version 1 while Proposed, else the highest
+    ///      version number proposed.
+    function _pendingVersion(Core memory c) internal view returns (uint16) {
+        return c.version == 0 ? 1 : uint16(_versions[0]);
     }
 
     // ------------------------------------------------------------------------------------------------------------
@@ -219,19 +244,22 @@ abstract contract BillingAgreementBase {
         }
     }
 
-    /// @dev The version pricing `period`: the newest version whose effective-from period is ≤ `period` (a later
-    ///      version effective from the same period supersedes an earlier one). At most MAX_VERSIONS - 2 reads.
+    /// @dev The version pricing `period`: the newest version in force whose effective-from period is ≤ `period` (a
+    ///      later version effective from the same period supersedes an earlier one). Walks back through the versions
+    ///      in force only (each record names the one before it), so rejected proposals cost nothing: at most
+    ///      MAX_VERSIONS - 1 reads.
     function _versionFor(Core memory c, uint256 period) internal view returns (uint16) {
         uint16 v = c.version;
         if (v <= 1) return 1;
         if (period >= c.latestEffectiveFrom) return v;
-        // Cannot underflow: v ≥ 2 here and the loop stops at 2.
-        unchecked {
-            for (--v; v >= 2; --v) {
-                if (uint32(_versions[v] >> 160) <= period) return v;
-            }
+        uint256 record = _versions[v];
+        while (true) {
+            v = uint16(record >> 200); // the version in force before v
+            if (v <= 1) return 1;
+            record = _versions[v];
+            if (uint32(record >> 160) <= period) return v;
         }
-        return 1;
+        return 1; // unreachable
     }
 
     function _meterCountFor(Core memory c, uint16 version, bytes memory a) internal view returns (uint256) {
@@ -347,15 +375,6 @@ abstract contract BillingAgreementBase {
         if (s == PaymentStatus.None) revert IBillingAgreement.BillingAgreement_NotSettled(period);
         if ((1 << uint256(s)) & allowed == 0) {
             revert IBillingAgreement.BillingAgreement_InvalidPaymentStatus(period, s);
-        }
-    }
-
-    /// @dev Settlement `period` has something open again (a return or a dispute of a Paid settlement): if it lies
-    ///      below the first-open hint, moves the hint back to it.
-    function _reopen(uint32 period) internal {
-        uint256 w = _core;
-        if (period < uint32(w >> CORE_FIRST_OPEN)) {
-            _core = (w & ~(uint256(type(uint32).max) << CORE_FIRST_OPEN)) | (uint256(period) << CORE_FIRST_OPEN);
         }
     }
 

@@ -39,18 +39,25 @@ contract BillingAgreementExtension is BillingAgreementBase {
     // ------------------------------------------------------------------------------------------------------------
 
     /// @notice See IBillingAgreement.proposeAmendment.
-    /// @dev The factory validates and packs the terms (`encodeTerms`), so amendments are checked exactly like new
-    ///      agreements (including the token allow-list); the checks against this agreement follow. A replaced
-    ///      pending amendment keeps its version number; its acceptances are dropped.
+    /// @dev The factory validates and packs the terms (`encodeAmendmentTerms`), so amendments are checked exactly
+    ///      like new agreements (the agreement's own token passes the allow-list even if delisted since); the
+    ///      checks against this agreement follow. The proposal gets a new version number (a replaced pending
+    ///      amendment keeps its own, with its acceptances, which lapse).
     function proposeAmendment(Terms calldata) external returns (uint16 version) {
         Core memory c = _loadCore();
         bytes memory a = _args();
         uint256 bit = _requirePartyOrOperator(a);
         _requireRunning(c, a);
-        version = c.version + 1;
-        if (version > MAX_VERSIONS) revert IBillingAgreement.BillingAgreement_TooManyVersions(MAX_VERSIONS);
+        // The versions in force, counting version 1; accepting this proposal would add one.
+        uint256 inForce = c.version == 1 ? 1 : uint8(_versions[c.version] >> 216);
+        if (inForce >= MAX_VERSIONS) revert IBillingAgreement.BillingAgreement_TooManyVersions(MAX_VERSIONS);
+        uint256 last = _versions[0];
+        if (last < c.version) last = c.version;
+        if (last >= type(uint16).max) revert IBillingAgreement.BillingAgreement_TooManyVersions(type(uint16).max);
+        version = uint16(last + 1);
+        _versions[0] = version;
 
-        bytes memory packed = _encodeTermsAtFactory();
+        bytes memory packed = _encodeTermsAtFactory(TermsCodec.token(_v1(a)));
         uint256 t = TermsCodec.pointer(packed, 0);
         uint256 t1 = _v1(a);
         _checkImmutables(t1, t, c.meterCount);
@@ -74,11 +81,12 @@ contract BillingAgreementExtension is BillingAgreementBase {
     }
 
     /// @notice See IBillingAgreement.rejectAmendment.
+    /// @dev The rejected proposal keeps its version number for good (the next proposal gets a new one).
     function rejectAmendment() external {
         Core memory c = _loadCore();
         _requirePartyOrOperator(_args());
-        uint16 version = c.version + 1;
-        if (!c.pending || c.version == 0) revert IBillingAgreement.BillingAgreement_NotPending(version);
+        if (!c.pending || c.version == 0) revert IBillingAgreement.BillingAgreement_NotPending(0);
+        uint16 version = _pendingVersion(c);
         c.pending = false;
         c.accepted = 0;
         _storeCore(c);
@@ -113,7 +121,8 @@ contract BillingAgreementExtension is BillingAgreementBase {
 
     /// @notice See IBillingAgreement.giveNotice.
     /// @dev The notice period is the one of the terms pricing the current period. Never extends an end already
-    ///      scheduled (`BillingAgreement_EndNotEarlier`).
+    ///      scheduled (`BillingAgreement_EndNotEarlier`). The end becomes fixed: a pending or later amendment can
+    ///      bring it forward, never move it later.
     function giveNotice() external {
         Core memory c = _loadCore();
         bytes memory a = _args();
@@ -124,6 +133,7 @@ contract BillingAgreementExtension is BillingAgreementBase {
         uint256 endPeriod = TermsCodec.periodAt(t1, block.timestamp + TermsCodec.noticeSeconds(t)) + 1;
         _requireEarlierEnd(c, endPeriod);
         c.endPeriod = uint32(endPeriod);
+        c.endFixed = true;
         _storeCore(c);
         emit IBillingAgreement.TerminationScheduled(uint32(endPeriod), TerminationReason.Notice, msg.sender);
     }
@@ -142,6 +152,7 @@ contract BillingAgreementExtension is BillingAgreementBase {
         _requireEarlierEnd(c, endPeriod);
         if (_consent(keccak256(abi.encode(TERMINATE_ACTION, endPeriod, c.version)), bit)) {
             c.endPeriod = endPeriod;
+            c.endFixed = true;
             _storeCore(c);
             emit IBillingAgreement.TerminationScheduled(endPeriod, TerminationReason.Consent, msg.sender);
         }
@@ -166,6 +177,32 @@ contract BillingAgreementExtension is BillingAgreementBase {
     // Usage
     // ------------------------------------------------------------------------------------------------------------
 
+    /// @notice See IBillingAgreement.correctUsage.
+    /// @dev Allowed while Active or Paused (a pause is often what gives time to correct data), for a period that
+    ///      has begun, lies before the end and is not settled. Emits even when the figure does not change (the
+    ///      reason is on record). Moves the usage epoch on, so every report built before the correction (signed or
+    ///      in flight) is refused from now on and cannot undo it.
+    function correctUsage(uint32 period, uint8 meter, uint64 corrected, bytes32 recordsRoot, string calldata reason)
+        external
+    {
+        _requireOracle(msg.sender);
+        Core memory c = _loadCore();
+        if (c.state != uint8(AgreementState.Active) && c.state != uint8(AgreementState.Paused)) {
+            revert IBillingAgreement.BillingAgreement_InvalidState(AgreementState(c.state));
+        }
+        uint256 count = _checkUsagePeriod(c, _args(), period);
+        if (meter >= count) revert IBillingAgreement.BillingAgreement_UnknownMeter(meter, count);
+        if (c.epoch == type(uint16).max) revert IBillingAgreement.BillingAgreement_TooManyCorrections(c.epoch);
+        uint256 key = (uint256(period) << 1) | (meter >> 2);
+        uint256 shift = uint256(meter & 3) << 6;
+        uint256 word = _usage[key];
+        uint64 previous = uint64(word >> shift);
+        _usage[key] = (word & ~(uint256(type(uint64).max) << shift)) | (uint256(corrected) << shift);
+        ++c.epoch;
+        _storeCore(c);
+        emit IBillingAgreement.UsageCorrected(period, meter, previous, corrected, recordsRoot, reason, c.epoch);
+    }
+
     // ------------------------------------------------------------------------------------------------------------
     // Payment status
     // ------------------------------------------------------------------------------------------------------------
@@ -173,28 +210,30 @@ contract BillingAgreementExtension is BillingAgreementBase {
     /// @notice See IBillingAgreement.dispute.
     /// @dev Allowed from Due, PartiallyPaid, Paid and Returned, until settledAt + the dispute window of the terms
     ///      the settlement was computed with. Payments and returns are still recorded while Disputed.
-    function dispute(uint32 period, bytes32 reasonHash) external {
+    function dispute(uint32 period, uint96 amount, bytes32 reasonHash) external {
         _loadCore(); // reentrancy and initialization check
         bytes memory a = _args();
         if (msg.sender != _payer(a)) revert IBillingAgreement.BillingAgreement_NotPayer(msg.sender);
         uint256 word = _settlementIn(period, DUE | PARTIALLY_PAID | PAID | RETURNED);
-        uint256 closedAt =
-            uint256(uint40(word >> 192)) + TermsCodec.disputeWindowSeconds(_termsOf(uint16(word >> 240), a));
+        uint256 closedAt = _disputeWindowEnd(word, a);
         if (block.timestamp >= closedAt) {
             revert IBillingAgreement.BillingAgreement_DisputeWindowClosed(period, uint40(closedAt));
         }
+        uint96 billed = uint96(word);
+        if (amount == 0 || amount > billed) {
+            revert IBillingAgreement.BillingAgreement_InvalidDisputedAmount(period, amount, billed);
+        }
         _settlements[period] = _withStatus(word, PaymentStatus.Disputed);
-        _reopen(period); // a Paid settlement below the first-open hint is open to change again
-        emit IBillingAgreement.SettlementDisputed(period, msg.sender, reasonHash);
+        _disputed[period] = amount;
+        emit IBillingAgreement.SettlementDisputed(period, msg.sender, amount, reasonHash);
     }
 
     /// @notice See IBillingAgreement.resolveDispute.
     /// @dev Consent is recorded for action keccak256(abi.encode(keccak256("ResolveDispute(uint32 period,uint96
     ///      agreedAmount,uint256 settlement)"), period, agreedAmount, settlement)) where `settlement` is the packed
-    ///      settlement word, so a consent lapses when a payment or return changes the settlement. Afterwards the
-    ///      status is Paid (paid = agreed), PartiallyPaid (0 < paid < agreed) or Due (nothing paid).
+    ///      settlement word, so a consent lapses when a payment or return changes the settlement.
     function resolveDispute(uint32 period, uint96 agreedAmount) external {
-        _loadCore(); // reentrancy and initialization check
+        Core memory c = _loadCore();
         uint256 bit = _requireParty(_args());
         uint256 word = _settlementIn(period, DISPUTED);
         (uint96 billed, uint96 paid,) = _amounts(word);
@@ -202,10 +241,35 @@ contract BillingAgreementExtension is BillingAgreementBase {
             revert IBillingAgreement.BillingAgreement_InvalidAgreedAmount(period, agreedAmount, billed, paid);
         }
         if (!_consent(keccak256(abi.encode(RESOLVE_ACTION, period, agreedAmount, word)), bit)) return;
-        PaymentStatus next =
-            paid == agreedAmount ? PaymentStatus.Paid : paid == 0 ? PaymentStatus.Due : PaymentStatus.PartiallyPaid;
-        _settlements[period] = _withStatus((word & ~uint256(type(uint96).max)) | agreedAmount, next);
-        emit IBillingAgreement.DisputeResolved(period, billed, agreedAmount, next);
+        _endDispute(c, period, word, agreedAmount, address(0));
+    }
+
+    /// @notice See IBillingAgreement.decideDispute.
+    function decideDispute(uint32 period, uint96 agreedAmount) external {
+        Core memory c = _loadCore();
+        bytes memory a = _args();
+        uint256 word = _settlementIn(period, DISPUTED);
+        uint256 t = _termsOf(uint16(word >> 240), a);
+        address arbiter = TermsCodec.arbiter(t);
+        if (arbiter == address(0) ? _roles(msg.sender) & ROLE_OPERATOR == 0 : msg.sender != arbiter) {
+            revert IBillingAgreement.BillingAgreement_NotArbiter(msg.sender);
+        }
+        uint256 closesAt = _disputeWindowEnd(word, a);
+        if (block.timestamp < closesAt) {
+            revert IBillingAgreement.BillingAgreement_DisputeWindowOpen(period, uint40(closesAt));
+        }
+        (uint96 billed, uint96 paid,) = _amounts(word);
+        uint256 disputed = _disputed[period];
+        // Cannot underflow: disputed ≤ billed (checked by `dispute`).
+        uint96 lowest;
+        unchecked {
+            lowest = uint96(billed - disputed);
+        }
+        if (lowest < paid) lowest = paid;
+        if (agreedAmount < lowest || agreedAmount > billed) {
+            revert IBillingAgreement.BillingAgreement_DecisionOutOfRange(period, agreedAmount, lowest, billed);
+        }
+        _endDispute(c, period, word, agreedAmount, msg.sender);
     }
 
     /// @notice See IBillingAgreement.writeOff.
@@ -213,17 +277,20 @@ contract BillingAgreementExtension is BillingAgreementBase {
     ///      keccak256(abi.encode(keccak256("WriteOff(uint32 period,uint256 settlement)"), period, settlement)) with
     ///      the packed settlement word, so a consent lapses when the settlement changes.
     function writeOff(uint32 period) external {
-        _loadCore(); // reentrancy and initialization check
+        Core memory c = _loadCore();
         uint256 bit = _requireParty(_args());
         uint256 word = _settlementIn(period, DUE | PARTIALLY_PAID | RETURNED | DISPUTED);
         if (!_consent(keccak256(abi.encode(WRITE_OFF_ACTION, period, word)), bit)) return;
         (uint96 billed, uint96 paid,) = _amounts(word);
         _settlements[period] = _withStatus(word, PaymentStatus.WrittenOff);
-        // Cannot underflow: paid ≤ billed.
+        delete _disputed[period];
+        // Cannot underflow: paid ≤ billed, and the running total holds this settlement's open amount.
         uint96 open;
         unchecked {
             open = billed - paid;
+            c.outstanding -= open;
         }
+        _storeCore(c);
         emit IBillingAgreement.SettlementWrittenOff(period, open);
     }
 
@@ -231,6 +298,7 @@ contract BillingAgreementExtension is BillingAgreementBase {
     function setServiceStatus(ServiceStatus newStatus, bytes32 reasonHash) external {
         _requireGateway();
         Core memory c = _loadCore();
+        _args(); // a clone only: the implementation's own core slot is not an agreement
         ServiceStatus previous = ServiceStatus(c.service);
         if (previous == newStatus) revert IBillingAgreement.BillingAgreement_ServiceStatusUnchanged(newStatus);
         c.service = uint8(newStatus);
@@ -241,6 +309,30 @@ contract BillingAgreementExtension is BillingAgreementBase {
     // ------------------------------------------------------------------------------------------------------------
     // Internal
     // ------------------------------------------------------------------------------------------------------------
+
+    /// @dev Sets the disputed settlement `word` of `period` to `agreedAmount` and leaves the dispute: Paid (paid =
+    ///      agreed), PartiallyPaid (0 < paid < agreed) or Due (nothing paid); `arbiter` decided, or address(0) for
+    ///      both parties' consent.
+    function _endDispute(Core memory c, uint32 period, uint256 word, uint96 agreedAmount, address arbiter) private {
+        (uint96 billed, uint96 paid,) = _amounts(word);
+        PaymentStatus next =
+            paid == agreedAmount ? PaymentStatus.Paid : paid == 0 ? PaymentStatus.Due : PaymentStatus.PartiallyPaid;
+        _settlements[period] = _withStatus((word & ~uint256(type(uint96).max)) | agreedAmount, next);
+        delete _disputed[period];
+        // Cannot underflow: agreedAmount ≤ billed, and the running total holds this settlement's open amount,
+        // which drops by billed − agreed.
+        unchecked {
+            c.outstanding -= billed - agreedAmount;
+        }
+        _storeCore(c);
+        emit IBillingAgreement.DisputeResolved(period, billed, agreedAmount, next, arbiter);
+    }
+
+    /// @dev End of the dispute window of the settlement `word`: its settlement time plus the dispute window of the
+    ///      terms it was computed with.
+    function _disputeWindowEnd(uint256 word, bytes memory a) private view returns (uint256) {
+        return uint256(uint40(word >> 192)) + TermsCodec.disputeWindowSeconds(_termsOf(uint16(word >> 240), a));
+    }
 
     /// @dev Notice and consent never extend an end already scheduled.
     function _requireEarlierEnd(Core memory c, uint256 endPeriod) private pure {
@@ -273,12 +365,24 @@ contract BillingAgreementExtension is BillingAgreementBase {
         revert IBillingAgreement.BillingAgreement_ImmutableTermChanged(field);
     }
 
-    /// @dev Calls the factory's `encodeTerms` with this call's `Terms` argument. `proposeAmendment(Terms)` and
-    ///      `encodeTerms(Terms)` take the same single argument, so the arguments are forwarded as they are (no
-    ///      re-encoding of the struct); the factory's `Terms_*` errors are passed on unchanged.
-    function _encodeTermsAtFactory() private view returns (bytes memory packed) {
-        (bool ok, bytes memory result) =
-            _factory.staticcall(abi.encodePacked(IAgreementFactory.encodeTerms.selector, msg.data[4:]));
+    /// @dev The factory's `encodeAmendmentTerms(token, terms)` with this call's `Terms` argument, so amendments are
+    ///      validated exactly like new agreements, with this agreement's token passing the allow-list. The argument
+    ///      is forwarded as it is (no re-encoding of the struct: offsets inside it are relative to its start): the
+    ///      call data is the selector, the token, the offset 0x40 and the struct's encoding copied from where this
+    ///      call's head word points. The factory's `Terms_*` and `AgreementFactory_*` errors are passed on unchanged.
+    function _encodeTermsAtFactory(address token) private view returns (bytes memory packed) {
+        uint256 structAt;
+        assembly ("memory-safe") {
+            structAt := add(4, calldataload(4))
+        }
+        (bool ok, bytes memory result) = _factory.staticcall(
+            abi.encodePacked(
+                IAgreementFactory.encodeAmendmentTerms.selector,
+                uint256(uint160(token)),
+                uint256(0x40),
+                msg.data[structAt:]
+            )
+        );
         if (!ok) {
             assembly ("memory-safe") {
                 revert(add(result, 0x20), mload(result))

@@ -42,6 +42,7 @@ from gateway.listener import Rpc
 from gateway.models import Agreement, ChainTransaction, OutboxItem, OutboxState, Settlement, SignerNonce
 from gateway.statements import CONFIRM_KIND, RETURN_KIND
 from settle.chain import Chain
+from settle.chaintypes import OPEN_FOR_PULL, SettlementView
 from settle.errors import ChainError, ContractRevert
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,7 @@ COLLECT_KIND = "token_collect"
 KINDS = (SETTLE_KIND, COLLECT_KIND, CONFIRM_KIND, RETURN_KIND)
 
 #: Settlement status numbers (BillingTypes.PaymentStatus) in which a token pull is still open.
-_OPEN_FOR_PULL = (1, 2, 4)
-_PAYMENT_CONFIRMED = "0x" + keccak(text="PaymentConfirmed(uint32,uint96,uint96,bytes32,uint8)").hex()
+_PAYMENT_CONFIRMED = "0x" + keccak(text="PaymentConfirmed(uint32,uint96,bytes32)").hex()
 _PAYMENT_RETURNED = "0x" + keccak(text="PaymentReturned(uint32,uint96,bytes4,bytes32,uint8)").hex()
 
 DONE, RETRY, GIVE_UP = "done", "retry", "give_up"
@@ -282,12 +282,13 @@ class ChainTxWorker:
     def _already_done(self, kind: str, payload: dict[str, Any], contract: Any) -> str | None:
         period = int(payload["period"])
         if kind == SETTLE_KIND:
-            settlement = self.chain.call(contract.functions.settlement(period))
-            return f"period {period} is settled" if int(settlement[3]) != 0 else None
+            settlement = SettlementView.decode(self.chain.call(contract.functions.settlement(period)))
+            return f"period {period} is settled" if settlement.settled else None
         if kind == COLLECT_KIND:
-            settlement = self.chain.call(contract.functions.settlement(period))
-            status = int(settlement[3])
-            return None if status in _OPEN_FOR_PULL else f"settlement status is {status}, nothing to pull"
+            settlement = SettlementView.decode(self.chain.call(contract.functions.settlement(period)))
+            if settlement.status in OPEN_FOR_PULL:
+                return None
+            return f"settlement status is {settlement.status.label}, nothing to pull"
         topic0 = _PAYMENT_CONFIRMED if kind == CONFIRM_KIND else _PAYMENT_RETURNED
         wanted = str(payload["bank_ref_hash"]).lower()
         from_block = payload.get("from_block") or self._settled_block(str(payload["agreement"]), period)
@@ -302,9 +303,11 @@ class ChainTxWorker:
                 }
             ],
         )
+        # bankRefHash is the 2nd data word of PaymentConfirmed (amount, bankRefHash), the 3rd of PaymentReturned.
+        at = 32 if kind == CONFIRM_KIND else 64
         for item in logs:
             data = bytes.fromhex(str(item["data"])[2:])
-            if len(data) >= 96 and "0x" + data[64:96].hex() == wanted:
+            if len(data) >= at + 32 and "0x" + data[at : at + 32].hex() == wanted:
                 return f"event in tx {item['transactionHash']} carries bankRefHash {wanted[:10]}…"
         return None
 

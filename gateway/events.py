@@ -14,6 +14,7 @@ from typing import Any
 from eth_abi import decode as abi_decode
 from eth_utils import keccak
 
+from settle.chaintypes import abi_type
 from settle.errors import ChainError
 
 #: The contracts whose events the gateway follows.
@@ -41,13 +42,6 @@ class DecodedLog:
     @property
     def position(self) -> tuple[int, int]:
         return self.block_number, self.log_index
-
-
-def _abi_type(item: dict[str, Any]) -> str:
-    kind = str(item["type"])
-    if kind.startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + kind[len("tuple") :]
-    return kind
 
 
 def _plain(kind: str, value: Any) -> Any:
@@ -86,13 +80,13 @@ class EventDecoder:
                 if item.get("type") != "event" or item.get("anonymous"):
                     continue
                 inputs = item.get("inputs", [])
-                signature = f"{item['name']}({','.join(_abi_type(i) for i in inputs)})"
+                signature = f"{item['name']}({','.join(abi_type(i) for i in inputs)})"
                 topic0 = "0x" + keccak(text=signature).hex()
                 self.by_topic[topic0] = EventSpec(
                     item["name"],
                     topic0,
-                    tuple((i["name"], _abi_type(i)) for i in inputs if i.get("indexed")),
-                    tuple((i["name"], _abi_type(i)) for i in inputs if not i.get("indexed")),
+                    tuple((i["name"], abi_type(i)) for i in inputs if i.get("indexed")),
+                    tuple((i["name"], abi_type(i)) for i in inputs if not i.get("indexed")),
                 )
 
     @property

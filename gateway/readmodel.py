@@ -19,15 +19,18 @@ from sqlalchemy.orm import Session
 
 from gateway.events import DecodedLog
 from gateway.models import Agreement, ChainBlock, ChainEvent, Settlement, TermsVersion, Usage, utcnow
+from settle.chaintypes import AgreementState, PaymentStatus, ServiceStatus, TerminationReason
 from settle.terms import Terms
 
 log = logging.getLogger(__name__)
 
-AGREEMENT_STATES = ("proposed", "active", "paused", "terminated")
-PAYMENT_STATUSES = ("none", "due", "partially_paid", "paid", "returned", "disputed", "written_off")
-SERVICE_STATUSES = ("active", "restricted", "suspended")
-TERMINATION_REASONS = ("term_end", "notice", "consent", "cancelled")
-OPEN_STATUSES = ("due", "partially_paid", "returned")
+AGREEMENT_STATES = tuple(s.label for s in AgreementState)
+PAYMENT_STATUSES = tuple(s.label for s in PaymentStatus)
+SERVICE_STATUSES = tuple(s.label for s in ServiceStatus)
+TERMINATION_REASONS = tuple(r.label for r in TerminationReason)
+#: Settlements the keeper pulls tokens for. Disputed ones are left out until the read model knows the disputed
+#: amount (a pull then takes only what is open beyond it).
+OPEN_STATUSES = tuple(s.label for s in (PaymentStatus.DUE, PaymentStatus.PARTIALLY_PAID, PaymentStatus.RETURNED))
 ZERO_ADDRESS = "0x" + "00" * 20
 
 
@@ -311,10 +314,13 @@ class Projector:
         return row
 
     def _on_PaymentConfirmed(self, agreement: Agreement, args: dict[str, Any], lg: DecodedLog) -> None:  # noqa: N802
+        # The event carries only the payment; the status follows the contract's rule (a rebuild after a reorg
+        # replays every event from the agreement's start, so adding up is exact).
         row = self._settlement_for(agreement, args, lg)
         if row is not None:
-            row.paid = int(args["totalPaid"])
-            row.status = _name(PAYMENT_STATUSES, int(args["status"]))
+            row.paid += int(args["amount"])
+            if row.status != "disputed":
+                row.status = "paid" if row.paid == row.amount else "partially_paid"
 
     def _on_PaymentReturned(self, agreement: Agreement, args: dict[str, Any], lg: DecodedLog) -> None:  # noqa: N802
         row = self._settlement_for(agreement, args, lg)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from oracle.models import Agreement
 from oracle.registry import checksum, upsert_agreement
 from settle.chain import Chain
+from settle.chaintypes import AgreementStatus
 from settle.db import transaction
 from settle.terms import Terms
 
@@ -30,8 +31,8 @@ def read_agreement(chain: Chain, address: str) -> ChainView:
     contract = chain.contract("BillingAgreement", checksum(address))
     terms_value, _version = chain.call(contract.functions.terms())
     terms = Terms.from_abi(terms_value)
-    status = chain.call(contract.functions.status())
-    state, next_settle, end_period = int(status[0]), int(status[7]), int(status[8])
+    status = AgreementStatus.decode(chain.call(contract.functions.status()))
+    state, next_settle, end_period = int(status.state), status.next_period_to_settle, status.end_period
     end = terms.end
     if end_period:
         scheduled = terms.schedule.start_of(end_period)

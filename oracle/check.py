@@ -22,6 +22,7 @@ from _pysha3 import keccak_256
 from oracle import records as rec
 from oracle.merkle import LeafEncoder
 from oracle.snapshot import AgreementInfo, MeterInfo, Registry
+from settle.chaintypes import AgreementState
 
 
 @dataclass
@@ -301,7 +302,7 @@ class Checker:
 
     def _valid_window(self, ag: AgreementInfo, period: int, now: int) -> tuple[int, int, int] | None:
         schedule = ag.schedule
-        if ag.state == 0 or period < ag.next_settle:
+        if ag.state == AgreementState.PROPOSED or period < ag.next_settle:
             return None
         start, end = schedule.start_of(period), schedule.end_of(period)
         if now >= end + ag.grace:
@@ -355,7 +356,7 @@ class Checker:
                 f"at most {span(self.future_tolerance)} allowed)",
                 None,
             )
-        if ag.state == 0:
+        if ag.state == AgreementState.PROPOSED:
             return ("agreement_inactive", f"agreement {ag.address} is not active yet (Proposed): usage counts from activation", None)
         if t < ag.schedule.start:
             return (

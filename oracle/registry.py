@@ -20,11 +20,12 @@ from sqlalchemy.orm import Session
 from oracle.models import Agreement, ApiKey, Counter, Meter, Reference, Source
 from oracle.snapshot import AgreementInfo, MeterInfo, Registry
 from settle.calendar import IntervalKind, Schedule
+from settle.chaintypes import AgreementState
 from settle.errors import ConfigError, ValidationError
 
 _SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 _ADDRESS = re.compile(r"0[xX][0-9a-fA-F]{40}")
-AGREEMENT_STATES = ("Proposed", "Active", "Paused", "Terminated")
+AGREEMENT_STATES = tuple(s.name.capitalize() for s in AgreementState)
 KEY_PREFIX = "so_"
 
 

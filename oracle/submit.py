@@ -36,6 +36,9 @@ from oracle.models import CONFIRMED, FAILED, OPEN, PENDING, SUBMITTED, Agreement
 from oracle.reports import cut_reports
 from oracle.rpc import Rpc, RpcError
 from oracle.txsign import (
+    FACTORY_SELECTOR,
+    ORACLE_ACTIVE_FROM_SELECTOR,
+    USAGE_EPOCH_SELECTOR,
     USAGE_REPORTED_TOPIC,
     FastSigner,
     decode_type2,
@@ -44,15 +47,16 @@ from oracle.txsign import (
     report_digest,
 )
 from settle.chain import ErrorDecoder
+from settle.chaintypes import AgreementState
 from settle.errors import ChainError, ConfigError
 
 log = logging.getLogger("settle.oracle.submit")
 
-#: Reverts at estimation that mean "not yet": the report stays pending.
-HOLD = {"BillingAgreement_PeriodNotStarted"}
+#: Reverts at estimation that mean "not yet": the report stays pending. A stale usage epoch or signer grant means a
+#: correction or a new grant of the oracle role landed after this round read them: the next round reads them again.
+HOLD = {"BillingAgreement_PeriodNotStarted", "BillingAgreement_StaleReport", "BillingAgreement_StaleSignerGrant"}
 #: Reverts that mean the signer cannot report at all: stop and say so, fail nothing.
 FATAL = {"BillingAgreement_NotOracle"}
-_PAUSED = 2
 
 
 @dataclass
@@ -104,6 +108,8 @@ class Submitter:
         self.clock = clock or SystemClock()
         self.alerts = alerts or Alerts.configured(settings.alert_webhook)
         self.stop_event = threading.Event()
+        #: Agreement address → its factory (never changes), for the reporter's grant time.
+        self._factories: dict[str, str] = {}
 
     # -- loop -----------------------------------------------------------------------------------------------------
     def run(self, *, once: bool = False, idle_sleep: float | None = None) -> None:
@@ -168,7 +174,8 @@ class Submitter:
             max_nonce = conn.execute(select(func.max(Report.nonce)).where(Report.signer == self.signer.address)).scalar()
         if not rows:
             return 0
-        payloads = [self._calldata(row) for row in rows]
+        epochs, since = self._chain_inputs({row.address for row in rows})
+        payloads = [self._calldata(row, epochs[row.address], since.get(row.address, 0)) for row in rows]
         # Every report is dry-run with eth_call (a revert is caught and decoded before anything is signed); gas is
         # estimated once per shape (meters reported; first report of its period or not) and batch: eth_estimateGas
         # runs the call many times over, and reports of one shape cost the same (the margin covers the rest).
@@ -213,7 +220,9 @@ class Submitter:
                 if name in FATAL:
                     who = (self.reporter or self.signer).address
                     raise ConfigError(f"signer {who} cannot report to {row.address}: {text} (grant ORACLE_ROLE and wait the signer delay)")
-                if name in HOLD or (name == "BillingAgreement_InvalidState" and revert is not None and revert.error_args == (_PAUSED,)):
+                if name in HOLD or (
+                    name == "BillingAgreement_InvalidState" and revert is not None and revert.error_args == (AgreementState.PAUSED,)
+                ):
                     held += 1
                     if row.error != text:
                         log.info("report %d for %s period %d waits: %s", row.id, row.address, row.period, text)
@@ -267,13 +276,39 @@ class Submitter:
         r.waiting += held
         return len(signed)
 
-    def _calldata(self, row: Any) -> bytes:
+    def _chain_inputs(self, addresses: set[str]) -> tuple[dict[str, int], dict[str, int]]:
+        """What a report must name besides its usage, read fresh each round: every agreement's usage epoch (a
+        report built on an older one is refused), and for relayed reports the reporter's ``oracleActiveFrom`` at
+        each agreement's factory (its grant of the oracle role)."""
+        order = sorted(addresses)
+        unknown = [a for a in order if a not in self._factories] if self.reporter is not None else []
+        calls = [("eth_call", [{"to": a, "data": _hex(USAGE_EPOCH_SELECTOR)}, "latest"]) for a in order]
+        calls += [("eth_call", [{"to": a, "data": _hex(FACTORY_SELECTOR)}, "latest"]) for a in unknown]
+        results = self.rpc.batch(calls)
+        for value in results:
+            if isinstance(value, RpcError):
+                raise value
+        epochs = {a: int(v, 16) for a, v in zip(order, results[: len(order)], strict=True)}
+        for a, v in zip(unknown, results[len(order) :], strict=True):
+            self._factories[a] = "0x" + v[-40:]
+        if self.reporter is None:
+            return epochs, {}
+        factories = sorted({self._factories[a] for a in order})
+        word = bytes(12) + bytes.fromhex(self.reporter.address[2:])
+        grants = self.rpc.batch([("eth_call", [{"to": f, "data": _hex(ORACLE_ACTIVE_FROM_SELECTOR + word)}, "latest"]) for f in factories])
+        for value in grants:
+            if isinstance(value, RpcError):
+                raise value
+        active_from = {f: int(v, 16) for f, v in zip(factories, grants, strict=True)}
+        return epochs, {a: active_from[self._factories[a]] for a in order}
+
+    def _calldata(self, row: Any, epoch: int, signer_since: int) -> bytes:
         usages = [(int(m), int(c)) for m, c in json.loads(row.usages)]
         if self.reporter is None:
-            return encode_report_usage(row.period, row.report_id, row.root, usages)
-        digest = report_digest(self.chain_id, row.address, row.period, row.report_id, row.root, usages)
+            return encode_report_usage(row.period, row.report_id, row.root, epoch, usages)
+        digest = report_digest(self.chain_id, row.address, row.period, row.report_id, row.root, epoch, signer_since, usages)
         signature = self.reporter.sign_digest(digest)
-        return encode_report_usage_with_signature(row.period, row.report_id, row.root, usages, signature)
+        return encode_report_usage_with_signature(row.period, row.report_id, row.root, epoch, signer_since, usages, signature)
 
     def _broadcast(self, txs: list[tuple[int, bytes]], *, again: bool = False) -> None:
         results = self.rpc.batch([("eth_sendRawTransaction", [_hex(raw)]) for _pk, raw in txs])

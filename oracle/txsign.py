@@ -12,16 +12,19 @@ from _pysha3 import keccak_256
 from coincurve import PrivateKey
 from eth_account.signers.local import LocalAccount
 
-REPORT_USAGE_SIGNATURE = "reportUsage(uint32,bytes32,bytes32,(uint8,uint64)[])"
+REPORT_USAGE_SIGNATURE = "reportUsage(uint32,bytes32,bytes32,uint16,(uint8,uint64)[])"
 REPORT_USAGE_SELECTOR = keccak_256(REPORT_USAGE_SIGNATURE.encode()).digest()[:4]
-REPORT_USAGE_WITH_SIGNATURE_SIGNATURE = "reportUsageWithSignature(uint32,bytes32,bytes32,(uint8,uint64)[],bytes)"
+REPORT_USAGE_WITH_SIGNATURE_SIGNATURE = "reportUsageWithSignature(uint32,bytes32,bytes32,uint16,uint40,(uint8,uint64)[],bytes)"
 REPORT_USAGE_WITH_SIGNATURE_SELECTOR = keccak_256(REPORT_USAGE_WITH_SIGNATURE_SIGNATURE.encode()).digest()[:4]
+USAGE_EPOCH_SELECTOR = keccak_256(b"usageEpoch()").digest()[:4]
+FACTORY_SELECTOR = keccak_256(b"factory()").digest()[:4]
+ORACLE_ACTIVE_FROM_SELECTOR = keccak_256(b"oracleActiveFrom(address)").digest()[:4]
 USAGE_REPORTED_SIGNATURE = "UsageReported(uint32,uint8,uint64,uint64,bytes32,bytes32)"
 USAGE_REPORTED_TOPIC = keccak_256(USAGE_REPORTED_SIGNATURE.encode()).digest()
 
 
-def encode_report_usage(period: int, report_id: bytes, root: bytes, usages: Sequence[tuple[int, int]]) -> bytes:
-    """Calldata of ``reportUsage(period, reportId, recordsRoot, usages)``."""
+def encode_report_usage(period: int, report_id: bytes, root: bytes, epoch: int, usages: Sequence[tuple[int, int]]) -> bytes:
+    """Calldata of ``reportUsage(period, reportId, recordsRoot, epoch, usages)``."""
     if len(report_id) != 32 or len(root) != 32:
         raise ValueError("report id and root must be 32 bytes")
     parts = [
@@ -29,7 +32,8 @@ def encode_report_usage(period: int, report_id: bytes, root: bytes, usages: Sequ
         period.to_bytes(32, "big"),
         report_id,
         root,
-        (4 * 32).to_bytes(32, "big"),
+        epoch.to_bytes(32, "big"),
+        (5 * 32).to_bytes(32, "big"),
         len(usages).to_bytes(32, "big"),
     ]
     for meter, cumulative in usages:
@@ -44,16 +48,27 @@ def _k(data: bytes) -> bytes:
 
 _DOMAIN_TYPEHASH = _k(b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
 _USAGE_REPORT_TYPEHASH = _k(
-    b"UsageReport(uint32 period,bytes32 reportId,bytes32 recordsRoot,MeterUsage[] usages)MeterUsage(uint8 meter,uint64 cumulative)"
+    b"UsageReport(uint32 period,bytes32 reportId,bytes32 recordsRoot,uint16 epoch,uint40 signerSince,MeterUsage[] usages)"
+    b"MeterUsage(uint8 meter,uint64 cumulative)"
 )
 _METER_USAGE_TYPEHASH = _k(b"MeterUsage(uint8 meter,uint64 cumulative)")
 EIP712_NAME = "Settle BillingAgreement"
 EIP712_VERSION = "1"
 
 
-def report_digest(chain_id: int, agreement: str, period: int, report_id: bytes, root: bytes, usages: Sequence[tuple[int, int]]) -> bytes:
+def report_digest(
+    chain_id: int,
+    agreement: str,
+    period: int,
+    report_id: bytes,
+    root: bytes,
+    epoch: int,
+    signer_since: int,
+    usages: Sequence[tuple[int, int]],
+) -> bytes:
     """The EIP-712 digest an oracle signer signs to authorise a relayed report (the agreement's
-    ``usageReportDigest``; a test compares both)."""
+    ``usageReportDigest``; a test compares both). ``epoch`` is the agreement's usage epoch the report is built on,
+    ``signer_since`` the signer's ``oracleActiveFrom``: a correction or a new grant of the role voids the signature."""
     domain = _k(
         _DOMAIN_TYPEHASH
         + _k(EIP712_NAME.encode())
@@ -63,23 +78,33 @@ def report_digest(chain_id: int, agreement: str, period: int, report_id: bytes, 
         + bytes.fromhex(agreement[2:])
     )
     usage_hashes = b"".join(_k(_METER_USAGE_TYPEHASH + m.to_bytes(32, "big") + c.to_bytes(32, "big")) for m, c in usages)
-    struct = _k(_USAGE_REPORT_TYPEHASH + period.to_bytes(32, "big") + report_id + root + _k(usage_hashes))
+    struct = _k(
+        _USAGE_REPORT_TYPEHASH
+        + period.to_bytes(32, "big")
+        + report_id
+        + root
+        + epoch.to_bytes(32, "big")
+        + signer_since.to_bytes(32, "big")
+        + _k(usage_hashes)
+    )
     return _k(b"\x19\x01" + domain + struct)
 
 
 def encode_report_usage_with_signature(
-    period: int, report_id: bytes, root: bytes, usages: Sequence[tuple[int, int]], signature: bytes
+    period: int, report_id: bytes, root: bytes, epoch: int, signer_since: int, usages: Sequence[tuple[int, int]], signature: bytes
 ) -> bytes:
-    """Calldata of ``reportUsageWithSignature(period, reportId, recordsRoot, usages, signature)``."""
+    """Calldata of ``reportUsageWithSignature(period, reportId, recordsRoot, epoch, signerSince, usages, signature)``."""
     if len(report_id) != 32 or len(root) != 32:
         raise ValueError("report id and root must be 32 bytes")
-    usages_offset = 5 * 32
+    usages_offset = 7 * 32
     signature_offset = usages_offset + 32 + 64 * len(usages)
     parts = [
         REPORT_USAGE_WITH_SIGNATURE_SELECTOR,
         period.to_bytes(32, "big"),
         report_id,
         root,
+        epoch.to_bytes(32, "big"),
+        signer_since.to_bytes(32, "big"),
         usages_offset.to_bytes(32, "big"),
         signature_offset.to_bytes(32, "big"),
         len(usages).to_bytes(32, "big"),

@@ -24,6 +24,7 @@ from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
 from web3.types import TxReceipt
 
+from settle.chaintypes import abi_type
 from settle.config import DEV_CHAIN_IDS, DEV_MNEMONIC
 from settle.errors import ChainError, ConfigError, ContractRevert
 
@@ -63,13 +64,6 @@ class _ErrorAbi:
     names: tuple[str, ...]
 
 
-def _abi_type(item: dict[str, Any]) -> str:
-    kind = item["type"]
-    if kind.startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + kind[len("tuple") :]
-    return kind
-
-
 class ErrorDecoder:
     """Maps 4-byte selectors of custom errors (from ABIs) to readable messages."""
 
@@ -82,7 +76,7 @@ class ErrorDecoder:
         for item in abi:
             if item.get("type") != "error":
                 continue
-            types = tuple(_abi_type(i) for i in item.get("inputs", []))
+            types = tuple(abi_type(i) for i in item.get("inputs", []))
             selector = keccak(text=f"{item['name']}({','.join(types)})")[:4]
             self._errors[selector] = _ErrorAbi(item["name"], types, tuple(i.get("name", "") for i in item.get("inputs", [])))
 

@@ -20,7 +20,7 @@ from settle.errors import CompileError, ToolchainError
 from settle.toolchain import SOLC_VERSION, solc_binary
 
 EVM_VERSION = "shanghai"
-OPTIMIZER_RUNS = 10_000
+OPTIMIZER_RUNS = 1_000
 REMAPPINGS = ("@openzeppelin/=node_modules/@openzeppelin/",)
 MANIFEST = "manifest.json"
 

@@ -23,6 +23,7 @@ from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
 
 from settle.chain import Chain
+from settle.chaintypes import AgreementState, AgreementStatus
 from settle.deployments import Deployments
 from settle.errors import ChainError, ConfigError, ContractRevert, ValidationError
 from settle.keys import resolve_account
@@ -58,6 +59,8 @@ ROLES: dict[str, bytes] = {name: role for role, name in ROLE_NAMES.items()}
 #: EIP-712 types of an acceptance (IBillingAgreement.acceptWithSignature).
 ACCEPT_TYPES = {
     "Accept": [
+        {"name": "party", "type": "address"},
+        {"name": "role", "type": "uint8"},
         {"name": "version", "type": "uint16"},
         {"name": "termsHash", "type": "bytes32"},
         {"name": "deadline", "type": "uint256"},
@@ -65,9 +68,8 @@ ACCEPT_TYPES = {
 }
 EIP712_NAME = "Settle BillingAgreement"
 EIP712_VERSION = "1"
-SIGNATURE_FILE_KIND = "settle.accept-signature/v1"
-
-STATE_NAMES = ("Proposed", "Active", "Paused", "Terminated")
+#: v2: the signed struct names the party and its role (1 payer, 2 payee); v1 files cannot verify any more.
+SIGNATURE_FILE_KIND = "settle.accept-signature/v2"
 
 
 @dataclass
@@ -467,12 +469,12 @@ class Pending:
 
 
 def pending_terms(session: Session, contract: Contract) -> Pending:
-    status = session.chain.call(contract.functions.status())
-    state, version, pending_version = int(status[0]), int(status[2]), int(status[3])
+    status = AgreementStatus.decode(session.chain.call(contract.functions.status()))
+    state, version, pending_version = status.state, status.version, status.pending_version
     if pending_version == 0:
         raise ValidationError(
-            f"nothing awaits acceptance on {contract.address}: it is {STATE_NAMES[state]} at terms version {version}"
-            + (" (propose changes with 'settle agreement amend')" if state in (1, 2) else "")
+            f"nothing awaits acceptance on {contract.address}: it is {state.name.capitalize()} at terms version {version}"
+            + (" (propose changes with 'settle agreement amend')" if state in (AgreementState.ACTIVE, AgreementState.PAUSED) else "")
         )
     from settle.status import read_version
 
@@ -553,9 +555,10 @@ def sign_acceptance(
         raise ValidationError(f"{party} is neither the payer ({pending.payer}) nor the payee ({pending.payee}) of {contract.address}")
     _show_pending(session, pending)
     domain = {"name": EIP712_NAME, "version": EIP712_VERSION, "chainId": session.chain.chain_id, "verifyingContract": contract.address}
-    message = {"version": pending.version, "termsHash": pending.terms_hash, "deadline": deadline}
+    role = 1 if party == pending.payer else 2
+    message = {"party": party, "role": role, "version": pending.version, "termsHash": pending.terms_hash, "deadline": deadline}
     signable = encode_typed_data(domain_data=domain, message_types=ACCEPT_TYPES, message_data=message)
-    digest = session.chain.call(contract.functions.acceptDigest(pending.version, pending.terms_hash, deadline))
+    digest = session.chain.call(contract.functions.acceptDigest(party, pending.version, pending.terms_hash, deadline))
     signed = Account.sign_message(signable, session.sender.key)
     if bytes(signed.message_hash) != bytes(digest):
         raise ConfigError("the agreement's acceptDigest differs from the EIP-712 digest computed here: not signing")
@@ -585,6 +588,11 @@ def read_signature_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"signature file {path}: no such file") from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ValidationError(f"signature file {path}: not JSON") from None
+    if isinstance(document, dict) and document.get("kind") == "settle.accept-signature/v1":
+        raise ValidationError(
+            f"signature file {path} is in the old format (v1, the signed data did not name the party): "
+            f"ask {document.get('party', 'the party')} to sign again with 'settle agreement accept … --sign-to FILE'"
+        )
     if not isinstance(document, dict) or document.get("kind") != SIGNATURE_FILE_KIND:
         raise ValidationError(f"signature file {path}: not a Settle acceptance signature (kind {SIGNATURE_FILE_KIND})")
     for key in ("chain_id", "agreement", "party", "version", "terms_hash", "deadline", "signature"):
@@ -626,7 +634,7 @@ def amend(session: Session, agreement: str, spec: AgreementSpec) -> Outcome:
             f"but agreement {contract.address} is between {payer} → {payee} (parties never change)"
         )
     terms = spec.to_terms(session.token_resolver())
-    version = int(session.chain.call(contract.functions.status())[2])
+    version = AgreementStatus.decode(session.chain.call(contract.functions.status())).version
     if version:
         _, in_force, _ = session.chain.call(contract.functions.termsAt(version))
         if bytes(in_force) == terms.terms_hash():
@@ -676,7 +684,7 @@ def terminate(
     if notice:
         from settle.status import read_version
 
-        period = int(session.chain.call(contract.functions.status())[4])
+        period = AgreementStatus.decode(session.chain.call(contract.functions.status())).current_period
         in_force, _ = read_version(session.chain, contract, int(session.chain.call(contract.functions.versionForPeriod(period))) or 1)
         session.say(f"notice period: {format_duration(in_force.terms.notice_seconds)}")
         outcome = session.execute(contract, contract.functions.giveNotice(), "give notice")

@@ -14,7 +14,16 @@ from settle.errors import ValidationError
 from settle.money import round_half_up
 from settle.terms import UINT64_MAX, UINT96_MAX, Meter, PriceModel, Terms
 
-__all__ = ["AmountOverflow", "PeriodCharge", "billable_units", "meter_amount", "period_amount", "period_charge"]
+__all__ = [
+    "AmountOverflow",
+    "PeriodCharge",
+    "billable_units",
+    "max_meter_amount",
+    "max_period_amount",
+    "meter_amount",
+    "period_amount",
+    "period_charge",
+]
 
 
 class AmountOverflow(ValidationError):
@@ -126,3 +135,30 @@ def period_amount(terms: Terms, usage: Sequence[int]) -> int:
     if not charge.fits:
         raise AmountOverflow(charge.amount)
     return charge.amount
+
+
+def max_meter_amount(meter: Meter) -> int:
+    """The most ``meter`` can charge in one period, in price units.
+
+    Every model but VOLUME charges more (or the same) for more usage, so its most is at usage 2^64-1. A VOLUME meter
+    prices all units at the tier the total falls in and can drop into a cheaper tier: its most is the largest charge at
+    the top of any tier it can reach.
+    """
+    if meter.model is not PriceModel.VOLUME:
+        return meter_amount(meter, UINT64_MAX)
+    billable = UINT64_MAX - meter.included
+    most = 0
+    lower = 0
+    for tier in meter.tiers:
+        if billable <= lower:
+            break
+        most = max(most, min(billable, tier.up_to) * tier.unit_price + tier.flat_fee)
+        lower = tier.up_to
+    return most
+
+
+def max_period_amount(terms: Terms) -> int:
+    """The largest amount in minor units the terms can produce before the cap (``Pricing.maxAmount`` on chain):
+    each meter at its most expensive usage, rounded half up once and raised to the minimum commitment."""
+    subtotal = sum(max_meter_amount(meter) for meter in terms.meters)
+    return max(round_half_up(subtotal, 10**terms.price_decimals), terms.minimum_commitment)

@@ -368,6 +368,26 @@ Whole = Annotated[int, Field(ge=0), BeforeValidator(_parse_whole), WithJsonSchem
 Address = Annotated[
     str, BeforeValidator(_parse_address), WithJsonSchema({"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$", "description": "an address"})
 ]
+
+
+def _parse_arbiter(value: Any) -> str:
+    if isinstance(value, str) and value.strip().lower() == "operator":
+        return "operator"
+    try:
+        return _parse_address(value)
+    except PydanticCustomError:
+        raise PydanticCustomError(
+            "arbiter", "{value} is neither 'operator' nor an address (0x and 40 hex digits)", {"value": repr(value)}
+        ) from None
+
+
+Arbiter = Annotated[
+    str,
+    BeforeValidator(_parse_arbiter),
+    WithJsonSchema(
+        {"anyOf": [{"enum": ["operator"]}, {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"}], "description": "'operator' or an address"}
+    ),
+]
 IntervalValue = Annotated[
     tuple[IntervalKind, int],
     BeforeValidator(_wrap(parse_interval, "interval")),
@@ -484,7 +504,16 @@ class AgreementSpec(_Strict):
     grace: Duration = Field(default=0, description="Late usage is still accepted this long after a period's end; settlement waits for it")
     dispute_window: Duration = Field(default=0, description="How long after settlement the payer may dispute")
     minimum_commitment: Amount = Field(default=Decimal(0), description="Minimum amount per period, in currency units")
-    cap: Amount | None = Field(default=None, description="Maximum amount per period, in currency units; omitted for none")
+    cap: Amount | None = Field(
+        default=None,
+        description="Maximum amount per period, in currency units; omitted for none. Required when the prices could take a "
+        "period's amount beyond what a settlement holds (2^96 - 1 minor units)",
+    )
+    arbiter: Arbiter = Field(
+        default="operator",
+        description="Who decides a dispute the parties do not resolve by consent, once the dispute window has closed: "
+        "'operator' (any holder of the factory's operator role) or the address of an arbiter both parties name",
+    )
     meters: list[MeterSpec] = Field(min_length=1, description="One to eight meters, numbered on-chain by their position here")
 
     @model_validator(mode="after")
@@ -632,6 +661,7 @@ class AgreementSpec(_Strict):
             dispute_window_seconds=self.dispute_window,
             minimum_commitment=minimum,
             cap=cap,
+            arbiter=ZERO_ADDRESS if self.arbiter == "operator" else self.arbiter,
             meters=tuple(meters),
         )
         try:
@@ -700,6 +730,7 @@ _FIELD_NAMES = {
     "dispute_window_seconds": "dispute_window",
     "minimum_commitment": "minimum_commitment",
     "cap": "cap",
+    "arbiter": "arbiter",
     "meters": "meters",
 }
 
@@ -715,6 +746,13 @@ def _spec_problem(exc: InvalidTerms, terms: Terms, spec: AgreementSpec) -> str:
 
     if path == "cap" and "below" in problem:
         problem = f"{money(terms.cap)} is below minimum_commitment {money(terms.minimum_commitment)} (omit cap for none)"
+    elif path == "cap" and problem.startswith("required"):
+        from settle.pricing import max_period_amount
+
+        problem = (
+            f"required: without a cap one period could cost up to {money(max_period_amount(terms))}, more than a "
+            f"settlement holds ({money(2**96 - 1)}); set a cap (at most {money(2**96 - 1)})"
+        )
     elif path == "end" and terms.end:
         schedule = Schedule(terms.start, terms.interval_kind, terms.interval)
         if terms.end <= terms.start:
@@ -923,6 +961,7 @@ def terms_document(terms: Terms) -> dict[str, Any]:
     doc["minimum_commitment"] = format_minor(terms.minimum_commitment, terms.minor_digits)
     if terms.cap:
         doc["cap"] = format_minor(terms.cap, terms.minor_digits)
+    doc["arbiter"] = "operator" if terms.arbiter_is_operator else terms.arbiter
     meters = []
     for meter in terms.meters:
         m: dict[str, Any] = {"model": meter.model.name.lower()}

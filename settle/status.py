@@ -15,13 +15,21 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import IntEnum
 from typing import Any
 
 from eth_utils import keccak, to_checksum_address
 from web3.contract import Contract
 
 from settle.chain import Chain
+from settle.chaintypes import (
+    AgreementState,
+    AgreementStatus,
+    PaymentStatus,
+    ServiceStatus,
+    SettlementView,
+    TerminationReason,
+    event_signature,
+)
 from settle.deployments import Deployments
 from settle.errors import ChainError, ConfigError, ValidationError
 from settle.money import format_minor
@@ -44,49 +52,18 @@ __all__ = [
 ]
 
 
-class AgreementState(IntEnum):
-    PROPOSED = 0
-    ACTIVE = 1
-    PAUSED = 2
-    TERMINATED = 3
-
-
-class PaymentStatus(IntEnum):
-    NONE = 0
-    DUE = 1
-    PARTIALLY_PAID = 2
-    PAID = 3
-    RETURNED = 4
-    DISPUTED = 5
-    WRITTEN_OFF = 6
-
-
-class ServiceStatus(IntEnum):
-    ACTIVE = 0
-    RESTRICTED = 1
-    SUSPENDED = 2
-
-
-class TerminationReason(IntEnum):
-    TERM_END = 0
-    NOTICE = 1
-    CONSENT = 2
-    CANCELLED = 3
-
-
-def _label(member: IntEnum) -> str:
-    return member.name.lower()
-
-
 @dataclass(frozen=True)
 class VersionView:
-    """One terms version: its terms, hash and the first period it prices (0 for version 1 and the pending one)."""
+    """One terms version: its terms, hash and the first period it prices (0 for version 1 and for proposals not in
+    force). ``state``: ``in force``, ``superseded`` (was in force, a later version prices from its start on),
+    ``pending``, or ``not accepted`` (a rejected or replaced proposal: version numbers are never reused)."""
 
     version: int
     terms: Terms
     terms_hash: bytes
     effective_from_period: int
     pending: bool = False
+    state: str = "in force"
 
 
 @dataclass(frozen=True)
@@ -119,6 +96,8 @@ class PeriodView:
     settled_at: int
     payment_status: PaymentStatus
     settlement_version: int
+    #: While Disputed: the part of the amount the payer disputes.
+    disputed: int = 0
 
     @property
     def open_amount(self) -> int:
@@ -148,6 +127,7 @@ class AgreementView:
     next_period_to_settle: int
     end_period: int
     outstanding: int
+    usage_epoch: int
     terms: Terms
     versions: list[VersionView]
     history: list[HistoryEntry]
@@ -210,7 +190,8 @@ class AgreementView:
                         "amount": amount(p.amount),
                         "paid": amount(p.paid),
                         "open": amount(p.open_amount),
-                        "status": _label(p.payment_status),
+                        "status": p.payment_status.label,
+                        "disputed": amount(p.disputed) if p.payment_status is PaymentStatus.DISPUTED else None,
                         "settled_at": moment(p.settled_at),
                         "due_date": moment(p.due_date),
                         "overdue": p.open_amount > 0 and self.timestamp > p.due_date,
@@ -228,8 +209,8 @@ class AgreementView:
                 "payer": {"address": self.payer, "name": self.names.get("payer")},
                 "payee": {"address": self.payee, "name": self.names.get("payee")},
             },
-            "state": _label(self.state),
-            "service_status": _label(self.service_status),
+            "state": self.state.label,
+            "service_status": self.service_status.label,
             "terms_version": self.version,
             "pending_version": self.pending_version or None,
             "terms": {**terms_document(self.terms), "hash": "0x" + self.versions_by_number()[self.version or 1].terms_hash.hex()},
@@ -239,6 +220,7 @@ class AgreementView:
                     "terms_hash": "0x" + v.terms_hash.hex(),
                     "effective_from_period": v.effective_from_period,
                     "pending": v.pending,
+                    "state": v.state,
                     "terms": terms_document(v.terms),
                 }
                 for v in self.versions
@@ -252,6 +234,7 @@ class AgreementView:
             "next_period_to_settle": self.next_period_to_settle,
             "end_period": self.end_period or None,
             "outstanding": amount(self.outstanding),
+            "usage_epoch": self.usage_epoch,
             "warnings": self.warnings,
             "periods": periods,
             "history": [
@@ -381,21 +364,39 @@ def read_agreement(
         raise ConfigError(f"{address} is not an initialized Settle agreement (factory() is zero)")
     factory = chain.contract("IAgreementFactory", factory_address)
     payer, payee = call(agreement.functions.parties())
-    s = call(agreement.functions.status())
-    (state, service, version, pending_version, current, cur_start, cur_end, next_settle, end_period, outstanding) = (int(x) for x in s)
+    s = AgreementStatus.decode(call(agreement.functions.status()))
+    state, service, version, pending_version = s.state, s.service_status, s.version, s.pending_version
+    current, cur_start, cur_end, next_settle = s.current_period, s.current_period_start, s.current_period_end, s.next_period_to_settle
+    end_period, outstanding, epoch = s.end_period, s.outstanding, s.usage_epoch
 
     versions: list[VersionView] = []
     warnings: list[str] = []
     from_events: dict[bytes, Terms] | None = None
-    last = pending_version or version or 1
-    for v in range(1, last + 1):
+    in_force = version or 1
+    # Every proposal keeps its number (rejected and replaced ones too), so read up to the highest one proposed: the
+    # pending one, or beyond the version in force until termsAt says the number is unknown.
+    v = 1
+    while True:
+        if v > max(pending_version, in_force):
+            try:
+                call(agreement.functions.termsAt(v))
+            except ChainError:
+                break
         found, warning = read_version(chain, agreement, v, block=at, from_events=from_events)
         if warning:
             warnings.append(warning)
             from_events = from_events or packed_terms_from_events(chain, agreement, to_block=at)
-        versions.append(dataclasses.replace(found, pending=(v == pending_version)))
-    in_force = version or 1
-    terms = versions[in_force - 1].terms
+        if v == pending_version:
+            version_state = "pending"
+        elif v == in_force:
+            version_state = "in force" if version else "pending"
+        elif v == 1 or found.effective_from_period:
+            version_state = "superseded" if v < in_force else "in force"
+        else:
+            version_state = "not accepted"
+        versions.append(dataclasses.replace(found, pending=(v == pending_version), state=version_state))
+        v += 1
+    terms = {x.version: x for x in versions}[in_force].terms
 
     history = _history(chain, agreement, factory, at, terms)
 
@@ -423,8 +424,8 @@ def read_agreement(
         factory=to_checksum_address(factory_address),
         payer=payer,
         payee=payee,
-        state=AgreementState(state),
-        service_status=ServiceStatus(service),
+        state=state,
+        service_status=service,
         version=version,
         pending_version=pending_version,
         current_period=current,
@@ -433,6 +434,7 @@ def read_agreement(
         next_period_to_settle=next_settle,
         end_period=end_period,
         outstanding=outstanding,
+        usage_epoch=epoch,
         terms=terms,
         versions=versions,
         history=history,
@@ -453,10 +455,7 @@ def read_agreement(
 
 
 def _is_open(raw: Any) -> bool:
-    amount, paid, _, status, _ = (int(x) for x in raw)
-    return PaymentStatus(status) in (PaymentStatus.DUE, PaymentStatus.PARTIALLY_PAID, PaymentStatus.RETURNED, PaymentStatus.DISPUTED) and (
-        amount > paid
-    )
+    return SettlementView.decode(raw).open_amount > 0
 
 
 def _period(call: Any, agreement: Contract, p: int, terms_by_version: dict[int, Terms], fallback_version: int) -> PeriodView:
@@ -464,7 +463,7 @@ def _period(call: Any, agreement: Contract, p: int, terms_by_version: dict[int, 
     version = int(call(agreement.functions.versionForPeriod(p))) or fallback_version
     usage = tuple(int(u) for u in call(agreement.functions.usageOf(p)))
     preview = int(call(agreement.functions.previewAmount(p)))
-    amount, paid, settled_at, status, settled_version = (int(x) for x in call(agreement.functions.settlement(p)))
+    settlement = SettlementView.decode(call(agreement.functions.settlement(p)))
     due = int(call(agreement.functions.dueDate(p)))
     terms = terms_by_version.get(version) or terms_by_version[fallback_version]
     charge = period_charge(terms, list(usage), validate_terms=False)
@@ -477,12 +476,13 @@ def _period(call: Any, agreement: Contract, p: int, terms_by_version: dict[int, 
         charge=charge,
         preview_amount=preview,
         due_date=due,
-        settled=PaymentStatus(status) is not PaymentStatus.NONE,
-        amount=amount,
-        paid=paid,
-        settled_at=settled_at,
-        payment_status=PaymentStatus(status),
-        settlement_version=settled_version,
+        settled=settlement.settled,
+        amount=settlement.amount,
+        paid=settlement.paid,
+        settled_at=settlement.settled_at,
+        payment_status=settlement.status,
+        settlement_version=settlement.terms_version,
+        disputed=settlement.disputed,
     )
 
 
@@ -558,15 +558,8 @@ def _history(chain: Chain, agreement: Contract, factory: Contract, to_block: int
 def _topic(event: Any) -> str:
     """An event's topic 0 as 0x-prefixed lower-case hex."""
     abi = event.abi
-    signature = f"{abi['name']}({','.join(_abi_type(i) for i in abi['inputs'])})"
+    signature = event_signature(abi)
     return "0x" + keccak(text=signature).hex()
-
-
-def _abi_type(item: dict[str, Any]) -> str:
-    kind = str(item["type"])
-    if kind.startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + kind[len("tuple") :]
-    return kind
 
 
 def _summary(name: str, a: dict[str, Any], terms: Terms) -> str:
@@ -591,7 +584,7 @@ def _summary(name: str, a: dict[str, Any], terms: Terms) -> str:
         case "AgreementResumed":
             return f"resumed by {a['by']}"
         case "TerminationScheduled":
-            reason = _label(TerminationReason(int(a["reason"])))
+            reason = TerminationReason(int(a["reason"])).label
             if TerminationReason(int(a["reason"])) is TerminationReason.CANCELLED:
                 return f"cancelled by {a['by']}"
             return f"ends before period {a['endPeriod']} ({reason.replace('_', ' ')}, by {a['by']})"
@@ -600,25 +593,28 @@ def _summary(name: str, a: dict[str, Any], terms: Terms) -> str:
         case "UsageReported":
             return f"period {a['period']} meter {a['meter']}: usage {a['previous']} → {a['cumulative']}"
         case "UsageCorrected":
-            return f"period {a['period']} meter {a['meter']}: corrected {a['previous']} → {a['corrected']} ({a['reason']})"
+            return (
+                f"period {a['period']} meter {a['meter']}: corrected {a['previous']} → {a['corrected']} ({a['reason']}); "
+                f"usage epoch now {a['epoch']}"
+            )
         case "SettlementTriggered":
             return f"period {a['period']} settled for {money(a['amount'])}, due {format_timestamp(int(a['dueDate']))}"
         case "PaymentConfirmed":
-            state = _label(PaymentStatus(a["status"])).replace("_", " ")
-            return f"period {a['period']}: payment of {money(a['amount'])} (paid {money(a['totalPaid'])}, {state})"
+            return f"period {a['period']}: payment of {money(a['amount'])}"
         case "TokenPullFailed":
             return f"period {a['period']}: pulling {money(a['amount'])} from the payer failed"
         case "PaymentReturned":
             code = bytes(a["reasonCode"]).decode("ascii", "replace").strip("\0")
             return f"period {a['period']}: {money(a['amount'])} returned ({code})"
         case "SettlementDisputed":
-            return f"period {a['period']} disputed by {a['by']}"
+            return f"period {a['period']}: {money(a['amount'])} disputed by {a['by']}"
         case "DisputeResolved":
-            return f"period {a['period']}: dispute resolved at {money(a['agreedAmount'])} (was {money(a['previousAmount'])})"
+            how = "by both parties" if int(a["arbiter"], 16) == 0 else f"decided by arbiter {a['arbiter']}"
+            return f"period {a['period']}: dispute resolved {how} at {money(a['agreedAmount'])} (was {money(a['previousAmount'])})"
         case "SettlementWrittenOff":
             return f"period {a['period']}: {money(a['writtenOff'])} written off"
         case "ServiceStatusChanged":
-            return f"service {_label(ServiceStatus(a['previous']))} → {_label(ServiceStatus(a['status']))}"
+            return f"service {ServiceStatus(a['previous']).label} → {ServiceStatus(a['status']).label}"
     return name
 
 
@@ -643,7 +639,7 @@ class AgreementListing:
             "agreement": self.agreement,
             "role": self.role,
             "counterparty": self.counterparty,
-            "state": _label(self.state),
+            "state": self.state.label,
             "terms_hash": self.terms_hash,
             "created": {"block": self.block, "utc": format_timestamp(self.created_at)},
             "name": self.name,
@@ -716,11 +712,11 @@ def render(view: AgreementView, console: Any) -> None:
     for role in ("payer", "payee"):
         name = view.names.get(role)
         overview.add_row(role, f"{getattr(view, role)}" + (f" ({name})" if name else ""))
-    state = _label(view.state)
+    state = view.state.label
     if view.end_period:
         state += f", ends after period {view.end_period - 1}"
     overview.add_row("state", state)
-    overview.add_row("service", _label(view.service_status))
+    overview.add_row("service", view.service_status.label)
     current_hash = view.versions_by_number()[view.version or 1].terms_hash.hex()
     pending = f"; version {view.pending_version} awaits acceptance" if view.pending_version else ""
     overview.add_row("terms", f"version {view.version or '1 (not yet accepted)'}, hash 0x{current_hash}{pending}")
@@ -768,9 +764,7 @@ def render(view: AgreementView, console: Any) -> None:
         charge = format_minor(p.charge.amount, digits)
         if p.charge.amount != p.preview_amount:
             charge += f" (contract {format_minor(p.preview_amount, digits)}!)"
-        status = (
-            _label(p.payment_status).replace("_", " ") if p.settled else ("running" if p.period == view.current_period else "unsettled")
-        )
+        status = p.payment_status.label.replace("_", " ") if p.settled else ("running" if p.period == view.current_period else "unsettled")
         if p.settled and p.open_amount and view.timestamp > p.due_date:
             status += " (overdue)"
         periods.add_row(
@@ -810,7 +804,7 @@ def render(view: AgreementView, console: Any) -> None:
         for column in ("version", "hash", "from period", "status"):
             versions.add_column(column)
         for v in view.versions:
-            state_text = "pending" if v.pending else ("in force" if v.version == (view.version or 1) else "superseded")
+            state_text = v.state
             if view.version == 0:
                 state_text = "awaiting acceptance"
             versions.add_row(str(v.version), "0x" + v.terms_hash.hex()[:16] + "…", str(v.effective_from_period), state_text)
@@ -834,5 +828,5 @@ def render_listing(party: str, listings: list[AgreementListing], console: Any) -
     for column in ("agreement", "name", "role", "counterparty", "state", "created"):
         table.add_column(column, no_wrap=column in ("agreement", "counterparty"))
     for item in listings:
-        table.add_row(item.agreement, item.name or "", item.role, item.counterparty, _label(item.state), _when(item.created_at))
+        table.add_row(item.agreement, item.name or "", item.role, item.counterparty, item.state.label, _when(item.created_at))
     console.print(table)

@@ -24,6 +24,7 @@ from settle.errors import ValidationError
 from settle.money import format_minor
 
 __all__ = [
+    "ARBITER_SIZE",
     "HEADER_SIZE",
     "MAX_DIGITS",
     "MAX_METERS",
@@ -60,7 +61,9 @@ UINT96_MAX = 2**96 - 1
 ZERO_ADDRESS = "0x" + "00" * 20
 
 #: Bytes of the packed header (everything before the first meter record).
-HEADER_SIZE = 79
+HEADER_SIZE = 80
+#: Bytes of a named arbiter's address, packed after the last meter record.
+ARBITER_SIZE = 20
 
 _ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]{40}")
 _CURRENCY_RE = re.compile(r"[A-Z]{3}")
@@ -255,15 +258,19 @@ class Terms:
     dispute_window_seconds: int = 0
     minimum_commitment: int = 0
     cap: int = 0
+    #: Who decides a dispute the parties do not resolve, once the dispute window has closed: the zero address for
+    #: the factory's operators, otherwise that account.
+    arbiter: str = ZERO_ADDRESS
     meters: tuple[Meter, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
-        token = self.token
-        if isinstance(token, bytes | bytearray) and len(token) == 20:
-            token = "0x" + bytes(token).hex()
-        if isinstance(token, str) and _ADDRESS_RE.fullmatch(token):
-            token = to_checksum_address(token)
-        object.__setattr__(self, "token", token)
+        for name in ("token", "arbiter"):
+            value = getattr(self, name)
+            if isinstance(value, bytes | bytearray) and len(value) == 20:
+                value = "0x" + bytes(value).hex()
+            if isinstance(value, str) and _ADDRESS_RE.fullmatch(value):
+                value = to_checksum_address(value)
+            object.__setattr__(self, name, value)
         if isinstance(self.currency, bytes | bytearray):
             object.__setattr__(self, "currency", bytes(self.currency).decode("latin-1"))
         object.__setattr__(self, "interval_kind", _enum_or_raw(IntervalKind, self.interval_kind))
@@ -321,6 +328,8 @@ class Terms:
         _check_uint("cap", self.cap, 96)
         if self.cap != 0 and self.cap < self.minimum_commitment:
             raise InvalidTerms("cap", f"{self.cap} is below minimum_commitment {self.minimum_commitment} (use 0 for no cap)")
+        if not isinstance(self.arbiter, str) or not _ADDRESS_RE.fullmatch(self.arbiter):
+            raise InvalidTerms("arbiter", f"{self.arbiter!r} is not an address (0x and 40 hex digits; {ZERO_ADDRESS} for the operator)")
 
         if not 1 <= len(self.meters) <= MAX_METERS:
             raise InvalidTerms("meters", f"{len(self.meters)} meters given, need 1 to {MAX_METERS}")
@@ -328,6 +337,24 @@ class Terms:
             if not isinstance(meter, Meter):
                 raise InvalidTerms(f"meters[{i}]", f"{meter!r} is not a Meter")
             meter.validate(f"meters[{i}]")
+
+        if self.cap == 0:
+            # A period that cannot be settled would block every later one (periods settle in order): terms whose
+            # amount can outgrow a settlement need a cap. Imported here: pricing builds on this module.
+            from settle.pricing import max_period_amount
+
+            most = max_period_amount(self)
+            if most > UINT96_MAX:
+                raise InvalidTerms(
+                    "cap",
+                    f"required: without a cap a period can cost up to {most} minor units, more than a settlement holds "
+                    f"({UINT96_MAX}); set a cap of at most {UINT96_MAX}",
+                )
+
+    @property
+    def arbiter_is_operator(self) -> bool:
+        """Whether the factory's operators decide unresolved disputes (no arbiter named)."""
+        return int(self.arbiter, 16) == 0
 
     # -- packed encoding and hash --------------------------------------------------------------------------------
 
@@ -348,10 +375,13 @@ class Terms:
         out += self.dispute_window_seconds.to_bytes(4, "big")
         out += self.minimum_commitment.to_bytes(12, "big")
         out += self.cap.to_bytes(12, "big")
+        out += (0 if self.arbiter_is_operator else 1).to_bytes(1, "big")
         out += len(self.meters).to_bytes(1, "big")
         assert len(out) == HEADER_SIZE
         for meter in self.meters:
             out += meter.pack()
+        if not self.arbiter_is_operator:
+            out += bytes.fromhex(self.arbiter[2:])
         return bytes(out)
 
     def terms_hash(self) -> bytes:
@@ -382,6 +412,9 @@ class Terms:
             values[name] = reader.uint(size, name)
         if values["interval_kind"] not in tuple(IntervalKind):
             raise ValidationError(f"packed terms: interval_kind {values['interval_kind']} at byte 25 is not an IntervalKind (0 or 1)")
+        arbiter_kind = reader.uint(1, "arbiter kind")
+        if arbiter_kind not in (0, 1):
+            raise ValidationError(f"packed terms: arbiter kind {arbiter_kind} at byte 78 is neither 0 (operator) nor 1 (named)")
         meter_count = reader.uint(1, "meter count")
         meters = []
         for i in range(meter_count):
@@ -409,6 +442,8 @@ class Terms:
             else:
                 package_size = reader.uint(8, f"{path}.package_size")
                 meters.append(Meter(model, included=included, package_size=package_size, price=reader.uint(12, f"{path}.price")))
+        if arbiter_kind == 1:
+            values["arbiter"] = "0x" + reader.take(ARBITER_SIZE, "arbiter").hex()
         reader.finish()
         terms = cls(**values, meters=tuple(meters))
         if validate:
@@ -440,6 +475,7 @@ class Terms:
             self.dispute_window_seconds,
             self.minimum_commitment,
             self.cap,
+            to_checksum_address(self.arbiter),
             tuple(m.to_abi() for m in self.meters),
         )
 
@@ -501,6 +537,7 @@ _SOLIDITY_NAMES = {
     "dispute_window_seconds": "disputeWindowSeconds",
     "minimum_commitment": "minimumCommitment",
     "cap": "cap",
+    "arbiter": "arbiter",
     "meters": "meters",
 }
 
@@ -552,4 +589,4 @@ class _Reader:
     def finish(self) -> None:
         extra = len(self.data) - self.offset
         if extra:
-            raise ValidationError(f"packed terms: {extra} unexpected bytes after the last meter (from byte {self.offset})")
+            raise ValidationError(f"packed terms: {extra} unexpected bytes after the last meter and arbiter (from byte {self.offset})")

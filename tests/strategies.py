@@ -21,7 +21,8 @@ import dataclasses
 from hypothesis import strategies as st
 
 from settle.calendar import IntervalKind, Schedule
-from settle.pricing import period_charge
+from settle.money import round_half_up
+from settle.pricing import max_meter_amount, period_charge
 from settle.terms import (
     MAX_DIGITS,
     MAX_METERS,
@@ -204,6 +205,10 @@ def terms(
     if min_and_cap:
         minimum = draw(st.one_of(st.just(0), st.integers(0, 10**6), uints(96)))
         cap = draw(st.one_of(st.just(0), st.integers(minimum, UINT96_MAX)))
+    if cap == 0 and max_period_amount_of(meter_list, price_decimals, minimum) > UINT96_MAX:
+        # Terms whose amount could outgrow a settlement need a cap (Terms_CapRequired); without min_and_cap the
+        # cap is the largest possible, so it binds only where the amount would not fit anyway.
+        cap = draw(st.integers(max(minimum, 1), UINT96_MAX)) if min_and_cap else UINT96_MAX
     return Terms(
         token=draw(addresses()),
         currency=draw(currencies()),
@@ -223,6 +228,11 @@ def terms(
     )
 
 
+def max_period_amount_of(meter_list: list[Meter], price_decimals: int, minimum: int) -> int:
+    """``max_period_amount`` of terms with these meters, price decimals and minimum (other fields do not matter)."""
+    return max(round_half_up(sum(max_meter_amount(m) for m in meter_list), 10**price_decimals), minimum)
+
+
 @st.composite
 def usages(draw: st.DrawFn, t: Terms) -> list[int]:
     """One uint64 usage per meter of ``t``, biased to each meter's edges."""
@@ -240,6 +250,8 @@ def terms_and_usage(draw: st.DrawFn, **terms_options: object) -> tuple[Terms, li
         near = st.integers(low, min(UINT96_MAX, low + 4))
         minimum = draw(st.one_of(st.just(0), near))
         cap = draw(st.one_of(st.just(0), near.filter(lambda c: c >= minimum), st.just(minimum)))
+        if cap == 0 and max_period_amount_of(list(t.meters), t.price_decimals, minimum) > UINT96_MAX:
+            cap = max(minimum, UINT96_MAX if rounded > UINT96_MAX else min(rounded + 2, UINT96_MAX), 1)
         t = dataclasses.replace(t, minimum_commitment=minimum, cap=cap)
     return t, usage
 

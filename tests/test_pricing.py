@@ -16,7 +16,8 @@ from strategies import half_unit_cases, meters, terms, terms_and_usage, usage_fo
 from test_terms import EXAMPLE
 
 from settle.errors import ValidationError
-from settle.pricing import AmountOverflow, PeriodCharge, meter_amount, period_amount, period_charge
+from settle.money import round_half_up
+from settle.pricing import AmountOverflow, PeriodCharge, max_period_amount, meter_amount, period_amount, period_charge
 from settle.terms import UINT64_MAX, UINT96_MAX, InvalidTerms, Meter, PriceModel, Terms, Tier
 
 MAX = UINT64_MAX
@@ -205,28 +206,55 @@ def test_breakdown_of_the_example() -> None:
 def test_largest_amount_that_fits_and_the_first_that_does_not() -> None:
     assert period_amount(one_meter(Meter.flat(UINT96_MAX)), [0]) == UINT96_MAX
     t = dataclasses.replace(one_meter(Meter.flat(UINT96_MAX)), meters=(Meter.flat(UINT96_MAX), Meter.flat(1)))
-    with pytest.raises(AmountOverflow) as info:
+    # Such terms are refused (a cap is required), so the overflow can no longer reach a settlement...
+    with pytest.raises(InvalidTerms, match=f"^cap: required: without a cap a period can cost up to {2**96} minor units"):
         period_amount(t, [0, 0])
-    assert info.value.amount == 2**96
-    assert isinstance(info.value, ValidationError)
-    assert str(info.value) == (
-        f"the period amount {2**96} (minor units) does not fit in 96 bits (max {UINT96_MAX}); set a cap or correct the usage"
-    )
-    charge = period_charge(t, [0, 0])
+    # ...and the unvalidated model still says what the amount would be.
+    charge = period_charge(t, [0, 0], validate_terms=False)
     assert charge.amount == 2**96 and not charge.fits
+    assert period_amount(dataclasses.replace(t, cap=UINT96_MAX), [0, 0]) == UINT96_MAX
 
 
 def test_overflow_near_2_64_times_2_96() -> None:
     t = one_meter(Meter.per_unit(UINT96_MAX))
-    with pytest.raises(AmountOverflow) as info:
-        period_amount(t, [MAX])
-    assert info.value.amount == MAX * UINT96_MAX
+    with pytest.raises(InvalidTerms, match=f"can cost up to {MAX * UINT96_MAX} minor units"):
+        t.validate()
+    assert period_charge(t, [MAX], validate_terms=False).amount == MAX * UINT96_MAX
     # With 18 price decimals, 10^18 units at the top price are exactly 2^96-1 minor units; one more unit is too many.
-    fine = one_meter(Meter.per_unit(UINT96_MAX), price_decimals=18)
+    fine = one_meter(Meter.per_unit(UINT96_MAX), price_decimals=18, cap=UINT96_MAX)
     assert period_amount(fine, [10**18]) == UINT96_MAX
-    with pytest.raises(AmountOverflow) as info:
-        period_amount(fine, [10**18 + 1])
-    assert info.value.amount == UINT96_MAX + 79_228_162_514  # + 79228162514.26… rounded
+    assert period_charge(fine, [10**18 + 1]).cap_applied
+    uncapped = dataclasses.replace(fine, cap=0)
+    assert period_charge(uncapped, [10**18 + 1], validate_terms=False).amount == UINT96_MAX + 79_228_162_514  # + 79228162514.26…
+
+
+def test_amount_overflow_error_names_the_amount() -> None:
+    error = AmountOverflow(2**96)
+    assert isinstance(error, ValidationError)
+    assert (
+        str(error) == f"the period amount {2**96} (minor units) does not fit in 96 bits (max {UINT96_MAX}); set a cap or correct the usage"
+    )
+
+
+def test_cap_required_exactly_when_the_largest_amount_does_not_fit() -> None:
+    # The largest usage is 2^64 - 1: a unit price of 2^32 fits (2^96 - 2^32), one more does not.
+    fits = one_meter(Meter.per_unit(1, included=0))
+    assert max_period_amount(fits) == MAX
+    fits.validate()
+    edge = one_meter(Meter.per_unit(UINT96_MAX // MAX))
+    assert max_period_amount(edge) == (UINT96_MAX // MAX) * MAX <= UINT96_MAX
+    edge.validate()
+    over = one_meter(Meter.per_unit(UINT96_MAX // MAX + 1))
+    assert max_period_amount(over) > UINT96_MAX
+    with pytest.raises(InvalidTerms, match="^cap: required"):
+        over.validate()
+    # A volume discount: the top is inside the first tier, not at the largest usage.
+    volume = one_meter(Meter.volume([Tier(1_000, 2**90, 0), Tier(MAX, 1, 0)]))
+    assert max_period_amount(volume) == 1_000 * 2**90 > UINT96_MAX
+    cheap_top = one_meter(Meter.volume([Tier(1_000, 2**40, 0), Tier(MAX, 1, 0)]))
+    assert max_period_amount(cheap_top) == MAX  # 1,000 × 2^40 < 2^64 - 1 units at 1
+    # Rounding and the minimum count: 10 price decimals divide, a minimum raises.
+    assert max_period_amount(one_meter(Meter.per_unit(2**40), price_decimals=10)) == round_half_up(MAX * 2**40, 10**10)
 
 
 def test_a_cap_prevents_the_overflow() -> None:
@@ -353,7 +381,11 @@ def test_exactly_half_a_minor_unit_rounds_up(case: tuple[Terms, list[int]]) -> N
 
 @given(terms(min_and_cap=False), st.data())
 def test_without_minimum_and_cap_the_amount_is_the_rounded_sum(t: Terms, data: st.DataObject) -> None:
+    # Without min_and_cap a cap is set only where the terms require one: 2^96 - 1, the most a settlement holds.
     usage = [data.draw(usage_for_meter(m)) for m in t.meters]
     charge = period_charge(t, usage)
-    assert charge.amount == charge.rounded
-    assert not charge.minimum_applied and not charge.cap_applied
+    assert not charge.minimum_applied
+    if t.cap == 0 or charge.rounded <= t.cap:
+        assert charge.amount == charge.rounded and not charge.cap_applied
+    else:
+        assert t.cap == UINT96_MAX and charge.amount == t.cap and charge.cap_applied

@@ -18,8 +18,8 @@ from strategies import half_unit_cases, terms, terms_and_usage
 
 from settle.chain import DevChain
 from settle.errors import ContractRevert
-from settle.pricing import period_charge
-from settle.terms import UINT96_MAX, ZERO_ADDRESS, IntervalKind, Terms
+from settle.pricing import max_period_amount, period_charge
+from settle.terms import UINT96_MAX, ZERO_ADDRESS, IntervalKind, InvalidTerms, Terms
 
 CHAIN_SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
@@ -40,6 +40,25 @@ def test_compute_amount_matches_model(factory, case):
     t, usage = case
     charge = period_charge(t, usage)
     assert factory.functions.computeAmount(t.to_abi(), usage).call() == charge.amount
+
+
+@settings(CHAIN_SETTINGS, max_examples=300)
+@given(t=terms())
+def test_cap_required_exactly_where_the_model_says(session_chain, factory, t: Terms):
+    """Without a cap, the factory refuses terms whose largest amount exceeds 2^96 - 1, naming that amount — the
+    same terms and the same amount the Python model refuses."""
+    uncapped = dataclasses.replace(t, token=ZERO_ADDRESS, cap=0)
+    most = max_period_amount(uncapped)
+    if most <= UINT96_MAX:
+        uncapped.validate()
+        packed, _ = factory.functions.encodeTerms(uncapped.to_abi()).call()
+        assert bytes(packed) == uncapped.pack()
+        return
+    with pytest.raises(InvalidTerms, match=rf"^cap: required: without a cap a period can cost up to {most} minor units"):
+        uncapped.validate()
+    with pytest.raises(ContractRevert) as info:
+        session_chain.call(factory.functions.encodeTerms(uncapped.to_abi()))
+    assert info.value.error_name == "Terms_CapRequired" and info.value.error_args == (most,)
 
 
 @settings(CHAIN_SETTINGS, max_examples=100)
@@ -98,23 +117,18 @@ def test_settle_charges_what_the_model_says(session_chain, factory, roles, case,
         dev.advance_to(start + 1)
         meters = [(i, q) for i, q in enumerate(usage) if q > 0]
         if meters:
-            chain.transact(agreement.functions.reportUsage(0, b"\x01" * 32, b"\x02" * 32, meters), oracle)
+            chain.transact(agreement.functions.reportUsage(0, b"\x01" * 32, b"\x02" * 32, 0, meters), oracle)
         assert list(agreement.functions.usageOf(0).call()) == usage
         charge = period_charge(t, usage)
         dev.advance_to(t.settleable_at(0))
         payee = chain.dev_accounts(3)[2]
-        if charge.fits:
-            chain.transact(agreement.functions.settle(0), payee)
-            settlement = agreement.functions.settlement(0).call()
-            assert settlement[0] == charge.amount
-            assert agreement.functions.outstanding().call() == charge.amount
-            assert agreement.functions.dueDate(0).call() == t.due_at(0)
-        else:
-            assert charge.amount > UINT96_MAX
-            with pytest.raises(ContractRevert) as info:
-                chain.transact(agreement.functions.settle(0), payee)
-            assert info.value.error_name == "BillingAgreement_AmountOverflow"
-            assert info.value.error_args == (0, charge.amount)
+        # Valid terms cap every amount that could outgrow a settlement (Terms_CapRequired), so each one settles.
+        assert charge.fits
+        chain.transact(agreement.functions.settle(0), payee)
+        settlement = agreement.functions.settlement(0).call()
+        assert settlement[0] == charge.amount
+        assert agreement.functions.outstanding().call() == charge.amount
+        assert agreement.functions.dueDate(0).call() == t.due_at(0)
     finally:
         dev.revert(snapshot)
 

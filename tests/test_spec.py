@@ -13,7 +13,7 @@ import pytest
 import yaml
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from strategies import money_digits, terms, units_below
+from strategies import max_period_amount_of, money_digits, terms, units_below
 
 from settle.calendar import IntervalKind
 from settle.money import format_minor
@@ -259,10 +259,14 @@ def token_spec(minor_digits: int, **changes: Any) -> dict[str, Any]:
 
 def test_the_issue_example_a_29_digit_price_in_an_18_decimal_unit(tmp_path):
     price = "12345.123456789012345678901234"
-    terms = parse_spec(token_spec(18, meters=[{"name": "x", "model": "per_unit", "price": price}])).to_terms()
+    cap = format_minor(UINT96_MAX, 18)  # at this price a period can cost more than a settlement holds: a cap is required
+    terms = parse_spec(token_spec(18, cap=cap, meters=[{"name": "x", "model": "per_unit", "price": price}])).to_terms()
     assert (terms.price_decimals, terms.meters[0].price) == (6, 12345123456789012345678901234)
+    assert one_problem(token_spec(18, meters=[{"name": "x", "model": "per_unit", "price": price}])).startswith("cap: required: ")
     path = tmp_path / "plan.yaml"  # the same price unquoted: a YAML number, read as an exact decimal
-    path.write_text(yaml.safe_dump(token_spec(18, meters=[{"name": "x", "model": "per_unit", "price": "PRICE"}])).replace("PRICE", price))
+    path.write_text(
+        yaml.safe_dump(token_spec(18, cap=cap, meters=[{"name": "x", "model": "per_unit", "price": "PRICE"}])).replace("PRICE", price)
+    )
     assert load_spec(path).to_terms() == terms
     assert terms_document(terms)["meters"][0]["price"] == price
 
@@ -271,7 +275,8 @@ def test_the_issue_example_a_29_digit_price_in_an_18_decimal_unit(tmp_path):
 @pytest.mark.parametrize("field", ["minimum_commitment", "cap"])
 def test_minimum_and_cap_of_exactly_2_96_minus_1_units_and_one_above(minor_digits: int, field: str):
     limit = format_minor(UINT96_MAX, minor_digits)
-    terms = parse_spec(token_spec(minor_digits, **{field: limit})).to_terms()
+    # A cap keeps the default meter's largest amount within a settlement at every digit count.
+    terms = parse_spec(token_spec(minor_digits, **{"cap": limit, field: limit})).to_terms()
     assert getattr(terms, field) == UINT96_MAX
     assert terms_document(terms)[field] == limit
     above = format_minor(UINT96_MAX + 1, minor_digits)
@@ -294,10 +299,13 @@ def test_prices_and_fees_of_exactly_2_96_minus_1_units_and_one_above(place: str,
         return {"name": "x", "model": "graduated", "tiers": [{"up_to": 10, place: value}, {"unit_price": "0"}]}
 
     top = format_minor(UINT96_MAX, scale)
-    terms = parse_spec(token_spec(minor_digits, price_decimals=price_decimals, meters=[meter(top)])).to_terms()
+    cap = format_minor(UINT96_MAX, minor_digits)  # prices this high need a cap
+    terms = parse_spec(token_spec(minor_digits, price_decimals=price_decimals, cap=cap, meters=[meter(top)])).to_terms()
     stored = terms.meters[0].price if place == "price" else getattr(terms.meters[0].tiers[0], place)
     assert stored == UINT96_MAX
-    problem = one_problem(token_spec(minor_digits, price_decimals=price_decimals, meters=[meter(format_minor(UINT96_MAX + 1, scale))]))
+    problem = one_problem(
+        token_spec(minor_digits, price_decimals=price_decimals, cap=cap, meters=[meter(format_minor(UINT96_MAX + 1, scale))])
+    )
     path = "meters[0].price" if place == "price" else f"meters[0].tiers[0].{place}"
     assert problem.startswith(f"{path}: ") and "too large" in problem and "79228162514264337593543950335" in problem
     assert f"at most {top}" in problem
@@ -323,6 +331,10 @@ def test_generated_prices_are_stored_exactly(minor_digits: int, data: st.DataObj
             },
         ],
     )
+    meters = [Meter.per_unit(units[0]), Meter.volume([Tier(5, units[1], 0), Tier(UINT64_MAX, 0, units[2])])]
+    if cap == 0 and max_period_amount_of(meters, price_decimals, minimum) > UINT96_MAX:
+        cap = UINT96_MAX  # such prices need a cap (Terms_CapRequired)
+        spec["cap"] = format_minor(cap, minor_digits)
     if cap == 0:
         del spec["cap"]
     terms = parse_spec(spec).to_terms()
@@ -557,3 +569,29 @@ def test_original_spec_is_not_mutated():
     snapshot = copy.deepcopy(data)
     parse_spec(data).to_terms()
     assert data == snapshot
+
+
+# -- disputes: who decides, and the cap a period's amount needs ---------------------------------------------------------
+
+
+def test_the_arbiter_is_the_operator_unless_the_spec_names_one():
+    assert parse_spec(base()).to_terms().arbiter == ZERO_ADDRESS
+    assert parse_spec(changed(arbiter="Operator")).to_terms().arbiter_is_operator
+    named = "0x00000000000000000000000000000000000a4B17"
+    terms = parse_spec(changed(arbiter=named.lower())).to_terms()
+    assert terms.arbiter == named and terms_document(terms)["arbiter"] == named
+    assert terms_document(parse_spec(base()).to_terms())["arbiter"] == "operator"
+    assert one_problem(changed(arbiter="the court")) == "arbiter: 'the court' is neither 'operator' nor an address (0x and 40 hex digits)"
+
+
+def test_a_cap_is_required_where_a_period_could_outgrow_a_settlement():
+    # 100,000,000 EUR per unit: at 2^64 - 1 units a period would cost more than 2^96 - 1 cents.
+    data = changed(meters=[{"name": "x", "model": "per_unit", "price": "100000000"}])
+    data.pop("cap", None)
+    most = format_minor((2**64 - 1) * 10**10, 2, "EUR")
+    limit = format_minor(UINT96_MAX, 2, "EUR")
+    assert one_problem(data) == (
+        f"cap: required: without a cap one period could cost up to {most}, more than a settlement holds ({limit}); "
+        f"set a cap (at most {limit})"
+    )
+    assert parse_spec({**data, "cap": "1000000"}).to_terms().cap == 100_000_000

@@ -51,7 +51,7 @@ def billed(chain, sessions, active) -> Billed:
     grant_role(sessions[OPERATOR], "gateway", accounts[GATEWAY].address)
     agreement = chain.contract("IBillingAgreement", active)
     for period, usages in USAGE.items():
-        report = agreement.functions.reportUsage(period, keccak(text=f"report-{period}"), keccak(text=f"root-{period}"), usages)
+        report = agreement.functions.reportUsage(period, keccak(text=f"report-{period}"), keccak(text=f"root-{period}"), 0, usages)
         chain.transact(report, accounts[ORACLE])
     amounts = {}
     for period in (0, 1):
@@ -66,7 +66,7 @@ def billed(chain, sessions, active) -> Billed:
 
 def views(chain, address: str, period: int) -> dict:
     agreement = chain.contract("IBillingAgreement", address)
-    amount, paid, settled_at, status, version = chain.call(agreement.functions.settlement(period))
+    amount, paid, settled_at, status, version, _disputed = chain.call(agreement.functions.settlement(period))
     start, end = chain.call(agreement.functions.periodBounds(period))
     return {
         "usage": list(chain.call(agreement.functions.usageOf(period))),
@@ -216,14 +216,17 @@ def test_the_cast_commands_of_the_docs_work(chain, billed, rpc_url):
     assert len(calls) >= 14
     payer = chain.dev_accounts(2)[PAYER].address
     agreement = chain.contract("IBillingAgreement", billed.address)
+    terms_hash = "0x" + bytes(chain.call(agreement.functions.termsAt(1))[1]).hex()
     outputs = {}
     for signature, args in calls:
         signature = signature.strip('"').replace("$T", terms_type)
-        values = [{"N": "1", "V": "1", "PARTY": payer}[a] for a in args.split()]
+        values = [{"N": "1", "V": "1", "PARTY": payer, "HASH": terms_hash, "DEADLINE": "4102444800"}[a] for a in args.split()]
         proc = subprocess.run([cast, "call", billed.address, signature, *values, "--rpc-url", rpc_url], capture_output=True, text=True)
         assert proc.returncode == 0, (signature, proc.stderr)
         outputs[signature.split("(")[0]] = proc.stdout.split()
     assert int(outputs["outstanding"][0]) == chain.call(agreement.functions.outstanding())
+    assert int(outputs["usageEpoch"][0]) == chain.call(agreement.functions.status())[10] == 0
+    assert outputs["acceptDigest"][0] == "0x" + bytes(chain.call(agreement.functions.acceptDigest(payer, 1, terms_hash, 4102444800))).hex()
     assert int(outputs["previewAmount"][0]) == chain.call(agreement.functions.previewAmount(1))
     assert outputs["parties"] == [payer, chain.dev_accounts(3)[PAYEE].address]
     factory = chain.call(agreement.functions.factory())

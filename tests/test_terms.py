@@ -28,7 +28,7 @@ from settle.terms import (
 )
 
 TERMS_ABI_TYPE = (
-    "(address,bytes3,uint8,uint8,uint8,uint32,uint40,uint40,uint32,uint16,uint32,uint32,uint96,uint96,"
+    "(address,bytes3,uint8,uint8,uint8,uint32,uint40,uint40,uint32,uint16,uint32,uint32,uint96,uint96,address,"
     "(uint8,uint64,uint96,uint64,(uint64,uint96,uint96)[])[])"
 )
 
@@ -64,7 +64,7 @@ EXAMPLE = Terms(
     ),
 )
 #: keccak256 of EXAMPLE's packing, computed once; if this changes, the encoding changed.
-EXAMPLE_HASH = "df84bcf1075dda26bc396f31f1cf37170b6af6a60b4a7624a746b32f575fc584"
+EXAMPLE_HASH = "f82374495c80cbdc11ea55c2e2916cb900b6f6947c9775961e826e92fab2b387"
 
 
 def be(value: int, width: int) -> bytes:
@@ -88,9 +88,10 @@ def example_packed_by_hand() -> bytes:
         + be(2_592_000, 4)  # disputeWindowSeconds
         + be(10_000, 12)  # minimumCommitment
         + be(1_000_000, 12)  # cap
+        + be(0, 1)  # arbiterKind: the operator decides disputes
         + be(5, 1)  # meterCount
     )
-    assert len(header) == 79
+    assert len(header) == 80
     flat = be(0, 1) + be(0, 8) + be(4_900_000, 12)
     graduated = (
         be(2, 1)
@@ -159,10 +160,34 @@ def test_unpack_empty() -> None:
         Terms.unpack(b"")
 
 
+ARBITER = "0x00000000000000000000000000000000000a4B17"
+
+
+def test_a_named_arbiter_follows_the_meters() -> None:
+    named = dataclasses.replace(EXAMPLE, arbiter=ARBITER.lower())
+    by_hand = bytearray(example_packed_by_hand())
+    by_hand[78] = 1  # arbiterKind: named
+    by_hand += bytes.fromhex(ARBITER[2:])
+    assert named.pack() == bytes(by_hand)
+    assert named.arbiter == ARBITER and not named.arbiter_is_operator and EXAMPLE.arbiter_is_operator
+    assert Terms.unpack(bytes(by_hand)) == named
+    assert named.terms_hash() != EXAMPLE.terms_hash()
+    bad = bytearray(by_hand)
+    bad[78] = 2
+    with pytest.raises(ValidationError, match=r"arbiter kind 2 at byte 78 is neither 0 \(operator\) nor 1 \(named\)"):
+        Terms.unpack(bytes(bad))
+    with pytest.raises(ValidationError, match=r"truncated at byte \d+: arbiter needs 20 bytes"):
+        Terms.unpack(bytes(by_hand[:-1]))
+    with pytest.raises(InvalidTerms, match=r"^arbiter: 'nobody' is not an address"):
+        dataclasses.replace(EXAMPLE, arbiter="nobody").validate()
+
+
 def test_unpack_truncated_header() -> None:
-    data = example_packed_by_hand()[:78]
-    with pytest.raises(ValidationError, match=r"packed terms: truncated at byte 78: meter count needs 1 bytes, only 0 left"):
-        Terms.unpack(data)
+    data = example_packed_by_hand()
+    with pytest.raises(ValidationError, match=r"packed terms: truncated at byte 78: arbiter kind needs 1 bytes, only 0 left"):
+        Terms.unpack(data[:78])
+    with pytest.raises(ValidationError, match=r"packed terms: truncated at byte 79: meter count needs 1 bytes, only 0 left"):
+        Terms.unpack(data[:79])
 
 
 @pytest.mark.parametrize("cut", [1, 5, 20, 100])
@@ -174,14 +199,19 @@ def test_unpack_truncated_meters(cut: int) -> None:
 
 def test_unpack_trailing_bytes() -> None:
     data = example_packed_by_hand()
-    with pytest.raises(ValidationError, match=rf"packed terms: 2 unexpected bytes after the last meter \(from byte {len(data)}\)"):
+    with pytest.raises(
+        ValidationError, match=rf"packed terms: 2 unexpected bytes after the last meter and arbiter \(from byte {len(data)}\)"
+    ):
         Terms.unpack(data + b"\0\0")
+    # 20 trailing bytes are an arbiter only when the header says one is named.
+    with pytest.raises(ValidationError, match=r"20 unexpected bytes"):
+        Terms.unpack(data + b"\x11" * 20)
 
 
 def test_unpack_unknown_model() -> None:
     data = bytearray(example_packed_by_hand())
     data[HEADER_SIZE + 21] = 9  # meters[1].model
-    with pytest.raises(ValidationError, match=r"packed terms: meters\[1\].model 9 at byte 100 is not a PriceModel \(0 to 4\)"):
+    with pytest.raises(ValidationError, match=r"packed terms: meters\[1\].model 9 at byte 101 is not a PriceModel \(0 to 4\)"):
         Terms.unpack(bytes(data))
 
 
@@ -201,7 +231,7 @@ def test_unpack_validates_the_result() -> None:
 
 
 def test_unpack_zero_meters() -> None:
-    data = example_packed_by_hand()[:78] + b"\0"
+    data = example_packed_by_hand()[:79] + b"\0"
     with pytest.raises(InvalidTerms, match=r"^meters: 0 meters given, need 1 to 8 \(in packed terms\)$"):
         Terms.unpack(data)
 
@@ -213,8 +243,9 @@ def test_to_abi_shape() -> None:
     abi = EXAMPLE.to_abi()
     assert abi[:3] == (TOKEN, b"EUR", 2)
     assert abi[4] == 0 and type(abi[4]) is int
-    assert abi[14][1] == (2, 1_000, 0, 0, ((10_000, 50, 0), (100_000, 30, 5_000), (UINT64_MAX, 10, 0)))
-    assert abi[14][4] == (4, 0, 25_000, 100, ())
+    assert abi[14] == ZERO_ADDRESS  # the operator decides disputes
+    assert abi[15][1] == (2, 1_000, 0, 0, ((10_000, 50, 0), (100_000, 30, 5_000), (UINT64_MAX, 10, 0)))
+    assert abi[15][4] == (4, 0, 25_000, 100, ())
 
 
 @given(terms_st())
@@ -240,6 +271,7 @@ def _as_dict(abi: tuple[Any, ...]) -> dict[str, Any]:
         "disputeWindowSeconds",
         "minimumCommitment",
         "cap",
+        "arbiter",
         "meters",
     ]
     out = dict(zip(names, abi, strict=True))
@@ -251,7 +283,7 @@ def _as_dict(abi: tuple[Any, ...]) -> dict[str, Any]:
             "packageSize": m[3],
             "tiers": [{"upTo": u, "unitPrice": p, "flatFee": f} for u, p, f in m[4]],
         }
-        for m in abi[14]
+        for m in abi[15]
     ]
     return out
 
@@ -264,7 +296,7 @@ def test_from_abi_accepts_mappings() -> None:
 
 
 def test_from_abi_errors() -> None:
-    with pytest.raises(ValidationError, match=r"terms: expected 15 fields \(token, currency, .*\), got 2"):
+    with pytest.raises(ValidationError, match=r"terms: expected 16 fields \(token, currency, .*, arbiter, meters\), got 2"):
         Terms.from_abi((1, 2))
     d = _as_dict(EXAMPLE.to_abi())
     del d["cap"]
@@ -495,3 +527,17 @@ def test_enums_are_coerced() -> None:
     assert t.interval_kind is IntervalKind.FIXED_SECONDS
     assert Meter(3, tiers=[Tier(MAX, 1)]).model is PriceModel.VOLUME  # type: ignore[arg-type]
     assert Meter(3, tiers=[Tier(MAX, 1)]).tiers == (Tier(MAX, 1),)  # type: ignore[arg-type]
+
+
+def test_the_docs_test_vector_is_the_example() -> None:
+    """docs/terms-encoding.md prints EXAMPLE's packed bytes and hash: both must be what the code computes."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "terms-encoding.md").read_text()
+    section = doc.split("## Test vector", 1)[1]
+    lines = section.split("packedTerms (", 1)[1].split("\n\n", 2)[1]
+    packed = bytes.fromhex("".join(line.strip() for line in lines.splitlines()))
+    assert packed == EXAMPLE.pack()
+    assert f"packedTerms ({len(packed)} bytes" in section
+    assert re.search(r"termsHash `0x([0-9a-f]{64})`", section).group(1) == EXAMPLE_HASH  # type: ignore[union-attr]

@@ -105,11 +105,23 @@ interface IAgreementFactory is IAccessControl, ITermsErrors {
     function isOracle(address account) external view returns (bool);
 
     /// @notice When `account` becomes (or became) an active oracle signer; 0 if it holds no ORACLE_ROLE.
+    /// @dev Also identifies the grant: a signer's relayed usage reports name it (`signerSince`), so reports signed
+    ///      under an earlier grant of the same key stay invalid after a revocation and a new grant. A new grant
+    ///      always gets a later time than any earlier grant of the account.
     function oracleActiveFrom(address account) external view returns (uint40);
 
     /// @notice Validates `terms` and returns their packed form (the clone arguments) and its hash.
     /// @dev Reverts with the same `Terms_*` errors as `createAgreement`.
     function encodeTerms(Terms calldata terms) external view returns (bytes memory packed, bytes32 termsHash);
+
+    /// @notice `encodeTerms` for an amendment of an agreement paid in `currentToken`: that token passes even if it
+    ///         has been removed from the allow-list since (an agreement keeps its token for life; delisting stops
+    ///         new agreements in it, not amendments of existing ones). Any other token must be allow-listed.
+    /// @dev The token comes first so an agreement can forward its own `proposeAmendment(Terms)` argument unchanged.
+    function encodeAmendmentTerms(address currentToken, Terms calldata terms)
+        external
+        view
+        returns (bytes memory packed, bytes32 termsHash);
 
     /// @notice The amount, in minor units, that `terms` charge for one period with `usage` (one entry per meter).
     /// @dev The same code `settle` runs; exposed for parties, tooling and differential tests.

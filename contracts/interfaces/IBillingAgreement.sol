@@ -53,32 +53,39 @@ interface IBillingAgreement is ITermsErrors {
         bytes32 recordsRoot,
         bytes32 indexed reportId
     );
-    /// @notice A meter's usage for an unsettled period was corrected, with a reason.
+    /// @notice A meter's usage for an unsettled period was corrected, with a reason. `epoch` is the new usage epoch:
+    ///         reports built on an earlier one are refused from now on (`BillingAgreement_StaleReport`).
     event UsageCorrected(
         uint32 indexed period,
         uint8 indexed meter,
         uint64 previous,
         uint64 corrected,
         bytes32 recordsRoot,
-        string reason
+        string reason,
+        uint16 epoch
     );
     /// @notice Period `period` was settled for `amount` (minor units), due at `dueDate`.
     event SettlementTriggered(uint32 indexed period, uint256 amount, uint40 dueDate, uint16 termsVersion);
-    /// @notice A payment of `amount` was recorded; `totalPaid` is the settlement's paid amount after it.
+    /// @notice A payment of `amount` was recorded for the settlement of `period`. The settlement's paid amount and
+    ///         status afterwards are in `settlement(period)`: paid grows by `amount`; the status becomes Paid once
+    ///         paid equals the amount, else PartiallyPaid, and a Disputed settlement stays Disputed.
+    /// @dev Carries only what happened (no running state), to keep `confirmPayment` within its gas budget.
     /// @param bankRefHash keccak256 of the bank reference (fiat) or 0 (token pull).
-    event PaymentConfirmed(
-        uint32 indexed period, uint96 amount, uint96 totalPaid, bytes32 bankRefHash, PaymentStatus status
-    );
+    event PaymentConfirmed(uint32 indexed period, uint96 amount, bytes32 bankRefHash);
     /// @notice Pulling `amount` of the token from the payer failed; the settlement stays open.
     event TokenPullFailed(uint32 indexed period, uint256 amount);
     /// @notice A payment was returned (return debit, chargeback) with ISO 20022 reason `reasonCode` (e.g. "AM04").
     event PaymentReturned(
         uint32 indexed period, uint96 amount, bytes4 reasonCode, bytes32 bankRefHash, PaymentStatus status
     );
-    /// @notice The payer disputed the settlement of `period`.
-    event SettlementDisputed(uint32 indexed period, address indexed by, bytes32 reasonHash);
-    /// @notice Both parties agreed the disputed settlement's amount.
-    event DisputeResolved(uint32 indexed period, uint96 previousAmount, uint96 agreedAmount, PaymentStatus status);
+    /// @notice The payer disputed `amount` of the settlement of `period` (the rest stays collectable).
+    /// @param reasonHash keccak256 of the reason text the payer keeps off-chain.
+    event SettlementDisputed(uint32 indexed period, address indexed by, uint96 amount, bytes32 reasonHash);
+    /// @notice The dispute on `period` ended with the settlement's amount set to `agreedAmount`: by both parties'
+    ///         consent (`arbiter` is address(0)) or by the arbiter's decision (`arbiter` names who decided).
+    event DisputeResolved(
+        uint32 indexed period, uint96 previousAmount, uint96 agreedAmount, PaymentStatus status, address indexed arbiter
+    );
     /// @notice Both parties agreed to write off what is open on the settlement of `period`.
     event SettlementWrittenOff(uint32 indexed period, uint96 writtenOff);
     /// @notice The service status changed (dunning escalation or recovery).
@@ -175,6 +182,25 @@ interface IBillingAgreement is ITermsErrors {
     error BillingAgreement_EndNotEarlier(uint32 endPeriod, uint32 scheduledEnd);
     /// @notice A role-mirror function was called on a clone: the mirror lives only in the implementation.
     error BillingAgreement_NotImplementation();
+    /// @notice The report was built on usage epoch `epoch`, but a correction since made the epoch `current`: read
+    ///         the usage again and report on top of the correction.
+    error BillingAgreement_StaleReport(uint16 epoch, uint16 current);
+    /// @notice A relayed report was signed under an earlier grant of `signer`'s oracle role (`signerSince`), not the
+    ///         current one (`activeFrom`).
+    error BillingAgreement_StaleSignerGrant(address signer, uint40 signerSince, uint40 activeFrom);
+    /// @notice Too many usage corrections (the epoch is 16 bits).
+    error BillingAgreement_TooManyCorrections(uint16 max);
+    /// @notice The sum of what is open would exceed what the running total holds (2^96 - 1).
+    error BillingAgreement_OutstandingOverflow(uint32 period, uint256 outstanding);
+    /// @notice The disputed amount is 0 or above the billed amount `billed`.
+    error BillingAgreement_InvalidDisputedAmount(uint32 period, uint96 amount, uint96 billed);
+    /// @notice `caller` is not the arbiter the terms name for `period` (or, where the terms name none, an operator).
+    error BillingAgreement_NotArbiter(address caller);
+    /// @notice The arbiter may decide only once the dispute window has closed, at `closesAt`.
+    error BillingAgreement_DisputeWindowOpen(uint32 period, uint40 closesAt);
+    /// @notice An arbiter's decision must lie between `lowest` (the undisputed part, and never below what is paid)
+    ///         and `highest` (the billed amount).
+    error BillingAgreement_DecisionOutOfRange(uint32 period, uint96 agreed, uint96 lowest, uint96 highest);
 
     // ----------------------------------------------------------------------------------------------------------
     // Lifecycle
@@ -193,8 +219,12 @@ interface IBillingAgreement is ITermsErrors {
 
     /// @notice Accepts on behalf of `party` with its EIP-712 signature (EOA or ERC-1271 contract wallet).
     ///         Anyone may relay.
-    /// @dev Typed data: `Accept(uint16 version,bytes32 termsHash,uint256 deadline)` in the domain
-    ///      {name: "Settle BillingAgreement", version: "1", chainId, verifyingContract: this agreement}.
+    /// @dev Typed data: `Accept(address party,uint8 role,uint16 version,bytes32 termsHash,uint256 deadline)` in the
+    ///      domain {name: "Settle BillingAgreement", version: "1", chainId, verifyingContract: this agreement}, where
+    ///      `role` is 1 for the payer and 2 for the payee: a signature accepts for the party it names only, even when
+    ///      two contract wallets check signatures against the same key. Version numbers are never reused (see
+    ///      `proposeAmendment`), so a signature for a rejected or replaced proposal can never accept another one;
+    ///      a party withdraws a signature it gave by rejecting the proposal (or cancelling a Proposed agreement).
     function acceptWithSignature(
         address party,
         uint16 version,
@@ -204,8 +234,11 @@ interface IBillingAgreement is ITermsErrors {
     ) external;
 
     /// @notice Proposes new terms (prices, meters added at the end, minimum, cap, payment terms, windows, notice,
-    ///         end). Payer, payee or operator; a proposing party's acceptance is recorded at once. Replaces any
-    ///         pending amendment.
+    ///         end, arbiter). Payer, payee or operator; a proposing party's acceptance is recorded at once. Replaces
+    ///         any pending amendment. The agreement's token passes even if it has left the allow-list since.
+    /// @dev Every proposal gets a new version number, one above the highest ever proposed: a rejected or replaced
+    ///      proposal keeps its number for good, so an acceptance (or signature) given for it never applies to
+    ///      another proposal, even one with identical terms. The versions in force are the accepted ones.
     /// @return version The pending version number.
     function proposeAmendment(Terms calldata terms) external returns (uint16 version);
 
@@ -220,10 +253,13 @@ interface IBillingAgreement is ITermsErrors {
 
     /// @notice Gives notice: the agreement ends with the period in which `terms.noticeSeconds` from now falls.
     ///         Payer or payee; Active or Paused.
+    /// @dev An end set by notice or consent is final: an amendment accepted later may end the agreement earlier,
+    ///      never later (its `end` is bounded by the notice).
     function giveNotice() external;
 
     /// @notice Consents to end the agreement before period `endPeriod` (the first period not billed); takes
     ///         effect when both parties consented to the same `endPeriod`. It must not end a period already begun.
+    /// @dev Like a notice, an end set by consent cannot be moved later by an amendment.
     function terminateByConsent(uint32 endPeriod) external;
 
     /// @notice Withdraws a Proposed agreement before it is active. Payer, payee or operator.
@@ -235,27 +271,42 @@ interface IBillingAgreement is ITermsErrors {
 
     /// @notice Reports new cumulative usage for `period`. Active oracle signers only.
     /// @dev Only increases count: a total at or below the stored one changes nothing and emits nothing, so a
-    ///      replayed or reordered report is harmless. Meters must be listed in ascending order. The period must
-    ///      have begun, be before the agreement's end and not yet be settled (late usage within the grace window
-    ///      is accepted).
+    ///      replayed or reordered report is harmless. A report names the usage epoch (`usageEpoch`) it was built on
+    ///      and is refused once a correction has moved the epoch on (`BillingAgreement_StaleReport`), so a
+    ///      correction wins over every report made before it. Meters must be listed in ascending order. The period
+    ///      must have begun, be before the agreement's end and not yet be settled (late usage within the grace
+    ///      window is accepted).
     /// @param period Period the usage belongs to.
     /// @param reportId The oracle's deterministic report id (emitted).
     /// @param recordsRoot Merkle root of the raw records behind the increase (emitted).
+    /// @param epoch The usage epoch the report was built on (must be the current one).
     /// @param usages New cumulative totals per meter.
-    function reportUsage(uint32 period, bytes32 reportId, bytes32 recordsRoot, MeterUsage[] calldata usages) external;
+    function reportUsage(
+        uint32 period,
+        bytes32 reportId,
+        bytes32 recordsRoot,
+        uint16 epoch,
+        MeterUsage[] calldata usages
+    ) external;
 
     /// @notice `reportUsage` signed by an active oracle signer (EIP-712) and relayed by anyone.
-    /// @dev Typed data: `UsageReport(uint32 period,bytes32 reportId,bytes32 recordsRoot,MeterUsage[] usages)
-    ///      MeterUsage(uint8 meter,uint64 cumulative)` in this agreement's domain.
+    /// @dev Typed data: `UsageReport(uint32 period,bytes32 reportId,bytes32 recordsRoot,uint16 epoch,
+    ///      uint40 signerSince,MeterUsage[] usages)MeterUsage(uint8 meter,uint64 cumulative)` in this agreement's
+    ///      domain. `signerSince` is the signer's `oracleActiveFrom` at the factory when it signed: a report signed
+    ///      under an earlier grant of the same key is refused (`BillingAgreement_StaleSignerGrant`), and with the
+    ///      epoch, a signature is dead once a correction or a revocation has happened after it.
     function reportUsageWithSignature(
         uint32 period,
         bytes32 reportId,
         bytes32 recordsRoot,
+        uint16 epoch,
+        uint40 signerSince,
         MeterUsage[] calldata usages,
         bytes calldata signature
     ) external;
 
-    /// @notice Corrects a meter's usage for an unsettled period, up or down, with a reason. Oracle only.
+    /// @notice Corrects a meter's usage for an unsettled period, up or down, with a reason. Oracle only. Moves the
+    ///         usage epoch on: every report built before the correction is refused afterwards.
     function correctUsage(uint32 period, uint8 meter, uint64 corrected, bytes32 recordsRoot, string calldata reason)
         external;
 
@@ -276,9 +327,10 @@ interface IBillingAgreement is ITermsErrors {
     /// @notice Chainlink-style automation: settles the period encoded in `performData` (re-checked).
     function performUpkeep(bytes calldata performData) external;
 
-    /// @notice Token agreements: pulls what is open on `period` from the payer's allowance. Anyone; a failed pull
-    ///         changes nothing but emits `TokenPullFailed`.
-    /// @return collected Amount received (measured as the payee's balance difference).
+    /// @notice Token agreements: pulls what is open on `period` (less any disputed part) from the payer's
+    ///         allowance to the payee. Anyone; a failed pull changes nothing but emits `TokenPullFailed`.
+    /// @return collected Amount paid, measured as what left the payer's balance (never more than was asked), so a
+    ///         payee that forwards what it receives cannot make a payment count as nothing and pull again.
     function collect(uint32 period) external returns (uint256 collected);
 
     /// @notice Records a fiat payment for `period` seen on the bank statement. Gateway only.
@@ -290,12 +342,20 @@ interface IBillingAgreement is ITermsErrors {
     /// @param reasonCode ISO 20022 return reason, e.g. "AM04", "MD06", "AC04", "MS03".
     function reportReturn(uint32 period, uint96 amount, bytes4 reasonCode, bytes32 bankRefHash) external;
 
-    /// @notice Disputes the settlement of `period` within the dispute window. Payer only.
-    function dispute(uint32 period, bytes32 reasonHash) external;
+    /// @notice Disputes `amount` (1 ≤ amount ≤ billed) of the settlement of `period` within the dispute window.
+    ///         Payer only. The rest stays collectable: payments are still recorded and token pulls take what is
+    ///         open beyond the disputed amount.
+    /// @param reasonHash keccak256 of the reason text (kept off-chain with the party's identity).
+    function dispute(uint32 period, uint96 amount, bytes32 reasonHash) external;
 
     /// @notice Consents to resolve the dispute on `period` at `agreedAmount` (≤ billed, ≥ paid); takes effect when
     ///         both parties consented to the same amount.
     function resolveDispute(uint32 period, uint96 agreedAmount) external;
+
+    /// @notice Ends a dispute the parties did not resolve: the arbiter the settlement's terms name (or, where they
+    ///         name none, an operator) sets the amount, once the dispute window has closed. `agreedAmount` lies
+    ///         between the undisputed part (billed − disputed, and at least what is paid) and the billed amount.
+    function decideDispute(uint32 period, uint96 agreedAmount) external;
 
     /// @notice Consents to write off what is open on `period`; takes effect when both parties consented.
     function writeOff(uint32 period) external;
@@ -325,7 +385,8 @@ interface IBillingAgreement is ITermsErrors {
     /// @notice The version that prices `period`.
     function versionForPeriod(uint32 period) external view returns (uint16);
 
-    /// @notice Whether `party` accepted the pending `version`.
+    /// @notice Whether `party` accepted `version`: true for every version in force, and for the pending proposal
+    ///         whether `party` accepted it; false for a rejected or replaced proposal.
     function hasAccepted(address party, uint16 version) external view returns (bool);
 
     /// @notice Lifecycle state (Terminated once a scheduled end has passed).
@@ -340,7 +401,8 @@ interface IBillingAgreement is ITermsErrors {
     /// @notice Start and end (exclusive) of `period`.
     function periodBounds(uint32 period) external view returns (uint40 start, uint40 end);
 
-    /// @notice Cumulative usage of `meter` in `period`.
+    /// @notice Cumulative usage of `meter` in `period`; reverts with `BillingAgreement_UnknownMeter` for a meter
+    ///         beyond the terms pricing `period`.
     function usage(uint32 period, uint8 meter) external view returns (uint64);
 
     /// @notice Cumulative usage of every meter in `period`.
@@ -357,24 +419,31 @@ interface IBillingAgreement is ITermsErrors {
 
     /// @notice Sum of what is open on all settlements (amount − paid of every settlement not written off), in minor
     ///         units.
-    /// @dev Computed, not stored (a payment writes only its settlement): the sum over the settlements from the
-    ///      first one that may still be open (a hint `settle` advances) to the last one settled. A view costs
-    ///      nothing on-chain; its loop covers only periods that are open or recent (settled since the oldest open
-    ///      one), so it stays short unless a settlement stays open for very many periods — writing it off or
-    ///      collecting it lets the hint move on. No state-changing call runs this loop.
+    /// @dev A running total every settlement, payment, return, resolution and write-off updates, so this view (and
+    ///      `status`) costs the same whatever the agreement's history.
     function outstanding() external view returns (uint256);
+
+    /// @notice The usage epoch: how many corrections were made. Every usage report names it.
+    function usageEpoch() external view returns (uint16);
 
     /// @notice Current service status.
     function serviceStatus() external view returns (ServiceStatus);
 
-    /// @notice The EIP-712 digest a party signs to accept `version` (for tooling).
-    function acceptDigest(uint16 version, bytes32 termsHash, uint256 deadline) external view returns (bytes32);
-
-    /// @notice The EIP-712 digest an oracle signs for a usage report (for tooling).
-    function usageReportDigest(uint32 period, bytes32 reportId, bytes32 recordsRoot, MeterUsage[] calldata usages)
+    /// @notice The EIP-712 digest `party` signs to accept `version` (for tooling); reverts for a non-party.
+    function acceptDigest(address party, uint16 version, bytes32 termsHash, uint256 deadline)
         external
         view
         returns (bytes32);
+
+    /// @notice The EIP-712 digest an oracle signs for a usage report (for tooling).
+    function usageReportDigest(
+        uint32 period,
+        bytes32 reportId,
+        bytes32 recordsRoot,
+        uint16 epoch,
+        uint40 signerSince,
+        MeterUsage[] calldata usages
+    ) external view returns (bytes32);
 
     // ----------------------------------------------------------------------------------------------------------
     // Role mirror (implementation only)

@@ -38,4 +38,7 @@ interface ITermsErrors {
     error Terms_TiersNotAscending(uint256 meter, uint256 tier, uint64 upTo, uint64 previous);
     /// @notice The last tier of `meter` ends at `upTo` instead of 2^64 - 1.
     error Terms_LastTierBounded(uint256 meter, uint64 upTo);
+    /// @notice Without a cap, a period's amount can reach `maxAmount` minor units, more than a settlement holds
+    ///         (2^96 - 1): set a cap (at most 2^96 - 1) so no period can fail to settle.
+    error Terms_CapRequired(uint256 maxAmount);
 }

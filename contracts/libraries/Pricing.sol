@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.30;
 
+import {ITermsErrors} from "../interfaces/ITermsErrors.sol";
 import {PriceModel} from "../types/BillingTypes.sol";
 import {TermsCodec} from "./TermsCodec.sol";
 
@@ -38,6 +39,63 @@ library Pricing {
             }
         }
         return finalize(subtotal, TermsCodec.priceDecimals(t), TermsCodec.minimumCommitment(t), TermsCodec.cap(t));
+    }
+
+    /// @notice Reverts with `Terms_CapRequired` when the packed terms at `t` have no cap and a period's amount could
+    ///         exceed 2^96 - 1 minor units (a settlement could then never be recorded, and periods settle in order).
+    function requireBounded(uint256 t) internal pure {
+        if (TermsCodec.cap(t) != 0) return;
+        uint256 most = maxAmount(t);
+        if (most > type(uint96).max) revert ITermsErrors.Terms_CapRequired(most);
+    }
+
+    /// @notice The largest amount in minor units the packed terms at `t` can produce, before the cap: each meter at
+    ///         its most expensive usage, rounded and raised to the minimum as `amount` does.
+    /// @dev Every model but Volume charges more (or the same) for more usage, so its most is at usage 2^64 - 1. A
+    ///      Volume meter prices all units at the tier the total falls in, so its charge can drop into a cheaper
+    ///      tier: its most is the largest charge at the top of any tier it can reach.
+    function maxAmount(uint256 t) internal pure returns (uint256) {
+        uint256 n = TermsCodec.meterCount(t);
+        uint256 c = t + TermsCodec.HEADER_LENGTH;
+        uint256 subtotal;
+        uint256 charge;
+        for (uint256 i; i < n; ++i) {
+            uint256 model;
+            assembly ("memory-safe") {
+                model := shr(248, mload(c))
+            }
+            if (model == uint256(PriceModel.Volume)) (charge, c) = _volumeMax(c);
+            else (charge, c) = meterCharge(c, type(uint64).max);
+            // Cannot overflow: see the library NatSpec (subtotal < 2^167).
+            unchecked {
+                subtotal += charge;
+            }
+        }
+        return finalize(subtotal, TermsCodec.priceDecimals(t), TermsCodec.minimumCommitment(t), 0);
+    }
+
+    /// @dev The most a Volume meter record at `c` can charge: over its tiers, the charge for the largest billable
+    ///      quantity inside the tier (its `upTo`, or all of 2^64 - 1 - included for the last one reached).
+    function _volumeMax(uint256 c) private pure returns (uint256 most, uint256 next) {
+        uint256 included;
+        uint256 tierCount;
+        assembly ("memory-safe") {
+            included := shr(192, mload(add(c, 1)))
+            tierCount := shr(248, mload(add(c, 9)))
+            c := add(c, 10)
+            next := add(c, shl(5, tierCount))
+        }
+        // Cannot underflow: included < 2^64. Cannot overflow: one tier's charge < 2^161 (library NatSpec).
+        unchecked {
+            uint256 billable = type(uint64).max - included;
+            uint256 lower;
+            for (uint256 j; j < tierCount && billable > lower; ++j) {
+                (uint256 upTo, uint256 unitPrice, uint256 flatFee) = _tier(c + (j << 5));
+                uint256 charge = (billable < upTo ? billable : upTo) * unitPrice + flatFee;
+                if (charge > most) most = charge;
+                lower = upTo;
+            }
+        }
     }
 
     /// @notice Rounds a subtotal in price units once, half up, to minor units, then applies minimum and cap.

@@ -15,7 +15,7 @@ import {CalendarMath} from "./CalendarMath.sol";
 /// @dev Packed terms are addressed by `t`, the memory address of their first byte (for clone arguments that is
 ///      40 bytes into the arguments, after payer and payee). Packed terms only ever come from `encode` (clone
 ///      arguments written by the factory, amendment data contracts written by the agreement), so the header is
-///      always complete (79 bytes) and every meter record has the length its model and tier count say. Readers
+///      always complete (80 bytes) and every meter record has the length its model and tier count say. Readers
 ///      therefore never check lengths: a field [off, off + width) always lies inside the packed bytes. Each read
 ///      is one `mload` of the 32 bytes from the field's first byte, shifted right to keep only the field; the
 ///      bytes read beyond the field (at most 31, possibly past the end of the bytes) are shifted out, and reading
@@ -41,8 +41,11 @@ library TermsCodec {
     uint256 internal constant OFF_DISPUTE_WINDOW = 50; // 4
     uint256 internal constant OFF_MINIMUM = 54; // 12
     uint256 internal constant OFF_CAP = 66; // 12
-    uint256 internal constant OFF_METER_COUNT = 78; // 1
-    uint256 internal constant HEADER_LENGTH = 79;
+    uint256 internal constant OFF_ARBITER_KIND = 78; // 1: 0 operator, 1 named (20-byte arbiter after the meters)
+    uint256 internal constant OFF_METER_COUNT = 79; // 1
+    uint256 internal constant HEADER_LENGTH = 80;
+    /// @dev Length of the arbiter address that follows the meter records when `arbiterKind` is 1.
+    uint256 internal constant ARBITER_LENGTH = 20;
 
     /// @dev Meter record: model (1) ‖ included (8), then `price (12)` (Flat, PerUnit), `packageSize (8) ‖
     ///      price (12)` (Package) or `tierCount (1)` and per tier `upTo (8) ‖ unitPrice (12) ‖ flatFee (12)`.
@@ -55,20 +58,20 @@ library TermsCodec {
 
     /// @notice Validates `t` (reverting with the first `Terms_*` error in the order of docs/terms-encoding.md) and
     ///         returns its packed form.
-    /// @dev Reads the ABI encoding of `t` directly (one CALLDATACOPY for the 15 head words, CALLDATALOAD for the
+    /// @dev Reads the ABI encoding of `t` directly (one CALLDATACOPY for the 16 head words, CALLDATALOAD for the
     ///      meters and tiers) instead of through Solidity's calldata accessors, which cost several times more gas.
     ///      That skips the checks Solidity's decoder makes on access, so they are made here: every value must fit
     ///      its type and every meter and tier must lie inside the call data (`Terms_MalformedEncoding`; standard
-    ///      ABI encoders never produce that). Solidity checks at entry that the 15 head words are in the call data.
+    ///      ABI encoders never produce that). Solidity checks at entry that the 16 head words are in the call data.
     function encode(Terms calldata t) internal pure returns (bytes memory packed) {
-        uint256[15] memory h;
+        uint256[16] memory h;
         uint256 base;
         assembly ("memory-safe") {
             base := t
-            calldatacopy(h, t, 480)
+            calldatacopy(h, t, 512)
         }
         _validateHeader(h);
-        uint256 meters = base + h[14]; // calldata offset of the meters array (length word)
+        uint256 meters = base + h[15]; // calldata offset of the meters array (length word)
         uint256 n;
         assembly ("memory-safe") {
             n := calldataload(meters)
@@ -100,7 +103,8 @@ library TermsCodec {
             mstore(add(p, 50), shl(224, mload(add(h, 0x160)))) // disputeWindowSeconds (4)
             mstore(add(p, 54), shl(160, mload(add(h, 0x180)))) // minimumCommitment (12)
             mstore(add(p, 66), shl(160, mload(add(h, 0x1a0)))) // cap (12)
-            mstore(add(p, 78), shl(248, n)) // meterCount (1)
+            mstore(add(p, 78), shl(248, iszero(iszero(mload(add(h, 0x1c0)))))) // arbiterKind (1)
+            mstore(add(p, 79), shl(248, n)) // meterCount (1)
             p := add(p, HEADER_LENGTH)
         }
         for (uint256 i; i < n; ++i) {
@@ -114,20 +118,26 @@ library TermsCodec {
             p = _encodeMeter(p, m, i);
         }
         assembly ("memory-safe") {
+            // A named arbiter (20) follows the meter records.
+            let arbiter_ := mload(add(h, 0x1c0))
+            if arbiter_ {
+                mstore(p, shl(96, arbiter_))
+                p := add(p, ARBITER_LENGTH)
+            }
             mstore(packed, sub(p, add(packed, 0x20)))
             mstore(0x40, and(add(p, 31), not(31)))
         }
     }
 
-    /// @dev The 15 head words of `Terms`: token, currency, minorDigits, priceDecimals, intervalKind, interval,
+    /// @dev The 16 head words of `Terms`: token, currency, minorDigits, priceDecimals, intervalKind, interval,
     ///      start, end, noticeSeconds, paymentTermsDays, graceSeconds, disputeWindowSeconds, minimumCommitment,
-    ///      cap, offset of meters.
-    function _validateHeader(uint256[15] memory h) private pure {
+    ///      cap, arbiter, offset of meters.
+    function _validateHeader(uint256[16] memory h) private pure {
         // ABI value ranges first (what Solidity's decoder would reject).
         if (
             (h[0] >> 160) | (h[1] << 24) | (h[2] >> 8) | (h[3] >> 8) | (h[4] >> 1) | (h[5] >> 32) | (h[6] >> 40)
                     | (h[7] >> 40) | (h[8] >> 32) | (h[9] >> 16) | (h[10] >> 32) | (h[11] >> 32) | (h[12] >> 96)
-                    | (h[13] >> 96) != 0
+                    | (h[13] >> 96) | (h[14] >> 160) != 0
         ) revert ITermsErrors.Terms_MalformedEncoding();
 
         uint256 c = h[1] >> 232;
@@ -254,7 +264,7 @@ library TermsCodec {
 
     // ------------------------------------------------------------------------------------------------------------
     // Field readers (packed terms at memory address `t`; see the contract NatSpec for why each read is in bounds:
-    // every header field lies inside the 79-byte header every packed terms value has)
+    // every header field lies inside the 80-byte header every packed terms value has)
     // ------------------------------------------------------------------------------------------------------------
 
     /// @notice Memory address of the first byte of `b`'s contents plus `offset`.
@@ -355,9 +365,54 @@ library TermsCodec {
         }
     }
 
+    function arbiterKind(uint256 t) internal pure returns (uint8 v) {
+        assembly ("memory-safe") {
+            v := shr(248, mload(add(t, OFF_ARBITER_KIND))) // byte 78
+        }
+    }
+
     function meterCount(uint256 t) internal pure returns (uint8 v) {
         assembly ("memory-safe") {
-            v := shr(248, mload(add(t, OFF_METER_COUNT))) // byte 78
+            v := shr(248, mload(add(t, OFF_METER_COUNT))) // byte 79
+        }
+    }
+
+    /// @notice The named arbiter, or address(0) when the operator decides (`arbiterKind` 0).
+    /// @dev A named arbiter's 20 bytes follow the meter records, so this walks them (used only to decide disputes
+    ///      and to decode).
+    function arbiter(uint256 t) internal pure returns (address v) {
+        if (arbiterKind(t) == 0) return address(0);
+        uint256 c = metersEnd(t);
+        assembly ("memory-safe") {
+            v := shr(96, mload(c))
+        }
+    }
+
+    /// @notice Memory address right after the last meter record.
+    function metersEnd(uint256 t) internal pure returns (uint256 c) {
+        uint256 n = meterCount(t);
+        c = t + HEADER_LENGTH;
+        for (uint256 i; i < n; ++i) {
+            c = skipMeter(c);
+        }
+    }
+
+    /// @notice Memory address right after the meter record at `c` (its length follows from model and tier count).
+    function skipMeter(uint256 c) internal pure returns (uint256) {
+        uint256 model;
+        assembly ("memory-safe") {
+            model := shr(248, mload(c))
+        }
+        // Cannot overflow: memory addresses of packed terms in memory.
+        unchecked {
+            if (model == uint256(PriceModel.Graduated) || model == uint256(PriceModel.Volume)) {
+                uint256 k;
+                assembly ("memory-safe") {
+                    k := shr(248, mload(add(c, METER_PREFIX_LENGTH)))
+                }
+                return c + METER_PREFIX_LENGTH + 1 + k * TIER_LENGTH;
+            }
+            return c + METER_PREFIX_LENGTH + (model == uint256(PriceModel.Package) ? 20 : 12);
         }
     }
 
@@ -396,6 +451,13 @@ library TermsCodec {
         uint256 c = t + HEADER_LENGTH;
         for (uint256 i; i < n; ++i) {
             c = _decodeMeter(c, d.meters[i]);
+        }
+        if (arbiterKind(t) != 0) {
+            address a;
+            assembly ("memory-safe") {
+                a := shr(96, mload(c))
+            }
+            d.arbiter = a;
         }
     }
 

@@ -4,9 +4,15 @@ pragma solidity 0.8.30;
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 
 /// @title MockToken
+/// @notice Receives the receipt hook of `MockToken` in mode `ReceiveHook` (like ERC-777/ERC-1363 tokens).
+interface IMockTokenReceiver {
+    function onTokenReceived(address from, uint256 value) external;
+}
+
 /// @notice An ERC-20 with switchable misbehaviour for tests only: transferFrom returning false or reverting, a
-///         fee on transfer, a failing balanceOf, and a callback into another contract during transferFrom (to
-///         test reentrancy guards). Never deploy it anywhere that holds value.
+///         fee on transfer, a failing balanceOf, a callback into another contract during transferFrom (to
+///         test reentrancy guards), and a receipt hook that calls the recipient after a transferFrom (so a recipient
+///         contract can pass the tokens on at once). Never deploy it anywhere that holds value.
 contract MockToken is ERC20 {
     enum Mode {
         Normal,
@@ -15,7 +21,8 @@ contract MockToken is ERC20 {
         Fee,
         BalanceOfReverts,
         BalanceOfRevertsAfterTransfer,
-        Reenter
+        Reenter,
+        ReceiveHook
     }
 
     /// @notice The mode makes this call fail.
@@ -77,6 +84,7 @@ contract MockToken is ERC20 {
             _transfer(from, to, value);
         }
         _transferred = true;
+        if (mode == Mode.ReceiveHook && to.code.length != 0) IMockTokenReceiver(to).onTokenReceived(from, value);
         return true;
     }
 }

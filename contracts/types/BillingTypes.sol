@@ -108,7 +108,10 @@ struct Meter {
 /// @param graceSeconds Time after a period's end during which late usage is still accepted; settlement waits for it.
 /// @param disputeWindowSeconds Time after settlement during which the payer may dispute.
 /// @param minimumCommitment Minimum amount per period, in minor units (0 for none).
-/// @param cap Maximum amount per period, in minor units (0 for none; otherwise ≥ minimumCommitment).
+/// @param cap Maximum amount per period, in minor units (0 for none; otherwise ≥ minimumCommitment). Required when
+///        the meters' prices could take a period's amount above 2^96 - 1 (`Terms_CapRequired`).
+/// @param arbiter Who decides a dispute both parties do not settle by consent, once the dispute window has closed:
+///        address(0) for any holder of the factory's OPERATOR_ROLE, otherwise the named account.
 /// @param meters 1 to MAX_METERS meters.
 struct Terms {
     address token;
@@ -125,6 +128,7 @@ struct Terms {
     uint32 disputeWindowSeconds;
     uint96 minimumCommitment;
     uint96 cap;
+    address arbiter;
     Meter[] meters;
 }
 
@@ -140,15 +144,23 @@ struct MeterUsage {
 /// @param settledAt When `settle` ran.
 /// @param status Payment status.
 /// @param termsVersion Terms version the amount was computed with.
+/// @param disputed While Disputed: the part of the amount the payer disputes (the rest stays collectable); else 0.
 struct Settlement {
     uint96 amount;
     uint96 paid;
     uint40 settledAt;
     PaymentStatus status;
     uint16 termsVersion;
+    uint96 disputed;
 }
 
 /// @notice One-call summary of an agreement for dashboards and `settle status`.
+/// @param version The terms version in force (0 while Proposed).
+/// @param pendingVersion The proposal awaiting acceptance (0 if none). Version numbers are never reused: a rejected
+///        or replaced proposal keeps its number, so the versions in force may skip numbers.
+/// @param endPeriod The first period not billed (0: no end scheduled).
+/// @param outstanding Sum of amount − paid over all settlements not written off (a running total: constant cost).
+/// @param usageEpoch How many usage corrections were made; every usage report names the epoch it was built on.
 struct AgreementStatus {
     AgreementState state;
     ServiceStatus serviceStatus;
@@ -160,4 +172,5 @@ struct AgreementStatus {
     uint32 nextPeriodToSettle;
     uint32 endPeriod;
     uint256 outstanding;
+    uint16 usageEpoch;
 }

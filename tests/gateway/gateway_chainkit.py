@@ -90,7 +90,7 @@ def create(kit: Kit, terms: Terms, salt: int, pair: int = 0) -> str:
 
 
 def report(kit: Kit, agreement: str, period: int, quantity: int, report_no: int) -> None:
-    fn = kit.agreement(agreement).functions.reportUsage(period, report_no.to_bytes(32, "big"), b"\x11" * 32, [(0, quantity)])
+    fn = kit.agreement(agreement).functions.reportUsage(period, report_no.to_bytes(32, "big"), b"\x11" * 32, 0, [(0, quantity)])
     kit.chain.transact(fn, kit.oracle)
 
 

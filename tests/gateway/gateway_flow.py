@@ -174,7 +174,7 @@ def check_invariants(flow: Scenario, *, statements: int) -> None:
                 if name == "PaymentConfirmed":
                     confirmed[(address.lower(), int(event["args"]["period"]))] += 1
         for period in range(flow.periods):
-            amount, paid, _, status, _ = chain.call(contract.functions.settlement(period))
+            amount, paid, _, status, _, _ = chain.call(contract.functions.settlement(period))
             returned = (address, period) == flow.returned
             assert (paid, status) == ((0, 4) if returned else (amount, 3)), (address, period)
     assert seen_hashes == hashes

@@ -96,7 +96,7 @@ def _check(result: DemoResult) -> None:
         assert len(rows) == 8
         for row in rows:
             plan = next(p for p in result.agreements.values() if p.address.lower() == row.agreement.address)
-            amount, paid, _, status, _ = settlement(plan, row.period)
+            amount, paid, _, status, _, _ = settlement(plan, row.period)
             assert (row.amount, row.paid, row.status) == (amount, paid, ("none", "due", "partially_paid", "paid", "returned")[status])
         states = {(i.agreement, i.period): i.state for i in session.scalars(select(PaymentInstruction))}
         assert states == {

@@ -45,7 +45,7 @@ def _mirror_matches_chain(factory, kit) -> None:  # type: ignore[no-untyped-def]
             settled = {s.period: s for s in session.scalars(select(Settlement).where(Settlement.agreement_id == row.id))}
             assert sorted(settled) == list(range(status[7]))
             for period, settlement in settled.items():
-                amount, paid, _, payment_status, version = chain.call(contract.functions.settlement(period))
+                amount, paid, _, payment_status, version, _ = chain.call(contract.functions.settlement(period))
                 assert (settlement.amount, settlement.paid, settlement.status, settlement.terms_version) == (
                     amount,
                     paid,

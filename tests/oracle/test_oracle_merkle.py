@@ -134,10 +134,10 @@ def test_report_calldata_matches_the_abi():
     from eth_abi import encode
     from eth_utils import keccak
 
-    data = encode_report_usage(4, b"\x01" * 32, b"\x02" * 32, [(0, 12), (3, 2**64 - 1)])
-    selector = keccak(text="reportUsage(uint32,bytes32,bytes32,(uint8,uint64)[])")[:4]
+    data = encode_report_usage(4, b"\x01" * 32, b"\x02" * 32, 9, [(0, 12), (3, 2**64 - 1)])
+    selector = keccak(text="reportUsage(uint32,bytes32,bytes32,uint16,(uint8,uint64)[])")[:4]
     assert data == selector + encode(
-        ["uint32", "bytes32", "bytes32", "(uint8,uint64)[]"], [4, b"\x01" * 32, b"\x02" * 32, [(0, 12), (3, 2**64 - 1)]]
+        ["uint32", "bytes32", "bytes32", "uint16", "(uint8,uint64)[]"], [4, b"\x01" * 32, b"\x02" * 32, 9, [(0, 12), (3, 2**64 - 1)]]
     )
     assert json.dumps(True)
 

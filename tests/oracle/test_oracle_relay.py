@@ -32,12 +32,16 @@ def test_digest_and_calldata_equal_the_contracts(chain, accounts, dev, tmp_path)
     env = agreement_with_report(chain, accounts, dev, tmp_path)
     agreement = chain.contract("BillingAgreement", env.address)
     report_id, root = os.urandom(32), os.urandom(32)
-    for usages in ([(0, 5)], [(0, 2**64 - 1), (1, 0)], [(0, 1), (1, 2), (2, 3)]):
-        expected = chain.call(agreement.functions.usageReportDigest(7, report_id, root, usages))
-        assert report_digest(chain.chain_id, env.address, 7, report_id, root, usages) == bytes(expected)
+    for usages, epoch, since in (
+        ([(0, 5)], 0, 1),
+        ([(0, 2**64 - 1), (1, 0)], 65_535, 2**40 - 1),
+        ([(0, 1), (1, 2), (2, 3)], 7, 1_700_000_000),
+    ):
+        expected = chain.call(agreement.functions.usageReportDigest(7, report_id, root, epoch, since, usages))
+        assert report_digest(chain.chain_id, env.address, 7, report_id, root, epoch, since, usages) == bytes(expected)
         signature = bytes(range(65))
-        data = encode_report_usage_with_signature(7, report_id, root, usages, signature)
-        built = agreement.encode_abi("reportUsageWithSignature", args=(7, report_id, root, usages, signature))
+        data = encode_report_usage_with_signature(7, report_id, root, epoch, since, usages, signature)
+        built = agreement.encode_abi("reportUsageWithSignature", args=(7, report_id, root, epoch, since, usages, signature))
         assert "0x" + data.hex() == built
     env.engine.dispose()
 

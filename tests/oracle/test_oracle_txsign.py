@@ -18,7 +18,7 @@ from settle.chain import dev_accounts
 )
 def test_signed_transaction_equals_eth_account(nonce, gas, fee, usages):
     account = dev_accounts(2)[1]
-    data = encode_report_usage(2, b"\x07" * 32, b"\x08" * 32, usages)
+    data = encode_report_usage(2, b"\x07" * 32, b"\x08" * 32, 3, usages)
     to = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
     mine = FastSigner(account).sign(chain_id=31337, nonce=nonce, to=to, data=data, gas=gas, max_fee=2 * fee, max_priority_fee=fee)
     ref = account.sign_transaction(

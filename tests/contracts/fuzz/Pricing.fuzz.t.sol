@@ -2,18 +2,29 @@
 pragma solidity 0.8.30;
 
 import {BaseTest} from "../utils/BaseTest.sol";
+import {PricingHarness} from "../utils/PricingHarness.sol";
+import {ITermsErrors} from "../../../contracts/interfaces/ITermsErrors.sol";
 import {Meter, PriceModel, Terms, Tier} from "../../../contracts/types/BillingTypes.sol";
 
 // Lint exceptions in this file, each deliberate (forge lint):
 // - divide-before-multiply: the reference charges per started package, as the contract must.
 // - unsafe-typecast: test inputs are derived from random words by narrowing on purpose.
 // forge-lint: disable-start(divide-before-multiply, unsafe-typecast)
-/// @notice The pricing code (through `computeAmount`, the code `settle` runs) against straightforward references
-///         written here from docs/terms-encoding.md.
+/// @notice The pricing code (through `computeAmount`, the code `settle` runs, and through `PricingHarness` for amounts
+///         above 96 bits, which `computeAmount` refuses without a cap) against straightforward references written here
+///         from docs/terms-encoding.md; and `Terms_CapRequired` against the largest amount the terms can produce.
 contract PricingFuzzTest is BaseTest {
     uint256 internal constant U64 = type(uint64).max;
+    uint256 internal constant U96 = type(uint96).max;
+
+    PricingHarness internal pricer;
 
     error NoTier();
+
+    function setUp() public override {
+        super.setUp();
+        pricer = new PricingHarness();
+    }
 
     // ------------------------------------------------------------------------------------------------------------
     // References
@@ -110,8 +121,42 @@ contract PricingFuzzTest is BaseTest {
         }
     }
 
-    function _check(Terms memory t, uint64[] memory usage) internal view {
-        assertEq(factory.computeAmount(t, usage), _refAmount(t, usage));
+    /// @dev The most the terms charge before the cap (reference): the largest uncapped reference amount over the
+    ///      usages where a meter's charge can peak (2^64 − 1, and for Volume the top of each tier), meter by meter
+    ///      (meters are charged independently, so their peaks add up).
+    function _refMax(Terms memory t) internal pure returns (uint256) {
+        uint256 subtotal;
+        for (uint256 i; i < t.meters.length; ++i) {
+            Meter memory m = t.meters[i];
+            uint256 most = _refMeter(m, U64);
+            for (uint256 j; j < m.tiers.length; ++j) {
+                uint256 at = uint256(m.included) + m.tiers[j].upTo;
+                if (at <= U64) {
+                    uint256 c = _refMeter(m, at);
+                    if (c > most) most = c;
+                }
+            }
+            subtotal += most;
+        }
+        uint256 scale = 10 ** t.priceDecimals;
+        uint256 amount = (subtotal + scale / 2) / scale;
+        return amount < t.minimumCommitment ? t.minimumCommitment : amount;
+    }
+
+    /// @dev The arithmetic against the reference (uncapped to 96 bits), then `computeAmount`: the same amount, or
+    ///      `Terms_CapRequired` with the reference's most when the terms have no cap and could exceed 2^96 − 1.
+    function _check(Terms memory t, uint64[] memory usage) internal {
+        uint256 expected = _refAmount(t, usage);
+        assertEq(pricer.amount(t, usage), expected, "amount");
+        uint256 most = _refMax(t);
+        assertEq(pricer.maxAmount(t), most, "maxAmount");
+        if (t.cap == 0) assertLe(expected, most, "amount above maxAmount");
+        if (t.cap == 0 && most > U96) {
+            vm.expectRevert(abi.encodeWithSelector(ITermsErrors.Terms_CapRequired.selector, most));
+            factory.computeAmount(t, usage);
+        } else {
+            assertEq(factory.computeAmount(t, usage), expected, "computeAmount");
+        }
     }
 
     // ------------------------------------------------------------------------------------------------------------
@@ -120,7 +165,6 @@ contract PricingFuzzTest is BaseTest {
 
     function testFuzz_MatchesReference(uint256 seed, uint8 meterCount, uint8 priceDecimals, uint64[8] memory raw)
         public
-        view
     {
         Terms memory t = _baseTerms();
         uint256 n = 1 + meterCount % 8;
@@ -135,6 +179,8 @@ contract PricingFuzzTest is BaseTest {
     }
 
     function testFuzz_MinimumAndCap(uint64 usage, uint96 minimum, uint96 cap) public view {
+        // The graduated meter's most is (1000 + 9000 × 0.80 + (2^64 − 10001) × 0.50) EUR, far below 2^96: no cap
+        // needed.
         Terms memory t = _fiatTerms();
         t.minimumCommitment = minimum;
         t.cap = cap == 0 || cap >= minimum ? cap : minimum;
@@ -146,7 +192,7 @@ contract PricingFuzzTest is BaseTest {
         if (t.cap != 0) assertLe(amount, t.cap);
     }
 
-    function testFuzz_TierBoundaries(uint256 seed, uint8 tierIndex, int8 offset, bool volume) public view {
+    function testFuzz_TierBoundaries(uint256 seed, uint8 tierIndex, int8 offset, bool volume) public {
         Terms memory t = _baseTerms();
         t.meters = new Meter[](1);
         t.meters[0].model = volume ? PriceModel.Volume : PriceModel.Graduated;
@@ -172,7 +218,7 @@ contract PricingFuzzTest is BaseTest {
         uint256 billable = u > included ? u - included : 0;
         uint64[] memory arr = new uint64[](1);
         arr[0] = uint64(u);
-        assertEq(factory.computeAmount(t, arr), _unitByUnit(t.meters[0], billable));
+        assertEq(pricer.amount(t, arr), _unitByUnit(t.meters[0], billable));
     }
 
     function testFuzz_PackageRoundsUp(uint64 usage, uint64 included, uint64 packageSize, uint96 price) public view {
@@ -185,7 +231,7 @@ contract PricingFuzzTest is BaseTest {
         t.meters[0].price = price;
         uint64[] memory u = new uint64[](1);
         u[0] = usage;
-        uint256 amount = factory.computeAmount(t, u);
+        uint256 amount = pricer.amount(t, u);
         assertEq(amount, _refAmount(t, u));
         uint256 billable = usage > included ? usage - included : 0;
         // Packages cover the usage, and one package fewer would not.
@@ -203,7 +249,7 @@ contract PricingFuzzTest is BaseTest {
         t.meters[0] = _perUnitMeter(price);
         uint64[] memory u = new uint64[](1);
         u[0] = usage;
-        uint256 amount = factory.computeAmount(t, u);
+        uint256 amount = pricer.amount(t, u);
         uint256 exact = uint256(usage) * price;
         uint256 scale = 10 ** t.priceDecimals;
         // |amount × scale − exact| ≤ scale / 2, ties rounded up.
@@ -211,7 +257,7 @@ contract PricingFuzzTest is BaseTest {
         else assertLt(exact - amount * scale, scale - scale / 2);
     }
 
-    function testFuzz_NearTypeLimits(uint8 meterCount) public view {
+    function testFuzz_NearTypeLimits(uint8 meterCount) public {
         Terms memory t = _baseTerms();
         t.priceDecimals = 0;
         uint256 n = 1 + meterCount % 8;
@@ -226,7 +272,54 @@ contract PricingFuzzTest is BaseTest {
             }
             u[i] = type(uint64).max;
         }
-        _check(t, u);
+        _check(t, u); // far above 2^96: Terms_CapRequired from computeAmount
+        t.cap = type(uint96).max;
+        _check(t, u); // capped: the cap
+    }
+
+    function testFuzz_CappedNeverAboveCap(uint256 seed, uint8 meterCount, uint96 cap, uint64[8] memory raw)
+        public
+        view
+    {
+        Terms memory t = _baseTerms();
+        t.priceDecimals = uint8(seed % 19);
+        t.cap = cap == 0 ? 1 : cap;
+        uint256 n = 1 + meterCount % 8;
+        t.meters = new Meter[](n);
+        uint64[] memory usage = new uint64[](n);
+        for (uint256 i; i < n; ++i) {
+            t.meters[i] = _meter(uint256(keccak256(abi.encode(seed, i))), uint8(seed >> (8 * i)), false);
+            usage[i] = raw[i];
+        }
+        // With a cap every terms are accepted, and no amount exceeds it.
+        uint256 amount = factory.computeAmount(t, usage);
+        uint256 capped = t.cap;
+        assertLe(amount, capped);
+        t.cap = 0;
+        uint256 uncapped = _refAmount(t, usage);
+        assertEq(amount, uncapped < capped ? uncapped : capped);
+    }
+
+    function testFuzz_MaxAmountIsReached(uint256 seed, uint8 priceDecimals, bool volume) public view {
+        // One tiered meter: the most is what some usage actually costs (the peak `_refMax` takes).
+        Terms memory t = _baseTerms();
+        t.priceDecimals = priceDecimals % 19;
+        t.meters = new Meter[](1);
+        t.meters[0].model = volume ? PriceModel.Volume : PriceModel.Graduated;
+        t.meters[0].included = uint64(seed % 1000);
+        t.meters[0].tiers = _tiers(seed, 1 + seed % 8, false);
+        uint256 most = pricer.maxAmount(t);
+        uint64[] memory u = new uint64[](1);
+        bool reached;
+        u[0] = type(uint64).max;
+        if (pricer.amount(t, u) == most) reached = true;
+        for (uint256 j; j < t.meters[0].tiers.length && !reached; ++j) {
+            uint256 at = uint256(t.meters[0].included) + t.meters[0].tiers[j].upTo;
+            if (at > U64) continue;
+            u[0] = uint64(at);
+            if (pricer.amount(t, u) == most) reached = true;
+        }
+        assertTrue(reached, "maxAmount not reached at any tier top");
     }
 }
 // forge-lint: disable-end(divide-before-multiply, unsafe-typecast)

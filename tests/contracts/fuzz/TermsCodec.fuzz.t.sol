@@ -8,7 +8,7 @@ import {Meter, PriceModel, Terms, Tier} from "../../../contracts/types/BillingTy
 // Lint exceptions in this file, each deliberate (forge lint):
 // - unsafe-typecast: test inputs are derived from random words by narrowing on purpose.
 // forge-lint: disable-start(unsafe-typecast)
-/// @notice Packing then decoding gives the same terms; the packed length follows the layout.
+/// @notice Packing then decoding gives the same terms (arbiter included); the packed length follows the layout.
 contract TermsCodecFuzzTest is BaseTest {
     function testFuzz_RoundTrip(uint256 seed, uint8 meterCount) public {
         Terms memory t = _baseTerms();
@@ -19,9 +19,13 @@ contract TermsCodecFuzzTest is BaseTest {
         t.graceSeconds = uint32(seed >> 72);
         t.disputeWindowSeconds = uint32(seed >> 104);
         t.paymentTermsDays = uint16(seed >> 136);
+        // Half of the runs name an arbiter (20 bytes after the meters).
+        if ((seed >> 152) % 2 == 1) t.arbiter = address(uint160(uint256(keccak256(abi.encode(seed, "arbiter")))));
+        // Without a cap, prices stay below 2^24 so no period can exceed 96 bits (else `Terms_CapRequired`).
+        uint256 priceMask = t.cap == 0 ? 0xffffff : type(uint96).max;
         uint256 n = 1 + meterCount % 8;
         t.meters = new Meter[](n);
-        uint256 expectedLength = 79;
+        uint256 expectedLength = t.arbiter == address(0) ? 80 : 100;
         for (uint256 i; i < n; ++i) {
             uint256 r = uint256(keccak256(abi.encode(seed, i)));
             Meter memory m;
@@ -33,13 +37,13 @@ contract TermsCodecFuzzTest is BaseTest {
                 for (uint256 j; j < k; ++j) {
                     m.tiers[j] = Tier(
                         j == k - 1 ? type(uint64).max : uint64((j + 1) * (1 + (r >> 100) % 1e6)),
-                        uint96(r >> (j * 8)),
-                        uint96(r >> (j * 16))
+                        uint96((r >> (j * 8)) & priceMask),
+                        uint96((r >> (j * 16)) & priceMask)
                     );
                 }
                 expectedLength += 10 + 32 * k;
             } else {
-                m.price = uint96(r >> 120);
+                m.price = uint96((r >> 120) & priceMask);
                 if (m.model == PriceModel.Package) {
                     m.packageSize = uint64(1 + (r >> 200) % type(uint32).max);
                     expectedLength += 29;

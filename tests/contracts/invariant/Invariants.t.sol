@@ -10,8 +10,15 @@ import {MockToken} from "../../../contracts/mocks/MockToken.sol";
 import {PaymentStatus, Settlement, Terms} from "../../../contracts/types/BillingTypes.sol";
 import {Handler} from "./Handler.sol";
 
-/// @notice The invariants of tests/contracts/INVARIANTS.md over random call sequences (see Handler).
+/// @notice The invariants of tests/contracts/INVARIANTS.md over random call sequences (see Handler): 32 runs of 128
+///         calls per invariant (longer runs reach later periods, and every run must exercise the key calls, see
+///         `afterInvariant`).
+/// forge-config: default.invariant.runs = 32
+/// forge-config: default.invariant.depth = 128
 contract InvariantsTest is StdInvariant, BaseTest {
+    /// @dev The depth configured above: a run of this many calls must have exercised the key calls.
+    uint256 internal constant DEPTH = 128;
+
     Handler internal handler;
     BillingAgreement[2] internal agreements;
 
@@ -30,19 +37,33 @@ contract InvariantsTest is StdInvariant, BaseTest {
         mock.setFeeBps(50);
         vm.warp(START);
 
-        handler = new Handler(factory, mock, agreements[0], agreements[1], [payer, payee, oracle, gateway, operator]);
+        handler = new Handler(
+            factory, mock, agreements[0], agreements[1], [payer, payee, oracle, gateway, operator, admin], oracleKey
+        );
         targetContract(address(handler));
-        // Weighted: settling and paying need a few steps before them, so they are picked more often.
-        bytes4[22] memory weighted = [
+        // Weighted so that every run (afterInvariant) reports, corrects, settles, pays and disputes: those actions
+        // enable themselves (a payment or dispute settles a period first when there is none to act on) and are
+        // picked most often.
+        bytes4[38] memory weighted = [
             Handler.warp.selector,
             Handler.warp.selector,
             Handler.reportUsage.selector,
             Handler.reportUsage.selector,
-            Handler.replayStaleReport.selector,
+            Handler.reportUsage.selector,
+            Handler.reportUsage.selector,
+            Handler.reportUsage.selector,
+            Handler.replaySigned.selector,
+            Handler.replaySigned.selector,
             Handler.correctUsage.selector,
+            Handler.correctUsage.selector,
+            Handler.correctUsage.selector,
+            Handler.correctUsage.selector,
+            Handler.correctUsage.selector,
+            Handler.regrantOracle.selector,
             Handler.settleNext.selector,
             Handler.settleNext.selector,
-            Handler.settleNext.selector,
+            Handler.confirmPayment.selector,
+            Handler.confirmPayment.selector,
             Handler.confirmPayment.selector,
             Handler.confirmPayment.selector,
             Handler.confirmPayment.selector,
@@ -51,10 +72,16 @@ contract InvariantsTest is StdInvariant, BaseTest {
             Handler.collect.selector,
             Handler.dispute.selector,
             Handler.dispute.selector,
+            Handler.dispute.selector,
+            Handler.dispute.selector,
+            Handler.dispute.selector,
             Handler.resolveDispute.selector,
+            Handler.decideDispute.selector,
             Handler.writeOff.selector,
             Handler.pauseOrResume.selector,
+            Handler.pauseOrResume.selector,
             Handler.setServiceStatus.selector,
+            Handler.unauthorized.selector,
             Handler.unauthorized.selector
         ];
         bytes4[] memory selectors = new bytes4[](weighted.length);
@@ -91,9 +118,13 @@ contract InvariantsTest is StdInvariant, BaseTest {
         }
     }
 
-    /// @dev Usage totals never decrease except through correctUsage.
+    /// @dev Usage totals never decrease except through correctUsage, and no report undoes a correction: a report
+    ///      (direct, or a signed one relayed or replayed by anyone) built on an earlier usage epoch or signed under an
+    ///      earlier grant of the oracle role is refused, and replaying a signed report changes nothing.
     function invariant_UsageNeverDecreasesWithoutCorrection() public view {
-        assertEq(handler.usageDecreasedWithoutCorrection(), 0);
+        assertEq(handler.usageDecreasedWithoutCorrection(), 0, "usage decreased");
+        assertEq(handler.staleReportsAccepted(), 0, "stale report accepted");
+        assertEq(handler.replaysThatChangedUsage(), 0, "replay changed usage");
     }
 
     /// @dev Payment status changes only along the documented transitions.
@@ -101,12 +132,15 @@ contract InvariantsTest is StdInvariant, BaseTest {
         assertEq(handler.badTransitions(), 0);
     }
 
-    /// @dev Callers without the right role never change state.
+    /// @dev Callers without the right role never change state, nor do calls the state forbids (usage reports and
+    ///      settlement while paused, an arbiter's decision while the dispute window is open).
     function invariant_OnlyRolesChangeState() public view {
-        assertEq(handler.unauthorizedSuccesses(), 0);
+        assertEq(handler.unauthorizedSuccesses(), 0, "call without the role accepted");
+        assertEq(handler.forbiddenSuccesses(), 0, "call the state forbids accepted");
     }
 
-    /// @dev outstanding() is the sum of what is open on settlements that are not written off.
+    /// @dev The running total: outstanding() and status().outstanding (read from the core slot, never computed
+    ///      from the settlements) equal the sum of amount − paid over the settlements not written off.
     function invariant_OutstandingIsSumOfOpen() public view {
         for (uint256 i; i < 2; ++i) {
             uint32 next = agreements[i].status().nextPeriodToSettle;
@@ -115,21 +149,23 @@ contract InvariantsTest is StdInvariant, BaseTest {
                 Settlement memory s = agreements[i].settlement(p);
                 if (s.status != PaymentStatus.WrittenOff) sum += s.amount - s.paid;
             }
-            assertEq(agreements[i].outstanding(), sum);
+            assertEq(agreements[i].outstanding(), sum, "outstanding()");
+            assertEq(agreements[i].status().outstanding, sum, "status().outstanding");
         }
     }
 
-    /// @dev Every period below the first-open hint (bits 144-175 of the core word, slot 0) is Paid or WrittenOff and
-    ///      the hint is at most `nextPeriodToSettle`, so `outstanding`, which sums from the hint, misses nothing.
-    function invariant_FirstOpenHintBelowEveryOpenPeriod() public view {
+    /// @dev A Disputed settlement disputes between 1 and its billed amount; any other has no disputed amount.
+    function invariant_DisputedAmountWithinBilled() public view {
         for (uint256 i; i < 2; ++i) {
             uint32 next = agreements[i].status().nextPeriodToSettle;
-            // forge-lint: disable-next-line(unsafe-typecast)
-            uint32 firstOpen = uint32(uint256(vm.load(address(agreements[i]), bytes32(0))) >> 144);
-            assertLe(firstOpen, next);
-            for (uint32 p; p < firstOpen; ++p) {
-                PaymentStatus st = agreements[i].settlement(p).status;
-                assertTrue(st == PaymentStatus.Paid || st == PaymentStatus.WrittenOff);
+            for (uint32 p; p < next; ++p) {
+                Settlement memory s = agreements[i].settlement(p);
+                if (s.status == PaymentStatus.Disputed) {
+                    assertGe(s.disputed, 1);
+                    assertLe(s.disputed, s.amount);
+                } else {
+                    assertEq(s.disputed, 0);
+                }
             }
         }
     }
@@ -149,19 +185,32 @@ contract InvariantsTest is StdInvariant, BaseTest {
         }
     }
 
+    /// @dev Each run must have exercised what the invariants are about, so the suite cannot pass on a run where
+    ///      every call reverted: successful settlements, fiat payments, direct and relayed usage reports, corrections,
+    ///      disputes, and replays of signed reports refused after a correction or a new grant.
+    ///      Checked on full-length runs only: when forge shrinks a failing run to a shorter sequence, these counts
+    ///      would otherwise fail first and hide the invariant that actually broke.
     function afterInvariant() public view {
-        // The run exercised the handler (guards against a silently broken setup).
-        assertGt(handler.calls(), 0);
+        assertGt(handler.calls(), 0, "calls");
+        if (handler.calls() < DEPTH) return;
+        assertGt(handler.successes("settle"), 0, "settle");
+        assertGt(handler.successes("confirm"), 0, "confirmPayment");
+        assertGt(handler.successes("report"), 0, "reportUsage");
+        assertGt(handler.successes("relay"), 0, "reportUsageWithSignature");
+        assertGt(handler.successes("correct"), 0, "correctUsage");
+        assertGt(handler.successes("dispute"), 0, "dispute");
+        assertGt(handler.successes("replayRefused"), 0, "stale replay refused");
     }
 
     /// @dev Shows what the runs exercised (`forge test --mt invariant_CallSummary -vv`).
     function invariant_CallSummary() public view {
-        console.log("reports", handler.successes("report"), "settlements", handler.successes("settle"));
-        console.log("payments", handler.successes("confirm"), "returns", handler.successes("return"));
-        console.log("collected", handler.successes("collect"), "disputes", handler.successes("dispute"));
-        console.log("resolved", handler.successes("resolve"), "written off", handler.successes("writeOff"));
-        // forge-lint: disable-next-line(unsafe-typecast)
-        uint32 firstOpen = uint32(uint256(vm.load(address(agreements[0]), bytes32(0))) >> 144);
-        console.log("fiat: first open", firstOpen, "next to settle", agreements[0].status().nextPeriodToSettle);
+        console.log("reports", handler.successes("report"), "relayed", handler.successes("relay"));
+        console.log("replays", handler.successes("replay"), "refused", handler.successes("replayRefused"));
+        console.log("corrections", handler.successes("correct"), "regrants", handler.successes("regrant"));
+        console.log("settlements", handler.successes("settle"), "payments", handler.successes("confirm"));
+        console.log("returns", handler.successes("return"), "collected", handler.successes("collect"));
+        console.log("disputes", handler.successes("dispute"), "resolved", handler.successes("resolve"));
+        console.log("decided", handler.successes("decide"), "written off", handler.successes("writeOff"));
+        console.log("fiat: outstanding", agreements[0].outstanding(), "epoch", agreements[0].usageEpoch());
     }
 }

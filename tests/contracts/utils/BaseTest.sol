@@ -173,10 +173,16 @@ abstract contract BaseTest is Test {
         u[0] = MeterUsage(meter, cumulative);
     }
 
+    /// @dev Reports `cumulative` for one meter as the oracle, on the agreement's current usage epoch.
     function _report(BillingAgreement a, uint32 period, uint8 meter, uint64 cumulative) internal {
+        uint16 epoch = a.usageEpoch(); // read before the prank: a view call would use it up
         vm.prank(oracle);
         a.reportUsage(
-            period, keccak256(abi.encode(period, meter, cumulative)), bytes32(uint256(1)), _usage(meter, cumulative)
+            period,
+            keccak256(abi.encode(period, meter, cumulative)),
+            bytes32(uint256(1)),
+            epoch,
+            _usage(meter, cumulative)
         );
     }
 
@@ -195,9 +201,10 @@ abstract contract BaseTest is Test {
         return a.settle(period);
     }
 
-    /// @dev Payer proposes `t` as an amendment and payee accepts it; returns the version.
+    /// @dev Payer proposes `t` as an amendment and payee accepts it; returns the version. (Hashed as an amendment
+    ///      keeping `t.token`, so a token removed from the allow-list since creation still works.)
     function _amend(BillingAgreement a, Terms memory t) internal returns (uint16 version) {
-        bytes32 h = _hash(t);
+        (, bytes32 h) = factory.encodeAmendmentTerms(t.token, t);
         vm.prank(payer);
         version = a.proposeAmendment(t);
         vm.prank(payee);
@@ -218,15 +225,27 @@ abstract contract BaseTest is Test {
         mock.approve(address(a), type(uint256).max);
     }
 
+    /// @dev `key`'s signature accepting `version` for the party whose key it is.
     function _signAccept(BillingAgreement a, uint256 key, uint16 version, bytes32 h, uint256 deadline)
         internal
         view
         returns (bytes memory)
     {
-        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, a.acceptDigest(version, h, deadline));
+        return _signAcceptFor(a, key, vm.addr(key), version, h, deadline);
+    }
+
+    /// @dev `key`'s signature of the acceptance digest of `party` (a contract wallet's owner signs for it).
+    function _signAcceptFor(BillingAgreement a, uint256 key, address party, uint16 version, bytes32 h, uint256 deadline)
+        internal
+        view
+        returns (bytes memory)
+    {
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, a.acceptDigest(party, version, h, deadline));
         return abi.encodePacked(r, s, v);
     }
 
+    /// @dev `key`'s signature of a usage report on the agreement's current usage epoch, under the key's current
+    ///      oracle grant.
     function _signReport(
         BillingAgreement a,
         uint256 key,
@@ -235,7 +254,39 @@ abstract contract BaseTest is Test {
         bytes32 root,
         MeterUsage[] memory u
     ) internal view returns (bytes memory) {
-        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, a.usageReportDigest(period, id, root, u));
+        return _sign(key, _currentReportDigest(a, vm.addr(key), period, id, root, u));
+    }
+
+    /// @dev The digest of a usage report on the agreement's current epoch under `signer`'s current grant.
+    function _currentReportDigest(
+        BillingAgreement a,
+        address signer,
+        uint32 period,
+        bytes32 id,
+        bytes32 root,
+        MeterUsage[] memory u
+    ) internal view returns (bytes32) {
+        uint16 epoch = a.usageEpoch();
+        return a.usageReportDigest(period, id, root, epoch, factory.oracleActiveFrom(signer), u);
+    }
+
+    /// @dev `key`'s signature of a usage report naming `epoch` and `signerSince`.
+    function _signReportAt(
+        BillingAgreement a,
+        uint256 key,
+        uint32 period,
+        bytes32 id,
+        bytes32 root,
+        uint16 epoch,
+        uint40 signerSince,
+        MeterUsage[] memory u
+    ) internal view returns (bytes memory) {
+        return _sign(key, a.usageReportDigest(period, id, root, epoch, signerSince, u));
+    }
+
+    /// @dev `key`'s signature of `digest` as r ‖ s ‖ v.
+    function _sign(uint256 key, bytes32 digest) internal pure returns (bytes memory) {
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, digest);
         return abi.encodePacked(r, s, v);
     }
 }

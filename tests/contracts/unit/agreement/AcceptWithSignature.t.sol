@@ -29,10 +29,13 @@ contract AcceptWithSignatureTest is BaseTest {
                 address(a)
             )
         );
-        bytes32 structHash = keccak256(
-            abi.encode(keccak256("Accept(uint16 version,bytes32 termsHash,uint256 deadline)"), uint16(1), h, deadline)
-        );
-        assertEq(a.acceptDigest(1, h, deadline), keccak256(abi.encodePacked("\x19\x01", domain, structHash)));
+        bytes32 typeHash =
+            keccak256("Accept(address party,uint8 role,uint16 version,bytes32 termsHash,uint256 deadline)");
+        // The party and its role (1 payer, 2 payee) are part of what is signed.
+        bytes32 payerStruct = keccak256(abi.encode(typeHash, payer, uint8(1), uint16(1), h, deadline));
+        bytes32 payeeStruct = keccak256(abi.encode(typeHash, payee, uint8(2), uint16(1), h, deadline));
+        assertEq(a.acceptDigest(payer, 1, h, deadline), keccak256(abi.encodePacked("\x19\x01", domain, payerStruct)));
+        assertEq(a.acceptDigest(payee, 1, h, deadline), keccak256(abi.encodePacked("\x19\x01", domain, payeeStruct)));
         (bytes1 fields, string memory name, string memory version, uint256 chainId, address verifying,,) =
             a.eip712Domain();
         assertEq(fields, hex"0f");
@@ -57,7 +60,7 @@ contract AcceptWithSignatureTest is BaseTest {
         MockERC1271Wallet wallet = new MockERC1271Wallet(owner);
         vm.prank(operator);
         BillingAgreement b = BillingAgreement(factory.createAgreement(address(wallet), payee, _fiatTerms(), bytes32(0)));
-        bytes memory sig = _signAccept(b, ownerKey, 1, h, deadline);
+        bytes memory sig = _signAcceptFor(b, ownerKey, address(wallet), 1, h, deadline);
         vm.prank(stranger);
         b.acceptWithSignature(address(wallet), 1, h, deadline, sig);
         assertTrue(b.hasAccepted(address(wallet), 1));
@@ -68,7 +71,7 @@ contract AcceptWithSignatureTest is BaseTest {
         MockERC1271Wallet wallet = new MockERC1271Wallet(owner);
         vm.prank(operator);
         BillingAgreement b = BillingAgreement(factory.createAgreement(address(wallet), payee, _fiatTerms(), bytes32(0)));
-        bytes memory sig = _signAccept(b, payerKey, 1, h, deadline); // not the owner's
+        bytes memory sig = _signAcceptFor(b, payerKey, address(wallet), 1, h, deadline); // not the owner's
         vm.expectRevert(
             abi.encodeWithSelector(IBillingAgreement.BillingAgreement_InvalidSignature.selector, address(wallet))
         );
@@ -82,8 +85,14 @@ contract AcceptWithSignatureTest is BaseTest {
         a.acceptWithSignature(payer, 1, h, deadline, sig);
     }
 
+    function test_RevertWhen_DigestForNonParty() public {
+        vm.expectRevert(abi.encodeWithSelector(IBillingAgreement.BillingAgreement_NotParty.selector, stranger));
+        a.acceptDigest(stranger, 1, h, deadline);
+    }
+
     function test_RevertWhen_SignedByOtherKey() public {
-        bytes memory sig = _signAccept(a, payeeKey, 1, h, deadline);
+        // The payee's key signs the payer's acceptance.
+        bytes memory sig = _signAcceptFor(a, payeeKey, payer, 1, h, deadline);
         vm.expectRevert(abi.encodeWithSelector(IBillingAgreement.BillingAgreement_InvalidSignature.selector, payer));
         a.acceptWithSignature(payer, 1, h, deadline, sig);
     }
@@ -102,7 +111,8 @@ contract AcceptWithSignatureTest is BaseTest {
 
     function test_RevertWhen_SignerNotParty() public {
         (address other, uint256 otherKey) = makeAddrAndKey("other");
-        bytes memory sig = _signAccept(a, otherKey, 1, h, deadline);
+        // There is no acceptance digest for a non-party; a signature of the payer's digest does not help either.
+        bytes memory sig = _signAcceptFor(a, otherKey, payer, 1, h, deadline);
         vm.expectRevert(abi.encodeWithSelector(IBillingAgreement.BillingAgreement_NotParty.selector, other));
         a.acceptWithSignature(other, 1, h, deadline, sig);
     }

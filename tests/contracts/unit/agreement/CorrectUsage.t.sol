@@ -19,11 +19,13 @@ contract CorrectUsageTest is BaseTest {
 
     function test_CorrectsDownWithReason() public {
         vm.expectEmit(address(a));
-        emit IBillingAgreement.UsageCorrected(0, 0, 1000, 900, ROOT, "duplicate batch 17");
+        emit IBillingAgreement.UsageCorrected(0, 0, 1000, 900, ROOT, "duplicate batch 17", 1);
         vm.prank(oracle);
         a.correctUsage(0, 0, 900, ROOT, "duplicate batch 17");
         assertEq(a.usage(0, 0), 900);
-        // Later reports count from the corrected figure.
+        assertEq(a.usageEpoch(), 1);
+        assertEq(a.status().usageEpoch, 1);
+        // Later reports (on the new epoch) count from the corrected figure.
         _report(a, 0, 0, 950);
         assertEq(a.usage(0, 0), 950);
     }
@@ -40,6 +42,33 @@ contract CorrectUsageTest is BaseTest {
         vm.prank(oracle);
         a.correctUsage(0, 0, 1, ROOT, "fix");
         assertEq(a.usage(0, 0), 1);
+    }
+
+    function test_EveryCorrectionMovesTheEpoch() public {
+        vm.startPrank(oracle);
+        a.correctUsage(0, 0, 1000, ROOT, "unchanged, reason on record");
+        a.correctUsage(0, 0, 10, ROOT, "down");
+        vm.stopPrank();
+        assertEq(a.usageEpoch(), 2);
+        // A report built on either earlier epoch no longer counts.
+        for (uint16 e; e < 2; ++e) {
+            vm.prank(oracle);
+            vm.expectRevert(abi.encodeWithSelector(IBillingAgreement.BillingAgreement_StaleReport.selector, e, 2));
+            a.reportUsage(0, bytes32(0), ROOT, e, _usage(0, 1000));
+        }
+        assertEq(a.usage(0, 0), 10);
+    }
+
+    function test_RevertWhen_EpochExhausted() public {
+        // Usage epoch: bits 144-159 of the core word (slot 0).
+        uint256 core = uint256(vm.load(address(a), bytes32(0)));
+        vm.store(address(a), bytes32(0), bytes32(core | (uint256(type(uint16).max) << 144)));
+        assertEq(a.usageEpoch(), type(uint16).max);
+        vm.prank(oracle);
+        vm.expectRevert(
+            abi.encodeWithSelector(IBillingAgreement.BillingAgreement_TooManyCorrections.selector, type(uint16).max)
+        );
+        a.correctUsage(0, 0, 1, ROOT, "fix");
     }
 
     function test_RevertWhen_CallerNotOracle() public {

@@ -3,28 +3,22 @@ pragma solidity 0.8.30;
 
 import {BaseTest} from "../../utils/BaseTest.sol";
 import {BillingAgreement} from "../../../../contracts/BillingAgreement.sol";
+import {IBillingAgreement} from "../../../../contracts/interfaces/IBillingAgreement.sol";
 import {MockToken} from "../../../../contracts/mocks/MockToken.sol";
 import {PaymentStatus, Settlement, Terms} from "../../../../contracts/types/BillingTypes.sol";
 
-// Lint exceptions in this file, each deliberate (forge lint):
-// - unsafe-typecast: the core word is unpacked with narrowing casts, like the contract does.
-// forge-lint: disable-start(unsafe-typecast)
-/// @notice `outstanding` is computed from the settlements, from the first-open hint in the core slot that `settle`
-///         advances (bounded) and returns and disputes move back; payments never write the core slot.
+/// @notice `outstanding` (and `status().outstanding`) is a running total in the core slot (bits 160-255) that every
+///         settlement, payment, token pull, return, dispute resolution, arbiter decision and write-off updates; the
+///         views read it and never scan settlements.
 contract OutstandingTest is BaseTest {
-    uint256 internal constant MINIMUM = 10_000;
+    uint96 internal constant MINIMUM = 10_000;
     BillingAgreement internal a;
 
     function setUp() public override {
         super.setUp();
         Terms memory t = _fiatTerms();
-        t.minimumCommitment = uint96(MINIMUM); // every period owes at least this
+        t.minimumCommitment = MINIMUM; // every period owes at least this
         a = _createActive(t);
-    }
-
-    /// @dev The first-open hint: bits 144-175 of the core word (slot 0).
-    function _firstOpen(BillingAgreement x) internal view returns (uint32) {
-        return uint32(uint256(vm.load(address(x), bytes32(0))) >> 144);
     }
 
     function _settleNext(BillingAgreement x) internal returns (uint32 period) {
@@ -33,166 +27,159 @@ contract OutstandingTest is BaseTest {
         x.settle(period);
     }
 
-    function _pay(uint32 period) internal {
-        Settlement memory s = a.settlement(period);
+    function _pay(uint32 period, uint96 amount) internal {
         vm.prank(gateway);
-        a.confirmPayment(period, s.amount - s.paid, bytes32(0));
+        a.confirmPayment(period, amount, bytes32(0));
     }
 
-    /// @dev The sum the view must return, computed over every settlement.
-    function _sumOfOpen(BillingAgreement x) internal view returns (uint256 sum) {
+    /// @dev Checks the running total against the sum over every settlement, in both views and the core slot; returns
+    ///      it.
+    function _total(BillingAgreement x) internal view returns (uint256 sum) {
         uint32 next = x.status().nextPeriodToSettle;
         for (uint32 p; p < next; ++p) {
             Settlement memory s = x.settlement(p);
             if (s.status != PaymentStatus.WrittenOff) sum += s.amount - s.paid;
         }
-        assertEq(x.outstanding(), sum);
-        assertEq(x.status().outstanding, sum);
+        assertEq(x.outstanding(), sum, "outstanding()");
+        assertEq(x.status().outstanding, sum, "status().outstanding");
+        assertEq(uint256(vm.load(address(x), bytes32(0))) >> 160, sum, "core bits 160-255");
     }
 
-    /// @dev Every period below the hint is Paid or WrittenOff.
-    function _checkHint(BillingAgreement x) internal view {
-        uint32 h = _firstOpen(x);
-        assertLe(h, x.status().nextPeriodToSettle);
-        for (uint32 p; p < h; ++p) {
-            PaymentStatus st = x.settlement(p).status;
-            assertTrue(st == PaymentStatus.Paid || st == PaymentStatus.WrittenOff);
-        }
+    function test_SettleAddsTheAmount() public {
+        assertEq(_total(a), 0);
+        _settleNext(a);
+        assertEq(_total(a), MINIMUM);
+        _settleNext(a);
+        assertEq(_total(a), 2 * MINIMUM);
     }
 
-    function test_ConfirmPaymentWritesOnlyTheSettlement() public {
-        _settleNext(a);
-        vm.record();
-        vm.prank(gateway);
-        a.confirmPayment(0, 4000, bytes32(0));
-        (bytes32[] memory reads, bytes32[] memory writes) = vm.accesses(address(a));
-        bytes32 settlementSlot = keccak256(abi.encode(uint256(0), uint256(3))); // _settlements[0]
-        assertEq(writes.length, 1);
-        assertEq(writes[0], settlementSlot);
-        for (uint256 i; i < reads.length; ++i) {
-            assertTrue(reads[i] != bytes32(0), "core slot read");
-        }
-        assertEq(a.outstanding(), MINIMUM - 4000);
-    }
-
-    function test_SettleMovesHintOverPaidPeriods() public {
-        _settleNext(a); // 0
-        assertEq(_firstOpen(a), 0);
-        _pay(0);
-        assertEq(_firstOpen(a), 0); // payments do not touch it
-        _settleNext(a); // 1: passes 0
-        assertEq(_firstOpen(a), 1);
-        _settleNext(a); // 2: 1 is open, stays
-        assertEq(_firstOpen(a), 1);
-        assertEq(_sumOfOpen(a), 2 * MINIMUM);
-        _checkHint(a);
-    }
-
-    function test_HintStepsAreBoundedPerSettlement() public {
-        for (uint256 i; i < 10; ++i) {
-            _settleNext(a);
-        }
-        for (uint32 p; p < 10; ++p) {
-            _pay(p);
-        }
-        assertEq(_sumOfOpen(a), 0);
-        assertEq(_firstOpen(a), 0);
-        _settleNext(a); // 10: four steps
-        assertEq(_firstOpen(a), 4);
-        _settleNext(a); // 11: four more
-        assertEq(_firstOpen(a), 8);
-        _settleNext(a); // 12: 8 and 9 are paid, 10 is open
-        assertEq(_firstOpen(a), 10);
-        assertEq(_sumOfOpen(a), 3 * MINIMUM);
-        _checkHint(a);
-    }
-
-    function test_ReturnBelowHintMovesItBack() public {
-        _settleNext(a);
-        _pay(0);
-        _settleNext(a);
-        _pay(1);
-        _settleNext(a);
-        assertEq(_firstOpen(a), 2);
-        vm.prank(gateway);
-        a.reportReturn(0, 2500, "AM04", bytes32(0));
-        assertEq(_firstOpen(a), 0);
-        assertEq(_sumOfOpen(a), MINIMUM + 2500);
-        _checkHint(a);
-        // A return at or above the hint leaves it.
-        vm.prank(gateway);
-        a.reportReturn(1, 1000, "AM04", bytes32(0));
-        assertEq(_firstOpen(a), 0);
-        assertEq(_sumOfOpen(a), MINIMUM + 3500);
-    }
-
-    function test_DisputeOfPaidBelowHintMovesItBack() public {
-        _settleNext(a);
-        _pay(0);
-        _settleNext(a);
-        assertEq(_firstOpen(a), 1);
-        vm.prank(payer);
-        a.dispute(0, bytes32(0));
-        assertEq(_firstOpen(a), 0);
-        _checkHint(a);
-        assertEq(_sumOfOpen(a), MINIMUM);
-        // Resolved in full again, the next settlement passes it once more.
-        vm.prank(payer);
-        a.resolveDispute(0, uint96(MINIMUM));
-        vm.prank(payee);
-        a.resolveDispute(0, uint96(MINIMUM));
-        _pay(1);
-        _settleNext(a);
-        assertEq(_firstOpen(a), 2);
-        _checkHint(a);
-    }
-
-    function test_WriteOffLetsHintPass() public {
-        _settleNext(a);
-        vm.prank(payer);
-        a.writeOff(0);
-        vm.prank(payee);
-        a.writeOff(0);
-        assertEq(_sumOfOpen(a), 0);
-        _settleNext(a);
-        assertEq(_firstOpen(a), 1);
-        assertEq(_sumOfOpen(a), MINIMUM);
-    }
-
-    function test_NothingOwedPassesHintAtOnce() public {
-        BillingAgreement b = _createActive(_fiatTerms()); // no minimum: no usage, nothing owed
+    function test_NothingOwedAddsNothing() public {
+        BillingAgreement b = _create(_fiatTerms(), bytes32(uint256(1))); // no minimum, no usage: nothing owed
+        _activate(b, _fiatTerms());
         _settleNext(b);
         assertEq(uint8(b.settlement(0).status), uint8(PaymentStatus.Paid));
-        assertEq(_firstOpen(b), 1);
-        assertEq(_sumOfOpen(b), 0);
+        assertEq(_total(b), 0);
     }
 
-    function test_TokenPullPaidPassesHint() public {
+    function test_PaymentLowersAndReturnRaises() public {
+        _settleNext(a);
+        _settleNext(a);
+        _pay(0, 4000);
+        assertEq(_total(a), 2 * MINIMUM - 4000);
+        _pay(1, MINIMUM);
+        assertEq(_total(a), MINIMUM - 4000);
+        vm.prank(gateway);
+        a.reportReturn(1, 2500, "AM04", bytes32(0));
+        assertEq(_total(a), MINIMUM - 4000 + 2500);
+    }
+
+    function test_ConfirmPaymentWritesSettlementAndTotal() public {
+        _settleNext(a);
+        vm.record();
+        _pay(0, 4000);
+        (, bytes32[] memory writes) = vm.accesses(address(a));
+        bytes32 settlementSlot = keccak256(abi.encode(uint256(0), uint256(3))); // _settlements[0]
+        assertEq(writes.length, 2);
+        assertTrue(writes[0] == bytes32(0) || writes[1] == bytes32(0), "core slot");
+        assertTrue(writes[0] == settlementSlot || writes[1] == settlementSlot, "settlement");
+        assertEq(_total(a), MINIMUM - 4000);
+    }
+
+    function test_DisputeLeavesTotalResolutionLowersIt() public {
+        _settleNext(a);
+        _settleNext(a);
+        _pay(0, 1000);
+        vm.prank(payer);
+        a.dispute(0, 6000, bytes32(0));
+        assertEq(_total(a), 2 * MINIMUM - 1000); // disputed is still open until resolved
+        vm.prank(payer);
+        a.resolveDispute(0, 7000);
+        vm.prank(payee);
+        a.resolveDispute(0, 7000);
+        assertEq(_total(a), MINIMUM + 7000 - 1000);
+    }
+
+    function test_ArbiterDecisionLowersTotal() public {
+        _settleNext(a);
+        vm.prank(payer);
+        a.dispute(0, 6000, bytes32(0));
+        vm.warp(a.settlement(0).settledAt + DISPUTE_WINDOW);
+        vm.prank(operator);
+        a.decideDispute(0, 5000);
+        assertEq(_total(a), 5000);
+    }
+
+    function test_WriteOffRemovesWhatIsOpen() public {
+        _settleNext(a);
+        _settleNext(a);
+        _pay(0, 3000);
+        vm.prank(payer);
+        a.writeOff(0);
+        assertEq(_total(a), 2 * MINIMUM - 3000); // one consent changes nothing
+        vm.prank(payee);
+        a.writeOff(0);
+        assertEq(_total(a), MINIMUM);
+    }
+
+    function test_TokenPullLowersTotal() public {
         (BillingAgreement b,) = _mockTokenAgreement();
         (uint40 start,) = b.periodBounds(0);
         vm.warp(start);
         _report(b, 0, 0, 1500);
         _settleNext(b);
         assertEq(uint8(b.settlement(0).status), uint8(PaymentStatus.Paid));
-        assertEq(_firstOpen(b), 1);
-        assertEq(_sumOfOpen(b), 0);
+        assertEq(_total(b), 0);
     }
 
-    function test_TokenCollectPaidPassesHint() public {
+    function test_TokenCollectLowersTotal() public {
         (BillingAgreement b, MockToken mock) = _mockTokenAgreement();
         vm.prank(payer);
-        mock.approve(address(b), 0);
+        mock.approve(address(b), 40_000);
         (uint40 start,) = b.periodBounds(0);
         vm.warp(start);
         _report(b, 0, 0, 1500);
-        _settleNext(b);
-        assertEq(_firstOpen(b), 0);
-        assertEq(_sumOfOpen(b), 140_000);
+        _settleNext(b); // the pull of 140,000 fails: allowance 40,000
+        assertEq(_total(b), 140_000);
         vm.prank(payer);
         mock.approve(address(b), type(uint256).max);
         b.collect(0);
-        assertEq(_firstOpen(b), 1);
-        assertEq(_sumOfOpen(b), 0);
+        assertEq(_total(b), 0);
+    }
+
+    function test_RevertWhen_TotalWouldOverflow() public {
+        // Two capped periods at 2^96 - 1 each: the second settlement would take the total past what it holds.
+        Terms memory t = _fiatTerms();
+        t.priceDecimals = 0;
+        t.cap = type(uint96).max;
+        t.meters[0] = _perUnitMeter(type(uint96).max);
+        BillingAgreement b = _createActive(t);
+        _settleWith(b, 0, 1);
+        assertEq(_total(b), type(uint96).max);
+        (uint40 start1,) = b.periodBounds(1);
+        vm.warp(start1);
+        _report(b, 1, 0, 1);
+        _warpToSettle(b, 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IBillingAgreement.BillingAgreement_OutstandingOverflow.selector,
+                uint32(1),
+                2 * uint256(type(uint96).max)
+            )
+        );
+        b.settle(1);
+        // Paid, period 0 makes room for period 1; a return of period 0 then would not fit.
+        vm.prank(gateway);
+        b.confirmPayment(0, type(uint96).max, bytes32(0));
+        b.settle(1);
+        assertEq(_total(b), type(uint96).max);
+        vm.prank(gateway);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IBillingAgreement.BillingAgreement_OutstandingOverflow.selector,
+                uint32(0),
+                uint256(type(uint96).max) + 1
+            )
+        );
+        b.reportReturn(0, 1, "AM04", bytes32(0));
     }
 }
-// forge-lint: disable-end(unsafe-typecast)

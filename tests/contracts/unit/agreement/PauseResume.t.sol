@@ -44,7 +44,7 @@ contract PauseResumeTest is BaseTest {
         vm.expectRevert(
             abi.encodeWithSelector(IBillingAgreement.BillingAgreement_InvalidState.selector, AgreementState.Paused)
         );
-        a.reportUsage(0, bytes32(0), bytes32(0), _usage(0, 1));
+        a.reportUsage(0, bytes32(0), bytes32(0), 0, _usage(0, 1));
         _warpToSettle(a, 0);
         vm.expectRevert(
             abi.encodeWithSelector(IBillingAgreement.BillingAgreement_InvalidState.selector, AgreementState.Paused)

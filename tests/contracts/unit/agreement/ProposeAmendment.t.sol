@@ -6,6 +6,7 @@ import {BillingAgreement} from "../../../../contracts/BillingAgreement.sol";
 import {IAgreementFactory} from "../../../../contracts/interfaces/IAgreementFactory.sol";
 import {IBillingAgreement} from "../../../../contracts/interfaces/IBillingAgreement.sol";
 import {ITermsErrors} from "../../../../contracts/interfaces/ITermsErrors.sol";
+import {MockToken} from "../../../../contracts/mocks/MockToken.sol";
 import {AgreementState, IntervalKind, Meter, Terms} from "../../../../contracts/types/BillingTypes.sol";
 
 // Lint exceptions in this file, each deliberate (forge lint):
@@ -54,17 +55,47 @@ contract ProposeAmendmentTest is BaseTest {
     }
 
     function test_ReplacesPendingAmendment() public {
+        // Changed with issue 10 (item 4): the replacement gets its own version number (3); the replaced proposal
+        // keeps 2 for good (it used to reuse 2).
+        bytes32 h2 = _hash(_cheaper());
         vm.prank(payer);
         a.proposeAmendment(_cheaper());
         Terms memory other = _fiatTerms();
         other.paymentTermsDays = 60;
         bytes32 h = _hash(other);
         vm.prank(payee);
-        assertEq(a.proposeAmendment(other), 2);
+        assertEq(a.proposeAmendment(other), 3);
+        assertEq(a.status().pendingVersion, 3);
         assertFalse(a.hasAccepted(payer, 2)); // the payer's acceptance of the replaced proposal is gone
-        assertTrue(a.hasAccepted(payee, 2));
-        (, bytes32 ph,) = a.termsAt(2);
+        assertFalse(a.hasAccepted(payer, 3));
+        assertTrue(a.hasAccepted(payee, 3));
+        (, bytes32 ph,) = a.termsAt(3);
         assertEq(ph, h);
+        // The replaced proposal stays readable under its number, never in force.
+        (, bytes32 replaced, uint32 from2) = a.termsAt(2);
+        assertEq(replaced, h2);
+        assertEq(from2, 0);
+        // Accepting it is no longer possible.
+        vm.prank(payee);
+        vm.expectRevert(abi.encodeWithSelector(IBillingAgreement.BillingAgreement_NotPending.selector, uint16(2)));
+        a.accept(2, h2);
+    }
+
+    function test_VersionsInForceSkipRejectedNumbers() public {
+        vm.prank(payer);
+        a.proposeAmendment(_cheaper()); // 2
+        vm.prank(payee);
+        a.rejectAmendment();
+        Terms memory t = _fiatTerms();
+        t.paymentTermsDays = 21;
+        assertEq(_amend(a, t), 3);
+        (, uint16 version) = a.terms();
+        assertEq(version, 3);
+        assertEq(a.versionForPeriod(0), 1);
+        assertEq(a.versionForPeriod(1), 3);
+        assertFalse(a.hasAccepted(payer, 2));
+        assertTrue(a.hasAccepted(payer, 3));
+        assertTrue(a.hasAccepted(payee, 1));
     }
 
     function test_AddsMeters() public {
@@ -124,6 +155,32 @@ contract ProposeAmendmentTest is BaseTest {
         t.paymentTermsDays = 99;
         vm.prank(payer);
         vm.expectRevert(abi.encodeWithSelector(IBillingAgreement.BillingAgreement_TooManyVersions.selector, uint16(32)));
+        a.proposeAmendment(t);
+    }
+
+    function test_RejectedProposalsDoNotCountAgainstTheLimit() public {
+        // MAX_VERSIONS bounds the versions in force, not the proposals.
+        Terms memory t = _cheaper();
+        for (uint256 i; i < 40; ++i) {
+            t.paymentTermsDays = uint16(i);
+            vm.prank(payer);
+            a.proposeAmendment(t);
+            vm.prank(payee);
+            a.rejectAmendment();
+        }
+        t.paymentTermsDays = 99;
+        assertEq(_amend(a, t), 42);
+        assertEq(a.versionForPeriod(1), 42);
+    }
+
+    function test_RevertWhen_VersionNumbersExhausted() public {
+        // The highest proposed number: `_versions[0]` (mapping at slot 1).
+        vm.store(address(a), keccak256(abi.encode(uint256(0), uint256(1))), bytes32(uint256(type(uint16).max)));
+        Terms memory t = _cheaper();
+        vm.prank(payer);
+        vm.expectRevert(
+            abi.encodeWithSelector(IBillingAgreement.BillingAgreement_TooManyVersions.selector, type(uint16).max)
+        );
         a.proposeAmendment(t);
     }
 
@@ -192,16 +249,56 @@ contract ProposeAmendmentTest is BaseTest {
         a.proposeAmendment(t);
     }
 
-    function test_RevertWhen_TokenRemovedFromAllowList() public {
+    function test_KeepsTokenRemovedFromAllowList() public {
+        // Changed with issue 10 (item 7): delisting the agreement's token used to block every amendment.
         Terms memory tokenTerms = _tokenTerms();
         BillingAgreement b = _createActive(tokenTerms);
         vm.prank(admin);
         factory.setTokenAllowed(address(token), false);
-        vm.prank(payer);
+        tokenTerms.paymentTermsDays = 30;
+        assertEq(_amend(b, tokenTerms), 2);
+        (Terms memory current,) = b.terms();
+        assertEq(current.token, address(token));
+        assertEq(current.paymentTermsDays, 30);
+        // New agreements in the token are still refused.
+        vm.prank(operator);
         vm.expectRevert(
             abi.encodeWithSelector(IAgreementFactory.AgreementFactory_TokenNotAllowed.selector, address(token))
         );
-        b.proposeAmendment(tokenTerms);
+        factory.createAgreement(payer, payee, tokenTerms, bytes32(uint256(5)));
+    }
+
+    function test_RevertWhen_SwitchingToDelistedToken() public {
+        BillingAgreement b = _createActive(_tokenTerms());
+        MockToken other = new MockToken(2);
+        Terms memory t = _tokenTerms();
+        t.token = address(other); // never allow-listed
+        vm.prank(payer);
+        vm.expectRevert(
+            abi.encodeWithSelector(IAgreementFactory.AgreementFactory_TokenNotAllowed.selector, address(other))
+        );
+        b.proposeAmendment(t);
+        // Allow-listed, it is still another token: the agreement's token is fixed for life.
+        vm.prank(admin);
+        factory.setTokenAllowed(address(other), true);
+        vm.prank(payer);
+        vm.expectRevert(
+            abi.encodeWithSelector(IBillingAgreement.BillingAgreement_ImmutableTermChanged.selector, "token")
+        );
+        b.proposeAmendment(t);
+    }
+
+    function test_RevertWhen_CapRequired() public {
+        Terms memory t = _cheaper();
+        t.priceDecimals = 0;
+        t.meters[0] = _perUnitMeter(type(uint96).max);
+        uint256 most = uint256(type(uint64).max) * type(uint96).max;
+        vm.prank(payer);
+        vm.expectRevert(abi.encodeWithSelector(ITermsErrors.Terms_CapRequired.selector, most));
+        a.proposeAmendment(t);
+        t.cap = type(uint96).max;
+        vm.prank(payer);
+        assertEq(a.proposeAmendment(t), 2);
     }
 }
 // forge-lint: disable-end(unsafe-typecast)

@@ -25,8 +25,29 @@ contract RejectAmendmentTest is BaseTest {
         a.rejectAmendment();
         assertEq(a.status().pendingVersion, 0);
         assertFalse(a.hasAccepted(payer, 2));
-        vm.expectRevert(abi.encodeWithSelector(IBillingAgreement.BillingAgreement_UnknownVersion.selector, uint16(2)));
-        a.termsAt(2);
+        // Changed with issue 10 (item 4): the rejected proposal keeps its number (it used to be freed, and termsAt(2)
+        // reverted); it stays readable, never in force, and the next proposal gets 3.
+        (Terms memory rejected,, uint32 effectiveFrom) = a.termsAt(2);
+        assertEq(rejected.paymentTermsDays, 7);
+        assertEq(effectiveFrom, 0);
+        vm.expectRevert(abi.encodeWithSelector(IBillingAgreement.BillingAgreement_UnknownVersion.selector, uint16(3)));
+        a.termsAt(3);
+        vm.prank(payee);
+        assertEq(a.proposeAmendment(_fiatTerms()), 3);
+        assertEq(a.versionForPeriod(5), 1);
+    }
+
+    function test_PendingAcceptanceCannotBeUsedAfterRejection() public {
+        Terms memory t = _fiatTerms();
+        t.paymentTermsDays = 7;
+        bytes32 h = _hash(t);
+        vm.prank(payee);
+        a.rejectAmendment();
+        vm.prank(payee);
+        vm.expectRevert(abi.encodeWithSelector(IBillingAgreement.BillingAgreement_NotPending.selector, uint16(2)));
+        a.accept(2, h);
+        (, uint16 version) = a.terms();
+        assertEq(version, 1);
     }
 
     function test_OperatorRejects() public {
@@ -47,14 +68,15 @@ contract RejectAmendmentTest is BaseTest {
         vm.prank(payee);
         a.rejectAmendment();
         vm.prank(payee);
-        vm.expectRevert(abi.encodeWithSelector(IBillingAgreement.BillingAgreement_NotPending.selector, uint16(2)));
+        vm.expectRevert(abi.encodeWithSelector(IBillingAgreement.BillingAgreement_NotPending.selector, uint16(0)));
         a.rejectAmendment();
     }
 
     function test_RevertWhen_Proposed() public {
         BillingAgreement b = _create(_fiatTerms(), bytes32(uint256(1)));
         vm.prank(payer);
-        vm.expectRevert(abi.encodeWithSelector(IBillingAgreement.BillingAgreement_NotPending.selector, uint16(1)));
+        // Version 1 of a Proposed agreement is withdrawn with `cancel`, not rejected.
+        vm.expectRevert(abi.encodeWithSelector(IBillingAgreement.BillingAgreement_NotPending.selector, uint16(0)));
         b.rejectAmendment();
     }
 }

@@ -38,7 +38,7 @@ contract ReportReturnTest is BaseTest {
 
     function test_WhileDisputedStaysDisputed() public {
         vm.prank(payer);
-        a.dispute(0, bytes32(0));
+        a.dispute(0, 1, bytes32(0));
         vm.prank(gateway);
         a.reportReturn(0, 1, "AC04", REF);
         assertEq(uint8(a.settlement(0).status), uint8(PaymentStatus.Disputed));

@@ -30,14 +30,14 @@ contract ReportUsageTest is BaseTest {
         vm.expectEmit(address(a));
         emit IBillingAgreement.UsageReported(0, 1, 0, 500, ROOT, ID);
         vm.prank(oracle);
-        a.reportUsage(0, ID, ROOT, _usage(1, 500));
+        a.reportUsage(0, ID, ROOT, 0, _usage(1, 500));
         assertEq(a.usage(0, 1), 500);
         assertEq(a.usage(0, 0), 0);
     }
 
     function test_ThreeMetersInOneReport() public {
         vm.prank(oracle);
-        a.reportUsage(0, ID, ROOT, _three(1, 2, 3));
+        a.reportUsage(0, ID, ROOT, 0, _three(1, 2, 3));
         uint64[] memory u = a.usageOf(0);
         assertEq(u.length, 3);
         assertEq(u[0], 1);
@@ -47,11 +47,11 @@ contract ReportUsageTest is BaseTest {
 
     function test_OnlyIncreasesCount() public {
         vm.prank(oracle);
-        a.reportUsage(0, ID, ROOT, _three(10, 20, 30));
+        a.reportUsage(0, ID, ROOT, 0, _three(10, 20, 30));
         // A replay and a stale report change nothing and emit nothing; only the increase of meter 2 counts.
         vm.recordLogs();
         vm.prank(oracle);
-        a.reportUsage(0, ID, ROOT, _three(10, 19, 31));
+        a.reportUsage(0, ID, ROOT, 0, _three(10, 19, 31));
         Vm.Log[] memory logs = vm.getRecordedLogs();
         assertEq(logs.length, 1);
         assertEq(a.usage(0, 0), 10);
@@ -71,7 +71,7 @@ contract ReportUsageTest is BaseTest {
         u[1] = MeterUsage(4, 44);
         u[2] = MeterUsage(7, 77);
         vm.prank(oracle);
-        b.reportUsage(0, ID, ROOT, u);
+        b.reportUsage(0, ID, ROOT, 0, u);
         uint64[] memory all = b.usageOf(0);
         assertEq(all.length, 8);
         assertEq(all[3], 33);
@@ -83,10 +83,10 @@ contract ReportUsageTest is BaseTest {
     function test_LateUsageAfterPeriodEndUntilSettled() public {
         vm.warp(START + 31 days + 1 hours); // period 1 runs, period 0 in its grace window
         vm.prank(oracle);
-        a.reportUsage(0, ID, ROOT, _usage(0, 7));
+        a.reportUsage(0, ID, ROOT, 0, _usage(0, 7));
         vm.warp(START + 40 days); // grace over, not settled yet
         vm.prank(oracle);
-        a.reportUsage(0, ID, ROOT, _usage(0, 8));
+        a.reportUsage(0, ID, ROOT, 0, _usage(0, 8));
         assertEq(a.usage(0, 0), 8);
     }
 
@@ -101,23 +101,23 @@ contract ReportUsageTest is BaseTest {
         _amend(a, t); // effective from period 1
         vm.prank(oracle);
         vm.expectRevert(abi.encodeWithSelector(IBillingAgreement.BillingAgreement_UnknownMeter.selector, uint8(3), 3));
-        a.reportUsage(0, ID, ROOT, _usage(3, 1));
+        a.reportUsage(0, ID, ROOT, 0, _usage(3, 1));
         vm.warp(START + 32 days);
         vm.prank(oracle);
-        a.reportUsage(1, ID, ROOT, _usage(3, 1));
+        a.reportUsage(1, ID, ROOT, 0, _usage(3, 1));
         assertEq(a.usage(1, 3), 1);
     }
 
     function test_RevertWhen_CallerNotOracle() public {
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(IBillingAgreement.BillingAgreement_NotOracle.selector, stranger));
-        a.reportUsage(0, ID, ROOT, _usage(0, 1));
+        a.reportUsage(0, ID, ROOT, 0, _usage(0, 1));
     }
 
     function test_RevertWhen_ReportEmpty() public {
         vm.prank(oracle);
         vm.expectRevert(IBillingAgreement.BillingAgreement_EmptyReport.selector);
-        a.reportUsage(0, ID, ROOT, new MeterUsage[](0));
+        a.reportUsage(0, ID, ROOT, 0, new MeterUsage[](0));
     }
 
     function test_RevertWhen_Proposed() public {
@@ -126,7 +126,7 @@ contract ReportUsageTest is BaseTest {
         vm.expectRevert(
             abi.encodeWithSelector(IBillingAgreement.BillingAgreement_InvalidState.selector, AgreementState.Proposed)
         );
-        b.reportUsage(0, ID, ROOT, _usage(0, 1));
+        b.reportUsage(0, ID, ROOT, 0, _usage(0, 1));
     }
 
     function test_RevertWhen_Cancelled() public {
@@ -137,7 +137,7 @@ contract ReportUsageTest is BaseTest {
         vm.expectRevert(
             abi.encodeWithSelector(IBillingAgreement.BillingAgreement_InvalidState.selector, AgreementState.Terminated)
         );
-        b.reportUsage(0, ID, ROOT, _usage(0, 1));
+        b.reportUsage(0, ID, ROOT, 0, _usage(0, 1));
     }
 
     function test_RevertWhen_Paused() public {
@@ -147,7 +147,7 @@ contract ReportUsageTest is BaseTest {
         vm.expectRevert(
             abi.encodeWithSelector(IBillingAgreement.BillingAgreement_InvalidState.selector, AgreementState.Paused)
         );
-        a.reportUsage(0, ID, ROOT, _usage(0, 1));
+        a.reportUsage(0, ID, ROOT, 0, _usage(0, 1));
     }
 
     function test_RevertWhen_PeriodNotStarted() public {
@@ -156,7 +156,7 @@ contract ReportUsageTest is BaseTest {
         vm.expectRevert(
             abi.encodeWithSelector(IBillingAgreement.BillingAgreement_PeriodNotStarted.selector, uint32(1), startsAt)
         );
-        a.reportUsage(1, ID, ROOT, _usage(0, 1));
+        a.reportUsage(1, ID, ROOT, 0, _usage(0, 1));
     }
 
     function test_RevertWhen_FirstPeriodNotStarted() public {
@@ -165,7 +165,7 @@ contract ReportUsageTest is BaseTest {
         vm.expectRevert(
             abi.encodeWithSelector(IBillingAgreement.BillingAgreement_PeriodNotStarted.selector, uint32(0), START)
         );
-        a.reportUsage(0, ID, ROOT, _usage(0, 1));
+        a.reportUsage(0, ID, ROOT, 0, _usage(0, 1));
     }
 
     function test_RevertWhen_PeriodSettled() public {
@@ -173,7 +173,7 @@ contract ReportUsageTest is BaseTest {
         a.settle(0);
         vm.prank(oracle);
         vm.expectRevert(abi.encodeWithSelector(IBillingAgreement.BillingAgreement_PeriodSettled.selector, uint32(0)));
-        a.reportUsage(0, ID, ROOT, _usage(0, 1));
+        a.reportUsage(0, ID, ROOT, 0, _usage(0, 1));
     }
 
     function test_RevertWhen_PeriodAfterEnd() public {
@@ -184,7 +184,7 @@ contract ReportUsageTest is BaseTest {
         vm.expectRevert(
             abi.encodeWithSelector(IBillingAgreement.BillingAgreement_PeriodAfterEnd.selector, uint32(2), uint32(2))
         );
-        a.reportUsage(2, ID, ROOT, _usage(0, 1));
+        a.reportUsage(2, ID, ROOT, 0, _usage(0, 1));
     }
 
     function test_EndedAgreementStillTakesUsageForItsLastPeriod() public {
@@ -193,7 +193,7 @@ contract ReportUsageTest is BaseTest {
         vm.warp(START + 59 days + 1 hours); // after the end, period 1 in its grace window
         assertEq(uint8(a.state()), uint8(AgreementState.Terminated));
         vm.prank(oracle);
-        a.reportUsage(1, ID, ROOT, _usage(0, 5));
+        a.reportUsage(1, ID, ROOT, 0, _usage(0, 5));
         assertEq(a.usage(1, 0), 5);
     }
 
@@ -205,7 +205,7 @@ contract ReportUsageTest is BaseTest {
         vm.expectRevert(
             abi.encodeWithSelector(IBillingAgreement.BillingAgreement_MetersNotAscending.selector, uint8(1))
         );
-        a.reportUsage(0, ID, ROOT, u);
+        a.reportUsage(0, ID, ROOT, 0, u);
     }
 
     function test_RevertWhen_MetersDescend() public {
@@ -216,12 +216,12 @@ contract ReportUsageTest is BaseTest {
         vm.expectRevert(
             abi.encodeWithSelector(IBillingAgreement.BillingAgreement_MetersNotAscending.selector, uint8(0))
         );
-        a.reportUsage(0, ID, ROOT, u);
+        a.reportUsage(0, ID, ROOT, 0, u);
     }
 
     function test_RevertWhen_EntryMalformed() public {
         // A meter number above uint8 in hand-made call data reverts without data, as Solidity's decoder would.
-        bytes memory data = abi.encodeCall(a.reportUsage, (0, ID, ROOT, _usage(1, 5)));
+        bytes memory data = abi.encodeCall(a.reportUsage, (0, ID, ROOT, uint16(0), _usage(1, 5)));
         assembly {
             // The entry's meter word is the second-to-last word.
             mstore(add(add(data, 0x20), sub(mload(data), 0x40)), 0x101)
@@ -236,7 +236,7 @@ contract ReportUsageTest is BaseTest {
     function test_EventTopicMatchesDeclaration() public {
         vm.recordLogs();
         vm.prank(oracle);
-        a.reportUsage(0, ID, ROOT, _usage(2, 9));
+        a.reportUsage(0, ID, ROOT, 0, _usage(2, 9));
         Vm.Log[] memory logs = vm.getRecordedLogs();
         assertEq(logs.length, 1);
         assertEq(logs[0].topics[0], IBillingAgreement.UsageReported.selector);
@@ -246,9 +246,41 @@ contract ReportUsageTest is BaseTest {
         assertEq(logs[0].data, abi.encode(uint64(0), uint64(9), ROOT));
     }
 
+    function test_ReportOnCurrentEpochAfterCorrection() public {
+        vm.prank(oracle);
+        a.reportUsage(0, ID, ROOT, 0, _usage(0, 100));
+        vm.prank(oracle);
+        a.correctUsage(0, 0, 60, ROOT, "duplicates");
+        assertEq(a.usageEpoch(), 1);
+        // Built on the corrected figure (epoch 1): counts from 60.
+        vm.prank(oracle);
+        a.reportUsage(0, ID, ROOT, 1, _usage(0, 70));
+        assertEq(a.usage(0, 0), 70);
+    }
+
+    function test_RevertWhen_EpochStale() public {
+        vm.prank(oracle);
+        a.correctUsage(0, 1, 5, ROOT, "late file");
+        // A report built before the correction (epoch 0) is refused, on any meter and period.
+        vm.prank(oracle);
+        vm.expectRevert(
+            abi.encodeWithSelector(IBillingAgreement.BillingAgreement_StaleReport.selector, uint16(0), uint16(1))
+        );
+        a.reportUsage(0, ID, ROOT, 0, _usage(0, 100));
+        assertEq(a.usage(0, 0), 0);
+    }
+
+    function test_RevertWhen_EpochAhead() public {
+        vm.prank(oracle);
+        vm.expectRevert(
+            abi.encodeWithSelector(IBillingAgreement.BillingAgreement_StaleReport.selector, uint16(1), uint16(0))
+        );
+        a.reportUsage(0, ID, ROOT, 1, _usage(0, 100));
+    }
+
     function test_RevertWhen_MeterUnknown() public {
         vm.prank(oracle);
         vm.expectRevert(abi.encodeWithSelector(IBillingAgreement.BillingAgreement_UnknownMeter.selector, uint8(3), 3));
-        a.reportUsage(0, ID, ROOT, _usage(3, 1));
+        a.reportUsage(0, ID, ROOT, 0, _usage(3, 1));
     }
 }

@@ -35,6 +35,15 @@ contract SetServiceStatusTest is BaseTest {
         a.setServiceStatus(ServiceStatus.Suspended, bytes32(0));
     }
 
+    function test_RevertWhen_CalledOnImplementation() public {
+        BillingAgreement impl = BillingAgreement(factory.implementation());
+        bytes32 coreBefore = vm.load(address(impl), bytes32(0));
+        vm.prank(gateway);
+        vm.expectRevert(IBillingAgreement.BillingAgreement_NotAClone.selector);
+        impl.setServiceStatus(ServiceStatus.Suspended, bytes32(0));
+        assertEq(vm.load(address(impl), bytes32(0)), coreBefore);
+    }
+
     function test_RevertWhen_Unchanged() public {
         vm.prank(gateway);
         vm.expectRevert(

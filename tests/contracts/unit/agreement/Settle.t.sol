@@ -69,7 +69,7 @@ contract SettleTest is BaseTest {
         _warpToSettle(a, 0);
         assertEq(a.settle(0), 1000); // 10 × 1.00
         vm.prank(oracle);
-        a.reportUsage(1, bytes32(0), bytes32(0), _usage(0, 10));
+        a.reportUsage(1, bytes32(0), bytes32(0), 0, _usage(0, 10));
         _warpToSettle(a, 1);
         assertEq(a.previewAmount(1), 2000);
         assertEq(a.settle(1), 2000); // 10 × 2.00
@@ -133,23 +133,22 @@ contract SettleTest is BaseTest {
         a.settle(2);
     }
 
-    function test_RevertWhen_AmountOverflows() public {
+    function test_AmountAtTheLimitSettles() public {
+        // Changed with issue 10 (item 10): terms that could exceed 96 bits without a cap are refused at creation
+        // (`Terms_CapRequired`, see CreateAgreement.t.sol), so `BillingAgreement_AmountOverflow` can no longer block
+        // settlement. With a cap at the limit, a period far above it settles at the cap.
         Terms memory t = _fiatTerms();
         t.priceDecimals = 0;
+        t.cap = type(uint96).max;
         t.meters[0] = _perUnitMeter(type(uint96).max);
         BillingAgreement b = _createActive(t);
         vm.warp(START + 1 days);
-        _report(b, 0, 0, 2);
+        _report(b, 0, 0, type(uint64).max);
         _warpToSettle(b, 0);
-        uint256 amount = 2 * uint256(type(uint96).max);
-        vm.expectRevert(
-            abi.encodeWithSelector(IBillingAgreement.BillingAgreement_AmountOverflow.selector, uint32(0), amount)
-        );
-        b.settle(0);
-        // A correction makes it settleable.
-        vm.prank(oracle);
-        b.correctUsage(0, 0, 1, bytes32(0), "cap");
+        assertEq(b.previewAmount(0), type(uint96).max);
         assertEq(b.settle(0), type(uint96).max);
+        assertEq(b.settlement(0).amount, type(uint96).max);
+        assertEq(b.outstanding(), type(uint96).max);
     }
 
     function test_FixedSecondsPeriods() public {

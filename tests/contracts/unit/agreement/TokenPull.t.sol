@@ -24,7 +24,7 @@ contract TokenPullTest is BaseTest {
         vm.expectEmit(address(a));
         emit IBillingAgreement.SettlementTriggered(0, 140_000, a.dueDate(0), 1);
         vm.expectEmit(address(a));
-        emit IBillingAgreement.PaymentConfirmed(0, 140_000, 140_000, bytes32(0), PaymentStatus.Paid);
+        emit IBillingAgreement.PaymentConfirmed(0, 140_000, bytes32(0));
         a.settle(0);
         assertEq(mock.balanceOf(payee), 140_000);
         assertEq(uint8(a.settlement(0).status), uint8(PaymentStatus.Paid));
@@ -68,18 +68,26 @@ contract TokenPullTest is BaseTest {
         assertEq(uint8(a.settlement(0).status), uint8(PaymentStatus.Paid));
     }
 
-    function test_FeeOnTransferCountsWhatArrived() public {
+    function test_FeeOnTransferCountsWhatLeftThePayer() public {
+        // Changed with issue 10 (item 3): a payment is measured where it leaves the payer. A fee the token takes on
+        // the way is the receiver's loss; the settlement is paid in full (it used to be PartiallyPaid at what
+        // arrived, and `collect` then pulled the payer again).
         mock.setMode(MockToken.Mode.Fee);
         mock.setFeeBps(100); // 1 %
+        uint256 payerBefore = mock.balanceOf(payer);
         a.settle(0);
         Settlement memory s = a.settlement(0);
-        assertEq(s.paid, 138_600);
-        assertEq(uint8(s.status), uint8(PaymentStatus.PartiallyPaid));
-        assertEq(a.outstanding(), 1400);
-        // Collecting the rest asks for what is open and again gets 1 % less.
-        mock.setMode(MockToken.Mode.Fee);
+        assertEq(s.paid, 140_000);
+        assertEq(uint8(s.status), uint8(PaymentStatus.Paid));
+        assertEq(a.outstanding(), 0);
+        assertEq(payerBefore - mock.balanceOf(payer), 140_000);
+        assertEq(mock.balanceOf(payee), 138_600);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IBillingAgreement.BillingAgreement_InvalidPaymentStatus.selector, uint32(0), PaymentStatus.Paid
+            )
+        );
         a.collect(0);
-        assertEq(a.settlement(0).paid, 138_600 + 1386);
     }
 
     function test_ReentrancyDuringPullIsBlocked() public {
@@ -103,7 +111,7 @@ contract TokenPullTest is BaseTest {
         vm.prank(payer);
         mock.approve(address(a), 140_000);
         vm.expectEmit(address(a));
-        emit IBillingAgreement.PaymentConfirmed(0, 140_000, 140_000, bytes32(0), PaymentStatus.Paid);
+        emit IBillingAgreement.PaymentConfirmed(0, 140_000, bytes32(0));
         vm.prank(stranger);
         assertEq(a.collect(0), 140_000);
         assertEq(a.outstanding(), 0);
@@ -140,17 +148,49 @@ contract TokenPullTest is BaseTest {
         a.collect(0);
     }
 
-    function test_RevertWhen_CollectDisputed() public {
+    function test_CollectWhileDisputedTakesOnlyTheUndisputedRest() public {
+        // Changed with issue 10 (item 6): `collect` used to revert while Disputed; now the undisputed rest is
+        // collectable and the disputed part waits for the resolution.
         vm.prank(payer);
         mock.approve(address(a), 0);
         a.settle(0);
         vm.prank(payer);
-        a.dispute(0, bytes32(0));
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                IBillingAgreement.BillingAgreement_InvalidPaymentStatus.selector, uint32(0), PaymentStatus.Disputed
-            )
-        );
-        a.collect(0);
+        a.dispute(0, 40_000, bytes32(0));
+        vm.prank(payer);
+        mock.approve(address(a), type(uint256).max);
+        vm.expectEmit(address(a));
+        emit IBillingAgreement.PaymentConfirmed(0, 100_000, bytes32(0));
+        assertEq(a.collect(0), 100_000);
+        Settlement memory s = a.settlement(0);
+        assertEq(s.paid, 100_000);
+        assertEq(uint8(s.status), uint8(PaymentStatus.Disputed));
+        assertEq(s.disputed, 40_000);
+        assertEq(a.outstanding(), 40_000);
+        // Nothing more until the dispute ends.
+        vm.expectEmit(address(a));
+        emit IBillingAgreement.TokenPullFailed(0, 0);
+        assertEq(a.collect(0), 0);
+        assertEq(mock.balanceOf(payee), 100_000);
+        // Decided at 120,000 after the window: 20,000 more is collectable.
+        vm.warp(s.settledAt + DISPUTE_WINDOW);
+        vm.prank(operator);
+        a.decideDispute(0, 120_000);
+        assertEq(uint8(a.settlement(0).status), uint8(PaymentStatus.PartiallyPaid));
+        assertEq(a.collect(0), 20_000);
+        assertEq(uint8(a.settlement(0).status), uint8(PaymentStatus.Paid));
+        assertEq(a.outstanding(), 0);
+    }
+
+    function test_CollectNothingWhenAllDisputed() public {
+        vm.prank(payer);
+        mock.approve(address(a), 0);
+        a.settle(0);
+        vm.prank(payer);
+        a.dispute(0, 140_000, bytes32(0));
+        vm.prank(payer);
+        mock.approve(address(a), type(uint256).max);
+        assertEq(a.collect(0), 0);
+        assertEq(mock.balanceOf(payee), 0);
+        assertEq(a.outstanding(), 140_000);
     }
 }

@@ -61,6 +61,24 @@ contract ViewsTest is BaseTest {
         assertEq(s.nextPeriodToSettle, 0);
         assertEq(s.endPeriod, 0);
         assertEq(s.outstanding, 0);
+        assertEq(s.usageEpoch, 0);
+    }
+
+    function test_UsageOnlyForMetersOfThePeriodsTerms() public {
+        vm.warp(START + 31 days); // period 0
+        _report(a, 0, 0, 5);
+        assertEq(a.usage(0, 0), 5);
+        vm.expectRevert(abi.encodeWithSelector(IBillingAgreement.BillingAgreement_UnknownMeter.selector, uint8(1), 1));
+        a.usage(0, 1);
+        // An amendment adding meters from period 1 makes them readable there, not before.
+        Terms memory t = _fiatTerms3();
+        t.start = START + 30 days;
+        _amend(a, t);
+        assertEq(a.usage(1, 2), 0);
+        vm.expectRevert(abi.encodeWithSelector(IBillingAgreement.BillingAgreement_UnknownMeter.selector, uint8(2), 1));
+        a.usage(0, 2);
+        vm.expectRevert(abi.encodeWithSelector(IBillingAgreement.BillingAgreement_UnknownMeter.selector, uint8(3), 3));
+        a.usage(1, 3);
     }
 
     function test_TermsWhileProposedIsVersionOne() public {

@@ -108,12 +108,84 @@ contract ComputeAmountTest is BaseTest {
         assertEq(factory.computeAmount(t, _one(5000)), 200_000);
     }
 
-    function test_NearTypeLimits() public view {
+    function test_NearTypeLimits() public {
+        // Changed with issue 10 (item 10): without a cap such terms are refused (they used to be priced above 96
+        // bits here and fail in `settle`); the error names the largest amount they could produce.
         Meter memory m = _perUnitMeter(type(uint96).max);
         Terms memory t = _withMeter(m);
         t.priceDecimals = 0;
-        uint256 expected = uint256(type(uint64).max) * type(uint96).max;
-        assertEq(factory.computeAmount(t, _one(type(uint64).max)), expected);
+        uint256 most = uint256(type(uint64).max) * type(uint96).max;
+        vm.expectRevert(abi.encodeWithSelector(ITermsErrors.Terms_CapRequired.selector, most));
+        factory.computeAmount(t, _one(type(uint64).max));
+        t.cap = type(uint96).max;
+        assertEq(factory.computeAmount(t, _one(type(uint64).max)), type(uint96).max);
+        assertEq(factory.computeAmount(t, _one(1)), type(uint96).max);
+        assertEq(factory.computeAmount(t, _one(0)), 0);
+    }
+
+    function test_CapRequiredFromOneUnitAboveTheLimit() public {
+        // A flat 2^96 - 1 is the most a period may come to without a cap.
+        Terms memory t = _withMeter(_flatMeter(type(uint96).max));
+        t.priceDecimals = 0;
+        assertEq(factory.computeAmount(t, _one(0)), type(uint96).max);
+        // One billable unit more at 1 (usage 2^64 - 1 with 2^64 - 2 included) is one too many.
+        t.meters = new Meter[](2);
+        t.meters[0] = _flatMeter(type(uint96).max);
+        t.meters[1] = _perUnitMeter(1);
+        t.meters[1].included = type(uint64).max - 1;
+        uint64[] memory usage = new uint64[](2);
+        vm.expectRevert(abi.encodeWithSelector(ITermsErrors.Terms_CapRequired.selector, uint256(1) << 96));
+        factory.computeAmount(t, usage);
+    }
+
+    function test_CapRequiredCountsTheRounding() public {
+        // In tenths (priceDecimals 1) the most is rounded half up like an amount: 10 × 2^96 − 5 tenths round up to
+        // 2^96, one tenth less rounds down to 2^96 − 1.
+        Terms memory t = _baseTerms();
+        t.priceDecimals = 1;
+        t.meters = new Meter[](2);
+        t.meters[0] = _perUnitMeter(uint96(5) << 33); // × (2^64 − 1) units = 5 × 2^97 − 5 × 2^33
+        t.meters[1] = _flatMeter((uint96(5) << 33) - 5);
+        uint64[] memory usage = new uint64[](2);
+        usage[0] = type(uint64).max;
+        vm.expectRevert(abi.encodeWithSelector(ITermsErrors.Terms_CapRequired.selector, uint256(1) << 96));
+        factory.computeAmount(t, usage);
+        t.meters[1] = _flatMeter((uint96(5) << 33) - 6);
+        assertEq(factory.computeAmount(t, usage), type(uint96).max);
+    }
+
+    function test_MinimumAtTheLimitNeedsNoCap() public view {
+        Terms memory t = _fiatTerms();
+        t.minimumCommitment = type(uint96).max;
+        assertEq(factory.computeAmount(t, _one(0)), type(uint96).max);
+        assertEq(factory.computeAmount(t, _one(1500)), type(uint96).max);
+    }
+
+    function test_VolumeMostMayLieBelowTheLastTier() public {
+        // Volume prices all units at the tier the total reaches, so a cheaper last tier can charge less: the most
+        // is at the top of the expensive tier (2^63 units at 2^40), not at 2^64 - 1 units at 1.
+        Meter memory m;
+        m.model = PriceModel.Volume;
+        m.tiers = new Tier[](2);
+        m.tiers[0] = Tier({upTo: uint64(1) << 63, unitPrice: uint96(1) << 40, flatFee: 0});
+        m.tiers[1] = Tier({upTo: type(uint64).max, unitPrice: 1, flatFee: 0});
+        Terms memory t = _withMeter(m);
+        t.priceDecimals = 0;
+        vm.expectRevert(abi.encodeWithSelector(ITermsErrors.Terms_CapRequired.selector, uint256(1) << 103));
+        factory.computeAmount(t, _one(1));
+        // With a cheap first tier the most is the top of the last one.
+        m.tiers[0].unitPrice = 1;
+        m.tiers[1].unitPrice = uint96(1) << 33;
+        t = _withMeter(m);
+        t.priceDecimals = 0;
+        vm.expectRevert(
+            abi.encodeWithSelector(ITermsErrors.Terms_CapRequired.selector, uint256(type(uint64).max) << 33)
+        );
+        factory.computeAmount(t, _one(1));
+        m.tiers[1].unitPrice = uint96(1) << 32; // 2^96 − 2^32: fits
+        t = _withMeter(m);
+        t.priceDecimals = 0;
+        assertEq(factory.computeAmount(t, _one(type(uint64).max)), uint256(type(uint64).max) << 32);
     }
 
     function test_RevertWhen_UsageLengthDiffers() public {

@@ -127,6 +127,48 @@ contract CreateAgreementTest is BaseTest {
         factory.createAgreement(payer, payee, t, bytes32(0));
     }
 
+    /// @dev A PerUnit price of 2^96 − 1 per unit without a cap: up to (2^64 − 1)(2^96 − 1) per period.
+    function _unbounded() internal pure returns (Terms memory t, uint256 most) {
+        t = _fiatTerms();
+        t.priceDecimals = 0;
+        t.meters[0] = _perUnitMeter(type(uint96).max);
+        most = uint256(type(uint64).max) * type(uint96).max;
+    }
+
+    function test_RevertWhen_CapRequired() public {
+        (Terms memory t, uint256 most) = _unbounded();
+        bytes memory err = abi.encodeWithSelector(ITermsErrors.Terms_CapRequired.selector, most);
+        vm.prank(operator);
+        vm.expectRevert(err);
+        factory.createAgreement(payer, payee, t, bytes32(0));
+        vm.expectRevert(err);
+        factory.predictAgreementAddress(payer, payee, t, bytes32(0));
+        vm.expectRevert(err);
+        factory.encodeTerms(t);
+        vm.expectRevert(err);
+        factory.encodeAmendmentTerms(address(0), t);
+    }
+
+    function test_CapRequiredAfterTermsChecksBeforeTokenChecks() public {
+        (Terms memory t, uint256 most) = _unbounded();
+        t.token = address(new MockToken(6)); // neither allow-listed nor of the right decimals
+        vm.prank(operator);
+        vm.expectRevert(abi.encodeWithSelector(ITermsErrors.Terms_CapRequired.selector, most));
+        factory.createAgreement(payer, payee, t, bytes32(0));
+        t.currency = "eur";
+        vm.prank(operator);
+        vm.expectRevert(abi.encodeWithSelector(ITermsErrors.Terms_InvalidCurrency.selector, bytes3("eur")));
+        factory.createAgreement(payer, payee, t, bytes32(0));
+    }
+
+    function test_CappedTermsAccepted() public {
+        (Terms memory t,) = _unbounded();
+        t.cap = type(uint96).max;
+        BillingAgreement a = _create(t);
+        (Terms memory back,) = a.terms();
+        assertEq(back.cap, type(uint96).max);
+    }
+
     function test_RevertWhen_SameAgreementTwice() public {
         Terms memory t = _fiatTerms();
         _create(t, bytes32(uint256(1)));

@@ -23,6 +23,7 @@ contract EncodeTermsTest is BaseTest {
             t.disputeWindowSeconds,
             t.minimumCommitment,
             t.cap,
+            t.arbiter == address(0) ? uint8(0) : uint8(1),
             uint8(t.meters.length)
         );
         for (uint256 i; i < t.meters.length; ++i) {
@@ -39,6 +40,7 @@ contract EncodeTermsTest is BaseTest {
                 b = abi.encodePacked(b, m.price);
             }
         }
+        if (t.arbiter != address(0)) b = abi.encodePacked(b, t.arbiter);
     }
 
     function _allModels() internal view returns (Terms memory t) {
@@ -78,6 +80,7 @@ contract EncodeTermsTest is BaseTest {
             hex"00278d00", // dispute window 30 days
             hex"000000000000000000000000", // minimum
             hex"000000000000000000000000", // cap
+            hex"00", // arbiterKind: an operator decides disputes (no arbiter address follows the meters)
             hex"01", // one meter
             hex"02", // Graduated
             hex"0000000000000000", // included
@@ -86,7 +89,7 @@ contract EncodeTermsTest is BaseTest {
             hex"0000000000002710" hex"000000000000000000001f40" hex"000000000000000000000000",
             hex"ffffffffffffffff" hex"000000000000000000001388" hex"000000000000000000000000"
         );
-        assertEq(packed.length, 79 + 9 + 1 + 3 * 32);
+        assertEq(packed.length, 80 + 9 + 1 + 3 * 32);
         assertEq(packed, golden);
         assertEq(h, keccak256(golden));
     }
@@ -96,6 +99,31 @@ contract EncodeTermsTest is BaseTest {
         (bytes memory packed, bytes32 h) = factory.encodeTerms(t);
         assertEq(packed, _expected(t));
         assertEq(h, keccak256(packed));
+    }
+
+    function test_NamedArbiterFollowsTheMeters() public view {
+        Terms memory t = _fiatTerms();
+        t.arbiter = address(0xA4B1);
+        (bytes memory packed, bytes32 h) = factory.encodeTerms(t);
+        (bytes memory plain,) = factory.encodeTerms(_fiatTerms());
+        assertEq(packed.length, plain.length + 20);
+        assertEq(uint8(packed[78]), 1); // arbiterKind: named
+        assertEq(uint8(packed[79]), 1); // one meter
+        // The same bytes as without an arbiter, but arbiterKind 1 and the address after the meter records.
+        plain[78] = 0x01;
+        assertEq(packed, bytes.concat(plain, bytes20(address(0xA4B1))));
+        assertEq(packed, _expected(t));
+        assertTrue(h != _hash(_fiatTerms()));
+    }
+
+    function test_DecodesBackWithArbiter() public {
+        Terms memory t = _allModels();
+        t.arbiter = makeAddr("arbiter");
+        vm.prank(operator);
+        address a = factory.createAgreement(payer, payee, t, bytes32(0));
+        (Terms memory back,) = _agreement(a).terms();
+        assertEq(back.arbiter, t.arbiter);
+        assertEq(keccak256(abi.encode(back)), keccak256(abi.encode(t)));
     }
 
     function test_DecodesBack() public {
@@ -125,7 +153,7 @@ contract EncodeTermsTest is BaseTest {
             }
         }
         (bytes memory packed,) = factory.encodeTerms(t);
-        assertEq(packed.length, 79 + 8 * (10 + 8 * 32));
+        assertEq(packed.length, 80 + 8 * (10 + 8 * 32));
         assertEq(packed, _expected(t));
     }
 
@@ -347,9 +375,23 @@ contract EncodeTermsTest is BaseTest {
 
     function test_RevertWhen_MetersOffsetOutsideCallData() public view {
         bytes memory data = abi.encodeCall(factory.encodeTerms, (_fiatTerms()));
-        // Head word 14 of the struct is the offset of the meters array: point it past the end.
+        // Head word 15 of the struct is the offset of the meters array: point it past the end.
         assembly {
-            mstore(add(add(data, 0x20), add(4, add(0x20, mul(14, 0x20)))), 0x100000)
+            mstore(add(add(data, 0x20), add(4, add(0x20, mul(15, 0x20)))), 0x100000)
+        }
+        (bool ok, bytes memory ret) = _call(data);
+        assertFalse(ok);
+        assertEq(ret, abi.encodeWithSelector(ITermsErrors.Terms_MalformedEncoding.selector));
+    }
+
+    function test_RevertWhen_ArbiterDoesNotFitAddress() public view {
+        Terms memory t = _fiatTerms();
+        t.arbiter = address(0xA4B1);
+        bytes memory data = abi.encodeCall(factory.encodeTerms, (t));
+        // Head word 14 of the struct is the arbiter: set a bit above 160.
+        assembly {
+            let w := add(add(data, 0x20), add(4, add(0x20, mul(14, 0x20))))
+            mstore(w, or(mload(w), shl(160, 1)))
         }
         (bool ok, bytes memory ret) = _call(data);
         assertFalse(ok);

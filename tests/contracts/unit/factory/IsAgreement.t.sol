@@ -7,10 +7,21 @@ import {BaseTest} from "../../utils/BaseTest.sol";
 import {BillingAgreement} from "../../../../contracts/BillingAgreement.sol";
 import {IBillingAgreement} from "../../../../contracts/interfaces/IBillingAgreement.sol";
 import {AgreementFactory} from "../../../../contracts/AgreementFactory.sol";
+import {Meter, Terms} from "../../../../contracts/types/BillingTypes.sol";
 
 contract IsAgreementTest is BaseTest {
     function test_TrueForCreatedAgreement() public {
         assertTrue(factory.isAgreement(address(_create(_fiatTerms()))));
+    }
+
+    function test_TrueForSmallestAgreement() public {
+        // One Flat meter: proxy (45), parties (40), header (80) and a 21-byte meter record.
+        Terms memory t = _baseTerms();
+        t.meters = new Meter[](1);
+        t.meters[0] = _flatMeter(990_000);
+        address a = address(_create(t));
+        assertEq(a.code.length, 45 + 40 + 80 + 21);
+        assertTrue(factory.isAgreement(a));
     }
 
     function test_FalseForAccountsWithoutCode() public view {

@@ -65,10 +65,10 @@ contract OracleSignersTest is BaseTest {
         factory.grantRole(ORACLE_ROLE, signer);
         vm.prank(signer);
         vm.expectRevert(abi.encodeWithSelector(IBillingAgreement.BillingAgreement_NotOracle.selector, signer));
-        a.reportUsage(0, bytes32(0), bytes32(0), _usage(0, 1));
+        a.reportUsage(0, bytes32(0), bytes32(0), 0, _usage(0, 1));
         vm.warp(block.timestamp + 1 days);
         vm.prank(signer);
-        a.reportUsage(0, bytes32(0), bytes32(0), _usage(0, 1));
+        a.reportUsage(0, bytes32(0), bytes32(0), 0, _usage(0, 1));
         assertEq(a.usage(0, 0), 1);
     }
 
@@ -95,6 +95,42 @@ contract OracleSignersTest is BaseTest {
         factory.grantRole(ORACLE_ROLE, oracle);
         assertEq(factory.oracleActiveFrom(oracle), block.timestamp + 2 days);
         assertFalse(factory.isOracle(oracle));
+    }
+
+    function test_RegrantInTheSameSecondGetsALaterTime() public {
+        // Reports name their signer's grant by its activation time, so a new grant must never repeat an old one.
+        vm.warp(START);
+        vm.startPrank(admin);
+        factory.grantRole(ORACLE_ROLE, signer);
+        uint40 first = factory.oracleActiveFrom(signer);
+        assertEq(first, START);
+        factory.revokeRole(ORACLE_ROLE, signer);
+        factory.grantRole(ORACLE_ROLE, signer);
+        uint40 second = factory.oracleActiveFrom(signer);
+        factory.revokeRole(ORACLE_ROLE, signer);
+        factory.grantRole(ORACLE_ROLE, signer);
+        vm.stopPrank();
+        uint40 third = factory.oracleActiveFrom(signer);
+        assertEq(second, first + 1);
+        assertEq(third, first + 2);
+        assertFalse(factory.isOracle(signer));
+        vm.warp(third);
+        assertTrue(factory.isOracle(signer));
+    }
+
+    function test_RegrantAfterShorterDelayStillLater() public {
+        vm.prank(admin);
+        factory.setSignerDelay(10 days);
+        vm.prank(admin);
+        factory.grantRole(ORACLE_ROLE, signer);
+        uint40 first = factory.oracleActiveFrom(signer);
+        vm.startPrank(admin);
+        factory.revokeRole(ORACLE_ROLE, signer);
+        factory.setSignerDelay(0);
+        factory.grantRole(ORACLE_ROLE, signer);
+        vm.stopPrank();
+        // Without the rule it would be active now, before the first grant's time: it gets the first one's + 1.
+        assertEq(factory.oracleActiveFrom(signer), first + 1);
     }
 
     function test_GrantingTwiceKeepsSchedule() public {

@@ -149,7 +149,7 @@ contract RoleMirrorTest is BaseTest {
         a.setServiceStatus(ServiceStatus.Suspended, bytes32(0));
         vm.prank(oracle);
         vm.expectRevert(abi.encodeWithSelector(IBillingAgreement.BillingAgreement_NotOracle.selector, oracle));
-        a.reportUsage(1, bytes32(0), bytes32(0), _usage(0, 1));
+        a.reportUsage(1, bytes32(0), bytes32(0), 0, _usage(0, 1));
         vm.prank(operator);
         vm.expectRevert(
             abi.encodeWithSelector(IBillingAgreement.BillingAgreement_NotPayeeOrOperator.selector, operator)
