@@ -54,6 +54,18 @@ def test_the_recursion_limit_stays_python_s_default_whatever_is_imported_first(f
     assert RECURSION_LIMIT == 1000 and sys.getrecursionlimit() <= RECURSION_LIMIT + 2_000  # hypothesis adds a margin in tests
 
 
+def test_importing_settle_does_not_import_py_ecc():
+    """The limit is restored when py_ecc's import runs, not by importing it up front: commands that never touch the
+    chain (``settle --help``) stay fast."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys, settle; print('py_ecc' in sys.modules, sys.getrecursionlimit())"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.split() == ["False", str(RECURSION_LIMIT)], done.stderr
+
+
 # -- nesting depth -------------------------------------------------------------------------------------------------
 
 _TRICKY = st.text(alphabet=st.sampled_from('[]{}"\\ab\n\u00e9'), max_size=12)
