@@ -1,15 +1,16 @@
-"""``settle chain up|down|status``: a local development chain that outlives the command."""
+"""``settle chain up|down|status|time``: a local development chain that outlives the command, and its clock."""
 
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from settle.config import get_settings
-from settle.errors import NodeError
+from settle.errors import NodeError, ValidationError
 from settle.node import SUPPORTED_NODES, rpc_call, start_node, stop_pid
 
 app = typer.Typer(help="Start, stop and inspect the local development chain (anvil or ganache).", no_args_is_help=True)
@@ -90,3 +91,55 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
         typer.echo(json.dumps(info))
     else:
         typer.echo(f"{state['node']} at {state['url']}: chain id {chain_id}, block {block}, pid {state['pid']}")
+
+
+@app.command("time")
+def time_command(
+    action: Annotated[str, typer.Argument(help="show | advance DURATION | set WHEN")] = "show",
+    value: Annotated[
+        str | None, typer.Argument(help="advance: a duration such as 30d, 12h, '1d 6h'; set: an ISO date or datetime (UTC).")
+    ] = None,
+    network: Annotated[
+        str | None, typer.Option("--network", "-n", help="A dev network name or RPC URL (default: SETTLE_NETWORK or anvil).")
+    ] = None,
+) -> None:
+    """Show or move the chain's clock (dev chains only): periods end, grace windows pass and settlements fall due by
+    chain time, so this is how a test or a walk-through gets to the end of a period."""
+    from datetime import UTC, datetime
+
+    from settle.chain import Chain, DevChain
+    from settle.networks import get_network
+    from settle.spec import format_duration, format_timestamp, parse_duration, parse_timestamp
+
+    net = get_network(network)
+    chain = Chain.connect(net.rpc_url, expected_chain_id=net.chain_id)
+    dev = DevChain(chain)  # refuses chains that are not dev chains
+    before = dev.now()
+    if action == "show":
+        if value is not None:
+            raise ValidationError(f"'settle chain time show' takes no value (got {value!r})")
+    elif action in ("advance", "set"):
+        if value is None:
+            raise ValidationError(
+                f"'settle chain time {action}' needs a value: " + ("a duration such as 30d" if action == "advance" else "a date")
+            )
+        target = before + parse_duration(value) if action == "advance" else parse_timestamp(value)
+        if target <= before:
+            raise ValidationError(
+                f"the chain is at {format_timestamp(before)}; time only moves forward (asked for {format_timestamp(target)})"
+            )
+        dev.advance_to(target)
+    else:
+        raise ValidationError(f"unknown action {action!r}: use show, advance DURATION or set WHEN")
+    now = dev.now()
+    wall = int(datetime.now(UTC).timestamp())
+    ahead = now - wall
+    relation = (
+        f"{format_duration(ahead)} ahead of the wall clock"
+        if ahead > 0
+        else "at the wall clock"
+        if ahead == 0
+        else (f"{format_duration(-ahead)} behind the wall clock")
+    )
+    moved = f" (moved from {format_timestamp(before)})" if now != before else ""
+    typer.echo(f"chain time {format_timestamp(now)} (unix {now}), {relation}{moved}")
