@@ -523,7 +523,7 @@ class TermsVersion(Base):
     version: Mapped[int] = mapped_column(Integer)
     terms_hash: Mapped[str] = mapped_column(String(66))
     packed: Mapped[str] = mapped_column(Text)  # 0x-hex
-    status: Mapped[str] = mapped_column(String(10))  # pending | accepted | rejected
+    status: Mapped[str] = mapped_column(String(10))  # pending | accepted | rejected | replaced
     effective_from_period: Mapped[int] = mapped_column(BigInteger, default=0)
     proposed_block: Mapped[int] = mapped_column(BigInteger)
 

@@ -208,9 +208,13 @@ class Projector:
             row.status = "accepted"
 
     def _on_AmendmentProposed(self, agreement: Agreement, args: dict[str, Any], lg: DecodedLog) -> None:  # noqa: N802
+        # Every proposal has a number of its own (never reused); a pending one it replaces stays on record as such.
         version = int(args["version"])
-        row = self._version(agreement, version)
-        if row is None:
+        if agreement.pending_version and agreement.pending_version != version:
+            replaced = self._version(agreement, agreement.pending_version)
+            if replaced is not None and replaced.status == "pending":
+                replaced.status = "replaced"
+        if self._version(agreement, version) is None:
             self.session.add(
                 TermsVersion(
                     agreement_id=agreement.id,
@@ -221,13 +225,6 @@ class Projector:
                     effective_from_period=0,
                     proposed_block=lg.block_number,
                 )
-            )
-        else:  # a proposal replacing a rejected or earlier pending one under the same number
-            row.terms_hash, row.packed, row.status, row.proposed_block = (
-                str(args["termsHash"]),
-                str(args["terms"]),
-                "pending",
-                lg.block_number,
             )
         agreement.pending_version = version
 
@@ -243,9 +240,8 @@ class Projector:
         if row is not None:
             row.status = "accepted"
             row.effective_from_period = int(args["effectiveFromPeriod"])
-            terms = Terms.unpack(bytes.fromhex(row.packed[2:]), validate=False)
-            if terms.end:
-                agreement.end_period = int(terms.schedule.period_at(terms.end))
+        # An amendment's end is not taken from its terms: the contract emits TerminationScheduled when the end
+        # actually changes (an end set by notice or consent stays unless the amendment brings it forward).
         agreement.terms_version = version
         agreement.pending_version = 0
 

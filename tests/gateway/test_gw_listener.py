@@ -13,6 +13,7 @@ from gateway.database import open_database
 from gateway.listener import ChainListener
 from gateway.models import Agreement, ChainEvent, Settlement, TermsVersion, Usage
 from gateway.readmodel import Projector
+from settle.chaintypes import AgreementStatus
 from settle.terms import Meter
 
 PAYMENT_STATUS = ("none", "due", "partially_paid", "paid", "returned", "disputed", "written_off")
@@ -182,3 +183,37 @@ def test_confirmation_depth_hides_blocks_a_reorg_replaces(chain, dev, sqlite_db)
     with sqlite_db.factory() as session:
         assert session.scalar(select(Usage.cumulative)) == 222
         assert session.scalar(select(Settlement.amount)) == 2_220
+
+
+def test_versions_and_ends_follow_the_contract_rules(chain, dev, database_url):
+    """Proposal numbers are never reused (a replaced or rejected proposal keeps its own), and an end set by notice
+    stays when an amendment with a later end is accepted afterwards: the read model follows the events, not the
+    amendment's terms."""
+    kit = deploy(chain)
+    now = dev.now()
+    start = now - now % HOUR - HOUR
+    terms = hourly_terms(start)
+    address = create(kit, terms, salt=71)
+    contract = kit.agreement(address)
+    payer, payee = kit.payers[0], kit.payees[0]
+    later = dataclasses.replace(terms, end=start + 100 * HOUR)
+    cheaper = dataclasses.replace(terms, meters=(Meter.per_unit(9),))
+    chain.transact(contract.functions.proposeAmendment(cheaper.to_abi()), payee)  # v2
+    chain.transact(contract.functions.proposeAmendment(later.to_abi()), payee)  # v3 replaces v2
+    chain.transact(contract.functions.giveNotice(), payer)  # notice: ends before period 2 (no notice time)
+    chain.transact(contract.functions.accept(3, later.terms_hash()), payer)  # both accepted v3: end must stay
+    chain.transact(contract.functions.proposeAmendment(cheaper.to_abi()), payer)  # v4 (same terms as v2)
+    chain.transact(contract.functions.rejectAmendment(), payee)
+    engine, factory = open_database(database_url)
+    try:
+        listener = ChainListener(factory, chain.w3, chain_id=chain.chain_id, factory_address=kit.factory.address)
+        listener.catch_up()
+        end_period = AgreementStatus.decode(chain.call(contract.functions.status())).end_period
+        with factory() as session:
+            row = session.scalars(select(Agreement).where(Agreement.address == address.lower())).one()
+            versions = {v.version: v.status for v in session.scalars(select(TermsVersion).where(TermsVersion.agreement_id == row.id))}
+            assert versions == {1: "accepted", 2: "replaced", 3: "accepted", 4: "rejected"}
+            assert row.terms_version == 3 and row.pending_version == 0
+            assert row.end_period == end_period == 2
+    finally:
+        engine.dispose()
