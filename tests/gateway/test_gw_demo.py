@@ -14,6 +14,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from interruptible import interruptible
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
@@ -147,6 +148,7 @@ def test_demo_command_from_another_folder_and_ctrl_c(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        **interruptible(),
     )
     port = None
     assert process.stdout is not None

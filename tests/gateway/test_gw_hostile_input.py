@@ -12,6 +12,7 @@ import time
 
 import httpx
 from gateway_chainkit import deploy
+from interruptible import interruptible
 
 from settle.node import free_port
 
@@ -32,7 +33,7 @@ def test_a_deep_body_leaves_the_running_gateway_answering(chain, rpc_url, tmp_pa
         "SETTLE_GATEWAY_BANK_INBOX": str(tmp_path / "bank" / "inbox"),
         "SETTLE_STATE_DIR": str(tmp_path / "state"),
     }
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **interruptible())
     base = f"http://127.0.0.1:{port}"
     token = {"Authorization": f"Bearer {TOKEN}"}
     try:

@@ -13,6 +13,7 @@ import time
 import urllib.request
 
 from gateway_chainkit import HOUR, create, deploy, hourly_terms, master_data
+from interruptible import interruptible
 
 from settle.node import free_port
 
@@ -44,7 +45,7 @@ def test_gateway_run_serves_and_works_until_interrupted(chain, dev, rpc_url, tmp
     port = free_port()
     command = [sys.executable, "-m", "settle", "gateway", "run", "--network", rpc_url, "--database", database]
     command += ["--dev-account", "2", "--factory", kit.factory.address, "--port", str(port)]
-    process = subprocess.Popen(command, env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **interruptible())
     try:
         deadline = time.monotonic() + 60
         settled = None

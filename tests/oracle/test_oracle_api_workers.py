@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from interruptible import interruptible
 from oracle_helpers import DAY, setup_mappings
 from sqlalchemy import func, select
 
@@ -48,6 +49,7 @@ def test_api_worker_processes_store_every_record_once(tmp_path, database_url):
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "SETTLE_ORACLE_OUTLIER_FACTOR": "0"},
+        **interruptible(),
     )
     try:
         base = f"http://127.0.0.1:{port}"
