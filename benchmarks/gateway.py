@@ -161,9 +161,7 @@ def latency_figures(settlements: int, database_url: str | None, folder: Path, ra
             clock="chain",
             confirmations=0,
             poll_seconds=0.05,
-            keeper=False,
-            chain_tx=False,
-            bank=False,
+            disabled=frozenset({"keeper", "chain_tx", "bank"}),
             worker="bench",
         )
         gateway = Gateway(settings, chain=chain)

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
@@ -41,9 +41,13 @@ from gateway.faults import crashpoint
 from gateway.listener import Rpc
 from gateway.models import Agreement, ChainTransaction, OutboxItem, OutboxState, Settlement, SignerNonce
 from gateway.statements import CONFIRM_KIND, RETURN_KIND
+from gateway.workers import Pass, Worker
 from settle.chain import Chain
 from settle.chaintypes import OPEN_FOR_PULL, SettlementView
 from settle.errors import ChainError, ContractRevert
+
+if TYPE_CHECKING:
+    from gateway.service import Gateway
 
 log = logging.getLogger(__name__)
 
@@ -438,3 +442,18 @@ class ChainTxWorker:
         else:
             log.info("will retry: %s", outcome.detail)
         return outcome
+
+
+def _transact(gw: Gateway) -> Pass:
+    outcomes = gw.chain_tx.run_once()
+    return Pass(
+        lines=[f"{o.result}: {o.detail}" for o in outcomes],
+        busy=any(o.result == DONE for o in outcomes),
+        data={"transactions": outcomes},
+    )
+
+
+#: Runs again at the end of a round: confirmations and returns the bank worker queued go out in the same round.
+WORKER = Worker(
+    "chain_tx", _transact, thread="chain", again_at_end=True, summary="sends settle / collect / confirmPayment / reportReturn exactly once"
+)

@@ -578,14 +578,12 @@ def gateway_step(
     timeout: Annotated[float, typer.Option(help="Give up after this many seconds (--until-idle).")] = 300.0,
 ) -> None:
     """One round of every worker (or rounds until idle), printing what happened: for scripts and cron."""
-    from gateway.service import describe
-
     gateway = _gateway(network=network, database_url=database, dev_account=dev_account, keystore=keystore, factory=factory)
     try:
         report = gateway.run_until_idle(timeout=timeout, idle_rounds=1) if until_idle else gateway.step()
     finally:
         gateway.close()
-    for line in describe(report) or ["nothing to do"]:
+    for line in report.lines or ["nothing to do"]:
         typer.echo(line)
     for problem in dict.fromkeys(report.problems):
         typer.secho(f"waiting: {problem}", err=True, fg=typer.colors.YELLOW)

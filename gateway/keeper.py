@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,6 +22,10 @@ from gateway.database import unit_of_work
 from gateway.faults import crashpoint
 from gateway.models import Agreement, OutboxItem, Settlement
 from gateway.readmodel import OPEN_STATUSES, ZERO_ADDRESS, terms_for_period, terms_versions
+from gateway.workers import Pass, Worker
+
+if TYPE_CHECKING:
+    from gateway.service import Gateway
 
 log = logging.getLogger(__name__)
 
@@ -106,3 +110,11 @@ class Keeper:
     @staticmethod
     def _new(session: Session, key: str) -> bool:
         return session.scalar(select(OutboxItem.id).where(OutboxItem.idempotency_key == key)) is None
+
+
+def _keep(gw: Gateway) -> Pass:
+    queued = (lambda r: r.settle + r.collect)(gw.keeper.run_once(gw.chain_time()))
+    return Pass(lines=[f"queued {key}" for key in queued], busy=bool(queued), data={"queued": queued})
+
+
+WORKER = Worker("keeper", _keep, thread="chain", summary="queues settle(period) and token collect(period) when due")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -30,7 +30,11 @@ from gateway.events import DecodedLog, EventDecoder, default_decoder
 from gateway.faults import crashpoint
 from gateway.models import ChainBlock, ChainCursor
 from gateway.readmodel import Projector, rollback
+from gateway.workers import Pass, Worker
 from settle.errors import ChainError
+
+if TYPE_CHECKING:
+    from gateway.service import Gateway
 
 log = logging.getLogger(__name__)
 
@@ -243,3 +247,16 @@ def wait_for(predicate: Any, timeout: float, interval: float = 0.05) -> bool:
             return True
         time.sleep(interval)
     return bool(predicate())
+
+
+def _listen(gw: Gateway) -> Pass:
+    result = gw.listener.poll()
+    lines = []
+    if result.reorg_to is not None:
+        lines.append(f"reorg: read model rolled back to block {result.reorg_to}")
+    if result.events:
+        lines.append(f"applied {result.events} chain event(s)")
+    return Pass(lines=lines, busy=bool(result.events or result.reorg_to is not None), data={"events": result.events})
+
+
+WORKER = Worker("listener", _listen, summary="chain events → read model, with reorg repair")

@@ -20,7 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
@@ -44,7 +44,11 @@ from gateway.models import (
 )
 from gateway.parties import get_payment_method, mask_iban
 from gateway.references import creditor_reference, end_to_end_id, normalize_agreement
+from gateway.workers import Pass, Worker
 from settle.errors import ValidationError
+
+if TYPE_CHECKING:
+    from gateway.service import Gateway
 
 log = logging.getLogger(__name__)
 
@@ -447,3 +451,34 @@ def upload_payment_files(
             with unit_of_work(factory, worker) as session:
                 outbox.fail(session, item_id, worker, f"{type(exc).__name__}: {exc}", now=now)
     return uploaded
+
+
+def _pay(gw: Gateway) -> Pass:
+    from gateway.initiation import record_settlements
+
+    done = Pass()
+    with unit_of_work(gw.factory, gw.worker) as session:
+        recorded = record_settlements(session, gw.chain.chain_id)
+        done.lines += [f"payment instruction {e2e}" for e2e in recorded.instructions]
+        done.problems += [f"settlement {label} waits: {why}" for label, why in recorded.waiting.items()]
+    with unit_of_work(gw.factory, gw.worker) as session:
+        prepared = prepare_payment_files(
+            session,
+            files_dir=gw.settings.resolved_files_dir(),
+            today=gw.today(),
+            dd_schema=gw.settings.dd_schema,
+            ct_schema=gw.settings.ct_schema,
+        )
+        files = [payment_file.path for payment_file in prepared.files]
+        done.problems += prepared.problems
+    if files:
+        crashpoint("payments.files_committed")
+    done.lines += [f"payment file {path}" for path in files]
+    uploaded = upload_payment_files(gw.factory, gw.connector, worker=gw.worker, lease=timedelta(seconds=gw.settings.lease_seconds))
+    done.lines += [f"handed to the bank: {name}" for name in uploaded]
+    done.busy = bool(recorded.instructions or files or uploaded)
+    done.data = {"instructions": recorded.instructions, "files": files, "uploaded": uploaded}
+    return done
+
+
+WORKER = Worker("payments", _pay, summary="settlements → payment instructions → SEPA pain files → the bank connector")

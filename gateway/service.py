@@ -1,9 +1,9 @@
 """Wiring of a gateway process: database, chain, signer, listener, keeper, payments, bank and chain-transaction
 workers, and the HTTP API — for ``settle gateway run``, the demo and the tests.
 
-:meth:`Gateway.step` runs one round of every enabled worker in flow order (listener → keeper → chain
-transactions → payment instructions and files → upload → statements → chain transactions) and says what
-happened; :meth:`Gateway.run` runs the workers in threads next to the API until stopped.
+:meth:`Gateway.step` runs one round of every enabled worker in round order (the registry in gateway/workers.py:
+listener → keeper → chain transactions → payments → bank → chain transactions again) and says what happened;
+:meth:`Gateway.run` runs the workers in threads next to the API until stopped.
 """
 
 from __future__ import annotations
@@ -15,21 +15,20 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway import payments, statements
 from gateway.bank import FileBankConnector
-from gateway.chaintx import ChainTxWorker, Outcome
-from gateway.database import open_database, unit_of_work
-from gateway.faults import crashpoint
-from gateway.initiation import record_settlements
+from gateway.chaintx import ChainTxWorker
+from gateway.database import open_database
 from gateway.keeper import Keeper
 from gateway.listener import ChainListener
 from gateway.settings import GatewaySettings
+from gateway.workers import Pass, Worker, registered
 from settle.chain import Chain
 from settle.deployments import Deployments
 from settle.errors import ChainError, ConfigError, SettleError
@@ -40,38 +39,29 @@ log = logging.getLogger("settle.gateway")
 
 @dataclass
 class StepReport:
-    """What one round did (empty when there was nothing to do)."""
+    """What a round of the workers did: each worker's :class:`Pass`, in order (empty when nothing was done)."""
 
-    events: int = 0
-    reorg_to: int | None = None
-    queued: list[str] = field(default_factory=list)
-    transactions: list[Outcome] = field(default_factory=list)
-    instructions: list[str] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
-    uploaded: list[str] = field(default_factory=list)
-    statements: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    #: What happened, in the order it happened (``describe`` of each worker's part).
-    lines: list[str] = field(default_factory=list)
+    passes: list[tuple[str, Pass]] = field(default_factory=list)
 
     @property
     def busy(self) -> bool:
-        return bool(
-            self.events
-            or self.reorg_to is not None
-            or self.queued
-            or any(o.result == "done" for o in self.transactions)
-            or self.instructions
-            or self.files
-            or self.uploaded
-            or self.statements
-        )
+        return any(done.busy for _, done in self.passes)
+
+    @property
+    def lines(self) -> list[str]:
+        """What happened, in the order it happened."""
+        return [line for _, done in self.passes for line in done.lines]
+
+    @property
+    def problems(self) -> list[str]:
+        return [problem for _, done in self.passes for problem in done.problems]
+
+    def data(self, key: str) -> list[Any]:
+        """A detail every pass that has it contributes to (``files``, ``transactions``, ``statements`` …)."""
+        return [item for _, done in self.passes for item in done.data.get(key, [])]
 
     def merge(self, other: StepReport) -> None:
-        self.events += other.events
-        self.reorg_to = other.reorg_to if other.reorg_to is not None else self.reorg_to
-        for name in ("queued", "transactions", "instructions", "files", "uploaded", "statements", "problems", "lines"):
-            getattr(self, name).extend(getattr(other, name))
+        self.passes.extend(other.passes)
 
 
 class Gateway:
@@ -195,77 +185,27 @@ class Gateway:
 
     # -- workers -----------------------------------------------------------------------------------------------------
 
-    def listen(self) -> StepReport:
-        result = self.listener.poll()
-        return StepReport(events=result.events, reorg_to=result.reorg_to)
+    def workers(self) -> list[Worker]:
+        """The enabled workers, in round order."""
+        return [w for w in registered() if w.name not in self.settings.disabled]
 
-    def keep(self) -> StepReport:
-        round_ = self.keeper.run_once(self.chain_time())
-        return StepReport(queued=round_.settle + round_.collect)
+    def enabled(self, name: str) -> bool:
+        return name not in self.settings.disabled
 
-    def transact(self) -> StepReport:
-        return StepReport(transactions=self.chain_tx.run_once())
-
-    def pay(self) -> StepReport:
-        report = StepReport()
-        with unit_of_work(self.factory, self.worker) as session:
-            recorded = record_settlements(session, self.chain.chain_id)
-            report.instructions = recorded.instructions
-            for label, why in recorded.waiting.items():
-                self._problem(report, f"settlement {label} waits: {why}")
-        with unit_of_work(self.factory, self.worker) as session:
-            prepared = payments.prepare_payment_files(
-                session,
-                files_dir=self.settings.resolved_files_dir(),
-                today=self.today(),
-                dd_schema=self.settings.dd_schema,
-                ct_schema=self.settings.ct_schema,
-            )
-            report.files = [payment_file.path for payment_file in prepared.files]
-            for problem in prepared.problems:
-                self._problem(report, problem)
-        if report.files:
-            crashpoint("payments.files_committed")
-        report.uploaded = payments.upload_payment_files(
-            self.factory, self.connector, worker=self.worker, lease=timedelta(seconds=self.settings.lease_seconds)
-        )
-        return report
-
-    def bank(self) -> StepReport:
-        report = StepReport()
-        polled = statements.import_from_bank(self.factory, self.connector, actor=self.worker)
-        report.statements = [r.file_name for r in polled.imported]
-        for problem in polled.problems:
-            self._problem(report, f"statement {problem}")
-        return report
-
-    def _problem(self, report: StepReport, text: str) -> None:
-        report.problems.append(text)
-        if text not in self._reported:  # say it once per process, not every round
-            self._reported.add(text)
-            log.warning("%s", text)
+    def run_worker(self, worker: Worker) -> Pass:
+        """One pass of ``worker``; what waits for someone is logged once per process."""
+        done = worker.run(self)
+        for text in done.problems:
+            if text not in self._reported:  # say it once per process, not every round
+                self._reported.add(text)
+                log.warning("%s", text)
+        return done
 
     def step(self) -> StepReport:
-        """One round of every enabled worker, in flow order."""
-        report = StepReport()
-        parts: list[Callable[[], StepReport]] = []
-        if self.settings.listener:
-            parts.append(self.listen)
-        if self.settings.keeper:
-            parts.append(self.keep)
-        if self.settings.chain_tx:
-            parts.append(self.transact)
-        if self.settings.payments:
-            parts.append(self.pay)
-        if self.settings.bank:
-            parts.append(self.bank)
-        if self.settings.chain_tx:
-            parts.append(self.transact)
-        for part in parts:
-            done = part()
-            done.lines = describe(done)
-            report.merge(done)
-        return report
+        """One round of every enabled worker, in round order (see gateway.workers)."""
+        workers = self.workers()
+        order = workers + [w for w in workers if w.again_at_end]
+        return StepReport([(worker.name, self.run_worker(worker)) for worker in order])
 
     def run_until_idle(
         self, *, timeout: float = 120.0, idle_rounds: int = 2, on_round: Callable[[StepReport], None] | None = None
@@ -290,27 +230,17 @@ class Gateway:
         """Every enabled worker in its own thread, and the HTTP API, until interrupted (or ``stop`` is set)."""
         stop = stop or threading.Event()
         # Configuration mistakes surface now, as one clear error, not as a worker failing every second.
-        _ = self.factory, self.listener if self.settings.listener else None
-        if self.settings.chain_tx:
+        _ = self.factory, self.listener if self.enabled("listener") else None
+        if self.enabled("chain_tx"):
             _ = self.chain_tx
-        loops: list[tuple[str, Callable[[], StepReport]]] = []
-        if self.settings.listener:
-            loops.append(("listener", self.listen))
-        if self.settings.keeper or self.settings.chain_tx:
+        groups: dict[str, list[Worker]] = {}
+        for worker in self.workers():
+            groups.setdefault(worker.thread_name, []).append(worker)
 
-            def chain_work() -> StepReport:
-                report = StepReport()
-                if self.settings.keeper:
-                    report.merge(self.keep())
-                if self.settings.chain_tx:
-                    report.merge(self.transact())
-                return report
+        def loop_of(members: list[Worker]) -> Callable[[], StepReport]:
+            return lambda: StepReport([(w.name, self.run_worker(w)) for w in members])
 
-            loops.append(("chain", chain_work))
-        if self.settings.payments:
-            loops.append(("payments", self.pay))
-        if self.settings.bank:
-            loops.append(("bank", self.bank))
+        loops = [(name, loop_of(members)) for name, members in groups.items()]
         threads = [threading.Thread(target=self._loop, args=(name, fn, stop), name=name, daemon=True) for name, fn in loops]
         for thread in threads:
             thread.start()
@@ -332,7 +262,7 @@ class Gateway:
                 app = create_app(
                     self.factory,
                     chain=self.chain,
-                    listener=self.listener if self.settings.listener else None,
+                    listener=self.listener if self.enabled("listener") else None,
                     write_token=os.environ.get(WRITE_TOKEN_ENV) or None,
                     agreement_factory=self.factory_address,
                 )
@@ -368,20 +298,3 @@ class Gateway:
     def close(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
-
-
-def describe(report: StepReport) -> list[str]:
-    """Human-readable lines for a step report (used by ``settle gateway step`` and the demo)."""
-    lines: list[str] = []
-    if report.reorg_to is not None:
-        lines.append(f"reorg: read model rolled back to block {report.reorg_to}")
-    if report.events:
-        lines.append(f"applied {report.events} chain event(s)")
-    lines.extend(f"queued {key}" for key in report.queued)
-    for outcome in report.transactions:
-        lines.append(f"{outcome.result}: {outcome.detail}")
-    lines.extend(f"payment instruction {e2e}" for e2e in report.instructions)
-    lines.extend(f"payment file {path}" for path in report.files)
-    lines.extend(f"handed to the bank: {name}" for name in report.uploaded)
-    lines.extend(f"imported statement {name}" for name in report.statements)
-    return lines

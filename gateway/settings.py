@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from settle.config import get_settings
@@ -59,15 +59,23 @@ class GatewaySettings(BaseModel):
     poll_seconds: float = Field(default=1.0, gt=0)
     #: Name of this worker (outbox lock owner); empty means host:pid.
     worker: str = ""
-    #: Which workers run (all by default).
-    listener: bool = True
-    keeper: bool = True
-    payments: bool = True
-    bank: bool = True
-    chain_tx: bool = True
+    #: Workers that do not run in this process (all run by default; names in gateway/workers.py:
+    #: listener, keeper, chain_tx, payments, bank). ``SETTLE_GATEWAY_DISABLED=keeper,bank``.
+    disabled: frozenset[str] = frozenset()
     #: HTTP API.
     host: str = "127.0.0.1"
     port: int = 8700
+
+    @field_validator("disabled")
+    @classmethod
+    def _known_workers(cls, value: frozenset[str]) -> frozenset[str]:
+        from gateway.workers import worker_names
+
+        known = worker_names()
+        unknown = sorted(set(value) - set(known))
+        if unknown:
+            raise ValueError(f"unknown worker(s) {', '.join(unknown)} (workers: {', '.join(known)})")
+        return value
 
     def resolved_files_dir(self) -> Path:
         return self.files_dir if self.files_dir is not None else get_settings().runtime_dir / "gateway" / "payment-files"
@@ -88,9 +96,10 @@ def load_settings(**overrides: object) -> GatewaySettings:
         key = f"SETTLE_GATEWAY_{name.upper()}"
         if env.get(key, "") != "":
             values[name] = env[key]
-    if isinstance(values.get("collect_retry_seconds"), str):
-        values["collect_retry_seconds"] = [part for part in str(values["collect_retry_seconds"]).split(",") if part.strip()]
     values.update({k: v for k, v in overrides.items() if v is not None})
+    for listed in ("collect_retry_seconds", "disabled"):
+        if isinstance(values.get(listed), str):
+            values[listed] = [part.strip() for part in str(values[listed]).split(",") if part.strip()]
     try:
         return GatewaySettings.model_validate(values)
     except PydanticValidationError as exc:

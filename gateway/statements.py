@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -44,7 +44,11 @@ from gateway.references import (
     parse_creditor_reference,
     reason_code_bytes4,
 )
+from gateway.workers import Pass, Worker
 from settle.errors import ValidationError
+
+if TYPE_CHECKING:
+    from gateway.service import Gateway
 
 log = logging.getLogger(__name__)
 
@@ -330,3 +334,17 @@ def import_from_bank(factory: sessionmaker[Session], connector: BankConnector, *
             continue
         connector.acknowledge_statement(name)
     return result
+
+
+def _bank(gw: Gateway) -> Pass:
+    polled = import_from_bank(gw.factory, gw.connector, actor=gw.worker)
+    imported = [r.file_name for r in polled.imported]
+    return Pass(
+        lines=[f"imported statement {name}" for name in imported],
+        problems=[f"statement {problem}" for problem in polled.problems],
+        busy=bool(imported),
+        data={"statements": imported},
+    )
+
+
+WORKER = Worker("bank", _bank, summary="bank statements (camt) → matched payments and returns queued for the chain")

@@ -102,7 +102,7 @@ def test_hostile_broken_and_repeated_statements_change_nothing(chain, dev, sqlit
     for path in (inbox / "processed").glob("camt053_*.xml"):
         shutil.copy(path, inbox / path.name)
     again = gw.run_until_idle(timeout=60)
-    assert not again.statements
+    assert not again.data("statements")
     assert (_count(sqlite_db, BankStatement), _count(sqlite_db, StatementLine)) == (statements, lines)
     assert (_count(sqlite_db, OutboxItem), _count(sqlite_db, ChainTransaction)) == (items, sent)
     assert not list(inbox.glob("camt053_*.xml"))

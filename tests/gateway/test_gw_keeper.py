@@ -33,7 +33,7 @@ def test_keeper_settles_every_due_period_once(chain, dev, sqlite_db, tmp_path, c
     report(kit, fiat, 1, 4_000, 1)
     chain.transact(kit.agreement(fiat).functions.settle(0), kit.payees[0])  # someone else settles period 0 first
     url = f"sqlite:///{sqlite_db.engine.url.database}"
-    gw = gateway(url, kit, tmp_path, payments=False, bank=False)
+    gw = gateway(url, kit, tmp_path, disabled={"payments", "bank"})
     nonce_before = chain.w3.eth.get_transaction_count(kit.gateway.address)
     with caplog.at_level(logging.INFO, logger="gateway"):
         gw.run_until_idle(timeout=60)
@@ -115,7 +115,7 @@ def test_confirmations_and_returns_once_in_order_reconciled_with_the_chain(chain
     for period in (0, 1):
         chain.transact(contract.functions.settle(period), kit.payees[0])
     url = f"sqlite:///{sqlite_db.engine.url.database}"
-    gw = gateway(url, kit, tmp_path, keeper=False, payments=False, bank=False)
+    gw = gateway(url, kit, tmp_path, disabled={"keeper", "payments", "bank"})
     with unit_of_work(sqlite_db.factory) as session:
         # the return is queued before the payment it returns (e.g. two statements imported out of order)
         outbox.enqueue(session, RETURN_KIND, "return:R1", _confirm_payload(kit, fiat, 0, 1_000, "R1", RETURN_KIND))
