@@ -21,7 +21,7 @@ from hexbytes import HexBytes
 from web3 import HTTPProvider, Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
-from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
+from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception, Web3RPCError
 from web3.types import TxReceipt
 
 from settle.chaintypes import abi_type
@@ -123,6 +123,10 @@ def _revert_data(exc: BaseException) -> str | None:
         if isinstance(err, dict) and isinstance(err.get("data"), str):
             return err["data"]
     return None
+
+
+#: Blocks per ``eth_getLogs`` request (``Chain.get_logs``): within what hosted nodes accept.
+LOG_RANGE = 10_000
 
 
 class Chain:
@@ -278,6 +282,26 @@ class Chain:
                 revert = self._translate(exc)
                 return ContractRevert(f"{revert} (tx {tx_hash})", error_name=revert.error_name, args=revert.error_args, data=revert.data)
         return ContractRevert(f"transaction {tx_hash} reverted (gas used {receipt['gasUsed']})")
+
+    def get_logs(self, params: dict[str, Any], *, from_block: int = 0, to_block: int | str = "latest", step: int = LOG_RANGE) -> list[Any]:
+        """``eth_getLogs`` with ``params`` (address, topics) over ``from_block``..``to_block`` in ranges of at most
+        ``step`` blocks: hosted nodes refuse long ranges (or too many results per request); a range the node refuses
+        is split in halves until it passes or is a single block."""
+        end = int(self.w3.eth.block_number) if to_block == "latest" else int(to_block)
+        found: list[Any] = []
+        start = from_block
+        size = max(step, 1)
+        while start <= end:
+            stop = min(start + size - 1, end)
+            try:
+                found.extend(self.w3.eth.get_logs({**params, "fromBlock": start, "toBlock": stop}))  # type: ignore[typeddict-item]
+            except (ValueError, Web3Exception) as exc:
+                if stop == start:
+                    raise self._translate(exc) from None
+                size = max((stop - start + 1) // 2, 1)
+                continue
+            start = stop + 1
+        return found
 
     def _translate(self, exc: BaseException) -> ChainError:
         data = _revert_data(exc)

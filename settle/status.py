@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from eth_utils import keccak, to_checksum_address
@@ -34,7 +33,7 @@ from settle.deployments import Deployments
 from settle.errors import ChainError, ConfigError, ValidationError
 from settle.money import format_minor
 from settle.pricing import PeriodCharge, period_charge
-from settle.spec import format_duration, format_price, format_timestamp, terms_document
+from settle.spec import format_price, format_timestamp, terms_document
 from settle.terms import Terms
 
 __all__ = [
@@ -47,8 +46,6 @@ __all__ = [
     "ServiceStatus",
     "list_agreements",
     "read_agreement",
-    "render",
-    "render_listing",
 ]
 
 
@@ -273,9 +270,7 @@ _CREATED_TOPIC = "0x" + keccak(text="AgreementCreated(address,address,address,by
 
 
 def _creation_block(chain: Chain, factory: Contract, agreement: str, to_block: int) -> int:
-    logs = chain.w3.eth.get_logs(
-        {"address": factory.address, "fromBlock": 0, "toBlock": to_block, "topics": [_CREATED_TOPIC, _address_topic(agreement)]}  # type: ignore[typeddict-item]
-    )
+    logs = chain.get_logs({"address": factory.address, "topics": [_CREATED_TOPIC, _address_topic(agreement)]}, to_block=to_block)
     return int(logs[0]["blockNumber"]) if logs else 0
 
 
@@ -287,15 +282,11 @@ def packed_terms_from_events(chain: Chain, agreement: Contract, *, to_block: int
     """Every terms version the chain's events carry for ``agreement`` (AgreementCreated, AmendmentProposed), by hash."""
     factory = chain.contract("IAgreementFactory", chain.call(agreement.functions.factory()))
     found: dict[bytes, Terms] = {}
-    created = chain.w3.eth.get_logs(
-        {"address": factory.address, "fromBlock": 0, "toBlock": to_block, "topics": [_CREATED_TOPIC, _address_topic(agreement.address)]}  # type: ignore[typeddict-item]
-    )
+    created = chain.get_logs({"address": factory.address, "topics": [_CREATED_TOPIC, _address_topic(agreement.address)]}, to_block=to_block)
     packed = [bytes(factory.events.AgreementCreated().process_log(log)["args"]["terms"]) for log in created]
     from_block = int(created[0]["blockNumber"]) if created else 0
     proposed = agreement.events.AmendmentProposed()
-    for log in chain.w3.eth.get_logs(
-        {"address": agreement.address, "fromBlock": from_block, "toBlock": to_block, "topics": [_topic(proposed)]}  # type: ignore[typeddict-item]
-    ):
+    for log in chain.get_logs({"address": agreement.address, "topics": [_topic(proposed)]}, from_block=from_block, to_block=to_block):
         packed.append(bytes(proposed.process_log(log)["args"]["terms"]))
     for data in packed:
         found[keccak(data)] = Terms.unpack(data, validate=False)
@@ -512,7 +503,7 @@ _EVENT_NAMES = (
 def _history(chain: Chain, agreement: Contract, factory: Contract, to_block: int, terms: Terms) -> list[HistoryEntry]:
     """The agreement's events (and its AgreementCreated) in chain order, each with a one-line summary."""
     created_at = _creation_block(chain, factory, agreement.address, to_block)
-    logs = list(chain.w3.eth.get_logs({"address": agreement.address, "fromBlock": created_at, "toBlock": to_block}))
+    logs = chain.get_logs({"address": agreement.address}, from_block=created_at, to_block=to_block)
     created = chain.w3.eth.get_logs(
         {
             "address": factory.address,
@@ -633,6 +624,15 @@ class AgreementListing:
     block: int
     created_at: int
     name: str | None = None
+    #: What is open on all its settlements, in minor units of ``currency`` (``digits`` minor digits).
+    outstanding: int = 0
+    currency: str = ""
+    digits: int = 0
+    #: Due date of the next settlement to come (the next period to settle), if the agreement still bills.
+    next_due: int | None = None
+
+    def money(self, minor: int) -> str:
+        return format_minor(minor, self.digits, self.currency)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -643,6 +643,12 @@ class AgreementListing:
             "terms_hash": self.terms_hash,
             "created": {"block": self.block, "utc": format_timestamp(self.created_at)},
             "name": self.name,
+            "outstanding": {
+                "minor_units": self.outstanding,
+                "value": format_minor(self.outstanding, self.digits),
+                "currency": self.currency,
+            },
+            "next_due": None if self.next_due is None else {"unix": self.next_due, "utc": format_timestamp(self.next_due)},
         }
 
 
@@ -656,7 +662,7 @@ def list_agreements(
     party_topic = _address_topic(party)
     logs = []
     for topics in ([topic0, None, party_topic], [topic0, None, None, party_topic]):
-        logs.extend(chain.w3.eth.get_logs({"address": factory.address, "fromBlock": from_block, "toBlock": "latest", "topics": topics}))  # type: ignore[typeddict-item]
+        logs.extend(chain.get_logs({"address": factory.address, "topics": topics}, from_block=from_block))
     seen: set[str] = set()
     records = (deployments or Deployments(chain.chain_id)).agreements()
     out = []
@@ -668,7 +674,14 @@ def list_agreements(
         seen.add(address)
         role = "payer" if to_checksum_address(args["payer"]) == party else "payee"
         counterparty = to_checksum_address(args["payee"] if role == "payer" else args["payer"])
-        state = AgreementState(int(chain.call(chain.contract("IBillingAgreement", address).functions.state())))
+        contract = chain.contract("IBillingAgreement", address)
+        state = AgreementState(int(chain.call(contract.functions.state())))
+        status = AgreementStatus.decode(chain.call(contract.functions.status()))
+        terms = Terms.from_abi(chain.call(contract.functions.terms())[0])
+        bills = state in (AgreementState.ACTIVE, AgreementState.PAUSED) and (
+            not status.end_period or status.next_period_to_settle < status.end_period
+        )
+        next_due = int(chain.call(contract.functions.dueDate(status.next_period_to_settle))) if bills else None
         block = int(log["blockNumber"])
         out.append(
             AgreementListing(
@@ -680,153 +693,10 @@ def list_agreements(
                 block=block,
                 created_at=int(chain.w3.eth.get_block(block)["timestamp"]),
                 name=(records.get(address) or {}).get("name"),
+                outstanding=status.outstanding,
+                currency=terms.currency,
+                digits=terms.minor_digits,
+                next_due=next_due,
             )
         )
     return out
-
-
-# -- rendering ---------------------------------------------------------------------------------------------------------
-
-
-def _compact(seconds: int) -> str:
-    """The two largest units of a duration: ``'6d 23h'``, ``'4h 12min'``."""
-    return " ".join(format_duration(seconds).split()[:2])
-
-
-def _when(ts: int) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def render(view: AgreementView, console: Any) -> None:
-    """Print ``view`` as rich tables (``console`` is a ``rich.console.Console``)."""
-    from rich.table import Table
-
-    title = view.names.get("agreement") or "Agreement"
-    for warning in view.warnings:
-        console.print(f"[yellow]warning:[/yellow] {warning}")
-    console.print(f"[bold]{title}[/bold] {view.address} on chain {view.chain_id}, read at block {view.block} ({_when(view.timestamp)})")
-
-    overview = Table(show_header=False, box=None, pad_edge=False)
-    overview.add_column(style="bold")
-    overview.add_column()
-    for role in ("payer", "payee"):
-        name = view.names.get(role)
-        overview.add_row(role, f"{getattr(view, role)}" + (f" ({name})" if name else ""))
-    state = view.state.label
-    if view.end_period:
-        state += f", ends after period {view.end_period - 1}"
-    overview.add_row("state", state)
-    overview.add_row("service", view.service_status.label)
-    current_hash = view.versions_by_number()[view.version or 1].terms_hash.hex()
-    pending = f"; version {view.pending_version} awaits acceptance" if view.pending_version else ""
-    overview.add_row("terms", f"version {view.version or '1 (not yet accepted)'}, hash 0x{current_hash}{pending}")
-    overview.add_row(
-        "current period",
-        f"{view.current_period}: {_when(view.current_period_start)} → {_when(view.current_period_end)} ({_compact(view.time_left)} left)",
-    )
-    overview.add_row("next to settle", str(view.next_period_to_settle))
-    overview.add_row("outstanding", view.money(view.outstanding))
-    console.print(overview)
-
-    doc = terms_document(view.terms)
-    latest = view.versions_by_number()[view.version or 1]
-    heading = f"Terms version {latest.version}" + (
-        f" (prices periods from {latest.effective_from_period} on)" if latest.version > 1 else ""
-    )
-    terms_table = Table(title=heading, show_header=False, box=None, title_justify="left")
-    terms_table.add_column(style="bold")
-    terms_table.add_column()
-    for key, value in doc.items():
-        if key != "meters":
-            terms_table.add_row(key, str(value))
-    console.print(terms_table)
-    meters = Table(title="Meters", title_justify="left")
-    for column in ("#", "name", "model", "included", "price"):
-        meters.add_column(column)
-    for i, meter in enumerate(doc["meters"]):
-        if "tiers" in meter:
-            price = "; ".join(
-                f"≤{t['up_to']}: {t['unit_price']}" + (f" + {t['flat_fee']}" if "flat_fee" in t else "") for t in meter["tiers"]
-            )
-        else:
-            price = str(meter.get("price", ""))
-            if meter["model"] == "package":
-                price += f" per {meter['package_size']}"
-        meters.add_row(str(i), view.meter_name(i), meter["model"], str(meter.get("included", 0)), price)
-    console.print(meters)
-
-    periods = Table(title=f"Periods (amounts in {view.terms.currency})", title_justify="left")
-    for column in ("period", "from", "to", "v", "usage", "running charge", "settled", "paid", "open", "due", "status"):
-        periods.add_column(column, justify="right" if column in ("running charge", "settled", "paid", "open") else "left")
-    digits = view.terms.minor_digits
-    for p in view.periods:
-        usage = ", ".join(f"{view.meter_name(i)} {q:,}" for i, q in enumerate(p.usage))
-        charge = format_minor(p.charge.amount, digits)
-        if p.charge.amount != p.preview_amount:
-            charge += f" (contract {format_minor(p.preview_amount, digits)}!)"
-        status = p.payment_status.label.replace("_", " ") if p.settled else ("running" if p.period == view.current_period else "unsettled")
-        if p.settled and p.open_amount and view.timestamp > p.due_date:
-            status += " (overdue)"
-        periods.add_row(
-            str(p.period),
-            _when(p.start)[:10],
-            _when(p.end)[:10],
-            str(p.version),
-            usage,
-            charge,
-            format_minor(p.amount, digits) if p.settled else "",
-            format_minor(p.paid, digits) if p.settled else "",
-            format_minor(p.open_amount, digits) if p.settled else "",
-            _when(p.due_date)[:10],
-            status,
-        )
-    console.print(periods)
-
-    if len(view.periods) == 1:
-        p = view.periods[0]
-        detail = Table(title=f"Charge of period {p.period} (reference model)", title_justify="left")
-        for column in ("meter", "usage", "amount"):
-            detail.add_column(column, justify="left" if column == "meter" else "right")
-        terms = view.version_terms(p.version)
-        for i, q in enumerate(p.usage):
-            detail.add_row(view.meter_name(i), f"{q:,}", format_price(p.charge.meter_amounts[i], terms))
-        detail.add_row("subtotal", "", format_price(p.charge.subtotal, terms))
-        detail.add_row("rounded", "", format_minor(p.charge.rounded, digits))
-        if p.charge.minimum_applied:
-            detail.add_row("minimum commitment", "", format_minor(terms.minimum_commitment, digits))
-        if p.charge.cap_applied:
-            detail.add_row("cap", "", format_minor(terms.cap, digits))
-        detail.add_row("amount", "", format_minor(p.charge.amount, digits))
-        console.print(detail)
-
-    if len(view.versions) > 1 or view.history:
-        versions = Table(title="Terms versions", title_justify="left")
-        for column in ("version", "hash", "from period", "status"):
-            versions.add_column(column)
-        for v in view.versions:
-            state_text = v.state
-            if view.version == 0:
-                state_text = "awaiting acceptance"
-            versions.add_row(str(v.version), "0x" + v.terms_hash.hex()[:16] + "…", str(v.effective_from_period), state_text)
-        console.print(versions)
-    if view.history:
-        history = Table(title="History", title_justify="left")
-        for column in ("block", "time", "event"):
-            history.add_column(column)
-        for h in view.history:
-            history.add_row(str(h.block), _when(h.timestamp), h.summary)
-        console.print(history)
-
-
-def render_listing(party: str, listings: list[AgreementListing], console: Any) -> None:
-    from rich.table import Table
-
-    if not listings:
-        console.print(f"no agreements with {party} as payer or payee")
-        return
-    table = Table(title=f"Agreements of {party}", title_justify="left")
-    for column in ("agreement", "name", "role", "counterparty", "state", "created"):
-        table.add_column(column, no_wrap=column in ("agreement", "counterparty"))
-    for item in listings:
-        table.add_row(item.agreement, item.name or "", item.role, item.counterparty, item.state.label, _when(item.created_at))
-    console.print(table)

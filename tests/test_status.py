@@ -194,9 +194,19 @@ def test_agreements_of_a_party(chain, billed, sessions, cli_env):
     assert [(item.agreement, item.role, item.counterparty, item.state) for item in listings] == [
         (billed.address, "payer", accounts[PAYEE].address, AgreementState.ACTIVE)
     ]
+    (item,) = listings
+    agreement = chain.contract("IBillingAgreement", billed.address)
+    next_settle = chain.call(agreement.functions.status())[7]
+    assert item.outstanding == billed.amounts[1] == chain.call(agreement.functions.outstanding())
+    assert item.next_due == chain.call(agreement.functions.dueDate(next_settle)) and (item.currency, item.digits) == ("EUR", 2)
     proc = settle_cli("agreements", "--party", accounts[PAYEE].address, "--json", env=cli_env)
     assert proc.returncode == 0, proc.stderr
-    assert [(a["agreement"], a["role"], a["state"]) for a in json.loads(proc.stdout)] == [(billed.address, "payee", "active")]
+    (listed,) = json.loads(proc.stdout)
+    assert (listed["agreement"], listed["role"], listed["state"]) == (billed.address, "payee", "active")
+    assert listed["outstanding"] == {"minor_units": item.outstanding, "value": format_minor(item.outstanding, 2), "currency": "EUR"}
+    assert listed["next_due"]["unix"] == item.next_due
+    table = settle_cli("agreements", "--party", accounts[PAYEE].address, env={**cli_env, "COLUMNS": "220"})
+    assert format_minor(item.outstanding, 2, "EUR") in table.stdout and "next due" in table.stdout
     none = settle_cli("agreements", "--party", accounts[STRANGER].address, env=cli_env)
     assert none.returncode == 0 and "no agreements with" in none.stdout
 

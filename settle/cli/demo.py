@@ -608,6 +608,7 @@ def _console() -> Any:
 
 def _status(result: DemoResult, chain: Any, show: bool, say: Callable[[str], None]) -> None:
     from settle import status as status_view
+    from settle import status_render
     from settle.deployments import Deployments
 
     deployments = Deployments(result.chain_id)
@@ -618,7 +619,7 @@ def _status(result: DemoResult, chain: Any, show: bool, say: Callable[[str], Non
         view = status_view.read_agreement(chain, plan.address, deployments=deployments)
         (out / f"{plan.key}.json").write_text(json.dumps(view.to_json(), indent=2) + "\n")
         if show:
-            status_view.render(view, console)
+            status_render.render(view, console)
             say("")
     say(f"      the same as JSON: {_rel(out, result.folder)}/*.json  (settle status AGREEMENT --json)")
 

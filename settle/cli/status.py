@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from settle import status as status_view
+from settle import status_render
 from settle.cli.agreement import AgreementArg, FactoryOpt, NetworkOpt
 from settle.errors import ConfigError
 
@@ -38,7 +39,7 @@ def status_command(
     if as_json:
         typer.echo(json.dumps(document, indent=2))
     else:
-        status_view.render(view, _console())
+        status_render.render(view, _console())
     return document
 
 
@@ -63,5 +64,5 @@ def agreements_command(
     if as_json:
         typer.echo(json.dumps(document, indent=2))
     else:
-        status_view.render_listing(party, listings, _console())
+        status_render.render_listing(party, listings, _console())
     return document
