@@ -290,9 +290,11 @@ class ChainTxWorker:
             return f"period {period} is settled" if settlement.settled else None
         if kind == COLLECT_KIND:
             settlement = SettlementView.decode(self.chain.call(contract.functions.settlement(period)))
-            if settlement.status in OPEN_FOR_PULL:
-                return None
-            return f"settlement status is {settlement.status.label}, nothing to pull"
+            if settlement.status not in OPEN_FOR_PULL:
+                return f"settlement status is {settlement.status.label}, nothing to pull"
+            if settlement.open_amount <= settlement.disputed:
+                return f"all that is open ({settlement.open_amount}) is disputed, nothing to pull"
+            return None
         topic0 = _PAYMENT_CONFIRMED if kind == CONFIRM_KIND else _PAYMENT_RETURNED
         wanted = str(payload["bank_ref_hash"]).lower()
         from_block = payload.get("from_block") or self._settled_block(str(payload["agreement"]), period)

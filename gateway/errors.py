@@ -33,6 +33,11 @@ class DuplicateStatementError(StatementError):
     """The same statement file (same SHA-256) was imported before; nothing was imported again."""
 
 
+class DisputeNoteError(ValidationError):
+    """A dispute text does not match the hash the party's transaction carries (or the transaction is not a dispute
+    action on that settlement)."""
+
+
 class NotFoundError(SettleError):
     """A party, agreement, mandate or record the command names does not exist."""
 

@@ -1,5 +1,6 @@
 """The keeper: queues ``settle(period)`` for every period of an active agreement whose end plus grace has passed
-(by the chain's clock), and ``collect(period)`` after a failed ERC-20 pull, on a retry schedule.
+(by the chain's clock), and ``collect(period)`` after a failed ERC-20 pull, on a retry schedule (a disputed
+settlement too, while something is open beyond the disputed amount: that much is collectable).
 
 It only decides *what* is due, from the read model; the chain transaction worker (:mod:`gateway.chaintx`) does
 each item once and skips what the chain shows as done. Items are keyed so that queuing again is a no-op:
@@ -21,7 +22,7 @@ from gateway.chaintx import COLLECT_KIND, SETTLE_KIND
 from gateway.database import unit_of_work
 from gateway.faults import crashpoint
 from gateway.models import Agreement, OutboxItem, Settlement
-from gateway.readmodel import OPEN_STATUSES, ZERO_ADDRESS, terms_for_period, terms_versions
+from gateway.readmodel import PULL_STATUSES, ZERO_ADDRESS, terms_for_period, terms_versions
 from gateway.workers import Pass, Worker
 
 if TYPE_CHECKING:
@@ -92,12 +93,14 @@ class Keeper:
             .where(
                 Agreement.chain_id == self.chain_id,
                 Agreement.token != ZERO_ADDRESS,
-                Settlement.status.in_(OPEN_STATUSES),
+                Settlement.status.in_(PULL_STATUSES),
                 Settlement.token_pull_failures > 0,
                 Settlement.token_pull_failures <= len(self.collect_retry_seconds),
             )
         )
         for settlement, agreement in rows:
+            if settlement.pullable <= 0:  # all that is open is disputed (amounts are exact text: compared here, not in SQL)
+                continue
             failures = settlement.token_pull_failures
             key = f"collect:{self.chain_id}:{agreement.address}:{settlement.period}:{failures}"
             if not self._new(session, key):

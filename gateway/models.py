@@ -558,6 +558,8 @@ class Settlement(Base):
     due_at: Mapped[datetime] = mapped_column()
     terms_version: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), index=True)  # due | partially_paid | paid | returned | disputed | written_off
+    #: While disputed: the part of the amount the payer disputes (0 otherwise).
+    disputed: Mapped[int] = mapped_column(Uint(), default=0, server_default="0")
     token_pull_failures: Mapped[int] = mapped_column(Integer, default=0)
     last_return_reason: Mapped[str | None] = mapped_column(String(4))
     settled_block: Mapped[int] = mapped_column(BigInteger)
@@ -571,6 +573,75 @@ class Settlement(Base):
     @property
     def open_amount(self) -> int:
         return 0 if self.status in ("paid", "written_off") else self.amount - self.paid
+
+    @property
+    def pullable(self) -> int:
+        """What ``collect(period)`` may pull: the open amount less the disputed part."""
+        return max(self.open_amount - self.disputed, 0)
+
+
+class Dispute(Base):
+    """One dispute on a settlement, as the chain shows it: opened by ``SettlementDisputed``, ended by
+    ``DisputeResolved`` (by consent, or decided by the arbiter) or ``SettlementWrittenOff``."""
+
+    __tablename__ = "gw_dispute"
+    __table_args__ = (UniqueConstraint("agreement_id", "period", "opened_tx"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("gw_agreement.id"), index=True)
+    period: Mapped[int] = mapped_column(BigInteger)
+    #: The disputed part and the settlement's amount when the dispute was opened.
+    amount: Mapped[int] = mapped_column(Uint())
+    billed: Mapped[int] = mapped_column(Uint())
+    opened_by: Mapped[str] = mapped_column(String(42))
+    #: keccak256 of the payer's reason text (the text itself is a DisputeNote once someone hands it in).
+    reason_hash: Mapped[str] = mapped_column(String(66), index=True)
+    opened_block: Mapped[int] = mapped_column(BigInteger)
+    opened_tx: Mapped[str] = mapped_column(String(66))
+    #: When the listener applied the event (wall clock).
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(12))  # open | resolved (by consent) | decided (by the arbiter) | written_off
+    agreed_amount: Mapped[int | None] = mapped_column(Uint())
+    written_off: Mapped[int | None] = mapped_column(Uint())
+    arbiter: Mapped[str | None] = mapped_column(String(42))
+    closed_block: Mapped[int | None] = mapped_column(BigInteger)
+    closed_tx: Mapped[str | None] = mapped_column(String(66))
+
+
+class DisputeNote(Audited, Base):
+    """A party's text on a dispute action (the reason of a dispute; a note on a resolution, decision or write-off),
+    kept off-chain. It is tied to the chain by its hash, keccak256 of the text (see :mod:`settle.disputes`): kept
+    only once the gateway has found that hash in the party's transaction (``tx_hash`` set; ``party`` is the
+    transaction's sender) or, for a transaction the gateway prepared, still waiting for it (``tx_hash`` empty,
+    ``party`` the account expected to sign). Not part of the read model: a reorg never deletes one; notes are never
+    deleted at all, and every change is in ``gw_history``."""
+
+    __tablename__ = "gw_dispute_note"
+    __table_args__ = (
+        UniqueConstraint("chain_id", "agreement", "period", "kind", "tx_hash"),
+        Index(None, "chain_id", "agreement", "period"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    agreement: Mapped[str] = mapped_column(String(42))  # lower case
+    period: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(10))  # dispute | resolve | decide | write_off
+    text: Mapped[str] = mapped_column(Text)
+    text_hash: Mapped[str] = mapped_column(String(66))
+    #: The amount the action names (disputed, agreed or decided; none for a write-off).
+    amount: Mapped[int | None] = mapped_column(Uint())
+    party: Mapped[str] = mapped_column(String(42))
+    tx_hash: Mapped[str | None] = mapped_column(String(66))
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+    #: The block time of the transaction, where the gateway read it.
+    acted_at: Mapped[datetime | None] = mapped_column()
+    #: A prepared resolution or write-off: the consent (``ConsentGiven.action``) that attaches it.
+    action_hash: Mapped[str | None] = mapped_column(String(66))
+    #: How the text arrived: cli | api:reason | api:note | api:transaction.
+    origin: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attached_at: Mapped[datetime | None] = mapped_column()
 
 
 # -- transactions the gateway sends ---------------------------------------------------------------------------------

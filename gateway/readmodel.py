@@ -18,7 +18,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from gateway.events import DecodedLog
-from gateway.models import Agreement, ChainBlock, ChainEvent, Settlement, TermsVersion, Usage, utcnow
+from gateway.models import Agreement, ChainBlock, ChainEvent, Dispute, Settlement, TermsVersion, Usage, utcnow
 from settle.chaintypes import AgreementState, PaymentStatus, ServiceStatus, TerminationReason
 from settle.terms import Terms
 
@@ -28,9 +28,11 @@ AGREEMENT_STATES = tuple(s.label for s in AgreementState)
 PAYMENT_STATUSES = tuple(s.label for s in PaymentStatus)
 SERVICE_STATUSES = tuple(s.label for s in ServiceStatus)
 TERMINATION_REASONS = tuple(r.label for r in TerminationReason)
-#: Settlements the keeper pulls tokens for. Disputed ones are left out until the read model knows the disputed
-#: amount (a pull then takes only what is open beyond it).
+#: Settlements with something open that nobody contests.
 OPEN_STATUSES = tuple(s.label for s in (PaymentStatus.DUE, PaymentStatus.PARTIALLY_PAID, PaymentStatus.RETURNED))
+#: Settlements the keeper may pull tokens for: the open ones, and disputed ones for what is open beyond the disputed
+#: amount (``Settlement.pullable``; the contract's ``collect`` pulls no more).
+PULL_STATUSES = (*OPEN_STATUSES, PaymentStatus.DISPUTED.label)
 ZERO_ADDRESS = "0x" + "00" * 20
 
 
@@ -331,20 +333,97 @@ class Projector:
             row.token_pull_failures += 1
 
     def _on_SettlementDisputed(self, agreement: Agreement, args: dict[str, Any], lg: DecodedLog) -> None:  # noqa: N802
+        from gateway.disputes import attach_pending
+
         row = self._settlement_for(agreement, args, lg)
-        if row is not None:
-            row.status = "disputed"
+        if row is None:
+            return
+        period, amount, by, reason_hash = int(args["period"]), int(args["amount"]), str(args["by"]).lower(), str(args["reasonHash"])
+        row.status, row.disputed = "disputed", amount
+        self.session.add(
+            Dispute(
+                agreement_id=agreement.id,
+                period=period,
+                amount=amount,
+                billed=row.amount,
+                opened_by=by,
+                reason_hash=reason_hash,
+                opened_block=lg.block_number,
+                opened_tx=lg.tx_hash,
+                seen_at=utcnow(),
+                status="open",
+            )
+        )
+        attach_pending(
+            self.session,
+            self.chain_id,
+            agreement.address,
+            party=by,
+            tx_hash=lg.tx_hash,
+            block=lg.block_number,
+            kind="dispute",
+            period=period,
+            text_hash=reason_hash,
+        )
+
+    def _open_dispute(self, agreement: Agreement, period: int) -> Dispute | None:
+        return self.session.scalar(
+            select(Dispute)
+            .where(Dispute.agreement_id == agreement.id, Dispute.period == period, Dispute.status == "open")
+            .order_by(Dispute.id.desc())
+        )
 
     def _on_DisputeResolved(self, agreement: Agreement, args: dict[str, Any], lg: DecodedLog) -> None:  # noqa: N802
+        from gateway.disputes import attach_pending
+
         row = self._settlement_for(agreement, args, lg)
-        if row is not None:
-            row.amount = int(args["agreedAmount"])
-            row.status = _name(PAYMENT_STATUSES, int(args["status"]))
+        if row is None:
+            return
+        agreed, arbiter = int(args["agreedAmount"]), str(args["arbiter"]).lower()
+        row.amount, row.disputed = agreed, 0
+        row.status = _name(PAYMENT_STATUSES, int(args["status"]))
+        decided = arbiter != ZERO_ADDRESS
+        dispute = self._open_dispute(agreement, row.period)
+        if dispute is not None:
+            dispute.status = "decided" if decided else "resolved"
+            dispute.agreed_amount, dispute.arbiter = agreed, arbiter if decided else None
+            dispute.closed_block, dispute.closed_tx = lg.block_number, lg.tx_hash
+        if decided:
+            attach_pending(
+                self.session,
+                self.chain_id,
+                agreement.address,
+                party=arbiter,
+                tx_hash=lg.tx_hash,
+                block=lg.block_number,
+                kind="decide",
+                period=row.period,
+                amount=agreed,
+            )
 
     def _on_SettlementWrittenOff(self, agreement: Agreement, args: dict[str, Any], lg: DecodedLog) -> None:  # noqa: N802
         row = self._settlement_for(agreement, args, lg)
-        if row is not None:
-            row.status = "written_off"
+        if row is None:
+            return
+        row.status, row.disputed = "written_off", 0
+        dispute = self._open_dispute(agreement, row.period)
+        if dispute is not None:
+            dispute.status, dispute.written_off = "written_off", int(args["writtenOff"])
+            dispute.closed_block, dispute.closed_tx = lg.block_number, lg.tx_hash
+
+    def _on_ConsentGiven(self, agreement: Agreement, args: dict[str, Any], lg: DecodedLog) -> None:  # noqa: N802
+        # A consent names its action only by hash; a text prepared for it knows that hash (gateway.disputes).
+        from gateway.disputes import attach_pending
+
+        attach_pending(
+            self.session,
+            self.chain_id,
+            agreement.address,
+            party=str(args["party"]),
+            tx_hash=lg.tx_hash,
+            block=lg.block_number,
+            action_hash=str(args["action"]),
+        )
 
     def _on_ServiceStatusChanged(self, agreement: Agreement, args: dict[str, Any], lg: DecodedLog) -> None:  # noqa: N802
         agreement.service_status = _name(SERVICE_STATUSES, int(args["status"]))
@@ -377,6 +456,9 @@ def rollback(session: Session, chain_id: int, factory: str, after_block: int) ->
     session.execute(delete(ChainBlock).where(ChainBlock.chain_id == chain_id, ChainBlock.number > after_block))
     if not affected:
         return []
+    from gateway.disputes import detach_after
+
+    detach_after(session, chain_id, after_block)  # before the drop below empties the session
     _drop_agreements(session, chain_id, affected)
     remaining = [
         _as_log(row)
@@ -399,7 +481,7 @@ def _drop_agreements(session: Session, chain_id: int, addresses: Iterable[str]) 
     ids = list(session.scalars(select(Agreement.id).where(Agreement.chain_id == chain_id, Agreement.address.in_(list(addresses)))))
     if not ids:
         return
-    for model in (Usage, Settlement, TermsVersion):
+    for model in (Usage, Settlement, TermsVersion, Dispute):
         session.execute(delete(model).where(model.agreement_id.in_(ids)))  # type: ignore[attr-defined]
     session.execute(delete(Agreement).where(Agreement.id.in_(ids)))
     # Core deletes bypass the identity map; SQLite may hand the freed ids to the rebuilt rows. The caller

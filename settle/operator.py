@@ -1,4 +1,5 @@
-"""Operator actions on the factory and on agreements: deploy, create, accept, amend, pause, terminate, roles.
+"""Operator actions on the factory and on agreements: deploy, create, accept, amend, pause, terminate, roles, and
+the parties' dispute actions (dispute, resolve, decide, write off).
 
 Every action goes through :meth:`Session.execute`: it encodes the call, prints it decoded, estimates the gas (a
 revert surfaces here, decoded and explained, before anything is signed), and sends it unless ``dry_run``. The
@@ -23,11 +24,11 @@ from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
 
 from settle.chain import Chain
-from settle.chaintypes import AgreementState, AgreementStatus
+from settle.chaintypes import AgreementState, AgreementStatus, PaymentStatus, SettlementView
 from settle.deployments import Deployments
 from settle.errors import ChainError, ConfigError, ContractRevert, ValidationError
 from settle.keys import resolve_account
-from settle.money import to_decimal
+from settle.money import format_minor, parse_minor, to_decimal
 from settle.networks import Network, get_network
 from settle.reverts import ROLE_NAMES, explain, role_name
 from settle.spec import AgreementSpec, SpecError, TokenInfo, TokenResolver, format_duration, format_timestamp, terms_document
@@ -42,15 +43,19 @@ __all__ = [
     "allow_token",
     "amend",
     "create_agreement",
+    "decide_dispute",
     "deploy_factory",
+    "dispute",
     "grant_role",
     "pause",
     "reject_amendment",
+    "resolve_dispute",
     "resume",
     "revoke_role",
     "sign_acceptance",
     "submit_signature",
     "terminate",
+    "write_off",
 ]
 
 #: Role names on the command line → role hashes (``admin`` is AccessControl's DEFAULT_ADMIN_ROLE).
@@ -137,10 +142,19 @@ class Session:
     def token_resolver(self) -> TokenResolver:
         return lambda ref: resolve_token(self.chain, self.deployments, ref)
 
-    def execute(self, contract: Contract, fn: ContractFunction, action: str, *, label: str | None = None) -> Outcome:
-        """Show the decoded call and its gas estimate; send it unless this is a dry run."""
+    def execute(
+        self, contract: Contract, fn: ContractFunction, action: str, *, label: str | None = None, note: bytes | None = None
+    ) -> Outcome:
+        """Show the decoded call and its gas estimate; send it unless this is a dry run. ``note``: the hash of a text
+        to append after the arguments (see :mod:`settle.disputes`)."""
         tx = {"to": fn.address, "data": fn._encode_transaction_data()}
-        return self._run(tx, action, describe_call(contract, tx["data"], label or _contract_label(self, contract)))
+        description = describe_call(contract, tx["data"], label or _contract_label(self, contract))
+        if note is not None:
+            from settle.disputes import with_note
+
+            tx["data"] = with_note(tx["data"], note)
+            description.append(f"  + note hash 0x{note.hex()} after the arguments (the contract ignores it; the text stays off-chain)")
+        return self._run(tx, action, description)
 
     def deploy_contract(self, name: str, *args: Any, action: str) -> tuple[Outcome, str | None]:
         from settle.compiler import load_artifact
@@ -730,3 +744,352 @@ def deadline_from(session: Session, text: str | None) -> int:
         return parse_timestamp(text)
     except ValueError:
         raise ValidationError(f"--valid-for {text!r}: give a duration from now (e.g. '7d') or an ISO date") from None
+
+
+# -- disputes -----------------------------------------------------------------------------------------------------------
+
+UINT96_MAX = 2**96 - 1
+#: What each action allows, said when the contract refuses the settlement's status.
+_STATUS_HINTS = {
+    "dispute": "a due, partly paid, paid or returned settlement can be disputed, once at a time",
+    "resolve": "only a disputed settlement is resolved",
+    "decide": "only a disputed settlement is decided",
+    "write_off": "only what is still open can be written off (a due, partly paid, returned or disputed settlement)",
+}
+
+
+@dataclass(frozen=True)
+class DisputeContext:
+    """A settled period of an agreement, as a dispute action needs it."""
+
+    contract: Contract
+    period: int
+    payer: str
+    payee: str
+    settlement: SettlementView
+    terms: Terms
+
+    def money(self, minor: int) -> str:
+        return format_minor(int(minor), self.terms.minor_digits, self.terms.currency)
+
+    def plain(self, minor: int) -> str:
+        """An amount as ``--amount`` takes it (``'7.00'``)."""
+        return format_minor(int(minor), self.terms.minor_digits)
+
+    def role_of(self, address: str) -> str:
+        address = to_checksum_address(address)
+        return "the payer" if address == self.payer else "the payee" if address == self.payee else "not a party of this agreement"
+
+    def other_party(self, address: str) -> str:
+        return self.payee if to_checksum_address(address) == self.payer else self.payer
+
+    @property
+    def arbiter(self) -> str:
+        """Who decides an unresolved dispute, in words."""
+        return "an operator of the factory" if self.terms.arbiter_is_operator else f"the arbiter {self.terms.arbiter}"
+
+
+def dispute_context(session: Session, agreement: str, period: int) -> DisputeContext:
+    """The agreement, its parties, the settlement of ``period`` and the terms it was computed with."""
+    if not isinstance(period, int) or not 0 <= period < 2**32:
+        raise ValidationError(f"period: {period!r} is not a period number (0 to 4294967295)")
+    return read_dispute_context(session.chain, session.agreement(agreement), period, say=session.say)
+
+
+def read_dispute_context(chain: Chain, contract: Contract, period: int, *, say: Callable[[str], None] | None = None) -> DisputeContext:
+    """:func:`dispute_context` for an agreement contract at hand (the gateway's API uses it too)."""
+    settlement = SettlementView.decode(chain.call(contract.functions.settlement(period)))
+    if not settlement.settled:
+        raise ValidationError(
+            f"period {period} of {contract.address} is not settled yet: disputes, resolutions and write-offs are about settled periods"
+        )
+    from settle.status import read_version
+
+    found, warning = read_version(chain, contract, settlement.terms_version)
+    if warning and say is not None:
+        say(f"warning: {warning}")
+    payer, payee = (to_checksum_address(a) for a in chain.call(contract.functions.parties()))
+    return DisputeContext(contract, period, payer, payee, settlement, found.terms)
+
+
+def _dispute_amount(context: DisputeContext, value: str, field: str) -> int:
+    """``--amount`` in currency units, exactly: refused (never rounded) with more decimals than the currency has."""
+    return parse_minor(value, context.terms.minor_digits, field=field, maximum=UINT96_MAX)
+
+
+def explain_refusal(
+    exc: ContractRevert, context: DisputeContext, kind: str, action: str, chain: Chain, *, field: str = "--amount"
+) -> ContractRevert:
+    """The contract's refusal of a dispute action in the party's terms: amounts in currency, times in UTC, what to do
+    (``field`` names the amount as the caller gave it)."""
+    name, money, period = exc.error_name or "", context.money, context.period
+    args = tuple(to_checksum_address(a) if isinstance(a, str) and is_address(a) else a for a in exc.error_args)
+    sentence: str | None = None
+    if name == "BillingAgreement_NotPayer":
+        sentence = f"only the payer {context.payer} may dispute a settlement; {args[0]} is {context.role_of(args[0])}"
+    elif name == "BillingAgreement_NotParty":
+        sentence = f"{args[0]} is neither the payer {context.payer} nor the payee {context.payee}; only the parties consent"
+    elif name == "BillingAgreement_InvalidDisputedAmount":
+        sentence = f"{field} {money(args[1])}: a dispute names at least {money(1)} and at most the billed {money(args[2])}"
+    elif name == "BillingAgreement_DisputeWindowClosed":
+        sentence = f"the dispute window of period {period} closed at {format_timestamp(int(args[1]))}"
+    elif name == "BillingAgreement_DisputeWindowOpen":
+        left = int(args[1]) - int(chain.w3.eth.get_block("latest")["timestamp"])
+        sentence = (
+            f"the dispute window of period {period} is open until {format_timestamp(int(args[1]))} "
+            f"(another {format_duration(max(left, 0))}): until then only both parties' consent ends the dispute "
+            "(settle agreement resolve); a decision comes after"
+        )
+    elif name == "BillingAgreement_InvalidAgreedAmount":
+        sentence = (
+            f"{field} {money(args[1])}: the agreed amount lies between what is paid ({money(args[3])}) and the billed {money(args[2])}"
+        )
+    elif name == "BillingAgreement_DecisionOutOfRange":
+        sentence = (
+            f"{field} {money(args[1])}: a decision lies between {money(args[2])} (the undisputed part, and at least what is "
+            f"paid) and the billed {money(args[3])}"
+        )
+    elif name == "BillingAgreement_NotArbiter":
+        if context.terms.arbiter_is_operator:
+            sentence = f"{args[0]} holds no operator role: the terms of period {period} name no arbiter, so an operator decides"
+        else:
+            sentence = f"{args[0]} is not the arbiter: the terms of period {period} name {context.terms.arbiter}"
+    elif name == "BillingAgreement_InvalidPaymentStatus":
+        shown = PaymentStatus(int(args[1])).label.replace("_", " ")
+        sentence = f"period {period} is {shown}: {_STATUS_HINTS[kind]}"
+    elif name == "BillingAgreement_AlreadyConsented":
+        sentence = f"{args[0]} consented to this already; it takes effect once {context.other_party(args[0])} consents to the same"
+    if sentence is None:
+        return exc
+    return ContractRevert(f"{action} refused: {sentence} [{name}]", error_name=exc.error_name, args=exc.error_args, data=exc.data)
+
+
+class _DisputeAction:
+    """One dispute action: record it locally, send it (refusals explained), register its text with the gateway."""
+
+    def __init__(self, session: Session, context: DisputeContext, kind: str, label: str, amount: int | None, text: str | None):
+        from settle.disputes import note_hash
+
+        self.session, self.context, self.kind, self.label = session, context, kind, label
+        self.amount, self.text = amount, text
+        self.note = note_hash(text) if text is not None else None
+        self.record: Path | None = None
+        self.document: dict[str, Any] = {}
+
+    def send(self, fn: ContractFunction) -> Outcome:
+        from settle.disputes import RECORD_KIND, now_utc, write_record
+
+        session, context = self.session, self.context
+        if not session.dry_run:
+            self.document = {
+                "kind": RECORD_KIND,
+                "chain_id": session.chain.chain_id,
+                "network": session.network.name,
+                "agreement": context.contract.address,
+                "period": context.period,
+                "action": self.kind,
+                "party": session.sender.address,
+                "amount": None
+                if self.amount is None
+                else {"minor_units": self.amount, "value": context.plain(self.amount), "currency": context.terms.currency},
+                "text": self.text,
+                "text_hash": None if self.note is None else "0x" + self.note.hex(),
+                "written_at": now_utc(),
+                "state": "sending",
+                "tx_hash": None,
+                "block": None,
+            }
+            self.record = write_record(self.document)
+        note = self.note if self.kind != "dispute" else None  # a dispute's hash is its reasonHash argument
+        try:
+            outcome = session.execute(context.contract, fn, self.label, note=note)
+        except ContractRevert as exc:
+            if self.record is not None:
+                self.record.unlink(missing_ok=True)  # refused before anything happened on-chain
+                self.record = None
+            raise explain_refusal(exc, context, self.kind, self.label, session.chain) from None
+        except ChainError as exc:
+            if self.record is not None:
+                self.document.update(state=f"unknown: {exc}")
+                write_record(self.document, self.record)
+            raise
+        outcome.result.update(period=context.period, action=self.kind)
+        if self.amount is not None:
+            outcome.result.update(amount=self.amount, amount_text=context.money(self.amount))
+        if self.note is not None:
+            outcome.result["text_hash"] = "0x" + self.note.hex()
+        if not outcome.dry_run and self.record is not None:
+            self.document.update(state="sent", tx_hash=outcome.tx_hash, block=outcome.block, sent_at=now_utc())
+            write_record(self.document, self.record)
+            outcome.result["record"] = str(self.record)
+        return outcome
+
+    def finish(self, outcome: Outcome, result: str) -> None:
+        """Note what the action came to in the record, and hand its text to the gateway."""
+        from settle.disputes import register_note, write_record
+
+        if outcome.dry_run or self.record is None:
+            return
+        self.document["result"] = result
+        if self.text is not None:
+            registration = register_note(self.document, self.session.chain)
+            self.document["gateway"] = registration
+            outcome.result["gateway"] = registration
+            say_registration(self.session.say, registration, self.record)
+        write_record(self.document, self.record)
+
+
+def say_registration(say: Callable[[str], None], registration: dict[str, Any], record: Path) -> None:
+    if registration["registered"]:
+        say(f"  text registered with the gateway ({registration['detail']}); also kept in {record}")
+    else:
+        say(f"  the gateway has not got the text: {registration['detail']}")
+        say(f"  it is kept in {record}; send it later with: settle agreement register-note {record}")
+
+
+def dispute(session: Session, agreement: str, period: int, *, amount: str, reason: str) -> Outcome:
+    """Dispute ``amount`` (currency units, e.g. ``'40.00'``) of the settlement of ``period``, with the reason ``reason``.
+
+    Payer only, within the dispute window. The reason stays off-chain: keccak256 of its UTF-8 bytes goes on-chain as
+    ``reasonHash`` (:mod:`settle.disputes`). The rest of the settlement stays collectable.
+    """
+    from settle.disputes import check_note
+
+    text = check_note(reason, "--reason")
+    context = dispute_context(session, agreement, period)
+    minor = _dispute_amount(context, amount, "--amount")
+    billed = context.settlement.amount
+    session.say(f"period {period}: billed {context.money(billed)}, paid {context.money(context.settlement.paid)}")
+    action = _DisputeAction(session, context, "dispute", f"dispute period {period}", minor, text)
+    assert action.note is not None
+    outcome = action.send(context.contract.functions.dispute(period, minor, action.note))
+    if outcome.dry_run:
+        return outcome
+    disputed = _event(context.contract, outcome.receipt, "SettlementDisputed")
+    closes = context.settlement.settled_at + context.terms.dispute_window_seconds
+    rest = max(billed - int(disputed["amount"]), 0)
+    session.say(
+        f"disputed {context.money(disputed['amount'])} of the {context.money(billed)} billed for period {period} "
+        f"(reason hash 0x{bytes(disputed['reasonHash']).hex()}); the other {context.money(rest)} are undisputed and stay payable"
+    )
+    session.say(f"  both parties can agree on an amount until the dispute window closes at {format_timestamp(closes)}:")
+    session.say(f"    settle agreement resolve {context.contract.address} {period} --amount AMOUNT   (payer and payee, same amount)")
+    session.say(f"  after that {context.arbiter} may decide between {context.money(rest)} and {context.money(billed)}")
+    outcome.result.update(status=PaymentStatus.DISPUTED.label, window_closes_at=closes)
+    action.finish(outcome, "disputed")
+    return outcome
+
+
+def resolve_dispute(session: Session, agreement: str, period: int, *, amount: str, note: str | None = None) -> Outcome:
+    """Consent to end the dispute on ``period`` with the settlement at ``amount`` (payer or payee); it takes effect
+    when the other party consents to the same amount while the settlement is unchanged."""
+    from settle.disputes import check_note
+
+    text = check_note(note, "--note") if note is not None else None
+    context = dispute_context(session, agreement, period)
+    minor = _dispute_amount(context, amount, "--amount")
+    s = context.settlement
+    session.say(f"period {period}: billed {context.money(s.amount)}, paid {context.money(s.paid)}, disputed {context.money(s.disputed)}")
+    action = _DisputeAction(session, context, "resolve", f"resolve period {period} at {context.money(minor)}", minor, text)
+    outcome = action.send(context.contract.functions.resolveDispute(period, minor))
+    if outcome.dry_run:
+        return outcome
+    receipt = outcome.receipt
+    assert receipt is not None
+    resolved = context.contract.events.DisputeResolved().process_receipt(receipt, errors=_discard())
+    if resolved:
+        args = resolved[0]["args"]
+        status = PaymentStatus(int(args["status"]))
+        session.say(
+            f"both parties agreed: period {period} is now {context.money(args['agreedAmount'])} "
+            f"(was {context.money(args['previousAmount'])}), {status.label.replace('_', ' ')}"
+        )
+        outcome.result.update(resolved=True, status=status.label, waiting_for=None)
+        action.finish(outcome, "resolved")
+    else:
+        other = context.other_party(session.sender.address)
+        session.say(f"consent recorded: waiting for the other party ({other}) to consent to the same amount:")
+        session.say(f"    settle agreement resolve {context.contract.address} {period} --amount {context.plain(minor)}")
+        session.say("  (a payment or return recorded in between makes this consent lapse: both consent again)")
+        outcome.result.update(resolved=False, status=PaymentStatus.DISPUTED.label, waiting_for=other)
+        action.finish(outcome, f"waiting for {other}")
+    return outcome
+
+
+def decide_dispute(session: Session, agreement: str, period: int, *, amount: str, note: str | None = None) -> Outcome:
+    """As the arbiter the terms name (or an operator, where they name none), end the dispute on ``period`` with the
+    settlement at ``amount``: only after the dispute window, between the undisputed part and the billed amount."""
+    from settle.disputes import check_note
+
+    text = check_note(note, "--note") if note is not None else None
+    context = dispute_context(session, agreement, period)
+    minor = _dispute_amount(context, amount, "--amount")
+    s = context.settlement
+    session.say(
+        f"period {period}: billed {context.money(s.amount)}, paid {context.money(s.paid)}, disputed {context.money(s.disputed)}; "
+        f"{context.arbiter} decides"
+    )
+    action = _DisputeAction(session, context, "decide", f"decide period {period} at {context.money(minor)}", minor, text)
+    outcome = action.send(context.contract.functions.decideDispute(period, minor))
+    if outcome.dry_run:
+        return outcome
+    args = _event(context.contract, outcome.receipt, "DisputeResolved")
+    status = PaymentStatus(int(args["status"]))
+    session.say(
+        f"decided: period {period} is now {context.money(args['agreedAmount'])} (was {context.money(args['previousAmount'])}), "
+        f"{status.label.replace('_', ' ')}"
+    )
+    outcome.result.update(resolved=True, status=status.label)
+    action.finish(outcome, "decided")
+    return outcome
+
+
+def write_off(session: Session, agreement: str, period: int, *, note: str | None = None) -> Outcome:
+    """Consent to write off what is open on ``period`` (payer or payee); it takes effect when the other party
+    consents too while the settlement is unchanged."""
+    from settle.disputes import check_note
+
+    text = check_note(note, "--note") if note is not None else None
+    context = dispute_context(session, agreement, period)
+    s = context.settlement
+    open_amount = s.amount - s.paid
+    session.say(f"period {period}: billed {context.money(s.amount)}, paid {context.money(s.paid)}; open {context.money(open_amount)}")
+    action = _DisputeAction(session, context, "write_off", f"write off period {period}", None, text)
+    outcome = action.send(context.contract.functions.writeOff(period))
+    if outcome.dry_run:
+        return outcome
+    receipt = outcome.receipt
+    assert receipt is not None
+    written = context.contract.events.SettlementWrittenOff().process_receipt(receipt, errors=_discard())
+    if written:
+        amount = int(written[0]["args"]["writtenOff"])
+        session.say(f"both parties agreed: {context.money(amount)} of period {period} written off")
+        outcome.result.update(written_off=amount, status=PaymentStatus.WRITTEN_OFF.label, waiting_for=None)
+        action.finish(outcome, "written off")
+    else:
+        other = context.other_party(session.sender.address)
+        session.say(f"consent recorded: waiting for the other party ({other}) to consent too:")
+        session.say(f"    settle agreement write-off {context.contract.address} {period}")
+        session.say("  (a payment or return recorded in between makes this consent lapse: both consent again)")
+        outcome.result.update(written_off=None, status=s.status.label, waiting_for=other)
+        action.finish(outcome, f"waiting for {other}")
+    return outcome
+
+
+def register_record(session: Session, path: str | Path) -> dict[str, Any]:
+    """Hand the text of a recorded dispute action (``deployments/disputes/…``) to the gateway, e.g. after it was
+    unreachable when the action was sent."""
+    from settle.disputes import read_record, register_note, write_record
+
+    document = read_record(path)
+    if int(document["chain_id"]) != session.chain.chain_id:
+        raise ValidationError(f"record {path} is for chain {document['chain_id']}, this network is chain {session.chain.chain_id}")
+    if not document.get("text"):
+        raise ValidationError(f"record {path} has no text: nothing to register")
+    if not document.get("tx_hash"):
+        raise ValidationError(f"record {path} was never sent (state {document.get('state')!r}): nothing on-chain carries its hash")
+    registration = register_note(document, session.chain)
+    document["gateway"] = registration
+    write_record(document, Path(path))
+    say_registration(session.say, registration, Path(path))
+    return registration

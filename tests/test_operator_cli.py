@@ -41,6 +41,10 @@ SCRIPTS = (
     "grant_role",
     "revoke_role",
     "agreement_status",
+    "dispute_settlement",
+    "resolve_dispute",
+    "decide_dispute",
+    "write_off_settlement",
 )
 
 
@@ -70,7 +74,9 @@ def test_help_lists_the_new_commands():
     for command in ("agreement", "status", "agreements", "build", "chain", "demo"):
         assert command in top
     sub = settle_cli("agreement", "--help").stdout
-    for command in ("deploy-factory", "create", "accept", "amend", "pause", "resume", "terminate", "grant-role", "revoke-role"):
+    for command in ("deploy-factory", "create", "accept", "amend", "pause", "resume", "terminate", "grant-role", "revoke-role", "dispute"):
+        assert command in sub
+    for command in ("resolve", "decide", "write-off", "register-note"):
         assert command in sub
 
 

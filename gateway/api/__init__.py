@@ -1,5 +1,6 @@
-"""The gateway's HTTP API (FastAPI): read endpoints for health, agreements, settlements, payments and unmatched
-statement lines, and the party master data (register and change, with history). OpenAPI docs at ``/docs``.
+"""The gateway's HTTP API (FastAPI): read endpoints for health, agreements, settlements, disputes, payments and
+unmatched statement lines, the party master data (register and change, with history), and the parties' dispute
+texts. OpenAPI docs at ``/docs``.
 
 One router per resource, dependencies as ``Annotated`` aliases (:mod:`gateway.api.deps`). Every route runs
 with a *tenant*: today the optional ``X-Settle-Party`` header (a party's chain address) narrows what is shown and
@@ -7,18 +8,20 @@ what may be changed to that party's own data; being self-declared it grants noth
 opens the history). When authentication arrives (a later issue) the tenant comes from the authenticated principal
 instead and the routes stay as they are. Until then, routes that change master data (parties, bank accounts,
 mandates, payment methods: where the money goes), show IBANs in full (``?reveal=true``) or show the master-data
-history need the operator's bearer token ``SETTLE_GATEWAY_API_TOKEN`` and are refused when none is configured.
+history need the operator's bearer token ``SETTLE_GATEWAY_API_TOKEN`` and are refused when none is configured. A
+dispute text needs no token: it is taken only where its hash is in the party's own transaction.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.api import agreements, health, parties, payments, settlements, statements
+from gateway.api import agreements, disputes, health, parties, payments, settlements, statements
 from gateway.api.deps import ApiState, get_state, require_writer
 from gateway.errors import ConflictError, HistoryViolation, NotFoundError
 from settle import http
@@ -38,8 +41,15 @@ ERROR_STATUS: dict[type[SettleError], int] = {
 }
 
 
+#: Routes whose body anyone may send: a dispute text is kept only if its hash is in the party's own transaction,
+#: so the hash authenticates it, not a token.
+OPEN_BODIES = re.compile(r"^/v1/disputes/[^/]+/[^/]+/(reason|notes)$")
+
+
 def _writer_before_body(request: Request) -> None:
-    """``require_writer`` on a request whose body is not read yet."""
+    """``require_writer`` on a request whose body is not read yet (except the dispute texts' routes)."""
+    if request.method == "POST" and OPEN_BODIES.match(request.url.path):
+        return
     require_writer(get_state(request), request.headers.get("authorization"))
 
 
@@ -76,14 +86,14 @@ def create_app(
         write_token=write_token,
         agreement_factory=agreement_factory or (listener.factory_address if listener is not None else None),
     )
-    for router in (health.router, agreements.router, settlements.router, payments.router, statements.router):
+    for router in (health.router, agreements.router, settlements.router, disputes.router, payments.router, statements.router):
         app.include_router(router)
     for router in (parties.router, parties.mandates, parties.methods):
         app.include_router(router)
 
     for error, status in ERROR_STATUS.items():
         app.add_exception_handler(error, _answer(status))
-    # every route with a body changes master data: none is read without the operator's token
+    # a body is read only with the operator's token, except a dispute text (bounded like every body)
     http.install(app, authenticate=_writer_before_body, max_body_bytes=MAX_BODY_BYTES)
     return app
 

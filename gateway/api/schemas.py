@@ -7,7 +7,11 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from settle.disputes import MAX_NOTE_CHARS
 from settle.money import format_minor
+
+ADDRESS = r"^0x[0-9a-fA-F]{40}$"
+TX_HASH = r"^0x[0-9a-fA-F]{64}$"
 
 
 class Money(BaseModel):
@@ -63,6 +67,7 @@ class SettlementOut(BaseModel):
     settled_block: int
     settled_tx: str
     payment: PaymentOut | None = None
+    disputed: Money | None = Field(default=None, description="While disputed: the part of the amount the payer disputes.")
 
 
 class AgreementOut(BaseModel):
@@ -249,6 +254,95 @@ class PaymentMethodOut(BaseModel):
     payer: str
     payee: str
     mandate: str | None
+
+
+class DisputeNoteOut(BaseModel):
+    kind: str = Field(description="dispute (the dispute's reason), resolve, decide or write_off.")
+    text: str
+    text_hash: str = Field(description="keccak256 of the text's UTF-8 bytes: what the party's transaction carries.")
+    party: str = Field(description="The sender of the transaction carrying the hash (waiting: the account that is to sign it).")
+    amount: Money | None = Field(description="The amount the action names (disputed, agreed, decided; none for a write-off).")
+    state: str = Field(description="attached: found in the party's transaction; waiting: prepared, the transaction not seen yet.")
+    tx_hash: str | None
+    block_number: int | None
+    acted_at: datetime | None = Field(description="Block time of the transaction, where the gateway read it.")
+    received_at: datetime = Field(description="When the gateway got the text.")
+    origin: str = Field(description="How it arrived: cli, api:reason, api:note or api:transaction.")
+
+
+class DisputeResolutionOut(BaseModel):
+    how: str = Field(description="consent (both parties), decision (the arbiter) or write_off.")
+    agreed_amount: Money | None
+    written_off: Money | None
+    arbiter: str | None = Field(description="Who decided (decisions only).")
+    block_number: int
+    tx_hash: str
+
+
+class DisputeOut(BaseModel):
+    agreement: str
+    chain_id: int
+    period: int
+    payer: str
+    payee: str
+    status: str = Field(description="open, resolved (by consent), decided (by the arbiter) or written_off.")
+    disputed: Money = Field(description="The part of the settlement the payer disputed.")
+    billed: Money = Field(description="The settlement's amount when the dispute was opened.")
+    settlement: SettlementOut = Field(description="The settlement as it is now.")
+    opened_by: str
+    opened_block: int
+    opened_tx: str
+    seen_at: datetime = Field(description="When the gateway read the dispute from the chain.")
+    reason_hash: str = Field(description="keccak256 of the payer's reason text, from the chain.")
+    reason: str | None = Field(description="The reason text, once someone handed in the text with that hash.")
+    resolution: DisputeResolutionOut | None
+    notes: list[DisputeNoteOut] = Field(description="Every text on this dispute: its reason and the parties' notes.")
+
+
+class DisputeTextIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(
+        min_length=1,
+        max_length=MAX_NOTE_CHARS,
+        description="The text exactly as hashed: keccak256 of its UTF-8 bytes, nothing trimmed or normalised.",
+    )
+
+
+class DisputeNoteIn(DisputeTextIn):
+    tx_hash: str = Field(pattern=TX_HASH, description="The party's transaction that carries the text's hash.")
+
+
+class DisputeTransactionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: str = Field(pattern="^(dispute|resolve|decide|write_off)$")
+    party: str = Field(pattern=ADDRESS, description="The account that will sign: the call is simulated from it.")
+    amount: str | None = Field(
+        default=None,
+        max_length=100,
+        description="dispute, resolve, decide: the amount as a decimal string in the agreement's currency ('40.00'); "
+        "more decimals than the currency has are refused. Not for write_off.",
+    )
+    reason: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_NOTE_CHARS,
+        description="The text: required for a dispute (its hash is the reasonHash argument), optional otherwise (its hash "
+        "is appended to the call data). Kept by the gateway until the transaction's event arrives.",
+    )
+
+
+class UnsignedTransactionOut(BaseModel):
+    to: str
+    data: str = Field(description="Call data, 0x-hex (with the text's hash after the arguments for resolve, decide, write_off).")
+    value: str = Field(description="Always '0'.")
+    chain_id: int
+    signer: str = Field(description="The account the transaction was simulated from; it signs and sends it.")
+    function: str
+    arguments: dict[str, int | str]
+    text_hash: str | None
+    note: DisputeNoteOut | None = Field(description="The text, waiting for the transaction.")
 
 
 SettlementOut.model_rebuild()

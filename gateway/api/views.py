@@ -102,6 +102,7 @@ def settlement_out(
         settled_block=settlement.settled_block,
         settled_tx=settlement.settled_tx,
         payment=payment_out(instruction) if instruction is not None else None,
+        disputed=money(agreement, settlement.disputed) if settlement.status == "disputed" else None,
     )
 
 

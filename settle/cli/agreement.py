@@ -1,4 +1,5 @@
-"""``settle agreement …``: write and check specs, deploy the factory, create, accept, amend, pause, terminate, roles.
+"""``settle agreement …``: write and check specs, deploy the factory, create, accept, amend, pause, terminate, roles,
+and disputes (dispute, resolve, decide, write-off).
 
 Every command that sends a transaction takes ``--network`` (a name from networks.yaml or an RPC URL),
 ``--dry-run`` (print the decoded call and its gas estimate, send nothing), and a signer: ``--keystore FILE``
@@ -21,7 +22,7 @@ from settle.errors import ConfigError
 from settle.spec import json_schema, load_spec, terms_document
 
 app = typer.Typer(
-    help="Agreements: check a spec, deploy the factory, create, accept, amend, pause, terminate, manage roles.",
+    help="Agreements: check a spec, deploy the factory, create, accept, amend, pause, terminate, manage roles; disputes.",
     no_args_is_help=True,
 )
 
@@ -293,6 +294,97 @@ def terminate_command(
     """End an agreement: by notice, by both parties' consent, or cancel it before it is active."""
     session = _session(network, keystore, dev_account, dry_run)
     return operator.terminate(session, agreement, notice=notice, consent_end_period=consent, cancel=cancel).result
+
+
+# -- disputes ----------------------------------------------------------------------------------------------------------
+
+PeriodArg = Annotated[int, typer.Argument(help="The settled period (0 is the first).", min=0, max=2**32 - 1)]
+NoteOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--note",
+        "--reason",
+        help="A text that goes with it: kept off-chain (your record, the gateway), its keccak256 hash rides in the transaction.",
+    ),
+]
+
+
+@app.command("dispute")
+def dispute_command(
+    agreement: AgreementArg,
+    period: PeriodArg,
+    amount: Annotated[str, typer.Option("--amount", help="The disputed part, in the agreement's currency (e.g. '40.00').")],
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why: kept off-chain (your record, the gateway); keccak256 of the text goes on-chain.")
+    ],
+    network: NetworkOpt = None,
+    keystore: KeystoreOpt = None,
+    dev_account: DevAccountOpt = None,
+    dry_run: DryRunOpt = False,
+) -> dict[str, Any]:
+    """Dispute part of a settlement (payer, within the dispute window); the rest stays due."""
+    session = _session(network, keystore, dev_account, dry_run)
+    return operator.dispute(session, agreement, period, amount=amount, reason=reason).result
+
+
+@app.command("resolve")
+def resolve_command(
+    agreement: AgreementArg,
+    period: PeriodArg,
+    amount: Annotated[str, typer.Option("--amount", help="The amount both parties agree the period costs (e.g. '35.00').")],
+    note: NoteOpt = None,
+    network: NetworkOpt = None,
+    keystore: KeystoreOpt = None,
+    dev_account: DevAccountOpt = None,
+    dry_run: DryRunOpt = False,
+) -> dict[str, Any]:
+    """Consent to end a dispute at an amount (payer or payee); it takes effect when both consented to the same."""
+    session = _session(network, keystore, dev_account, dry_run)
+    return operator.resolve_dispute(session, agreement, period, amount=amount, note=note).result
+
+
+@app.command("decide")
+def decide_command(
+    agreement: AgreementArg,
+    period: PeriodArg,
+    amount: Annotated[str, typer.Option("--amount", help="The amount the period costs, between the undisputed part and the billed.")],
+    note: NoteOpt = None,
+    network: NetworkOpt = None,
+    keystore: KeystoreOpt = None,
+    dev_account: DevAccountOpt = None,
+    dry_run: DryRunOpt = False,
+) -> dict[str, Any]:
+    """Decide a dispute the parties did not resolve (the terms' arbiter, or an operator), once the window has closed."""
+    session = _session(network, keystore, dev_account, dry_run)
+    return operator.decide_dispute(session, agreement, period, amount=amount, note=note).result
+
+
+@app.command("write-off")
+def write_off_command(
+    agreement: AgreementArg,
+    period: PeriodArg,
+    note: NoteOpt = None,
+    network: NetworkOpt = None,
+    keystore: KeystoreOpt = None,
+    dev_account: DevAccountOpt = None,
+    dry_run: DryRunOpt = False,
+) -> dict[str, Any]:
+    """Consent to write off what is open on a settlement (payer or payee); it takes effect when both consented."""
+    session = _session(network, keystore, dev_account, dry_run)
+    return operator.write_off(session, agreement, period, note=note).result
+
+
+@app.command("register-note")
+def register_note_command(
+    records: Annotated[list[Path], typer.Argument(help="Records written by dispute, resolve, decide or write-off.", dir_okay=False)],
+    network: NetworkOpt = None,
+) -> None:
+    """Hand the texts of recorded dispute actions to the gateway (SETTLE_GATEWAY_API_URL or its database), which
+    keeps each one after finding its hash in the transaction."""
+    session = operator.Session.open(network, need_signer=False, say=typer.echo)
+    failed = [str(path) for path in records if not operator.register_record(session, path)["registered"]]
+    if failed:
+        raise ConfigError(f"the gateway did not take {len(failed)} of {len(records)} text(s): {', '.join(failed)}")
 
 
 # -- scripts -----------------------------------------------------------------------------------------------------------

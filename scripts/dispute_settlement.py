@@ -1,0 +1,24 @@
+"""Dispute part of a settlement, with the reason (payer, within the dispute window).
+
+    python scripts/dispute_settlement.py AGREEMENT PERIOD --amount AMOUNT --reason TEXT (--keystore FILE | --dev-account N) [--dry-run]
+
+The same as ``settle agreement dispute …`` (``--help`` lists every option). Under ``brownie run`` the network
+defaults to Brownie's and, on a development chain, the signer to dev account 0.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+COMMAND = ["agreement", "dispute"]
+
+
+def main(*argv: str) -> Any:
+    from settle.cli.agreement import run_script
+
+    return run_script(COMMAND, argv)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

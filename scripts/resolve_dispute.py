@@ -1,0 +1,24 @@
+"""Consent to end a dispute at an amount (payer or payee; both must consent to the same).
+
+    python scripts/resolve_dispute.py AGREEMENT PERIOD --amount AMOUNT [--note TEXT] (--keystore FILE | --dev-account N) [--dry-run]
+
+The same as ``settle agreement resolve …`` (``--help`` lists every option). Under ``brownie run`` the network
+defaults to Brownie's and, on a development chain, the signer to dev account 0.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+COMMAND = ["agreement", "resolve"]
+
+
+def main(*argv: str) -> Any:
+    from settle.cli.agreement import run_script
+
+    return run_script(COMMAND, argv)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
