@@ -46,6 +46,7 @@ from gateway.parties import get_payment_method, mask_iban
 from gateway.references import creditor_reference, end_to_end_id, normalize_agreement
 from gateway.workers import Pass, Worker
 from settle.errors import ValidationError
+from settle.money import format_minor
 
 if TYPE_CHECKING:
     from gateway.service import Gateway
@@ -198,6 +199,11 @@ def prepare_payment_files(
     methods = _payment_methods(session, pending)
     for instruction in pending:
         where = f"period {instruction.period} of {instruction.agreement} ({instruction.end_to_end_id})"
+        held = _settlement_changed(session, instruction, where)
+        if held is not None:
+            if held:
+                result.problems.append(held)
+            continue
         try:
             method = methods.get((instruction.chain_id, instruction.agreement)) or get_payment_method(
                 session, instruction.chain_id, instruction.agreement
@@ -298,6 +304,46 @@ def prepare_payment_files(
     if result.problems:
         log.warning("%d payment instruction(s) could not be put into a file; they stay pending", len(result.problems))
     return result
+
+
+def _settlement_changed(session: Session, instruction: PaymentInstruction, where: str) -> str | None:
+    """What the settlement behind a pending instruction says now (read model; instructions recorded without one, as in
+    banking-only setups, go ahead): None to build the payment; a reason to leave it pending; "" when it was cancelled
+    or lowered here. A disputed settlement waits (collecting what the payer disputes would only be returned); one
+    lowered by a resolution or partly paid meanwhile is collected at what is open; one settled otherwise (paid,
+    written off) is cancelled."""
+    from gateway.models import Agreement, Settlement
+
+    found = session.execute(
+        select(Settlement, Agreement)
+        .join(Agreement, Agreement.id == Settlement.agreement_id)
+        .where(
+            Agreement.chain_id == instruction.chain_id,
+            Agreement.address == instruction.agreement.lower(),
+            Settlement.period == instruction.period,
+        )
+    ).first()
+    if found is None:
+        return None
+    settlement, agreement = found
+    if settlement.status == "disputed":
+        disputed = format_minor(settlement.disputed, agreement.minor_digits, agreement.currency)
+        return f"{where}: the payer disputes {disputed} of it; the payment waits until the dispute ends"
+    open_amount = settlement.open_amount
+    if open_amount <= 0:
+        instruction.state = InstructionState.CANCELLED
+        log.info("%s: nothing is open on the settlement any more (%s): instruction cancelled", where, settlement.status)
+        return ""
+    if open_amount < instruction.amount:
+        log.info(
+            "%s: %d is open of the %d recorded (resolved lower or partly paid): collected at %d",
+            where,
+            open_amount,
+            instruction.amount,
+            open_amount,
+        )
+        instruction.amount = open_amount
+    return None
 
 
 def _payment_methods(session: Session, instructions: list[PaymentInstruction]) -> dict[tuple[int, str], PaymentMethod]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +97,9 @@ def report(kit: Kit, agreement: str, period: int, quantity: int, report_no: int)
 def master_data(database_url: str, kit: Kit, methods: dict[str, tuple[str, int]]) -> None:
     """Parties with accounts (payees collect: creditor ids and mandates), and a payment method per agreement:
     ``methods[address] = (kind, pair)``."""
+    # Signed shortly before the chain's present: a fixed date would make the mandate lapse (36 months unused) as the
+    # calendar moves on.
+    signed_on = datetime.fromtimestamp(kit.dev.now(), UTC).date() - timedelta(days=60)
     engine, factory = open_database(database_url)
     try:
         with unit_of_work(factory, "test") as session:
@@ -107,9 +110,7 @@ def master_data(database_url: str, kit: Kit, methods: dict[str, tuple[str, int]]
                     session, address=payee.address, legal_name=f"Payee {pair} AG", country="DE", creditor_id=CREDITOR_IDS[pair]
                 )
                 parties.add_bank_account(session, payee.address, iban_value=IBANS[2 * pair + 1])
-                parties.add_mandate(
-                    session, debtor=payer.address, creditor=payee.address, reference=f"MANDATE-{pair}", signed_on=date(2024, 1, 2)
-                )
+                parties.add_mandate(session, debtor=payer.address, creditor=payee.address, reference=f"MANDATE-{pair}", signed_on=signed_on)
             for address, (kind, pair) in methods.items():
                 onchain = read_agreement(kit.chain, address, factory=kit.factory.address)
                 assert (onchain.payer, onchain.payee) == (kit.payers[pair].address.lower(), kit.payees[pair].address.lower())

@@ -328,3 +328,44 @@ def test_keeper_collects_what_is_open_beyond_the_disputed_amount(chain, dev, sql
         queued = [k for k in set(session.scalars(select(OutboxItem.idempotency_key))) - before if k.startswith("collect:")]
         assert any(partly.lower() in k for k in queued) and not any(wholly.lower() in k for k in queued)
     gw.close()
+
+
+def test_a_direct_debit_waits_while_disputed_and_collects_what_the_resolution_leaves(chain, dev, database_url, tmp_path):
+    """A payment instruction recorded before the payer disputes is not put into a file while disputed (collecting
+    what the payer disputes would only come back as a return); after a resolution at a lower amount the debit
+    collects that amount."""
+    from gateway_chainkit import master_data
+
+    from gateway import payments
+    from gateway.database import unit_of_work
+    from gateway.initiation import record_settlements
+    from gateway.models import InstructionState, PaymentInstruction
+
+    kit = deploy(chain)
+    now = dev.now()
+    start = now - now % HOUR - 2 * HOUR
+    agreement = create(kit, hourly_terms(start, minimum=1_000, payment_days=30), 5)
+    chain.transact(kit.agreement(agreement).functions.settle(0), kit.admin)
+    master_data(database_url, kit, {agreement: ("sepa_dd", 0)})
+    gw = gateway(database_url, kit, tmp_path, disabled={"keeper", "chain_tx", "bank"})
+    try:
+        gw.listener.catch_up()
+        with unit_of_work(gw.factory, "test") as session:
+            assert record_settlements(session, chain.chain_id).instructions  # pending, not yet in a file
+        contract = kit.agreement(agreement)
+        chain.transact(contract.functions.dispute(0, 400, note_hash(REASON)), kit.payers[0])
+        gw.listener.catch_up()
+        with unit_of_work(gw.factory, "test") as session:
+            prepared = payments.prepare_payment_files(session, files_dir=tmp_path / "files", today=gw.today())
+        assert (
+            prepared.files == [] and "disputes 4.00 EUR" in prepared.problems[0] and "waits until the dispute ends" in prepared.problems[0]
+        )
+        for party in (kit.payers[0], kit.payees[0]):
+            chain.transact(contract.functions.resolveDispute(0, 700), party)
+        gw.listener.catch_up()
+        with unit_of_work(gw.factory, "test") as session:
+            prepared = payments.prepare_payment_files(session, files_dir=tmp_path / "files", today=gw.today())
+            (instruction,) = session.scalars(select(PaymentInstruction)).all()
+            assert len(prepared.files) == 1 and instruction.state is InstructionState.IN_FILE and instruction.amount == 700
+    finally:
+        gw.close()
