@@ -94,7 +94,7 @@ def _show(value: Any, abi_input: dict[str, Any] | None) -> str:
     if internal.startswith("enum "):
         members = _enums().get(internal.split()[-1].split(".")[-1], ())
         if isinstance(value, int) and 0 <= value < len(members):
-            return members[value]
+            return re.sub(r"(?<!^)(?=[A-Z])", " ", members[value]).lower()  # PartiallyPaid → "partially paid"
     if (
         isinstance(value, bytes)
         and len(value) == 32

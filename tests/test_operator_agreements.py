@@ -290,7 +290,7 @@ def test_pause_by_the_payer_is_refused_readably(chain, sessions, active):
         str(info.value)
         == f"pause refused: {address_of(chain, PAYER)} is neither the payee nor an operator [BillingAgreement_NotPayeeOrOperator]"
     )
-    with pytest.raises(ContractRevert, match=r"^resume refused: The agreement is in Active, which does not allow this call"):
+    with pytest.raises(ContractRevert, match=r"^resume refused: The agreement is active, which does not allow this call"):
         resume(sessions[OPERATOR], active)
     assert state_of(chain) == before
 

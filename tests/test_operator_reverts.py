@@ -20,11 +20,31 @@ def test_addresses_and_enums_fill_the_sentence(artifacts):
     )
     assert (
         explain(revert("BillingAgreement_InvalidState", 2))
-        == "The agreement is in Paused, which does not allow this call [BillingAgreement_InvalidState]"
+        == "The agreement is paused, which does not allow this call [BillingAgreement_InvalidState]"
     )
     assert explain(revert("BillingAgreement_PeriodNotEnded", 3, 1_700_000_000)) == (
-        "3 (or its grace window) has not ended; settlement is possible from 2023-11-14T22:13:20Z [BillingAgreement_PeriodNotEnded]"
+        "Period 3 (or its grace window) has not ended; settlement is possible from 2023-11-14T22:13:20Z [BillingAgreement_PeriodNotEnded]"
     )
+    assert explain(revert("BillingAgreement_InvalidPaymentStatus", 4, 2), "dispute") == (
+        "dispute refused: The settlement of period 4 is partially paid, which does not allow this call "
+        "[BillingAgreement_InvalidPaymentStatus]"
+    )
+    assert explain(revert("BillingAgreement_SettleOutOfOrder", 7, 5)) == (
+        "Periods settle in order: period 5 comes before period 7 [BillingAgreement_SettleOutOfOrder]"
+    )
+
+
+def test_no_agreement_error_starts_with_a_bare_number(artifacts):
+    """The review found "3 (or its grace window) has not ended": a number at the start of a sentence is named first
+    ("Period 3 …"); an address may be the subject."""
+    from settle.reverts import _error_inputs, _notices
+
+    inputs = _error_inputs()
+    for name, notice in _notices().items():
+        if not name.startswith("BillingAgreement_") or not notice.startswith("`"):
+            continue
+        kinds = {i["name"]: i["type"] for i in inputs.get(name, [])}
+        assert kinds.get(notice.split("`")[1], "address") == "address", (name, notice)
 
 
 def test_roles_are_named(artifacts):

@@ -111,15 +111,16 @@ interface IBillingAgreement is ITermsErrors {
     error BillingAgreement_NotOracle(address caller);
     /// @notice `caller` does not hold GATEWAY_ROLE.
     error BillingAgreement_NotGateway(address caller);
-    /// @notice The agreement is in `state`, which does not allow this call.
+    /// @notice The agreement is `state`, which does not allow this call.
     error BillingAgreement_InvalidState(AgreementState state);
-    /// @notice The terms hash given for `version` is not the one on record.
+    /// @notice The terms hash given for version `version` (`given`) is not the one on record (`expected`): these are
+    ///         not the terms awaiting acceptance.
     error BillingAgreement_TermsMismatch(uint16 version, bytes32 expected, bytes32 given);
-    /// @notice `version` is not awaiting acceptance.
+    /// @notice Version `version` is not awaiting acceptance.
     error BillingAgreement_NotPending(uint16 version);
-    /// @notice `party` already accepted `version`.
+    /// @notice `party` already accepted version `version`.
     error BillingAgreement_AlreadyAccepted(address party, uint16 version);
-    /// @notice The signature's deadline passed.
+    /// @notice The signature expired at `deadline`.
     error BillingAgreement_SignatureExpired(uint256 deadline);
     /// @notice The signature is not `signer`'s.
     error BillingAgreement_InvalidSignature(address signer);
@@ -128,45 +129,48 @@ interface IBillingAgreement is ITermsErrors {
     error BillingAgreement_ImmutableTermChanged(string field);
     /// @notice Too many terms versions for one agreement.
     error BillingAgreement_TooManyVersions(uint16 max);
-    /// @notice `period` has not begun yet (it starts at `startsAt`).
+    /// @notice Period `period` has not begun yet; it starts at `startsAt`.
     error BillingAgreement_PeriodNotStarted(uint32 period, uint40 startsAt);
-    /// @notice `period` (or its grace window) has not ended; settlement is possible from `endsAt`.
+    /// @notice Period `period` (or its grace window) has not ended; settlement is possible from `endsAt`.
     error BillingAgreement_PeriodNotEnded(uint32 period, uint40 endsAt);
-    /// @notice `period` lies after the agreement's end (`endPeriod` is the first period not billed).
+    /// @notice Period `period` lies after the agreement's end (period `endPeriod` is the first one not billed).
     error BillingAgreement_PeriodAfterEnd(uint32 period, uint32 endPeriod);
-    /// @notice `period` is already settled.
+    /// @notice Period `period` is already settled.
     error BillingAgreement_PeriodSettled(uint32 period);
-    /// @notice Periods settle in order; `next` is the next one to settle.
+    /// @notice Periods settle in order: period `next` comes before period `period`.
     error BillingAgreement_SettleOutOfOrder(uint32 period, uint32 next);
-    /// @notice `meter` does not exist (the terms for the period have `count` meters).
+    /// @notice Meter `meter` does not exist: the terms pricing the period have `count` meters.
     error BillingAgreement_UnknownMeter(uint8 meter, uint256 count);
-    /// @notice A report lists `meter` more than once or not in ascending order.
+    /// @notice The report lists meter `meter` twice or out of order (meters must ascend).
     error BillingAgreement_MetersNotAscending(uint8 meter);
     /// @notice A report carries no usage.
     error BillingAgreement_EmptyReport();
-    /// @notice The amount for `period` does not fit in 96 bits; a cap or a correction is needed.
+    /// @notice The amount of period `period` (`amount` minor units) does not fit in 96 bits; a cap or a correction is
+    ///         needed.
     error BillingAgreement_AmountOverflow(uint32 period, uint256 amount);
-    /// @notice `period` has no settlement.
+    /// @notice Period `period` is not settled.
     error BillingAgreement_NotSettled(uint32 period);
-    /// @notice A payment of `amount` exceeds what is open (`open`) on `period`.
+    /// @notice A payment of `amount` exceeds what is open on period `period` (`open`).
     error BillingAgreement_Overpayment(uint32 period, uint96 amount, uint96 open);
-    /// @notice A return of `amount` exceeds what was paid (`paid`) on `period`.
+    /// @notice A return of `amount` exceeds what was paid on period `period` (`paid`).
     error BillingAgreement_ReturnExceedsPaid(uint32 period, uint96 amount, uint96 paid);
     /// @notice Zero amounts are not payments or returns.
     error BillingAgreement_ZeroAmount();
-    /// @notice The settlement of `period` in status `status` does not allow this call.
+    /// @notice The settlement of period `period` is `status`, which does not allow this call.
     error BillingAgreement_InvalidPaymentStatus(uint32 period, PaymentStatus status);
-    /// @notice The dispute window for `period` closed at `closedAt`.
+    /// @notice The dispute window of period `period` closed at `closedAt`.
     error BillingAgreement_DisputeWindowClosed(uint32 period, uint40 closedAt);
-    /// @notice An agreed amount above the billed amount, or below what is already paid.
+    /// @notice The agreed amount `agreed` for period `period` must lie between what is paid (`paid`) and what was
+    ///         billed (`billed`).
     error BillingAgreement_InvalidAgreedAmount(uint32 period, uint96 agreed, uint96 billed, uint96 paid);
-    /// @notice Fiat-only call on a token agreement.
+    /// @notice Only for agreements paid through the bank (fiat); this one is paid in a token.
     error BillingAgreement_NotFiat();
-    /// @notice Token-only call on a fiat agreement.
+    /// @notice Only for agreements paid in a token; this one is paid through the bank (fiat).
     error BillingAgreement_NotToken();
-    /// @notice The requested end lies before the earliest allowed end period `earliest`.
+    /// @notice An end before period `endPeriod` is too early: the earliest is before period `earliest` (a period that
+    ///         has begun is billed).
     error BillingAgreement_EndTooEarly(uint32 endPeriod, uint32 earliest);
-    /// @notice Terms `version` does not exist.
+    /// @notice Terms version `version` does not exist.
     error BillingAgreement_UnknownVersion(uint16 version);
     /// @notice Nothing to do: the service status is already `status`.
     error BillingAgreement_ServiceStatusUnchanged(ServiceStatus status);
@@ -178,7 +182,8 @@ interface IBillingAgreement is ITermsErrors {
     error BillingAgreement_Reentrancy();
     /// @notice `party` already consented to `action`.
     error BillingAgreement_AlreadyConsented(address party, bytes32 action);
-    /// @notice The requested end period `endPeriod` is not before the end already scheduled (`scheduledEnd`).
+    /// @notice An end before period `endPeriod` would not come before the end already scheduled (before period
+    ///         `scheduledEnd`).
     error BillingAgreement_EndNotEarlier(uint32 endPeriod, uint32 scheduledEnd);
     /// @notice A role-mirror function was called on a clone: the mirror lives only in the implementation.
     error BillingAgreement_NotImplementation();
@@ -196,7 +201,7 @@ interface IBillingAgreement is ITermsErrors {
     error BillingAgreement_InvalidDisputedAmount(uint32 period, uint96 amount, uint96 billed);
     /// @notice `caller` is not the arbiter the terms name for `period` (or, where the terms name none, an operator).
     error BillingAgreement_NotArbiter(address caller);
-    /// @notice The arbiter may decide only once the dispute window has closed, at `closesAt`.
+    /// @notice The arbiter may decide only once the dispute window of period `period` has closed, at `closesAt`.
     error BillingAgreement_DisputeWindowOpen(uint32 period, uint40 closesAt);
     /// @notice An arbiter's decision must lie between `lowest` (the undisputed part, and never below what is paid)
     ///         and `highest` (the billed amount).
