@@ -36,8 +36,8 @@ sys.path.insert(0, str(_HERE.parent / "tests" / "gateway"))
 
 from gateway_chainkit import HOUR, deploy, master_data  # noqa: E402
 
+from gateway.chain.listener import ChainListener  # noqa: E402
 from gateway.database import open_database  # noqa: E402
-from gateway.listener import ChainListener  # noqa: E402
 from gateway.models import PaymentFile, PaymentInstruction, Settlement  # noqa: E402
 from gateway.service import Gateway  # noqa: E402
 from gateway.settings import GatewaySettings  # noqa: E402
@@ -165,7 +165,7 @@ def latency_figures(settlements: int, database_url: str | None, folder: Path, ra
             worker="bench",
         )
         gateway = Gateway(settings, chain=chain)
-        gateway.listener.catch_up()  # the agreements are known before the clock starts
+        gateway.chain.listener.catch_up()  # the agreements are known before the clock starts
         stop = threading.Event()
         runner = threading.Thread(target=gateway.run, kwargs={"api": False, "stop": stop}, daemon=True)
         runner.start()

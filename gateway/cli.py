@@ -21,14 +21,15 @@ from typing import Annotated, Any, TypeVar
 import typer
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway import parties, payments, statements
-from gateway.bank import FileBankConnector
-from gateway.bank_simulator import CAMT_VERSIONS, RETURN_REASONS, BankSimulator, ReturnRule
-from gateway.camt import minor_digits
+from gateway.banking import payments, statements
+from gateway.banking.bank import FileBankConnector
+from gateway.banking.bank_simulator import CAMT_VERSIONS, RETURN_REASONS, BankSimulator, ReturnRule
+from gateway.banking.camt import minor_digits
+from gateway.banking.sepa import CREDIT_TRANSFER_SCHEMAS, DIRECT_DEBIT_SCHEMAS
 from gateway.database import open_database, unit_of_work
 from gateway.errors import MasterDataError
 from gateway.models import Party
-from gateway.sepa import CREDIT_TRANSFER_SCHEMAS, DIRECT_DEBIT_SCHEMAS
+from gateway.parties import masterdata as parties
 from settle.errors import SettleError, ValidationError
 from settle.money import format_minor
 
@@ -339,7 +340,7 @@ def method_set(
 
     Payer, payee, chain id and token are read from the agreement on chain (an agreement of the factory the gateway
     follows); the mandate and accounts must belong to that payer and payee."""
-    from gateway.onchain import read_agreement, resolve_reference
+    from gateway.chain.onchain import read_agreement, resolve_reference
 
     gateway = _gateway(network=network, factory=factory)
     try:

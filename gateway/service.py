@@ -22,11 +22,11 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.bank import FileBankConnector
-from gateway.chaintx import ChainTxWorker
+from gateway.banking.bank import FileBankConnector
+from gateway.chain.chaintx import ChainTxWorker
+from gateway.chain.keeper import Keeper
+from gateway.chain.listener import ChainListener
 from gateway.database import open_database
-from gateway.keeper import Keeper
-from gateway.listener import ChainListener
 from gateway.settings import GatewaySettings
 from gateway.workers import Pass, Worker, registered
 from settle.chain import Chain

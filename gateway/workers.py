@@ -55,11 +55,11 @@ class Worker:
 #: Every worker of a gateway process, in round order: the modules whose ``WORKER`` attribute is a :class:`Worker`.
 #: A capability plugs in with one module defining ``WORKER`` and its name here.
 WORKER_MODULES = (
-    "gateway.listener",  # chain events → read model
-    "gateway.keeper",  # settle / collect what is due (queues chain transactions)
-    "gateway.chaintx",  # chain transactions, exactly once
-    "gateway.payments",  # settlements → payment instructions → SEPA files → the bank
-    "gateway.statements",  # bank statements → confirmations and returns (queues chain transactions)
+    "gateway.chain.listener",  # chain events → read model
+    "gateway.chain.keeper",  # settle / collect what is due (queues chain transactions)
+    "gateway.chain.chaintx",  # chain transactions, exactly once
+    "gateway.banking.payments",  # settlements → payment instructions → SEPA files → the bank
+    "gateway.banking.statements",  # bank statements → confirmations and returns (queues chain transactions)
 )
 
 

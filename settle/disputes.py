@@ -241,8 +241,8 @@ def _post_note(url: str, agreement: str, period: int, tx_hash: str, text: str) -
 def _store_note(url: str, chain: Any, document: Mapping[str, Any]) -> str:
     import getpass
 
+    from gateway.chain.disputes import store_note, verify_transaction
     from gateway.database import open_database, unit_of_work
-    from gateway.disputes import store_note, verify_transaction
 
     engine, factory = open_database(url)
     try:

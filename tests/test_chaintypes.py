@@ -7,7 +7,7 @@ from pathlib import Path
 
 from eth_utils import keccak
 
-from gateway import chaintx
+from gateway.chain import chaintx
 from oracle import txsign
 from settle.chaintypes import (
     AgreementState,

@@ -28,8 +28,8 @@ from operator_support import (
 )
 from sqlalchemy import select
 
+from gateway.chain.listener import ChainListener
 from gateway.database import open_database
-from gateway.listener import ChainListener
 from gateway.models import Dispute, DisputeNote
 from settle.chaintypes import PaymentStatus, SettlementView
 from settle.disputes import MAX_NOTE_CHARS, consent_action, note_hash, suffix_hash

@@ -17,7 +17,6 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from gateway import disputes as workflow
 from gateway.api.deps import (
     ADDRESS_PATTERN,
     AddressPath,
@@ -39,6 +38,7 @@ from gateway.api.schemas import (
     UnsignedTransactionOut,
 )
 from gateway.api.views import money, settlement_out
+from gateway.chain import disputes as workflow
 from gateway.models import Agreement, Dispute, DisputeNote, Settlement
 from settle.http import ApiError, errors
 from settle.money import InvalidAmount

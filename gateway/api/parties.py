@@ -15,7 +15,6 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query
 from sqlalchemy import select
 
-from gateway import parties as master
 from gateway.api.deps import AddressPath, RevealDep, SessionDep, StateDep, TenantDep, WriterDep, address_param, require_tenant_is
 from gateway.api.schemas import (
     BankAccountIn,
@@ -29,9 +28,10 @@ from gateway.api.schemas import (
     PaymentMethodIn,
     PaymentMethodOut,
 )
+from gateway.chain.onchain import read_agreement
 from gateway.errors import MasterDataError, NotFoundError
 from gateway.models import Mandate, Party, PaymentMethod
-from gateway.onchain import read_agreement
+from gateway.parties import masterdata as master
 from settle.http import errors
 
 router = APIRouter(prefix="/v1/parties", tags=["parties"], responses=errors(403, 422))

@@ -9,9 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.api.schemas import AgreementOut, Money, PaymentFileOut, PaymentOut, SettlementOut, StatementLineOut
+from gateway.chain.readmodel import ZERO_ADDRESS
 from gateway.models import Agreement, PaymentFile, PaymentInstruction, PaymentMethod, Settlement, StatementLine, TermsVersion
-from gateway.parties import mask_iban
-from gateway.readmodel import ZERO_ADDRESS
+from gateway.parties.masterdata import mask_iban
 from settle.terms import Terms
 
 
@@ -123,7 +123,7 @@ def payment_file_out(row: PaymentFile) -> PaymentFileOut:
 
 
 def line_out(line: StatementLine) -> StatementLineOut:
-    from gateway.camt import minor_digits
+    from gateway.banking.camt import minor_digits
 
     currency = line.currency or "EUR"
     return StatementLineOut(

@@ -379,9 +379,9 @@ def _flow(result: DemoResult, examples: Path, progress: Progress, show_status: b
 
 
 def _master_data(result: DemoResult, chain: Any, progress: Progress) -> None:
-    from gateway import parties
+    from gateway.chain.onchain import read_agreement
     from gateway.database import open_database, unit_of_work
-    from gateway.onchain import read_agreement
+    from gateway.parties import masterdata as parties
     from settle.spec import load_spec
 
     engine, factory = open_database(result.gateway_database)
@@ -518,8 +518,8 @@ def _short(line: str) -> str:
 
 
 def _bank(result: DemoResult, progress: Progress) -> None:
-    from gateway.bank_simulator import BankSimulator, ReturnRule
-    from gateway.references import end_to_end_id
+    from gateway.banking.bank_simulator import BankSimulator, ReturnRule
+    from gateway.banking.references import end_to_end_id
 
     api = result.agreements["api"]
     result.returned_end_to_end_id = end_to_end_id(result.chain_id, api.address, 1)

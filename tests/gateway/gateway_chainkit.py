@@ -11,9 +11,9 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from web3.contract import Contract
 
-from gateway import parties
+from gateway.chain.onchain import read_agreement
 from gateway.database import open_database, unit_of_work
-from gateway.onchain import read_agreement
+from gateway.parties import masterdata as parties
 from gateway.service import Gateway
 from gateway.settings import GatewaySettings
 from settle.chain import Chain, DevChain

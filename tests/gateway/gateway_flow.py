@@ -15,8 +15,9 @@ from gateway_chainkit import HOUR, Kit, create, deploy, hourly_terms, master_dat
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
-from gateway import iso20022
-from gateway.bank_simulator import BankSimulator, ReturnRule
+from gateway.banking import iso20022
+from gateway.banking.bank_simulator import BankSimulator, ReturnRule
+from gateway.banking.references import bank_reference_hash, end_to_end_id
 from gateway.models import (
     BankStatement,
     ChainTransaction,
@@ -28,7 +29,6 @@ from gateway.models import (
     PaymentInstruction,
     StatementLine,
 )
-from gateway.references import bank_reference_hash, end_to_end_id
 from settle.chain import Chain
 
 

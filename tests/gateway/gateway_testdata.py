@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway import parties, payments
+from gateway.banking import payments
 from gateway.database import unit_of_work
 from gateway.models import Base
+from gateway.parties import masterdata as parties
 
 FIXTURES = Path(__file__).parent / "fixtures"
 #: The public conformance corpus of the shared design folder, beside the repository (``SETTLE_CONFORMANCE`` overrides).
@@ -40,7 +41,7 @@ NO_TOKEN = "0x" + "00" * 20
 
 def on_chain(agreement: str = AGREEMENT, *, payer: str = PAYER, payee: str = PAYEE, token: str = NO_TOKEN) -> parties.ChainAgreement:
     """What the chain would say about a test agreement, for tests without a chain (the real reader is
-    gateway.onchain.read_agreement, tested against anvil)."""
+    gateway.chain.onchain.read_agreement, tested against anvil)."""
     return parties.ChainAgreement(chain_id=CHAIN_ID, address=agreement, payer=payer, payee=payee, token=token)
 
 

@@ -11,11 +11,11 @@ from gateway_chainkit import HOUR, IBANS, create, deploy, gateway, hourly_terms,
 from gateway_flow import bank_answers
 from sqlalchemy import func, select
 
-from gateway import parties
+from gateway.chain.onchain import read_agreement
 from gateway.database import unit_of_work
 from gateway.errors import MasterDataError
 from gateway.models import BankStatement, ChainTransaction, OutboxItem, PaymentInstruction, StatementLine
-from gateway.onchain import read_agreement
+from gateway.parties import masterdata as parties
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.bank import BankConnector, FileBankConnector, safe_name, write_atomic
+from gateway.banking.bank import BankConnector, FileBankConnector, safe_name, write_atomic
 from gateway.errors import BankFileError, StatementError
 
 

@@ -17,8 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import units_below
 
-from gateway import iso20022
-from gateway.camt import MAX_AMOUNT, BookedLine, CamtMessage, minor_digits, parse_camt
+from gateway.banking import iso20022
+from gateway.banking.camt import MAX_AMOUNT, BookedLine, CamtMessage, minor_digits, parse_camt
 from gateway.errors import StatementError
 from settle.money import format_minor
 

@@ -11,8 +11,8 @@ from gateway_testdata import AGREEMENT, CHAIN_ID, FIXTURES, PAYEE, PAYEE_IBAN, P
 from typer.testing import CliRunner
 
 from gateway import cli
+from gateway.banking.references import end_to_end_id
 from gateway.database import open_database
-from gateway.references import end_to_end_id
 
 runner = CliRunner()
 
@@ -129,8 +129,9 @@ def test_from_master_data_to_matched_statement(database: str, tmp_path: Path) ->
     ok("party", "add", PAYER, "--name", "Payer", "--country", "DE", "--iban", PAYER_IBAN)
     ok("party", "add", PAYEE, "--name", "Payee AG", "--country", "DE", "--creditor-id", "DE98ZZZ09999999999", "--iban", PAYEE_IBAN)
     assert "next FRST" in ok("mandate", "add", "--debtor", PAYER, "--creditor", PAYEE, "--reference", "M-001", "--signed", "2024-05-01")
-    from gateway import parties, payments
+    from gateway.banking import payments
     from gateway.database import unit_of_work
+    from gateway.parties import masterdata as parties
 
     _, factory = open_database(database)
     with unit_of_work(factory) as session:

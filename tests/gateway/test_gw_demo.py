@@ -18,7 +18,7 @@ from interruptible import interruptible
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
-from gateway import iso20022
+from gateway.banking import iso20022
 from gateway.models import (
     ChainTransaction,
     InstructionState,

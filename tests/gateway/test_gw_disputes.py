@@ -16,8 +16,8 @@ from gateway_chainkit import DAY, HOUR, Kit, create, deploy, gateway, hourly_ter
 from sqlalchemy import select
 
 from gateway.api import create_app
+from gateway.chain.listener import ChainListener
 from gateway.errors import HistoryViolation
-from gateway.listener import ChainListener
 from gateway.models import Dispute, DisputeNote, HistoryRecord, OutboxItem, Settlement
 from settle.disputes import note_hash, suffix_hash, with_note
 
@@ -336,9 +336,9 @@ def test_a_direct_debit_waits_while_disputed_and_collects_what_the_resolution_le
     collects that amount."""
     from gateway_chainkit import master_data
 
-    from gateway import payments
+    from gateway.banking import payments
+    from gateway.banking.initiation import record_settlements
     from gateway.database import unit_of_work
-    from gateway.initiation import record_settlements
     from gateway.models import InstructionState, PaymentInstruction
 
     kit = deploy(chain)

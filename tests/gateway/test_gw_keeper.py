@@ -10,10 +10,10 @@ from gateway_chainkit import HOUR, create, deploy, gateway, hourly_terms, report
 from sqlalchemy import select
 
 from gateway import outbox
-from gateway.chaintx import SETTLE_KIND
+from gateway.banking.statements import CONFIRM_KIND, RETURN_KIND
+from gateway.chain.chaintx import SETTLE_KIND
 from gateway.database import unit_of_work
 from gateway.models import ChainTransaction, OutboxItem, OutboxState, Settlement
-from gateway.statements import CONFIRM_KIND, RETURN_KIND
 
 PAYMENT_CONFIRMED = "PaymentConfirmed"
 
@@ -91,7 +91,7 @@ def test_failed_token_pulls_are_retried_with_collect_then_left_open(chain, dev, 
 
 
 def _confirm_payload(kit, agreement: str, period: int, amount: int, ref: str, kind: str = CONFIRM_KIND) -> dict:  # type: ignore[no-untyped-def]
-    from gateway.references import bank_reference_hash, reason_code_bytes4
+    from gateway.banking.references import bank_reference_hash, reason_code_bytes4
 
     payload = {
         "chain_id": kit.chain.chain_id,

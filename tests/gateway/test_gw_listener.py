@@ -9,10 +9,10 @@ import dataclasses
 from gateway_chainkit import HOUR, create, deploy, hourly_terms, report
 from sqlalchemy import func, select
 
+from gateway.chain.listener import ChainListener
+from gateway.chain.readmodel import Projector
 from gateway.database import open_database
-from gateway.listener import ChainListener
 from gateway.models import Agreement, ChainEvent, Settlement, TermsVersion, Usage
-from gateway.readmodel import Projector
 from settle.chaintypes import AgreementStatus
 from settle.terms import Meter
 

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from gateway import cli
 from gateway.api import create_app
 from gateway.models import PaymentMethod, PaymentMethodKind
-from gateway.parties import mask_iban
+from gateway.parties.masterdata import mask_iban
 from settle.deployments import Deployments
 
 with warnings.catch_warnings():

@@ -10,10 +10,10 @@ from alembic.migration import MigrationContext
 from gateway_testdata import PAYER, Database, seed_parties
 from sqlalchemy import inspect, select
 
-from gateway import parties
 from gateway.database import VERSION_TABLE, migrate
 from gateway.errors import HistoryViolation
 from gateway.models import Base, HistoryRecord, Mandate, OutboxItem, Party
+from gateway.parties import masterdata as parties
 
 
 def test_migrations_match_the_model(db: Database) -> None:

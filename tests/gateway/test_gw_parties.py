@@ -20,10 +20,10 @@ from gateway_testdata import (
     seed_parties,
 )
 
-from gateway import parties
 from gateway.database import unit_of_work
 from gateway.errors import ConflictError, MasterDataError, NotFoundError
 from gateway.models import MandateStatus, PaymentMethodKind, SequenceType
+from gateway.parties import masterdata as parties
 from settle.errors import SettleError, ValidationError
 
 OTHER = "0x3333333333333333333333333333333333333333"

@@ -9,8 +9,9 @@ import pytest
 from gateway_testdata import AGREEMENT, CHAIN_ID, MANDATE, PAYEE, Database, on_chain, record, seed_parties, set_method
 from sqlalchemy import select
 
-from gateway import iso20022, parties, payments
-from gateway.bank import FileBankConnector
+from gateway.banking import iso20022, payments
+from gateway.banking.bank import FileBankConnector
+from gateway.banking.references import creditor_reference, end_to_end_id
 from gateway.errors import ConflictError, NotFoundError
 from gateway.models import (
     InstructionState,
@@ -22,7 +23,7 @@ from gateway.models import (
     PaymentInstruction,
     SequenceType,
 )
-from gateway.references import creditor_reference, end_to_end_id
+from gateway.parties import masterdata as parties
 from settle.errors import ValidationError
 
 TODAY = date(2025, 3, 3)
@@ -145,7 +146,7 @@ def test_lapsed_mandate_and_tampered_file(db: Database, tmp_path: Path) -> None:
 
 def test_an_invalid_file_never_reaches_the_outbox(db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """If the built document broke its XSD, nothing is written, queued or marked: the instructions stay pending."""
-    import gateway.sepa as sepa_module
+    import gateway.banking.sepa as sepa_module
 
     with db.session() as session:
         seed_parties(session)
@@ -163,7 +164,7 @@ def test_an_invalid_file_never_reaches_the_outbox(db: Database, tmp_path: Path, 
 def test_logs_carry_no_iban(db: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     from gateway_testdata import FIXTURES, PAYEE_IBAN, PAYER_IBAN
 
-    from gateway import statements
+    from gateway.banking import statements
 
     caplog.set_level("DEBUG")
     with db.session() as session:

@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.errors import InvalidReferenceError
-from gateway.references import (
+from gateway.banking.references import (
     MAX_END_TO_END_LENGTH,
     bank_reference_hash,
     creditor_reference,
@@ -22,6 +21,7 @@ from gateway.references import (
     reason_code_bytes4,
     rf_check_digits,
 )
+from gateway.errors import InvalidReferenceError
 
 addresses = st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex())
 chain_ids = st.integers(min_value=1, max_value=2**63)

@@ -11,11 +11,9 @@ import pytest
 from gateway_testdata import AGREEMENT, CONFORMANCE, CREDITOR_ID, PAYEE_IBAN, PAYER_IBAN, needs_corpus
 from lxml import etree
 
-from gateway import iso20022
-from gateway.errors import BankFileError, MandateError
-from gateway.models import SequenceType
-from gateway.references import creditor_reference, end_to_end_id
-from gateway.sepa import (
+from gateway.banking import iso20022
+from gateway.banking.references import creditor_reference, end_to_end_id
+from gateway.banking.sepa import (
     CREDIT_TRANSFER_SCHEMAS,
     DIRECT_DEBIT_SCHEMAS,
     Account,
@@ -25,6 +23,8 @@ from gateway.sepa import (
     build_direct_debit_file,
     sepa_text,
 )
+from gateway.errors import BankFileError, MandateError
+from gateway.models import SequenceType
 
 CREATED = datetime(2025, 3, 3, 8, 30, tzinfo=UTC)
 COLLECTION = date(2025, 3, 5)
@@ -190,7 +190,7 @@ def test_sepa_text_transliterates() -> None:
 
 def test_an_invalid_document_never_leaves(monkeypatch: pytest.MonkeyPatch) -> None:
     """If post-processing produced something the XSD rejects, building fails instead of returning a file."""
-    import gateway.sepa as sepa_module
+    import gateway.banking.sepa as sepa_module
 
     original = sepa_module.etree.SubElement
 

@@ -21,13 +21,13 @@ from gateway_testdata import (
 )
 from sqlalchemy import select
 
-from gateway import iso20022, payments, statements
-from gateway.bank import FileBankConnector
-from gateway.bank_simulator import CAMT_VERSIONS, BankSimulator, ReturnRule
-from gateway.camt import parse_camt
+from gateway.banking import iso20022, payments, statements
+from gateway.banking.bank import FileBankConnector
+from gateway.banking.bank_simulator import CAMT_VERSIONS, BankSimulator, ReturnRule
+from gateway.banking.camt import parse_camt
+from gateway.banking.references import end_to_end_id
+from gateway.banking.sepa import Account, DirectDebit, build_direct_debit_file
 from gateway.models import InstructionState, LineState, OutboxItem, PaymentInstruction, StatementLine
-from gateway.references import end_to_end_id
-from gateway.sepa import Account, DirectDebit, build_direct_debit_file
 from settle.errors import ValidationError
 
 TODAY = date(2025, 3, 3)

@@ -8,11 +8,11 @@ import pytest
 from gateway_testdata import AGREEMENT, CHAIN_ID, FIXTURES, PAYEE_IBAN, Database
 from sqlalchemy import select
 
-from gateway import statements
-from gateway.bank import FileBankConnector, write_atomic
+from gateway.banking import statements
+from gateway.banking.bank import FileBankConnector, write_atomic
+from gateway.banking.references import bank_reference_hash, creditor_reference, end_to_end_id
 from gateway.errors import DuplicateStatementError, StatementError
 from gateway.models import InstructionState, LineState, OutboxItem, PaymentInstruction, StatementLine
-from gateway.references import bank_reference_hash, creditor_reference, end_to_end_id
 
 
 def fixture(name: str) -> bytes:

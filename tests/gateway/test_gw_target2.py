@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.target2 import (
+from gateway.banking.target2 import (
     Scheme,
     add_business_days,
     business_day_on_or_after,

@@ -33,9 +33,9 @@ from pathlib import Path
 
 from lxml import etree
 
-from gateway import iso20022, target2
-from gateway.bank import write_atomic
-from gateway.camt import minor_digits
+from gateway.banking import iso20022, target2
+from gateway.banking.bank import write_atomic
+from gateway.banking.camt import minor_digits
 from gateway.errors import BankFileError
 from settle.errors import ValidationError
 from settle.money import InvalidAmount, format_minor, parse_minor

@@ -25,8 +25,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway import outbox
-from gateway.bank import BankConnector
-from gateway.camt import BookedLine, parse_camt
+from gateway.banking.bank import BankConnector
+from gateway.banking.camt import BookedLine, parse_camt
+from gateway.banking.references import (
+    bank_reference_hash,
+    find_creditor_references,
+    is_valid_creditor_reference,
+    parse_creditor_reference,
+    reason_code_bytes4,
+)
 from gateway.database import unit_of_work
 from gateway.errors import DuplicateStatementError
 from gateway.faults import crashpoint
@@ -36,13 +43,6 @@ from gateway.models import (
     LineState,
     PaymentInstruction,
     StatementLine,
-)
-from gateway.references import (
-    bank_reference_hash,
-    find_creditor_references,
-    is_valid_creditor_reference,
-    parse_creditor_reference,
-    reason_code_bytes4,
 )
 from gateway.workers import Pass, Worker
 from settle.errors import ValidationError

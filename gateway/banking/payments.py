@@ -3,7 +3,7 @@ SEPA files per initiating account, date (and scheme), handed to the bank through
 
 States of an instruction: ``pending`` (recorded from the settlement) → ``in_file`` (in a validated file waiting
 in the outbox) → ``sent`` (the bank has the file) → ``paid`` / ``partially_paid`` / ``returned`` (from the
-statements, :mod:`gateway.statements`).
+statements, :mod:`gateway.banking.statements`).
 
 Building files runs in the caller's transaction: the file is written (atomically, under a deterministic name)
 before the rows that point to it are committed, so a crash at worst leaves an unreferenced file that the next
@@ -25,8 +25,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from gateway import outbox, sepa, target2
-from gateway.bank import BankConnector, fsync_dir, write_atomic
+from gateway import outbox
+from gateway.banking import sepa, target2
+from gateway.banking.bank import BankConnector, fsync_dir, write_atomic
+from gateway.banking.references import creditor_reference, end_to_end_id, normalize_agreement
 from gateway.database import unit_of_work
 from gateway.errors import BankFileError, ConflictError, MandateError, NotFoundError
 from gateway.faults import crashpoint
@@ -42,8 +44,7 @@ from gateway.models import (
     PaymentMethodKind,
     SequenceType,
 )
-from gateway.parties import get_payment_method, mask_iban
-from gateway.references import creditor_reference, end_to_end_id, normalize_agreement
+from gateway.parties.masterdata import get_payment_method, mask_iban
 from gateway.workers import Pass, Worker
 from settle.errors import ValidationError
 from settle.money import format_minor
@@ -500,7 +501,7 @@ def upload_payment_files(
 
 
 def _pay(gw: Gateway) -> Pass:
-    from gateway.initiation import record_settlements
+    from gateway.banking.initiation import record_settlements
 
     done = Pass()
     with unit_of_work(gw.factory, gw.worker) as session:

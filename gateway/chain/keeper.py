@@ -2,7 +2,7 @@
 (by the chain's clock), and ``collect(period)`` after a failed ERC-20 pull, on a retry schedule (a disputed
 settlement too, while something is open beyond the disputed amount: that much is collectable).
 
-It only decides *what* is due, from the read model; the chain transaction worker (:mod:`gateway.chaintx`) does
+It only decides *what* is due, from the read model; the chain transaction worker (:mod:`gateway.chain.chaintx`) does
 each item once and skips what the chain shows as done. Items are keyed so that queuing again is a no-op:
 ``settle:<chain>:<agreement>:<period>`` and ``collect:<chain>:<agreement>:<period>:<failed pulls so far>``.
 """
@@ -18,11 +18,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway import outbox
-from gateway.chaintx import COLLECT_KIND, SETTLE_KIND
+from gateway.chain.chaintx import COLLECT_KIND, SETTLE_KIND
+from gateway.chain.readmodel import PULL_STATUSES, ZERO_ADDRESS, terms_for_period, terms_versions
 from gateway.database import unit_of_work
 from gateway.faults import crashpoint
 from gateway.models import Agreement, OutboxItem, Settlement
-from gateway.readmodel import PULL_STATUSES, ZERO_ADDRESS, terms_for_period, terms_versions
 from gateway.workers import Pass, Worker
 
 if TYPE_CHECKING:

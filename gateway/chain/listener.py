@@ -8,7 +8,7 @@ cursor commit in one transaction, so a crash repeats a range at worst, and repea
 
 Reorgs: before reading on, the stored hash of the cursor block is compared with the chain's. If they differ, the
 listener walks back through the stored block hashes to the newest block both agree on, rolls the read model
-back to it (:func:`gateway.readmodel.rollback`) and reads the new blocks from there.
+back to it (:func:`gateway.chain.readmodel.rollback`) and reads the new blocks from there.
 
 Several gateway processes may run a listener against one database: the cursor row is locked while a range is
 applied and a range is only applied if the cursor has not moved since it was read.
@@ -25,11 +25,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.chain.events import DecodedLog, EventDecoder, default_decoder
+from gateway.chain.readmodel import Projector, rollback
 from gateway.database import unit_of_work
-from gateway.events import DecodedLog, EventDecoder, default_decoder
 from gateway.faults import crashpoint
 from gateway.models import ChainBlock, ChainCursor
-from gateway.readmodel import Projector, rollback
 from gateway.workers import Pass, Worker
 from settle.errors import ChainError
 

@@ -12,7 +12,7 @@ field), draws random message and payment-information ids, stamps local time, and
   ``PmtInfId`` and a UTC ``CreDtTm``, and each transaction's ``<Ustrd>`` replaced by
   ``<Strd><CdtrRefInf><Tp><CdOrPrtry><Cd>SCOR</Cd></CdOrPrtry><Issr>ISO</Issr></Tp><Ref>RF…</Ref></CdtrRefInf></Strd>``
   (EPC: structured *or* unstructured, not both);
-* validates the final bytes against the vendored ISO 20022 XSD (``gateway/xsd``). A file that fails is an error
+* validates the final bytes against the vendored ISO 20022 XSD (``gateway/banking/xsd``). A file that fails is an error
   and never leaves this module.
 """
 
@@ -27,12 +27,12 @@ from datetime import UTC, date, datetime
 from lxml import etree
 from sepaxml import SepaDD, SepaTransfer
 
-from gateway import iso20022
+from gateway.banking import iso20022
+from gateway.banking.references import SEPA_CHARACTERS, is_sepa_text, parse_creditor_reference
+from gateway.banking.target2 import Scheme
 from gateway.errors import BankFileError, MandateError
 from gateway.models import SequenceType
-from gateway.parties import bic_for, creditor_identifier, iban, mandate_reference
-from gateway.references import SEPA_CHARACTERS, is_sepa_text, parse_creditor_reference
-from gateway.target2 import Scheme
+from gateway.parties.masterdata import bic_for, creditor_identifier, iban, mandate_reference
 from settle.errors import ValidationError
 
 DIRECT_DEBIT_SCHEMAS = ("pain.008.001.02", "pain.008.001.08")

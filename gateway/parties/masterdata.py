@@ -16,6 +16,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from gateway.banking.target2 import Scheme
 from gateway.errors import ConflictError, MasterDataError, NotFoundError
 from gateway.models import (
     BankAccount,
@@ -27,7 +28,6 @@ from gateway.models import (
     PaymentMethodKind,
     SequenceType,
 )
-from gateway.target2 import Scheme
 from settle.errors import ValidationError
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -373,7 +373,7 @@ def revoke_mandate(session: Session, reference: str, creditor_id: str | None = N
 @dataclass(frozen=True)
 class ChainAgreement:
     """What the chain says about an agreement: its chain, address, payer, payee and token (the zero address for a
-    fiat agreement). Read with :func:`gateway.onchain.read_agreement`; a payment method is set from these facts,
+    fiat agreement). Read with :func:`gateway.chain.onchain.read_agreement`; a payment method is set from these facts,
     never from parties a person typed."""
 
     chain_id: int

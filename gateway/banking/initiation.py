@@ -1,11 +1,11 @@
 """Payment initiation: from the read model's settlements to payment instructions, files and the bank.
 
 * :func:`record_settlements` turns every due fiat settlement without an instruction into one
-  (:func:`gateway.payments.record_settlement`: one per settlement, end-to-end id and RF reference derived from
+  (:func:`gateway.banking.payments.record_settlement`: one per settlement, end-to-end id and RF reference derived from
   agreement and period). Settlements whose master data is missing (no payment method) wait and are reported;
   ERC-20 settlements need no instruction (the agreement pulls the token; the listener marks them paid).
-* :func:`gateway.payments.prepare_payment_files` then groups pending instructions into validated pain.008 /
-  pain.001 files, and :func:`gateway.payments.upload_payment_files` hands them to the bank.
+* :func:`gateway.banking.payments.prepare_payment_files` then groups pending instructions into validated pain.008 /
+  pain.001 files, and :func:`gateway.banking.payments.upload_payment_files` hands them to the bank.
 
 Several workers may run this: on PostgreSQL the settlement rows are claimed with ``FOR UPDATE SKIP LOCKED``; on
 SQLite every transaction holds the single write lock.
@@ -21,11 +21,11 @@ from sqlalchemy import and_, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gateway import payments
+from gateway.banking import payments
+from gateway.chain.readmodel import ZERO_ADDRESS
 from gateway.errors import ConflictError, NotFoundError
 from gateway.faults import crashpoint
 from gateway.models import Agreement, PaymentInstruction, Settlement
-from gateway.readmodel import ZERO_ADDRESS
 from settle.errors import ValidationError
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
 """The read model: SQL rows that mirror what the chain says about agreements, terms versions, usage, settlements,
-payment and service status, projected from the decoded events (:mod:`gateway.events`).
+payment and service status, projected from the decoded events (:mod:`gateway.chain.events`).
 
 Every applied log is stored in ``gw_chain_event`` in the same transaction as its effect, under the unique
 ``(chain id, block hash, log index)``: applying a batch again changes nothing. After a reorg
@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from gateway.events import DecodedLog
+from gateway.chain.events import DecodedLog
 from gateway.models import Agreement, ChainBlock, ChainEvent, Dispute, Settlement, TermsVersion, Usage, utcnow
 from settle.chaintypes import AgreementState, PaymentStatus, ServiceStatus, TerminationReason
 from settle.terms import Terms
@@ -333,7 +333,7 @@ class Projector:
             row.token_pull_failures += 1
 
     def _on_SettlementDisputed(self, agreement: Agreement, args: dict[str, Any], lg: DecodedLog) -> None:  # noqa: N802
-        from gateway.disputes import attach_pending
+        from gateway.chain.disputes import attach_pending
 
         row = self._settlement_for(agreement, args, lg)
         if row is None:
@@ -374,7 +374,7 @@ class Projector:
         )
 
     def _on_DisputeResolved(self, agreement: Agreement, args: dict[str, Any], lg: DecodedLog) -> None:  # noqa: N802
-        from gateway.disputes import attach_pending
+        from gateway.chain.disputes import attach_pending
 
         row = self._settlement_for(agreement, args, lg)
         if row is None:
@@ -412,8 +412,8 @@ class Projector:
             dispute.closed_block, dispute.closed_tx = lg.block_number, lg.tx_hash
 
     def _on_ConsentGiven(self, agreement: Agreement, args: dict[str, Any], lg: DecodedLog) -> None:  # noqa: N802
-        # A consent names its action only by hash; a text prepared for it knows that hash (gateway.disputes).
-        from gateway.disputes import attach_pending
+        # A consent names its action only by hash; a text prepared for it knows that hash (gateway.chain.disputes).
+        from gateway.chain.disputes import attach_pending
 
         attach_pending(
             self.session,
@@ -456,7 +456,7 @@ def rollback(session: Session, chain_id: int, factory: str, after_block: int) ->
     session.execute(delete(ChainBlock).where(ChainBlock.chain_id == chain_id, ChainBlock.number > after_block))
     if not affected:
         return []
-    from gateway.disputes import detach_after
+    from gateway.chain.disputes import detach_after
 
     detach_after(session, chain_id, after_block)  # before the drop below empties the session
     _drop_agreements(session, chain_id, affected)

@@ -2,7 +2,7 @@
 (debit/credit notification) and camt.052 (account report), versions .02/.03/.04/.08 and national variants.
 
 Elements are found by local name (namespace ignored), so every version reads alike. Input goes through
-:func:`gateway.iso20022.parse_xml`: no DTDs, no entity expansion, no network, size limits (hostile XML is a
+:func:`gateway.banking.iso20022.parse_xml`: no DTDs, no entity expansion, no network, size limits (hostile XML is a
 :class:`StatementError`, never an expansion). Amounts become ``int`` minor units of their currency, exactly at any
 number of digits (:func:`settle.money.parse_minor`); an amount with more decimals than its currency has is an error,
 not a rounding.
@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 
-from gateway import iso20022
+from gateway.banking import iso20022
+from gateway.banking.iso20022 import Element, find, findall, local, text
 from gateway.errors import StatementError
-from gateway.iso20022 import Element, find, findall, local, text
 from settle.money import InvalidAmount, parse_minor
 
 KINDS = {"BkToCstmrStmt": ("camt.053", "Stmt"), "BkToCstmrDbtCdtNtfctn": ("camt.054", "Ntfctn"), "BkToCstmrAcctRpt": ("camt.052", "Rpt")}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from eth_utils import is_address, to_checksum_address
 
 from gateway.errors import MasterDataError, NotFoundError
-from gateway.parties import ChainAgreement
+from gateway.parties.masterdata import ChainAgreement
 from settle.chain import Chain
 from settle.deployments import Deployments
 from settle.errors import ConfigError

@@ -1,0 +1,68 @@
+"""The gateway's SQL model, by area: ``base`` (declarative base, column types, change history), ``parties``
+(master data), ``banking`` (payment instructions and files, statements), ``outbox``, ``chain`` (the read model
+and the transactions the gateway sends). Tables carry a ``gw_`` prefix so the gateway can share a database with
+the oracle; money is exact (minor units), times are timezone-aware UTC."""
+
+from gateway.models.banking import (
+    BankStatement,
+    InstructionState,
+    LineState,
+    PaymentFile,
+    PaymentFileState,
+    PaymentInstruction,
+    StatementLine,
+)
+from gateway.models.base import ACTOR_KEY, Audited, Base, HistoryRecord, Uint, UTCDateTime, set_actor, utcnow
+from gateway.models.chain import (
+    Agreement,
+    ChainBlock,
+    ChainCursor,
+    ChainEvent,
+    ChainTransaction,
+    Dispute,
+    DisputeNote,
+    Settlement,
+    SignerNonce,
+    TermsVersion,
+    Usage,
+)
+from gateway.models.outbox import OutboxItem, OutboxState
+from gateway.models.parties import BankAccount, Mandate, MandateStatus, Party, PaymentMethod, PaymentMethodKind, SequenceType
+
+__all__ = [
+    "ACTOR_KEY",
+    "Agreement",
+    "Audited",
+    "BankAccount",
+    "BankStatement",
+    "Base",
+    "ChainBlock",
+    "ChainCursor",
+    "ChainEvent",
+    "ChainTransaction",
+    "Dispute",
+    "DisputeNote",
+    "HistoryRecord",
+    "InstructionState",
+    "LineState",
+    "Mandate",
+    "MandateStatus",
+    "OutboxItem",
+    "OutboxState",
+    "Party",
+    "PaymentFile",
+    "PaymentFileState",
+    "PaymentInstruction",
+    "PaymentMethod",
+    "PaymentMethodKind",
+    "SequenceType",
+    "Settlement",
+    "SignerNonce",
+    "StatementLine",
+    "TermsVersion",
+    "UTCDateTime",
+    "Uint",
+    "Usage",
+    "set_actor",
+    "utcnow",
+]

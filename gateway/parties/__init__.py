@@ -1,0 +1,1 @@
+"""Party master data kept off-chain: parties, bank accounts, SEPA mandates and how each agreement is paid."""
