@@ -293,6 +293,9 @@ def test_bad_correction_files_and_voids_change_nothing(env):
                 f"nope,b,n1,C-1,api_calls,5,call,{at}\n"
                 f",c,n2,C-9,api_calls,5,call,{at}\n"
                 f",d,n3,C-1,api_calls,5,kg,{at}\n"
+                f",e,n4,C-1,storage,1.2345,GB,{at}\n"
+                ",f,n5,C-1,api_calls,5,call,2999-01-01T00:00:00Z\n"
+                ",g,n6,C-1,api_calls,5,call,2001-01-01T00:00:00Z\n"
             ).encode()
         ),
         "csv",
@@ -303,6 +306,11 @@ def test_bad_correction_files_and_voids_change_nothing(env):
     assert bad.value.problems[1] == "line 3: no record 'nope' from source 'erp'"
     assert bad.value.problems[2].startswith("line 4: unknown agreement 'C-9'")
     assert bad.value.problems[3].startswith("line 5: unit 'kg' does not match meter 'api_calls'")
+    assert bad.value.problems[4:] == [
+        "line 6: quantity 1.2345 has more decimals than meter 'storage' allows (3)",
+        "line 7: occurred_at 2999-01-01T00:00:00Z is in the future",
+        f"line 8: occurred_at 2001-01-01T00:00:00Z lies outside agreement {env.address} (no period of it)",
+    ]
     with pytest.raises(corrections.CorrectionError) as bad:
         corrections.plan_void(env.pipeline, "erp", ["r0", "r0", "ghost"], "x")
     assert bad.value.problems == ["record 'r0' is named more than once", "no record 'ghost' from source 'erp'"]
@@ -471,6 +479,10 @@ def test_a_correction_mined_after_the_settlement_reverts_and_is_undone(chain, de
         statuses = dict(conn.execute(select(Record.record_id, Record.status).where(Record.record_id.in_(["r1", "r1b"]))).all())
     assert statuses == {"r1": ACCEPTED, "r1b": DISCARDED}
     assert env.totals() == (35, 35, 35) and env.usage(chain) == 35
+    again = env.pipeline.ingest_objects(
+        "erp", [{"record_id": "r1b", "agreement": "C-1", "meter": "api_calls", "quantity": "2", "unit": "call", "occurred_at": at}]
+    )
+    assert again.duplicates == 1 and "in a correction the chain refused" in again.issues[0].reason  # its id stays taken
 
 
 def test_a_correction_stored_while_the_submitter_signs_is_never_skipped_over(chain, env, monkeypatch):
