@@ -260,7 +260,8 @@ def create_app(state: OracleState) -> FastAPI:
 
     @proofs.get("/{source}/{record_id}", responses={**authenticated, **errors(404, 502)})
     def get_proof(source: str, record_id: str, caller: Caller) -> dict[str, Any]:
-        """Merkle inclusion proof of a record, checked against the root in the chain's UsageReported event."""
+        """Merkle inclusion proof of a record, checked against the root in the chain's UsageReported event (or the
+        UsageCorrected event of the correction that covers it); 404 names who voided a voided record, and why."""
         if caller.role != "operator" and caller.source != source:
             raise ApiError(403, "an ingest key sees its own source's records only")
         try:

@@ -3,6 +3,7 @@ prove records, show status, and run everything together (``settle oracle run``).
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from pathlib import Path
@@ -324,6 +325,142 @@ def submit(
     oracle.submitter().run(once=once)
 
 
+# -- corrections ----------------------------------------------------------------------------------------------
+
+ActorOpt = Annotated[str | None, typer.Option("--actor", help="Who makes the correction (default: the operating-system user).")]
+OracleDevOpt = Annotated[int | None, typer.Option("--dev-account", help="The oracle key is anvil's dev account N (dev chains only).")]
+OracleKeystoreOpt = Annotated[str | None, typer.Option("--keystore", help="The oracle key's keystore (only its address is read).")]
+
+
+def _actor(actor: str | None) -> str:
+    import getpass
+
+    if actor is not None:
+        return actor
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name for this uid (a container)
+        return "unknown"
+
+
+def _show_corrections(applied: list[Any], as_json: bool) -> None:
+    if as_json:
+        _print([a.as_dict() for a in applied])
+        return
+    for a in applied:
+        typer.echo(
+            f"correction {a.correction}: {a.agreement} period {a.period}: {a.voided} voided, {a.added} added, "
+            f"{a.records:,} record(s) remain, root 0x{a.root.hex()}"
+        )
+        for m in a.meters:
+            change = f"{m['before']} → {m['after']}"
+            typer.echo(f"  meter {m['meter']}: {change}" + ("  (correctUsage queued)" if m["sent"] else ""))
+    typer.echo("the submitter sends the corrections ('settle oracle run' or 'settle oracle submit --once')")
+
+
+@app.command("void")
+def void_cmd(
+    record_ids: Annotated[list[str], typer.Argument(help="Record ids to void.")],
+    source: Annotated[str, typer.Option("--source", "-s", help="The source the records came from.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why: kept with every record, and on-chain in UsageCorrected.")],
+    actor: ActorOpt = None,
+    dev_account: OracleDevOpt = None,
+    keystore: OracleKeystoreOpt = None,
+    database: DbOpt = None,
+    network: NetOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Void accepted records of periods not settled yet: the oracle corrects the totals on-chain (correctUsage)."""
+    from oracle import corrections
+
+    oracle = _oracle(database, network, dev_account=dev_account, keystore=keystore)
+    pipeline = oracle.pipeline()
+    plan = corrections.plan_void(pipeline, source, record_ids, reason)
+    signer = oracle.oracle_address()
+    gate = corrections.ChainGate(oracle.chain(), signer)
+    applied = corrections.apply(pipeline, plan, actor=_actor(actor), signer=signer, gate=gate, reason=reason)
+    _show_corrections(applied, as_json)
+
+
+@app.command("correct")
+def correct_cmd(
+    source: Annotated[str, typer.Option("--source", "-s", help="The source whose records are corrected.")],
+    file: Annotated[Path, typer.Option("--file", help="Corrections: CSV (or JSONL) with replaces, reason and the record fields.")],
+    fmt: Annotated[str | None, typer.Option("--format", help="csv or jsonl (default: from the file name).")] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="The reason on-chain (default: the rows' reasons).")] = None,
+    actor: ActorOpt = None,
+    dev_account: OracleDevOpt = None,
+    keystore: OracleKeystoreOpt = None,
+    database: DbOpt = None,
+    network: NetOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replace, add or void records of periods not settled yet from a file; the totals are corrected on-chain."""
+    import hashlib
+
+    from oracle import corrections
+    from oracle.records import detect_format
+
+    if not file.is_file():
+        raise ConfigError(f"{file}: no such file")
+    data = file.read_bytes()
+    rows = corrections.read_rows(io.BytesIO(data), fmt or detect_format(file.name))
+    oracle = _oracle(database, network, dev_account=dev_account, keystore=keystore)
+    pipeline = oracle.pipeline()
+    plan = corrections.plan_correct(pipeline, source, rows, pipeline.clock.now())
+    signer = oracle.oracle_address()
+    gate = corrections.ChainGate(oracle.chain(), signer)
+    applied = corrections.apply(
+        pipeline,
+        plan,
+        actor=_actor(actor),
+        signer=signer,
+        gate=gate,
+        reason=reason,
+        file_name=file.name,
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+    _show_corrections(applied, as_json)
+
+
+@app.command("corrections")
+def corrections_cmd(
+    agreement: Annotated[str | None, typer.Option("--agreement", help="Only this agreement (address).")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
+    database: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every correction, newest first: who, when, why, what it voided and added, and its transactions."""
+    from oracle import corrections
+
+    with _oracle(database).engine.connect() as conn:
+        data = corrections.history(conn, agreement=agreement, limit=limit)
+    if as_json:
+        _print(data)
+        return
+    if not data:
+        typer.echo("no corrections")
+    for c in data:
+        typer.echo(
+            f"correction {c['correction']} [{c['status']}] {c['agreement']} period {c['period']}: {c['action']} by {c['actor']} "
+            f"(oracle {c['signer']}) at {c['created_at']}: {c['reason']}"
+        )
+        for v in c["voided"]:
+            replaced = f", replaced by {v['replaced_by']}" if v["replaced_by"] else ""
+            undone = " (undone: the chain refused the correction)" if v["undone"] else ""
+            typer.echo(f"  voided {v['source']}:{v['record_id']}: {v['reason']}{replaced}{undone}")
+        if c["added"]:
+            typer.echo(f"  added {c['added']} record(s)")
+        for t in c["totals"]:
+            typer.echo(f"  meter {t['meter']}: {t['before']} → {t['after']}")
+        for t in c["transactions"]:
+            typer.echo(
+                f"  correctUsage meter {t['meter']} = {t['corrected']}: {t['status']} {t['tx_hash'] or ''} {t['error'] or ''}".rstrip()
+            )
+        if c["error"]:
+            typer.echo(f"  {c['error']}")
+
+
 @app.command("prove")
 def prove_cmd(
     record_id: str,
@@ -334,15 +471,25 @@ def prove_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """The inclusion proof of a record, checked against the root in the chain's UsageReported event."""
-    from oracle.proofs import prove
+    from oracle.proofs import VoidedRecordError, prove
 
     oracle = _oracle(database, network)
-    data = prove(oracle.engine, None if offline else oracle.rpc(), source, record_id)
+    try:
+        data = prove(oracle.engine, None if offline else oracle.rpc(), source, record_id)
+    except VoidedRecordError as exc:
+        if as_json:
+            _print({"source": source, "record_id": record_id, "voided": exc.void, "verified": False, "message": str(exc)})
+        else:
+            typer.echo(str(exc))
+        raise typer.Exit(3) from None
     if as_json:
         _print(data)
     else:
         typer.echo(f"record {source}:{record_id} → leaf {data['leaf']}")
-        typer.echo(f"report {data['report_id']} ({data['report_status']}), root {data['root']}, {data['leaf_count']} leaves")
+        if data["covered_by"] == "correction":
+            typer.echo(f"correction {data['correction']} ({data['report_status']}), root {data['root']}, {data['leaf_count']} leaves")
+        else:
+            typer.echo(f"report {data['report_id']} ({data['report_status']}), root {data['root']}, {data['leaf_count']} leaves")
         for i, node in enumerate(data["proof"]):
             typer.echo(f"  proof[{i}] {node}")
         typer.echo(
@@ -367,8 +514,11 @@ def status_cmd(database: DbOpt = None, as_json: JsonOpt = False) -> None:
     typer.echo("backlog: " + (", ".join(f"{k} {v['reports']} report(s)/{v['records']:,} record(s)" for k, v in backlog.items()) or "none"))
     typer.echo(f"confirmed: {data['confirmed']['reports']} report(s), {data['confirmed']['records']:,} record(s)")
     typer.echo("quarantine: " + (", ".join(f"{k} {v}" for k, v in data["quarantine"].items()) or "empty"))
+    if data["corrections"]:
+        typer.echo("corrections: " + ", ".join(f"{k} {v}" for k, v in sorted(data["corrections"].items())))
     for f in data["failed"]:
-        typer.echo(f"FAILED report {f['report']} {f['agreement']} period {f['period']}: {f['error']}")
+        what = "correction" if f["kind"] == "correction" else "report"
+        typer.echo(f"FAILED {what} {f['report']} {f['agreement']} period {f['period']}: {f['error']}")
     for w in data["waiting"]:
         why = w["error"] or "waiting for inclusion"
         typer.echo(f"WAITING report {w['report']} {w['agreement']} period {w['period']} ({w['reprices']} fee bump(s)): {why}")

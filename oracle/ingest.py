@@ -42,7 +42,7 @@ from oracle.check import Checked, Checker, Held, Issue, conflict, content, show
 from oracle.clock import Clock, SystemClock, portable
 from oracle.config import OracleSettings
 from oracle.database import fetch_all, marks
-from oracle.models import ACCEPTED, OPEN, QUARANTINED, Batch, QuarantineEntry, Report
+from oracle.models import ACCEPTED, OPEN, QUARANTINED, VOIDED, Batch, QuarantineEntry, Report
 from oracle.registry import registry_version, require_source, utcnow
 from oracle.snapshot import Registry
 from oracle.worker import Job, spawn
@@ -817,7 +817,7 @@ class Pipeline:
             if row is None:  # cannot happen under the unique constraint; be loud rather than lose a record
                 raise RuntimeError(f"record {rid!r} was neither inserted nor found")
             _rid, status, ag_id, meter, units, us, old_batch, q_ag, q_meter, q_qty, q_unit, q_reason = row
-            if status == ACCEPTED:
+            if status in (ACCEPTED, VOIDED) or (q_ag is None and ag_id is not None):  # counted once: its own fields
                 info = registry.agreements.get(ag_id)
                 mi = info.meters_by_index.get(meter) if info else None
                 stored_parsed: rec.Parsed = (
@@ -836,7 +836,7 @@ class Pipeline:
             if content(sent_parsed, registry, source) != stored_key:
                 issues.append(conflict(rid, line_no, show(stored_parsed), show(sent_parsed)))
                 continue
-            if old_batch in resume:
+            if old_batch in resume and status in (ACCEPTED, QUARANTINED):
                 result.resumed += 1
                 if status == ACCEPTED:
                     accepted_n += 1
@@ -850,6 +850,10 @@ class Pipeline:
                 why = f"record_id '{rid}' was already received (batch {old_batch}) and counted once"
             elif status == QUARANTINED:
                 why = f"record_id '{rid}' was already received (batch {old_batch}) and is in quarantine: {q_reason}"
+            elif status == VOIDED:
+                why = f"record_id '{rid}' was already received (batch {old_batch}) and voided by a correction: it does not count again"
+            elif q_ag is None:
+                why = f"record_id '{rid}' was already received (batch {old_batch}) in a correction the chain refused: it does not count"
             else:
                 why = f"record_id '{rid}' was already received (batch {old_batch}) and rejected by an operator"
             issues.append(Issue("duplicate", "duplicate", why, rid, line_no))

@@ -40,9 +40,10 @@ NAMING = {
 # Record status (oracle_records.status).
 ACCEPTED = 1
 QUARANTINED = 2
-DISCARDED = 3  # quarantined, then rejected by an operator: the id stays taken
+DISCARDED = 3  # quarantined, then rejected by an operator (or added by a correction the chain refused): id taken
+VOIDED = 4  # accepted, then voided by a correction (oracle_record_voids says who, when, why): kept, not counted
 
-STATUS_NAMES = {ACCEPTED: "accepted", QUARANTINED: "quarantined", DISCARDED: "discarded"}
+STATUS_NAMES = {ACCEPTED: "accepted", QUARANTINED: "quarantined", DISCARDED: "discarded", VOIDED: "voided"}
 
 # Report status (oracle_reports.status).
 OPEN = "open"  # collecting records
@@ -51,6 +52,16 @@ SUBMITTED = "submitted"  # signed transaction stored (and sent, unless a crash c
 CONFIRMED = "confirmed"  # mined with status 1 and deep enough
 FAILED = "failed"  # reverted or refused for good; reason in `error`
 SKIPPED = "skipped"  # no meter increased (only zero quantities): nothing to put on-chain
+SUPERSEDED = "superseded"  # a correction of its period covers it: never sent (or sent and refused as stale)
+
+# Kinds of rows in oracle_reports: a usage report (reportUsage) or one meter of a correction (correctUsage).
+USAGE = "usage"
+CORRECTION = "correction"
+
+# Correction status (oracle_corrections.status).
+CORRECTION_PENDING = "pending"  # stored; its correctUsage transactions are not all confirmed yet
+CORRECTION_CONFIRMED = "confirmed"  # every correctUsage of it is confirmed (or covered by a later correction)
+CORRECTION_FAILED = "failed"  # the chain refused it (e.g. the period was settled first): undone in the books
 
 
 class Base(DeclarativeBase):
@@ -170,6 +181,7 @@ class Record(Base):
     units: Mapped[int | None] = mapped_column(BigInteger)  # quantity in the meter's integer units
     occurred_at: Mapped[int] = mapped_column(BigInteger)  # microseconds since the epoch, UTC
     report_id: Mapped[int | None] = mapped_column(BigInteger)  # oracle_reports.id
+    correction_id: Mapped[int | None] = mapped_column(Integer)  # oracle_corrections.id that added it (a replacement)
 
 
 class QuarantineEntry(Base):
@@ -213,7 +225,9 @@ class Total(Base):
 
 
 class Report(Base):
-    """A usage report for one agreement and period, from collecting records to a confirmed transaction."""
+    """A usage report for one agreement and period, from collecting records to a confirmed transaction; or
+    (``kind`` correction) one meter of a correction: a ``correctUsage`` transaction through the same crash-safe
+    path, with ``usages`` ``[[meter, corrected]]``, ``root`` the correction's records root and no report id."""
 
     __tablename__ = "oracle_reports"
     __table_args__ = (
@@ -257,9 +271,66 @@ class Report(Base):
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     error: Mapped[str | None] = mapped_column(Text)
     alerted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(16), default=USAGE, server_default=USAGE)
+    correction_id: Mapped[int | None] = mapped_column(Integer)  # kind correction: its oracle_corrections row
+    superseded_by: Mapped[int | None] = mapped_column(Integer)  # oracle_corrections.id of a later correction covering it
 
 
 Index("ix_oracle_reports_signer_nonce", Report.signer, Report.nonce)
+
+
+class Correction(Base):
+    """One correction of one agreement and period, as an operator made it: who (``actor``, and the oracle key that
+    sends it), when, why, and what it did. Its ``correctUsage`` transactions are ``oracle_reports`` rows of kind
+    correction; the records it voided are in ``oracle_record_voids``, the ones it added name it in
+    ``oracle_records.correction_id``. Never deleted."""
+
+    __tablename__ = "oracle_corrections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(Integer)  # the command (oracle_batches, kind void or correct)
+    agreement_id: Mapped[int] = mapped_column(Integer)
+    period: Mapped[int] = mapped_column(BigInteger)
+    action: Mapped[str] = mapped_column(String(16))  # void | correct
+    actor: Mapped[str] = mapped_column(String(100))  # who ran the command
+    signer: Mapped[str] = mapped_column(String(42))  # the oracle account that sends correctUsage
+    reason: Mapped[str] = mapped_column(Text)  # also on-chain, in UsageCorrected
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    voided: Mapped[int] = mapped_column(Integer, default=0)
+    added: Mapped[int] = mapped_column(Integer, default=0)
+    leaf_count: Mapped[int] = mapped_column(BigInteger, default=0)  # accepted records of the period after it
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))  # Merkle root over them (zero when none is left)
+    totals: Mapped[str] = mapped_column(Text)  # JSON [[meter, before, after], ...]: accepted units per meter
+    status: Mapped[str] = mapped_column(String(16), default=CORRECTION_PENDING)
+    error: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+Index("ix_oracle_corrections_agreement", Correction.agreement_id, Correction.period)
+
+
+class RecordVoid(Base):
+    """A record voided by a correction: the reason given for it and the record that replaced it, if any. When the
+    chain refused the correction, ``undone_at`` says since when the record counts again."""
+
+    __tablename__ = "oracle_record_voids"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    record_pk: Mapped[int] = mapped_column(BigInteger, index=True)  # oracle_records.id
+    correction_id: Mapped[int] = mapped_column(Integer, index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    replaced_by: Mapped[int | None] = mapped_column(BigInteger)  # oracle_records.id of the replacement
+    undone_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CorrectionTree(Base):
+    """The Merkle tree of a correction: every record of its agreement and period that counts after it."""
+
+    __tablename__ = "oracle_correction_trees"
+
+    correction_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    leaf_count: Mapped[int] = mapped_column(Integer)
+    tree: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class ReportLeaves(Base):

@@ -138,6 +138,22 @@ class Oracle:
             )
         return FastSigner(account)
 
+    def oracle_address(self) -> str:
+        """The oracle key's address (the account that sends ``correctUsage``), read without unlocking a keystore."""
+        from eth_utils import to_checksum_address
+
+        if self.settings.keystore:
+            try:
+                data = json.loads(Path(self.settings.keystore).read_text())
+                return to_checksum_address("0x" + str(data["address"]).removeprefix("0x"))
+            except (OSError, ValueError, KeyError, TypeError):
+                raise ConfigError(f"keystore {self.settings.keystore}: not a JSON keystore file with an address") from None
+        if self.settings.dev_account is not None:
+            return self.chain().dev_accounts(20)[self.settings.dev_account].address
+        raise ConfigError(
+            "no oracle signer: set SETTLE_ORACLE_KEYSTORE or, on a dev chain, --dev-account N (the oracle key sends corrections)"
+        )
+
     def relayer(self) -> FastSigner | None:
         """The account that sends reports signed by :meth:`signer`, when one is configured."""
         from settle.keys import load_keystore

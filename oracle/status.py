@@ -1,4 +1,4 @@
-"""``settle oracle status``: backlog, quarantine and the last confirmed report per agreement."""
+"""``settle oracle status``: backlog, quarantine, corrections and the last confirmed report per agreement."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from oracle import quarantine
-from oracle.models import CONFIRMED, SUBMITTED, Agreement, Report
+from oracle.models import CONFIRMED, SUBMITTED, USAGE, Agreement, Correction, Report
 
 
 def status(engine: Engine) -> dict[str, Any]:
@@ -28,14 +28,19 @@ def status(engine: Engine) -> dict[str, Any]:
                 Report.confirmed_at,
             )
             .join(Report, Report.agreement_id == Agreement.id)
-            .where(Report.id.in_(select(func.max(Report.id)).where(Report.status == CONFIRMED).group_by(Report.agreement_id)))
+            .where(
+                Report.id.in_(
+                    select(func.max(Report.id)).where(Report.status == CONFIRMED, Report.kind == USAGE).group_by(Report.agreement_id)
+                )
+            )
             .order_by(Agreement.address)
         ).all()
         failed = conn.execute(
-            select(Report.id, Agreement.address, Report.period, Report.error)
+            select(Report.id, Agreement.address, Report.period, Report.error, Report.kind)
             .join(Agreement, Agreement.id == Report.agreement_id)
             .where(Report.status == "failed")
         ).all()
+        corrections = {s: int(n) for s, n in conn.execute(select(Correction.status, func.count()).group_by(Correction.status))}
         waiting = conn.execute(  # sent but in trouble: replaced for fees, over the fee cap, refused on broadcast
             select(Report.id, Agreement.address, Report.period, Report.reprices, Report.error, Report.submitted_at)
             .join(Agreement, Agreement.id == Report.agreement_id)
@@ -49,7 +54,8 @@ def status(engine: Engine) -> dict[str, Any]:
         "backlog": backlog,
         "confirmed": {"reports": by_status.get(CONFIRMED, (0, 0))[0], "records": by_status.get(CONFIRMED, (0, 0))[1]},
         "quarantine": quarantine.counts(engine),
-        "failed": [{"report": pk, "agreement": a, "period": p, "error": e} for pk, a, p, e in failed],
+        "failed": [{"report": pk, "kind": k, "agreement": a, "period": p, "error": e} for pk, a, p, e, k in failed],
+        "corrections": corrections,
         "waiting": [
             {"report": pk, "agreement": a, "period": p, "reprices": n, "error": e, "submitted_at": at.isoformat() if at else None}
             for pk, a, p, n, e, at in waiting

@@ -14,6 +14,15 @@ The rules that make "no report sent twice, nothing lost" hold across a crash at 
    to be signed anew.
 3. New nonces continue after the highest nonce ever stored for the signer (or the node's count, if higher).
 
+Corrections (``oracle.corrections``) travel the same path: each meter of a correction is a row of kind
+``correction`` whose transaction is ``correctUsage``, sent by the oracle key itself (the contract has no relayed
+form of it), before any report and while no report of its agreement is signed (every correction moves the
+agreement's usage epoch on, and a report signed on the old epoch would be refused). A report a correction covers
+(``superseded_by``) is never signed again: mined before the correction, the correction overrides it; refused after
+it (``StaleReport``) or its nonce taken, it is ``superseded``. A report that is not covered but went stale (a
+correction of another period of its agreement) is signed again on the current epoch. A correction the chain refuses
+is undone in the books (``oracle.corrections.refused``).
+
 Throughput: reports are estimated, sent and checked in JSON-RPC batches (``rpc_batch`` transactions per request).
 """
 
@@ -27,21 +36,38 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, select, update
+from sqlalchemy import Engine, Select, bindparam, func, select, update
 
+from oracle import corrections
 from oracle.alerts import Alerts
 from oracle.clock import Clock, SystemClock
 from oracle.config import OracleSettings
-from oracle.models import CONFIRMED, FAILED, OPEN, PENDING, SUBMITTED, Agreement, Report, Total
+from oracle.models import (
+    CONFIRMED,
+    CORRECTION,
+    FAILED,
+    OPEN,
+    PENDING,
+    SUBMITTED,
+    SUPERSEDED,
+    USAGE,
+    Agreement,
+    Correction,
+    Report,
+    Total,
+)
 from oracle.reports import cut_reports
 from oracle.rpc import Rpc, RpcError
 from oracle.txsign import (
     FACTORY_SELECTOR,
     ORACLE_ACTIVE_FROM_SELECTOR,
+    USAGE_CORRECTED_TOPIC,
     USAGE_EPOCH_SELECTOR,
     USAGE_REPORTED_TOPIC,
     FastSigner,
     decode_type2,
+    decode_usage_corrected,
+    encode_correct_usage,
     encode_report_usage,
     encode_report_usage_with_signature,
     report_digest,
@@ -68,9 +94,10 @@ class Round:
     rebroadcast: int = 0
     repriced: int = 0
     waiting: int = 0
+    superseded: int = 0
 
     def busy(self) -> bool:
-        return bool(self.cut or self.signed or self.confirmed or self.failed or self.rebroadcast or self.repriced)
+        return bool(self.cut or self.signed or self.confirmed or self.failed or self.rebroadcast or self.repriced or self.superseded)
 
 
 def _hex(b: bytes) -> str:
@@ -110,6 +137,9 @@ class Submitter:
         self.stop_event = threading.Event()
         #: Agreement address → its factory (never changes), for the reporter's grant time.
         self._factories: dict[str, str] = {}
+        #: Who sends what: reports by ``signer``; corrections by the oracle key (``reporter`` when relaying).
+        self.corrector = reporter or signer
+        self.senders = {signer.address: signer, self.corrector.address: self.corrector}
 
     # -- loop -----------------------------------------------------------------------------------------------------
     def run(self, *, once: bool = False, idle_sleep: float | None = None) -> None:
@@ -152,11 +182,14 @@ class Submitter:
 
     # -- signing and sending --------------------------------------------------------------------------------------
     def submit_pending(self, r: Round) -> int:
-        """Sign and send up to ``rpc_batch`` pending reports; returns how many were signed."""
+        """Sign and send up to ``rpc_batch`` pending rows, corrections first; returns how many were signed."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(
                     Report.id,
+                    Report.kind,
+                    Report.agreement_id,
+                    Report.correction_id,
                     Report.period,
                     Report.seq,
                     Report.report_id,
@@ -165,37 +198,46 @@ class Submitter:
                     Agreement.address,
                     Agreement.state,
                     Report.error,
+                    Correction.reason,
                 )
                 .join(Agreement, Agreement.id == Report.agreement_id)
+                .outerjoin(Correction, Correction.id == Report.correction_id)
                 .where(Report.status == PENDING)
-                .order_by(Report.id)
+                .where((Report.kind == CORRECTION) | Report.agreement_id.not_in(_correcting()))
+                .order_by(Report.kind == USAGE, Report.id)
                 .limit(self.settings.rpc_batch)
             ).all()
-            max_nonce = conn.execute(select(func.max(Report.nonce)).where(Report.signer == self.signer.address)).scalar()
         if not rows:
             return 0
-        epochs, since = self._chain_inputs({row.address for row in rows})
-        payloads = [self._calldata(row, epochs[row.address], since.get(row.address, 0)) for row in rows]
-        # Every report is dry-run with eth_call (a revert is caught and decoded before anything is signed); gas is
+        usage_rows = {row.address for row in rows if row.kind == USAGE}
+        epochs, since = self._chain_inputs(usage_rows) if usage_rows else ({}, {})
+        senders = [self.corrector if row.kind == CORRECTION else self.signer for row in rows]
+        payloads = [self._calldata(row, epochs.get(row.address, 0), since.get(row.address, 0)) for row in rows]
+        # Every row is dry-run with eth_call (a revert is caught and decoded before anything is signed); gas is
         # estimated once per shape (meters reported; first report of its period or not) and batch: eth_estimateGas
         # runs the call many times over, and reports of one shape cost the same (the margin covers the rest).
-        shape_of = [(tuple(m for m, _c in json.loads(row.usages)), row.seq == 1) for row in rows]
+        # Each correction is estimated on its own (its reason string makes its size).
+        shape_of = [
+            (row.kind, sender.address, row.id if row.kind == CORRECTION else (tuple(m for m, _c in json.loads(row.usages)), row.seq == 1))
+            for row, sender in zip(rows, senders, strict=True)
+        ]
         shapes: dict[tuple[Any, ...], int] = {}
         for i, shape in enumerate(shape_of):
             shapes.setdefault(shape, i)
-        frm = self.signer.address
         calls: list[tuple[str, list[Any]]] = [
-            ("eth_call", [{"from": frm, "to": row.address, "data": _hex(data)}, "latest"]) for row, data in zip(rows, payloads, strict=True)
+            ("eth_call", [{"from": sender.address, "to": row.address, "data": _hex(data)}, "latest"])
+            for row, data, sender in zip(rows, payloads, senders, strict=True)
         ]
-        calls += [("eth_estimateGas", [{"from": frm, "to": rows[i].address, "data": _hex(payloads[i])}]) for i in shapes.values()]
         calls += [
-            ("eth_getTransactionCount", [frm, "pending"]),
-            ("eth_getBlockByNumber", ["latest", False]),
-            ("eth_maxPriorityFeePerGas", []),
+            ("eth_estimateGas", [{"from": senders[i].address, "to": rows[i].address, "data": _hex(payloads[i])}]) for i in shapes.values()
         ]
+        used = sorted({sender.address for sender in senders})
+        calls += [("eth_getTransactionCount", [address, "pending"]) for address in used]
+        calls += [("eth_getBlockByNumber", ["latest", False]), ("eth_maxPriorityFeePerGas", [])]
         results = self.rpc.batch(calls)
-        count, block, tip = results[-3:]
-        for value in (count, block):
+        block, tip = results[-2:]
+        counts = dict(zip(used, results[-2 - len(used) : -2], strict=True))
+        for value in (*counts.values(), block):
             if isinstance(value, RpcError):
                 raise value
         estimate_of = dict(zip(shapes, results[len(rows) : len(rows) + len(shapes)], strict=True))
@@ -207,19 +249,27 @@ class Submitter:
             max_fee = min(max_fee, cap)
             tip_wei = min(tip_wei, max_fee)
         head = int(block["number"], 16)
-        nonce = max(int(count, 16), (max_nonce + 1) if max_nonce is not None else 0)
         gas_of = [results[i] if isinstance(results[i], RpcError) else estimate_of[shape] for i, shape in enumerate(shape_of)]
-        signed: list[dict[str, Any]] = []
+        ready: list[tuple[Any, bytes, FastSigner, int]] = []
         failed: list[tuple[int, str]] = []
+        refused: list[tuple[int, str, str | None]] = []
         held = 0
-        for row, data, estimate in zip(rows, payloads, gas_of, strict=True):
+        for row, data, sender, estimate in zip(rows, payloads, senders, gas_of, strict=True):
             if isinstance(estimate, RpcError):
                 revert = self.decoder.decode(estimate.data) if estimate.data else None
                 name = revert.error_name if revert is not None else None
                 text = str(revert) if revert is not None else estimate.rpc_message
                 if name in FATAL:
-                    who = (self.reporter or self.signer).address
-                    raise ConfigError(f"signer {who} cannot report to {row.address}: {text} (grant ORACLE_ROLE and wait the signer delay)")
+                    who = sender.address if row.kind == CORRECTION else (self.reporter or self.signer).address
+                    what = "correct usage of" if row.kind == CORRECTION else "report to"
+                    raise ConfigError(f"signer {who} cannot {what} {row.address}: {text} (grant ORACLE_ROLE and wait the signer delay)")
+                if revert is None and not estimate.data:  # transport-level or node trouble: try again next round
+                    held += 1
+                    log.warning("gas estimation for report %d failed: %s", row.id, text)
+                    continue
+                if row.kind == CORRECTION:
+                    refused.append((row.id, text, name))
+                    continue
                 if name in HOLD or (
                     name == "BillingAgreement_InvalidState" and revert is not None and revert.error_args == (AgreementState.PAUSED,)
                 ):
@@ -229,28 +279,69 @@ class Submitter:
                         with self.engine.begin() as conn:
                             conn.execute(update(Report).where(Report.id == row.id).values(error=text))
                     continue
-                if revert is None and not estimate.data:  # transport-level or node trouble: try again next round
-                    held += 1
-                    log.warning("gas estimation for report %d failed: %s", row.id, text)
-                    continue
                 failed.append((row.id, text))
                 continue
             gas = int(estimate, 16)
-            gas = gas + gas // 5 + 10_000
-            tx = self.signer.sign(
-                chain_id=self.chain_id, nonce=nonce, to=row.address, data=data, gas=gas, max_fee=max_fee, max_priority_fee=tip_wei
-            )
-            signed.append({"pk": row.id, "nonce": nonce, "hash": tx.hash, "raw": tx.raw, "gas": gas})
-            nonce += 1
+            ready.append((row, data, sender, gas + gas // 5 + 10_000))
+        signed = self._sign_and_store(ready, counts, head, max_fee, tip_wei)
+        if failed or refused:
+            with self.engine.begin() as conn:
+                for pk, reason in failed:
+                    conn.execute(update(Report).where(Report.id == pk, Report.status == PENDING).values(status=FAILED, error=reason))
+                messages = [
+                    (pk, corrections.refused(conn, pk, text, name))
+                    for pk, text, name in refused
+                    if conn.execute(select(Report.status).where(Report.id == pk)).scalar() == PENDING
+                ]
+            for pk, reason in failed:
+                self.alerts.fire("report_failed", f"report {pk} cannot be submitted: {reason}", report=pk)
+            for pk, message in messages:
+                self.alerts.fire("correction_failed", message, report=pk)
+        r.failed += len(failed) + len(refused)
+        if signed:
+            self._broadcast([(s["pk"], s["raw"]) for s in signed])
+        r.signed += len(signed)
+        r.waiting += held
+        return len(signed)
+
+    def _sign_and_store(
+        self, ready: list[tuple[Any, bytes, FastSigner, int]], counts: dict[str, Any], head: int, max_fee: int, tip: int
+    ) -> list[dict[str, Any]]:
+        """Give each row still pending its nonce, sign it and store the signed bytes, in one transaction that
+        holds the rows: a correction stored since they were read (which supersedes reports of its period, and
+        holds every report of its agreement) is seen here, and a row left out never leaves a gap in the nonces."""
+        if not ready:
+            return []
         now = datetime.now(UTC)
         with self.engine.begin() as conn:
+            ids = sorted(row.id for row, _d, _s, _g in ready)
+            held = select(Report.id).where(Report.status == PENDING, Report.id.in_(ids)).order_by(Report.id).with_for_update()
+            still = set(conn.execute(held).scalars())
+            correcting = set(conn.execute(_correcting()).scalars())
+            keep = [
+                item for item in ready if item[0].id in still and (item[0].kind == CORRECTION or item[0].agreement_id not in correcting)
+            ]
+            if len(keep) != len(ready):
+                log.info("%d row(s) changed since they were read (covered by a correction): not signed", len(ready) - len(keep))
+            nonces: dict[str, int] = {}
+            for address, count in counts.items():
+                stored = conn.execute(select(func.max(Report.nonce)).where(Report.signer == address)).scalar()
+                nonces[address] = max(int(count, 16), stored + 1 if stored is not None else 0)
+            signed: list[dict[str, Any]] = []
+            for row, data, sender, gas in keep:
+                nonce = nonces[sender.address]
+                nonces[sender.address] += 1
+                tx = sender.sign(
+                    chain_id=self.chain_id, nonce=nonce, to=row.address, data=data, gas=gas, max_fee=max_fee, max_priority_fee=tip
+                )
+                signed.append({"pk": row.id, "signer": sender.address, "nonce": nonce, "hash": tx.hash, "raw": tx.raw, "gas": gas})
             if signed:
                 result = conn.execute(
                     update(Report)
                     .where(Report.id == bindparam("pk"), Report.status == PENDING)
                     .values(
                         status=SUBMITTED,
-                        signer=self.signer.address,
+                        signer=bindparam("signer"),
                         nonce=bindparam("nonce"),
                         tx_hash=bindparam("hash"),
                         raw_tx=bindparam("raw"),
@@ -265,16 +356,7 @@ class Submitter:
                 )
                 if result.rowcount != len(signed):
                     raise ConfigError("another submitter signed some of these reports at the same time: run one submitter per signer")
-            for pk, reason in failed:
-                conn.execute(update(Report).where(Report.id == pk).values(status=FAILED, error=reason))
-        for pk, reason in failed:
-            self.alerts.fire("report_failed", f"report {pk} cannot be submitted: {reason}", report=pk)
-        r.failed += len(failed)
-        if signed:
-            self._broadcast([(s["pk"], s["raw"]) for s in signed])
-        r.signed += len(signed)
-        r.waiting += held
-        return len(signed)
+        return signed
 
     def _chain_inputs(self, addresses: set[str]) -> tuple[dict[str, int], dict[str, int]]:
         """What a report must name besides its usage, read fresh each round: every agreement's usage epoch (a
@@ -304,6 +386,10 @@ class Submitter:
 
     def _calldata(self, row: Any, epoch: int, signer_since: int) -> bytes:
         usages = [(int(m), int(c)) for m, c in json.loads(row.usages)]
+        if row.kind == CORRECTION:
+            ((meter, corrected),) = usages
+            reason = corrections.onchain_reason(row.correction_id, row.reason)
+            return encode_correct_usage(row.period, meter, corrected, row.root, reason)
         if self.reporter is None:
             return encode_report_usage(row.period, row.report_id, row.root, epoch, usages)
         digest = report_digest(self.chain_id, row.address, row.period, row.report_id, row.root, epoch, signer_since, usages)
@@ -331,24 +417,29 @@ class Submitter:
 
     # -- reconciling ----------------------------------------------------------------------------------------------
     def reconcile(self, r: Round, page: int = 500) -> None:
-        """Bring submitted reports in line with the chain (see the module docstring)."""
-        after = -1
-        while True:
-            last = self._reconcile_page(r, after, page)
-            if last is None:
-                return
-            after = last
+        """Bring submitted rows in line with the chain (see the module docstring), one sending account at a time."""
+        for sender in self.senders.values():
+            after = -1
+            while True:
+                last = self._reconcile_page(r, sender, after, page)
+                if last is None:
+                    break
+                after = last
 
-    def _reconcile_page(self, r: Round, after: int, limit: int) -> int | None:
+    def _reconcile_page(self, r: Round, sender: FastSigner, after: int, limit: int) -> int | None:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(
                     Report.id,
+                    Report.kind,
+                    Report.correction_id,
+                    Report.superseded_by,
                     Report.tx_hash,
                     Report.raw_tx,
                     Report.nonce,
                     Report.block_number,
                     Report.report_id,
+                    Report.root,
                     Report.from_block,
                     Report.usages,
                     Report.agreement_id,
@@ -358,9 +449,11 @@ class Submitter:
                     Report.sends,
                     Report.error,
                     Agreement.address,
+                    Correction.reason,
                 )
                 .join(Agreement, Agreement.id == Report.agreement_id)
-                .where(Report.status == SUBMITTED, Report.signer == self.signer.address, Report.nonce > after)
+                .outerjoin(Correction, Correction.id == Report.correction_id)
+                .where(Report.status == SUBMITTED, Report.signer == sender.address, Report.nonce > after)
                 .order_by(Report.nonce)
                 .limit(limit)
             ).all()
@@ -390,9 +483,13 @@ class Submitter:
             elif row.block_number != number:
                 mined.append({"pk": row.id, "bn": number, "bh": bytes.fromhex(receipt["blockHash"][2:])})
         if missing:
-            self._missing(missing, r)
+            self._missing(missing, r, sender)
+        reasons = {row.id: self._revert_reason(row, rc, sender) for row, rc in failed}
         now = datetime.now(UTC)
+        alerts: list[tuple[str, str, int]] = []
         with self.engine.begin() as conn:
+            # the rows first, in id order (as a correction takes them), then the totals: no lock cycle
+            conn.execute(select(Report.id).where(Report.id.in_([row.id for row in rows])).order_by(Report.id).with_for_update()).all()
             if mined:
                 conn.execute(
                     update(Report).where(Report.id == bindparam("pk")).values(block_number=bindparam("bn"), block_hash=bindparam("bh")),
@@ -405,9 +502,11 @@ class Submitter:
                     .values(status=CONFIRMED, block_number=bindparam("bn"), block_hash=bindparam("bh"), confirmed_at=now, error=None),
                     [{"pk": row.id, "bn": int(rc["blockNumber"], 16), "bh": bytes.fromhex(rc["blockHash"][2:])} for row, rc in confirmed],
                 )
+                # a report a correction covers raises nothing in the books: the correction sets the total
                 totals = [
                     {"a": row.agreement_id, "m": meter, "p": row.period, "c": cumulative}
                     for row, _rc in confirmed
+                    if row.kind == USAGE and row.superseded_by is None
                     for meter, cumulative in json.loads(row.usages)
                 ]
                 if totals:
@@ -418,24 +517,37 @@ class Submitter:
                         .values(confirmed_units=bindparam("c")),
                         totals,
                     )
+                for row, _rc in confirmed:
+                    if row.kind == CORRECTION:
+                        ((meter, corrected),) = json.loads(row.usages)
+                        corrections.confirmed(conn, row.id, row.correction_id, meter, corrected, row.superseded_by is not None)
             for row, rc in failed:
-                reason = self._revert_reason(row, rc)
-                conn.execute(
-                    update(Report)
-                    .where(Report.id == row.id)
-                    .values(
-                        status=FAILED, error=reason, block_number=int(rc["blockNumber"], 16), block_hash=bytes.fromhex(rc["blockHash"][2:])
-                    )
-                )
-        for row, _rc in failed:
-            self.alerts.fire("report_failed", f"report {row.id} for {row.address} period {row.period} reverted on-chain", report=row.id)
+                reason, name = reasons[row.id]
+                where = {"block_number": int(rc["blockNumber"], 16), "block_hash": bytes.fromhex(rc["blockHash"][2:])}
+                if row.superseded_by is not None and not (row.kind == CORRECTION and corrections.covering_failed(conn, row.superseded_by)):
+                    # covered by a later correction, which decides what the chain holds
+                    conn.execute(update(Report).where(Report.id == row.id).values(status=SUPERSEDED, error=reason, **where))
+                    r.superseded += 1
+                    continue
+                if row.kind == USAGE and name == "BillingAgreement_StaleReport":
+                    # a correction of another period of the agreement moved the epoch on: sign it again on the new one
+                    log.info("report %d was refused as stale (%s): it is signed again on the current epoch", row.id, reason)
+                    conn.execute(update(Report).where(Report.id == row.id).values(error=f"refused as stale: {reason}", **_UNSIGNED))
+                    continue
+                if row.kind == CORRECTION:
+                    alerts.append(("correction_failed", corrections.refused(conn, row.id, reason, name), row.id))
+                else:
+                    conn.execute(update(Report).where(Report.id == row.id).values(status=FAILED, error=reason, **where))
+                    alerts.append(("report_failed", f"report {row.id} for {row.address} period {row.period} reverted on-chain", row.id))
+                r.failed += 1
+        for kind, message, pk in alerts:
+            self.alerts.fire(kind, message, report=pk)
         r.confirmed += len(confirmed)
-        r.failed += len(failed)
         return int(rows[-1].nonce) if len(rows) == limit else None
 
-    def _missing(self, rows: list[Any], r: Round) -> None:
+    def _missing(self, rows: list[Any], r: Round, sender: FastSigner) -> None:
         calls: list[tuple[str, list[Any]]] = [("eth_getTransactionByHash", [_hex(row.tx_hash)]) for row in rows]
-        calls.append(("eth_getTransactionCount", [self.signer.address, "latest"]))
+        calls.append(("eth_getTransactionCount", [sender.address, "latest"]))
         results = self.rpc.batch(calls)
         if isinstance(results[-1], RpcError):
             raise results[-1]
@@ -463,13 +575,20 @@ class Submitter:
                                 update(Report).where(Report.id == row.id, Report.status == SUBMITTED).values(tx_hash=carrier, raw_tx=None)
                             )
                     continue  # the next round confirms it
+                if row.superseded_by is not None:
+                    # never signed again: a later correction covers what it carried
+                    log.info("nonce %d of report %d was used by another transaction; a correction covers it", row.nonce, row.id)
+                    with self.engine.begin() as conn:
+                        conn.execute(
+                            update(Report)
+                            .where(Report.id == row.id, Report.status == SUBMITTED)
+                            .values(status=SUPERSEDED, error="its nonce was used by another transaction; covered by a correction")
+                        )
+                    r.superseded += 1
+                    continue
                 log.warning("nonce %d of report %d was used by another transaction: signing it again", row.nonce, row.id)
                 with self.engine.begin() as conn:
-                    conn.execute(
-                        update(Report)
-                        .where(Report.id == row.id, Report.status == SUBMITTED)
-                        .values(status=PENDING, nonce=None, tx_hash=None, raw_tx=None, signer=None, block_number=None, block_hash=None)
-                    )
+                    conn.execute(update(Report).where(Report.id == row.id, Report.status == SUBMITTED).values(**_UNSIGNED))
                 continue
             if row.sends > 1 and self._waited_too_long(row):
                 stuck.append(row)  # re-broadcast and still not in the pool: refused or dropped as underpriced
@@ -480,7 +599,7 @@ class Submitter:
             self._broadcast(resend, again=True)
             r.rebroadcast += len(resend)
         if stuck:
-            self._reprice(stuck, r)
+            self._reprice(stuck, r, sender)
 
     # -- replacing transactions that wait -------------------------------------------------------------------------
     def _fee_cap(self) -> int:
@@ -495,7 +614,7 @@ class Submitter:
             priced = priced.replace(tzinfo=UTC)
         return (datetime.now(UTC) - priced).total_seconds() >= after
 
-    def _reprice(self, rows: list[Any], r: Round) -> None:
+    def _reprice(self, rows: list[Any], r: Round, sender: FastSigner) -> None:
         """Sign each report again with its nonce and fees raised by at least 12.5% (at least today's base fee
         twice plus the suggested tip), store, then broadcast. Over the fee cap: wait, with one alert."""
         block, tip = self.rpc.batch([("eth_getBlockByNumber", ["latest", False]), ("eth_maxPriorityFeePerGas", [])])
@@ -516,7 +635,7 @@ class Submitter:
                     (row, f"transaction waits in the pool; replacing it needs a max fee of {new_max / 1e9:.2f} gwei, above the cap")
                 )
                 continue
-            tx = self.signer.sign(
+            tx = sender.sign(
                 chain_id=self.chain_id, nonce=row.nonce, to=old.to, data=old.data, gas=old.gas, max_fee=new_max, max_priority_fee=new_tip
             )
             replaced.append({"pk": row.id, "old": row.tx_hash, "hash": tx.hash, "raw": tx.raw, "fee": new_max})
@@ -547,29 +666,47 @@ class Submitter:
             r.repriced += len(replaced)
 
     def _find_event(self, row: Any) -> dict[str, Any] | None:
+        """The event a row's transaction emitted, wherever it was mined: ``UsageReported`` by report id (indexed), or
+        for a correction ``UsageCorrected`` of its period and meter with its total, root and reason."""
+        if row.kind == CORRECTION:
+            ((meter, corrected),) = json.loads(row.usages)
+            topics = [_hex(USAGE_CORRECTED_TOPIC), _hex(row.period.to_bytes(32, "big")), _hex(int(meter).to_bytes(32, "big"))]
+        else:
+            topics = [_hex(USAGE_REPORTED_TOPIC), None, None, _hex(row.report_id)]
         logs = self.rpc.call(
-            "eth_getLogs",
-            [
-                {
-                    "address": row.address,
-                    "fromBlock": hex(row.from_block or 0),
-                    "toBlock": "latest",
-                    "topics": [_hex(USAGE_REPORTED_TOPIC), None, None, _hex(row.report_id)],
-                }
-            ],
+            "eth_getLogs", [{"address": row.address, "fromBlock": hex(row.from_block or 0), "toBlock": "latest", "topics": topics}]
         )
-        return logs[0] if logs else None
+        if row.kind != CORRECTION:
+            return logs[0] if logs else None
+        reason = corrections.onchain_reason(row.correction_id, row.reason)
+        for entry in logs:
+            _previous, total, root, said, _epoch = decode_usage_corrected(bytes.fromhex(entry["data"][2:]))
+            if (total, root, said) == (corrected, bytes(row.root), reason):
+                return entry
+        return None
 
-    def _revert_reason(self, row: Any, receipt: dict[str, Any]) -> str:
+    def _revert_reason(self, row: Any, receipt: dict[str, Any], sender: FastSigner) -> tuple[str, str | None]:
+        """Why a mined transaction reverted (replayed on the block before it) and the custom error's name."""
         number = int(receipt["blockNumber"], 16)
         tx = self.rpc.call("eth_getTransactionByHash", [_hex(row.tx_hash)])
         try:
-            self.rpc.call("eth_call", [{"from": self.signer.address, "to": row.address, "data": tx["input"]}, hex(max(number - 1, 0))])
+            self.rpc.call("eth_call", [{"from": sender.address, "to": row.address, "data": tx["input"]}, hex(max(number - 1, 0))])
         except RpcError as exc:
             if exc.data:
-                return str(self.decoder.decode(exc.data)) + f" (tx {_hex(row.tx_hash)})"
-            return f"{exc.rpc_message} (tx {_hex(row.tx_hash)})"
-        return f"transaction {_hex(row.tx_hash)} reverted (gas used {int(receipt['gasUsed'], 16)})"
+                revert = self.decoder.decode(exc.data)
+                return str(revert) + f" (tx {_hex(row.tx_hash)})", revert.error_name
+            return f"{exc.rpc_message} (tx {_hex(row.tx_hash)})", None
+        if row.kind == USAGE:
+            # replayed on the block before, it passes: something earlier in its own block refused it; a correction
+            # moving the epoch on is what the oracle must know about (the report is then signed again or covered)
+            named = int.from_bytes(bytes.fromhex(tx["input"][2:])[100:132], "big")
+            after = int(self.rpc.call("eth_call", [{"to": row.address, "data": _hex(USAGE_EPOCH_SELECTOR)}, hex(number)]), 16)
+            if after != named:
+                return (
+                    f"BillingAgreement_StaleReport(epoch={named}, current={after}) (tx {_hex(row.tx_hash)})",
+                    "BillingAgreement_StaleReport",
+                )
+        return f"transaction {_hex(row.tx_hash)} reverted (gas used {int(receipt['gasUsed'], 16)})", None
 
     # -- deadlines --------------------------------------------------------------------------------------------
     def check_deadlines(self, now: int) -> None:
@@ -596,6 +733,24 @@ class Submitter:
             )
         with self.engine.begin() as conn:
             conn.execute(update(Report).where(Report.id.in_([row.id for row in rows])).values(alerted_at=datetime.now(UTC)))
+
+
+#: What signing a row again starts from: no nonce, no transaction.
+_UNSIGNED: dict[str, Any] = {
+    "status": PENDING,
+    "nonce": None,
+    "tx_hash": None,
+    "raw_tx": None,
+    "signer": None,
+    "block_number": None,
+    "block_hash": None,
+}
+
+
+def _correcting() -> Select[tuple[int]]:
+    """Agreements with a correction not confirmed yet: none of their reports is signed until it is (each
+    correction moves the agreement's usage epoch on)."""
+    return select(Report.agreement_id).where(Report.kind == CORRECTION, Report.status.in_((PENDING, SUBMITTED))).distinct()
 
 
 def _raised(fee: int) -> int:

@@ -21,6 +21,10 @@ FACTORY_SELECTOR = keccak_256(b"factory()").digest()[:4]
 ORACLE_ACTIVE_FROM_SELECTOR = keccak_256(b"oracleActiveFrom(address)").digest()[:4]
 USAGE_REPORTED_SIGNATURE = "UsageReported(uint32,uint8,uint64,uint64,bytes32,bytes32)"
 USAGE_REPORTED_TOPIC = keccak_256(USAGE_REPORTED_SIGNATURE.encode()).digest()
+CORRECT_USAGE_SIGNATURE = "correctUsage(uint32,uint8,uint64,bytes32,string)"
+CORRECT_USAGE_SELECTOR = keccak_256(CORRECT_USAGE_SIGNATURE.encode()).digest()[:4]
+USAGE_CORRECTED_SIGNATURE = "UsageCorrected(uint32,uint8,uint64,uint64,bytes32,string,uint16)"
+USAGE_CORRECTED_TOPIC = keccak_256(USAGE_CORRECTED_SIGNATURE.encode()).digest()
 
 
 def encode_report_usage(period: int, report_id: bytes, root: bytes, epoch: int, usages: Sequence[tuple[int, int]]) -> bytes:
@@ -40,6 +44,37 @@ def encode_report_usage(period: int, report_id: bytes, root: bytes, epoch: int, 
         parts.append(meter.to_bytes(32, "big"))
         parts.append(cumulative.to_bytes(32, "big"))
     return b"".join(parts)
+
+
+def encode_correct_usage(period: int, meter: int, corrected: int, root: bytes, reason: str) -> bytes:
+    """Calldata of ``correctUsage(period, meter, corrected, recordsRoot, reason)``."""
+    if len(root) != 32:
+        raise ValueError("root must be 32 bytes")
+    text = reason.encode()
+    return b"".join(
+        [
+            CORRECT_USAGE_SELECTOR,
+            period.to_bytes(32, "big"),
+            meter.to_bytes(32, "big"),
+            corrected.to_bytes(32, "big"),
+            root,
+            (5 * 32).to_bytes(32, "big"),
+            len(text).to_bytes(32, "big"),
+            text + bytes(-len(text) % 32),
+        ]
+    )
+
+
+def decode_usage_corrected(data: bytes) -> tuple[int, int, bytes, str, int]:
+    """The data of a ``UsageCorrected`` event: (previous, corrected, recordsRoot, reason, epoch)."""
+    previous = int.from_bytes(data[0:32], "big")
+    corrected = int.from_bytes(data[32:64], "big")
+    root = data[64:96]
+    offset = int.from_bytes(data[96:128], "big")
+    epoch = int.from_bytes(data[128:160], "big")
+    length = int.from_bytes(data[offset : offset + 32], "big")
+    reason = data[offset + 32 : offset + 32 + length].decode("utf-8", "replace")
+    return previous, corrected, root, reason, epoch
 
 
 def _k(data: bytes) -> bytes:

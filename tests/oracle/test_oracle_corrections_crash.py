@@ -1,0 +1,162 @@
+"""Crash test with corrections: the submitter runs as its own process and is SIGKILLed at seeded random points
+while records arrive and operators void records. At the end every record that counts is on-chain exactly once,
+every correction reached the chain once (one UsageCorrected per correction and meter), and the oracle key sent one
+transaction per row it signed (nothing twice, nothing lost)."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
+
+from oracle_chainkit import DAY, create, deploy, terms
+from sqlalchemy import func, select
+
+from oracle import corrections
+from oracle import registry as reg
+from oracle.chainsync import register
+from oracle.clock import FixedClock
+from oracle.config import OracleSettings
+from oracle.database import open_database
+from oracle.ingest import Pipeline
+from oracle.models import ACCEPTED, CONFIRMED, SKIPPED, SUPERSEDED, Agreement, Correction, Record, Report
+from oracle.rpc import Rpc
+from oracle.txsign import USAGE_CORRECTED_TOPIC, USAGE_REPORTED_TOPIC, decode_usage_corrected
+from settle.db import transaction
+
+KILLS = 12
+SEED = 20270110
+
+
+def _fork_submitter(env: dict[str, str]) -> int:
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 0
+    try:
+        os.environ.update(env)
+        from oracle.cli import app
+
+        app(["submit"])
+    except BaseException:  # noqa: BLE001 - the child must never return into pytest
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def test_sigkill_with_corrections_counts_every_remaining_record_once(chain, accounts, dev, rpc_url, database_url):
+    kit = deploy(chain, accounts)
+    now = dev.now()
+    start = now - 5 * DAY
+    addresses = [create(kit, terms(start), salt) for salt in range(2)]
+    engine, factory = open_database(database_url)
+    with transaction(factory) as s:
+        reg.get_source(s, "erp", create=True)
+        for i, address in enumerate(addresses):
+            register(s, chain, address)
+            reg.set_meter(s, address, 0, name="api_calls", unit="call")
+            reg.set_meter(s, address, 1, name="storage", unit="GB", decimals=3)
+            reg.add_reference(s, f"C-{i}", address)
+    pipeline = Pipeline(engine, OracleSettings(outlier_factor=0), FixedClock(now))
+    gate = corrections.ChainGate(chain, kit.oracle.address)
+    rnd = random.Random(SEED)
+    counter = [0]
+    ids: list[str] = []
+
+    def wave(n: int) -> None:
+        objects = []
+        for _ in range(n):
+            i = counter[0]
+            counter[0] += 1
+            a, m = rnd.randrange(2), rnd.randrange(2)
+            at = datetime.fromtimestamp(start + rnd.randrange(0, 5 * DAY - 60), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            objects.append(
+                {
+                    "record_id": f"k{i}",
+                    "agreement": f"C-{a}",
+                    "meter": ["api_calls", "storage"][m],
+                    "quantity": str(rnd.randrange(1, 500)),
+                    "unit": ["call", "GB"][m],
+                    "occurred_at": at,
+                }
+            )
+            ids.append(f"k{i}")
+        assert pipeline.ingest_objects("erp", objects).accepted == n
+
+    def void_some() -> None:
+        picked = rnd.sample(ids, 2)
+        for rid in picked:
+            ids.remove(rid)
+        plan = corrections.plan_void(pipeline, "erp", picked, f"wrong export {counter[0]}")
+        corrections.apply(pipeline, plan, actor="ops", signer=kit.oracle.address, gate=gate)
+
+    env = {
+        **os.environ,
+        "SETTLE_ORACLE_DATABASE_URL": database_url,
+        "SETTLE_ORACLE_NETWORK": rpc_url,
+        "SETTLE_ORACLE_DEV_ACCOUNT": "1",
+        "SETTLE_ORACLE_RPC_BATCH": "2",
+        "SETTLE_ORACLE_REPORT_MAX_RECORDS": "4",
+        "SETTLE_ORACLE_REPORT_MAX_AGE": "0",
+        "SETTLE_ORACLE_POLL_SECONDS": "0.05",
+    }
+    wave(30)
+    engine.dispose()  # no open connection may cross a fork
+    for _kill in range(KILLS):
+        pid = _fork_submitter(env)
+        time.sleep(rnd.uniform(0.05, 0.6))
+        if rnd.random() < 0.5:
+            void_some()  # while the submitter runs
+        os.kill(pid, signal.SIGKILL)
+        _pid, status = os.waitpid(pid, 0)
+        assert os.WIFSIGNALED(status), "the submitter ended before it was killed"
+        if rnd.random() < 0.5:
+            wave(rnd.randrange(1, 8))
+        if rnd.random() < 0.3:
+            void_some()  # while it is down
+        engine.dispose()
+    final = subprocess.run(
+        [sys.executable, "-c", "from oracle.cli import app; app(['submit', '--once'])"], env=env, capture_output=True, timeout=240
+    )
+    assert final.returncode == 0, final.stderr.decode()[-2000:]
+
+    with engine.connect() as conn:
+        counted = conn.execute(
+            select(Agreement.address, Record.meter, func.sum(Record.units))
+            .join(Agreement, Agreement.id == Record.agreement_id)
+            .where(Record.status == ACCEPTED)
+            .group_by(Agreement.address, Record.meter)
+        ).all()
+        open_rows = conn.execute(
+            select(func.count()).select_from(Report).where(Report.status.not_in([CONFIRMED, SKIPPED, SUPERSEDED]))
+        ).scalar()
+        made = conn.execute(select(func.count()).select_from(Correction)).scalar()
+        statuses = set(conn.execute(select(Correction.status)).scalars())
+        sent = conn.execute(select(func.count()).select_from(Report).where(Report.block_number.is_not(None))).scalar()
+        confirmed_corrections = conn.execute(
+            select(Report.correction_id, Report.usages).where(Report.kind == "correction", Report.status == CONFIRMED)
+        ).all()
+    assert open_rows == 0
+    assert made > 0 and statuses == {"confirmed"}
+    # every record that counts, counted once on-chain
+    for address, meter, total in counted:
+        assert chain.call(chain.contract("BillingAgreement", address).functions.usage(0, meter)) == total, (address, meter)
+    # every correction on-chain once per meter, no report twice
+    rpc = Rpc(rpc_url)
+    logs = rpc.call("eth_getLogs", [{"fromBlock": "0x0", "toBlock": "latest", "topics": ["0x" + USAGE_CORRECTED_TOPIC.hex()]}])
+    per_correction = Counter((decode_usage_corrected(bytes.fromhex(log["data"][2:]))[3], int(log["topics"][2], 16)) for log in logs)
+    assert all(n == 1 for n in per_correction.values())
+    assert len(per_correction) == len(confirmed_corrections)
+    reported = rpc.call("eth_getLogs", [{"fromBlock": "0x0", "toBlock": "latest", "topics": ["0x" + USAGE_REPORTED_TOPIC.hex()]}])
+    txs_per_report: dict[str, set[str]] = defaultdict(set)
+    for log in reported:
+        txs_per_report[log["topics"][3]].add(log["transactionHash"])
+    assert all(len(txs) == 1 for txs in txs_per_report.values())
+    # one transaction per row signed and mined: nothing sent twice
+    assert int(rpc.call("eth_getTransactionCount", [kit.oracle.address, "latest"]), 16) == sent
+    engine.dispose()
