@@ -983,3 +983,40 @@ def terms_document(terms: Terms) -> dict[str, Any]:
         meters.append(m)
     doc["meters"] = meters
     return doc
+
+
+def terms_changes(old: Terms, new: Terms) -> list[str]:
+    """What ``new`` changes against ``old``, one line per field in the spec's notation (``minimum_commitment:
+    100.00 → 150.00``, ``meters[1]: added (package …)``), for people deciding whether to accept an amendment."""
+    before, after = terms_document(old), terms_document(new)
+    lines: list[str] = []
+    for key in after:
+        if key == "meters":
+            continue
+        if before.get(key) != after.get(key):
+            lines.append(f"{key}: {_shown(before.get(key))} → {_shown(after.get(key))}")
+    for key in before:
+        if key not in after and key != "meters":
+            lines.append(f"{key}: {_shown(before[key])} → none")
+    old_meters, new_meters = before["meters"], after["meters"]
+    for i, meter in enumerate(new_meters):
+        if i >= len(old_meters):
+            lines.append(f"meters[{i}]: added ({_shown(meter)})")
+            continue
+        for field, value in meter.items():
+            if old_meters[i].get(field) != value:
+                lines.append(f"meters[{i}].{field}: {_shown(old_meters[i].get(field))} → {_shown(value)}")
+        for field in old_meters[i]:
+            if field not in meter:
+                lines.append(f"meters[{i}].{field}: {_shown(old_meters[i][field])} → none")
+    return lines
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, list):
+        return "[" + "; ".join(_shown(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_shown(v)}" for k, v in value.items())
+    return str(value)

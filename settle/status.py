@@ -33,7 +33,7 @@ from settle.deployments import Deployments
 from settle.errors import ChainError, ConfigError, ValidationError
 from settle.money import format_minor
 from settle.pricing import PeriodCharge, period_charge
-from settle.spec import format_price, format_timestamp, terms_document
+from settle.spec import format_price, format_timestamp, terms_changes, terms_document
 from settle.terms import Terms
 
 __all__ = [
@@ -61,6 +61,12 @@ class VersionView:
     effective_from_period: int
     pending: bool = False
     state: str = "in force"
+    #: For the pending version: the parties (addresses) that have not accepted it yet, ...
+    awaiting: tuple[str, ...] = ()
+    #: ... the first period it would price if accepted now (0 for the first terms of a Proposed agreement) ...
+    applies_from: int | None = None
+    #: ... and what it changes against the version in force (spec notation, one line per field).
+    changes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -218,6 +224,11 @@ class AgreementView:
                     "effective_from_period": v.effective_from_period,
                     "pending": v.pending,
                     "state": v.state,
+                    **(
+                        {"awaiting": list(v.awaiting), "applies_from_period": v.applies_from, "changes": list(v.changes)}
+                        if v.pending
+                        else {}
+                    ),
                     "terms": terms_document(v.terms),
                 }
                 for v in self.versions
@@ -388,6 +399,16 @@ def read_agreement(
         versions.append(dataclasses.replace(found, pending=(v == pending_version), state=version_state))
         v += 1
     terms = {x.version: x for x in versions}[in_force].terms
+    if pending_version:
+        # Who still has to accept, from which period it would apply, and what it changes.
+        pending = {x.version: x for x in versions}[pending_version]
+        awaiting = tuple(party for party in (payer, payee) if not call(agreement.functions.hasAccepted(party, pending_version)))
+        applies_from = 0 if version == 0 else current + 1
+        changes = () if version == 0 else tuple(terms_changes(terms, pending.terms))
+        versions = [
+            dataclasses.replace(x, awaiting=awaiting, applies_from=applies_from, changes=changes) if x.version == pending_version else x
+            for x in versions
+        ]
 
     history = _history(chain, agreement, factory, at, terms)
 

@@ -132,8 +132,24 @@ def render(view: AgreementView, console: Any) -> None:
             state_text = v.state
             if view.version == 0:
                 state_text = "awaiting acceptance"
-            versions.add_row(str(v.version), "0x" + v.terms_hash.hex()[:16] + "…", str(v.effective_from_period), state_text)
+            from_period = (
+                str(v.applies_from) + " if accepted now" if v.pending and v.applies_from is not None else str(v.effective_from_period)
+            )
+            versions.add_row(str(v.version), "0x" + v.terms_hash.hex()[:16] + "…", from_period, state_text)
         console.print(versions)
+    pending = next((v for v in view.versions if v.pending), None)
+    if pending is not None:
+        names = {view.payer: view.names.get("payer") or "payer", view.payee: view.names.get("payee") or "payee"}
+        waiting = ", ".join(f"{names.get(a, a)} ({a})" for a in pending.awaiting) or "nobody (both accepted)"
+        console.print(f"Version {pending.version} awaits acceptance by {waiting}.")
+        if pending.applies_from is not None:
+            console.print(f"  Accepted now, it would price periods from {pending.applies_from} on.")
+        if pending.changes:
+            console.print(f"  It changes, against version {view.version}:")
+            for line in pending.changes:
+                console.print(f"    {line}")
+        elif view.version:
+            console.print(f"  Its terms are the same as version {view.version}'s.")
     if view.history:
         history = Table(title="History", title_justify="left")
         for column in ("block", "time", "event"):

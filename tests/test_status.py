@@ -248,3 +248,28 @@ def test_the_cast_commands_of_the_docs_work(chain, billed, rpc_url):
     )
     assert logs.returncode == 0, logs.stderr
     assert [entry["topics"][1][-40:] for entry in json.loads(logs.stdout)] == [billed.address[2:].lower()]
+
+
+def test_a_pending_amendment_says_who_must_accept_from_when_and_what_changes(chain, sessions, active, cli_env):
+    """The review found `settle status` showing a pending version "from period 0" and nothing else."""
+    accounts = chain.dev_accounts(6)
+    agreement = chain.contract("IBillingAgreement", active)
+    start = int(chain.call(agreement.functions.periodBounds(0))[0])
+    amend(sessions[PAYER], active, make_spec(start, minimum_commitment="25.00"))  # the payer proposes (and accepts)
+    view = read_agreement(chain, active)
+    (pending,) = [v for v in view.versions if v.pending]
+    assert pending.version == 2 and pending.state == "pending"
+    assert pending.awaiting == (accounts[PAYEE].address,)
+    assert pending.applies_from == view.current_period + 1
+    assert [line for line in pending.changes if line.startswith("minimum_commitment")] == [
+        f"minimum_commitment: {view.terms.format_amount(view.terms.minimum_commitment).split()[0]} → 25.00"
+    ]
+    document = view.to_json()
+    (entry,) = [v for v in document["versions"] if v["pending"]]
+    assert entry["awaiting"] == [accounts[PAYEE].address] and entry["applies_from_period"] == view.current_period + 1
+    assert entry["changes"] == list(pending.changes)
+    shown = settle_cli("status", active, env={**cli_env, "COLUMNS": "200"})
+    assert shown.returncode == 0, shown.stderr
+    waiting = next(line for line in shown.stdout.splitlines() if line.startswith("Version 2 awaits acceptance by"))
+    assert accounts[PAYEE].address in waiting and accounts[PAYER].address not in waiting
+    assert f"would price periods from {view.current_period + 1} on" in shown.stdout and "minimum_commitment" in shown.stdout

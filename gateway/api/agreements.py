@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import or_, select
 
-from gateway.api.deps import ADDRESS_PATTERN, AddressPath, PageDep, SessionDep, TenantDep, address_param, require_tenant_is
+from gateway.api.deps import (
+    ADDRESS_PATTERN,
+    AddressPath,
+    ApiState,
+    PageDep,
+    SessionDep,
+    StateDep,
+    TenantDep,
+    address_param,
+    require_tenant_is,
+)
 from gateway.api.schemas import AgreementDetail, AgreementOut, TermsVersionOut, UsageOut
 from gateway.api.views import agreement_out, settlement_out
 from gateway.models import Agreement, Settlement, TermsVersion, Usage
 from settle.http import errors
-from settle.spec import terms_document
+from settle.spec import terms_changes, terms_document
 from settle.terms import Terms
 
 router = APIRouter(prefix="/v1/agreements", tags=["agreements"], responses=errors(422))
@@ -39,14 +50,26 @@ def list_agreements(
 
 
 @router.get("/{address}", summary="One agreement with its terms versions, usage and settlements", responses=errors(403, 404))
-def get_agreement(address: AddressPath, session: SessionDep, tenant: TenantDep) -> AgreementDetail:
+def get_agreement(address: AddressPath, session: SessionDep, tenant: TenantDep, state: StateDep) -> AgreementDetail:
     agreement = session.scalar(select(Agreement).where(Agreement.address == address_param(address)).order_by(Agreement.id))
     if agreement is None:
         raise HTTPException(404, f"agreement {address} is not known to the gateway")
     require_tenant_is(tenant, agreement.payer, agreement.payee)
+    rows = list(session.scalars(select(TermsVersion).where(TermsVersion.agreement_id == agreement.id).order_by(TermsVersion.version)))
+    terms_of = {row.version: Terms.unpack(bytes.fromhex(row.packed[2:]), validate=False) for row in rows}
+    in_force = terms_of.get(agreement.terms_version or 1)
     versions = []
-    for row in session.scalars(select(TermsVersion).where(TermsVersion.agreement_id == agreement.id).order_by(TermsVersion.version)):
-        terms = Terms.unpack(bytes.fromhex(row.packed[2:]), validate=False)
+    for row in rows:
+        terms = terms_of[row.version]
+        pending: dict[str, object] = {}
+        if row.status == "pending" and in_force is not None:
+            # Who still has to accept, from which period it would apply if accepted now, what it changes.
+            now = _now(state)
+            pending = {
+                "awaiting": [p for p in (agreement.payer, agreement.payee) if p not in (row.accepted_by or [])],
+                "applies_from_period": 0 if agreement.terms_version == 0 else in_force.schedule.period_at(now) + 1,
+                "changes": [] if agreement.terms_version == 0 else terms_changes(in_force, terms),
+            }
         versions.append(
             TermsVersionOut(
                 version=row.version,
@@ -54,6 +77,7 @@ def get_agreement(address: AddressPath, session: SessionDep, tenant: TenantDep) 
                 status=row.status,
                 effective_from_period=row.effective_from_period,
                 terms=terms_document(terms),
+                **pending,  # type: ignore[arg-type]
             )
         )
     usage = [
@@ -66,3 +90,13 @@ def get_agreement(address: AddressPath, session: SessionDep, tenant: TenantDep) 
         for s in session.scalars(select(Settlement).where(Settlement.agreement_id == agreement.id).order_by(Settlement.period))
     ]
     return AgreementDetail(**agreement_out(session, agreement).model_dump(), versions=versions, usage=usage, settlements=settlements)
+
+
+def _now(state: ApiState) -> int:
+    """The chain's time when the API has a chain connection (periods run on chain time), else the wall clock."""
+    if state.chain is not None:
+        try:
+            return int(state.chain.w3.eth.get_block("latest")["timestamp"])
+        except Exception:  # noqa: BLE001 - a node that does not answer: the wall clock is the next best answer
+            pass
+    return int(time.time())

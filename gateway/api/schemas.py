@@ -39,9 +39,12 @@ class Health(BaseModel):
 class TermsVersionOut(BaseModel):
     version: int
     terms_hash: str
-    status: str
+    status: str = Field(description="pending | accepted | rejected | replaced")
     effective_from_period: int
     terms: dict[str, object]
+    awaiting: list[str] | None = Field(default=None, description="Pending version: the parties that have not accepted it yet")
+    applies_from_period: int | None = Field(default=None, description="Pending version: the first period it would price if accepted now")
+    changes: list[str] | None = Field(default=None, description="Pending version: what it changes against the version in force")
 
 
 class UsageOut(BaseModel):
@@ -84,7 +87,7 @@ class AgreementOut(BaseModel):
     token: str | None
     minor_digits: int
     next_period_to_settle: int
-    end_period: int | None
+    last_period: int | None = Field(description="The last period billed when an end is scheduled (null: open-ended)")
     outstanding: Money
     payment_method: str | None
     created_block: int

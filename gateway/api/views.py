@@ -48,7 +48,7 @@ def agreement_out(session: Session, agreement: Agreement) -> AgreementOut:
         token=None if agreement.token == ZERO_ADDRESS else agreement.token,
         minor_digits=agreement.minor_digits,
         next_period_to_settle=agreement.next_period_to_settle,
-        end_period=agreement.end_period or None,
+        last_period=agreement.end_period - 1 if agreement.end_period else None,
         outstanding=money(agreement, outstanding),
         payment_method=method.value if method is not None else None,
         created_block=agreement.created_block,

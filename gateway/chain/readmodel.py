@@ -202,6 +202,12 @@ class Projector:
     def _version(self, agreement: Agreement, version: int) -> TermsVersion | None:
         return self.session.scalar(select(TermsVersion).where(TermsVersion.agreement_id == agreement.id, TermsVersion.version == version))
 
+    def _on_TermsAccepted(self, agreement: Agreement, args: dict[str, Any], lg: DecodedLog) -> None:  # noqa: N802
+        row = self._version(agreement, int(args["version"]))
+        party = str(args["party"]).lower()
+        if row is not None and party not in (row.accepted_by or []):
+            row.accepted_by = [*(row.accepted_by or []), party]  # a new list, so the JSON column is written
+
     def _on_AgreementActivated(self, agreement: Agreement, args: dict[str, Any], lg: DecodedLog) -> None:  # noqa: N802
         agreement.state = "active"
         agreement.pending_version = 0

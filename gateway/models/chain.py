@@ -110,6 +110,8 @@ class TermsVersion(Base):
     terms_hash: Mapped[str] = mapped_column(String(66))
     packed: Mapped[str] = mapped_column(Text)  # 0x-hex
     status: Mapped[str] = mapped_column(String(10))  # pending | accepted | rejected | replaced
+    #: Parties (lower-case addresses) that accepted this version (TermsAccepted), for "who still has to accept".
+    accepted_by: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     effective_from_period: Mapped[int] = mapped_column(BigInteger, default=0)
     proposed_block: Mapped[int] = mapped_column(BigInteger)
 

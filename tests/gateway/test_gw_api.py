@@ -158,3 +158,28 @@ def test_changes_need_the_operator_token(api):  # type: ignore[no-untyped-def]
     disabled = closed.post("/v1/parties", json=party, headers={"Authorization": f"Bearer {TOKEN}"})
     assert disabled.status_code == 403 and "SETTLE_GATEWAY_API_TOKEN" in disabled.json()["detail"]
     assert client.get(f"/v1/parties/{party['address']}").status_code == 404  # nothing was stored
+
+
+def test_a_pending_amendment_says_who_must_accept_from_when_and_what_changes(api):  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    from settle.terms import Meter, Terms
+
+    client, kit, debit, _transfer, _db = api
+    contract = kit.agreement(debit)
+    current = Terms.from_abi(kit.chain.call(contract.functions.terms())[0])
+    cheaper = dataclasses.replace(current, meters=(Meter.per_unit(8),), minimum_commitment=500)
+    kit.chain.transact(contract.functions.proposeAmendment(cheaper.to_abi()), kit.payers[0])  # the payer proposes and accepts
+    client.app.state.settle.listener.catch_up()
+    detail = client.get(f"/v1/agreements/{debit}").json()
+    (pending,) = [v for v in detail["versions"] if v["status"] == "pending"]
+    assert pending["version"] == 2 and pending["awaiting"] == [kit.payees[0].address.lower()]
+    now = kit.dev.now()
+    assert pending["applies_from_period"] == current.schedule.period_at(now) + 1
+    assert "minimum_commitment: 10.00 → 5.00" in pending["changes"] and "meters[0].price: 0.10 → 0.08" in pending["changes"]
+    assert detail["versions"][0].get("awaiting") is None  # only the pending version carries these
+    kit.chain.transact(contract.functions.accept(2, cheaper.terms_hash()), kit.payees[0])
+    client.app.state.settle.listener.catch_up()
+    accepted = client.get(f"/v1/agreements/{debit}").json()
+    assert [v["status"] for v in accepted["versions"]] == ["accepted", "accepted"] and accepted["terms_version"] == 2
+    assert accepted["last_period"] is None
