@@ -240,7 +240,7 @@ class AgreementView:
                 "seconds_left": self.time_left,
             },
             "next_period_to_settle": self.next_period_to_settle,
-            "end_period": self.end_period or None,
+            "last_period": self.end_period - 1 if self.end_period else None,
             "outstanding": amount(self.outstanding),
             "usage_epoch": self.usage_epoch,
             "warnings": self.warnings,
