@@ -17,7 +17,7 @@ COMMAND = ["agreement", "accept"]
 
 
 def main(*argv: str) -> Any:
-    from settle.cli.agreement import run_script
+    from settle_cli.scripts import run_script
 
     return run_script(COMMAND, argv)
 

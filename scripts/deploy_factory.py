@@ -16,7 +16,7 @@ COMMAND = ["agreement", "deploy-factory"]
 
 
 def main(*argv: str) -> Any:
-    from settle.cli.agreement import run_script
+    from settle_cli.scripts import run_script
 
     return run_script(COMMAND, argv)
 

@@ -44,7 +44,7 @@ def main(*argv: str) -> str:
     parser.add_argument("--amount", type=int, default=0, help="amount to mint, in minor units (cents)")
     args = parser.parse_args(list(argv))
     url = args.rpc_url or _brownie_rpc_url() or "http://127.0.0.1:8545"
-    from settle.cli import run_guarded
+    from settle.cli.boundary import run_guarded
 
     return run_guarded(lambda: deploy(url, args.mint_to, args.amount))
 

@@ -15,7 +15,7 @@ COMMAND = ["agreement", "resolve"]
 
 
 def main(*argv: str) -> Any:
-    from settle.cli.agreement import run_script
+    from settle_cli.scripts import run_script
 
     return run_script(COMMAND, argv)
 

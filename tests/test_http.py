@@ -32,7 +32,8 @@ IMPORT_EVERYTHING = """
 import sys
 import web3, eth_account, eth_keys, py_ecc
 import py_ecc.bn128, py_ecc.optimized_bn128, py_ecc.bls
-import oracle.service, oracle.api, gateway.service, gateway.api, settle.cli
+import oracle.service, oracle.api, gateway.service, gateway.api, settle_cli.app
+import settle.cli.agreement, settle.cli.status, oracle.cli, gateway.cli, settle_cli.demo
 from oracle.service import api_app
 print(sys.getrecursionlimit())
 import json

@@ -16,10 +16,10 @@ def test_licence_in_the_form_every_setuptools_reads() -> None:
     assert CONFIG["project"]["license"] == {"text": "Apache-2.0"}
 
 
-def test_only_the_three_packages_are_found(tmp_path: Path) -> None:
+def test_only_the_four_packages_are_found(tmp_path: Path) -> None:
     find = CONFIG["tool"]["setuptools"]["packages"]["find"]
     assert find["namespaces"] is False
-    for folder in ("settle", "settle/cli", "oracle", "gateway", "gateway/api"):
+    for folder in ("settle", "settle/cli", "settle_cli", "oracle", "gateway", "gateway/api"):
         (tmp_path / folder).mkdir(parents=True)
         (tmp_path / folder / "__init__.py").write_text("")
     (tmp_path / "settle-demo-20261206-0312").mkdir()  # what `settle demo` leaves in the working folder
@@ -27,8 +27,12 @@ def test_only_the_three_packages_are_found(tmp_path: Path) -> None:
     (tmp_path / "settlements").mkdir()
     (tmp_path / "settlements" / "__init__.py").write_text("")
     found = sorted(find_packages(where=str(tmp_path), include=find["include"]))
-    assert found == ["gateway", "gateway.api", "oracle", "settle", "settle.cli"]
+    assert found == ["gateway", "gateway.api", "oracle", "settle", "settle.cli", "settle_cli"]
     # The real tree: every package of the repository is found, nothing else.
     real = set(find_packages(where=str(ROOT), include=find["include"]))
-    assert {"settle", "settle.cli", "oracle", "gateway", "gateway.api"} <= real
-    assert all(p.split(".")[0] in {"settle", "oracle", "gateway"} for p in real)
+    assert {"settle", "settle.cli", "settle_cli", "oracle", "gateway", "gateway.api"} <= real
+    assert all(p.split(".")[0] in {"settle", "settle_cli", "oracle", "gateway"} for p in real)
+
+
+def test_the_console_script_is_the_composition_root() -> None:
+    assert CONFIG["project"]["scripts"] == {"settle": "settle_cli:main"}

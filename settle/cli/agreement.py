@@ -4,22 +4,22 @@ and disputes (dispute, resolve, decide, write-off).
 Every command that sends a transaction takes ``--network`` (a name from networks.yaml or an RPC URL),
 ``--dry-run`` (print the decoded call and its gas estimate, send nothing), and a signer: ``--keystore FILE``
 (password from ``SETTLE_KEYSTORE_PASSWORD`` or a prompt) or ``--dev-account N`` on a development chain.
-The scripts in ``scripts/`` run these same commands (:func:`run_script`).
+The scripts in ``scripts/`` run these same commands (:func:`settle_cli.scripts.run_script`). Each command imports
+what it needs when it runs: loading this group stays cheap (``settle agreement --help``, ``validate``).
 """
 
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from settle import operator
 from settle.errors import ConfigError
-from settle.spec import json_schema, load_spec, terms_document
+
+if TYPE_CHECKING:
+    from settle import operator
 
 app = typer.Typer(
     help="Agreements: check a spec, deploy the factory, create, accept, amend, pause, terminate, manage roles; disputes.",
@@ -42,6 +42,8 @@ SpecArg = Annotated[Path, typer.Argument(help="Agreement spec (YAML), see docs/a
 
 
 def _session(network: str | None, keystore: Path | None, dev_account: int | None, dry_run: bool = False) -> operator.Session:
+    from settle import operator
+
     return operator.Session.open(network, keystore=keystore, dev_account=dev_account, dry_run=dry_run, say=typer.echo)
 
 
@@ -57,9 +59,13 @@ def validate_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the terms as JSON.")] = False,
 ) -> dict[str, Any]:
     """Check a spec without sending anything: print the on-chain terms it becomes and their hash."""
+    from settle.spec import load_spec, terms_document
+
     loaded = load_spec(spec)
     resolver = None
     if network is not None:
+        from settle import operator
+
         resolver = operator.Session.open(network, need_signer=False, say=typer.echo).token_resolver()
     terms = loaded.to_terms(resolver)
     document = {
@@ -94,6 +100,8 @@ def schema_command(
     check: Annotated[bool, typer.Option("--check", help="Fail if --output differs from the current schema (for CI).")] = False,
 ) -> None:
     """Print the JSON Schema of agreement specs (published as docs/agreement-spec.schema.json)."""
+    from settle.spec import json_schema
+
     text = json_schema()
     if output is None:
         typer.echo(text, nl=False)
@@ -125,6 +133,8 @@ def deploy_factory_command(
     ] = False,
 ) -> dict[str, Any]:
     """Deploy AgreementFactory (with its BillingAgreement implementation) and record it in deployments/<chain-id>.json."""
+    from settle import operator
+
     session = _session(network, keystore, dev_account, dry_run)
     outcome = operator.deploy_factory(session, admin=admin, operators=operators, with_test_token=with_test_token)
     return outcome.result
@@ -141,6 +151,8 @@ def allow_token_command(
     factory: FactoryOpt = None,
 ) -> None:
     """Allow (or disallow) agreements paid in an ERC-20 token. Admin only."""
+    from settle import operator
+
     operator.allow_token(_session(network, keystore, dev_account, dry_run), token, allowed=not disallow, factory=factory)
 
 
@@ -159,6 +171,8 @@ def grant_role_command(
     factory: FactoryOpt = None,
 ) -> None:
     """Grant a factory role to an account. Admin only."""
+    from settle import operator
+
     operator.grant_role(_session(network, keystore, dev_account, dry_run), role, account, factory=factory)
 
 
@@ -173,6 +187,8 @@ def revoke_role_command(
     factory: FactoryOpt = None,
 ) -> None:
     """Revoke a factory role from an account (an oracle signer stops at once). Admin only."""
+    from settle import operator
+
     operator.revoke_role(_session(network, keystore, dev_account, dry_run), role, account, factory=factory)
 
 
@@ -189,6 +205,9 @@ def create_command(
     factory: FactoryOpt = None,
 ) -> dict[str, Any]:
     """Create the agreement a spec describes (state Proposed). Operator only."""
+    from settle import operator
+    from settle.spec import load_spec
+
     loaded = load_spec(spec)  # an invalid spec fails here, before any connection
     session = _session(network, keystore, dev_account, dry_run)
     return operator.create_agreement(session, loaded, factory=factory, spec_path=str(spec)).result
@@ -214,6 +233,9 @@ def accept_command(
     ] = None,
 ) -> dict[str, Any]:
     """Accept the pending terms (version 1, or a proposed amendment) as payer or payee."""
+    from settle import operator
+    from settle.spec import load_spec
+
     loaded = load_spec(spec) if spec is not None else None
     if sign_to is not None and signature_file is not None:
         raise ConfigError("--sign-to writes a signature and --signature-file submits one: choose one")
@@ -236,6 +258,9 @@ def amend_command(
     dry_run: DryRunOpt = False,
 ) -> dict[str, Any]:
     """Propose new terms from a spec (payer, payee or operator); they apply from the next period once both parties accept."""
+    from settle import operator
+    from settle.spec import load_spec
+
     loaded = load_spec(spec)
     return operator.amend(_session(network, keystore, dev_account, dry_run), agreement, loaded).result
 
@@ -249,6 +274,8 @@ def reject_amendment_command(
     dry_run: DryRunOpt = False,
 ) -> None:
     """Drop the pending amendment (payer, payee or operator)."""
+    from settle import operator
+
     operator.reject_amendment(_session(network, keystore, dev_account, dry_run), agreement)
 
 
@@ -261,6 +288,8 @@ def pause_command(
     dry_run: DryRunOpt = False,
 ) -> None:
     """Pause an active agreement: no usage reports, no settlement (payee or operator)."""
+    from settle import operator
+
     operator.pause(_session(network, keystore, dev_account, dry_run), agreement)
 
 
@@ -273,6 +302,8 @@ def resume_command(
     dry_run: DryRunOpt = False,
 ) -> None:
     """Resume a paused agreement (payee or operator)."""
+    from settle import operator
+
     operator.resume(_session(network, keystore, dev_account, dry_run), agreement)
 
 
@@ -292,6 +323,8 @@ def terminate_command(
     cancel: Annotated[bool, typer.Option("--cancel", help="Withdraw an agreement not yet accepted by both (parties or operator).")] = False,
 ) -> dict[str, Any]:
     """End an agreement: by notice, by both parties' consent, or cancel it before it is active."""
+    from settle import operator
+
     session = _session(network, keystore, dev_account, dry_run)
     return operator.terminate(session, agreement, notice=notice, consent_end_period=consent, cancel=cancel).result
 
@@ -323,6 +356,8 @@ def dispute_command(
     dry_run: DryRunOpt = False,
 ) -> dict[str, Any]:
     """Dispute part of a settlement (payer, within the dispute window); the rest stays due."""
+    from settle import operator
+
     session = _session(network, keystore, dev_account, dry_run)
     return operator.dispute(session, agreement, period, amount=amount, reason=reason).result
 
@@ -339,6 +374,8 @@ def resolve_command(
     dry_run: DryRunOpt = False,
 ) -> dict[str, Any]:
     """Consent to end a dispute at an amount (payer or payee); it takes effect when both consented to the same."""
+    from settle import operator
+
     session = _session(network, keystore, dev_account, dry_run)
     return operator.resolve_dispute(session, agreement, period, amount=amount, note=note).result
 
@@ -355,6 +392,8 @@ def decide_command(
     dry_run: DryRunOpt = False,
 ) -> dict[str, Any]:
     """Decide a dispute the parties did not resolve (the terms' arbiter, or an operator), once the window has closed."""
+    from settle import operator
+
     session = _session(network, keystore, dev_account, dry_run)
     return operator.decide_dispute(session, agreement, period, amount=amount, note=note).result
 
@@ -370,6 +409,8 @@ def write_off_command(
     dry_run: DryRunOpt = False,
 ) -> dict[str, Any]:
     """Consent to write off what is open on a settlement (payer or payee); it takes effect when both consented."""
+    from settle import operator
+
     session = _session(network, keystore, dev_account, dry_run)
     return operator.write_off(session, agreement, period, note=note).result
 
@@ -381,59 +422,9 @@ def register_note_command(
 ) -> None:
     """Hand the texts of recorded dispute actions to the gateway (SETTLE_GATEWAY_API_URL or its database), which
     keeps each one after finding its hash in the transaction."""
+    from settle import operator
+
     session = operator.Session.open(network, need_signer=False, say=typer.echo)
     failed = [str(path) for path in records if not operator.register_record(session, path)["registered"]]
     if failed:
         raise ConfigError(f"the gateway did not take {len(failed)} of {len(records)} text(s): {', '.join(failed)}")
-
-
-# -- scripts -----------------------------------------------------------------------------------------------------------
-
-
-def _brownie_rpc_url() -> str | None:
-    """The RPC URL of Brownie's active network when running under ``brownie run``."""
-    brownie = sys.modules.get("brownie")
-    if brownie is None:
-        return None
-    try:
-        if not brownie.network.is_connected():
-            return None
-        return str(brownie.network.web3.provider.endpoint_uri)
-    except Exception:  # noqa: BLE001 - an unusable Brownie means: not under Brownie
-        return None
-
-
-def run_script(command: Sequence[str], argv: Sequence[str]) -> Any:
-    """Run ``settle <command> <argv>`` for a script in scripts/ and return the command's result.
-
-    Under ``brownie run`` (which passes no arguments of its own) the network defaults to Brownie's and, on a
-    development chain, the signer to dev account 0. Errors print as one line; the exit code is 1 (2 for usage).
-    """
-    import click
-    from typer.main import get_command
-
-    from settle.cli import app as root_app
-    from settle.errors import SettleError
-
-    args = list(argv)
-    brownie_url = _brownie_rpc_url()
-    if brownie_url and not any(a == "--network" or a.startswith("--network=") or a == "-n" for a in args):
-        args += ["--network", brownie_url]
-        if not any(a in ("--keystore", "--dev-account") or a.startswith(("--keystore=", "--dev-account=")) for a in args):
-            args += ["--dev-account", "0"]
-    cli = get_command(root_app)
-    try:
-        return cli.main(args=[*command, *args], prog_name="settle", standalone_mode=False)
-    except SettleError as exc:
-        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
-        raise SystemExit(1) from None
-    except click.exceptions.Exit as exc:
-        if exc.exit_code:
-            raise SystemExit(exc.exit_code) from None
-        return None
-    except click.ClickException as exc:
-        exc.show()
-        raise SystemExit(exc.exit_code) from None
-    except click.exceptions.Abort:
-        typer.secho("aborted", err=True)
-        raise SystemExit(130) from None

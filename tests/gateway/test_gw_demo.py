@@ -31,7 +31,7 @@ from gateway.models import (
     StatementLine,
 )
 from settle.chain import Chain
-from settle.cli.demo import DemoResult, run_demo
+from settle_cli.demo import DemoResult, run_demo
 from settle.config import get_settings
 from settle.pricing import period_charge
 from settle.spec import load_spec

@@ -1,0 +1,3 @@
+from settle_cli import main
+
+main()
