@@ -11,13 +11,14 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 import yaml
 from eth_utils import keccak
 
+from gateway.banking.references import bank_reference_hash, end_to_end_id, payment_anchor
 from settle.chain import Chain, DevChain, dev_accounts
 from settle.deployments import Deployments
 from settle.networks import Network
@@ -66,7 +67,9 @@ class Example:
         dev.advance_to(SETTLED_AT - 1)  # estimates run at the latest block's time
         dev.set_next_timestamp(SETTLED_AT)
         chain.transact(contract.functions.settle(0), payee.sender)
-        chain.transact(contract.functions.confirmPayment(0, 5_000, keccak(text="E2E-STL-0/50.00/2030-11-06")), gateway)
+        # What the gateway anchors: end-to-end id, amount and value date, as both statements show them.
+        self.anchor = payment_anchor(end_to_end_id(chain.chain_id, self.agreement, 0), 5_000, 2, "EUR", date(2030, 11, 6))
+        chain.transact(contract.functions.confirmPayment(0, 5_000, bytes.fromhex(bank_reference_hash(self.anchor)[2:])), gateway)
         chain.transact(contract.functions.reportUsage(1, keccak(text="nov"), keccak(text="nov-root"), 0, [(0, 4_200), (1, 120)]), oracle)
         dev.mine(READ_AT)
 
@@ -76,7 +79,8 @@ class Example:
         expanded = re.sub(r"\$(\w+)", lambda m: env_vars.get(m.group(1), m.group(0)), command)
         args = _split(expanded)
         assert args[0] == "cast", command
-        proc = subprocess.run([npm_tool("cast"), *args[1:], "--rpc-url", self.rpc_url], capture_output=True, text=True)
+        rpc = ["--rpc-url", self.rpc_url] if args[1] != "keccak" else []
+        proc = subprocess.run([npm_tool("cast"), *args[1:], *rpc], capture_output=True, text=True)
         assert proc.returncode == 0, (command, proc.stderr)
         return proc.stdout.rstrip("\n")
 
@@ -105,7 +109,7 @@ def console_blocks() -> list[tuple[str, str]]:
                 output.append(line)
         if command is not None:
             pairs.append((command, "\n".join(output)))
-    return [(c, o) for c, o in pairs if c.startswith("cast call ")]
+    return [(c, o) for c, o in pairs if c.startswith(("cast call ", 'cast keccak "'))]
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +121,14 @@ def example(tmp_path_factory) -> Iterator[Example]:
 def test_the_page_names_the_example_addresses(example) -> None:
     text = DOC.read_text()
     assert f"A={example.agreement}" in text
+
+
+def test_the_payment_anchor_recipe_finds_the_payment(example) -> None:
+    """The page's `cast keccak` of end-to-end id, amount and value date is the bankRefHash on-chain."""
+    (keccak_line,) = [c for c, _ in console_blocks() if c.startswith("cast keccak ")]
+    assert example.anchor in keccak_line
+    event = example.chain.contract("IBillingAgreement", example.agreement).events.PaymentConfirmed().get_logs(from_block=0)[0]
+    assert example.run(keccak_line) == "0x" + bytes(event["args"]["bankRefHash"]).hex()
 
 
 def test_every_cast_call_of_the_page_prints_what_the_page_shows(example) -> None:

@@ -70,7 +70,8 @@ interface IBillingAgreement is ITermsErrors {
     ///         status afterwards are in `settlement(period)`: paid grows by `amount`; the status becomes Paid once
     ///         paid equals the amount, else PartiallyPaid, and a Disputed settlement stays Disputed.
     /// @dev Carries only what happened (no running state), to keep `confirmPayment` within its gas budget.
-    /// @param bankRefHash keccak256 of the bank reference (fiat) or 0 (token pull).
+    /// @param bankRefHash Fiat: keccak256 of what both parties' bank statements show for the payment (the gateway
+    ///        anchors `<end-to-end id>|<amount> <currency>|<value date>`, docs/reading-with-cast.md); 0 for a token pull.
     event PaymentConfirmed(uint32 indexed period, uint96 amount, bytes32 bankRefHash);
     /// @notice Pulling `amount` of the token from the payer failed; the settlement stays open.
     event TokenPullFailed(uint32 indexed period, uint256 amount);
@@ -340,7 +341,8 @@ interface IBillingAgreement is ITermsErrors {
 
     /// @notice Records a fiat payment for `period` seen on the bank statement. Gateway only.
     /// @param amount Amount received in minor units (not above what is open).
-    /// @param bankRefHash keccak256 of the bank reference (never IBANs or names on-chain).
+    /// @param bankRefHash keccak256 of what both parties' statements show for the payment (never IBANs or names
+    ///        on-chain).
     function confirmPayment(uint32 period, uint96 amount, bytes32 bankRefHash) external;
 
     /// @notice Records a returned fiat payment (return debit, chargeback), re-opening the amount. Gateway only.

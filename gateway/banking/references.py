@@ -1,5 +1,6 @@
 """References that tie a bank payment to one settlement: the SEPA end-to-end id, the ISO 11649 (RF) creditor
-reference, and the hash of a bank reference that goes on-chain.
+reference, and the payment anchor whose hash goes on-chain (end-to-end id, amount and value date: on both parties'
+statements).
 
 Both references are derived deterministically from ``(chain id, agreement address, period)``, so the gateway (or
 anyone holding the same three facts) can recompute them, and a statement line carrying either one identifies
@@ -16,10 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import date
 
 from eth_utils import keccak
 
 from gateway.errors import InvalidReferenceError
+from settle.money import format_minor
 
 MAX_END_TO_END_LENGTH = 35
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -178,11 +181,27 @@ def format_creditor_reference(reference: str) -> str:
 # -- on-chain bank reference ---------------------------------------------------------------------------------------
 
 
-def bank_reference_hash(bank_reference: str) -> str:
-    """``0x``-prefixed keccak256 of the UTF-8 bank reference: what ``confirmPayment`` carries on-chain."""
-    if not bank_reference or not bank_reference.strip():
+def payment_anchor(reference: str, amount: int, digits: int, currency: str, day: date) -> str:
+    """The text whose keccak256 goes on-chain with a payment (``confirmPayment``/``reportReturn``'s ``bankRefHash``):
+    ``<reference>|<amount> <currency>|<date>``, e.g. ``STL0…-3|102.50 EUR|2026-11-06``.
+
+    Everything in it is on both parties' bank statements: the SEPA end-to-end id (the reference; the creditor
+    reference when a payment carries no end-to-end id), the amount, and the value date (the interbank settlement
+    date both banks book). So the payer, like the payee, can recompute the hash from its own statement line
+    (``cast keccak "STL0…-3|102.50 EUR|2026-11-06"``) and find the payment on-chain. No IBAN or name is in it.
+    """
+    if not reference or not reference.strip():
+        raise InvalidReferenceError("payment anchor: the reference (end-to-end id or creditor reference) is empty")
+    if amount < 0:
+        raise InvalidReferenceError(f"payment anchor: amount {amount} is negative")
+    return f"{reference.strip()}|{format_minor(amount, digits)} {currency}|{day.isoformat()}"
+
+
+def bank_reference_hash(anchor: str) -> str:
+    """``0x``-prefixed keccak256 of the UTF-8 ``anchor`` (:func:`payment_anchor`): what ``confirmPayment`` carries."""
+    if not anchor or not anchor.strip():
         raise InvalidReferenceError("bank reference: empty")
-    return "0x" + keccak(bank_reference.encode("utf-8")).hex()
+    return "0x" + keccak(anchor.encode("utf-8")).hex()
 
 
 def reason_code_bytes4(code: str) -> str:

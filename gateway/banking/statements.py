@@ -32,6 +32,7 @@ from gateway.banking.references import (
     find_creditor_references,
     is_valid_creditor_reference,
     parse_creditor_reference,
+    payment_anchor,
     reason_code_bytes4,
 )
 from gateway.database import unit_of_work
@@ -283,17 +284,41 @@ def _match(session: Session, row: StatementLine, line: BookedLine) -> int | None
     return None
 
 
+def anchor_of(instruction: PaymentInstruction, row: StatementLine) -> str:
+    """The payment anchor of a matched statement line (:func:`gateway.banking.references.payment_anchor`): its
+    end-to-end id (or creditor reference), amount and value date (booking date, else the due date, when the bank
+    gives none)."""
+    return payment_anchor(
+        _anchor_reference(row) or instruction.end_to_end_id,
+        row.amount or 0,
+        instruction.currency_digits,
+        row.currency or instruction.currency,
+        row.value_date or row.booking_date or instruction.due_date,
+    )
+
+
 def _payload(instruction: PaymentInstruction, row: StatementLine) -> dict[str, Any]:
+    anchor = anchor_of(instruction, row)
     return {
         "chain_id": instruction.chain_id,
         "agreement": instruction.agreement,
         "period": instruction.period,
         "amount": row.amount,
         "currency": row.currency,
-        "bank_ref_hash": bank_reference_hash(row.bank_reference),
+        "bank_ref_anchor": anchor,
+        "bank_ref_hash": bank_reference_hash(anchor),
         "payment_instruction_id": instruction.id,
         "statement_line_id": row.id,
     }
+
+
+def _anchor_reference(row: StatementLine) -> str | None:
+    """The reference both statements show: the end-to-end id, else the creditor reference (SEPA's NOTPROVIDED is
+    no reference)."""
+    for value in (row.end_to_end_id, row.creditor_reference):
+        if value and value.strip() and value.strip().upper() != "NOTPROVIDED":
+            return value.strip()
+    return None
 
 
 def unmatched_lines(session: Session, limit: int | None = None) -> list[StatementLine]:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from gateway.banking import iso20022
 from gateway.banking.bank_simulator import BankSimulator, ReturnRule
 from gateway.banking.references import bank_reference_hash, end_to_end_id
+from gateway.banking.statements import anchor_of
 from gateway.models import (
     BankStatement,
     ChainTransaction,
@@ -159,7 +160,8 @@ def check_invariants(flow: Scenario, *, statements: int) -> None:
             assert len(matched) == len(expected) + 1
             states = Counter(i.state for i in instructions)
             assert states == Counter({InstructionState.PAID: len(expected) - 1, InstructionState.RETURNED: 1})
-            hashes = {bank_reference_hash(line.bank_reference) for line in matched}
+            by_id = {i.id: i for i in instructions}
+            hashes = {bank_reference_hash(anchor_of(by_id[line.payment_instruction_id], line)) for line in matched}
     finally:
         engine.dispose()
     confirmed: Counter[tuple[str, int]] = Counter()

@@ -64,7 +64,10 @@ def test_import_matches_and_queues_once(seeded: Database) -> None:
         "amount": 10_000,
         "currency": "EUR",
     }
-    assert confirm["bank_ref_hash"] == bank_reference_hash("FIX-T1")
+    # What goes on-chain is the hash of what both statements show: end-to-end id, amount and value date.
+    e2e = end_to_end_id(CHAIN_ID, AGREEMENT, 0)
+    assert confirm["bank_ref_anchor"] == f"{e2e}|100.00 EUR|2025-03-05"
+    assert confirm["bank_ref_hash"] == bank_reference_hash(f"{e2e}|100.00 EUR|2025-03-05") != bank_reference_hash("FIX-T1")
     assert queued["confirm:FIX-T2"]["period"] == 1 and queued["confirm:FIX-T2"]["amount"] == 12_000  # matched by RF in free text
     returned = queued["return:FIX-T4"]
     assert (returned["period"], returned["amount"], returned["reason_code"], returned["reason_code_bytes4"]) == (
