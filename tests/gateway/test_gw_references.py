@@ -135,3 +135,18 @@ def test_bank_reference_hash_and_reason_code() -> None:
         reason_code_bytes4("TOOLONG")
     with pytest.raises(InvalidReferenceError, match="bank reference: empty"):
         bank_reference_hash(" ")
+
+
+def test_payment_anchor_is_what_both_statements_show() -> None:
+    from datetime import date
+
+    from gateway.banking.references import payment_anchor
+
+    anchor = payment_anchor(" STL0ABC-3 ", 10_250, 2, "EUR", date(2026, 11, 6))
+    assert anchor == "STL0ABC-3|102.50 EUR|2026-11-06"
+    assert bank_reference_hash(anchor) == bank_reference_hash("STL0ABC-3|102.50 EUR|2026-11-06")
+    assert payment_anchor("RF18539007547034", 5, 0, "JPY", date(2026, 1, 2)) == "RF18539007547034|5 JPY|2026-01-02"
+    with pytest.raises(InvalidReferenceError, match="reference .* is empty"):
+        payment_anchor("  ", 1, 2, "EUR", date(2026, 1, 2))
+    with pytest.raises(InvalidReferenceError, match="negative"):
+        payment_anchor("STL0ABC-3", -1, 2, "EUR", date(2026, 1, 2))
