@@ -701,7 +701,17 @@ def terminate(
         period = AgreementStatus.decode(session.chain.call(contract.functions.status())).current_period
         in_force, _ = read_version(session.chain, contract, int(session.chain.call(contract.functions.versionForPeriod(period))) or 1)
         session.say(f"notice period: {format_duration(in_force.terms.notice_seconds)}")
+        # The contract's rule (giveNotice): the agreement ends with the period in which the notice expires.
+        now = int(session.chain.w3.eth.get_block("latest")["timestamp"])
+        expires = now + in_force.terms.notice_seconds
+        last = in_force.terms.schedule.period_at(expires)
+        ends_at = in_force.terms.schedule.end_of(last)
+        session.say(
+            f"given now, the notice expires {format_timestamp(expires)}: the agreement would end after period {last}, "
+            f"at {format_timestamp(ends_at)}"
+        )
         outcome = session.execute(contract, contract.functions.giveNotice(), "give notice")
+        outcome.result.setdefault("last_period", last)
     elif cancel:
         outcome = session.execute(contract, contract.functions.cancel(), "cancel")
     else:

@@ -315,6 +315,21 @@ def test_terminate_by_notice(chain, sessions, active):
     assert chain.call(contract.functions.status())[8] == outcome.result["end_period"]
 
 
+def test_terminate_by_notice_dry_run_previews_the_end(chain, sessions, active, rpc_url, deployments_dir):
+    from operator_support import make_session
+
+    dry = make_session(chain, rpc_url, deployments_dir, PAYER, dry_run=True)
+    before = state_of(chain)
+    outcome = terminate(dry, active, notice=True)
+    contract = chain.contract("IBillingAgreement", active)
+    current = int(chain.call(contract.functions.currentPeriod())[0])
+    assert outcome.dry_run and state_of(chain) == before and chain.call(contract.functions.status())[8] == 0
+    assert outcome.result["last_period"] == current + 1  # what the real notice then sets (end before current + 2)
+    assert f"would end after period {current + 1}, at " in dry.say.text  # type: ignore[attr-defined]
+    real = terminate(sessions[PAYER], active, notice=True)
+    assert real.result["end_period"] == outcome.result["last_period"] + 1
+
+
 def test_terminate_by_consent_of_both(chain, sessions, active):
     contract = chain.contract("IBillingAgreement", active)
     end_period = int(chain.call(contract.functions.currentPeriod())[0]) + 3
