@@ -20,6 +20,16 @@ SECRET_ENV = "SETTLE_ORACLE_ALERT_WEBHOOK_SECRET"
 log = logging.getLogger("settle.oracle.alerts")
 
 
+def _require_secret(secret: str) -> None:
+    """A webhook is always signed: refuse to start without a secret, or with one too short to sign with."""
+    if not secret:
+        raise ConfigError(f"an alert webhook is configured but {SECRET_ENV} is not set: webhooks are always signed (docs/oracle.md)")
+    try:
+        webhooks.check_secret(secret)
+    except ValueError as exc:
+        raise ConfigError(f"{SECRET_ENV}: {exc}") from None
+
+
 class Alerts:
     def __init__(
         self,
@@ -29,13 +39,8 @@ class Alerts:
         hook: Callable[[dict[str, Any]], None] | None = None,
         timeout: float = 5.0,
     ):
-        if webhook and not secret:
-            raise ConfigError(f"an alert webhook is configured but {SECRET_ENV} is not set: webhooks are always signed (docs/oracle.md)")
         if webhook:
-            try:
-                webhooks.signature(secret, b"")
-            except ValueError as exc:
-                raise ConfigError(f"{SECRET_ENV}: {exc}") from None
+            _require_secret(secret)
         self.webhook = webhook
         self._secret = secret
         self.hook = hook

@@ -25,9 +25,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from oracle import ingest as ingest_mod
 from oracle import quarantine, registry
-from oracle.ingest import Pipeline, QuarantineError
+from oracle import records as rec
+from oracle.ingest import Pipeline
 from oracle.proofs import ProofError, prove
 from oracle.records import FIELDS
 from oracle.rpc import Rpc
@@ -112,7 +112,7 @@ def _big_int(digits: str) -> int | Decimal:
     return int(digits) if len(digits) <= 100 else Decimal(digits)
 
 
-def _decode(body: bytes) -> tuple[Any, ingest_mod.rec.Columns | None]:
+def _decode(body: bytes) -> tuple[Any, rec.Columns | None]:
     """The JSON body, and its records as columns when it is a batch of objects. Numbers with a fraction must be
     read exactly (``Decimal``): orjson reads them as floats, so a body with one in a record field (or that orjson
     refuses) is decoded again with the standard library, which also words the errors."""
@@ -123,7 +123,7 @@ def _decode(body: bytes) -> tuple[Any, ingest_mod.rec.Columns | None]:
     else:
         objects = payload.get("records") if isinstance(payload, dict) else payload
         if isinstance(objects, list):
-            columns = ingest_mod.rec.columns_from_objects(objects, range(len(objects)))
+            columns = rec.columns_from_objects(objects, range(len(objects)))
             if columns is not None and not columns.has_float():
                 return payload, columns
     try:
@@ -231,17 +231,17 @@ def create_app(state: OracleState) -> FastAPI:
     def _decide(action: str, source: str, record_id: str, decision: Decision, who: registry.Principal) -> dict[str, Any]:
         try:
             if action == "release":
-                return ingest_mod.release(
+                return quarantine.release(
                     state.pipeline, source, record_id, next_period=decision.next_period, by=who.label or "operator", note=decision.note
                 )
-            return ingest_mod.reject(state.pipeline, source, record_id, by=who.label or "operator", note=decision.note)
-        except QuarantineError as exc:
+            return quarantine.reject(state.pipeline, source, record_id, by=who.label or "operator", note=decision.note)
+        except quarantine.QuarantineError as exc:
             if exc.code == "unknown_source":
                 raise ApiError(404, str(exc), loc=["path", "source"]) from None
             if exc.code == "not_found":
                 raise ApiError(404, str(exc), loc=["path", "record_id"]) from None
             raise ApiError(409, str(exc), type=exc.code) from None
-        except ingest_mod.rec.RecordError as exc:
+        except rec.RecordError as exc:
             raise ApiError(409, str(exc), type=exc.code) from None
 
     decided = {**authenticated, **errors(400, 404, 409, 413, 422)}

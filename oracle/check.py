@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import repeat
 from operator import itemgetter, le, lt
-from typing import Any
+from typing import Any, NamedTuple
 
 from _pysha3 import keccak_256
 
@@ -47,8 +47,18 @@ class Issue:
         return out
 
 
-# A record held for quarantine: (record_id, agreement_id, meter, period, occurred_us, line, code, reason, parsed)
-Held = tuple[str | None, int | None, int | None, int | None, int, int, str, str, rec.Parsed]
+class Held(NamedTuple):
+    """A record held for quarantine: what the checks resolved of it (None where they could not), and why."""
+
+    record_id: str
+    agreement_id: int | None
+    meter: int | None
+    period: int | None
+    occurred_us: int
+    line: int
+    code: str
+    reason: str
+    record: rec.Parsed  # as it was sent, for the operator (and for a later release)
 
 
 @dataclass
@@ -459,7 +469,7 @@ class _Run:
                     issues.append(Issue("rejected", problem[0], problem[1], rid, line))
                     del seen[rid]
                 else:
-                    held.append((rid, problem[2], problem[3], None, us, line, problem[0], problem[1], val))  # type: ignore[arg-type]
+                    held.append(Held(rid, problem[2], problem[3], None, us, line, problem[0], problem[1], val))  # type: ignore[arg-type]
                 continue
             ag, meter = hit  # type: ignore[misc]
             units = to_units(qty, meter.decimals)
@@ -470,13 +480,13 @@ class _Run:
                 continue
             if units > rec.MAX_UNITS:
                 held.append(
-                    (rid, ag.id, meter.index, None, us, line, "overflow", f"quantity {qty} exceeds the largest storable quantity", val)
-                )  # type: ignore[arg-type]
+                    Held(rid, ag.id, meter.index, None, us, line, "overflow", f"quantity {qty} exceeds the largest storable quantity", val)  # type: ignore[arg-type]
+                )
                 continue
             t = us // 1_000_000
             problem = ck.window(ag, t, now, future_limit)
             if problem is not None:
-                held.append((rid, ag.id, meter.index, problem[2], us, line, problem[0], problem[1], val))  # type: ignore[arg-type]
+                held.append(Held(rid, ag.id, meter.index, problem[2], us, line, problem[0], problem[1], val))  # type: ignore[arg-type]
                 continue
             period = ag.period_of(t)[0]
             prefix = ck.prefix(ag.id, meter.index, period)

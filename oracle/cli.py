@@ -265,7 +265,7 @@ def q_release(
     """Check records again and count them (an outlier release confirms the quantity)."""
     pipeline = _oracle(database, network).pipeline()
     for rid in record_ids:
-        out = ingest_mod.release(pipeline, source, rid, next_period=next_period, by="cli", note=note)
+        out = quarantine.release(pipeline, source, rid, next_period=next_period, by="cli", note=note)
         typer.echo(f"{rid}: accepted into period {out['period']} of {out['agreement']}")
 
 
@@ -279,7 +279,7 @@ def q_reject(
     """Reject records for good (their ids stay taken)."""
     pipeline = _oracle(database).pipeline()
     for rid in record_ids:
-        ingest_mod.reject(pipeline, source, rid, by="cli", note=note)
+        quarantine.reject(pipeline, source, rid, by="cli", note=note)
         typer.echo(f"{rid}: rejected")
 
 

@@ -496,14 +496,14 @@ def apply(
     if plan.adds:
         # ids for the added records, like any record's, in a transaction of their own: ingest takes this counter
         # before the report rows, a correction after them, so holding both could deadlock (unused ids leave a gap)
-        with pipeline._writing(), pipeline.engine.begin() as conn:
+        with pipeline.writing(), pipeline.engine.begin() as conn:
             hi = conn.exec_driver_sql(
                 f"UPDATE oracle_counters SET value = value + {len(plan.adds)} WHERE name = 'record_id' RETURNING value"
             ).scalar_one()
         add_pks = list(range(hi - len(plan.adds) + 1, hi + 1))
     for attempt in range(10):
         try:
-            with pipeline._writing(), _snapshot(pipeline.engine) as conn:
+            with pipeline.writing(), _snapshot(pipeline.engine) as conn:
                 return _apply(
                     conn, registry, plan, groups, add_pks, actor=actor, signer=signer, reason=reason, file_name=file_name, sha256=sha256
                 )

@@ -32,7 +32,7 @@ from decimal import Decimal
 from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -42,11 +42,11 @@ from oracle.check import Checked, Checker, Held, Issue, conflict, content, show
 from oracle.clock import Clock, SystemClock, portable
 from oracle.config import OracleSettings
 from oracle.database import fetch_all, marks
-from oracle.models import ACCEPTED, OPEN, QUARANTINED, VOIDED, Batch, QuarantineEntry, Report
+from oracle.merkle import leaf_hash
+from oracle.models import ACCEPTED, OPEN, QUARANTINED, VOIDED, Batch, QuarantineEntry, Record, Report
 from oracle.registry import registry_version, require_source, utcnow
 from oracle.snapshot import Registry
 from oracle.worker import Job, spawn
-from settle.errors import ValidationError
 
 log = logging.getLogger("settle.oracle.ingest")
 
@@ -130,6 +130,23 @@ def _lock_file(engine: Engine) -> int | None:
 
 _GROUP_MAX = 16  # deliveries committed together at most (bounds the transaction and the wait of the first)
 
+T = TypeVar("T")
+
+
+def retry_on_conflict(what: str, transaction: Callable[[], T], attempts: int = 5) -> T:
+    """Run ``transaction`` (which opens and commits its own) again when it collided with a concurrent writer: on
+    PostgreSQL another writer opened the same report or stored the same record id at the same time
+    (``IntegrityError``), or a deadlock was broken by failing this transaction (``OperationalError``). Each attempt
+    starts from scratch, so ``transaction`` must not count anything outside the database before it commits."""
+    for attempt in range(attempts):
+        try:
+            return transaction()
+        except (IntegrityError, OperationalError) as exc:
+            if attempt == attempts - 1:
+                raise
+            log.info("%s retried after a concurrent write: %s", what, type(exc).__name__)
+    raise AssertionError("unreachable")
+
 
 @dataclass
 class _Delivery:
@@ -184,7 +201,7 @@ class Pipeline:
                 self._registry = Registry.load(conn)
         return self._registry
 
-    def _writing(self) -> AbstractContextManager[Any]:
+    def writing(self) -> AbstractContextManager[Any]:
         """SQLite: writers queue, so the next one starts the moment the write lock is free (SQLite's own busy
         handler would poll, sleeping up to tens of milliseconds between tries): this process's threads on a lock,
         the processes that share the database file (API workers) on an advisory lock of a file beside it."""
@@ -307,7 +324,7 @@ class Pipeline:
         else:
             with self._pending_lock:
                 self._pending.append(delivery)
-            with self._writing():
+            with self.writing():
                 if not delivery.done:  # else an earlier writer committed it with its group
                     with self._pending_lock:
                         group, self._pending = self._pending[:_GROUP_MAX], self._pending[_GROUP_MAX:]
@@ -336,18 +353,13 @@ class Pipeline:
 
     def _commit_alone(self, delivery: _Delivery) -> None:
         """One delivery in its own transaction (on SQLite the caller holds the write lock)."""
-        for attempt in range(5):
-            try:
-                with self.engine.begin() as conn:
-                    result, issues = self._store_delivery(conn, delivery)
-            except (IntegrityError, OperationalError) as exc:
-                # PostgreSQL: another writer opened the same report or stored the same record id concurrently.
-                if attempt == 4:
-                    raise
-                log.info("ingest batch retried after a concurrent write: %s", type(exc).__name__)
-                continue
-            delivery.finish(result, issues)
-            return
+
+        def once() -> tuple[IngestResult, list[Issue]]:
+            with self.engine.begin() as conn:
+                return self._store_delivery(conn, delivery)  # a fresh result each time: a retry counts nothing twice
+
+        result, issues = retry_on_conflict("ingest batch", once)
+        delivery.finish(result, issues)
 
     def _store_delivery(self, conn: Connection, d: _Delivery) -> tuple[IngestResult, list[Issue]]:
         """The delivery's batch row and records, in ``conn``'s transaction (checked again in the rare case that
@@ -459,21 +471,22 @@ class Pipeline:
             result.add_cpu("store", time.process_time() - t0)
 
     def _store_checked_once(self, source: str, checked: Checked, result: IngestResult, resume: set[int]) -> None:
-        for attempt in range(5):
+        def once() -> tuple[IngestResult, list[Issue]]:
+            # the chunk's counts go to a scratch result, merged once its transaction committed: a retried chunk
+            # counts nothing twice
+            part = IngestResult(result.batch_id, result.source, accepted_ids=[] if result.accepted_ids is not None else None)
             registry = self.registry
-            try:
-                with self._writing(), self.engine.begin() as conn:
-                    issues = self._store(conn, registry, source, result, checked, resume)
-            except (IntegrityError, OperationalError) as exc:
-                # PostgreSQL: another writer opened the same report or stored the same record id concurrently.
-                if attempt == 4:
-                    raise
-                log.info("ingest chunk retried after a concurrent write: %s", type(exc).__name__)
-                continue
-            for issue in issues:
-                result.add_issue(issue)
-            result.items += checked.items
-            return
+            with self.writing(), self.engine.begin() as conn:
+                return part, self._store(conn, registry, source, part, checked, resume)
+
+        part, issues = retry_on_conflict("ingest chunk", once)
+        result.accepted += part.accepted
+        result.resumed += part.resumed
+        for issue in [*part.issues, *issues]:  # resumed quarantined records first, as they were found
+            result.add_issue(issue)
+        if result.accepted_ids is not None and part.accepted_ids:
+            result.accepted_ids.extend(part.accepted_ids)
+        result.items += checked.items
 
     def _store(self, conn: Connection, registry: Registry, source: str, result: IngestResult, ch: Checked, resume: set[int]) -> list[Issue]:
         source_id = registry.sources[source]
@@ -536,7 +549,7 @@ class Pipeline:
                     "INSERT INTO oracle_records (id, source_id, record_id, batch_id, status, agreement_id, meter, period, units, "
                     f"occurred_at, report_id) VALUES ({ph}, {int(source_id)}, {ph}, {int(batch_id)}, {QUARANTINED}, {marks(conn, 3)}, "
                     f"NULL, {ph}, NULL) ON CONFLICT DO NOTHING",
-                    [(lo + kept + j, h[0], h[1], h[2], h[3], h[4]) for j, h in enumerate(held)],  # type: ignore[arg-type]
+                    [(lo + kept + j, h.record_id, h.agreement_id, h.meter, h.period, h.occurred_us) for j, h in enumerate(held)],
                 )
                 inserted_n += cursor.rowcount
             acc_rows: list[int] | None = None  # None: all kept accepted rows were inserted
@@ -554,7 +567,7 @@ class Pipeline:
                 held = new_held
             if held:
                 self._hold(conn, source_id, held)
-                issues.extend(Issue("quarantined", h[6], h[7], h[0], h[5]) for h in held)
+                issues.extend(Issue("quarantined", h.code, h.reason, h.record_id, h.line) for h in held)
             if acc_rows is None and keep is None:
                 if kept:
                     self._aggregate_summary(conn, ch, report_by_pair, lo)
@@ -586,6 +599,47 @@ class Pipeline:
         )
         return issues
 
+    def admit(
+        self,
+        conn: Connection,
+        registry: Registry,
+        *,
+        source: str,
+        record_id: str,
+        row: int,
+        agreement_id: int,
+        meter: int,
+        period: int,
+        units: int,
+        occurred_us: int,
+    ) -> int:
+        """Count a stored record that was held (a quarantined one an operator released) as accepted, in ``conn``'s
+        transaction, as a chunk counts its records: a new row id (ids follow the order records were accepted in),
+        its Merkle leaf in the open report of ``period`` (opened if there is none), the totals and the report's
+        counters. The record keeps its own ``occurred_us`` in the leaf even when counted in another period.
+        Returns the report's row id."""
+        info = registry.agreements[agreement_id]
+        leaf = leaf_hash(info.address, meter, period, units, occurred_us, source, record_id)
+        new_pk = conn.exec_driver_sql("UPDATE oracle_counters SET value = value + 1 WHERE name = 'record_id' RETURNING value").scalar_one()
+        report = self._open_reports(conn, registry, {(agreement_id, period)})[(agreement_id, period)]
+        self._add_leaves(conn, [(report, leaf)])
+        conn.execute(
+            update(Record)
+            .where(Record.id == row)
+            .values(
+                id=new_pk,
+                status=ACCEPTED,
+                agreement_id=agreement_id,
+                meter=meter,
+                period=period,
+                units=units,
+                occurred_at=occurred_us,
+                report_id=report,
+            )
+        )
+        self._aggregate(conn, [agreement_id], [meter], [period], [units], [report], new_pk, None)
+        return report
+
     def _add_leaves(self, conn: Connection, rows: list[tuple[int, bytes]]) -> None:
         """Merkle leaves of accepted records, one row per open report and chunk (the cut builds the tree from them)."""
         if rows:
@@ -594,8 +648,8 @@ class Pipeline:
     def _held_from_accepted(self, registry: Registry, ch: Checked, i: int, code: str, reason: str) -> Held:
         info = registry.agreements[ch.agreements[i]]
         mi = info.meters_by_index[ch.meters[i]]
-        parsed: rec.Parsed = (ch.rids[i], info.address.lower(), mi.name, rec.from_units(ch.units[i], mi.decimals), mi.unit, ch.times[i])
-        return (ch.rids[i], info.id, mi.index, ch.periods[i], ch.times[i], ch.lines[i], code, reason, parsed)
+        parsed = rec.Parsed(ch.rids[i], info.address.lower(), mi.name, rec.from_units(ch.units[i], mi.decimals), mi.unit, ch.times[i])
+        return Held(ch.rids[i], info.id, mi.index, ch.periods[i], ch.times[i], ch.lines[i], code, reason, parsed)
 
     def _hold(self, conn: Connection, source_id: int, held: list[Held]) -> None:
         now = utcnow()
@@ -604,14 +658,14 @@ class Pipeline:
             [
                 {
                     "source_id": source_id,
-                    "record_id": h[0],
-                    "code": h[6],
-                    "reason": h[7],
-                    "agreement_ref": h[8][1],
-                    "meter_ref": h[8][2],
-                    "quantity": h[8][3],
-                    "unit": h[8][4],
-                    "occurred_at": rec.format_timestamp(h[4]),
+                    "record_id": h.record_id,
+                    "code": h.code,
+                    "reason": h.reason,
+                    "agreement_ref": h.record.agreement,
+                    "meter_ref": h.record.meter,
+                    "quantity": h.record.quantity,
+                    "unit": h.record.unit,
+                    "occurred_at": rec.format_timestamp(h.occurred_us),
                     "created_at": now,
                 }
                 for h in held
@@ -798,9 +852,9 @@ class Pipeline:
         for row, line in rows:
             info = registry.agreements[row[5]]
             mi = info.meters_by_index[row[6]]
-            parsed: rec.Parsed = (row[2], info.address.lower(), mi.name, rec.from_units(row[8], mi.decimals), mi.unit, row[9])
+            parsed = rec.Parsed(row[2], info.address.lower(), mi.name, rec.from_units(row[8], mi.decimals), mi.unit, row[9])
             sent.append((row[2], parsed, line))
-        sent.extend((h[0], h[8], h[5]) for h in held)  # type: ignore[misc]
+        sent.extend((h.record_id, h.record, h.line) for h in held)
         stored: dict[str, tuple[Any, ...]] = {}
         for part in _parts([s[0] for s in sent], 500):
             for row in conn.exec_driver_sql(
@@ -820,7 +874,7 @@ class Pipeline:
             if status in (ACCEPTED, VOIDED) or (q_ag is None and ag_id is not None):  # counted once: its own fields
                 info = registry.agreements.get(ag_id)
                 mi = info.meters_by_index.get(meter) if info else None
-                stored_parsed: rec.Parsed = (
+                stored_parsed = rec.Parsed(
                     rid,
                     info.address.lower() if info else str(ag_id),
                     mi.name if mi else str(meter),
@@ -830,7 +884,7 @@ class Pipeline:
                 )
                 stored_key: tuple[Any, ...] = ("r", ag_id, meter, units, mi.unit if mi else "", us)
             else:
-                stored_parsed = (rid, q_ag, q_meter, q_qty, q_unit, us)
+                stored_parsed = rec.Parsed(rid, q_ag, q_meter, q_qty, q_unit, us)
                 stored_key = content(stored_parsed, registry, source)
             line_no = line
             if content(sent_parsed, registry, source) != stored_key:
@@ -974,124 +1028,3 @@ def _sha256(path: Path) -> tuple[str, int]:
 def _parts(items: list[Any], size: int) -> Iterable[list[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-class QuarantineError(rec.RecordError):
-    """A quarantine decision cannot be carried out (unknown source or entry, already decided, still implausible)."""
-
-
-def _quarantine_source(registry: Registry, source: str) -> int:
-    try:
-        return require_source(registry, source)
-    except ValidationError as exc:
-        raise QuarantineError("unknown_source", str(exc)) from None
-
-
-def _open_entry(conn: Connection, source_id: int, record_id: str) -> tuple[Any, int]:
-    entry = conn.execute(
-        select(QuarantineEntry).where(QuarantineEntry.source_id == source_id, QuarantineEntry.record_id == record_id)
-    ).first()
-    if entry is None:
-        raise QuarantineError("not_found", f"record '{record_id}' is not in quarantine")
-    q = entry
-    if q.decision is not None:
-        raise QuarantineError("decided", f"record '{record_id}' was already {q.decision} on {q.decided_at}")
-    pk = conn.exec_driver_sql(
-        f"SELECT id FROM oracle_records WHERE source_id = {marks(conn, 1)} AND record_id = {marks(conn, 1)} AND status = {QUARANTINED}",
-        (source_id, record_id),
-    ).scalar()
-    if pk is None:
-        raise QuarantineError("not_found", f"record '{record_id}' is not held")
-    return q, int(pk)
-
-
-def release(
-    pipeline: Pipeline, source: str, record_id: str, *, next_period: bool = False, by: str = "operator", note: str = ""
-) -> dict[str, Any]:
-    """Release a quarantined record: it is checked again with today's mappings and clock (an outlier is taken as
-    confirmed by the operator); with ``next_period`` a late record goes to the first open period instead."""
-    registry = pipeline.registry
-    source_id = _quarantine_source(registry, source)
-    now = pipeline.clock.now()
-    with pipeline.engine.begin() as conn:
-        q, old_pk = _open_entry(conn, source_id, record_id)
-        us = rec.parse_timestamp(q.occurred_at)
-        parsed: rec.Parsed = (record_id, q.agreement_ref, q.meter_ref, q.quantity, q.unit, us)
-        checker = Checker(registry, source, pipeline.settings.future_tolerance)
-        forced_period = None
-        if next_period:
-            ag = registry.resolve(q.agreement_ref, source)
-            if ag is None or q.code not in ("late_settled", "late_closed"):
-                raise QuarantineError(
-                    "not_late", f"record '{record_id}' is held for {q.code}, not as late: --next-period applies to late records only"
-                )
-            forced_period = ag.next_settle
-            while now >= ag.schedule.end_of(forced_period) + ag.grace:
-                forced_period += 1
-            if ag.end and ag.schedule.start_of(forced_period) >= ag.end:
-                raise QuarantineError("no_open_period", f"agreement {ag.address} has no open period left")
-            # check it as if it had occurred at the start of that period, then keep its own timestamp in the leaf
-            parsed = (record_id, q.agreement_ref, q.meter_ref, q.quantity, q.unit, max(ag.schedule.start_of(forced_period), 0) * 1_000_000)
-        checked = checker.check([(0, parsed)], now)
-        if checked.held or checked.issues:
-            problem = checked.held[0][7] if checked.held else checked.issues[0].reason
-            raise QuarantineError("still_implausible", f"record '{record_id}' cannot be released: {problem}")
-        ag_id, meter, period, units = checked.agreements[0], checked.meters[0], checked.periods[0], checked.units[0]
-        info = registry.agreements[ag_id]
-        if forced_period is not None:
-            period = forced_period
-        from oracle.merkle import leaf_hash
-
-        leaf = leaf_hash(info.address, meter, period, units, us, source, record_id)
-        new_pk = conn.exec_driver_sql("UPDATE oracle_counters SET value = value + 1 WHERE name = 'record_id' RETURNING value").scalar_one()
-        reports = pipeline._open_reports(conn, registry, {(ag_id, period)})
-        report = reports[(ag_id, period)]
-        pipeline._add_leaves(conn, [(report, leaf)])
-        conn.execute(
-            update(rec_table())
-            .where(rec_table().c.id == old_pk)
-            .values(
-                id=new_pk,
-                status=ACCEPTED,
-                agreement_id=ag_id,
-                meter=meter,
-                period=period,
-                units=units,
-                occurred_at=us,
-                report_id=report,
-            )
-        )
-        pipeline._aggregate(conn, [ag_id], [meter], [period], [units], [report], new_pk, None)
-        conn.execute(
-            update(QuarantineEntry)
-            .where(QuarantineEntry.id == q.id)
-            .values(
-                decision="released",
-                decided_at=utcnow(),
-                decided_by=by,
-                note=note or (f"assigned to period {period}" if forced_period is not None else None),
-            )
-        )
-    return {"record_id": record_id, "status": "accepted", "agreement": info.address, "meter": meter, "period": period, "quantity": units}
-
-
-def reject(pipeline: Pipeline, source: str, record_id: str, *, by: str = "operator", note: str = "") -> dict[str, Any]:
-    """Reject a quarantined record for good (its id stays taken: a resend is a duplicate)."""
-    from oracle.models import DISCARDED
-
-    source_id = _quarantine_source(pipeline.registry, source)
-    with pipeline.engine.begin() as conn:
-        q, pk = _open_entry(conn, source_id, record_id)
-        conn.execute(update(rec_table()).where(rec_table().c.id == pk).values(status=DISCARDED))
-        conn.execute(
-            update(QuarantineEntry)
-            .where(QuarantineEntry.id == q.id)
-            .values(decision="rejected", decided_at=utcnow(), decided_by=by, note=note)
-        )
-    return {"record_id": record_id, "status": "rejected"}
-
-
-def rec_table():  # type: ignore[no-untyped-def]
-    from oracle.models import Record
-
-    return Record.__table__

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import repeat
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import orjson
 
@@ -57,10 +57,19 @@ class FileFormatError(ValidationError):
     """A whole file cannot be read (unknown format, bad header, not UTF-8)."""
 
 
-# A parsed record, as a tuple for speed:
-# (record_id, agreement, meter, quantity_text, unit, occurred_us)
-# ``quantity_text`` is the normalised decimal ("12", "0.5"): digits, at most one point, no trailing zeros after it.
-Parsed = tuple[str, str, str, str, str, int]
+class Parsed(NamedTuple):
+    """A well-formed record, its fields checked and normalised (a tuple: cheap to build, compare and pickle)."""
+
+    record_id: str
+    agreement: str  # an address (lower case) or an ERP reference, as sent
+    meter: str  # the ERP's meter name, or the meter index as text
+    quantity: str  # the normalised decimal ("12", "0.5"): digits, at most one point, no trailing zeros after it
+    unit: str
+    occurred_us: int  # microseconds since the epoch, UTC
+
+
+#: ``Parsed(...)`` runs a Python-level ``__new__``; the per-record path builds one per record with tuple's own
+_new = tuple.__new__
 
 
 def _text(name: str, value: Any, limit: int) -> str:
@@ -206,7 +215,7 @@ def parse_fields(record_id: Any, agreement: Any, meter: Any, quantity: Any, unit
                 and frac[-1] != "0"
             ):
                 quantity = normalize_quantity(quantity)
-        return (record_id, agreement, meter, quantity, unit, parse_timestamp(occurred_at))
+        return _new(Parsed, (record_id, agreement, meter, quantity, unit, parse_timestamp(occurred_at)))
     rid = _text("record_id", record_id, MAX_ID)
     ag = _text("agreement", agreement, MAX_REF)
     if _ADDRESS.fullmatch(ag):
@@ -214,7 +223,7 @@ def parse_fields(record_id: Any, agreement: Any, meter: Any, quantity: Any, unit
     mt = _text("meter", meter, MAX_METER)
     qty = normalize_quantity(quantity)
     un = _text("unit", unit, MAX_UNIT)
-    return (rid, ag, mt, qty, un, parse_timestamp(occurred_at))
+    return _new(Parsed, (rid, ag, mt, qty, un, parse_timestamp(occurred_at)))
 
 
 def parse_mapping(obj: Any) -> Parsed:

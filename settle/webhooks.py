@@ -23,7 +23,9 @@ class SignatureError(ValueError):
     """A webhook whose signature is missing, malformed, wrong or too old."""
 
 
-def _check_secret(secret: str) -> bytes:
+def check_secret(secret: str) -> bytes:
+    """The secret as the HMAC key; ``ValueError`` if it is too short to sign with (a sender checks it at start, not
+    on its first webhook)."""
     key = secret.encode()
     if len(key) < MIN_SECRET_BYTES:
         raise ValueError(f"a webhook secret needs at least {MIN_SECRET_BYTES} characters (got {len(key)})")
@@ -33,7 +35,7 @@ def _check_secret(secret: str) -> bytes:
 def signature(secret: str, body: bytes, timestamp: int | None = None) -> str:
     """The ``Settle-Signature`` header value for ``body`` sent at ``timestamp`` (now by default)."""
     t = int(time.time()) if timestamp is None else timestamp
-    mac = hmac.new(_check_secret(secret), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    mac = hmac.new(check_secret(secret), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={t},v1={mac}"
 
 

@@ -95,6 +95,8 @@ def test_a_webhook_needs_a_secret(monkeypatch):
     monkeypatch.setenv(SECRET_ENV, "short")
     with pytest.raises(ConfigError, match="at least 16 characters"):
         Alerts.configured("https://hooks.example/abc")
+    monkeypatch.setenv(SECRET_ENV, "x" * 16)  # the shortest secret it signs with is checked at start, nothing is sent
+    assert Alerts.configured("https://hooks.example/abc").sent == []
     assert Alerts.configured("").webhook == ""  # no webhook: log only
 
 

@@ -11,8 +11,8 @@ from oracle_helpers import AG1, DAY, START, rec, snapshot, usage_snapshot
 from sqlalchemy import select
 
 from oracle import records
-from oracle.ingest import QuarantineError, reject, release
 from oracle.models import ACCEPTED, DISCARDED, Record, Total
+from oracle.quarantine import QuarantineError, reject, release
 from oracle.registry import set_settled
 from settle.db import transaction
 
@@ -298,3 +298,53 @@ def test_worker_processes_give_the_same_outcome(sqlite_db, settings, clock, tmp_
         engine.dispose()
     assert outcomes[0] == outcomes[1] == outcomes[2]
     assert outcomes[0][0] == {"accepted": 29_996, "duplicate": 0, "quarantined": 0, "rejected": 5}
+
+
+def _collide_once(monkeypatch, target: type, name: str, *, after: bool = False) -> list[int]:  # type: ignore[no-untyped-def]
+    """Make ``target.name`` fail once (before or after it did its work) the way a concurrent PostgreSQL writer
+    makes a transaction fail."""
+    from sqlalchemy.exc import IntegrityError
+
+    real = getattr(target, name)
+    calls: list[int] = []
+
+    def flaky(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        out = real(self, *args, **kwargs) if after else None
+        if len(calls) == 1:
+            raise IntegrityError("INSERT …", {}, Exception("duplicate key value violates unique constraint"))
+        return out if after else real(self, *args, **kwargs)
+
+    monkeypatch.setattr(target, name, flaky)
+    return calls
+
+
+def test_a_chunk_retried_after_a_collision_is_counted_once(pipeline, db, monkeypatch):
+    """The chunk's transaction fails after it stored and counted its records (as a concurrent writer makes it fail
+    on PostgreSQL): the retry stores every record once and the answer counts and lists each once."""
+    from oracle.ingest import Pipeline
+
+    calls = _collide_once(monkeypatch, Pipeline, "_store", after=True)
+    items = [(i, records.parse_mapping(rec(f"x{i}", quantity=2))) for i in range(5)]
+    result = pipeline.ingest("erp", items, keep_accepted=True)
+    assert len(calls) == 2  # failed once, then committed
+    assert result.counts() == {"accepted": 5, "duplicate": 0, "quarantined": 0, "rejected": 0}
+    assert result.accepted_ids == [f"x{i}" for i in range(5)]
+    with db[0].connect() as conn:
+        assert conn.execute(select(Total.accepted_units, Total.accepted_count).where(Total.meter == 0)).one() == (10, 5)
+
+
+def test_a_release_that_collides_is_tried_again(pipeline, db, monkeypatch):
+    from oracle.ingest import Pipeline
+
+    pipeline.ingest_objects("erp", [rec("k1", agreement="C-77")])
+    with transaction(db[1]) as s:
+        from oracle.registry import add_reference
+
+        add_reference(s, "C-77", AG1)
+    calls = _collide_once(monkeypatch, Pipeline, "admit")
+    assert release(pipeline, "erp", "k1")["status"] == "accepted"
+    assert len(calls) == 2
+    with db[0].connect() as conn:
+        assert conn.execute(select(Total.accepted_units).where(Total.meter == 0)).scalar() == 5
+        assert conn.execute(select(Record.status).where(Record.record_id == "k1")).scalar() == ACCEPTED

@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 
 from oracle import merkle
 from oracle.database import migrate, open_database
-from oracle.ingest import Pipeline, release
+from oracle.ingest import Pipeline
 from oracle.models import ACCEPTED, Agreement, Record, Report, ReportLeaves, Source
+from oracle.quarantine import release
 from oracle.reports import cut_reports
 
 
