@@ -1,5 +1,8 @@
 """``settle oracle …``: ingest usage, manage sources, keys and mappings, handle quarantine, cut and submit reports,
-prove records, show status, and run everything together (``settle oracle run``)."""
+prove records, show status, and run everything together (``settle oracle run``).
+
+Errors reach the ``settle`` entry point's one error boundary (``settle.cli.boundary``); :data:`app` runs inside it
+on its own too (tests, ``python -c "from oracle.cli import app; app()"``)."""
 
 from __future__ import annotations
 
@@ -7,18 +10,21 @@ import io
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from oracle import ingest as ingest_mod
-from oracle import quarantine, registry
-from oracle.config import load_settings
-from oracle.service import Oracle, configure_logging
-from settle.db import transaction
-from settle.errors import ConfigError
+from settle.cli.boundary import GuardedGroup
+from settle.errors import ConfigError, ValidationError
+from settle.logs import configure_logging
 
-app = typer.Typer(help="Usage oracle: ingest ERP usage, check it, and report it on-chain with Merkle proofs.", no_args_is_help=True)
+if TYPE_CHECKING:  # each command imports what it needs: ``settle oracle --help`` loads no database or chain code
+    from oracle import ingest as ingest_mod
+    from oracle.service import Oracle
+
+app = typer.Typer(
+    cls=GuardedGroup, help="Usage oracle: ingest ERP usage, check it, and report it on-chain with Merkle proofs.", no_args_is_help=True
+)
 source_app = typer.Typer(help="ERP sources (record ids are unique per source).", no_args_is_help=True)
 key_app = typer.Typer(help="API keys (shown once, stored hashed).", no_args_is_help=True)
 map_app = typer.Typer(help="Mappings: agreements, ERP references and meter names.", no_args_is_help=True)
@@ -49,7 +55,24 @@ RelayKeystoreOpt = Annotated[
 
 
 def _oracle(database: str | None = None, network: str | None = None, **overrides: Any) -> Oracle:
+    from oracle.config import load_settings
+    from oracle.service import Oracle
+
     return Oracle(load_settings(**overrides), database_url=database, network_name=network)
+
+
+def _in_range(option: str, value: int | None, setting: str) -> None:
+    """Refuse a command-line value outside the range its setting allows, naming the option (the bounds are the
+    setting's own, from ``OracleSettings``)."""
+    if value is None:
+        return
+    from oracle.config import OracleSettings
+
+    bounds = OracleSettings.model_fields[setting].metadata
+    low = next(b.ge for b in bounds if hasattr(b, "ge"))
+    high = next(b.le for b in bounds if hasattr(b, "le"))
+    if not low <= value <= high:
+        raise ValidationError(f"{option} {value} is out of range: choose {low} to {high}")
 
 
 def _print(data: Any) -> None:
@@ -62,6 +85,9 @@ def _print(data: Any) -> None:
 @source_app.command("add")
 def source_add(name: str, database: DbOpt = None) -> None:
     """Register an ERP source."""
+    from oracle import registry
+    from settle.db import transaction
+
     with transaction(_oracle(database).factory) as s:
         registry.get_source(s, name, create=True)
     typer.echo(f"source {name} added; create its API key with 'settle oracle key create --source {name}'")
@@ -82,6 +108,9 @@ def key_create(
     database: DbOpt = None,
 ) -> None:
     """Create an API key; it is printed once and stored only as a hash."""
+    from oracle import registry
+    from settle.db import transaction
+
     with transaction(_oracle(database).factory) as s:
         key = registry.create_api_key(s, source=source, operator=operator is not None, label=operator or source or "")
     typer.echo(key)
@@ -91,6 +120,9 @@ def key_create(
 @key_app.command("revoke")
 def key_revoke(prefix: Annotated[str, typer.Argument(help="The first 10 characters of the key.")], database: DbOpt = None) -> None:
     """Revoke API keys by prefix."""
+    from oracle import registry
+    from settle.db import transaction
+
     with transaction(_oracle(database).factory) as s:
         n = registry.revoke_api_key(s, prefix)
     if not n:
@@ -110,7 +142,9 @@ def map_agreement(
     network: NetOpt = None,
 ) -> None:
     """Register an agreement: its terms and status are read from the chain."""
+    from oracle import registry
     from oracle.chainsync import register
+    from settle.db import transaction
 
     oracle = _oracle(database, network)
     with transaction(oracle.factory) as s:
@@ -130,6 +164,9 @@ def map_meter(
     database: DbOpt = None,
 ) -> None:
     """Map an ERP meter name (with unit and decimals) to a meter of an agreement."""
+    from oracle import registry
+    from settle.db import transaction
+
     with transaction(_oracle(database).factory) as s:
         registry.set_meter(s, agreement, index, name=name, unit=unit, decimals=decimals)
     typer.echo(f"meter {index} of {agreement} is '{name}' in {unit} ({decimals} decimals)")
@@ -143,6 +180,9 @@ def map_ref(
     database: DbOpt = None,
 ) -> None:
     """Map an ERP customer/contract reference to an agreement."""
+    from oracle import registry
+    from settle.db import transaction
+
     with transaction(_oracle(database).factory) as s:
         registry.add_reference(s, ref, agreement, scope=source)
     typer.echo(f"{ref} → {agreement}")
@@ -151,6 +191,9 @@ def map_ref(
 @map_app.command("unref")
 def map_unref(ref: str, source: Annotated[str, typer.Option("--source")] = "", database: DbOpt = None) -> None:
     """Remove an ERP reference."""
+    from oracle import registry
+    from settle.db import transaction
+
     with transaction(_oracle(database).factory) as s:
         registry.remove_reference(s, ref, scope=source)
     typer.echo(f"removed {ref}")
@@ -159,6 +202,8 @@ def map_unref(ref: str, source: Annotated[str, typer.Option("--source")] = "", d
 @map_app.command("list")
 def map_list(database: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Agreements with their references and meters."""
+    from oracle import registry
+
     with _oracle(database).factory() as s:
         data = registry.describe(s)
     if as_json:
@@ -243,6 +288,8 @@ def q_list(
     as_json: JsonOpt = False,
 ) -> None:
     """Records held in quarantine, with the reason."""
+    from oracle import quarantine
+
     entries = quarantine.list_entries(_oracle(database).engine, source=source, code=code, limit=limit)
     if as_json:
         _print(entries)
@@ -263,6 +310,8 @@ def q_release(
     network: NetOpt = None,
 ) -> None:
     """Check records again and count them (an outlier release confirms the quantity)."""
+    from oracle import quarantine
+
     pipeline = _oracle(database, network).pipeline()
     for rid in record_ids:
         out = quarantine.release(pipeline, source, rid, next_period=next_period, by="cli", note=note)
@@ -277,6 +326,8 @@ def q_reject(
     database: DbOpt = None,
 ) -> None:
     """Reject records for good (their ids stay taken)."""
+    from oracle import quarantine
+
     pipeline = _oracle(database).pipeline()
     for rid in record_ids:
         quarantine.reject(pipeline, source, rid, by="cli", note=note)
@@ -537,7 +588,7 @@ def run_cmd(
     relay_dev_account: RelayDevOpt = None,
     relay_keystore: RelayKeystoreOpt = None,
     api_workers: Annotated[
-        int | None, typer.Option("--api-workers", min=1, max=64, help="HTTP API processes (default 1; one per CPU for heavy HTTP ingest).")
+        int | None, typer.Option("--api-workers", help="HTTP API processes, 1 to 64 (default 1; one per CPU for heavy HTTP ingest).")
     ] = None,
     database: DbOpt = None,
     network: NetOpt = None,
@@ -545,6 +596,7 @@ def run_cmd(
     """HTTP API, folder watcher and submitter together, with structured (JSON lines) logs on stderr."""
     from oracle.service import run
 
+    _in_range("--api-workers", api_workers, "api_workers")
     configure_logging()
     oracle = _oracle(
         database,

@@ -9,15 +9,18 @@ than 64 bytes, so a leaf can never pass for an inner node and one hash suffices.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import IO
 
 from _pysha3 import keccak_256
 
 from oracle.pipes import recv, send
-from settle.errors import ValidationError
+from settle.errors import SettleError, ValidationError
 
 LEAF_TYPES = ("address", "uint8", "uint32", "uint256", "uint64", "uint8", "string", "string")
 _WORD = 32
@@ -180,6 +183,19 @@ def packed_trees(blobs: Sequence[bytes]) -> list[bytes]:
     return [pack_tree(build_tree(split_leaves(blob))) for blob in blobs]
 
 
+class TreeHelperError(SettleError):
+    """The helper process that builds Merkle trees (``python -m oracle.merkle``) failed; nothing was cut."""
+
+
+def _exit_text(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
 class TreeBuilder:
     """Builds the trees of many reports; with ``helper``, a second process (``python -m oracle.merkle``) builds
     the larger part of every batch of trees while this one builds the rest."""
@@ -189,8 +205,31 @@ class TreeBuilder:
 
     def __init__(self, helper: bool = False):
         self._proc: subprocess.Popen[bytes] | None = None
+        # the helper's stderr goes to a file, read only when it fails (a pipe nobody reads could fill and block it)
+        self._stderr: IO[bytes] | None = None
         if helper:
-            self._proc = subprocess.Popen([sys.executable, "-m", "oracle.merkle"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            self._stderr = tempfile.TemporaryFile()
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "oracle.merkle"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr
+            )
+
+    def _failed(self, proc: subprocess.Popen[bytes], cause: BaseException) -> TreeHelperError:
+        """The helper's end, its exit status and the last lines it wrote to stderr (its traceback), as an error."""
+        try:
+            code = proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = proc.wait()
+        said = ""
+        if self._stderr is not None:
+            self._stderr.seek(0)
+            lines = [line for line in self._stderr.read().decode(errors="replace").splitlines() if line.strip()]
+            said = " | ".join(lines[-3:])
+        detail = said or f"{type(cause).__name__} on its pipe"
+        return TreeHelperError(
+            f"the Merkle tree helper process (python -m oracle.merkle) failed ({_exit_text(code)}): {detail}; "
+            "nothing was cut, the next cut tries again"
+        )
 
     def build(self, blobs: Sequence[bytes]) -> list[bytes]:
         """Packed trees (``2n - 1`` nodes, the root first) of the leaf blobs, in order."""
@@ -205,24 +244,31 @@ class TreeBuilder:
             if mine >= total * self.SHARE:
                 cut = i + 1
                 break
-        send(proc.stdin, list(blobs[cut:]))
-        head = packed_trees(blobs[:cut])
         try:
+            send(proc.stdin, list(blobs[cut:]))
+            head = packed_trees(blobs[:cut])
             tail = recv(proc.stdout)
-        except EOFError:
-            raise RuntimeError(f"the tree-building process ended unexpectedly (exit code {proc.wait()})") from None
+        except (EOFError, OSError) as exc:  # it died: the pipe broke or closed mid-message
+            self._proc = None
+            raise self._failed(proc, exc) from None
         return head + tail
 
     def close(self) -> None:
         if self._proc is not None:
             proc, self._proc = self._proc, None
             if proc.stdin is not None:
-                proc.stdin.close()
+                try:
+                    proc.stdin.close()
+                except OSError:  # it died with data still in the pipe
+                    pass
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
 
     def __enter__(self) -> TreeBuilder:
         return self

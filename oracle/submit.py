@@ -42,6 +42,7 @@ from oracle import corrections
 from oracle.alerts import Alerts
 from oracle.clock import Clock, SystemClock
 from oracle.config import OracleSettings
+from oracle.merkle import TreeHelperError
 from oracle.models import (
     CONFIRMED,
     CORRECTION,
@@ -152,7 +153,7 @@ class Submitter:
         while not self.stop_event.is_set():
             try:
                 done = self.step()
-            except ChainError as exc:
+            except (ChainError, TreeHelperError) as exc:  # the next round tries again
                 log.error("submitter round failed: %s", exc)
                 done = Round()
                 if once:

@@ -150,3 +150,34 @@ def test_tree_builder_with_a_helper_process_gives_the_same_trees():
         assert builder.build(blobs) == expected
         assert builder.build(blobs[:3]) == expected[:3]  # small batches stay in this process
     assert merkle.TreeBuilder().build(blobs) == expected
+
+
+def test_a_failed_tree_helper_is_a_settle_error_naming_its_exit_and_its_traceback():
+    """The helper process crashes (here: a message it cannot build a tree from): the cut gets a SettleError that
+    says which process failed, how it ended and the last lines of its stderr, not a bare RuntimeError."""
+    from oracle.pipes import send
+    from settle.errors import SettleError
+
+    rnd = __import__("random").Random(6)
+    blobs = [b"".join(rnd.randbytes(32) for _ in range(600)) for _ in range(10)]
+    with merkle.TreeBuilder(helper=True) as builder:
+        assert builder._proc is not None and builder._proc.stdin is not None
+        send(builder._proc.stdin, [5])  # not a leaf blob: the helper raises and exits
+        with pytest.raises(merkle.TreeHelperError) as failed:
+            builder.build(blobs)
+        assert builder.build(blobs) == [merkle.pack_tree(merkle.build_tree(merkle.split_leaves(b))) for b in blobs]  # then alone
+    message = str(failed.value)
+    assert isinstance(failed.value, SettleError) and "\n" not in message
+    assert message.startswith("the Merkle tree helper process (python -m oracle.merkle) failed (exit code 1): ")
+    assert "TypeError: object of type 'int' has no len()" in message and message.endswith("nothing was cut, the next cut tries again")
+
+
+def test_a_killed_tree_helper_names_the_signal():
+    rnd = __import__("random").Random(7)
+    blobs = [b"".join(rnd.randbytes(32) for _ in range(600)) for _ in range(10)]
+    with merkle.TreeBuilder(helper=True) as builder:
+        assert builder._proc is not None
+        builder._proc.kill()
+        builder._proc.wait()
+        with pytest.raises(merkle.TreeHelperError, match=r"failed \(killed by SIGKILL\): BrokenPipeError on its pipe; nothing was cut"):
+            builder.build(blobs)
