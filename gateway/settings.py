@@ -5,14 +5,11 @@ Secrets never live here: the keystore password comes from ``SETTLE_KEYSTORE_PASS
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic import ValidationError as PydanticValidationError
 
-from settle.config import get_settings
-from settle.errors import ConfigError
+from settle.config import get_settings, settings_from_env
 
 
 class GatewaySettings(BaseModel):
@@ -89,19 +86,5 @@ class GatewaySettings(BaseModel):
 
 def load_settings(**overrides: object) -> GatewaySettings:
     """Settings from ``SETTLE_GATEWAY_<FIELD>`` environment variables, with ``overrides`` (e.g. command-line options)
-    on top. ``SETTLE_GATEWAY_COLLECT_RETRY_SECONDS`` is a comma-separated list."""
-    env = {k.upper(): v for k, v in os.environ.items()}
-    values: dict[str, object] = {}
-    for name in GatewaySettings.model_fields:
-        key = f"SETTLE_GATEWAY_{name.upper()}"
-        if env.get(key, "") != "":
-            values[name] = env[key]
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    for listed in ("collect_retry_seconds", "disabled"):
-        if isinstance(values.get(listed), str):
-            values[listed] = [part.strip() for part in str(values[listed]).split(",") if part.strip()]
-    try:
-        return GatewaySettings.model_validate(values)
-    except PydanticValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"gateway settings: {problems} (SETTLE_GATEWAY_* environment variables or options)") from None
+    on top (``settle.config.settings_from_env``). Lists (``COLLECT_RETRY_SECONDS``, ``DISABLED``) are comma-separated."""
+    return settings_from_env("SETTLE_GATEWAY_", GatewaySettings, **overrides)

@@ -39,6 +39,9 @@ class OracleSettings(BaseModel):
     #: HTTP API processes. More than one spreads JSON parsing and checks over the CPUs; writes to one SQLite file
     #: still happen one at a time (the processes queue on a lock file beside it).
     api_workers: int = Field(default=1, ge=1, le=64)
+    #: Whether the HTTP API checks proofs against the chain: set by ``settle oracle run`` for the API worker processes
+    #: it starts (off with ``--no-submit``).
+    api_chain: bool = False
 
     #: A report is cut once it holds this many records ...
     report_max_records: int = Field(default=10_000, ge=1)
@@ -97,11 +100,9 @@ class OracleSettings(BaseModel):
 
 
 def load_settings(**overrides: object) -> OracleSettings:
-    """Settings from the environment, with ``overrides`` (e.g. command-line options) on top."""
-    base = settings_from_env("SETTLE_ORACLE_", OracleSettings)
-    assert isinstance(base, OracleSettings)
-    values = {k: v for k, v in overrides.items() if v is not None}
-    return base.model_copy(update=values) if values else base
+    """Settings from ``SETTLE_ORACLE_<FIELD>`` environment variables, with ``overrides`` (e.g. command-line options)
+    on top, checked together (``settle.config.settings_from_env``)."""
+    return settings_from_env("SETTLE_ORACLE_", OracleSettings, **overrides)
 
 
 def settings_environment(settings: OracleSettings) -> dict[str, str]:

@@ -1,67 +1,38 @@
-"""Wiring: database, chain, signer, pipeline, submitter, watcher and API for the CLI and ``settle oracle run``;
-structured (JSON lines) logging."""
+"""Wiring: database, chain, signer, pipeline, submitter, watcher and API for the CLI and ``settle oracle run``
+(logs: ``settle.logs``, JSON lines)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from oracle.alerts import Alerts
 from oracle.clock import ChainClock, Clock, SystemClock
 from oracle.config import OracleSettings
 from oracle.database import open_database
 from oracle.ingest import Pipeline
 from oracle.rpc import Rpc
-from oracle.submit import Submitter
-from oracle.txsign import FastSigner
-from settle.chain import Chain
+from settle.config import secret
 from settle.errors import ConfigError
+from settle.logs import configure_logging
 from settle.networks import Network, get_network
+
+if TYPE_CHECKING:  # imported where used: commands that only read the database load no web3 or eth-account
+    from oracle.submit import Submitter
+    from oracle.txsign import FastSigner
+    from settle.chain import Chain
 
 log = logging.getLogger("settle.oracle")
 
 RELAY_PASSWORD_ENV = "SETTLE_RELAY_KEYSTORE_PASSWORD"
-
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message and any ``extra`` fields."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_"):
-                out[key] = value
-        if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str)
-
-
-def configure_logging(*, json_lines: bool = True, level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "uvicorn.access", "web3", "urllib3", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @dataclass
@@ -100,6 +71,8 @@ class Oracle:
 
     def chain(self) -> Chain:
         if self._chain is None:
+            from settle.chain import Chain
+
             net = self.network()
             self._chain = Chain.connect(net.rpc_url, expected_chain_id=net.chain_id, confirmations=self.confirmations())
         return self._chain
@@ -124,6 +97,7 @@ class Oracle:
         return self._pipeline
 
     def signer(self) -> FastSigner:
+        from oracle.txsign import FastSigner
         from settle.keys import load_keystore
 
         chain = self.chain()
@@ -156,11 +130,12 @@ class Oracle:
 
     def relayer(self) -> FastSigner | None:
         """The account that sends reports signed by :meth:`signer`, when one is configured."""
+        from oracle.txsign import FastSigner
         from settle.keys import load_keystore
 
         chain = self.chain()
         if self.settings.relay_keystore:
-            account = load_keystore(self.settings.relay_keystore, os.environ.get(RELAY_PASSWORD_ENV))
+            account = load_keystore(self.settings.relay_keystore, secret(RELAY_PASSWORD_ENV))
             chain.check_signer(account)
         elif self.settings.relay_dev_account is not None:
             account = chain.dev_accounts(20)[self.settings.relay_dev_account]
@@ -169,6 +144,9 @@ class Oracle:
         return FastSigner(account)
 
     def submitter(self) -> Submitter:
+        from oracle.alerts import Alerts
+        from oracle.submit import Submitter
+
         chain = self.chain()
         signer, relayer = self.signer(), self.relayer()
         return Submitter(
@@ -237,9 +215,6 @@ def run(oracle: Oracle, *, api: bool = True, watch: bool = True, submit: bool = 
             t.join(timeout=10)
 
 
-_API_CHAIN = "SETTLE_ORACLE__API_CHAIN"  # set for API worker processes: proofs are checked against the chain
-
-
 def serve_api(oracle: Oracle, *, chain: bool) -> None:
     """The HTTP API until interrupted: in this process, or in ``api_workers`` processes that uvicorn starts and
     supervises (each builds its app with ``api_app`` from the settings this process hands over)."""
@@ -256,9 +231,8 @@ def serve_api(oracle: Oracle, *, chain: bool) -> None:
         uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
         return
     url = oracle.engine.url.render_as_string(hide_password=False)  # migrated here, once, before the workers start
-    effective = settings.model_copy(update={"database_url": url, "network": oracle.network_name or settings.network})
+    effective = settings.model_copy(update={"database_url": url, "network": oracle.network_name or settings.network, "api_chain": chain})
     os.environ.update(settings_environment(effective))
-    os.environ[_API_CHAIN] = "1" if chain else ""
     uvicorn.run(
         "oracle.service:api_app",
         factory=True,
@@ -279,7 +253,7 @@ def api_app() -> Any:
     oracle = Oracle(load_settings())
     engine, factory = open_database(oracle.settings.database_url, upgrade=False)
     oracle._engine, oracle._factory = engine, factory
-    rpc = oracle.rpc() if os.environ.get(_API_CHAIN) else None
+    rpc = oracle.rpc() if oracle.settings.api_chain else None
     return create_app(OracleState(engine, factory, oracle.pipeline(), rpc))
 
 

@@ -7,23 +7,24 @@ one database or use separate ones.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from settle.config import get_settings
-from settle.errors import ConfigError
+from settle.config import get_settings, part_database_url
+from settle.errors import ConfigError, DatabaseError
 
 
 def database_url(component: str) -> str:
     """``SETTLE_<COMPONENT>_DATABASE_URL``, else ``SETTLE_DATABASE_URL``, else SQLite in the runtime folder."""
-    for key in (f"SETTLE_{component.upper()}_DATABASE_URL", "SETTLE_DATABASE_URL"):
-        if os.environ.get(key):
-            return normalize_url(os.environ[key])
+    configured = part_database_url(component)
+    if configured:
+        return normalize_url(configured)
     runtime = get_settings().runtime_dir
     runtime.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{runtime / (component + '.db')}"
@@ -52,7 +53,10 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseError(f"cannot create the folder of the SQLite database {path}: {exc.strerror}") from None
         engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -71,10 +75,25 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             # Take the write lock at the start of every transaction: one writer at a time, no upgrade deadlocks.
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
-        return engine
+        return _unreachable_is_one_line(engine)
     if url.startswith("postgresql"):
-        return create_engine(url, echo=echo, pool_pre_ping=True)
+        return _unreachable_is_one_line(create_engine(url, echo=echo, pool_pre_ping=True))
     raise ConfigError(f"unsupported database URL {url!r}: use sqlite:///path or postgresql://user@host/db")
+
+
+def _unreachable_is_one_line(engine: Engine) -> Engine:
+    """A connection that cannot be opened raises :class:`DatabaseError` naming the database (its password hidden)
+    and the driver's reason, instead of the driver's exception under a long SQLAlchemy traceback. Errors on an open
+    connection (a lost one, a locked SQLite file) stay what they are: callers retry or report those."""
+    where = engine.url.render_as_string(hide_password=True)
+
+    @event.listens_for(engine, "handle_error")
+    def _translate(context: ExceptionContext) -> None:
+        if context.connection is None and not context.is_pre_ping and isinstance(context.sqlalchemy_exception, OperationalError):
+            reason = str(context.original_exception).strip().splitlines()
+            raise DatabaseError(f"cannot connect to the database {where}: {reason[0] if reason else 'no reason given'}") from None
+
+    return engine
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -17,7 +17,7 @@ from settle.errors import ConfigError
 
 
 def deployments_dir() -> Path:
-    return Path(os.environ.get("SETTLE_DEPLOYMENTS_DIR") or get_settings().root / "deployments")
+    return get_settings().deployments
 
 
 class Deployments:

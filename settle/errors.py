@@ -26,6 +26,10 @@ class NodeError(ToolchainError):
     """A local chain node could not be started, reached or stopped."""
 
 
+class DatabaseError(SettleError):
+    """The database could not be reached or refused the connection (down, wrong host or port, wrong credentials)."""
+
+
 class ChainError(SettleError):
     """Talking to the chain failed (RPC unreachable, wrong chain, transaction not mined)."""
 

@@ -14,6 +14,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from settle.chain import Chain
+from settle.config import secret
 from settle.errors import ConfigError
 
 PASSWORD_ENV = "SETTLE_KEYSTORE_PASSWORD"
@@ -29,7 +30,7 @@ def load_keystore(path: str | Path, password: str | None = None, *, prompt: bool
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ConfigError(f"keystore {path}: not a JSON keystore file") from None
     if password is None:
-        password = os.environ.get(PASSWORD_ENV)
+        password = secret(PASSWORD_ENV)
     if password is None:
         if not prompt:
             raise ConfigError(f"keystore {path}: no password given (set {PASSWORD_ENV} or run interactively)")

@@ -61,12 +61,11 @@ def all_networks() -> dict[str, dict]:
     default = get_settings().root / "networks.yaml"
     if default.is_file():
         entries.update(_load_file(default))
-    extra = os.environ.get("SETTLE_NETWORKS")
-    if extra:
-        path = Path(extra)
-        if not path.is_file():
+    extra = get_settings().networks
+    if extra is not None:
+        if not extra.is_file():
             raise ConfigError(f"SETTLE_NETWORKS={extra}: no such file")
-        entries.update(_load_file(path))
+        entries.update(_load_file(extra))
     return entries
 
 
@@ -84,7 +83,7 @@ def _running_local_chain() -> str | None:
 
 def get_network(name: str | None = None) -> Network:
     """The network called ``name`` (default: ``SETTLE_NETWORK`` or ``anvil``); an RPC URL is accepted too."""
-    name = name or os.environ.get("SETTLE_NETWORK") or "anvil"
+    name = name or get_settings().network or "anvil"
     if name.startswith(("http://", "https://")):
         from settle.node import rpc_call
 
@@ -100,7 +99,7 @@ def get_network(name: str | None = None) -> Network:
             raise ConfigError(f"network {name}: '{key}' is missing")
     url = _expand(str(entry["rpc_url"]), name)
     if entry.get("dev") and name in ("anvil", "ganache"):
-        url = os.environ.get("SETTLE_RPC_URL") or _running_local_chain() or url
+        url = get_settings().rpc_url or _running_local_chain() or url
     try:
         chain_id = int(entry["chain_id"])
         confirmations = int(entry.get("confirmations", 0))

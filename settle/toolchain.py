@@ -80,7 +80,7 @@ def solc_binary() -> str:
     """A solc of :data:`SOLC_VERSION`: a native one when installed, else the solcjs shim in ``tools/``."""
     import os
 
-    explicit = os.environ.get("SETTLE_SOLC")
+    explicit = get_settings().solc
     if explicit:
         if _version_of(explicit) != SOLC_VERSION:
             raise ToolchainError(f"SETTLE_SOLC={explicit} is not solc {SOLC_VERSION}: point it at solc {SOLC_VERSION} or unset it")

@@ -10,7 +10,6 @@ from decimal import Decimal
 
 import pytest
 from oracle_chainkit import agreement_with_report
-from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,6 +20,7 @@ from oracle.rpc import Rpc
 from oracle.status import status as oracle_status
 from oracle.submit import Submitter
 from oracle.txsign import USAGE_REPORTED_TOPIC, FastSigner, decode_type2
+from settle.errors import ConfigError
 
 GWEI = 10**9
 
@@ -32,7 +32,7 @@ def test_the_fee_cap_setting_is_read_exactly_in_wei(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("SETTLE_ORACLE_MAX_FEE_GWEI", "1234567890123456789012345678901.123456789")  # 40 significant digits
     assert load_settings().max_fee_wei == 1234567890123456789012345678901123456789
     monkeypatch.setenv("SETTLE_ORACLE_MAX_FEE_GWEI", "0.0000000001")
-    with pytest.raises(ValidationError, match=r"max_fee_gwei\n.*'0.0000000001' has more than 9 decimal places"):
+    with pytest.raises(ConfigError, match=r"^SETTLE_ORACLE_MAX_FEE_GWEI: '0.0000000001' has more than 9 decimal places$"):
         load_settings()
 
 

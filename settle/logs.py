@@ -1,0 +1,46 @@
+"""The one logging setup of the long-running processes (``settle oracle run``, ``settle gateway run``, the API
+worker processes): JSON lines on stderr by default, one object per record with time, level, logger, message and
+any ``extra`` fields; plain text lines on request. Chatty libraries log warnings and above only."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: Libraries whose info lines would drown the services' own (one line per HTTP request, per migration step).
+QUIET = ("httpx", "httpcore", "uvicorn.access", "web3", "urllib3", "alembic")
+
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and any ``extra`` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                out[key] = value
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
+def configure_logging(*, json_lines: bool = True, level: int = logging.INFO) -> None:
+    """Send every log record to stderr, as JSON lines or as text lines; replaces handlers set before."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(TEXT_FORMAT))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in QUIET:
+        logging.getLogger(noisy).setLevel(logging.WARNING)
