@@ -3,37 +3,38 @@
 :func:`register` mounts them all, and ``python -m gateway.cli`` runs them standalone.
 
 The database comes from ``SETTLE_GATEWAY_DATABASE_URL`` / ``SETTLE_DATABASE_URL`` (default: SQLite in the
-runtime folder) and is migrated on first use. Errors print as one line (``error: …``) with exit code 1.
+runtime folder) and is migrated on first use. Errors print as one line (``error: …``) with exit code 1: the
+``settle`` entry point's error boundary (``settle.cli.boundary``), which :data:`app` runs in on its own too.
 IBANs are masked in output unless ``--reveal`` is given.
 """
 
 from __future__ import annotations
 
-import functools
-import getpass
-import os
 import re
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.banking import payments, statements
-from gateway.banking.bank import FileBankConnector
-from gateway.banking.bank_simulator import CAMT_VERSIONS, RETURN_REASONS, BankSimulator, ReturnRule
-from gateway.banking.camt import minor_digits
-from gateway.banking.sepa import CREDIT_TRANSFER_SCHEMAS, DIRECT_DEBIT_SCHEMAS
-from gateway.database import open_database, unit_of_work
 from gateway.errors import MasterDataError
-from gateway.models import Party
-from gateway.parties import masterdata as parties
-from settle.errors import SettleError, ValidationError
-from settle.money import format_minor
+from settle.cli.boundary import GuardedGroup
+from settle.config import cli_actor
+from settle.errors import ValidationError
+from settle.logs import configure_logging
 
-F = TypeVar("F", bound=Callable[..., Any])
+if TYPE_CHECKING:  # each command imports what it needs: loading a group (``settle party --help``) stays cheap
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from gateway.banking import statements
+    from gateway.models import Party
+
+#: What the help of ``payments prepare`` and ``bank simulate`` offers; the modules that implement them define the
+#: same lists (``tests/gateway/test_gw_cli.py`` compares), which are not imported just to show help.
+DIRECT_DEBIT_SCHEMAS = ("pain.008.001.02", "pain.008.001.08")
+CREDIT_TRANSFER_SCHEMAS = ("pain.001.001.03", "pain.001.001.09")
+CAMT_VERSIONS = ("camt.053.001.02", "camt.053.001.08")
+RETURN_REASONS = ("AC04", "AC06", "AM04", "MD01", "MD06", "MS02", "MS03")
 
 party_app = typer.Typer(help="Party master data (kept off-chain): names, addresses, bank accounts, history.", no_args_is_help=True)
 mandate_app = typer.Typer(help="SEPA direct debit mandates.", no_args_is_help=True)
@@ -64,28 +65,18 @@ def register(parent: typer.Typer) -> None:
         parent.add_typer(sub, name=name)
 
 
-app = typer.Typer(name="gateway", help="Settle gateway: parties, mandates, payment files and bank statements.", no_args_is_help=True)
+app = typer.Typer(
+    cls=GuardedGroup, name="gateway", help="Settle gateway: parties, mandates, payment files and bank statements.", no_args_is_help=True
+)
 register(app)
-
-
-def guarded(function: F) -> F:
-    """A :class:`SettleError` becomes ``error: <message>`` on stderr and exit code 1, not a traceback."""
-
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return function(*args, **kwargs)
-        except SettleError as exc:
-            typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
-            raise typer.Exit(1) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 _factory: sessionmaker[Session] | None = None
 
 
 def session_factory() -> sessionmaker[Session]:
+    from gateway.database import open_database
+
     global _factory
     if _factory is None:
         _, _factory = open_database()
@@ -103,7 +94,7 @@ def reset() -> None:
 
 
 def actor() -> str:
-    return os.environ.get("SETTLE_ACTOR") or f"cli:{getpass.getuser()}"
+    return cli_actor()
 
 
 def _date(value: str | None, field: str) -> date | None:
@@ -116,6 +107,8 @@ def _date(value: str | None, field: str) -> date | None:
 
 
 def _iban(value: str | None, reveal: bool) -> str:
+    from gateway.parties import masterdata as parties
+
     if not value:
         return "-"
     return value if reveal else parties.mask_iban(value)
@@ -140,7 +133,6 @@ def _describe_party(party: Party, reveal: bool) -> list[str]:
 
 
 @party_app.command("add")
-@guarded
 def party_add(
     address: Annotated[str, typer.Argument(help="The party's chain address (0x…).")],
     name: Annotated[str, typer.Option("--name", help="Legal name (at most 140 characters).")],
@@ -157,6 +149,9 @@ def party_add(
     ] = None,
 ) -> None:
     """Register a party by its chain address, optionally with its bank account."""
+    from gateway.database import unit_of_work
+    from gateway.parties import masterdata as parties
+
     with unit_of_work(session_factory(), actor()) as session:
         party = parties.add_party(
             session,
@@ -177,7 +172,6 @@ def party_add(
 
 
 @party_app.command("update")
-@guarded
 def party_update(
     address: Annotated[str, typer.Argument(help="The party's chain address.")],
     name: Annotated[str | None, typer.Option("--name", help="New legal name.")] = None,
@@ -189,6 +183,9 @@ def party_update(
     creditor_id: Annotated[str | None, typer.Option("--creditor-id", help="New SEPA creditor identifier.")] = None,
 ) -> None:
     """Change a party's master data (the old values stay in its history)."""
+    from gateway.database import unit_of_work
+    from gateway.parties import masterdata as parties
+
     changes = {
         key: value
         for key, value in {
@@ -210,7 +207,6 @@ def party_update(
 
 
 @party_app.command("add-account")
-@guarded
 def party_add_account(
     address: Annotated[str, typer.Argument(help="The party's chain address.")],
     iban: Annotated[str, typer.Option(help="IBAN of the account.")],
@@ -224,26 +220,33 @@ def party_add_account(
     ] = None,
 ) -> None:
     """Add a bank account to a party. An IBAN belongs to one party unless marked shared with a reason."""
+    from gateway.database import unit_of_work
+    from gateway.parties import masterdata as parties
+
     with unit_of_work(session_factory(), actor()) as session:
         account = parties.add_bank_account(session, address, iban_value=iban, bic=bic, holder_name=holder, shared_reason=shared_reason)
         typer.echo(f"account {parties.mask_iban(account.iban)} (BIC {account.bic or '-'}) added to {address.lower()}")
 
 
 @party_app.command("show")
-@guarded
 def party_show(
     address: Annotated[str, typer.Argument(help="The party's chain address.")],
     reveal: Annotated[bool, typer.Option("--reveal", help="Show IBANs in full.")] = False,
 ) -> None:
     """Show a party's master data and bank accounts."""
+    from gateway.database import unit_of_work
+    from gateway.parties import masterdata as parties
+
     with unit_of_work(session_factory(), actor()) as session:
         typer.echo("\n".join(_describe_party(parties.get_party(session, address), reveal)))
 
 
 @party_app.command("list")
-@guarded
 def party_list() -> None:
     """List all parties."""
+    from gateway.database import unit_of_work
+    from gateway.parties import masterdata as parties
+
     with unit_of_work(session_factory(), actor()) as session:
         found = parties.list_parties(session)
         if not found:
@@ -253,12 +256,13 @@ def party_list() -> None:
 
 
 @party_app.command("history")
-@guarded
 def party_history(
     address: Annotated[str, typer.Argument(help="The party's chain address.")],
     reveal: Annotated[bool, typer.Option("--reveal", help="Show IBANs in full.")] = False,
 ) -> None:
     """Every recorded change of the party, its accounts, mandates and payment methods: who, when, old → new."""
+    from gateway.database import unit_of_work
+    from gateway.parties import masterdata as parties
 
     def shown(values: dict | None) -> dict | None:
         if values is None or reveal:
@@ -281,7 +285,6 @@ def party_history(
 
 
 @mandate_app.command("add")
-@guarded
 def mandate_add(
     debtor: Annotated[str, typer.Option(help="Chain address of the payer who signed the mandate.")],
     creditor: Annotated[str, typer.Option(help="Chain address of the payee who collects.")],
@@ -293,6 +296,9 @@ def mandate_add(
     sequence: Annotated[str, typer.Option(help="FRST for a new mandate, RCUR if it was used before.")] = "FRST",
 ) -> None:
     """Record a signed SEPA direct debit mandate."""
+    from gateway.database import unit_of_work
+    from gateway.parties import masterdata as parties
+
     with unit_of_work(session_factory(), actor()) as session:
         mandate = parties.add_mandate(
             session,
@@ -309,12 +315,14 @@ def mandate_add(
 
 
 @mandate_app.command("revoke")
-@guarded
 def mandate_revoke(
     reference: Annotated[str, typer.Argument(help="Mandate reference.")],
     creditor_id: Annotated[str | None, typer.Option("--creditor-id", help="Creditor identifier, if several share the reference.")] = None,
 ) -> None:
     """Revoke a mandate: no further debits are collected with it."""
+    from gateway.database import unit_of_work
+    from gateway.parties import masterdata as parties
+
     with unit_of_work(session_factory(), actor()) as session:
         mandate = parties.revoke_mandate(session, reference, creditor_id)
         typer.echo(f"mandate {mandate.reference} revoked")
@@ -324,7 +332,6 @@ def mandate_revoke(
 
 
 @method_app.command("set")
-@guarded
 def method_set(
     agreement: Annotated[
         str, typer.Argument(help="Agreement address (0x…), or its name or spec reference in deployments/<chain-id>.json.")
@@ -341,6 +348,8 @@ def method_set(
     Payer, payee, chain id and token are read from the agreement on chain (an agreement of the factory the gateway
     follows); the mandate and accounts must belong to that payer and payee."""
     from gateway.chain.onchain import read_agreement, resolve_reference
+    from gateway.database import unit_of_work
+    from gateway.parties import masterdata as parties
 
     gateway = _gateway(network=network, factory=factory)
     try:
@@ -360,7 +369,6 @@ def method_set(
 
 
 @payments_app.command("prepare")
-@guarded
 def payments_prepare(
     files_dir: Annotated[Path, typer.Option("--files-dir", help="Folder that keeps every payment file built.")],
     today: Annotated[str | None, typer.Option(help="Hand-over date, YYYY-MM-DD (default: today, UTC).")] = None,
@@ -368,6 +376,9 @@ def payments_prepare(
     ct_schema: Annotated[str, typer.Option("--ct-schema", help=f"One of {', '.join(CREDIT_TRANSFER_SCHEMAS)}.")] = "pain.001.001.09",
 ) -> None:
     """Put every pending SEPA payment into validated files and queue them for upload."""
+    from gateway.banking import payments
+    from gateway.database import unit_of_work
+
     with unit_of_work(session_factory(), actor()) as session:
         result = payments.prepare_payment_files(
             session, files_dir=files_dir, today=_date(today, "today"), dd_schema=dd_schema, ct_schema=ct_schema
@@ -383,12 +394,14 @@ def payments_prepare(
 
 
 @payments_app.command("upload")
-@guarded
 def payments_upload(
     outbox: Annotated[Path, typer.Option(help="The bank connector's outbox folder (the EBICS client uploads from it).")],
     worker: Annotated[str, typer.Option(help="Name of this worker (outbox lock owner).")] = "cli",
 ) -> None:
     """Hand queued payment files to the bank."""
+    from gateway.banking import payments
+    from gateway.banking.bank import FileBankConnector
+
     uploaded = payments.upload_payment_files(session_factory(), FileBankConnector(outbox, outbox), worker=worker)
     typer.echo("\n".join(f"uploaded {name}" for name in uploaded) or "nothing to upload")
 
@@ -399,13 +412,12 @@ _RETURN = re.compile(r"^([^=]+)=([A-Z0-9]{4})$")
 
 
 @bank_app.command("simulate")
-@guarded
 def bank_simulate(
     outbox: Annotated[Path, typer.Option(help="Folder the pain files are read from.")],
     inbox: Annotated[Path, typer.Option(help="Folder the camt.053 statements are written to.")],
     returns: Annotated[
         list[str] | None,
-        typer.Option("--return", help=f"Return a transaction: END_TO_END_ID=REASON ({', '.join(sorted(RETURN_REASONS))}). Repeatable."),
+        typer.Option("--return", help=f"Return a transaction: END_TO_END_ID=REASON ({', '.join(RETURN_REASONS)}). Repeatable."),
     ] = None,
     return_rate: Annotated[
         list[str] | None, typer.Option("--return-rate", help="Return a share of all transactions: REASON=0.05. Repeatable.")
@@ -415,6 +427,8 @@ def bank_simulate(
     camt_version: Annotated[str, typer.Option("--camt-version", help=f"One of {', '.join(CAMT_VERSIONS)}.")] = "camt.053.001.08",
 ) -> None:
     """Act as the bank: book the payment files in OUTBOX and write camt.053 statements to INBOX."""
+    from gateway.banking.bank_simulator import BankSimulator, ReturnRule
+
     rules = []
     for text in returns or []:
         match = _RETURN.match(text.strip())
@@ -451,9 +465,11 @@ def _summary(result: statements.ImportResult) -> str:
 
 
 @statements_app.command("import")
-@guarded
 def statements_import(file: Annotated[Path, typer.Argument(help="A camt.053 / camt.054 file.", exists=False)]) -> None:
     """Import a bank statement, match its lines and queue confirmations and returns."""
+    from gateway.banking import statements
+    from gateway.database import unit_of_work
+
     if not file.is_file():
         raise ValidationError(f"statement file {str(file)!r} does not exist")
     content = file.read_bytes()
@@ -463,9 +479,11 @@ def statements_import(file: Annotated[Path, typer.Argument(help="A camt.053 / ca
 
 
 @statements_app.command("poll")
-@guarded
 def statements_poll(inbox: Annotated[Path, typer.Option(help="The bank connector's inbox folder.")]) -> None:
     """Import every statement waiting in the inbox (imported files move to INBOX/processed)."""
+    from gateway.banking import statements
+    from gateway.banking.bank import FileBankConnector
+
     result = statements.import_from_bank(session_factory(), FileBankConnector(inbox, inbox), actor=actor())
     for imported in result.imported:
         typer.echo(_summary(imported))
@@ -480,12 +498,16 @@ def statements_poll(inbox: Annotated[Path, typer.Option(help="The bank connector
 
 
 @unmatched_app.command("list")
-@guarded
 def unmatched_list(
     limit: Annotated[int, typer.Option(help="Show at most this many lines.")] = 100,
     reveal: Annotated[bool, typer.Option("--reveal", help="Show counterparty IBANs in full.")] = False,
 ) -> None:
     """Statement lines that matched no settlement, with the reason."""
+    from gateway.banking import statements
+    from gateway.banking.camt import minor_digits
+    from gateway.database import unit_of_work
+    from settle.money import format_minor
+
     with unit_of_work(session_factory(), actor()) as session:
         lines = statements.unmatched_lines(session, limit)
         if not lines:
@@ -521,26 +543,7 @@ def _gateway(**overrides: Any) -> Any:
     return Gateway(load_settings(**overrides))
 
 
-def _configure_logging(json_lines: bool) -> None:
-    import logging
-    import sys
-
-    handler = logging.StreamHandler(sys.stderr)
-    if json_lines:
-        from oracle.service import JsonFormatter
-
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-    for noisy in ("httpx", "httpcore", "uvicorn.access", "web3", "urllib3", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
 @gateway_app.command("run")
-@guarded
 def gateway_run(
     network: NetworkOpt = None,
     database: DatabaseOpt = None,
@@ -555,7 +558,7 @@ def gateway_run(
     """Listener, keeper, payment and bank workers, on-chain confirmations and the HTTP API, until interrupted.
 
     Everything else comes from SETTLE_GATEWAY_* variables (docs/gateway.md): folders, clock, schemas, retries."""
-    _configure_logging(not text_logs)
+    configure_logging(json_lines=not text_logs)
     gateway = _gateway(
         network=network, database_url=database, dev_account=dev_account, keystore=keystore, factory=factory, host=host, port=port
     )
@@ -568,7 +571,6 @@ def gateway_run(
 
 
 @gateway_app.command("step")
-@guarded
 def gateway_step(
     network: NetworkOpt = None,
     database: DatabaseOpt = None,
@@ -591,9 +593,10 @@ def gateway_step(
 
 
 @gateway_app.command("init")
-@guarded
 def gateway_init(database: DatabaseOpt = None) -> None:
     """Create or upgrade the gateway's tables."""
+    from gateway.database import open_database
+
     engine, _ = open_database(database or None)
     typer.echo(f"gateway database ready: {engine.url.render_as_string(hide_password=True)}")
     engine.dispose()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from eth_utils import keccak
+from settle.keccak import keccak
 
 __all__ = [
     "OPEN_FOR_PULL",

@@ -21,18 +21,17 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from eth_abi import encode as abi_encode
-from eth_utils import keccak
-
 from settle.chaintypes import SettlementView
+from settle.config import get_settings, part_database_url
 from settle.deployments import deployments_dir
 from settle.errors import ConfigError, ValidationError
+from settle.keccak import keccak
 
 __all__ = [
     "FUNCTIONS",
@@ -128,6 +127,8 @@ def settlement_word(view: SettlementView) -> int:
 def consent_action(kind: str, period: int, view: SettlementView, agreed: int | None = None) -> bytes:
     """The ``action`` a party's ``resolveDispute(period, agreed)`` or ``writeOff(period)`` consents to, while the
     settlement is ``view`` (``ConsentGiven(party, action)`` names it; both parties must consent to the same one)."""
+    from eth_abi import encode as abi_encode
+
     word = settlement_word(view)
     if kind == "resolve":
         if agreed is None:
@@ -188,18 +189,28 @@ def read_record(path: str | Path) -> dict[str, Any]:
 
 #: The gateway's HTTP API (e.g. ``http://127.0.0.1:8700``): texts are posted to ``/v1/disputes/…/notes``.
 GATEWAY_URL_ENV = "SETTLE_GATEWAY_API_URL"
-#: Else the gateway's database, where the gateway's own command line finds it.
-GATEWAY_DATABASE_ENVS = ("SETTLE_GATEWAY_DATABASE_URL", "SETTLE_DATABASE_URL")
+#: Else the gateway's database (SETTLE_GATEWAY_DATABASE_URL or SETTLE_DATABASE_URL), where its command line finds it.
+
+#: Keeps a text in the gateway's database: ``(database URL, chain, record) -> where it went``. The gateway fills
+#: this in (the composition root, ``settle_cli``, connects it), so this package never imports the gateway.
+DatabaseStore = Callable[[str, Any, Mapping[str, Any]], str]
+_database_store: DatabaseStore | None = None
+
+
+def use_database_store(store: DatabaseStore | None) -> None:
+    """Set (or, with None, clear) how a text reaches the gateway's database when no API URL is configured."""
+    global _database_store
+    _database_store = store
 
 
 def gateway_target() -> tuple[str, str] | None:
     """``("api", url)`` or ``("database", url)`` of the configured gateway, None when none is configured."""
-    url = os.environ.get(GATEWAY_URL_ENV, "").strip()
+    url = get_settings().gateway_api_url.strip()
     if url:
         return "api", url.rstrip("/")
-    for key in GATEWAY_DATABASE_ENVS:
-        if os.environ.get(key, "").strip():
-            return "database", os.environ[key].strip()
+    database = part_database_url("gateway").strip()
+    if database:
+        return "database", database
     return None
 
 
@@ -216,7 +227,12 @@ def register_note(document: Mapping[str, Any], chain: Any) -> dict[str, Any]:
         if via == "api":
             detail = _post_note(url, agreement, period, str(document["tx_hash"]), str(document["text"]))
         else:
-            detail = _store_note(url, chain, document)
+            if _database_store is None:
+                raise ConfigError(
+                    f"the gateway's database is configured but this process has no gateway connection: set {GATEWAY_URL_ENV}"
+                    " or register the text with 'settle agreement register-note'"
+                )
+            detail = _database_store(url, chain, document)
     except Exception as exc:  # noqa: BLE001 - whatever failed, the action is done and the record keeps the text
         return {"registered": False, "via": via, "detail": str(exc) or type(exc).__name__}
     return {"registered": True, "via": via, "detail": detail, "registered_at": now_utc()}
@@ -236,22 +252,3 @@ def _post_note(url: str, agreement: str, period: int, tx_hash: str, text: str) -
     except Exception:  # noqa: BLE001 - a body that is not the gateway's error body
         reason = answer.text[:200]
     raise ValidationError(f"the gateway at {url} refused the text ({answer.status_code}): {reason}")
-
-
-def _store_note(url: str, chain: Any, document: Mapping[str, Any]) -> str:
-    import getpass
-
-    from gateway.chain.disputes import store_note, verify_transaction
-    from gateway.database import open_database, unit_of_work
-
-    engine, factory = open_database(url)
-    try:
-        action = verify_transaction(
-            chain, str(document["agreement"]), int(document["period"]), str(document["tx_hash"]), str(document["text"])
-        )
-        actor = os.environ.get("SETTLE_ACTOR") or f"cli:{getpass.getuser()}"
-        with unit_of_work(factory, actor) as session:
-            store_note(session, chain.chain_id, str(document["text"]), action, origin="cli")
-        return engine.url.render_as_string(hide_password=True)
-    finally:
-        engine.dispose()

@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from eth_utils import is_checksum_address, keccak, to_checksum_address
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, PrivateAttr, WithJsonSchema, model_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
 
 from settle.calendar import SECONDS_PER_DAY, IntervalKind, Schedule
 from settle.errors import ValidationError
+from settle.keccak import is_checksum_address, keccak, to_checksum_address
 from settle.money import InvalidAmount, decimal_places, format_minor, parse_minor, plain
 from settle.terms import MAX_DIGITS, UINT64_MAX, UINT96_MAX, ZERO_ADDRESS, InvalidTerms, Meter, PriceModel, Terms, Tier
 

@@ -17,10 +17,9 @@ from dataclasses import dataclass, field, fields
 from enum import IntEnum
 from typing import Any
 
-from eth_utils import keccak, to_checksum_address
-
 from settle.calendar import SECONDS_PER_DAY, IntervalKind, Schedule
 from settle.errors import ValidationError
+from settle.keccak import keccak, to_checksum_address
 from settle.money import format_minor
 
 __all__ = [

@@ -14,13 +14,15 @@ import time
 
 import httpx
 
+from settle.errors import ValidationError
+
 HEADER = "Settle-Signature"
 DEFAULT_TOLERANCE = 300
 MIN_SECRET_BYTES = 16
 
 
-class SignatureError(ValueError):
-    """A webhook whose signature is missing, malformed, wrong or too old."""
+class SignatureError(ValidationError):
+    """A webhook whose signature is missing, malformed, wrong or too old (bad input, like any other)."""
 
 
 def check_secret(secret: str) -> bytes:

@@ -30,6 +30,8 @@ class Entry:
     #: Shown by ``settle --help`` without importing the module; equals the command's own help (tested).
     summary: str
     panel: str
+    #: ``module:function`` run once the module is imported: connects what its commands need (:mod:`settle_cli.wiring`).
+    setup: str = ""
 
 
 COMMANDS: tuple[Entry, ...] = (
@@ -51,6 +53,7 @@ COMMANDS: tuple[Entry, ...] = (
         "settle.cli.agreement:app",
         "Agreements: check a spec, deploy the factory, create, accept, amend, pause, terminate, manage roles; disputes.",
         AGREEMENTS,
+        setup="settle_cli.wiring:connect_dispute_notes",
     ),
     Entry(
         "status",
@@ -90,8 +93,9 @@ COMMANDS: tuple[Entry, ...] = (
 
 def load(entry: Entry) -> Any:
     """Import ``entry``'s module and build its click command, mounted as ``typer.Typer.add_typer`` would."""
-    module, _, attribute = entry.target.partition(":")
-    target = getattr(importlib.import_module(module), attribute)
+    target = _resolve(entry.target)
+    if entry.setup:
+        _resolve(entry.setup)()
     holder = typer.Typer(add_completion=False)
     holder.callback()(lambda: None)  # a group even when it holds one command
     if isinstance(target, typer.Typer):
@@ -99,6 +103,11 @@ def load(entry: Entry) -> Any:
     else:
         holder.command(entry.name)(target)
     return get_command(holder).commands[entry.name]  # type: ignore[attr-defined]
+
+
+def _resolve(reference: str) -> Any:
+    module, _, attribute = reference.partition(":")
+    return getattr(importlib.import_module(module), attribute)
 
 
 class LazyGroup(GuardedGroup):

@@ -7,8 +7,6 @@ from typing import Annotated, Any
 
 import typer
 
-from settle import status as status_view
-from settle import status_render
 from settle.cli.agreement import AgreementArg, FactoryOpt, NetworkOpt
 from settle.errors import ConfigError
 
@@ -30,6 +28,8 @@ def status_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
 ) -> dict[str, Any]:
     """An agreement's terms, versions, state, periods, usage, charges, settlements and payments, read from the chain."""
+    from settle import status as status_view
+    from settle import status_render
     from settle.operator import Session, resolve_agreement
 
     session = Session.open(network, need_signer=False, say=typer.echo)
@@ -53,6 +53,8 @@ def agreements_command(
     """List the agreements where an address is payer or payee (from the factory's AgreementCreated events)."""
     from eth_utils import is_address
 
+    from settle import status as status_view
+    from settle import status_render
     from settle.operator import Session
 
     if not is_address(party):
