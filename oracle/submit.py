@@ -42,6 +42,7 @@ from oracle import corrections
 from oracle.alerts import Alerts
 from oracle.clock import Clock, SystemClock
 from oracle.config import OracleSettings
+from oracle.faults import crashpoint
 from oracle.merkle import TreeHelperError
 from oracle.models import (
     CONFIRMED,
@@ -142,6 +143,11 @@ class Submitter:
         self.corrector = reporter or signer
         self.senders = {signer.address: signer, self.corrector.address: self.corrector}
 
+    def _now(self) -> datetime:
+        """The injected clock's time (the chain's, on a chain): when rows were priced, sent and confirmed, and how
+        long a transaction has waited, are judged by it."""
+        return datetime.fromtimestamp(self.clock.now(), UTC)
+
     # -- loop -----------------------------------------------------------------------------------------------------
     def run(self, *, once: bool = False, idle_sleep: float | None = None) -> None:
         """Cut, submit and confirm until stopped (or until nothing is left to do with ``once``)."""
@@ -168,6 +174,8 @@ class Submitter:
         r = Round()
         now = self.clock.now()
         r.cut = len(cut_reports(self.engine, self.settings, now))
+        if r.cut:
+            crashpoint("submit.cut")
         self.reconcile(r)
         while not self.stop_event.is_set():  # nonces continue from the stored ones: no need to wait for receipts
             if self.submit_pending(r) == 0:
@@ -300,7 +308,9 @@ class Submitter:
                 self.alerts.fire("correction_failed", message, report=pk)
         r.failed += len(failed) + len(refused)
         if signed:
+            crashpoint("submit.signed")
             self._broadcast([(s["pk"], s["raw"]) for s in signed])
+            crashpoint("submit.broadcast")
         r.signed += len(signed)
         r.waiting += held
         return len(signed)
@@ -313,7 +323,7 @@ class Submitter:
         holds every report of its agreement) is seen here, and a row left out never leaves a gap in the nonces."""
         if not ready:
             return []
-        now = datetime.now(UTC)
+        now = self._now()
         with self.engine.begin() as conn:
             ids = sorted(row.id for row, _d, _s, _g in ready)
             held = select(Report.id).where(Report.status == PENDING, Report.id.in_(ids)).order_by(Report.id).with_for_update()
@@ -486,7 +496,7 @@ class Submitter:
         if missing:
             self._missing(missing, r, sender)
         reasons = {row.id: self._revert_reason(row, rc, sender) for row, rc in failed}
-        now = datetime.now(UTC)
+        now = self._now()
         alerts: list[tuple[str, str, int]] = []
         with self.engine.begin() as conn:
             # the rows first, in id order (as a correction takes them), then the totals: no lock cycle
@@ -541,6 +551,8 @@ class Submitter:
                     conn.execute(update(Report).where(Report.id == row.id).values(status=FAILED, error=reason, **where))
                     alerts.append(("report_failed", f"report {row.id} for {row.address} period {row.period} reverted on-chain", row.id))
                 r.failed += 1
+        if confirmed:
+            crashpoint("submit.confirmed")
         for kind, message, pk in alerts:
             self.alerts.fire(kind, message, report=pk)
         r.confirmed += len(confirmed)
@@ -598,6 +610,7 @@ class Submitter:
         if resend:
             log.info("re-broadcasting %d stored transaction(s)", len(resend))
             self._broadcast(resend, again=True)
+            crashpoint("submit.rebroadcast")
             r.rebroadcast += len(resend)
         if stuck:
             self._reprice(stuck, r, sender)
@@ -613,7 +626,7 @@ class Submitter:
             return False
         if priced.tzinfo is None:  # SQLite returns naive datetimes (stored as UTC)
             priced = priced.replace(tzinfo=UTC)
-        return (datetime.now(UTC) - priced).total_seconds() >= after
+        return (self._now() - priced).total_seconds() >= after
 
     def _reprice(self, rows: list[Any], r: Round, sender: FastSigner) -> None:
         """Sign each report again with its nonce and fees raised by at least 12.5% (at least today's base fee
@@ -624,7 +637,7 @@ class Submitter:
         base = int(block.get("baseFeePerGas") or "0x0", 16)
         tip_now = 10**9 if isinstance(tip, RpcError) else int(tip, 16)
         cap = self._fee_cap()
-        now = datetime.now(UTC)
+        now = self._now()
         replaced: list[dict[str, Any]] = []
         capped: list[tuple[Any, str]] = []
         for row in rows:
@@ -733,7 +746,7 @@ class Submitter:
                 deadline=row.deadline,
             )
         with self.engine.begin() as conn:
-            conn.execute(update(Report).where(Report.id.in_([row.id for row in rows])).values(alerted_at=datetime.now(UTC)))
+            conn.execute(update(Report).where(Report.id.in_([row.id for row in rows])).values(alerted_at=self._now()))
 
 
 #: What signing a row again starts from: no nonce, no transaction.

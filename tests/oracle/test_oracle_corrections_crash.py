@@ -1,20 +1,20 @@
-"""Crash test with corrections: the submitter runs as its own process and is SIGKILLed at seeded random points
-while records arrive and operators void records. At the end every record that counts is on-chain exactly once,
-every correction reached the chain once (one UsageCorrected per correction and meter), and the oracle key sent one
+"""Crash test with corrections: the submitter runs as its own process and is SIGKILLed at every named crash point
+of ``oracle/faults.py`` in turn (twice over), and restarted, while records arrive and operators void records (also
+while it runs). Each armed point must fire. At the end every record that counts is on-chain exactly once, every
+correction reached the chain once (one UsageCorrected per correction and meter), and the oracle key sent one
 transaction per row it signed (nothing twice, nothing lost)."""
 
 from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 
 from oracle_chainkit import DAY, create, deploy, terms
+from oracle_crash import fork_submitter, outcome, tail
 from sqlalchemy import func, select
 
 from oracle import corrections
@@ -23,33 +23,22 @@ from oracle.chainsync import register
 from oracle.clock import FixedClock
 from oracle.config import OracleSettings
 from oracle.database import open_database
+from oracle.faults import POINTS
 from oracle.ingest import Pipeline
 from oracle.models import ACCEPTED, CONFIRMED, SKIPPED, SUPERSEDED, Agreement, Correction, Record, Report
 from oracle.rpc import Rpc
 from oracle.txsign import USAGE_CORRECTED_TOPIC, USAGE_REPORTED_TOPIC, decode_usage_corrected
 from settle.db import transaction
 
-KILLS = 12
 SEED = 20270110
+#: The points in the order they are armed, each at its first hit (a correction stored meanwhile decides how many
+#: rows a round signs); ``submit.rebroadcast`` resends what the ``submit.signed`` kill before it left behind.
+CYCLE = ("submit.cut", "submit.signed", "submit.rebroadcast", "submit.broadcast", "submit.confirmed")
+ROUNDS = 2
 
 
-def _fork_submitter(env: dict[str, str]) -> int:
-    pid = os.fork()
-    if pid:
-        return pid
-    code = 0
-    try:
-        os.environ.update(env)
-        from oracle.cli import app
-
-        app(["submit"])
-    except BaseException:  # noqa: BLE001 - the child must never return into pytest
-        code = 1
-    finally:
-        os._exit(code)
-
-
-def test_sigkill_with_corrections_counts_every_remaining_record_once(chain, accounts, dev, rpc_url, database_url):
+def test_sigkill_with_corrections_counts_every_remaining_record_once(chain, accounts, dev, rpc_url, database_url, tmp_path):
+    assert set(CYCLE) == set(POINTS)
     kit = deploy(chain, accounts)
     now = dev.now()
     start = now - 5 * DAY
@@ -70,10 +59,10 @@ def test_sigkill_with_corrections_counts_every_remaining_record_once(chain, acco
 
     def wave(n: int) -> None:
         objects = []
-        for _ in range(n):
+        for k in range(n):
             i = counter[0]
             counter[0] += 1
-            a, m = rnd.randrange(2), rnd.randrange(2)
+            a, m = k % 2, rnd.randrange(2)  # both agreements: each run has reports to cut and sign
             at = datetime.fromtimestamp(start + rnd.randrange(0, 5 * DAY - 60), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             objects.append(
                 {
@@ -107,23 +96,29 @@ def test_sigkill_with_corrections_counts_every_remaining_record_once(chain, acco
     }
     wave(30)
     engine.dispose()  # no open connection may cross a fork
-    for _kill in range(KILLS):
-        pid = _fork_submitter(env)
-        time.sleep(rnd.uniform(0.05, 0.6))
-        if rnd.random() < 0.5:
-            void_some()  # while the submitter runs
-        os.kill(pid, signal.SIGKILL)
-        _pid, status = os.waitpid(pid, 0)
-        assert os.WIFSIGNALED(status), "the submitter ended before it was killed"
-        if rnd.random() < 0.5:
-            wave(rnd.randrange(1, 8))
-        if rnd.random() < 0.3:
-            void_some()  # while it is down
-        engine.dispose()
+    fired: list[str] = []
+    for round_ in range(ROUNDS):
+        for point in CYCLE:
+            if point != "submit.rebroadcast":
+                wave(rnd.randrange(2, 8))
+            # a correction covers the open reports of its period (they are never cut): none before a cut is armed
+            voids = point != "submit.cut"
+            if voids and rnd.random() < 0.3:
+                void_some()  # while it is down
+            engine.dispose()
+            log = tmp_path / f"submit-{round_}-{point}.log"
+            pid = fork_submitter(env, log, crash=f"{point}@1")
+            if voids and rnd.random() < 0.5:
+                void_some()  # while the submitter runs
+                engine.dispose()
+            done = outcome(pid)
+            assert done == "killed", f"crash point {point}@1 did not fire (the submitter ended: {done}):\n{tail(log)}"
+            fired.append(point)
+    assert fired == list(CYCLE) * ROUNDS
     final = subprocess.run(
         [sys.executable, "-c", "from oracle.cli import app; app(['submit', '--once'])"], env=env, capture_output=True, timeout=240
     )
-    assert final.returncode == 0, final.stderr.decode()[-2000:]
+    assert final.returncode == 0, final.stderr.decode()[-4000:]
 
     with engine.connect() as conn:
         counted = conn.execute(

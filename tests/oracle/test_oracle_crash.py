@@ -1,19 +1,21 @@
-"""Crash test: the submitter runs as its own process and is SIGKILLed at 24 seeded random points (and restarted
-each time) while records keep arriving. At the end every accepted record is counted exactly once on-chain and no
-report was sent twice (one transaction per report id, and the signer's nonce equals the number of reports)."""
+"""Crash test: the submitter runs as its own process and is SIGKILLed at every named crash point of
+``oracle/faults.py`` in turn (twice over, each time at a seeded hit count), and restarted, while records keep
+arriving. Each armed point must fire, and the state it leaves behind is checked: cut but unsigned reports, signed
+transactions the node never saw, transactions mined but not booked. At the end every accepted record is counted
+exactly once on-chain and no report was sent twice (one transaction per report id, and the signer's nonce equals
+the number of reports)."""
 
 from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from collections import defaultdict
 from datetime import UTC, datetime
 
 from oracle_chainkit import DAY, create, deploy, terms
+from oracle_crash import fork_submitter, outcome, tail
 from sqlalchemy import func, select
 
 from oracle import registry as reg
@@ -21,34 +23,30 @@ from oracle.chainsync import register
 from oracle.clock import FixedClock
 from oracle.config import OracleSettings
 from oracle.database import open_database
+from oracle.faults import POINTS
 from oracle.ingest import Pipeline
-from oracle.models import CONFIRMED, Report
+from oracle.models import CONFIRMED, PENDING, SUBMITTED, Report
 from oracle.rpc import Rpc
 from oracle.txsign import USAGE_REPORTED_TOPIC
 from settle.db import transaction
 
-KILLS = 24
 SEED = 20250101
+#: (crash point, the highest hit count surely reached in one run), in the order the test arms them. A run starts
+#: after a wave of records for all three agreements: three reports, signed and sent in two batches of two
+#: (``RPC_BATCH=2``). ``submit.rebroadcast`` follows ``submit.signed``, whose kill leaves stored transactions the
+#: node never saw.
+CYCLE = (
+    ("submit.cut", 1),
+    ("submit.signed", 2),
+    ("submit.rebroadcast", 1),
+    ("submit.broadcast", 2),
+    ("submit.confirmed", 1),
+)
+ROUNDS = 2
 
 
-def _fork_submitter(env: dict[str, str]) -> int:
-    """A submitter in a child process (forked: the imports are already done, so a kill cycle takes a blink)."""
-    pid = os.fork()
-    if pid:
-        return pid
-    code = 0
-    try:
-        os.environ.update(env)
-        from oracle.cli import app
-
-        app(["submit"])
-    except BaseException:  # noqa: BLE001 - the child must never return into pytest
-        code = 1
-    finally:
-        os._exit(code)
-
-
-def test_sigkill_at_random_points_counts_everything_once(chain, accounts, dev, rpc_url, tmp_path):
+def test_sigkill_at_every_crash_point_counts_everything_once(chain, accounts, dev, rpc_url, tmp_path):
+    assert {point for point, _most in CYCLE} == set(POINTS)
     kit = deploy(chain, accounts)
     now = dev.now()
     start = now - 5 * DAY
@@ -67,26 +65,42 @@ def test_sigkill_at_random_points_counts_everything_once(chain, accounts, dev, r
     rnd = random.Random(SEED)
     expected: dict[tuple[str, int], int] = defaultdict(int)
     counter = [0]
+    rpc = Rpc(rpc_url)
 
-    def wave(n: int) -> None:
+    def wave(per_agreement: int) -> None:
         objects = []
-        for _ in range(n):
-            i = counter[0]
-            counter[0] += 1
-            a, m, q = rnd.randrange(3), rnd.randrange(2), rnd.randrange(1, 500)
-            at = datetime.fromtimestamp(start + rnd.randrange(0, 5 * DAY - 60), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            objects.append(
-                {
-                    "record_id": f"k{i}",
-                    "agreement": f"C-{a}",
-                    "meter": ["api_calls", "storage"][m],
-                    "quantity": str(q),
-                    "unit": ["call", "GB"][m],
-                    "occurred_at": at,
-                }
-            )
-            expected[(addresses[a], m)] += q if m == 0 else q * 1000
-        assert pipeline.ingest_objects("erp", objects).accepted == n
+        for a in range(3):
+            for _ in range(per_agreement):
+                i = counter[0]
+                counter[0] += 1
+                m, q = rnd.randrange(2), rnd.randrange(1, 500)
+                at = datetime.fromtimestamp(start + rnd.randrange(0, 5 * DAY - 60), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                objects.append(
+                    {
+                        "record_id": f"k{i}",
+                        "agreement": f"C-{a}",
+                        "meter": ["api_calls", "storage"][m],
+                        "quantity": str(q),
+                        "unit": ["call", "GB"][m],
+                        "occurred_at": at,
+                    }
+                )
+                expected[(addresses[a], m)] += q if m == 0 else q * 1000
+        assert pipeline.ingest_objects("erp", objects).accepted == len(objects)
+        engine.dispose()  # no open connection may cross a fork
+
+    def submitted() -> list[tuple[bytes, object]]:
+        """Each submitted row's transaction hash and what the node knows of it (its receipt, or None)."""
+        with engine.connect() as conn:
+            hashes = [bytes(h) for h in conn.execute(select(Report.tx_hash).where(Report.status == SUBMITTED)).scalars()]
+        engine.dispose()
+        return [(h, rpc.call("eth_getTransactionReceipt", ["0x" + h.hex()])) for h in hashes]
+
+    def unsigned() -> int:
+        with engine.connect() as conn:
+            n = conn.execute(select(func.count()).select_from(Report).where(Report.status == PENDING, Report.nonce.is_(None))).scalar()
+        engine.dispose()
+        return int(n or 0)
 
     env = {
         **os.environ,
@@ -98,22 +112,30 @@ def test_sigkill_at_random_points_counts_everything_once(chain, accounts, dev, r
         "SETTLE_ORACLE_REPORT_MAX_AGE": "0",
         "SETTLE_ORACLE_POLL_SECONDS": "0.05",
     }
-    wave(40)
-    engine.dispose()  # no open connection may cross a fork
-    for _kill in range(KILLS):
-        pid = _fork_submitter(env)
-        time.sleep(rnd.uniform(0.05, 0.6))
-        os.kill(pid, signal.SIGKILL)
-        _pid, status = os.waitpid(pid, 0)
-        assert os.WIFSIGNALED(status), "the submitter ended before it was killed"
-        if rnd.random() < 0.5:
-            wave(rnd.randrange(1, 12))
-            engine.dispose()
-    # final run to completion, as the command line runs it
+    fired: list[str] = []
+    for round_ in range(ROUNDS):
+        for point, most in CYCLE:
+            if point != "submit.rebroadcast":  # it resends what the kill before it left behind
+                wave(rnd.randrange(2, 6))
+            armed = f"{point}@{rnd.randint(1, most)}"
+            log = tmp_path / f"submit-{round_}-{point}.log"
+            done = outcome(fork_submitter(env, log, crash=armed))
+            assert done == "killed", f"crash point {armed} did not fire (the submitter ended: {done}):\n{tail(log)}"
+            fired.append(armed)
+            # the kill landed where the point says
+            if point == "submit.cut":
+                assert unsigned() > 0, "killed after the cut: cut reports wait unsigned"
+            elif point == "submit.signed":
+                assert any(receipt is None for _h, receipt in submitted()), "killed after signing: stored, never broadcast"
+            elif point in ("submit.broadcast", "submit.rebroadcast"):
+                assert any(receipt is not None for _h, receipt in submitted()), "killed after broadcasting: mined, not booked"
+    assert [a.split("@")[0] for a in fired] == [p for p, _m in CYCLE] * ROUNDS
+
+    # a clean run to completion, as the command line runs it
     final = subprocess.run(
         [sys.executable, "-c", "from oracle.cli import app; app(['submit', '--once'])"], env=env, capture_output=True, timeout=240
     )
-    assert final.returncode == 0, final.stderr.decode()[-2000:]
+    assert final.returncode == 0, final.stderr.decode()[-4000:]
 
     # every accepted record counted exactly once on-chain
     for (address, meter), total in expected.items():
@@ -123,7 +145,6 @@ def test_sigkill_at_random_points_counts_everything_once(chain, accounts, dev, r
         reports = conn.execute(select(Report.report_id, Report.tx_hash).where(Report.status == CONFIRMED)).all()
         not_done = conn.execute(select(func.count()).select_from(Report).where(Report.status.not_in([CONFIRMED, "skipped"]))).scalar()
     assert not_done == 0
-    rpc = Rpc(rpc_url)
     logs = rpc.call("eth_getLogs", [{"fromBlock": "0x0", "toBlock": "latest", "topics": ["0x" + USAGE_REPORTED_TOPIC.hex()]}])
     txs_per_report: dict[str, set[str]] = defaultdict(set)
     for log in logs:

@@ -4,8 +4,8 @@ earlier pricing is the one mined, the submitter follows it to confirmation."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -63,7 +63,7 @@ def _setup(chain, accounts, dev, tmp_path, **settings_kw):  # type: ignore[no-un
         clock=env.clock,
         alerts=alerts,
     )
-    return env.engine, env.address, submitter, alerts
+    return env.engine, env.address, submitter, alerts, env.clock
 
 
 def _report(engine):  # type: ignore[no-untyped-def]
@@ -86,14 +86,15 @@ def _usage_events(chain, address: str) -> list:  # type: ignore[no-untyped-def]
 
 
 def test_a_waiting_transaction_is_replaced_and_confirmed_once(chain, accounts, dev, tmp_path, manual_mining):
-    engine, address, submitter, _alerts = _setup(chain, accounts, dev, tmp_path)
+    engine, address, submitter, _alerts, clock = _setup(chain, accounts, dev, tmp_path)
     submitter.step()
     first = _report(engine)
     assert first.status == SUBMITTED and first.reprices == 0
+    assert first.priced_at.replace(tzinfo=UTC) == datetime.fromtimestamp(clock.now(), UTC)  # the injected clock's time
     old_fee = decode_type2(first.raw_tx).max_fee
     _mine(chain, 20 * old_fee)  # the base fee jumps: the transaction cannot be included
     assert _receipt(chain, first.tx_hash) is None
-    time.sleep(2.1)
+    clock.advance(3)  # the injected clock: past reprice_after (2 s)
     submitter.step()
     second = _report(engine)
     assert second.reprices == 1 and second.nonce == first.nonce and second.tx_hash != first.tx_hash
@@ -111,12 +112,12 @@ def test_a_waiting_transaction_is_replaced_and_confirmed_once(chain, accounts, d
 
 
 def test_a_replacement_over_the_fee_cap_waits_with_one_alert(chain, accounts, dev, tmp_path, manual_mining):
-    engine, _address, submitter, alerts = _setup(chain, accounts, dev, tmp_path, max_fee_gwei=Decimal(1000))
+    engine, _address, submitter, alerts, clock = _setup(chain, accounts, dev, tmp_path, max_fee_gwei=Decimal(1000))
     submitter.step()
     first = _report(engine)
     _mine(chain, 600 * GWEI)  # replacing needs 2 × 600 gwei + tip: over the 1,000 gwei cap
     for _ in range(2):
-        time.sleep(2.1)
+        clock.advance(3)  # the injected clock: past reprice_after (2 s)
         submitter.step()
     waiting = _report(engine)
     assert waiting.status == SUBMITTED and waiting.tx_hash == first.tx_hash and waiting.reprices == 0
@@ -135,12 +136,12 @@ def test_a_replacement_over_the_fee_cap_waits_with_one_alert(chain, accounts, de
 
 
 def test_when_an_earlier_pricing_is_mined_the_submitter_follows_it(chain, accounts, dev, tmp_path, manual_mining, monkeypatch):
-    engine, address, submitter, _alerts = _setup(chain, accounts, dev, tmp_path)
+    engine, address, submitter, _alerts, clock = _setup(chain, accounts, dev, tmp_path)
     submitter.step()
     first = _report(engine)
     old_fee = decode_type2(first.raw_tx).max_fee
     _mine(chain, 20 * old_fee)
-    time.sleep(2.1)
+    clock.advance(3)  # the injected clock: past reprice_after (2 s)
     # the replacement is stored, then the process dies before broadcasting it
     real = Submitter._broadcast
     monkeypatch.setattr(Submitter, "_broadcast", lambda self, txs, again=False: real(self, txs, again=again) if again else None)
