@@ -132,7 +132,7 @@ def listener_figure(events: int, database_url: str | None, folder: Path) -> dict
             calls.append((kit.oracle, agreement, data))
         _send(chain, rpc, calls, gas=400_000)
         engine, factory = open_database(database_url or f"sqlite:///{folder / 'listener.db'}")
-        listener = ChainListener(factory, chain.w3, chain_id=chain.chain_id, factory_address=kit.factory.address, batch_blocks=2_000)
+        listener = ChainListener(factory, chain.rpc(), chain_id=chain.chain_id, factory_address=kit.factory.address, batch_blocks=2_000)
         started = time.perf_counter()
         applied = listener.catch_up()
         seconds = time.perf_counter() - started

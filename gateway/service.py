@@ -30,6 +30,7 @@ from gateway.database import open_database
 from gateway.settings import GatewaySettings
 from gateway.workers import Pass, Worker, registered
 from settle.chain import Chain
+from settle.config import secret
 from settle.deployments import Deployments
 from settle.errors import ChainError, ConfigError, SettleError
 from settle.networks import Network, get_network
@@ -125,7 +126,7 @@ class Gateway:
         if self._listener is None:
             self._listener = ChainListener(
                 self.factory,
-                self.chain.w3,
+                self.chain.rpc(),
                 chain_id=self.chain.chain_id,
                 factory_address=self.factory_address,
                 confirmations=self.confirmations,
@@ -263,7 +264,7 @@ class Gateway:
                     self.factory,
                     chain=self.chain,
                     listener=self.listener if self.enabled("listener") else None,
-                    write_token=os.environ.get(WRITE_TOKEN_ENV) or None,
+                    write_token=secret(WRITE_TOKEN_ENV) or None,
                     agreement_factory=self.factory_address,
                 )
                 log.info("HTTP API on http://%s:%d (OpenAPI docs at /docs)", self.settings.host, self.settings.port)

@@ -6,6 +6,7 @@ Secrets never live here: the keystore password comes from ``SETTLE_KEYSTORE_PASS
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -41,7 +42,7 @@ class GatewaySettings(BaseModel):
     bank_inbox: Path | None = None
     #: Banking dates (collection and execution dates) from the wall clock ("system") or from the chain's latest
     #: block ("chain": for demos and tests whose chain time is moved forward).
-    clock: str = Field(default="system", pattern="^(system|chain)$")
+    clock: Literal["system", "chain"] = "system"
     #: Payment file schemas.
     dd_schema: str = "pain.008.001.08"
     ct_schema: str = "pain.001.001.09"

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from settle import webhooks
+from settle.config import secret
 from settle.errors import ConfigError
+from settle.redact import redact_url
 
 SECRET_ENV = "SETTLE_ORACLE_ALERT_WEBHOOK_SECRET"
 
@@ -50,12 +51,11 @@ class Alerts:
     @classmethod
     def configured(cls, webhook: str) -> Alerts:
         """Alerts to ``webhook`` (may be empty), signed with the secret from the environment."""
-        return cls(webhook, secret=os.environ.get(SECRET_ENV, ""))
+        return cls(webhook, secret=secret(SECRET_ENV) or "")
 
     def _where(self) -> str:
-        # webhook URLs often carry a token in their path or query: name only the host in logs
-        url = httpx.URL(self.webhook)
-        return f"{url.scheme}://{url.host}"
+        # webhook URLs often carry a token in their path or query: name only scheme, host and port in logs
+        return redact_url(self.webhook)
 
     def fire(self, kind: str, message: str, **facts: Any) -> None:
         event = {"alert": kind, "message": message, **facts}

@@ -30,10 +30,10 @@ from oracle import records as rec
 from oracle.ingest import Pipeline
 from oracle.proofs import ProofError, prove
 from oracle.records import FIELDS
-from oracle.rpc import Rpc
 from oracle.status import status
 from settle.errors import ChainError
 from settle.http import ApiError, errors, install
+from settle.rpc import Rpc
 
 # A batch is judged record by record: an item that is not a valid record is rejected on its own, with the reason,
 # in the answer (200), and the other records count. The schema says so: an item is a record, or anything else.

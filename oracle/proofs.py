@@ -34,9 +34,9 @@ from oracle.models import (
     Source,
 )
 from oracle.records import format_timestamp
-from oracle.rpc import Rpc
 from oracle.txsign import USAGE_CORRECTED_TOPIC, USAGE_REPORTED_TOPIC, decode_usage_corrected
 from settle.errors import ValidationError
+from settle.rpc import Rpc
 
 
 class ProofError(ValidationError):

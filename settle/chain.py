@@ -27,6 +27,7 @@ from web3.types import TxReceipt
 from settle.chaintypes import abi_type
 from settle.config import DEV_CHAIN_IDS, DEV_MNEMONIC
 from settle.errors import ChainError, ConfigError, ContractRevert
+from settle.rpc import Rpc, RpcError
 
 PANIC_REASONS = {
     0x01: "assertion failed",
@@ -153,6 +154,16 @@ class Chain:
         return chain
 
     @property
+    def url(self) -> str:
+        """The node's RPC URL (may hold an API key: show it through ``settle.redact.redact_url``)."""
+        return _provider_url(self.w3)
+
+    def rpc(self) -> Rpc:
+        """A raw JSON-RPC client (:mod:`settle.rpc`, with retries) to the same node, for callers that batch calls or
+        decode results themselves."""
+        return Rpc(self.url)
+
+    @property
     def is_dev(self) -> bool:
         return self.chain_id in DEV_CHAIN_IDS
 
@@ -210,7 +221,7 @@ class Chain:
         try:
             return fn.call({"from": sender} if sender else {}, block_identifier=block)
         except (ContractLogicError, Web3RPCError) as exc:
-            raise self._translate(exc) from None
+            raise self.translate(exc) from None
 
     def transact(self, fn: ContractFunction, sender: LocalAccount, *, value: int = 0, gas: int | None = None) -> TxReceipt:
         tx = {"to": fn.address, "data": fn._encode_transaction_data(), "value": value}
@@ -222,7 +233,7 @@ class Chain:
         try:
             return int(self.w3.eth.estimate_gas({**tx, "from": sender}))
         except (ContractLogicError, Web3RPCError) as exc:
-            raise self._translate(exc) from None
+            raise self.translate(exc) from None
 
     def fees(self) -> dict[str, int]:
         base = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
@@ -279,7 +290,7 @@ class Chain:
             try:
                 self.w3.eth.call({**replay, "from": sender}, block_identifier=receipt["blockNumber"] - 1)
             except (ContractLogicError, Web3RPCError) as exc:
-                revert = self._translate(exc)
+                revert = self.translate(exc)
                 return ContractRevert(f"{revert} (tx {tx_hash})", error_name=revert.error_name, args=revert.error_args, data=revert.data)
         return ContractRevert(f"transaction {tx_hash} reverted (gas used {receipt['gasUsed']})")
 
@@ -297,14 +308,16 @@ class Chain:
                 found.extend(self.w3.eth.get_logs({**params, "fromBlock": start, "toBlock": stop}))  # type: ignore[typeddict-item]
             except (ValueError, Web3Exception) as exc:
                 if stop == start:
-                    raise self._translate(exc) from None
+                    raise self.translate(exc) from None
                 size = max((stop - start + 1) // 2, 1)
                 continue
             start = stop + 1
         return found
 
-    def _translate(self, exc: BaseException) -> ChainError:
-        data = _revert_data(exc)
+    def translate(self, exc: BaseException) -> ChainError:
+        """The :class:`ChainError` a web3 or RPC failure means: a revert decoded by name and arguments from the
+        artifacts' ABIs when it carries revert data (an :class:`~settle.rpc.RpcError` too), else the node's message."""
+        data = exc.data if isinstance(exc, RpcError) else _revert_data(exc)
         if data is not None:
             return self.decoder.decode(data)
         if isinstance(exc, ContractLogicError):

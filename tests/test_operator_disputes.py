@@ -106,7 +106,7 @@ def test_open_resolve_by_consent_and_the_text_in_the_gateway_from_the_cli(chain,
     # The gateway: the texts came with the party's own transactions; the listener adds the dispute itself.
     engine, factory = open_database(database_url)
     try:
-        ChainListener(factory, chain.w3, chain_id=chain.chain_id, factory_address=chain.call(contract.functions.factory())).catch_up()
+        ChainListener(factory, chain.rpc(), chain_id=chain.chain_id, factory_address=chain.call(contract.functions.factory())).catch_up()
         with factory() as session:
             notes = session.scalars(select(DisputeNote).order_by(DisputeNote.id)).all()
             assert [(n.kind, n.text, n.party, n.origin) for n in notes] == [
@@ -288,7 +288,7 @@ def test_the_text_goes_to_the_gateway_api_when_one_is_configured(chain, sessions
 
     engine, factory = open_database(f"sqlite:///{tmp_path / 'gateway.db'}")
     contract = chain.contract("IBillingAgreement", settled)
-    ChainListener(factory, chain.w3, chain_id=chain.chain_id, factory_address=chain.call(contract.functions.factory())).catch_up()
+    ChainListener(factory, chain.rpc(), chain_id=chain.chain_id, factory_address=chain.call(contract.functions.factory())).catch_up()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -36,7 +36,6 @@ from web3.contract.contract import ContractFunction
 
 from gateway import outbox
 from gateway.banking.statements import CONFIRM_KIND, RETURN_KIND
-from gateway.chain.listener import Rpc
 from gateway.database import unit_of_work
 from gateway.errors import OutboxError
 from gateway.faults import crashpoint
@@ -159,7 +158,7 @@ class ChainTxWorker:
     ):
         self.db = factory
         self.chain = chain
-        self.rpc = Rpc(chain.w3)
+        self.rpc = chain.rpc()
         self.signer = signer
         self.sender = signer.address
         self.worker = worker
@@ -419,7 +418,7 @@ class ChainTxWorker:
         try:
             self.chain.w3.eth.call(call, block - 1)  # type: ignore[arg-type]
         except Exception as exc:  # noqa: BLE001 - decoded below
-            translated = self.chain._translate(exc)
+            translated = self.chain.translate(exc)
             if isinstance(translated, ContractRevert):
                 return translated
         return ContractRevert(f"transaction {row.tx_hash} reverted")

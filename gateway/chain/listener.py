@@ -10,7 +10,8 @@ Reorgs: before reading on, the stored hash of the cursor block is compared with 
 listener walks back through the stored block hashes to the newest block both agree on, rolls the read model
 back to it (:func:`gateway.chain.readmodel.rollback`) and reads the new blocks from there.
 
-Several gateway processes may run a listener against one database: the cursor row is locked while a range is
+Blocks and logs are read through the shared JSON-RPC client (:mod:`settle.rpc`: a node that is down or busy is
+retried with backoff). Several gateway processes may run a listener against one database: the cursor row is locked while a range is
 applied and a range is only applied if the cursor has not moved since it was read.
 """
 
@@ -32,6 +33,7 @@ from gateway.faults import crashpoint
 from gateway.models import ChainBlock, ChainCursor
 from gateway.workers import Pass, Worker
 from settle.errors import ChainError
+from settle.rpc import Rpc
 
 if TYPE_CHECKING:
     from gateway.service import Gateway
@@ -55,45 +57,13 @@ class PollResult:
         return self.to_block < self.from_block and self.reorg_to is None
 
 
-class Rpc:
-    """Raw JSON-RPC over web3's provider: no result formatting (logs stay hex strings, which is what we decode)."""
-
-    def __init__(self, w3: Any):
-        self.w3 = w3
-
-    def call(self, method: str, params: list[Any]) -> Any:
-        try:
-            response = self.w3.provider.make_request(method, params)
-        except Exception as exc:  # noqa: BLE001 - transport errors of any kind
-            raise ChainError(f"{method} failed: {exc}") from None
-        if "error" in response:
-            raise ChainError(f"{method} failed: {response['error'].get('message', response['error'])}")
-        return response["result"]
-
-    def head(self) -> int:
-        return int(self.call("eth_blockNumber", []), 16)
-
-    def block_hash(self, number: int) -> str | None:
-        block = self.call("eth_getBlockByNumber", [hex(number), False])
-        return str(block["hash"]).lower() if block else None
-
-    def block_hashes(self, numbers: list[int]) -> dict[int, str | None]:
-        return {n: self.block_hash(n) for n in numbers}
-
-    def logs(self, start: int, end: int, topics: list[str], address: list[str] | None = None) -> list[dict[str, Any]]:
-        query: dict[str, Any] = {"fromBlock": hex(start), "toBlock": hex(end), "topics": [topics]}
-        if address:
-            query["address"] = address
-        return list(self.call("eth_getLogs", [query]))
-
-
 class ChainListener:
     """Follows one factory on one chain; :meth:`poll` applies the next range, :meth:`catch_up` all ranges."""
 
     def __init__(
         self,
         factory: sessionmaker[Session],
-        w3: Any,
+        rpc: Rpc,
         *,
         chain_id: int,
         factory_address: str,
@@ -103,7 +73,7 @@ class ChainListener:
         decoder: EventDecoder | None = None,
     ):
         self.db = factory
-        self.rpc = Rpc(w3)
+        self.rpc = rpc
         self.chain_id = chain_id
         self.factory_address = factory_address.lower()
         self.confirmations = confirmations

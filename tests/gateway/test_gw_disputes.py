@@ -70,7 +70,7 @@ def served(chain, dev, db) -> Served:  # type: ignore[no-untyped-def]
     agreement = create(kit, hourly_terms(start, minimum=1_000), 1)
     for period in range(3):
         chain.transact(kit.agreement(agreement).functions.settle(period), kit.admin)
-    listener = ChainListener(db.factory, chain.w3, chain_id=chain.chain_id, factory_address=kit.factory.address)
+    listener = ChainListener(db.factory, chain.rpc(), chain_id=chain.chain_id, factory_address=kit.factory.address)
     listener.catch_up()
     app = create_app(db.factory, chain=chain, listener=listener, write_token=TOKEN)
     return Served(kit, agreement.lower(), listener, TestClient(app), db)

@@ -22,7 +22,7 @@ PAYMENT_STATUS = ("none", "due", "partially_paid", "paid", "returned", "disputed
 def _listener(factory, kit, confirmations: int = 0, batch_blocks: int = 2_000) -> ChainListener:  # type: ignore[no-untyped-def]
     return ChainListener(
         factory,
-        kit.chain.w3,
+        kit.chain.rpc(),
         chain_id=kit.chain.chain_id,
         factory_address=kit.factory.address,
         confirmations=confirmations,
@@ -206,7 +206,7 @@ def test_versions_and_ends_follow_the_contract_rules(chain, dev, database_url):
     chain.transact(contract.functions.rejectAmendment(), payee)
     engine, factory = open_database(database_url)
     try:
-        listener = ChainListener(factory, chain.w3, chain_id=chain.chain_id, factory_address=kit.factory.address)
+        listener = ChainListener(factory, chain.rpc(), chain_id=chain.chain_id, factory_address=kit.factory.address)
         listener.catch_up()
         end_period = AgreementStatus.decode(chain.call(contract.functions.status())).end_period
         with factory() as session:
