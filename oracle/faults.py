@@ -1,4 +1,4 @@
-"""Named crash points for the oracle's crash tests: with ``SETTLE_ORACLE_CRASH=NAME`` (or ``NAME@N`` for the N-th
+"""Named crash points for the oracle's crash tests (``settle.faults``): with ``SETTLE_ORACLE_CRASH=NAME`` (or ``NAME@N`` for the N-th
 time the point is reached) the process kills itself with SIGKILL right there — no cleanup, no flush, no
 ``finally``, exactly what a power cut or the OOM killer does. Unset (always, outside tests) a crash point costs one
 dictionary lookup.
@@ -14,22 +14,8 @@ Points (in the submitter's flow order):
 
 from __future__ import annotations
 
-import os
-import signal
+from settle.faults import CrashPoints
 
 ENV = "SETTLE_ORACLE_CRASH"
 POINTS = ("submit.cut", "submit.signed", "submit.broadcast", "submit.rebroadcast", "submit.confirmed")
-_hits: dict[str, int] = {}
-
-
-def crashpoint(name: str) -> None:
-    """SIGKILL this process if ``SETTLE_ORACLE_CRASH`` names this point (and its hit count is reached)."""
-    wanted = os.environ.get(ENV)
-    if not wanted:
-        return
-    target, _, count = wanted.partition("@")
-    if target != name:
-        return
-    _hits[name] = _hits.get(name, 0) + 1
-    if _hits[name] >= int(count or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
+crashpoint = CrashPoints(ENV, POINTS).hit
