@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from eth_utils import to_checksum_address
 
 from gateway.errors import MasterDataError
 from settle.cli.boundary import GuardedGroup
@@ -117,7 +118,7 @@ def _iban(value: str | None, reveal: bool) -> str:
 def _describe_party(party: Party, reveal: bool) -> list[str]:
     address = ", ".join(p for p in (party.street, " ".join(x for x in (party.postal_code, party.city) if x), party.country) if p)
     lines = [
-        f"{party.chain_address}  {party.legal_name}{'' if party.active else '  (inactive)'}",
+        f"{to_checksum_address(party.chain_address)}  {party.legal_name}{'' if party.active else '  (inactive)'}",
         f"  address:     {address}",
         f"  VAT id:      {party.vat_id or '-'}",
         f"  creditor id: {party.creditor_id or '-'}",
@@ -168,7 +169,7 @@ def party_add(
             parties.add_bank_account(session, party.chain_address, iban_value=iban, bic=bic, shared_reason=shared_reason)
         elif shared_reason is not None:
             raise MasterDataError("--shared-reason: describes the account of --iban; give --iban too")
-        typer.echo(f"party {party.chain_address} registered")
+        typer.echo(f"party {to_checksum_address(party.chain_address)} registered")
 
 
 @party_app.command("update")
@@ -252,7 +253,9 @@ def party_list() -> None:
         if not found:
             typer.echo("no parties registered")
         for party in found:
-            typer.echo(f"{party.chain_address}  {party.country}  {party.legal_name}{'' if party.active else '  (inactive)'}")
+            typer.echo(
+                f"{to_checksum_address(party.chain_address)}  {party.country}  {party.legal_name}{'' if party.active else '  (inactive)'}"
+            )
 
 
 @party_app.command("history")
@@ -360,8 +363,8 @@ def method_set(
     with unit_of_work(session_factory(), actor()) as session:
         method = parties.set_payment_method(session, onchain, kind=kind, mandate=mandate, payee_iban=payee_iban, payer_iban=payer_iban)
         typer.echo(
-            f"agreement {method.agreement} on chain {method.chain_id} is paid by {method.kind.value}: "
-            f"payer {onchain.payer}, payee {onchain.payee} (read from the chain)"
+            f"agreement {to_checksum_address(method.agreement)} on chain {method.chain_id} is paid by {method.kind.value}: "
+            f"payer {to_checksum_address(onchain.payer)}, payee {to_checksum_address(onchain.payee)} (read from the chain)"
         )
 
 

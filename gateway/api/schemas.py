@@ -4,13 +4,19 @@ string (never a float); times are ISO 8601 UTC."""
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from eth_utils import to_checksum_address
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from settle.disputes import MAX_NOTE_CHARS
 from settle.money import format_minor
 
 ADDRESS = r"^0x[0-9a-fA-F]{40}$"
+#: A chain address in an answer: EIP-55 checksummed, as the command line and the contracts' tools print them (the
+#: read model keeps lower case for lookups).
+Address = Annotated[str, PlainSerializer(to_checksum_address, return_type=str)]
+OptionalAddress = Annotated[str | None, PlainSerializer(lambda v: to_checksum_address(v) if v else v, return_type=str | None)]
 TX_HASH = r"^0x[0-9a-fA-F]{64}$"
 
 
@@ -55,7 +61,7 @@ class UsageOut(BaseModel):
 
 
 class SettlementOut(BaseModel):
-    agreement: str
+    agreement: Address
     period: int
     period_start: datetime | None
     period_end: datetime | None
@@ -74,17 +80,17 @@ class SettlementOut(BaseModel):
 
 
 class AgreementOut(BaseModel):
-    address: str
+    address: Address
     chain_id: int
-    factory: str
-    payer: str
-    payee: str
+    factory: Address
+    payer: Address
+    payee: Address
     state: str
     service_status: str
     terms_version: int
     pending_version: int
     currency: str
-    token: str | None
+    token: OptionalAddress
     minor_digits: int
     next_period_to_settle: int
     last_period: int | None = Field(description="The last period billed when an end is scheduled (null: open-ended)")
@@ -102,7 +108,7 @@ class AgreementDetail(AgreementOut):
 class PaymentOut(BaseModel):
     end_to_end_id: str
     creditor_reference: str
-    agreement: str
+    agreement: Address
     period: int
     method: str
     amount: Money
@@ -195,7 +201,7 @@ class PartyChange(BaseModel):
 
 
 class PartyOut(BaseModel):
-    address: str
+    address: Address
     legal_name: str
     country: str
     street: str | None
@@ -231,8 +237,8 @@ class MandateIn(BaseModel):
 class MandateOut(BaseModel):
     reference: str
     creditor_id: str
-    debtor: str
-    creditor: str
+    debtor: Address
+    creditor: Address
     signed_on: date
     scheme: str
     sequence: str
@@ -251,11 +257,11 @@ class PaymentMethodIn(BaseModel):
 
 
 class PaymentMethodOut(BaseModel):
-    agreement: str
+    agreement: Address
     chain_id: int
     kind: str
-    payer: str
-    payee: str
+    payer: Address
+    payee: Address
     mandate: str | None
 
 
@@ -263,7 +269,7 @@ class DisputeNoteOut(BaseModel):
     kind: str = Field(description="dispute (the dispute's reason), resolve, decide or write_off.")
     text: str
     text_hash: str = Field(description="keccak256 of the text's UTF-8 bytes: what the party's transaction carries.")
-    party: str = Field(description="The sender of the transaction carrying the hash (waiting: the account that is to sign it).")
+    party: Address = Field(description="The sender of the transaction carrying the hash (waiting: the account that is to sign it).")
     amount: Money | None = Field(description="The amount the action names (disputed, agreed, decided; none for a write-off).")
     state: str = Field(description="attached: found in the party's transaction; waiting: prepared, the transaction not seen yet.")
     tx_hash: str | None
@@ -277,22 +283,22 @@ class DisputeResolutionOut(BaseModel):
     how: str = Field(description="consent (both parties), decision (the arbiter) or write_off.")
     agreed_amount: Money | None
     written_off: Money | None
-    arbiter: str | None = Field(description="Who decided (decisions only).")
+    arbiter: OptionalAddress = Field(description="Who decided (decisions only).")
     block_number: int
     tx_hash: str
 
 
 class DisputeOut(BaseModel):
-    agreement: str
+    agreement: Address
     chain_id: int
     period: int
-    payer: str
-    payee: str
+    payer: Address
+    payee: Address
     status: str = Field(description="open, resolved (by consent), decided (by the arbiter) or written_off.")
     disputed: Money = Field(description="The part of the settlement the payer disputed.")
     billed: Money = Field(description="The settlement's amount when the dispute was opened.")
     settlement: SettlementOut = Field(description="The settlement as it is now.")
-    opened_by: str
+    opened_by: Address
     opened_block: int
     opened_tx: str
     seen_at: datetime = Field(description="When the gateway read the dispute from the chain.")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 
 import pytest
+from eth_utils import to_checksum_address
 from gateway_chainkit import HOUR, create, deploy, gateway, hourly_terms, master_data, report
 
 from gateway.api import create_app
@@ -42,10 +43,10 @@ def test_read_endpoints_and_tenant(api):  # type: ignore[no-untyped-def]
     assert health["status"] == "ok" and health["chain_id"] == kit.chain.chain_id and health["listener_lag_blocks"] == 0
 
     everything = client.get("/v1/agreements").json()
-    assert {a["address"] for a in everything} == {debit, transfer}
+    assert {a["address"] for a in everything} == {to_checksum_address(debit), to_checksum_address(transfer)}  # EIP-55, like the CLI
     payer0 = kit.payers[0].address
     mine = client.get("/v1/agreements", headers={"X-Settle-Party": payer0}).json()
-    assert [a["address"] for a in mine] == [debit] and mine[0]["payment_method"] == "sepa_dd"
+    assert [a["address"] for a in mine] == [to_checksum_address(debit)] and mine[0]["payment_method"] == "sepa_dd"
     assert client.get("/v1/agreements", headers={"X-Settle-Party": "nobody"}).status_code == 422
 
     detail = client.get(f"/v1/agreements/{transfer}").json()
@@ -58,7 +59,7 @@ def test_read_endpoints_and_tenant(api):  # type: ignore[no-untyped-def]
     assert client.get("/v1/agreements/0x" + "00" * 20).status_code == 404
 
     due = client.get("/v1/settlements", params={"status": "open"}).json()
-    assert {(s["agreement"], s["period"]) for s in due} == {(debit, 0), (debit, 1), (transfer, 0)}  # transfer p1 is 0.00
+    assert {(s["agreement"].lower(), s["period"]) for s in due} == {(debit, 0), (debit, 1), (transfer, 0)}  # transfer p1 is 0.00
     one = client.get(f"/v1/settlements/{debit}/1").json()
     assert one["amount"]["value"] == "10.00" and one["payment"]["sequence_type"] == "FRST"
     assert client.get(f"/v1/settlements/{debit}/4294967296").status_code == 422

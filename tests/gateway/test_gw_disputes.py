@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from eth_utils import keccak
+from eth_utils import keccak, to_checksum_address
 from gateway_chainkit import DAY, HOUR, Kit, create, deploy, gateway, hourly_terms, report
 from sqlalchemy import select
 
@@ -93,7 +93,7 @@ def test_disputes_are_listed_and_a_reason_is_kept_only_with_its_hash(served):  #
     ]
     first = listed[1]
     assert first["reason"] is None and first["reason_hash"] == "0x" + keccak(REASON.encode()).hex()
-    assert first["opened_by"] == s.payer.address.lower() and first["settlement"]["disputed"]["minor_units"] == 400
+    assert first["opened_by"] == s.payer.address and first["settlement"]["disputed"]["minor_units"] == 400
     assert first["settlement"]["status"] == "disputed" and first["resolution"] is None
     assert client.get("/v1/disputes", params={"status": "resolved"}).json() == []
     assert client.get("/v1/disputes", params={"agreement": "0x" + "00" * 20}).json() == []
@@ -105,7 +105,7 @@ def test_disputes_are_listed_and_a_reason_is_kept_only_with_its_hash(served):  #
     kept = client.post(f"/v1/disputes/{s.agreement}/0/reason", json={"text": REASON})
     assert kept.status_code == 201, kept.text
     note = kept.json()
-    assert (note["kind"], note["party"], note["state"], note["origin"]) == ("dispute", s.payer.address.lower(), "attached", "api:reason")
+    assert (note["kind"], note["party"], note["state"], note["origin"]) == ("dispute", s.payer.address, "attached", "api:reason")
     assert note["amount"]["value"] == "4.00" and note["acted_at"] is not None and note["tx_hash"] == first["opened_tx"]
     again = client.post(f"/v1/disputes/{s.agreement}/0/reason", json={"text": REASON})
     assert again.status_code == 200 and again.json()["received_at"] == note["received_at"]
@@ -137,7 +137,7 @@ def test_notes_are_checked_against_their_transaction(served):  # type: ignore[no
     assert kept.status_code == 201, kept.text
     assert {k: kept.json()[k] for k in ("kind", "party", "state", "tx_hash")} == {
         "kind": "resolve",
-        "party": s.payee.address.lower(),
+        "party": s.payee.address,
         "state": "attached",
         "tx_hash": by_payee,
     }
@@ -192,7 +192,9 @@ def test_unsigned_transactions_decode_to_the_call_and_their_texts_attach(served,
     s.send(s.payer, tx["data"])  # the payer's wallet signs and sends it
     s.catch_up()
     shown = client.get(f"/v1/disputes/{s.agreement}/2").json()
-    assert shown["reason"] == REASON and shown["notes"][0]["state"] == "attached" and shown["notes"][0]["party"] == payer.lower()
+    assert (
+        shown["reason"] == REASON and shown["notes"][0]["state"] == "attached" and shown["notes"][0]["party"] == to_checksum_address(payer)
+    )
 
     resolve = client.post(url, json={"action": "resolve", "party": payee, "amount": "9.00", "reason": NOTE}, headers=auth()).json()
     function, args = s.contract.decode_function_input(resolve["data"])
@@ -203,7 +205,7 @@ def test_unsigned_transactions_decode_to_the_call_and_their_texts_attach(served,
     s.send(s.payee, resolve["data"])
     s.catch_up()
     attached = client.get(f"/v1/disputes/{s.agreement}/2").json()["notes"]
-    assert [(n["kind"], n["state"], n["party"]) for n in attached][1] == ("resolve", "attached", payee.lower())
+    assert [(n["kind"], n["state"], n["party"]) for n in attached][1] == ("resolve", "attached", to_checksum_address(payee))
 
     write_off = client.post(url, json={"action": "write_off", "party": payer, "reason": "not worth it"}, headers=auth()).json()
     function, args = s.contract.decode_function_input(write_off["data"])
@@ -222,7 +224,7 @@ def test_unsigned_transactions_decode_to_the_call_and_their_texts_attach(served,
     s.send(s.kit.admin, decided["data"])
     s.catch_up()
     final = client.get(f"/v1/disputes/{s.agreement}/2").json()
-    assert final["status"] == "decided" and final["resolution"]["arbiter"] == s.kit.admin.address.lower()
+    assert final["status"] == "decided" and final["resolution"]["arbiter"] == s.kit.admin.address
     assert [(n["kind"], n["state"]) for n in final["notes"]] == [("dispute", "attached"), ("resolve", "attached"), ("decide", "attached")]
     assert final["settlement"]["amount"]["value"] == "8.00"
 

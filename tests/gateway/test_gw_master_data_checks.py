@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from eth_utils import to_checksum_address
 from gateway_chainkit import HOUR, IBANS, Kit, create, deploy, hourly_terms, master_data
 from gateway_testdata import Database
 from sqlalchemy import select
@@ -143,7 +144,11 @@ def test_api_payment_method_takes_payer_and_payee_from_the_chain(world: World, c
 
     stored = operator.put(f"/v1/payment-methods/{world.first}", json={"kind": "sepa_dd", "mandate": "MANDATE-0"})
     assert stored.status_code == 200
-    assert (stored.json()["payer"], stored.json()["payee"], stored.json()["chain_id"]) == (payer0, payee0, chain.chain_id)
+    assert (stored.json()["payer"], stored.json()["payee"], stored.json()["chain_id"]) == (
+        to_checksum_address(payer0),
+        to_checksum_address(payee0),
+        chain.chain_id,
+    )
     # The real payee sees its own payment method (it got 403 after the attack).
     assert operator.get(f"/v1/payment-methods/{world.first}", headers={"X-Settle-Party": payee0}).json()["mandate"] == "MANDATE-0"
     token = operator.put(f"/v1/payment-methods/{world.paid_in_token}", json={"kind": "erc20"})
@@ -214,7 +219,8 @@ def test_cli_payment_method_takes_payer_payee_and_chain_from_the_agreement(comma
         env.setenv("SETTLE_GATEWAY_FACTORY", factory)
         transfer = run("payment-method", "set", world.second, "--kind", "sepa_ct", *network)
     assert transfer.exit_code == 0, transfer.output
-    assert f"payer {world.party('payer', 1)}, payee {world.party('payee', 1)} (read from the chain)" in transfer.stdout
+    payer, payee = (to_checksum_address(world.party(role, 1)) for role in ("payer", "payee"))
+    assert f"payer {payer}, payee {payee} (read from the chain)" in transfer.stdout
 
     # By spec reference, the factory from the deployment record.
     record = Deployments(chain.chain_id)
@@ -222,7 +228,8 @@ def test_cli_payment_method_takes_payer_payee_and_chain_from_the_agreement(comma
     record.record_agreement(world.first, name="API plan", reference="ACME-API-2026")
     result = run("payment-method", "set", "ACME-API-2026", "--kind", "sepa_dd", "--mandate", "MANDATE-0", *network)
     assert result.exit_code == 0, result.output
-    assert f"agreement {world.first} on chain {chain.chain_id} is paid by sepa_dd: payer {payer0}, payee {payee0}" in result.stdout
+    agreement, payer, payee = (to_checksum_address(a) for a in (world.first, payer0, payee0))  # printed EIP-55, like the rest
+    assert f"agreement {agreement} on chain {chain.chain_id} is paid by sepa_dd: payer {payer}, payee {payee}" in result.stdout
     method = world.method(world.first)
     assert method is not None and method.kind is PaymentMethodKind.SEPA_DIRECT_DEBIT and method.chain_id == chain.chain_id
     assert (method.payer.chain_address, method.payee.chain_address) == (payer0, payee0)
