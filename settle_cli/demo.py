@@ -40,6 +40,7 @@ from typing import Annotated, Any
 
 import typer
 
+from settle.cli.boundary import FAILED, report
 from settle.errors import ConfigError, NodeError, SettleError
 
 DEMO_GENESIS = int(datetime(2025, 12, 31, tzinfo=UTC).timestamp())
@@ -669,6 +670,6 @@ def demo_command(
         typer.secho(f"interrupted: anvil stopped; what was written so far is in {folder}", err=True)
         raise typer.Exit(130) from None
     except SettleError as exc:
-        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        report(exc)  # the error boundary's one line, then where the demo left things
         typer.secho(f"the demo stopped; anvil was stopped; files so far are in {folder}", err=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(FAILED) from None

@@ -49,10 +49,9 @@ def run_script(command: Sequence[str], argv: Sequence[str]) -> Any:
     except typer.Abort:
         typer.secho("aborted", err=True)
         raise SystemExit(INTERRUPTED) from None
-    except typer.TyperException as exc:  # a usage error: its message (and usage line), exit code 2
-        show = getattr(exc, "show", None)
-        if show is not None:
-            show()
+    except typer.TyperException as exc:  # a usage error: click's message and usage line, exit code 2
+        if hasattr(exc, "show"):
+            exc.show()
         else:
-            typer.secho(f"error: {exc.format_message()}", err=True)
+            typer.secho(exc.format_message(), err=True)
         raise SystemExit(exc.exit_code) from None
