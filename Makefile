@@ -59,6 +59,7 @@ bench: build
 	$(PY) benchmarks/gas.py
 	$(PY) benchmarks/oracle_throughput.py --records 200000
 	$(PY) benchmarks/gateway.py
+	$(PY) benchmarks/cli.py
 
 clean:
 	rm -rf build .settle .pytest_cache .hypothesis

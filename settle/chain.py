@@ -147,7 +147,10 @@ class Chain:
 
     @classmethod
     def connect(cls, url: str, *, expected_chain_id: int | None = None, confirmations: int = 0, timeout: float = 30.0) -> Chain:
-        w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": timeout}))
+        # The chain id is cached: web3 asks for it before every eth_call otherwise (two of every three requests of
+        # `settle status`), and a URL's chain id does not change while a process runs.
+        provider = HTTPProvider(url, request_kwargs={"timeout": timeout}, cache_allowed_requests=True, cacheable_requests={"eth_chainId"})
+        w3 = Web3(provider)
         chain = cls(w3, confirmations=confirmations)
         if expected_chain_id is not None and chain.chain_id != expected_chain_id:
             raise ChainError(f"{url} serves chain id {chain.chain_id}, expected {expected_chain_id}: check the network config")
