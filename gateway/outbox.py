@@ -125,11 +125,10 @@ def _held(session: Session, item_id: int, worker: str) -> OutboxItem:
 
 
 def complete(session: Session, item_id: int, worker: str, *, now: datetime | None = None) -> OutboxItem:
-    """Mark the item done (only the worker holding it may)."""
+    """Mark the item done (only the worker holding it may); ``locked_by`` keeps that worker's name: who finished it."""
     item = _held(session, item_id, worker)
     item.state = OutboxState.DONE
     item.completed_at = _now(now)
-    item.locked_by = None
     item.locked_until = None
     item.last_error = None
     session.flush()

@@ -39,6 +39,7 @@ class OutboxItem(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=10)
     available_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: The worker holding the item while it is processed; once done, the worker that finished it.
     locked_by: Mapped[str | None] = mapped_column(String(100))
     locked_until: Mapped[datetime | None] = mapped_column()
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -58,6 +58,9 @@ def test_claim_complete_fail_and_lease(db: Database) -> None:
             outbox.complete(session, ids[1], "w1")
         done = session.get(OutboxItem, ids[0])
         assert done.state is OutboxState.DONE and done.completed_at == T0
+        assert done.locked_by == "w1" and done.locked_until is None  # who finished it stays on record
+        outbox.complete(session, ids[1], "w3")
+        assert session.get(OutboxItem, ids[1]).locked_by == "w3"  # the worker that took it over and finished it
 
 
 def test_gives_up_after_max_attempts(db: Database) -> None:
