@@ -167,3 +167,16 @@ def test_secrets_are_read_when_used_and_kept_in_no_settings(monkeypatch: pytest.
 
     for model in (Settings, OracleSettings, GatewaySettings):
         assert not [name for name in model.model_fields if "password" in name or "secret" in name or "token" in name]
+
+
+def test_every_variable_the_readme_lists_is_a_setting() -> None:
+    """README's settings table names variables the loader reads: each is a field of Settings (SETTLE_<FIELD>) or a
+    part's database URL."""
+    text = (ROOT / "README.md").read_text()
+    table = text.split("| variable | what |", 1)[1].split("\n\n", 1)[0]
+    named = {cell.strip("`") for row in table.splitlines()[2:] for cell in row.split("|")[1].replace(",", " ").split()}
+    plain = {name for name in named if not name.endswith("*")}
+    assert {"SETTLE_NETWORK", "SETTLE_DATABASE_URL", "SETTLE_ACTOR"} <= plain
+    fields = {f"SETTLE_{name.upper()}" for name in Settings.model_fields}
+    assert plain - fields == set()
+    assert {"SETTLE_GATEWAY_*", "SETTLE_ORACLE_*"} <= named
