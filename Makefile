@@ -48,8 +48,8 @@ brownie-check: setup
 	tools/brownie-check
 
 lint: setup
-	$(VENV)/bin/ruff check settle oracle gateway scripts tests benchmarks
-	$(VENV)/bin/ruff format --check settle oracle gateway scripts tests benchmarks
+	$(VENV)/bin/ruff check settle settle_cli oracle gateway scripts tests benchmarks
+	$(VENV)/bin/ruff format --check settle settle_cli oracle gateway scripts tests benchmarks
 	tools/forge fmt --check contracts tests/contracts
 
 demo: build
