@@ -21,7 +21,7 @@ from _pysha3 import keccak_256
 
 from oracle import records as rec
 from oracle.merkle import LeafEncoder
-from oracle.snapshot import AgreementInfo, MeterInfo, Registry
+from oracle.snapshot import STILL_PAUSED, AgreementInfo, MeterInfo, Registry
 from settle.chaintypes import AgreementState
 
 
@@ -150,6 +150,15 @@ def span(seconds: int) -> str:
     return f"{seconds // 86400}d"
 
 
+def _paused(ag: AgreementInfo, t: int, pause: tuple[int, int]) -> str:
+    since = f"since {ts(pause[0])}" if pause[0] else "since before the oracle registered it"
+    when = f"{since}, still paused" if pause[1] == STILL_PAUSED else f"{since} until {ts(pause[1])}"
+    return (
+        f"occurred_at {ts(t)} is while agreement {ag.address} was paused ({when}): usage of a paused agreement is not "
+        "reported; release it if it counts all the same, or reject it"
+    )
+
+
 def show(parsed: rec.Parsed) -> dict[str, Any]:
     _rid, ag_ref, meter_ref, qty, unit, us = parsed
     return {"agreement": ag_ref, "meter": meter_ref, "quantity": qty, "unit": unit, "occurred_at": rec.format_timestamp(us)}
@@ -193,10 +202,13 @@ class Checker:
     #: runs shorter than this are checked record by record once a column check failed
     MIN_RUN = 64
 
-    def __init__(self, registry: Registry, source: str, future_tolerance: int):
+    def __init__(self, registry: Registry, source: str, future_tolerance: int, *, count_paused: bool = False):
+        """``count_paused``: records that occurred while their agreement was paused count (an operator released
+        them) instead of being held."""
         self.registry = registry
         self.source = source
         self.future_tolerance = future_tolerance
+        self.count_paused = count_paused
         self._encoder = LeafEncoder()
         self._src = self._encoder.source_part(source)
         self._lock = threading.Lock()
@@ -321,6 +333,8 @@ class Checker:
             return None
         if ag.end:
             end = min(end, ag.end)
+        if ag.pauses and not self.count_paused and ag.paused_within(start, end):
+            return None  # its records are checked one by one: those in the pause are held
         return (period, start, end) if start < end else None
 
     def _resolve(self, ag_ref: str, meter_ref: str, unit: str) -> tuple[AgreementInfo, MeterInfo] | None:
@@ -395,6 +409,10 @@ class Checker:
                 "it belongs to a correction or the next period)",
                 period,
             )
+        if ag.pauses and not self.count_paused:
+            pause = ag.pause_at(t)
+            if pause is not None:
+                return ("agreement_paused", _paused(ag, t, pause), period)
         return None
 
 

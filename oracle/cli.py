@@ -20,6 +20,7 @@ from settle.logs import configure_logging
 
 if TYPE_CHECKING:  # each command imports what it needs: ``settle oracle --help`` loads no database or chain code
     from oracle import ingest as ingest_mod
+    from oracle.ingest import Pipeline
     from oracle.service import Oracle
 
 app = typer.Typer(
@@ -73,6 +74,14 @@ def _in_range(option: str, value: int | None, setting: str) -> None:
     high = next(b.le for b in bounds if hasattr(b, "le"))
     if not low <= value <= high:
         raise ValidationError(f"{option} {value} is out of range: choose {low} to {high}")
+
+
+def _pipeline(oracle: Oracle) -> Pipeline:
+    """The ingest pipeline, saying on stderr which clock judges the records (chain time or the system clock)."""
+    pipeline = oracle.pipeline()
+    if oracle.clock_in_use:
+        typer.echo(f"clock: {oracle.clock_in_use}", err=True)
+    return pipeline
 
 
 def _print(data: Any) -> None:
@@ -141,17 +150,27 @@ def map_agreement(
     database: DbOpt = None,
     network: NetOpt = None,
 ) -> None:
-    """Register an agreement: its terms and status are read from the chain."""
+    """Register an agreement: its terms and status are read from the chain, its meters' names and units from its
+    spec (as recorded in deployments/<chain-id>.json when it was created)."""
     from oracle import registry
     from oracle.chainsync import register
     from settle.db import transaction
+    from settle.deployments import Deployments
 
     oracle = _oracle(database, network)
+    chain = oracle.chain()
     with transaction(oracle.factory) as s:
-        row = register(s, oracle.chain(), address, label=label)
+        row = register(s, chain, address, label=label)
         for r in ref or []:
             registry.add_reference(s, r, row.address)
+        record = Deployments(chain.chain_id)
+        spec = record.agreements().get(row.address)
+        meters = registry.meters_from_spec(s, row.address, list(spec.get("meters") or [])) if spec else []
     typer.echo(f"agreement {row.address}: {row.meter_count} meter(s), next period to settle {row.next_period_to_settle}")
+    if spec is None:
+        typer.echo(f"  no spec of it in {record.path}: map its meters with 'settle oracle map meter {row.address} INDEX --name N --unit U'")
+    for line in meters:
+        typer.echo(f"  {line}")
 
 
 @map_app.command("meter")
@@ -163,7 +182,8 @@ def map_meter(
     decimals: Annotated[int, typer.Option("--decimals", help="Decimals of a quantity: on-chain units = quantity × 10^decimals.")] = 0,
     database: DbOpt = None,
 ) -> None:
-    """Map an ERP meter name (with unit and decimals) to a meter of an agreement."""
+    """Map an ERP meter name (with unit and decimals) to a meter of an agreement (or change the mapping 'map agreement'
+    took from the agreement's spec)."""
     from oracle import registry
     from settle.db import transaction
 
@@ -239,7 +259,7 @@ def ingest(
 ) -> None:
     """Ingest a file (streamed, bounded memory, progress on stderr) through the same checks as the HTTP API."""
     oracle = _oracle(database, network)
-    pipeline = oracle.pipeline()
+    pipeline = _pipeline(oracle)
     show_progress = sys.stderr.isatty()
 
     def progress(r: ingest_mod.IngestResult) -> None:
@@ -297,7 +317,11 @@ def q_list(
     if not entries:
         typer.echo("quarantine is empty")
     for e in entries:
-        typer.echo(f"{e['source']}:{e['record_id']} [{e['code']}] {e['reason']}")
+        r = e["record"]
+        typer.echo(
+            f"{e['source']}:{e['record_id']} {r['quantity']} {r['unit']} of {r['meter']} on {r['agreement']} at {r['occurred_at']} "
+            f"(held since {e['held_since']}) [{e['code']}] {e['reason']}"
+        )
 
 
 @q_app.command("release")
@@ -312,7 +336,7 @@ def q_release(
     """Check records again and count them (an outlier release confirms the quantity)."""
     from oracle import quarantine
 
-    pipeline = _oracle(database, network).pipeline()
+    pipeline = _pipeline(_oracle(database, network))
     for rid in record_ids:
         out = quarantine.release(pipeline, source, rid, next_period=next_period, by="cli", note=note)
         typer.echo(f"{rid}: accepted into period {out['period']} of {out['agreement']}")
@@ -347,7 +371,7 @@ def cut(
     from oracle.reports import cut_reports
 
     oracle = _oracle(database, network)
-    done = cut_reports(oracle.engine, oracle.settings, oracle.clock().now(), force=force)
+    done = cut_reports(oracle.engine, oracle.settings, _pipeline(oracle).clock.now(), force=force)
     typer.echo(f"cut {len(done)} report(s) with {sum(r.records for r in done):,} record(s)")
 
 
@@ -425,7 +449,7 @@ def void_cmd(
     from oracle import corrections
 
     oracle = _oracle(database, network, dev_account=dev_account, keystore=keystore)
-    pipeline = oracle.pipeline()
+    pipeline = _pipeline(oracle)
     plan = corrections.plan_void(pipeline, source, record_ids, reason)
     signer = oracle.oracle_address()
     gate = corrections.ChainGate(oracle.chain(), signer)
@@ -457,7 +481,7 @@ def correct_cmd(
     data = file.read_bytes()
     rows = corrections.read_rows(io.BytesIO(data), fmt or detect_format(file.name))
     oracle = _oracle(database, network, dev_account=dev_account, keystore=keystore)
-    pipeline = oracle.pipeline()
+    pipeline = _pipeline(oracle)
     plan = corrections.plan_correct(pipeline, source, rows, pipeline.clock.now())
     signer = oracle.oracle_address()
     gate = corrections.ChainGate(oracle.chain(), signer)
@@ -553,7 +577,7 @@ def prove_cmd(
 
 @app.command("status")
 def status_cmd(database: DbOpt = None, as_json: JsonOpt = False) -> None:
-    """Backlog, quarantine and the last confirmed report per agreement."""
+    """Backlog, quarantine, paused agreements, held reports and the last confirmed report per agreement."""
     from oracle.status import status
 
     data = status(_oracle(database).engine)
@@ -573,14 +597,19 @@ def status_cmd(database: DbOpt = None, as_json: JsonOpt = False) -> None:
     for w in data["waiting"]:
         why = w["error"] or "waiting for inclusion"
         typer.echo(f"WAITING report {w['report']} {w['agreement']} period {w['period']} ({w['reprices']} fee bump(s)): {why}")
+    for p in data["paused"]:
+        since = f"since {p['since']}" if p["since"] else "since before the oracle registered it"
+        typer.echo(f"PAUSED {p['agreement']} {since}" + (f" by {p['by']}" if p["by"] else "") + ": records from then on are held")
+    for h in data["held"]:
+        typer.echo(f"HELD report {h['report']} {h['agreement']} period {h['period']} ({h['records']:,} record(s)): {h['reason']}")
     for last in data["last_confirmed"]:
         typer.echo(f"{last['agreement']}: period {last['period']} report #{last['seq']} block {last['block']} tx {last['tx_hash']}")
 
 
 @app.command("run")
 def run_cmd(
-    host: Annotated[str | None, typer.Option("--host")] = None,
-    port: Annotated[int | None, typer.Option("--port")] = None,
+    host: Annotated[str | None, typer.Option("--host", help="Address the HTTP API listens on (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port of the HTTP API (default 8600).")] = None,
     inbox: Annotated[Path | None, typer.Option("--inbox", help="Watched folder (<inbox>/<source>/*.csv|jsonl).")] = None,
     dev_account: Annotated[int | None, typer.Option("--dev-account", help="Sign with anvil's dev account N (dev chains only).")] = None,
     keystore: Annotated[str | None, typer.Option("--keystore")] = None,

@@ -5,11 +5,25 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Protocol
 
 
 class Clock(Protocol):
     def now(self) -> int: ...
+
+
+def utc_text(seconds: int) -> str:
+    """Unix seconds as RFC 3339 in UTC (``2030-10-01T00:00:00Z``)."""
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+
+
+def utc_iso(at: datetime | None) -> str | None:
+    """A stored time as RFC 3339 in UTC with its zone (``2030-10-01T00:00:00Z``): SQLite gives back naive datetimes,
+    which were stored in UTC."""
+    if at is None:
+        return None
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class SystemClock:

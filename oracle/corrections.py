@@ -39,6 +39,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from oracle import records as rec
+from oracle.clock import utc_iso
 from oracle.database import marks
 from oracle.ingest import Pipeline
 from oracle.merkle import LeafEncoder, build_tree, keccak, pack_tree
@@ -934,17 +935,11 @@ def voided_info(conn: Connection | Session, record_pk: int) -> dict[str, Any] | 
         "correction": row.id,
         "actor": row.actor,
         "signer": row.signer,
-        "at": _iso(row.created_at),
+        "at": utc_iso(row.created_at),
         "reason": row.reason,
         "replaced_by": replaced_by,
         "correction_status": row.status,
     }
-
-
-def _iso(at: datetime | None) -> str | None:
-    if at is None:
-        return None
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def history(conn: Connection | Session, *, agreement: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
@@ -991,7 +986,7 @@ def history(conn: Connection | Session, *, agreement: str | None = None, limit: 
                 "action": c.action,
                 "actor": c.actor,
                 "signer": c.signer,
-                "created_at": _iso(c.created_at),
+                "created_at": utc_iso(c.created_at),
                 "reason": c.reason,
                 "status": c.status,
                 "error": c.error,

@@ -112,6 +112,22 @@ class Agreement(Base):
     synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class Pause(Base):
+    """A time an agreement was paused (``AgreementPaused`` … ``AgreementResumed``): records that occurred in it are
+    held in quarantine (``agreement_paused``). Times are the events' block times; a pause found already running
+    when the agreement was registered starts at 0 (its start is unknown)."""
+
+    __tablename__ = "oracle_pauses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("oracle_agreements.id"), index=True)
+    paused_at: Mapped[int] = mapped_column(BigInteger)  # unix seconds (chain time)
+    paused_block: Mapped[int | None] = mapped_column(BigInteger)  # the AgreementPaused event's block, once seen
+    paused_by: Mapped[str | None] = mapped_column(String(42))
+    resumed_at: Mapped[int | None] = mapped_column(BigInteger)  # None while it lasts
+    resumed_block: Mapped[int | None] = mapped_column(BigInteger)
+
+
 class Meter(Base):
     """How an ERP meter name maps to a meter index of an agreement, with its unit and decimals.
 

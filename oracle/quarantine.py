@@ -4,7 +4,6 @@ chunk counts its records."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select, update
@@ -12,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from oracle import records as rec
 from oracle.check import Checker
+from oracle.clock import utc_iso
 from oracle.ingest import Pipeline, retry_on_conflict
 from oracle.models import DISCARDED, QUARANTINED, QuarantineEntry, Record, Source
 from oracle.registry import require_source, utcnow
@@ -24,15 +24,6 @@ LATE = ("late_settled", "late_closed")
 
 class QuarantineError(rec.RecordError):
     """A quarantine decision cannot be carried out (unknown source or entry, already decided, still implausible)."""
-
-
-def _utc(value: datetime | None) -> str | None:
-    """A stored time in RFC 3339 with its offset (SQLite returns naive datetimes; they were stored in UTC)."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat()
 
 
 def list_entries(
@@ -60,10 +51,10 @@ def list_entries(
                 "unit": q.unit,
                 "occurred_at": q.occurred_at,
             },
-            "held_since": _utc(q.created_at),
+            "held_since": utc_iso(q.created_at),
         }
         if q.decision:
-            item.update({"decision": q.decision, "decided_at": _utc(q.decided_at), "decided_by": q.decided_by, "note": q.note})
+            item.update({"decision": q.decision, "decided_at": utc_iso(q.decided_at), "decided_by": q.decided_by, "note": q.note})
         out.append(item)
     return out
 
@@ -92,7 +83,7 @@ def _open_entry(conn: Connection, source_id: int, record_id: str) -> tuple[Any, 
     if q is None:
         raise QuarantineError("not_found", f"record '{record_id}' is not in quarantine")
     if q.decision is not None:
-        raise QuarantineError("decided", f"record '{record_id}' was already {q.decision} on {_utc(q.decided_at)}")
+        raise QuarantineError("decided", f"record '{record_id}' was already {q.decision} on {utc_iso(q.decided_at)}")
     row = conn.execute(
         select(Record.id).where(Record.source_id == source_id, Record.record_id == record_id, Record.status == QUARANTINED)
     ).scalar()
@@ -104,8 +95,9 @@ def _open_entry(conn: Connection, source_id: int, record_id: str) -> tuple[Any, 
 def release(
     pipeline: Pipeline, source: str, record_id: str, *, next_period: bool = False, by: str = "operator", note: str = ""
 ) -> dict[str, Any]:
-    """Release a quarantined record: it is checked again with today's mappings and clock (an outlier is taken as
-    confirmed by the operator); with ``next_period`` a late record goes to the first open period instead."""
+    """Release a quarantined record: it is checked again with today's mappings and clock (an outlier, or usage in a
+    pause of its agreement, is taken as confirmed by the operator); with ``next_period`` a late record goes to the
+    first open period instead."""
     registry = pipeline.registry
     source_id = _source_id(registry, source)
     now = pipeline.clock.now()
@@ -147,7 +139,8 @@ def _release(
             raise QuarantineError("no_open_period", f"agreement {ag.address} has no open period left")
         # checked as if it had occurred at the start of that period; the leaf keeps its own timestamp
         parsed = parsed._replace(occurred_us=max(ag.schedule.start_of(forced_period), 0) * 1_000_000)
-    checked = Checker(registry, source, pipeline.settings.future_tolerance).check([(0, parsed)], now)
+    # a release is the operator's decision: a record that occurred while its agreement was paused counts
+    checked = Checker(registry, source, pipeline.settings.future_tolerance, count_paused=True).check([(0, parsed)], now)
     if checked.held or checked.issues:
         problem = checked.held[0].reason if checked.held else checked.issues[0].reason
         raise QuarantineError("still_implausible", f"record '{record_id}' cannot be released: {problem}")

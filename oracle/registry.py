@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, Engine, delete, select, update
 from sqlalchemy.orm import Session
 
-from oracle.models import Agreement, ApiKey, Counter, Meter, Reference, Source
-from oracle.snapshot import AgreementInfo, MeterInfo, Registry
+from oracle.models import Agreement, ApiKey, Counter, Meter, Pause, Reference, Source
+from oracle.snapshot import STILL_PAUSED, AgreementInfo, MeterInfo, Registry
 from settle.calendar import IntervalKind, Schedule
 from settle.chaintypes import AgreementState
 from settle.errors import ConfigError, ValidationError
@@ -75,6 +75,14 @@ def load_registry(conn: Connection) -> Registry:
         )
         reg.agreements[a.id] = info
         reg.by_address[a.address.lower()] = info
+    pauses: dict[int, list[tuple[int, int]]] = {}
+    for agreement_id, paused_at, resumed_at in conn.execute(
+        select(Pause.agreement_id, Pause.paused_at, Pause.resumed_at).order_by(Pause.agreement_id, Pause.paused_at)
+    ):
+        pauses.setdefault(agreement_id, []).append((paused_at, STILL_PAUSED if resumed_at is None else resumed_at))
+    for agreement_id, spans in pauses.items():
+        if agreement_id in reg.agreements:
+            reg.agreements[agreement_id].pauses = tuple(spans)
     for m in conn.execute(select(Meter)).all():
         info = reg.agreements.get(m.agreement_id)
         if info is not None:
@@ -259,6 +267,31 @@ def set_meter(session: Session, agreement: str, index: int, *, name: str, unit: 
     session.flush()
     bump_registry(session)
     return meter
+
+
+def meters_from_spec(session: Session, agreement: str, spec_meters: list[dict[str, object]]) -> list[str]:
+    """Map an agreement's meters by the names and units of its spec (``deployments/<chain-id>.json`` keeps them for
+    every agreement ``settle agreement create`` made), with 0 decimals: each meter not mapped yet. Returns what was
+    done, a line per meter."""
+    row = find_agreement(session, agreement)
+    mapped = {m.meter: m for m in session.execute(select(Meter).where(Meter.agreement_id == row.id)).scalars()}
+    said = []
+    for index in range(row.meter_count):
+        spec = spec_meters[index] if index < len(spec_meters) else {}
+        name, unit = spec.get("name"), spec.get("unit")
+        if index in mapped:
+            m = mapped[index]
+            said.append(f"meter {index}: {m.name} [{m.unit}, {m.decimals} decimals] (mapped already)")
+        elif isinstance(name, str) and name and isinstance(unit, str) and unit:
+            set_meter(session, row.address, index, name=name, unit=unit)
+            said.append(f"meter {index}: {name} [{unit}] (from the agreement's spec)")
+        else:
+            missing = "no name and no unit" if not name and not unit else ("no unit" if name else "no name")
+            said.append(
+                f"meter {index}: its spec gives {missing}: map it with "
+                f"'settle oracle map meter {row.address} {index} --name {name or 'NAME'} --unit {unit or 'UNIT'}'"
+            )
+    return said
 
 
 def add_reference(session: Session, ref: str, agreement: str, *, scope: str = "") -> Reference:

@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from oracle.clock import ChainClock, Clock, SystemClock
+from oracle.clock import ChainClock, Clock, SystemClock, utc_text
 from oracle.config import OracleSettings
 from oracle.database import open_database
 from oracle.ingest import Pipeline
-from oracle.rpc import Rpc
 from settle.config import secret
-from settle.errors import ConfigError
+from settle.errors import ConfigError, SettleError
 from settle.logs import configure_logging
 from settle.networks import Network, get_network
+from settle.rpc import Rpc
 
 if TYPE_CHECKING:  # imported where used: commands that only read the database load no web3 or eth-account
     from oracle.submit import Submitter
@@ -49,6 +49,9 @@ class Oracle:
     _pipeline: Pipeline | None = None
     clock_override: Clock | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    _clock: Clock | None = None
+    #: Which clock the oracle uses, in words (set by :meth:`clock`).
+    clock_in_use: str = ""
 
     def db(self) -> tuple[Engine, sessionmaker[Session]]:
         if self._engine is None:
@@ -84,12 +87,33 @@ class Oracle:
         return Rpc(self.network().rpc_url)
 
     def clock(self) -> Clock:
+        """The oracle's "now": the chain's latest block time when it has a chain (periods and grace windows are
+        judged by it, as the contracts judge them), else the system clock; which one is logged and kept in
+        ``clock_in_use`` for the commands to print."""
         if self.clock_override is not None:
             return self.clock_override
-        if self.settings.network or self.network_name:
-            chain = self.chain()
-            return ChainClock(lambda: chain.w3.eth.get_block("latest")["timestamp"])
-        return SystemClock()
+        if self._clock is None:
+            self._clock, self.clock_in_use = self._choose_clock()
+            log.info("clock: %s", self.clock_in_use)
+        return self._clock
+
+    def _choose_clock(self) -> tuple[Clock, str]:
+        """A network given to the oracle (``--network``, ``SETTLE_ORACLE_NETWORK``) or a production one named by
+        ``SETTLE_NETWORK``: its chain time, and an error if it does not answer. The default dev chain (anvil):
+        its chain time whenever it answers (its clock may have been moved), else the system clock, said so."""
+        explicit = bool(self.network_name or self.settings.network)
+        net = self.network()
+        if not explicit and net.dev:
+            from settle.node import rpc_call
+
+            try:
+                rpc_call(net.rpc_url, "eth_chainId", timeout=2.0)
+            except (OSError, ValueError, SettleError) as exc:
+                reason = getattr(exc, "reason", exc)  # urllib wraps the socket's error
+                return SystemClock(), f"system clock (no chain: {net.name} does not answer: {reason}; 'settle chain up' starts it)"
+        chain = self.chain()
+        clock = ChainClock(lambda: chain.w3.eth.get_block("latest")["timestamp"])
+        return clock, f"chain time of {net.name} (chain {chain.chain_id}), now {utc_text(clock.now())}"
 
     def pipeline(self) -> Pipeline:
         if self._pipeline is None:
@@ -145,6 +169,7 @@ class Oracle:
 
     def submitter(self) -> Submitter:
         from oracle.alerts import Alerts
+        from oracle.chainsync import EventFollower
         from oracle.submit import Submitter
 
         chain = self.chain()
@@ -160,6 +185,7 @@ class Oracle:
             decoder=chain.decoder,
             clock=self.clock(),
             alerts=Alerts.configured(self.settings.alert_webhook),
+            follow=EventFollower(self.factory, chain).poll,
         )
 
 

@@ -11,6 +11,9 @@ from typing import Any
 
 from settle.calendar import Schedule
 
+#: The end of a pause that still lasts.
+STILL_PAUSED = 2**62
+
 
 @dataclass(frozen=True)
 class MeterInfo:
@@ -35,7 +38,20 @@ class AgreementInfo:
     meter_count: int
     meters_by_name: dict[str, MeterInfo] = field(default_factory=dict)
     meters_by_index: dict[int, MeterInfo] = field(default_factory=dict)
+    #: Times it was paused: (from, until) in seconds, ``until`` = ``STILL_PAUSED`` while the pause lasts.
+    pauses: tuple[tuple[int, int], ...] = ()
     _cached: tuple[int, int, int] = (-1, 0, -1)  # (period, start, end) in seconds
+
+    def pause_at(self, t: int) -> tuple[int, int] | None:
+        """The pause ``t`` falls in, if any."""
+        for pause in self.pauses:
+            if pause[0] <= t < pause[1]:
+                return pause
+        return None
+
+    def paused_within(self, start: int, end: int) -> bool:
+        """Whether a pause overlaps [start, end)."""
+        return any(p_from < end and start < p_until for p_from, p_until in self.pauses)
 
     def period_of(self, t: int) -> tuple[int, int, int]:
         """(period, start, end) of the period containing ``t`` (seconds; ``t`` at or after the start)."""

@@ -1,4 +1,5 @@
-"""``settle oracle status``: backlog, quarantine, corrections and the last confirmed report per agreement."""
+"""``settle oracle status``: backlog, quarantine, corrections, paused agreements and held reports, and the last confirmed
+report per agreement."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from oracle import quarantine
-from oracle.models import CONFIRMED, SUBMITTED, USAGE, Agreement, Correction, Report
+from oracle.clock import utc_iso, utc_text
+from oracle.models import CONFIRMED, PENDING, SUBMITTED, USAGE, Agreement, Correction, Pause, Report
 
 
 def status(engine: Engine) -> dict[str, Any]:
@@ -48,6 +50,18 @@ def status(engine: Engine) -> dict[str, Any]:
             .order_by(Report.id)
         ).all()
         agreements = conn.execute(select(func.count()).select_from(Agreement)).scalar_one()
+        paused = conn.execute(
+            select(Agreement.address, Pause.paused_at, Pause.paused_by)
+            .join(Pause, Pause.agreement_id == Agreement.id)
+            .where(Pause.resumed_at.is_(None))
+            .order_by(Agreement.address)
+        ).all()
+        held = conn.execute(  # cut, not signed: the chain refused the dry run for now (paused, period not started …)
+            select(Report.id, Agreement.address, Report.period, Report.record_count, Report.error)
+            .join(Agreement, Agreement.id == Report.agreement_id)
+            .where(Report.status == PENDING, Report.error.is_not(None))
+            .order_by(Report.id)
+        ).all()
     backlog = {s: {"reports": n, "records": r} for s, (n, r) in by_status.items() if s != CONFIRMED}
     return {
         "agreements": agreements,
@@ -56,8 +70,10 @@ def status(engine: Engine) -> dict[str, Any]:
         "quarantine": quarantine.counts(engine),
         "failed": [{"report": pk, "kind": k, "agreement": a, "period": p, "error": e} for pk, a, p, e, k in failed],
         "corrections": corrections,
+        "paused": [{"agreement": a, "since": utc_text(at) if at else None, "by": by} for a, at, by in paused],
+        "held": [{"report": pk, "agreement": a, "period": p, "records": n, "reason": e} for pk, a, p, n, e in held],
         "waiting": [
-            {"report": pk, "agreement": a, "period": p, "reprices": n, "error": e, "submitted_at": at.isoformat() if at else None}
+            {"report": pk, "agreement": a, "period": p, "reprices": n, "error": e, "submitted_at": utc_iso(at)}
             for pk, a, p, n, e, at in waiting
         ],
         "last_confirmed": [
@@ -69,7 +85,7 @@ def status(engine: Engine) -> dict[str, Any]:
                 "report_id": "0x" + bytes(rid).hex() if rid else None,
                 "tx_hash": "0x" + bytes(tx).hex() if tx else None,
                 "block": block,
-                "confirmed_at": at.isoformat() if at else None,
+                "confirmed_at": utc_iso(at),
             }
             for a, label, period, seq, rid, tx, block, at in last
         ],

@@ -32,6 +32,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -122,10 +123,12 @@ class Submitter:
         clock: Clock | None = None,
         alerts: Alerts | None = None,
         reporter: FastSigner | None = None,
+        follow: Callable[[], int] | None = None,
     ):
         """``signer`` sends the transactions (nonces, gas). With ``reporter``, ``signer`` is only a relayer: each
         report is authorised by ``reporter``'s EIP-712 signature (``reportUsageWithSignature``), so the oracle key
-        needs no ether and the relayer needs no role."""
+        needs no ether and the relayer needs no role. ``follow`` is called first in every round: it brings the
+        agreements' changes (pause, resumption, end, settlement) into the books (``chainsync.EventFollower.poll``)."""
         self.engine = engine
         self.settings = settings
         self.rpc = rpc
@@ -136,6 +139,7 @@ class Submitter:
         self.decoder = decoder or ErrorDecoder()
         self.clock = clock or SystemClock()
         self.alerts = alerts or Alerts.configured(settings.alert_webhook)
+        self.follow = follow
         self.stop_event = threading.Event()
         #: Agreement address → its factory (never changes), for the reporter's grant time.
         self._factories: dict[str, str] = {}
@@ -172,6 +176,11 @@ class Submitter:
     def step(self) -> Round:
         """One round: cut due reports, reconcile what was sent, sign and send what is pending, raise alerts."""
         r = Round()
+        if self.follow is not None:
+            try:
+                self.follow()
+            except Exception as exc:  # noqa: BLE001 - reports still go out (the dry run refuses a paused agreement)
+                log.warning("following the agreements' events failed: %s", exc)
         now = self.clock.now()
         r.cut = len(cut_reports(self.engine, self.settings, now))
         if r.cut:
@@ -279,10 +288,11 @@ class Submitter:
                 if row.kind == CORRECTION:
                     refused.append((row.id, text, name))
                     continue
-                if name in HOLD or (
-                    name == "BillingAgreement_InvalidState" and revert is not None and revert.error_args == (AgreementState.PAUSED,)
-                ):
+                paused = name == "BillingAgreement_InvalidState" and revert is not None and revert.error_args == (AgreementState.PAUSED,)
+                if name in HOLD or paused:
                     held += 1
+                    if paused:
+                        text = f"the agreement is paused: the report waits until it is resumed ({text})"
                     if row.error != text:
                         log.info("report %d for %s period %d waits: %s", row.id, row.address, row.period, text)
                         with self.engine.begin() as conn:

@@ -15,6 +15,16 @@ from oracle.database import open_database
 from oracle.ingest import Pipeline
 
 
+@pytest.fixture(autouse=True)
+def no_default_chain(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a network, the oracle takes the time of the default dev chain when one answers: a test that uses no
+    chain must not pick up a developer's running anvil (whose clock may have been moved)."""
+    if "chain" not in request.fixturenames:
+        from settle.node import free_port
+
+        monkeypatch.setenv("SETTLE_RPC_URL", f"http://127.0.0.1:{free_port()}")
+
+
 @pytest.fixture()
 def oracle_db(database_url: str) -> Iterator[tuple[Engine, sessionmaker[Session]]]:
     engine, factory = open_database(database_url)

@@ -74,7 +74,10 @@ def test_cli_ingest_quarantine_status(oracle_db, database_url, tmp_path):
     )
     assert "1 accepted" in out.output, out.output
     listed = runner.invoke(app, ["quarantine", "list", "--database", database_url])
-    assert "erp:c2 [unit_mismatch] unit 'kg' does not match meter 'api_calls'" in listed.output
+    # with the record's quantity and time, as GET /v1/quarantine shows them, and since when it is held (UTC)
+    held_since = json.loads(runner.invoke(app, ["quarantine", "list", "--json", "--database", database_url]).output)[0]["held_since"]
+    assert held_since.endswith("Z") and abs(datetime.fromisoformat(held_since).timestamp() - time.time()) < 600
+    assert f"erp:c2 3 kg of api_calls on C-1 at {at} (held since {held_since}) [unit_mismatch] unit 'kg' does not match" in listed.output
     assert runner.invoke(app, ["quarantine", "reject", "erp", "c2", "--note", "bad unit", "--database", database_url]).exit_code == 0
     cut = runner.invoke(app, ["cut", "--force", "--database", database_url])
     assert "cut 2 report(s) with 2 record(s)" in cut.output
