@@ -90,6 +90,8 @@ def test_quarantine_list_release_reject(client, keys):
     op = {"X-API-Key": keys["op"]}
     listed = client.get("/v1/quarantine", headers=op).json()
     assert [e["code"] for e in listed] == ["unknown_meter", "unknown_agreement"]
+    assert listed[0]["record"]["quantity"] == "5" and listed[0]["record"]["occurred_at"] == "2025-01-05T12:00:00Z"
+    assert all(e["held_since"].endswith("Z") for e in listed)  # UTC, with its zone, on SQLite and PostgreSQL alike
     assert client.post("/v1/quarantine/erp/q1/release", headers={"X-API-Key": keys["erp"]}).status_code == 403
     refused = client.post("/v1/quarantine/erp/q1/release", headers=op)
     assert refused.status_code == 409 and "cannot be released: unknown meter 'api_call'" in refused.json()["detail"]
