@@ -31,10 +31,10 @@ from gateway.models import (
     StatementLine,
 )
 from settle.chain import Chain
-from settle_cli.demo import DemoResult, run_demo
 from settle.config import get_settings
 from settle.pricing import period_charge
 from settle.spec import load_spec
+from settle_cli.demo import DemoResult, run_demo
 
 PAID, RETURNED, DUE = 3, 4, 1
 
