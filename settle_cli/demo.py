@@ -1,17 +1,20 @@
-"""``settle demo``: the whole flow on a fresh local chain, in about half a minute.
+"""``settle demo``: the whole flow on a fresh local chain, in about ten seconds.
 
 1. start anvil (its clock set to 31 Dec 2025) and deploy the factory and a test euro token (EURT);
 2. create three agreements from ``examples/`` and let both parties accept them: the graduated API plan with a
    minimum (paid by SEPA direct debit), the flat licence (paid by SEPA credit transfer) and the ERC-20 usage plan;
 3. register the parties' master data (names, addresses, IBANs, a B2B mandate) and how each agreement is paid;
 4. feed the sample ERP usage export (``examples/erp-usage-export.csv``) through the oracle, which reports the
-   totals on-chain with Merkle roots;
+   totals on-chain with Merkle roots; then the ERP withdraws one record it sent twice, and the oracle voids it and
+   corrects the total on-chain (``correctUsage``: the record and its reason stay in the oracle's history);
 5. move the chain's clock to 16 March 2026, past the end and grace of the periods, and run the gateway: its keeper
-   settles every due period, its listener mirrors the chain, it writes a pain.008 and a pain.001 and hands them to
-   the bank;
-6. let the bank simulator answer with camt.053 statements: both direct debits arrive in one collective booking,
+   settles every due period and its listener mirrors the chain;
+6. the API plan's payer disputes part of January's bill (``dispute``) and both parties agree on a lower amount
+   (``resolveDispute``); the gateway then writes a pain.008 (collecting the agreed amount) and a pain.001 and hands
+   them to the bank;
+7. let the bank simulator answer with camt.053 statements: both direct debits arrive in one collective booking,
    the licence transfer arrives, then one debit comes back with reason AM04;
-7. the gateway imports the statements and confirms the payments and reports the return on-chain; then the demo
+8. the gateway imports the statements and confirms the payments and reports the return on-chain; then the demo
    prints what both parties see (``settle status``) and where every file is.
 
 Everything goes into a fresh folder (``./settle-demo-<time>`` unless ``--output`` names one); the chain is
@@ -50,6 +53,15 @@ INGEST_AT = int(datetime(2026, 2, 2, 0, 30, tzinfo=UTC).timestamp())
 #: When the keeper runs: both monthly API periods are past end + grace and due, the licence year has ended.
 SETTLE_AT = int(datetime(2026, 3, 16, 9, 0, tzinfo=UTC).timestamp())
 LICENCE_START = "2025-03-01"
+#: The record of the sample export the ERP withdraws (a repeat of ERP-00005's count, sent again by mistake).
+VOIDED_RECORD = "ERP-00012"
+VOID_REASON = "sent twice by the ERP: a repeat of ERP-00005's count"
+#: The payer's dispute of the API plan's January: one storage block, and the amount both parties then agree on
+#: (the billed amount less the disputed block).
+DISPUTED_PERIOD = 0
+DISPUTED = "2.50"
+DISPUTE_REASON = "Storage: we were above 200 GB for one hour on 31 January only; the third 100 GB block is not owed"
+RESOLVE_NOTE = "Agreed: the third storage block is waived for January"
 
 OPERATOR, ORACLE, GATEWAY = 0, 7, 8
 RETURN_REASON = "AM04"
@@ -106,6 +118,11 @@ class DemoResult:
     gateway_database: str = ""
     oracle_database: str = ""
     returned_end_to_end_id: str = ""
+    #: The withdrawn record and its quantity, and the amount January of the API plan was billed and agreed at.
+    voided_record: str = ""
+    voided_quantity: int = 0
+    billed: int = 0
+    agreed: int = 0
     payment_files: list[Path] = field(default_factory=list)
     statements: list[Path] = field(default_factory=list)
     seconds: float = 0.0
@@ -251,7 +268,7 @@ def run_demo(
         raise ConfigError(f"{folder} exists and is not empty: the demo writes into a fresh folder (choose another --output)")
     folder.mkdir(parents=True, exist_ok=True)
     result = DemoResult(folder=folder)
-    progress = Progress(11, say)
+    progress = Progress(14, say)
     progress.step("building the contracts (cached when unchanged)")
     build = compiler.build(progress=progress.detail)
     if not build.compiled:
@@ -353,12 +370,24 @@ def _flow(result: DemoResult, examples: Path, progress: Progress, show_status: b
     progress.step("moving the chain to 2026-02-02 00:30 UTC and feeding the ERP usage export through the oracle")
     dev.advance_to(INGEST_AT)
     _usage(result, examples / "erp-usage-export.csv", chain, progress)
+    progress.step(f"the ERP withdraws {VOIDED_RECORD} (sent twice): the oracle voids it and corrects the total on-chain")
+    _correction(result, chain, progress)
 
-    # -- settlement and payment files -------------------------------------------------------------------------------------
+    # -- settlement, a dispute, payment files ------------------------------------------------------------------------------
     progress.step("moving the chain to 2026-03-16 09:00 UTC; the gateway's keeper settles every due period")
     dev.advance_to(SETTLE_AT)
+    # the demo runs the payments worker after the payer's review, so the dispute is in before the files are built
+    # (a gateway that runs continuously holds a disputed settlement's payment in the same way, see docs/gateway.md)
+    held = _gateway(result, chain, disabled=frozenset({"payments"}))
+    try:
+        _run_gateway(held, progress)
+    finally:
+        held.close()
+    progress.step("the API plan's payer disputes part of January; both parties agree on an amount")
+    _dispute(result, chain, progress)
     gateway = _gateway(result, chain)
     try:
+        progress.step("the gateway builds the SEPA payment files and hands them to the bank")
         _run_gateway(gateway, progress)
         result.payment_files = sorted((folder / "payment-files").glob("*.xml"))
 
@@ -477,7 +506,68 @@ def _usage(result: DemoResult, export: Path, chain: Any, progress: Progress) -> 
         oracle.engine.dispose()
 
 
-def _gateway(result: DemoResult, chain: Any) -> Any:
+def _correction(result: DemoResult, chain: Any, progress: Progress) -> None:
+    """Void one accepted record through the oracle's correction path: the total goes down on-chain by
+    ``correctUsage`` and the usage epoch moves on, so no report signed before it counts again."""
+    from oracle import corrections
+    from oracle.config import OracleSettings
+    from oracle.service import Oracle
+
+    plan = result.agreements["api"]
+    agreement = chain.contract("IBillingAgreement", plan.address)
+    before = chain.call(agreement.functions.usageOf(0))
+    settings = OracleSettings(database_url=result.oracle_database, network=result.rpc_url, dev_account=ORACLE, confirmations=0)
+    oracle = Oracle(settings, database_url=result.oracle_database, network_name=result.rpc_url)
+    try:
+        pipeline = oracle.pipeline()
+        signer = oracle.oracle_address()
+        voids = corrections.plan_void(pipeline, "erp", [VOIDED_RECORD], VOID_REASON)
+        applied = corrections.apply(
+            pipeline, voids, actor="demo", signer=signer, gate=corrections.ChainGate(oracle.chain(), signer), reason=VOID_REASON
+        )
+        oracle.submitter().run(once=True)
+    finally:
+        oracle.engine.dispose()
+    after = chain.call(agreement.functions.usageOf(0))
+    result.voided_record, result.voided_quantity = VOIDED_RECORD, before[0] - after[0]
+    for correction in applied:
+        progress.detail(f"correction {correction.correction}: {correction.voided} record voided in period {correction.period}")
+    epoch = chain.call(agreement.functions.usageEpoch())
+    progress.detail(
+        f"on-chain usage of {plan.name}, period 0: api_calls {before[0]:,} → {after[0]:,} (correctUsage; usage epoch now {epoch}: "
+        "reports signed before it are refused)"
+    )
+    progress.detail("history: settle oracle corrections --database sqlite:///oracle.db")
+
+
+def _dispute(result: DemoResult, chain: Any, progress: Progress) -> None:
+    """The payer disputes part of a settlement; both parties consent to the same lower amount. The texts stay
+    off-chain (the gateway keeps them where their hash is in the party's own transaction)."""
+    from settle import operator
+    from settle.money import format_minor, parse_minor
+    from settle_cli.wiring import connect_dispute_notes
+
+    plan = result.agreements["api"]
+    connect_dispute_notes()
+    notes: list[str] = []
+    sessions = {
+        role: operator.Session.open(result.rpc_url, dev_account=_dev_index(address), say=notes.append, chain=chain)
+        for role, address in (("payer", plan.payer), ("payee", plan.payee))
+    }
+    agreement = chain.contract("IBillingAgreement", plan.address)
+    result.billed = int(chain.call(agreement.functions.settlement(DISPUTED_PERIOD))[0])
+    result.agreed = result.billed - parse_minor(DISPUTED, 2)
+    with _environment({"SETTLE_GATEWAY_DATABASE_URL": result.gateway_database}):
+        operator.dispute(sessions["payer"], plan.address, DISPUTED_PERIOD, amount=DISPUTED, reason=DISPUTE_REASON)
+        progress.detail(f"payer disputes {DISPUTED} EUR of period {DISPUTED_PERIOD}: {DISPUTE_REASON!r} (its keccak256 on-chain)")
+        agreed = format_minor(result.agreed, 2)
+        for role in ("payee", "payer"):
+            operator.resolve_dispute(sessions[role], plan.address, DISPUTED_PERIOD, amount=agreed, note=RESOLVE_NOTE)
+        progress.detail(f"payee and payer consent to {agreed} EUR (resolveDispute): the period now costs {agreed} EUR")
+    progress.detail("dispute records: deployments/disputes/; the gateway kept both texts (GET /v1/disputes)")
+
+
+def _gateway(result: DemoResult, chain: Any, disabled: frozenset[str] = frozenset()) -> Any:
     from gateway.service import Gateway
     from gateway.settings import GatewaySettings
 
@@ -497,6 +587,7 @@ def _gateway(result: DemoResult, chain: Any) -> Any:
         poll_seconds=0.05,
         collect_retry_seconds=[60.0],
         worker="demo-gateway",
+        disabled=disabled,
     )
     return Gateway(settings, chain=chain)
 
@@ -640,6 +731,7 @@ def _files(result: DemoResult, say: Callable[[str], None]) -> None:
         ("agreement specs (demo copies)", sorted((folder / "specs").glob("*.yaml"))),
         ("deployment record", sorted((folder / "deployments").glob("*.json"))),
         ("ERP usage export fed to the oracle", [folder / "erp-usage-export.csv"]),
+        ("dispute actions (each party's record: text, hash, transaction)", sorted((folder / "deployments" / "disputes").rglob("*.json"))),
         ("payment files built (pain.008 / pain.001, XSD-valid)", sorted((folder / "payment-files").glob("*.xml"))),
         ("handed to the bank (connector outbox)", sorted((folder / "bank" / "outbox").glob("*.xml"))),
         ("bank statements imported (camt.053)", sorted((folder / "bank" / "inbox" / "processed").glob("*.xml"))),

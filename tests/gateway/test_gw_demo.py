@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 from gateway.banking import iso20022
 from gateway.models import (
     ChainTransaction,
+    Dispute,
+    DisputeNote,
     InstructionState,
     LineState,
     OutboxItem,
@@ -31,19 +33,21 @@ from gateway.models import (
     StatementLine,
 )
 from settle.chain import Chain
+from settle.chaintypes import PaymentStatus
 from settle.config import get_settings
 from settle.pricing import period_charge
 from settle.spec import load_spec
-from settle_cli.demo import DemoResult, run_demo
+from settle_cli.demo import DISPUTE_REASON, RESOLVE_NOTE, VOIDED_RECORD, DemoResult, run_demo
 
-PAID, RETURNED, DUE = 3, 4, 1
+PAID, RETURNED = PaymentStatus.PAID, PaymentStatus.RETURNED
 
 
-def _usage_from_export() -> dict[tuple[str, str], int]:
+def _usage_from_export(without: str = "") -> dict[tuple[str, str], int]:
     totals: dict[tuple[str, str], int] = defaultdict(int)
     with open(get_settings().root / "examples" / "erp-usage-export.csv", newline="") as handle:
         for row in csv.DictReader(handle):
-            totals[(row["agreement"], row["meter"])] += int(row["quantity"])
+            if row["record_id"] != without:
+                totals[(row["agreement"], row["meter"])] += int(row["quantity"])
     return totals
 
 
@@ -57,14 +61,28 @@ def _check(result: DemoResult) -> None:
     def events(plan, name):  # type: ignore[no-untyped-def]
         return [dict(e["args"]) for e in chain.contract("IBillingAgreement", plan.address).events[name]().get_logs(from_block=0)]
 
-    # usage on-chain is the sum of the export's records; amounts are the reference model's
-    usage = _usage_from_export()
+    # usage on-chain is the sum of the export's records less the one the ERP withdrew (corrected on-chain, the
+    # usage epoch moved on); the billed amount is the reference model's, the agreed one 2.50 EUR less after the dispute
+    usage = _usage_from_export(without=VOIDED_RECORD)
+    assert (
+        result.voided_record == VOIDED_RECORD
+        and result.voided_quantity == _usage_from_export()[(api.reference, "api_calls")] - usage[(api.reference, "api_calls")] > 0
+    )
     api_terms = load_spec(api.spec_path).to_terms()
     api_usage = [usage[(api.reference, "api_calls")], usage[(api.reference, "storage")]]
-    assert chain.call(chain.contract("IBillingAgreement", api.address).functions.usageOf(0)) == api_usage
-    expected_api = period_charge(api_terms, api_usage).amount
-    assert expected_api == 17_070
-    assert settlement(api, 0)[:2] == (expected_api, expected_api) and settlement(api, 0)[3] == PAID
+    api_contract = chain.contract("IBillingAgreement", api.address)
+    assert chain.call(api_contract.functions.usageOf(0)) == api_usage and chain.call(api_contract.functions.usageEpoch()) == 1
+    [corrected] = events(api, "UsageCorrected")
+    assert (corrected["period"], corrected["meter"], corrected["corrected"], corrected["epoch"]) == (0, 0, api_usage[0], 1)
+    billed = period_charge(api_terms, api_usage).amount
+    assert billed == result.billed == 16_753  # the model's figure, pinned so a change to the story shows here
+    assert result.agreed == billed - 250
+    [disputed] = events(api, "SettlementDisputed")
+    assert (disputed["period"], disputed["amount"]) == (0, 250)
+    [resolved] = events(api, "DisputeResolved")
+    assert (resolved["period"], resolved["previousAmount"], resolved["agreedAmount"]) == (0, billed, result.agreed)
+    assert resolved["arbiter"] == "0x" + "0" * 40  # by consent
+    assert settlement(api, 0)[:2] == (result.agreed, result.agreed) and settlement(api, 0)[3] == PAID
     assert settlement(api, 1)[:2] == (10_000, 0) and settlement(api, 1)[3] == RETURNED  # the minimum, returned
     assert [(e["period"], e["reasonCode"]) for e in events(api, "PaymentReturned")] == [(1, b"AM04")]
     assert sorted(e["period"] for e in events(api, "PaymentConfirmed")) == [0, 1]  # once each, nothing doubled
@@ -109,6 +127,18 @@ def _check(result: DemoResult) -> None:
         assert session.scalar(select(func.count()).where(StatementLine.match_state == LineState.UNMATCHED)) == 0
         assert session.scalar(select(func.count()).where(StatementLine.match_state == LineState.MATCHED)) == 4
         assert {i.state for i in session.scalars(select(OutboxItem))} == {OutboxState.DONE}
+        # the dispute as the read model has it, with the texts whose hashes are in the parties' transactions
+        [dispute] = session.scalars(select(Dispute)).all()
+        assert (dispute.status, dispute.amount, dispute.billed, dispute.agreed_amount) == ("resolved", 250, billed, result.agreed)
+        notes = sorted((n.kind, n.party, n.text) for n in session.scalars(select(DisputeNote)))
+        assert notes == sorted(
+            [
+                ("dispute", api.payer.lower(), DISPUTE_REASON),
+                ("resolve", api.payer.lower(), RESOLVE_NOTE),
+                ("resolve", api.payee.lower(), RESOLVE_NOTE),
+            ]
+        )
+        assert len(list((folder / "deployments" / "disputes" / str(result.chain_id)).glob("*.json"))) == 3
         sent = session.scalars(select(ChainTransaction)).all()
         assert len(sent) == 12 and {t.state for t in sent} == {"mined"}  # 8 settle, 3 confirm, 1 return
     engine.dispose()
@@ -121,7 +151,7 @@ def test_demo_end_to_end(tmp_path):
     seen: list[DemoResult] = []
     result = run_demo(tmp_path / "demo", say=lines.append, inspect=lambda r: (seen.append(r), _check(r)), show_status=False)
     assert seen and result.seconds < 120
-    assert any(line.startswith("[11/11] files") for line in lines)
+    assert any(line.startswith("[14/14] files") for line in lines)
     port = int(result.rpc_url.rsplit(":", 1)[1])
     with socket.socket() as probe:  # the chain was stopped
         assert probe.connect_ex(("127.0.0.1", port)) != 0
@@ -156,7 +186,7 @@ def test_demo_command_from_another_folder_and_ctrl_c(tmp_path):
         found = re.search(r"anvil at http://127\.0\.0\.1:(\d+)", line)
         if found:
             port = int(found.group(1))
-        if line.startswith("[4/11]"):
+        if line.startswith("[4/14]"):
             process.send_signal(signal.SIGINT)
             break
     _, err = process.communicate(timeout=60)
