@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -91,6 +93,23 @@ def test_validate_and_schema_commands(tmp_path):
     stale.write_text("{}")
     refused = settle_cli("agreement", "schema", "--output", str(stale), "--check")
     assert refused.returncode == 1 and "is stale: regenerate it with" in refused.stderr
+
+
+def test_validate_names_the_spec_as_given(tmp_path):
+    """The path is printed byte for byte as typed (a review saw ``My/telemetry.yaml`` for ``my/telemetry.yaml``: a
+    display tool capitalising its first output line; this pins what settle itself prints)."""
+    (tmp_path / "my").mkdir()
+    (tmp_path / "my" / "telemetry.yaml").write_bytes((ROOT / "examples" / "api-plan.yaml").read_bytes())
+    done = subprocess.run(
+        [sys.executable, "-m", "settle", "agreement", "validate", "my/telemetry.yaml"], capture_output=True, cwd=tmp_path, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(b"my/telemetry.yaml: valid\n")
+    (tmp_path / "my" / "bad.yaml").write_text("name: x\n")
+    refused = subprocess.run(
+        [sys.executable, "-m", "settle", "agreement", "validate", "my/bad.yaml"], capture_output=True, cwd=tmp_path, timeout=60
+    )
+    assert refused.returncode != 0 and refused.stderr.startswith(b"error: my/bad.yaml: ")
 
 
 def test_create_script_happy_path(chain, cli_env, factory, deployments_dir, tmp_path):
