@@ -142,22 +142,23 @@ def consent_action(kind: str, period: int, view: SettlementView, agreed: int | N
 # -- local records -------------------------------------------------------------------------------------------------
 
 
-def records_dir(chain_id: int) -> Path:
-    """Where the command line keeps its records of dispute actions (beside the deployment record)."""
-    return deployments_dir() / "disputes" / str(chain_id)
+def records_dir(chain_id: int, deployments: Path | None = None) -> Path:
+    """Where the command line keeps its records of dispute actions: beside the deployment record (in
+    ``deployments``, by default the configured deployments folder)."""
+    return (deployments or deployments_dir()) / "disputes" / str(chain_id)
 
 
 def now_utc() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def write_record(document: Mapping[str, Any], path: Path | None = None) -> Path:
+def write_record(document: Mapping[str, Any], path: Path | None = None, *, deployments: Path | None = None) -> Path:
     """Write (or rewrite) a record atomically; a new one gets a file name from its agreement, period, action and
-    time."""
+    time, in :func:`records_dir` of ``deployments``."""
     if path is None:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         name = f"{str(document['agreement']).lower()}-period-{document['period']}-{document['action']}-{stamp}.json"
-        path = records_dir(int(document["chain_id"])) / name
+        path = records_dir(int(document["chain_id"]), deployments) / name
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:

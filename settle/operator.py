@@ -909,7 +909,7 @@ class _DisputeAction:
                 "tx_hash": None,
                 "block": None,
             }
-            self.record = write_record(self.document)
+            self.record = write_record(self.document, deployments=session.deployments.path.parent)
         note = self.note if self.kind != "dispute" else None  # a dispute's hash is its reasonHash argument
         try:
             outcome = session.execute(context.contract, fn, self.label, note=note)

@@ -239,6 +239,18 @@ def test_dry_run_sends_and_records_nothing(chain, rpc_url, deployments_dir, sess
     assert state_of(chain) == before and records(deployments_dir) == []
 
 
+def test_the_record_goes_beside_the_sessions_deployment_record(chain, rpc_url, deployments_dir, settled, tmp_path):
+    """A session on another deployments folder (as a program embedding settle opens one) keeps its records there,
+    not in the configured folder (tests once left records in the repository's deployments/ this way)."""
+    from operator_support import make_session
+
+    elsewhere = tmp_path / "elsewhere"
+    payer = make_session(chain, rpc_url, elsewhere, PAYER)
+    outcome = dispute(payer, settled, 0, amount="1.00", reason=REASON)
+    assert Path(outcome.result["record"]).parent == elsewhere / "disputes" / str(chain.chain_id)
+    assert [r["text"] for r in records(elsewhere)] == [REASON] and records(deployments_dir) == []
+
+
 def test_cli_without_a_gateway_keeps_the_text_and_registers_it_later(chain, cli_env, settled, deployments_dir, tmp_path):
     url = f"sqlite:///{tmp_path / 'gateway.db'}"
     env = {**cli_env, "SETTLE_GATEWAY_API_URL": "", "SETTLE_GATEWAY_DATABASE_URL": "", "SETTLE_DATABASE_URL": ""}
