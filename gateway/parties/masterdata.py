@@ -6,6 +6,7 @@ lands in ``gw_history`` through the session hook in :mod:`gateway.models`.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -192,14 +193,26 @@ def _flag(value: object) -> bool:
     return value
 
 
-_PARTY_FIELDS = {
-    "legal_name": lambda v: name_text(v),
-    "country": country_code,
-    "street": lambda v: optional_text(v, "street", 70),
-    "postal_code": lambda v: optional_text(v, "postal code", 16),
-    "city": lambda v: optional_text(v, "city", 35),
-    "vat_id": vat_id,
-    "creditor_id": lambda v: creditor_identifier(v) if v else None,
+def _text(value: object, field: str) -> str:
+    if not isinstance(value, str):
+        raise MasterDataError(f"{field}: {value!r} is not text")
+    return value
+
+
+def _optional(value: object, field: str) -> str | None:
+    return None if value is None else _text(value, field)
+
+
+#: ``update_party`` takes any values (``**changes: object``): each field checks its value is text before the
+#: validator reads it, so a number or a list is refused naming the field, never an AttributeError.
+_PARTY_FIELDS: dict[str, Callable[[object], object]] = {
+    "legal_name": lambda v: name_text(_text(v, "legal name")),
+    "country": lambda v: country_code(_text(v, "country")),
+    "street": lambda v: optional_text(_optional(v, "street"), "street", 70),
+    "postal_code": lambda v: optional_text(_optional(v, "postal code"), "postal code", 16),
+    "city": lambda v: optional_text(_optional(v, "city"), "city", 35),
+    "vat_id": lambda v: vat_id(_optional(v, "VAT id")),
+    "creditor_id": lambda v: creditor_identifier(_text(v, "creditor identifier")) if v else None,
     "active": _flag,
 }
 #: Fields every party has: ``None`` for them is refused, never taken as a value (``{"active": null}`` once
@@ -217,7 +230,7 @@ def update_party(session: Session, address: str, **changes: object) -> Party:
     for key in _REQUIRED_PARTY_FIELDS:
         if key in changes and changes[key] is None:
             raise MasterDataError(f"{key}: must not be null; leave the field out to keep its value")
-    validated = {key: _PARTY_FIELDS[key](value) for key, value in changes.items()}  # type: ignore[operator]
+    validated = {key: _PARTY_FIELDS[key](value) for key, value in changes.items()}
     party = get_party(session, address)
     for key, value in validated.items():
         setattr(party, key, value)

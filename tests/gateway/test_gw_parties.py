@@ -282,6 +282,28 @@ def test_null_never_deactivates_a_party(db: Database) -> None:
         assert party.active is True and party.city is None and party.legal_name == "Payer Müller GmbH"
 
 
+def test_a_value_that_is_not_text_is_refused_naming_the_field(db: Database) -> None:
+    """``update_party`` takes ``**changes: object``: a number or a list for a text field is a MasterDataError naming
+    the field (it was an AttributeError from ``.split()``/``.strip()``, found by mypy), and nothing is stored."""
+    with db.session() as session:
+        seed_parties(session)
+    before = db.counts()
+    for field, value, message in [
+        ("legal_name", 5, "legal name: 5 is not text"),
+        ("country", ["DE"], "country: ['DE'] is not text"),
+        ("street", 12, "street: 12 is not text"),
+        ("postal_code", 10115, "postal code: 10115 is not text"),
+        ("city", b"Berlin", "city: b'Berlin' is not text"),
+        ("vat_id", 123456789, "VAT id: 123456789 is not text"),
+        ("creditor_id", 98, "creditor identifier: 98 is not text"),
+    ]:
+        with pytest.raises(MasterDataError) as caught:
+            with db.session() as session:
+                parties.update_party(session, PAYER, **{field: value})
+        assert str(caught.value) == message
+    assert db.counts() == before
+
+
 def test_field_helpers() -> None:
     assert parties.creditor_identifier("de98 zzz 09999999999") == "DE98ZZZ09999999999"
     assert parties.mask_iban(PAYER_IBAN) == "DE89 **** **** **** **30 00"
