@@ -247,42 +247,41 @@ def prepare_payment_files(
         except (ValidationError, NotFoundError) as exc:
             result.problems.append(str(exc))
 
-    for (account_id, collection, scheme), members in debit_groups.items():
+    for (account_id, collection, scheme_code), members in debit_groups.items():
         account = session.get_one(BankAccount, account_id)
-        creditor_id = members[0][2].creditor_id
         # One creditor identifier per payment-information block: split if mandates name different ones.
         by_ci: dict[str, list[tuple[PaymentInstruction, sepa.DirectDebit, Mandate]]] = defaultdict(list)
         for member in members:
             by_ci[member[2].creditor_id].append(member)
-        for creditor_id, group in by_ci.items():
+        for creditor_id, debits in by_ci.items():
             try:
                 built = sepa.build_direct_debit_file(
                     creditor=_account(account.party.legal_name, account),
                     creditor_id=creditor_id,
-                    scheme=scheme,
+                    scheme=scheme_code,
                     collection_date=collection,
-                    debits=[debit for _, debit, _ in group],
+                    debits=[debit for _, debit, _ in debits],
                     schema=dd_schema,
                     created_at=moment,
                 )
             except ValidationError as exc:
                 result.problems.append(f"direct debit file for {mask_iban(account.iban)} on {collection}: {exc}")
                 continue
-            payment_file = _store(session, built, files_dir, account.iban, scheme, moment)
-            for instruction, debit, mandate in group:
+            payment_file = _store(session, built, files_dir, account.iban, scheme_code, moment)
+            for instruction, debit, mandate in debits:
                 _mark_in_file(instruction, payment_file, built, collection, debit.sequence.value)
                 if mandate.sequence is SequenceType.FIRST:
                     mandate.sequence = SequenceType.RECURRING
                 mandate.last_collection_on = max(collection, mandate.last_collection_on or collection)
             result.files.append(payment_file)
 
-    for (account_id, execution), group in transfer_groups.items():
+    for (account_id, execution), transfers in transfer_groups.items():
         account = session.get_one(BankAccount, account_id)
         try:
             built = sepa.build_credit_transfer_file(
                 debtor=_account(account.party.legal_name, account),
                 execution_date=execution,
-                transfers=[transfer for _, transfer in group],
+                transfers=[transfer for _, transfer in transfers],
                 schema=ct_schema,
                 created_at=moment,
             )
@@ -290,7 +289,7 @@ def prepare_payment_files(
             result.problems.append(f"credit transfer file for {mask_iban(account.iban)} on {execution}: {exc}")
             continue
         payment_file = _store(session, built, files_dir, account.iban, None, moment)
-        for instruction, _ in group:
+        for instruction, _ in transfers:
             _mark_in_file(instruction, payment_file, built, execution, None)
         result.files.append(payment_file)
     session.flush()
