@@ -160,7 +160,7 @@ def create_app(state: OracleState) -> FastAPI:
             request.state.principal = registry.authenticate_key(state.engine, _key(request))
         except registry.AuthError as exc:
             raise ApiError(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
-        return request.state.principal  # type: ignore[no-any-return]
+        return request.state.principal
 
     def operator_role(caller: registry.Principal) -> registry.Principal:
         if caller.role != "operator":

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import repeat
 from operator import itemgetter, le, lt
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from _pysha3 import keccak_256
 
@@ -467,16 +467,16 @@ class _Run:
         out.items += len(chunk)
         for pos, (line, val) in enumerate(chunk, start=base):
             if len(val) == 2:  # (record_id, RecordError)
-                bad_rid, err = val  # type: ignore[misc]
+                bad_rid, err = val
                 issues.append(Issue("rejected", err.code, str(err), bad_rid, line))
                 continue
-            rid, ag_ref, meter_ref, qty, unit, us = val  # type: ignore[misc]
+            rid, ag_ref, meter_ref, qty, unit, us = val
             first = seen.get(rid)
             if first is not None:
-                issues.append(ck._repeat(rid, line, self._parsed_at(first), val))  # type: ignore[arg-type]
+                issues.append(ck._repeat(rid, line, self._parsed_at(first), val))
                 continue
             seen[rid] = pos
-            firsts[pos] = val  # type: ignore[assignment]
+            firsts[pos] = val
             triple = (ag_ref, meter_ref, unit)
             hit = resolved.get(triple, False)
             if hit is False:
@@ -487,9 +487,9 @@ class _Run:
                     issues.append(Issue("rejected", problem[0], problem[1], rid, line))
                     del seen[rid]
                 else:
-                    held.append(Held(rid, problem[2], problem[3], None, us, line, problem[0], problem[1], val))  # type: ignore[arg-type]
+                    held.append(Held(rid, problem[2], problem[3], None, us, line, problem[0], problem[1], val))
                 continue
-            ag, meter = hit  # type: ignore[misc]
+            ag, meter = hit  # type: ignore[misc]  # a pair here: mypy keeps `True` of the bool default in the union
             units = to_units(qty, meter.decimals)
             if units is None:
                 reason = f"quantity {qty} has more decimals than meter '{meter.name}' allows ({meter.decimals})"
@@ -498,13 +498,13 @@ class _Run:
                 continue
             if units > rec.MAX_UNITS:
                 held.append(
-                    Held(rid, ag.id, meter.index, None, us, line, "overflow", f"quantity {qty} exceeds the largest storable quantity", val)  # type: ignore[arg-type]
+                    Held(rid, ag.id, meter.index, None, us, line, "overflow", f"quantity {qty} exceeds the largest storable quantity", val)
                 )
                 continue
             t = us // 1_000_000
-            problem = ck.window(ag, t, now, future_limit)
-            if problem is not None:
-                held.append(Held(rid, ag.id, meter.index, problem[2], us, line, problem[0], problem[1], val))  # type: ignore[arg-type]
+            outside = ck.window(ag, t, now, future_limit)
+            if outside is not None:
+                held.append(Held(rid, ag.id, meter.index, outside[2], us, line, outside[0], outside[1], val))
                 continue
             period = ag.period_of(t)[0]
             prefix = ck.prefix(ag.id, meter.index, period)
@@ -578,24 +578,26 @@ class _Run:
         # -- quantities
         quantities = ck._quantities
         try:
-            texts = list(map(quantities.__getitem__, qty))
+            maybe_texts = list(map(quantities.__getitem__, qty))
         except KeyError:
             for q in set(qty).difference(quantities):
                 quantities[q] = _quantity_text(q)
-            texts = list(map(quantities.__getitem__, qty))
-        if None in texts:
+            maybe_texts = list(map(quantities.__getitem__, qty))
+        if None in maybe_texts:
             return False
+        texts = cast("list[str]", maybe_texts)  # no None: refused just above
         unit_cache = ck._units
         decimals = ck._hit_decimals
         try:
-            units = list(map(unit_cache.__getitem__, zip(texts, map(decimals.__getitem__, hits), strict=True)))
+            maybe_units = list(map(unit_cache.__getitem__, zip(texts, map(decimals.__getitem__, hits), strict=True)))
         except KeyError:
             for key in set(zip(texts, map(decimals.__getitem__, hits), strict=True)).difference(unit_cache):
-                u = rec.to_units(*key)  # type: ignore[arg-type]
-                unit_cache[key] = u if u is not None and u <= rec.MAX_UNITS else None  # type: ignore[index]
-            units = list(map(unit_cache.__getitem__, zip(texts, map(decimals.__getitem__, hits), strict=True)))
-        if None in units:
+                u = rec.to_units(*key)
+                unit_cache[key] = u if u is not None and u <= rec.MAX_UNITS else None
+            maybe_units = list(map(unit_cache.__getitem__, zip(texts, map(decimals.__getitem__, hits), strict=True)))
+        if None in maybe_units:
             return False
+        units = cast("list[int]", maybe_units)  # no None: refused just above
         # -- timestamps: "YYYY-MM-DDTHH:MM:SSZ" (the fast path of ``records.parse_timestamp``)
         if set(map(len, at)) != {20} or not _TS_SHAPE(at):
             return False

@@ -48,7 +48,7 @@ class ChainClock:
     """The latest block's timestamp, re-read at most every ``refresh`` seconds and advanced by elapsed time between
     reads (never behind the block time, so a time-travelled dev chain is followed)."""
 
-    def __init__(self, read_block_time, refresh: float = 5.0):  # type: ignore[no-untyped-def]
+    def __init__(self, read_block_time, refresh: float = 5.0):
         self._read = read_block_time
         self._refresh = refresh
         self._lock = threading.Lock()

@@ -32,9 +32,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, cast
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -215,33 +215,33 @@ def read_rows(stream: IO[bytes], fmt: str) -> list[Row]:
     else:
         raise CorrectionError([f"unknown format {fmt!r}: use csv or jsonl"])
     rows: list[Row] = []
-    for line, obj in objects:
+    for line_no, obj in objects:
         replaces = obj.get("replaces")
         replaces = str(replaces).strip() if replaces not in (None, "") else None
         reason = obj.get("reason")
-        values = [obj.get(f) for f in rec.FIELDS]
-        given = [v not in (None, "") for v in values]
+        fields = [obj.get(f) for f in rec.FIELDS]
+        given = [v not in (None, "") for v in fields]
         try:
-            why = check_reason(reason if isinstance(reason, str) else "", f"line {line}: reason")
+            why = check_reason(reason if isinstance(reason, str) else "", f"line {line_no}: reason")
         except CorrectionError as exc:
             problems.extend(exc.problems)
             continue
         if not any(given):
             if replaces is None:
-                problems.append(f"line {line}: neither a record to replace nor a new record")
+                problems.append(f"line {line_no}: neither a record to replace nor a new record")
                 continue
-            rows.append(Row(line, replaces, why, None))
+            rows.append(Row(line_no, replaces, why, None))
             continue
         if not all(given):
             lacking = [f for f, g in zip(rec.FIELDS, given, strict=True) if not g]
-            problems.append(f"line {line}: a new record needs every field; {', '.join(lacking)} missing")
+            problems.append(f"line {line_no}: a new record needs every field; {', '.join(lacking)} missing")
             continue
         try:
-            parsed = rec.parse_fields(*values)
+            parsed = rec.parse_fields(*fields)
         except rec.RecordError as exc:
-            problems.append(f"line {line}: {exc}")
+            problems.append(f"line {line_no}: {exc}")
             continue
-        rows.append(Row(line, replaces, why, parsed))
+        rows.append(Row(line_no, replaces, why, parsed))
     if problems:
         raise CorrectionError(problems)
     if not rows:
@@ -662,7 +662,7 @@ def _cover(
     if first_added is not None:
         lower = first_added if lower is None else min(lower, first_added)
     encoder = LeafEncoder()
-    names = dict(conn.exec_driver_sql("SELECT id, name FROM oracle_sources").all())
+    names: dict[int, str] = dict(conn.exec_driver_sql("SELECT id, name FROM oracle_sources").all())
     sums: dict[int, int] = defaultdict(int)
     counts: dict[int, int] = defaultdict(int)
     leaves: list[bytes] = []
@@ -778,7 +778,8 @@ def _leaf(encoder: LeafEncoder, address: str, meter: int, period: int, units: in
     )
 
 
-_totals = Total.__table__
+#: The totals table for Core statements (SQLAlchemy types a mapped class's ``__table__`` as any FromClause).
+_totals = cast(Table, Total.__table__)
 
 
 # -- after the chain answered -----------------------------------------------------------------------------------
@@ -844,6 +845,14 @@ def refused(conn: Connection, row_pk: int, error: str, error_name: str | None) -
     return message
 
 
+def _corrected(usages: str | None) -> tuple[int, int]:
+    """(meter, corrected units) of a correction's transaction row: its ``usages`` are ``[[meter, corrected]]``."""
+    if usages is None:
+        raise RuntimeError("a correction's transaction row has no usages")
+    meter, corrected = json.loads(usages)[0]
+    return int(meter), int(corrected)
+
+
 def covering_failed(conn: Connection, superseded_by: int) -> bool:
     """Whether the correction that covers a row was refused by the chain (the row then stands on its own)."""
     return conn.execute(select(Correction.status).where(Correction.id == superseded_by)).scalar() == CORRECTION_FAILED
@@ -880,7 +889,8 @@ def undo(conn: Connection, correction_id: int, meter: int) -> list[int]:
         )
     if added:
         conn.execute(update(Record).where(Record.id.in_([pk for pk, _u in added])).values(status=DISCARDED))
-    delta = sum(u for _pk, u in voided) - sum(u for _pk, u in added)
+    # accepted and voided records always have units (only a quarantined one has none)
+    delta = sum(u for _pk, u in voided if u is not None) - sum(u for _pk, u in added if u is not None)
     delta_n = len(voided) - len(added)
     if delta or delta_n:
         t = _totals.c
@@ -901,7 +911,8 @@ def undo(conn: Connection, correction_id: int, meter: int) -> list[int]:
             Report.kind == CORRECTION, Report.superseded_by == correction_id, Report.status == SUPERSEDED
         )
     ).all():
-        if int(json.loads(usages)[0][0]) == meter and earlier not in undone:
+        assert earlier is not None, "a correction's transaction names its correction"
+        if _corrected(usages)[0] == meter and earlier not in undone:
             undone += undo(conn, earlier, meter)
     return undone
 
@@ -1006,8 +1017,8 @@ def history(conn: Connection | Session, *, agreement: str | None = None, limit: 
                 "added": c.added,
                 "transactions": [
                     {
-                        "meter": json.loads(u)[0][0],
-                        "corrected": json.loads(u)[0][1],
+                        "meter": _corrected(u)[0],
+                        "corrected": _corrected(u)[1],
                         "status": st,
                         "tx_hash": "0x" + bytes(tx).hex() if tx else None,
                         "error": err,

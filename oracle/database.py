@@ -26,7 +26,7 @@ def open_database(url: str | None = None, *, upgrade: bool = True) -> tuple[Engi
     if db.is_sqlite(engine):
 
         @event.listens_for(engine, "connect")
-        def _cache(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        def _cache(dbapi_connection, _record):
             # A 48 MB page cache keeps the dedupe index of a million records in memory.
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA cache_size=-49152")
@@ -47,7 +47,7 @@ def marks(conn: Connection | Engine, n: int) -> str:
     return ", ".join([p] * n)
 
 
-def fetch_all(conn: Connection, sql: str, params: tuple | list = ()) -> list[tuple]:  # type: ignore[type-arg]
+def fetch_all(conn: Connection, sql: str, params: tuple | list = ()) -> list[tuple]:
     """The rows of a query (driver SQL) through the DBAPI cursor of ``conn``'s transaction: plain tuples, without
     per-row result processing (thousands of rows per ingest chunk)."""
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]

@@ -524,9 +524,13 @@ class Pipeline:
                 )
                 report_of = list(map(report_by_pair.__getitem__, ch.pair_of))
             else:
-                rids, ags, meters, periods, units, times, lines = (
-                    [col[i] for i in keep] for col in (ch.rids, ch.agreements, ch.meters, ch.periods, ch.units, ch.times, ch.lines)
-                )
+                rids = [ch.rids[i] for i in keep]
+                ags = [ch.agreements[i] for i in keep]
+                meters = [ch.meters[i] for i in keep]
+                periods = [ch.periods[i] for i in keep]
+                units = [ch.units[i] for i in keep]
+                times = [ch.times[i] for i in keep]
+                lines = [ch.lines[i] for i in keep]
                 report_of = [report_by_pair[ch.pair_of[i]] for i in keep]
             ph = marks(conn, 1)
             # source, batch and status are the same for every row: literals (integers), fewer parameters to bind
@@ -539,7 +543,8 @@ class Pipeline:
                         "INSERT INTO oracle_records (id, source_id, record_id, batch_id, status, agreement_id, meter, period, "
                         f"units, occurred_at, report_id) VALUES ({ph}, {int(source_id)}, {ph}, {int(batch_id)}, {ACCEPTED}, "
                         f"{marks(conn, 6)}) ON CONFLICT DO NOTHING",
-                        zip(range(lo, lo + kept), rids, ags, meters, periods, units, times, report_of, strict=True),
+                        # the drivers take any iterable of rows; SQLAlchemy's DBAPICursor protocol says Sequence
+                        zip(range(lo, lo + kept), rids, ags, meters, periods, units, times, report_of, strict=True),  # type: ignore[arg-type]
                     )
                     inserted_n = raw.rowcount
                 finally:
@@ -643,7 +648,7 @@ class Pipeline:
     def _add_leaves(self, conn: Connection, rows: list[tuple[int, bytes]]) -> None:
         """Merkle leaves of accepted records, one row per open report and chunk (the cut builds the tree from them)."""
         if rows:
-            conn.exec_driver_sql(f"INSERT INTO oracle_report_leaves (report_pk, leaves) VALUES ({marks(conn, 2)})", sorted(rows))  # type: ignore[arg-type]
+            conn.exec_driver_sql(f"INSERT INTO oracle_report_leaves (report_pk, leaves) VALUES ({marks(conn, 2)})", sorted(rows))
 
     def _held_from_accepted(self, registry: Registry, ch: Checked, i: int, code: str, reason: str) -> Held:
         info = registry.agreements[ch.agreements[i]]
@@ -818,13 +823,13 @@ class Pipeline:
             f"VALUES ({marks(conn, 5)}, 0, 0) ON CONFLICT (agreement_id, meter, period) DO UPDATE SET "
             "accepted_units = oracle_totals.accepted_units + excluded.accepted_units, "
             "accepted_count = oracle_totals.accepted_count + excluded.accepted_count",
-            sorted(totals),  # type: ignore[arg-type]
+            sorted(totals),
         )
         ph = marks(conn, 1)
         conn.exec_driver_sql(
             f"UPDATE oracle_reports SET record_count = record_count + {ph}, "
             f"first_record = CASE WHEN first_record IS NULL OR first_record > {ph} THEN {ph} ELSE first_record END WHERE id = {ph}",
-            [(c, first, first, r) for r, c, first in sorted(reports)],  # type: ignore[arg-type]
+            [(c, first, first, r) for r, c, first in sorted(reports)],
         )
 
     def _inserted(self, conn: Connection, lo: int, hi: int) -> set[int]:
@@ -867,22 +872,22 @@ class Pipeline:
                 stored[row[0]] = tuple(row)
         accepted_n = quarantined_n = 0
         for rid, sent_parsed, line in sent:
-            row = stored.get(rid)
-            if row is None:  # cannot happen under the unique constraint; be loud rather than lose a record
+            found = stored.get(rid)
+            if found is None:  # cannot happen under the unique constraint; be loud rather than lose a record
                 raise RuntimeError(f"record {rid!r} was neither inserted nor found")
-            _rid, status, ag_id, meter, units, us, old_batch, q_ag, q_meter, q_qty, q_unit, q_reason = row
+            _rid, status, ag_id, meter, units, us, old_batch, q_ag, q_meter, q_qty, q_unit, q_reason = found
             if status in (ACCEPTED, VOIDED) or (q_ag is None and ag_id is not None):  # counted once: its own fields
-                info = registry.agreements.get(ag_id)
-                mi = info.meters_by_index.get(meter) if info else None
+                ag_info = registry.agreements.get(ag_id)
+                meter_info = ag_info.meters_by_index.get(meter) if ag_info else None
                 stored_parsed = rec.Parsed(
                     rid,
-                    info.address.lower() if info else str(ag_id),
-                    mi.name if mi else str(meter),
-                    rec.from_units(units, mi.decimals) if mi else str(units),
-                    mi.unit if mi else "",
+                    ag_info.address.lower() if ag_info else str(ag_id),
+                    meter_info.name if meter_info else str(meter),
+                    rec.from_units(units, meter_info.decimals) if meter_info else str(units),
+                    meter_info.unit if meter_info else "",
                     us,
                 )
-                stored_key: tuple[Any, ...] = ("r", ag_id, meter, units, mi.unit if mi else "", us)
+                stored_key: tuple[Any, ...] = ("r", ag_id, meter, units, meter_info.unit if meter_info else "", us)
             else:
                 stored_parsed = rec.Parsed(rid, q_ag, q_meter, q_qty, q_unit, us)
                 stored_key = content(stored_parsed, registry, source)

@@ -123,8 +123,11 @@ def prove(engine: Engine, rpc: Rpc | None, source: str, record_id: str) -> dict[
             )
         if record.status != ACCEPTED:
             raise ProofError(f"record '{record_id}' is {STATUS_NAMES.get(record.status, record.status)}, not accepted: it is in no report")
+        meter, period, units = record.meter, record.period, record.units
+        if meter is None or period is None or units is None:
+            raise ProofError(f"record '{record_id}' is accepted but has no meter, period or units: the database was altered")
         address = conn.execute(select(Agreement.address).where(Agreement.id == record.agreement_id)).scalar_one()
-        recomputed = leaf_preimage(address, record.meter, record.period, record.units, record.occurred_at, source, record_id)
+        recomputed = leaf_preimage(address, meter, period, units, record.occurred_at, source, record_id)
         leaf = keccak(recomputed)
         candidates = _commitments(conn, record, leaf)
     if not candidates:
@@ -133,9 +136,9 @@ def prove(engine: Engine, rpc: Rpc | None, source: str, record_id: str) -> dict[
         "source": source,
         "record_id": record_id,
         "agreement": address,
-        "meter": record.meter,
-        "period": record.period,
-        "quantity": record.units,
+        "meter": meter,
+        "period": period,
+        "quantity": units,
         "occurred_at": format_timestamp(record.occurred_at),
         "occurred_at_us": record.occurred_at,
         "leaf_preimage": _hex(recomputed),
@@ -148,7 +151,7 @@ def prove(engine: Engine, rpc: Rpc | None, source: str, record_id: str) -> dict[
         if rpc is None:
             out["note"] = "no chain connection: checked against the stored root only"
             return out
-        _check_onchain(rpc, address, record.period, record.meter, candidate, out)
+        _check_onchain(rpc, address, period, meter, candidate, out)
         if out["verified"]:
             return out
         first = first or out
@@ -203,9 +206,10 @@ def _commitments(conn: Session, record: Record, leaf: bytes) -> list[dict[str, A
         )
     if record.report_id is not None:
         report = conn.execute(select(Report).where(Report.id == record.report_id)).scalar_one()
-        tree_row = conn.execute(select(ReportTree).where(ReportTree.report_pk == report.id)).scalar_one_or_none()
-        if report.root is not None and tree_row is not None:
-            tree = StoredTree(bytes(tree_row.tree))
+        report_tree = conn.execute(select(ReportTree).where(ReportTree.report_pk == report.id)).scalar_one_or_none()
+        # a cut sets the root and the report id together
+        if report.root is not None and report.report_id is not None and report_tree is not None:
+            tree = StoredTree(bytes(report_tree.tree))
             try:
                 path = tree.proof(leaf)
             except ValidationError:

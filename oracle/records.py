@@ -305,7 +305,7 @@ def read_csv(stream: IO[bytes], progress: ReadProgress | None = None) -> Iterato
     """CSV with a header row naming at least the six fields (any order; other columns are ignored)."""
     progress = progress or ReadProgress()
     counted = _Counted(stream, progress)
-    text = io.TextIOWrapper(counted, encoding="utf-8-sig", newline="")  # type: ignore[arg-type]
+    text = io.TextIOWrapper(counted, encoding="utf-8-sig", newline="")
     reader = csv.reader(text)
     try:
         header = next(reader)
@@ -360,8 +360,19 @@ class _Counted(io.RawIOBase):
         self._inner = inner
         self._progress = progress
 
+    @property
+    def name(self) -> Any:
+        return getattr(self._inner, "name", None)
+
     def readable(self) -> bool:
         return True
+
+    def read(self, size: int = -1, /) -> bytes:
+        # TextIOWrapper reads through read(): the inner stream's bytes, counted, without readinto's copy (and typed
+        # ``bytes``, never RawIOBase's ``None``, as a TextIOWrapper's buffer must be).
+        data = self._inner.read(size)
+        self._progress.bytes_read += len(data)
+        return data
 
     def readinto(self, buffer: Any) -> int:
         data = self._inner.read(len(buffer))
@@ -560,6 +571,7 @@ def line_runs(stream: IO[bytes], size: int, progress: ReadProgress | None = None
         else:
             break
         bad: FileFormatError | None = None
+        text: str | None
         try:
             text = part.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -640,7 +652,7 @@ def file_chunks(stream: IO[bytes], fmt: str, size: int, progress: ReadProgress |
     """A CSV or JSONL stream in chunks of about ``size`` records: a block of lines at a time (``by_lines``: the
     stream holds no quoted line breaks), else record by record."""
     if by_lines:
-        return read_segments(stream, fmt, size, progress)  # type: ignore[return-value]
+        return read_segments(stream, fmt, size, progress)  # type: ignore[return-value]  # no None without `select`
     return item_chunks(reader_for(fmt)(stream, progress), size)
 
 

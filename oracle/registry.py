@@ -84,11 +84,11 @@ def load_registry(conn: Connection) -> Registry:
         if agreement_id in reg.agreements:
             reg.agreements[agreement_id].pauses = tuple(spans)
     for m in conn.execute(select(Meter)).all():
-        info = reg.agreements.get(m.agreement_id)
-        if info is not None:
+        owner = reg.agreements.get(m.agreement_id)
+        if owner is not None:
             mi = MeterInfo(m.meter, m.name, m.unit, m.decimals)
-            info.meters_by_name[m.name] = mi
-            info.meters_by_index[m.meter] = mi
+            owner.meters_by_name[m.name] = mi
+            owner.meters_by_index[m.meter] = mi
     for scope, ref, agreement_id in conn.execute(select(Reference.scope, Reference.ref, Reference.agreement_id)):
         reg.refs[(scope, ref)] = agreement_id
     return reg
@@ -160,7 +160,7 @@ def authenticate(session: Session, key: str | None) -> Principal:
     row = session.execute(select(ApiKey).where(ApiKey.key_hash == hash_key(key))).scalar_one_or_none()
     if row is None or row.revoked_at is not None:
         raise AuthError("unknown or revoked API key")
-    source = session.get(Source, row.source_id).name if row.source_id is not None else None  # type: ignore[union-attr]
+    source = session.get_one(Source, row.source_id).name if row.source_id is not None else None
     return Principal(role=row.role, source=source, label=row.label)
 
 

@@ -159,7 +159,7 @@ def _cut(conn: Connection, pks: list[int], builder: TreeBuilder | None = None) -
             f"UPDATE oracle_totals SET reported_units = {marks(conn, 1)} "
             f"WHERE agreement_id = {marks(conn, 1)} AND meter = {marks(conn, 1)} "
             f"AND period = {marks(conn, 1)}",
-            totals_updates,  # type: ignore[arg-type]
+            totals_updates,
         )
     log.info("cut %d report(s) with %d record(s)", len(out), sum(r.records for r in out))
     return out

@@ -692,6 +692,7 @@ class Submitter:
     def _find_event(self, row: Any) -> dict[str, Any] | None:
         """The event a row's transaction emitted, wherever it was mined: ``UsageReported`` by report id (indexed), or
         for a correction ``UsageCorrected`` of its period and meter with its total, root and reason."""
+        topics: list[str | None]
         if row.kind == CORRECTION:
             ((meter, corrected),) = json.loads(row.usages)
             topics = [_hex(USAGE_CORRECTED_TOPIC), _hex(row.period.to_bytes(32, "big")), _hex(int(meter).to_bytes(32, "big"))]
@@ -771,7 +772,7 @@ _UNSIGNED: dict[str, Any] = {
 }
 
 
-def _correcting() -> Select[tuple[int]]:
+def _correcting() -> Select[int]:
     """Agreements with a correction not confirmed yet: none of their reports is signed until it is (each
     correction moves the agreement's usage epoch on)."""
     return select(Report.agreement_id).where(Report.kind == CORRECTION, Report.status.in_((PENDING, SUBMITTED))).distinct()
