@@ -270,7 +270,12 @@ class Gateway:
                 log.info("HTTP API on http://%s:%d (OpenAPI docs at /docs)", self.settings.host, self.settings.port)
                 config = uvicorn.Config(app, host=self.settings.host, port=self.settings.port, log_config=None, access_log=False)
                 server = uvicorn.Server(config)
-                watcher = threading.Thread(target=lambda: (stop.wait(), setattr(server, "should_exit", True)), daemon=True)
+
+                def exit_when_stopped() -> None:
+                    stop.wait()
+                    server.should_exit = True
+
+                watcher = threading.Thread(target=exit_when_stopped, daemon=True)
                 watcher.start()
                 server.run()
             else:

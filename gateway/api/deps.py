@@ -37,7 +37,7 @@ class ApiState:
 
 
 def get_state(request: Request) -> ApiState:
-    return request.app.state.settle  # type: ignore[no-any-return]
+    return request.app.state.settle
 
 
 StateDep = Annotated[ApiState, Depends(get_state)]

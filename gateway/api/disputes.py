@@ -11,7 +11,7 @@ until the transaction's event arrives. ``X-Settle-Party`` only narrows, as every
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 from sqlalchemy import func, or_, select
@@ -47,7 +47,7 @@ router = APIRouter(prefix="/v1/disputes", tags=["disputes"], responses=errors(42
 STATUSES = "^(open|resolved|decided|written_off)$"
 PeriodPath = Annotated[int, Path(ge=0, le=2**32 - 1, description="The settled period.")]
 #: Both the first time a text is kept (201) and again with the same text (200) the answer is the text.
-KEPT = {200: {"model": DisputeNoteOut, "description": "The same text was kept already: nothing changed"}}
+KEPT: dict[int | str, dict[str, Any]] = {200: {"model": DisputeNoteOut, "description": "The same text was kept already: nothing changed"}}
 
 
 def _agreement(session: Session, state: StateDep, address: str) -> Agreement:
@@ -139,7 +139,7 @@ def _answer(session: Session, rows: list[tuple[Dispute, Agreement, Settlement]])
     ]
 
 
-def _joined():  # type: ignore[no-untyped-def]
+def _joined():
     return (
         select(Dispute, Agreement, Settlement)
         .join(Agreement, Agreement.id == Dispute.agreement_id)

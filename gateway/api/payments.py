@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1/payments", tags=["payments"], responses=errors(42
 STATES = "^(" + "|".join(s.value for s in InstructionState) + ")$"
 
 
-def _visible(tenant: str | None):  # type: ignore[no-untyped-def]
+def _visible(tenant: str | None):
     """Agreements the tenant is a party of (a subquery), or None for everyone."""
     if tenant is None:
         return None

@@ -172,9 +172,9 @@ class BankSimulator:
         root = iso20022.parse_xml(content, what=f"payment file {name}", error=BankFileError)
         body = next((c for c in root if isinstance(c.tag, str)), None)
         kind = iso20022.local(body) if body is not None else None
-        if kind == "CstmrDrctDbtInitn":
+        if body is not None and kind == "CstmrDrctDbtInitn":
             return self._book_direct_debits(body)
-        if kind == "CstmrCdtTrfInitn":
+        if body is not None and kind == "CstmrCdtTrfInitn":
             return self._book_transfers(body)
         raise BankFileError(f"payment file {name}: <{kind}> is neither a pain.008 nor a pain.001 message")
 
@@ -200,7 +200,7 @@ class BankSimulator:
                 _Tx(
                     end_to_end_id=iso20022.text(tx, "PmtId/EndToEndId") or "NOTPROVIDED",
                     amount=_minor(iso20022.find(tx, "InstdAmt")),
-                    currency=(iso20022.find(tx, "InstdAmt").get("Ccy") or "EUR"),  # type: ignore[union-attr]
+                    currency=_currency(iso20022.find(tx, "InstdAmt")),
                     name=iso20022.text(tx, "Dbtr/Nm"),
                     iban=_iban(tx, "DbtrAcct/Id/IBAN"),
                     mandate_id=iso20022.text(tx, "DrctDbtTx/MndtRltdInf/MndtId"),
@@ -242,7 +242,7 @@ class BankSimulator:
                 _Tx(
                     end_to_end_id=iso20022.text(tx, "PmtId/EndToEndId") or "NOTPROVIDED",
                     amount=_minor(iso20022.find(tx, "Amt/InstdAmt")),
-                    currency=(iso20022.find(tx, "Amt/InstdAmt").get("Ccy") or "EUR"),  # type: ignore[union-attr]
+                    currency=_currency(iso20022.find(tx, "Amt/InstdAmt")),
                     name=iso20022.text(tx, "Cdtr/Nm"),
                     iban=_iban(tx, "CdtrAcct/Id/IBAN"),
                     mandate_id=None,
@@ -357,7 +357,7 @@ class BankSimulator:
         log.info("simulated bank wrote %s (%d entries)", path.name, len(bookings))
         return path
 
-    def _detail(self, el, amount, details, booking: _Booking, tx: _Tx, indicator: str, account: str, day: date, v2: bool) -> None:  # type: ignore[no-untyped-def]
+    def _detail(self, el, amount, details, booking: _Booking, tx: _Tx, indicator: str, account: str, day: date, v2: bool) -> None:
         detail = el(details, "TxDtls")
         refs = el(detail, "Refs")
         el(refs, "AcctSvcrRef", self._ref("tx", account, day, indicator, booking.bank_tx_code, tx.end_to_end_id))
@@ -406,7 +406,7 @@ def _iban(node: iso20022.Element, path: str) -> str:
     return "".join(value.split()).upper()
 
 
-def _account_id(el, parent, account: str) -> None:  # type: ignore[no-untyped-def]
+def _account_id(el, parent, account: str) -> None:
     identification = el(parent, "Id")
     if _IBAN_SHAPE.match(account):
         el(identification, "IBAN", account)
@@ -422,6 +422,11 @@ def _minor(node: iso20022.Element | None) -> int:
         return parse_minor(node.text, minor_digits(currency), field=f"payment file: amount in {currency}")
     except InvalidAmount as exc:
         raise BankFileError(str(exc)) from None
+
+
+def _currency(node: iso20022.Element | None) -> str:
+    """The amount's currency (``Ccy``); EUR where it is not given (a missing amount is ``_minor``'s error)."""
+    return (node.get("Ccy") if node is not None else None) or "EUR"
 
 
 def _business_day(value: str | None) -> date:

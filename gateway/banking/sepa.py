@@ -315,6 +315,14 @@ def build_credit_transfer_file(
     return _finish(raw, "pain.001", schema, message_id, execution_date, created_at, references, transfers)
 
 
+def _fill(parent: iso20022.Element | None, path: str, value: str) -> None:
+    """Set the text of ``path`` under ``parent`` in sepaxml's output, which always has it."""
+    node = iso20022.find(parent, path)
+    if node is None:
+        raise BankFileError(f"generated payment file: no <{path}> to fill in")
+    node.text = value
+
+
 def _finish(
     raw: bytes,
     kind: str,
@@ -335,13 +343,13 @@ def _finish(
         return f"{{{namespace}}}{name}"
 
     header = iso20022.find(root[0], "GrpHdr")
-    iso20022.find(header, "MsgId").text = message_id  # type: ignore[union-attr]
-    iso20022.find(header, "CreDtTm").text = moment.isoformat()  # type: ignore[union-attr]
+    _fill(header, "MsgId", message_id)
+    _fill(header, "CreDtTm", moment.isoformat())
     payment_info_ids: dict[str, str] = {}
     tx_tag = "DrctDbtTxInf" if kind == "pain.008" else "CdtTrfTxInf"
     for number, block in enumerate(iso20022.children(root[0], "PmtInf"), start=1):
         block_id = f"{message_id}-{number}"
-        iso20022.find(block, "PmtInfId").text = block_id  # type: ignore[union-attr]
+        _fill(block, "PmtInfId", block_id)
         for tx in iso20022.children(block, tx_tag):
             e2e = iso20022.text(tx, "PmtId/EndToEndId") or ""
             payment_info_ids[e2e] = block_id

@@ -387,7 +387,7 @@ class ChainTxWorker:
                 session.add(counter)
             nonce = max(counter.next_nonce, pending)
             counter.next_nonce = nonce + 1
-            full = {**tx, "chainId": chain_id, "value": 0, "gas": gas + gas // 5 + 10_000, "nonce": nonce, **fees}
+            full: dict[str, Any] = {**tx, "chainId": chain_id, "value": 0, "gas": gas + gas // 5 + 10_000, "nonce": nonce, **fees}
             signed = self.signer.sign_transaction(full)
             raw = "0x" + bytes(signed.raw_transaction).hex()
             tx_hash = "0x" + bytes(signed.hash).hex()

@@ -488,7 +488,7 @@ def _drop_agreements(session: Session, chain_id: int, addresses: Iterable[str]) 
     if not ids:
         return
     for model in (Usage, Settlement, TermsVersion, Dispute):
-        session.execute(delete(model).where(model.agreement_id.in_(ids)))  # type: ignore[attr-defined]
+        session.execute(delete(model).where(model.agreement_id.in_(ids)))
     session.execute(delete(Agreement).where(Agreement.id.in_(ids)))
     # Core deletes bypass the identity map; SQLite may hand the freed ids to the rebuilt rows. The caller
     # reloads whatever it holds after a rollback.
