@@ -60,7 +60,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_connection, _record):
             # pysqlite's own transaction handling is turned off so BEGIN IMMEDIATE can be issued explicitly.
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
@@ -71,7 +71,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             cursor.close()
 
         @event.listens_for(engine, "begin")
-        def _sqlite_begin(connection):  # type: ignore[no-untyped-def]
+        def _sqlite_begin(connection):
             # Take the write lock at the start of every transaction: one writer at a time, no upgrade deadlocks.
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 

@@ -20,7 +20,7 @@ def run(target_metadata: MetaData) -> None:
     _migrate(connection, target_metadata, version_table)
 
 
-def _migrate(connection, target_metadata: MetaData, version_table: str) -> None:  # type: ignore[no-untyped-def]
+def _migrate(connection, target_metadata: MetaData, version_table: str) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -30,7 +30,7 @@ class Network:
     confirmations: int = 0
     dev: bool = False
 
-    def connect(self):  # type: ignore[no-untyped-def]
+    def connect(self):
         from settle.chain import Chain
 
         return Chain.connect(self.rpc_url, expected_chain_id=self.chain_id, confirmations=self.confirmations)

@@ -18,6 +18,7 @@ from typing import Any
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
 from eth_utils import is_address, to_checksum_address
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
@@ -165,7 +166,7 @@ class Session:
         shown = ", ".join(_show_value(a) for a in args)
         outcome = self._run({"data": data}, action, [f"deploy {name}({shown})", f"  init code {(len(data) - 2) // 2:,} bytes"])
         address = None
-        if outcome.receipt is not None:
+        if outcome.receipt is not None and outcome.receipt["contractAddress"] is not None:
             address = to_checksum_address(outcome.receipt["contractAddress"])
         return outcome, address
 
@@ -203,7 +204,7 @@ def _units(value: int, decimals: int) -> str:
 # -- lookups ------------------------------------------------------------------------------------------------------------
 
 
-def resolve_agreement(deployments: Deployments, ref: str) -> str:
+def resolve_agreement(deployments: Deployments, ref: str) -> ChecksumAddress:
     """An agreement's address from an address, or from a name or reference recorded in the deployment record."""
     if is_address(ref):
         return to_checksum_address(ref)
@@ -833,7 +834,7 @@ def explain_refusal(
     """The contract's refusal of a dispute action in the party's terms: amounts in currency, times in UTC, what to do
     (``field`` names the amount as the caller gave it)."""
     name, money, period = exc.error_name or "", context.money, context.period
-    args = tuple(to_checksum_address(a) if isinstance(a, str) and is_address(a) else a for a in exc.error_args)
+    args: tuple[Any, ...] = tuple(to_checksum_address(a) if isinstance(a, str) and is_address(a) else a for a in exc.error_args)
     sentence: str | None = None
     if name == "BillingAgreement_NotPayer":
         sentence = f"only the payer {context.payer} may dispute a settlement; {args[0]} is {context.role_of(args[0])}"

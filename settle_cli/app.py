@@ -119,7 +119,7 @@ class LazyGroup(GuardedGroup):
         self.entries = {entry.name: entry for entry in entries}
         for entry in entries:
             placeholder = TyperCommand(entry.name, help=entry.summary)
-            placeholder.rich_help_panel = entry.panel  # type: ignore[attr-defined]
+            placeholder.rich_help_panel = entry.panel
             self.commands[entry.name] = placeholder
         self._loaded: set[str] = set()
 

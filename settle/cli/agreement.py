@@ -68,6 +68,7 @@ def validate_command(
 
         resolver = operator.Session.open(network, need_signer=False, say=typer.echo).token_resolver()
     terms = loaded.to_terms(resolver)
+    shown_terms = terms_document(terms)
     document = {
         "name": loaded.name,
         "reference": loaded.reference,
@@ -76,7 +77,7 @@ def validate_command(
         "salt": "0x" + loaded.salt().hex(),
         "terms_hash": "0x" + terms.terms_hash().hex(),
         "packed_terms": "0x" + terms.pack().hex(),
-        "terms": terms_document(terms),
+        "terms": shown_terms,
     }
     if as_json:
         typer.echo(json.dumps(document, indent=2))
@@ -85,7 +86,7 @@ def validate_command(
         typer.echo(f"  payer {loaded.parties.payer.address} ({loaded.parties.payer.name})")
         typer.echo(f"  payee {loaded.parties.payee.address} ({loaded.parties.payee.name})")
         typer.echo(f"  terms hash {document['terms_hash']} ({len(terms.pack())} bytes packed)")
-        for key, value in document["terms"].items():
+        for key, value in shown_terms.items():
             if key == "meters":
                 for i, (meter, named) in enumerate(zip(value, loaded.meters, strict=True)):
                     typer.echo(f"  meters[{i}] {named.name}: {json.dumps(meter)}")
