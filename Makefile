@@ -8,12 +8,12 @@ PY := $(VENV)/bin/python
 BIN := node_modules/.bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup build test test-python test-forge slither brownie-check lint demo bench clean help
+.PHONY: setup build test test-python test-forge slither brownie-check typecheck lint demo bench clean help
 
 help:
 	@echo "make demo    set up everything and run the end-to-end demo"
-	@echo "make test    set up everything and run all tests (pytest, forge, brownie check)"
-	@echo "make setup | build | lint | bench | brownie-check | clean"
+	@echo "make test    set up everything and run all tests (mypy, pytest, forge, slither, brownie check)"
+	@echo "make setup | build | lint | typecheck | bench | brownie-check | clean"
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -32,7 +32,7 @@ node_modules/.installed: package.json package-lock.json
 build: setup
 	$(VENV)/bin/settle build
 
-test: test-python test-forge slither brownie-check
+test: typecheck test-python test-forge slither brownie-check
 
 test-python: build
 	@tools/ensure-postgres
@@ -47,7 +47,11 @@ slither: setup
 brownie-check: setup
 	tools/brownie-check
 
-lint: setup
+# mypy over settle, settle_cli, oracle and gateway: what it checks and how is [tool.mypy] in pyproject.toml.
+typecheck: setup
+	$(VENV)/bin/mypy
+
+lint: setup typecheck
 	$(VENV)/bin/ruff check settle settle_cli oracle gateway scripts tests benchmarks
 	$(VENV)/bin/ruff format --check settle settle_cli oracle gateway scripts tests benchmarks
 	tools/forge fmt --check contracts tests/contracts
@@ -62,4 +66,4 @@ bench: build
 	$(PY) benchmarks/cli.py
 
 clean:
-	rm -rf build .settle .pytest_cache .hypothesis
+	rm -rf build .settle .pytest_cache .hypothesis .mypy_cache
