@@ -38,6 +38,14 @@ class RpcError(ChainError):
         super().__init__(f"{method}: {self.rpc_message}")
 
 
+class RpcUnavailable(ChainError):
+    """The node could not be reached, or stayed down or busy (transport failures, 5xx, 429), through every retry."""
+
+    def __init__(self, where: str, attempts: int, reason: str):
+        self.reason = reason
+        super().__init__(f"RPC at {where} failed after {attempts} attempts: {reason}")
+
+
 class Rpc:
     """JSON-RPC over HTTP to one node (see the module docstring for what is retried)."""
 
@@ -57,9 +65,10 @@ class Rpc:
     def close(self) -> None:
         self._client.close()
 
-    def _post(self, body: Any) -> Any:
+    def _post(self, body: Any, retries: int | None = None) -> Any:
+        retries = self.retries if retries is None else retries
         delay = self.backoff
-        for attempt in range(self.retries + 1):
+        for attempt in range(retries + 1):
             try:
                 response = self._client.post(self.url, json=body)
                 if response.status_code >= 500 or response.status_code == 429:  # the node is down or busy: try again
@@ -69,15 +78,16 @@ class Rpc:
                 return response.json()
             except (httpx.TransportError, httpx.HTTPStatusError, ValueError) as exc:
                 reason = _reason(exc)
-                if attempt == self.retries:
-                    raise ChainError(f"RPC at {self.where} failed after {attempt + 1} attempts: {reason}") from None
+                if attempt == retries:
+                    raise RpcUnavailable(self.where, attempt + 1, reason) from None
                 log.warning("RPC at %s: %s, retrying in %.1fs", self.where, reason, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, self.max_backoff)
         raise AssertionError("unreachable")
 
-    def call(self, method: str, params: Sequence[Any] = ()) -> Any:
-        reply = self._post({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)})
+    def call(self, method: str, params: Sequence[Any] = (), *, retries: int | None = None) -> Any:
+        """The result of one call; ``retries``: for this call instead of the client's (0: one attempt)."""
+        reply = self._post({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}, retries)
         if "error" in reply:
             raise RpcError(method, reply["error"])
         return reply.get("result")

@@ -19,7 +19,7 @@ from gateway.chain import listener
 from settle.chain import Chain
 from settle.errors import ChainError, ContractRevert
 from settle.redact import redact_url
-from settle.rpc import Rpc, RpcError
+from settle.rpc import Rpc, RpcError, RpcUnavailable
 
 
 class Node:
@@ -74,6 +74,16 @@ def test_after_the_last_retry_one_error_names_the_host_not_the_key(node: Node) -
     rpc = Rpc(f"{node.url}/v3/SECRET-KEY", retries=2, backoff=0.01)
     with pytest.raises(ChainError, match=r"^RPC at http://127\.0\.0\.1:\d+ failed after 3 attempts: HTTP 503$"):
         rpc.call("eth_blockNumber")
+
+
+def test_one_call_can_ask_for_fewer_retries(node: Node) -> None:
+    """Chain.connect asks for the chain id once: a node that is not there is a configuration matter."""
+    node.statuses = [503, 503]
+    rpc = Rpc(node.url, retries=5, backoff=0.01)
+    with pytest.raises(RpcUnavailable, match="failed after 1 attempts: HTTP 503") as failed:
+        rpc.call("eth_chainId", retries=0)
+    assert len(node.bodies) == 1 and failed.value.reason == "HTTP 503"
+    assert rpc.call("eth_chainId") == "0x2a" and len(node.bodies) == 3  # the client's own retries again
 
 
 def test_a_refusing_node_is_not_asked_again(node: Node) -> None:
