@@ -10,10 +10,14 @@ import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from settle.config import get_settings
 from settle.errors import ConfigError
+from settle.keccak import is_address, to_checksum_address
+
+if TYPE_CHECKING:
+    from eth_typing import ChecksumAddress
 
 
 def deployments_dir() -> Path:
@@ -69,3 +73,21 @@ class Deployments:
 
     def agreements(self) -> dict[str, dict[str, Any]]:
         return dict(self.data.get("agreements", {}))
+
+
+def resolve_agreement(deployments: Deployments, ref: str) -> ChecksumAddress:
+    """An agreement's address from an address, or from a name or reference recorded in the deployment record."""
+    if is_address(ref):
+        return cast("ChecksumAddress", to_checksum_address(ref))
+    matches = [
+        address
+        for address, record in deployments.agreements().items()
+        if ref.lower() in (str(record.get("name") or "").lower(), str(record.get("reference") or "").lower())
+    ]
+    if len(matches) == 1:
+        return cast("ChecksumAddress", to_checksum_address(matches[0]))
+    if len(matches) > 1:
+        raise ConfigError(f"{ref!r} names {len(matches)} agreements in {deployments.path}: give the address ({', '.join(matches)})")
+    known = [str(r.get("reference") or r.get("name")) for r in deployments.agreements().values() if r.get("reference") or r.get("name")]
+    hint = f" (recorded: {', '.join(sorted(known))})" if known else ""
+    raise ConfigError(f"{ref!r} is neither an address nor an agreement recorded in {deployments.path}{hint}")

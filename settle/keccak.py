@@ -30,6 +30,14 @@ def is_checksum_address(value: object) -> bool:
     return _checksummed(value[2:].lower()) == value
 
 
+def is_address(value: object) -> bool:
+    """``value`` is an address in any case (``0x`` optional; the checksum is not checked, as eth_utils'
+    ``is_address`` does not), or 20 bytes."""
+    if isinstance(value, bytes | bytearray):
+        return len(value) == 20
+    return isinstance(value, str) and _HEX_ADDRESS.match(value) is not None
+
+
 def to_checksum_address(value: str | bytes | bytearray) -> str:
     """The EIP-55 form of a 20-byte address given as hex (any case, ``0x`` optional) or as bytes; ValueError if it
     is not one."""

@@ -18,7 +18,6 @@ from typing import Any
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
-from eth_typing import ChecksumAddress
 from eth_utils import is_address, to_checksum_address
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
@@ -26,7 +25,7 @@ from web3.types import TxReceipt
 
 from settle.chain import Chain
 from settle.chaintypes import AgreementState, AgreementStatus, PaymentStatus, SettlementView
-from settle.deployments import Deployments
+from settle.deployments import Deployments, resolve_agreement
 from settle.errors import ChainError, ConfigError, ContractRevert, ValidationError
 from settle.keys import resolve_account
 from settle.money import format_minor, parse_minor, to_decimal
@@ -202,24 +201,6 @@ def _units(value: int, decimals: int) -> str:
 
 
 # -- lookups ------------------------------------------------------------------------------------------------------------
-
-
-def resolve_agreement(deployments: Deployments, ref: str) -> ChecksumAddress:
-    """An agreement's address from an address, or from a name or reference recorded in the deployment record."""
-    if is_address(ref):
-        return to_checksum_address(ref)
-    matches = [
-        address
-        for address, record in deployments.agreements().items()
-        if ref.lower() in (str(record.get("name") or "").lower(), str(record.get("reference") or "").lower())
-    ]
-    if len(matches) == 1:
-        return to_checksum_address(matches[0])
-    if len(matches) > 1:
-        raise ConfigError(f"{ref!r} names {len(matches)} agreements in {deployments.path}: give the address ({', '.join(matches)})")
-    known = [str(r.get("reference") or r.get("name")) for r in deployments.agreements().values() if r.get("reference") or r.get("name")]
-    hint = f" (recorded: {', '.join(sorted(known))})" if known else ""
-    raise ConfigError(f"{ref!r} is neither an address nor an agreement recorded in {deployments.path}{hint}")
 
 
 def resolve_token(chain: Chain, deployments: Deployments, ref: str) -> TokenInfo:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from settle.keccak import is_checksum_address, keccak, to_checksum_address
+from settle.keccak import is_address, is_checksum_address, keccak, to_checksum_address
 
 ADDRESSES = st.binary(min_size=20, max_size=20)
 
@@ -37,6 +37,8 @@ def test_checksum_of_any_address_in_any_form(raw: bytes) -> None:
         assert to_checksum_address(form) == expected
     assert is_checksum_address(expected)
     assert is_checksum_address(lower) == eth_utils.is_checksum_address(lower)
+    for form in (raw, lower, expected, raw.hex(), expected.swapcase().replace("0X", "0x")):
+        assert is_address(form) is eth_utils.is_address(form) is True
 
 
 @given(ADDRESSES, st.integers(min_value=2, max_value=41))
@@ -51,5 +53,6 @@ def test_a_flipped_letter_breaks_the_checksum(raw: bytes, position: int) -> None
 @pytest.mark.parametrize("value", ["", "0x", "0x" + "1" * 39, "0x" + "1" * 41, "0x" + "g" * 40, 12, None, b"\x00" * 19])
 def test_what_is_not_an_address(value: object) -> None:
     assert is_checksum_address(value) is False
+    assert is_address(value) is eth_utils.is_address(value) is False
     with pytest.raises(ValueError):
         to_checksum_address(value)  # type: ignore[arg-type]
