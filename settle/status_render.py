@@ -137,16 +137,16 @@ def render(view: AgreementView, console: Any) -> None:
             )
             versions.add_row(str(v.version), "0x" + v.terms_hash.hex()[:16] + "…", from_period, state_text)
         console.print(versions)
-    pending = next((v for v in view.versions if v.pending), None)
-    if pending is not None:
+    proposal = next((v for v in view.versions if v.pending), None)
+    if proposal is not None:
         names = {view.payer: view.names.get("payer") or "payer", view.payee: view.names.get("payee") or "payee"}
-        waiting = ", ".join(f"{names.get(a, a)} ({a})" for a in pending.awaiting) or "nobody (both accepted)"
-        console.print(f"Version {pending.version} awaits acceptance by {waiting}.")
-        if pending.applies_from is not None:
-            console.print(f"  Accepted now, it would price periods from {pending.applies_from} on.")
-        if pending.changes:
+        waiting = ", ".join(f"{names.get(a, a)} ({a})" for a in proposal.awaiting) or "nobody (both accepted)"
+        console.print(f"Version {proposal.version} awaits acceptance by {waiting}.")
+        if proposal.applies_from is not None:
+            console.print(f"  Accepted now, it would price periods from {proposal.applies_from} on.")
+        if proposal.changes:
             console.print(f"  It changes, against version {view.version}:")
-            for line in pending.changes:
+            for line in proposal.changes:
                 console.print(f"    {line}")
         elif view.version:
             console.print(f"  Its terms are the same as version {view.version}'s.")
