@@ -159,3 +159,20 @@ def test_a_node_that_is_not_there_fails_the_connection_at_once() -> None:
     with pytest.raises(ChainError, match=rf"^cannot reach the chain at http://127\.0\.0\.1:{port}: ConnectError"):
         Chain.connect(f"http://127.0.0.1:{port}/SECRET-KEY")
     assert time.monotonic() - started < 5  # one attempt, not the client's retries with backoff
+
+
+def test_the_events_carry_every_terms_version_and_stand_in_for_a_struct_that_does_not_hash(chain: Chain, used: str) -> None:
+    """settle.status reads packed terms from AgreementCreated and AmendmentProposed (decoded with settle.abi) and shows
+    them, with a warning, when termsAt's struct does not hash to its termsHash."""
+    from settle.status import _checked_version, packed_terms_from_events
+    from settle.terms import Terms
+
+    view = chain.view("IBillingAgreement", used)
+    answers = chain.read_many([view.call("termsAt", 1), view.call("termsAt", 2)])
+    events = packed_terms_from_events(chain, view)
+    assert events == {bytes(h): Terms.from_abi(raw) for raw, h, _ in answers}
+    raw, terms_hash, effective = answers[1]
+    lying = (raw[0], b"USD", *raw[2:])  # another currency: no longer hashes to termsHash
+    found, warning = _checked_version(chain, view, 2, (lying, terms_hash, effective), block="latest", events=None)
+    assert found.terms == events[bytes(terms_hash)] and found.terms.currency == "EUR"
+    assert warning is not None and "do not hash to its termsHash" in warning

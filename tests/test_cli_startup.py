@@ -4,6 +4,8 @@
   edge is ``python -m settle`` delegating to ``settle_cli``.
 - ``settle --help`` and the help of every group import none of web3, eth-account, FastAPI, SQLAlchemy or the
   services; ``settle agreement validate`` not even eth_utils (the spec path hashes with settle.keccak).
+- ``settle status`` and ``settle agreements`` read the chain without web3 or eth-account (settle.rpc and
+  settle.abi): importing them costs about a second (``benchmarks/cli.py``).
 - The table ``settle --help`` is printed from matches the command groups it loads.
 """
 
@@ -17,16 +19,20 @@ import sys
 from pathlib import Path
 
 import pytest
+from operator_support import PAYER, active, cli_env, deployments_dir, factory, operator_session, proposed, sessions
 
 import settle
 from settle_cli.app import COMMANDS, load
+
+__all__ = ["active", "cli_env", "deployments_dir", "factory", "operator_session", "proposed", "sessions"]
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("web3", "eth_account", "py_ecc", "fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "oracle", "gateway")
 
 
-def _imported(*args: str, tmp: Path) -> set[str]:
-    """Every module loaded by ``python -m settle ARGS`` (the real entry point, run by runpy), from sys.modules at exit."""
+def _imported(*args: str, tmp: Path, env: dict[str, str] | None = None) -> set[str]:
+    """Every module loaded by ``python -m settle ARGS`` (the real entry point, run by runpy), from sys.modules at exit;
+    ``env``: more environment variables."""
     out = tmp / "modules.txt"
     script = (
         "import runpy, sys\n"
@@ -36,9 +42,8 @@ def _imported(*args: str, tmp: Path) -> set[str]:
         f"open({str(out)!r}, 'w').write('\\n'.join(sorted(sys.modules)))\n"
         "sys.exit(code)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT, env={**os.environ, "COLUMNS": "200"}
-    )
+    environment = {**os.environ, "COLUMNS": "200", **(env or {})}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT, env=environment)
     assert done.returncode == 0, done.stderr[-3000:]
     names = set(out.read_text().split())
     assert "settle_cli.app" in names
@@ -104,6 +109,19 @@ def test_validating_a_spec_loads_no_chain_database_or_service_code(tmp_path: Pat
     names = _imported("agreement", "validate", "examples/api-plan.yaml", tmp=tmp_path)
     assert _top(names) & {*HEAVY, "eth_utils", "eth_abi", "httpx"} == set()
     assert {"settle.spec", "settle.terms", "settle.keccak"} <= names
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("status", "AGREEMENT", "--json"), ("status", "AGREEMENT", "--period", "0"), ("agreements", "--party", "PAYER", "--json")],
+    ids=["status-json", "status-table", "agreements"],
+)
+def test_reading_an_agreement_loads_no_web3_or_eth_account(command: tuple[str, ...], tmp_path: Path, chain, active, cli_env) -> None:
+    payer = chain.dev_accounts(2)[PAYER].address
+    args = [{"AGREEMENT": active, "PAYER": payer}.get(arg, arg) for arg in command]
+    names = _imported(*args, tmp=tmp_path, env=cli_env)
+    assert _top(names) & {*HEAVY, "eth_keyfile", "eth_keys", "hexbytes"} == set()
+    assert {"settle.status", "settle.abi", "settle.rpc", "settle.chain"} <= names
 
 
 def test_the_help_table_is_each_group_s_own_help() -> None:

@@ -1,4 +1,6 @@
-"""``settle status AGREEMENT`` and ``settle agreements --party ADDRESS``: what a party sees, from the chain alone."""
+"""``settle status AGREEMENT`` and ``settle agreements --party ADDRESS``: what a party sees, from the chain alone.
+
+Both only read: they connect without a signer and load no web3 or eth-account (``tests/test_cli_startup.py``)."""
 
 from __future__ import annotations
 
@@ -30,11 +32,13 @@ def status_command(
     """An agreement's terms, versions, state, periods, usage, charges, settlements and payments, read from the chain."""
     from settle import status as status_view
     from settle import status_render
-    from settle.operator import Session, resolve_agreement
+    from settle.deployments import Deployments, resolve_agreement
+    from settle.networks import get_network
 
-    session = Session.open(network, need_signer=False, say=typer.echo)
-    address = resolve_agreement(session.deployments, agreement)
-    view = status_view.read_agreement(session.chain, address, period=period, recent=recent, block=block, deployments=session.deployments)
+    chain = get_network(network).connect()
+    deployments = Deployments(chain.chain_id)
+    address = resolve_agreement(deployments, agreement)
+    view = status_view.read_agreement(chain, address, period=period, recent=recent, block=block, deployments=deployments)
     document = view.to_json()
     if as_json:
         typer.echo(json.dumps(document, indent=2))
@@ -51,17 +55,18 @@ def agreements_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
 ) -> list[dict[str, Any]]:
     """List the agreements where an address is payer or payee (from the factory's AgreementCreated events)."""
-    from eth_utils import is_address
-
     from settle import status as status_view
     from settle import status_render
-    from settle.operator import Session
+    from settle.deployments import Deployments
+    from settle.keccak import is_address
+    from settle.networks import get_network
 
     if not is_address(party):
         raise ConfigError(f"--party {party!r} is not an address (0x and 40 hex digits)")
-    session = Session.open(network, need_signer=False, say=typer.echo)
-    factory_address = factory or session.deployments.require_factory()
-    listings = status_view.list_agreements(session.chain, factory_address, party, from_block=from_block, deployments=session.deployments)
+    chain = get_network(network).connect()
+    deployments = Deployments(chain.chain_id)
+    factory_address = factory or deployments.require_factory()
+    listings = status_view.list_agreements(chain, factory_address, party, from_block=from_block, deployments=deployments)
     document = [item.to_json() for item in listings]
     if as_json:
         typer.echo(json.dumps(document, indent=2))
