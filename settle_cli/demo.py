@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -468,7 +469,7 @@ def _usage(result: DemoResult, export: Path, chain: Any, progress: Progress) -> 
     copy.write_bytes(export.read_bytes())
     result.oracle_database = f"sqlite:///{result.folder / 'oracle.db'}"
     settings = OracleSettings(
-        database_url=result.oracle_database, network=result.rpc_url, dev_account=ORACLE, outlier_factor=0, confirmations=0
+        database_url=result.oracle_database, network=result.rpc_url, dev_account=ORACLE, outlier_factor=Decimal(0), confirmations=0
     )
     oracle = Oracle(settings, database_url=result.oracle_database, network_name=result.rpc_url)
     try:
