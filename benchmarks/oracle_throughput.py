@@ -317,7 +317,7 @@ def bench_reports(tmp: Path, reports: int) -> dict[str, float]:
     from oracle.database import open_database
     from oracle.ingest import Pipeline
     from oracle.reports import cut_reports
-    from oracle.rpc import Rpc
+    from settle.rpc import Rpc
     from oracle.submit import Submitter
     from oracle.txsign import FastSigner
     from settle.chain import Chain, DevChain

@@ -60,7 +60,6 @@ from oracle.models import (
     Total,
 )
 from oracle.reports import cut_reports
-from oracle.rpc import Rpc, RpcError
 from oracle.txsign import (
     FACTORY_SELECTOR,
     ORACLE_ACTIVE_FROM_SELECTOR,
@@ -78,6 +77,7 @@ from oracle.txsign import (
 from settle.chain import ErrorDecoder
 from settle.chaintypes import AgreementState
 from settle.errors import ChainError, ConfigError
+from settle.rpc import Rpc, RpcError
 
 log = logging.getLogger("settle.oracle.submit")
 

@@ -14,11 +14,11 @@ from eth_account import Account
 from oracle_helpers import DAY, MONTH, START, rec
 
 from oracle.alerts import SECRET_ENV, Alerts
-from oracle.rpc import Rpc
 from oracle.submit import Submitter
 from oracle.txsign import FastSigner
 from settle import webhooks
 from settle.errors import ChainError, ConfigError
+from settle.rpc import Rpc
 
 SECRET = "whsec_test_0123456789abcdef"
 

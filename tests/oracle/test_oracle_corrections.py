@@ -44,11 +44,11 @@ from oracle.models import (
 )
 from oracle.proofs import VoidedRecordError, prove
 from oracle.reports import cut_reports
-from oracle.rpc import Rpc
 from oracle.submit import Round, Submitter
 from oracle.txsign import USAGE_CORRECTED_TOPIC, USAGE_REPORTED_TOPIC, FastSigner, decode_usage_corrected
 from settle.db import session_factory, transaction
 from settle.pricing import period_amount
+from settle.rpc import Rpc
 from settle.terms import Terms
 
 

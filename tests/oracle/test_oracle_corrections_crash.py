@@ -26,9 +26,9 @@ from oracle.database import open_database
 from oracle.faults import POINTS
 from oracle.ingest import Pipeline
 from oracle.models import ACCEPTED, CONFIRMED, SKIPPED, SUPERSEDED, Agreement, Correction, Record, Report
-from oracle.rpc import Rpc
 from oracle.txsign import USAGE_CORRECTED_TOPIC, USAGE_REPORTED_TOPIC, decode_usage_corrected
 from settle.db import transaction
+from settle.rpc import Rpc
 
 SEED = 20270110
 #: The points in the order they are armed, each at its first hit (a correction stored meanwhile decides how many

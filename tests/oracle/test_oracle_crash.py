@@ -26,9 +26,9 @@ from oracle.database import open_database
 from oracle.faults import POINTS
 from oracle.ingest import Pipeline
 from oracle.models import CONFIRMED, PENDING, SUBMITTED, Report
-from oracle.rpc import Rpc
 from oracle.txsign import USAGE_REPORTED_TOPIC
 from settle.db import transaction
+from settle.rpc import Rpc
 
 SEED = 20250101
 #: (crash point, the highest hit count surely reached in one run), in the order the test arms them. A run starts

@@ -16,10 +16,10 @@ from oracle.config import OracleSettings
 from oracle.database import open_database
 from oracle.ingest import Pipeline
 from oracle.proofs import prove
-from oracle.rpc import Rpc
 from oracle.submit import Submitter
 from oracle.txsign import FastSigner
 from settle.db import transaction
+from settle.rpc import Rpc
 
 
 @pytest.mark.parametrize("n_agreements", [3])

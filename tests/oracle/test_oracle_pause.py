@@ -20,12 +20,12 @@ from oracle.config import OracleSettings
 from oracle.database import open_database
 from oracle.ingest import Pipeline
 from oracle.models import CONFIRMED, PENDING, Agreement, Pause, Report
-from oracle.rpc import Rpc
 from oracle.status import status
 from oracle.submit import Submitter
 from oracle.txsign import FastSigner
 from settle.chaintypes import AgreementState
 from settle.db import transaction
+from settle.rpc import Rpc
 
 
 class World:

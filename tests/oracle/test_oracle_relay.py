@@ -9,10 +9,10 @@ import pytest
 from eth_account import Account
 from oracle_chainkit import agreement_with_report
 
-from oracle.rpc import Rpc
 from oracle.submit import Submitter
 from oracle.txsign import FastSigner, encode_report_usage_with_signature, report_digest
 from settle.errors import ConfigError
+from settle.rpc import Rpc
 
 
 def _submitter(chain, env, relayer, reporter) -> Submitter:  # type: ignore[no-untyped-def]

@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from oracle.alerts import Alerts
 from oracle.models import CONFIRMED, SUBMITTED, Report
-from oracle.rpc import Rpc
 from oracle.submit import Submitter
 from oracle.txsign import USAGE_REPORTED_TOPIC, FastSigner
+from settle.rpc import Rpc
 
 DEPTH = 2  # confirmations: a report mined in the newest block is not booked yet
 

@@ -16,11 +16,11 @@ from sqlalchemy.orm import Session
 from oracle.alerts import Alerts
 from oracle.config import OracleSettings, load_settings
 from oracle.models import CONFIRMED, SUBMITTED, Report
-from oracle.rpc import Rpc
 from oracle.status import status as oracle_status
 from oracle.submit import Submitter
 from oracle.txsign import USAGE_REPORTED_TOPIC, FastSigner, decode_type2
 from settle.errors import ConfigError
+from settle.rpc import Rpc
 
 GWEI = 10**9
 
