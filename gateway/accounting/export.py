@@ -59,12 +59,13 @@ def write_export(
     ``datev``: ``EXTF_Buchungsstapel_<from>_<to>.csv`` per calendar/fiscal year in the period (and per 99,999
     bookings, ``..._2.csv`` ...), plus ``EXTF_Debitoren_Kreditoren_<from>_<to>.csv`` when ``parties`` are given.
     ``csv``: ``journal_<from>_<to>.csv`` and, with parties, ``parties_<from>_<to>.csv``. Bookings are sorted by
-    date, document and kind. Returns the paths written. A booking outside the period is an error, not dropped.
+    date and document (stable: bookings of one document and day keep the caller's order). Returns the paths
+    written. A booking outside the period is an error, not dropped.
     """
     if fmt not in ("datev", "csv"):
         raise AccountingError(f"format {fmt!r} is not one of datev, csv")
     created_at = created_at or datetime.now(UTC)
-    ordered = sorted(bookings, key=lambda b: (b.booking_date, b.document, b.kind.value, b.account, b.contra_account))
+    ordered = sorted(bookings, key=lambda b: (b.booking_date, b.document))  # stable: the caller's order within
     party_list = list(parties)
     for b in ordered:
         if not period_from <= b.booking_date <= period_to:

@@ -89,10 +89,8 @@ class ExtfFile:
     @property
     def period(self) -> tuple[date, date] | None:
         """Datum vom / Datum bis, when given."""
-        low, high = self.header_value(15), self.header_value(16)
-        if not low or not high:
-            return None
-        return _ymd(low), _ymd(high)
+        low, high = _date_or_none(self.header_value(15)), _date_or_none(self.header_value(16))
+        return (low, high) if low and high else None
 
     def column(self, heading: str) -> int:
         """0-based index of the column ``heading``."""
