@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
 
@@ -44,6 +44,9 @@ class DocumentType(StrEnum):
 
     INVOICE = "380"
     CREDIT_NOTE = "381"
+    CORRECTED_INVOICE = "384"  # read from other issuers' documents; Settle corrects by credit notes
+    PARTIAL_INVOICE = "326"
+    SELF_BILLED_INVOICE = "389"
 
 
 class VatCategory(StrEnum):
@@ -63,6 +66,15 @@ class PaymentMeansCode(StrEnum):
 
     SEPA_CREDIT_TRANSFER = "58"
     SEPA_DIRECT_DEBIT = "59"
+    # Read from other issuers' documents (conformance samples); Settle itself issues 58 and 59.
+    CREDIT_TRANSFER = "30"
+    DEBIT_TRANSFER = "31"
+    PAYMENT_TO_BANK_ACCOUNT = "42"
+    BANK_CARD = "48"
+    DIRECT_DEBIT = "49"
+    STANDING_AGREEMENT = "57"
+    NOT_DEFINED = "1"
+    MUTUALLY_DEFINED = "ZZZ"
 
 
 #: Default exemption reason (BT-120) and code (BT-121) per category; ``S`` and ``Z`` carry none (BR-S-10, BR-Z-10).
@@ -109,6 +121,7 @@ class Party:
     contact: Contact | None = None  # BG-6 / BG-9
     electronic_address: str | None = None  # BT-34 / BT-49 (an e-mail address, scheme EM)
     electronic_address_scheme: str = "EM"  # scheme of BT-34 / BT-49 (EAS code list)
+    identifier: str | None = None  # BT-29 / BT-46 (e.g. a customer or supplier number)
 
 
 @dataclass(frozen=True)
@@ -202,6 +215,16 @@ class ChainEvidence:
             (self.usage_root, "Usage Merkle root"),
         )
 
+    @classmethod
+    def from_references(cls, refs: Sequence[tuple[str, str]]) -> ChainEvidence | None:
+        """The evidence back from BG-24 references written by :meth:`references` (``None`` if there is none)."""
+        ids = [ref_id for ref_id, _ in refs]
+        for i, ref_id in enumerate(ids):
+            if ref_id.startswith("eip155:") and i + 3 < len(ids) and ids[i + 1].startswith("period:"):
+                _, chain, address = ref_id.split(":", 2)
+                return cls(int(chain), address, int(ids[i + 1].removeprefix("period:")), ids[i + 2], ids[i + 3])
+        return None
+
     def note(self) -> str:
         return (
             f"On-chain evidence: chain {self.chain_id}, agreement {self.agreement_address}, period {self.period}, "
@@ -237,6 +260,7 @@ class Invoice:
     contract_reference: str | None = None  # BT-12
     specification: str = XRECHNUNG_3_0  # BT-24
     business_process: str = PEPPOL_BILLING  # BT-23
+    delivery_country: str | None = None  # BT-80 deliver-to country (needed for K, BR-IC-12)
 
     @property
     def is_credit_note(self) -> bool:
@@ -428,6 +452,13 @@ def build_invoice(
         rounding=0,
         payable=taxable + tax - prepaid,
     )
+    if vat_category == VatCategory.OUTSIDE_SCOPE:
+        # BR-O-02: a document outside the scope of VAT carries no VAT identifiers (the tax number BT-32 stays).
+        seller = replace(seller, vat_id=None)
+        buyer = replace(buyer, vat_id=None)
+    delivery_country = None
+    if vat_category == VatCategory.INTRA_COMMUNITY and buyer.address is not None:
+        delivery_country = buyer.address.country_code  # BR-IC-12
     all_notes = list(notes)
     if vat_category == VatCategory.REVERSE_CHARGE and REVERSE_CHARGE_NOTE not in all_notes:
         all_notes.append(f"{REVERSE_CHARGE_NOTE} (§ 13b UStG / Art. 196 MwStSystRL)")
@@ -457,6 +488,7 @@ def build_invoice(
         order_reference=order_reference,
         contract_reference=contract_reference,
         specification=specification,
+        delivery_country=delivery_country,
     )
 
 
@@ -493,6 +525,7 @@ __all__ = [
     "VatCategory",
     "allowance",
     "amount_text",
+    "minor_units",
     "build_invoice",
     "charge",
     "decimal_text",
@@ -500,3 +533,17 @@ __all__ = [
     "rate_hundredths",
     "vat_amount",
 ]
+
+
+def minor_units(text: str | None, what: str) -> int:
+    """An XML amount (``'123.45'``) → minor units; more than two significant decimals is an error (BR-DEC)."""
+    if text is None or not text.strip():
+        return 0
+    try:
+        value = Decimal(text.strip())
+    except ArithmeticError:
+        raise InvoiceError(f"{what}: {text!r} is not a decimal amount") from None
+    scaled = value.scaleb(2)
+    if scaled != scaled.to_integral_value():
+        raise InvoiceError(f"{what}: {text!r} has more than two decimals")
+    return int(scaled)

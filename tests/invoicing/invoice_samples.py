@@ -170,6 +170,7 @@ def credit_note() -> Invoice:
         payment=CREDIT_TRANSFER,
         preceding_invoice="RE-2026-000001",
         preceding_invoice_date=ISSUE,
+        payment_terms="Der Betrag wird innerhalb von 7 Tagen auf Ihr Konto überwiesen.",
         notes=("Korrektur zu Rechnung RE-2026-000001",),
         evidence=EVIDENCE,
     )
