@@ -34,6 +34,8 @@ CATEGORY_REVENUE = {
 CATEGORIES = ("S", *CATEGORY_REVENUE)
 #: Standard rates (hundredths of a percent) the charts have revenue, VAT and write-off accounts for.
 STANDARD_RATES = {1900: "19", 700: "7"}
+#: Chart roles money can arrive on (PaymentFacts.account_role).
+MONEY_ROLES = ("bank", "token_account")
 
 
 class BookingKind(StrEnum):
@@ -91,12 +93,19 @@ class Booking:
         elif self.net + self.vat != self.amount:
             raise AccountingError(f"{where}: net {self.net} + vat {self.vat} is not the amount {self.amount}")
         _currency(self.currency, f"{where}: currency")
+        for name in ("account", "contra_account"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise AccountingError(f"{where}: {name} must be a positive account number, got {value!r}")
         if not isinstance(self.booking_date, date):
             raise AccountingError(f"{where}: booking_date must be a date, got {self.booking_date!r}")
         if not isinstance(self.document, str) or not self.document.strip():
             raise AccountingError(f"{where}: document (the invoice number, DATEV Belegfeld 1) is missing")
-        object.__setattr__(self, "kind", BookingKind(self.kind))
-        object.__setattr__(self, "side", Side(self.side))
+        try:
+            object.__setattr__(self, "kind", BookingKind(self.kind))
+            object.__setattr__(self, "side", Side(self.side))
+        except ValueError as exc:
+            raise AccountingError(f"{where}: {exc}") from None
 
     @property
     def debit_account(self) -> int:
@@ -145,6 +154,8 @@ class PaymentFacts:
     #: Only returns: the fee the bank charged us for the return (booked to ``bank_fees``), minor units.
     fee: int = 0
     text: str | None = None
+    #: The chart role of the account the money arrived on: ``bank``, or ``token_account`` for token settlements.
+    account_role: str = "bank"
 
 
 @dataclass(frozen=True)
@@ -219,7 +230,7 @@ def payment_bookings(facts: PaymentFacts, chart: AccountChart) -> tuple[Booking,
     customer = _payment_checks(facts, chart, "payment")
     if facts.fee:
         raise AccountingError(f"payment {facts.invoice}: fee is only for returned debits (return_bookings)")
-    bank = chart.account("bank")
+    bank = chart.account(_money_role(facts))
     text = facts.text or _text("Zahlung", facts.invoice, facts.customer_name)
     return (
         Booking(
@@ -242,7 +253,7 @@ def return_bookings(facts: PaymentFacts, chart: AccountChart) -> tuple[Booking, 
     return fee, if any, as an expense paid from the bank account."""
     customer = _payment_checks(facts, chart, "return")
     _nonnegative(facts.fee, f"return {facts.invoice}: fee")
-    bank = chart.account("bank")
+    bank = chart.account(_money_role(facts))
     text = facts.text or _text("Rücklastschrift", facts.invoice, facts.customer_name)
     bookings = [
         Booking(
@@ -383,6 +394,12 @@ def _payment_checks(facts: PaymentFacts, chart: AccountChart, kind: str) -> int:
         raise AccountingError(f"{where}: value_date must be a date, got {facts.value_date!r}")
     _positive(facts.amount, f"{where}: amount")
     return chart.debtor_account(facts.customer, field_name=f"{where}: customer")
+
+
+def _money_role(facts: PaymentFacts) -> str:
+    if facts.account_role not in MONEY_ROLES:
+        raise AccountingError(f"payment for {facts.invoice}: account_role {facts.account_role!r} is not one of {', '.join(MONEY_ROLES)}")
+    return facts.account_role
 
 
 def _text(label: str, number: str, name: str) -> str:

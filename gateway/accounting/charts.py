@@ -33,6 +33,7 @@ ROLES: Mapping[str, tuple[str, int | None, int | None]] = MappingProxyType(
         "vat_19": ("Umsatzsteuer 19 % (for the CSV journal; DATEV books it automatically)", 1776, 3806),
         "vat_7": ("Umsatzsteuer 7 % (for the CSV journal; DATEV books it automatically)", 1771, 3801),
         "bank": ("Bank", 1200, 1800),
+        "token_account": ("Payments received in tokens on-chain (PaymentFacts.account_role)", None, None),
         "bank_fees": ("Nebenkosten des Geldverkehrs (fees of returned debits)", 4970, 6855),
         "write_off_19": ("Forderungsverluste 19 % USt", 2406, 6936),
         "write_off_7": ("Forderungsverluste 7 % USt", 2401, 6931),
@@ -73,7 +74,7 @@ class AccountChart:
         found = self.accounts.get(role)
         if found is None:
             if role not in ROLES:
-                raise ChartConfigError(f"unknown account role {role!r}{_did_you_mean(role, ROLES)}")
+                raise ChartConfigError(f"unknown account role {role!r}{did_you_mean(role, ROLES)}")
             raise ChartConfigError(
                 f"accounts.{role} ({ROLES[role][0]}) has no account in {self.name}: map it in the accounting configuration"
             )
@@ -163,7 +164,7 @@ def load_chart(config: Mapping[str, Any] | None) -> AccountChart:
         raise ChartConfigError(f"accounts must be a mapping of role to account, got {type(overrides).__name__}")
     for role, value in overrides.items():
         if role not in ROLES:
-            raise ChartConfigError(f"accounts.{role}: unknown role{_did_you_mean(str(role), ROLES)}; roles: {', '.join(ROLES)}")
+            raise ChartConfigError(f"accounts.{role}: unknown role{did_you_mean(str(role), ROLES)}; roles: {', '.join(ROLES)}")
         accounts[role] = _account(value, f"accounts.{role}")
     for role, account in accounts.items():
         if not 1 <= account.number < 10**length:
@@ -227,9 +228,9 @@ def _as_int(value: object, key: str, error: type[AccountingError] = ChartConfigE
 def _no_unknown(config: Mapping[Any, Any], known: set[str], where: str) -> None:
     for key in config:
         if key not in known:
-            raise ChartConfigError(f"{where}: unknown key {key!r}{_did_you_mean(str(key), known)}")
+            raise ChartConfigError(f"{where}: unknown key {key!r}{did_you_mean(str(key), known)}")
 
 
-def _did_you_mean(name: str, choices: Any) -> str:
+def did_you_mean(name: str, choices: Any) -> str:
     close = difflib.get_close_matches(name, list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""

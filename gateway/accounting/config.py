@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from gateway.accounting.charts import AccountChart, _did_you_mean, default_chart, load_chart
+from gateway.accounting.charts import AccountChart, default_chart, did_you_mean, load_chart
 from gateway.accounting.errors import ChartConfigError
 
 _DATEV_KEYS = {
@@ -100,7 +100,7 @@ def load_accounting_config(config: Mapping[str, Any] | None = None) -> Accountin
         raise ChartConfigError(f"datev must be a mapping, got {type(datev).__name__}")
     for key in datev:
         if key not in _DATEV_KEYS:
-            raise ChartConfigError(f"datev: unknown key {key!r}{_did_you_mean(str(key), _DATEV_KEYS)}")
+            raise ChartConfigError(f"datev: unknown key {key!r}{did_you_mean(str(key), _DATEV_KEYS)}")
     values = dict(datev)
     for key in ("consultant_number", "client_number", "fiscal_year_start_month"):
         if isinstance(values.get(key), str) and values[key].strip().isdigit():

@@ -153,3 +153,13 @@ def test_datevs_vat_from_gross_equals_our_vat_from_net(net: int, rate: int) -> N
     """DATEV's automatic accounts derive the VAT from the gross amount; it must be the invoice's VAT to the cent."""
     vat = vat_of_net(net, rate)
     assert vat_of_gross(net + vat, rate) == vat
+
+
+def test_token_payments_go_to_the_token_account_the_operator_maps() -> None:
+    facts = PaymentFacts("RE-1", date(2026, 4, 1), 10001, 500, account_role="token_account")
+    with pytest.raises(AccountingError, match="accounts.token_account .* has no account in SKR03: map it"):
+        payment_bookings(facts, SKR03)
+    (booking,) = payment_bookings(facts, load_chart({"accounts": {"token_account": 1370}}))
+    assert (booking.account, booking.side, booking.contra_account) == (1370, Side.DEBIT, 10001)
+    with pytest.raises(AccountingError, match="account_role 'cash' is not one of bank, token_account"):
+        payment_bookings(PaymentFacts("RE-1", date(2026, 4, 1), 10001, 500, account_role="cash"), SKR03)

@@ -216,3 +216,16 @@ def test_any_valid_booking_survives_the_round_trip(amounts: list[int], text: str
     assert [int(v.replace(",", "")) for v in extf.values("Umsatz (ohne Soll/Haben-Kz)")] == amounts
     assert extf.values("Buchungstext") == [text] * len(amounts)
     assert extf.values("Belegdatum") == [f"{day:%d%m}"] * len(amounts)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"account": "10001"}, "account must be a positive account number, got '10001'"),
+        ({"contra_account": -8400}, "contra_account must be a positive account number"),
+        ({"side": "X"}, "'X' is not a valid Side"),
+    ],
+)
+def test_a_booking_refuses_bad_accounts_and_sides(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(AccountingError, match=message):
+        _booking(**changes)
