@@ -19,7 +19,7 @@ from pathlib import Path
 from settle.chain import Chain, DevChain
 from settle.compiler import build
 from settle.node import start_node
-from settle.terms import IntervalKind, Meter, Terms, Tier
+from settle.terms import IntervalKind, Meter, Terms, Tier, VatCategory
 
 SNAPSHOT = Path(__file__).with_name("gas-snapshot.json")
 
@@ -34,6 +34,7 @@ TARGETS = {
     "settle_fiat": 80_000,
     "settle_erc20": 120_000,
     "confirm": 40_000,
+    "anchor_invoice": 32_000,
 }
 
 DESCRIPTIONS = {
@@ -46,6 +47,7 @@ DESCRIPTIONS = {
     "settle_fiat": "settle: fiat, 1 meter, 3 tiers",
     "settle_erc20": "settle: ERC-20 pull from the payer's allowance",
     "confirm": "confirmPayment (full amount)",
+    "anchor_invoice": "anchorInvoice: the gateway anchors an invoice's number and XML hashes",
 }
 
 START = 1_893_456_000  # 2030-01-01T00:00:00Z: a fixed future date keeps calldata (and gas) the same every run
@@ -65,6 +67,8 @@ def one_meter_terms(token: str | None = None, digits: int = 2) -> Terms:
         grace_seconds=3 * 86_400,
         dispute_window_seconds=30 * 86_400,
         minimum_commitment=50_000,
+        vat_category=VatCategory.STANDARD,  # 19 % VAT: settlement computes it and bills net + VAT
+        vat_rate=1_900,
         meters=(Meter.graduated(THREE_TIERS),),
     )
 
@@ -147,6 +151,9 @@ def measure() -> dict[str, int]:
             raise SystemExit(f"ERC-20 settlement not paid by the pull: {settlement}")
         amount = chain.call(fiat.functions.settlement(0))[0]
         gas["confirm"] = chain.transact(fiat.functions.confirmPayment(0, amount, b"\x22" * 32), gateway)["gasUsed"]
+        number_hash, document_hash = b"\x33" * 32, b"\x44" * 32  # keccak256 of the number and of the XML
+        anchor = fiat.functions.anchorInvoice(0, number_hash, document_hash)
+        gas["anchor_invoice"] = chain.transact(anchor, gateway)["gasUsed"]
     return gas
 
 

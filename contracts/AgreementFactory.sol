@@ -38,8 +38,8 @@ contract AgreementFactory is IAgreementFactory, AccessControl {
 
     /// @dev Size of the EIP-1167 proxy code in front of the clone arguments.
     uint256 private constant PROXY_CODE_LENGTH = 0x2d;
-    /// @dev Smallest clone: proxy, parties (40) and a header with one Flat meter (80 + 21).
-    uint256 private constant MIN_CLONE_LENGTH = PROXY_CODE_LENGTH + 40 + 80 + 21;
+    /// @dev Smallest clone: proxy, parties (40) and a header with one Flat meter (83 + 21).
+    uint256 private constant MIN_CLONE_LENGTH = PROXY_CODE_LENGTH + 40 + 83 + 21;
 
     address private immutable _implementation;
     /// @dev keccak256 of the 45-byte EIP-1167 proxy code pointing at `_implementation`.
@@ -179,18 +179,40 @@ contract AgreementFactory is IAgreementFactory, AccessControl {
     /// @dev Reverts with `Terms_*` for invalid terms and `AgreementFactory_UsageLengthMismatch` unless there is one
     ///      usage figure per meter. Not limited to 96 bits (settlement reverts above that).
     function computeAmount(Terms calldata terms, uint64[] calldata usage) external pure returns (uint256 amount) {
-        bytes memory packed = TermsCodec.encode(terms);
-        Pricing.requireBounded(TermsCodec.pointer(packed, 0));
-        if (usage.length != terms.meters.length) {
-            revert AgreementFactory_UsageLengthMismatch(usage.length, terms.meters.length);
-        }
-        (uint256 usage0, uint256 usage1) = Pricing.usageWords(usage);
-        return Pricing.amount(TermsCodec.pointer(packed, 0), usage0, usage1);
+        (,, amount) = _charge(terms, usage);
+    }
+
+    /// @inheritdoc IAgreementFactory
+    /// @dev Reverts as `computeAmount`.
+    function computeCharge(Terms calldata terms, uint64[] calldata usage)
+        external
+        pure
+        returns (uint256 net, uint256 vat, uint256 gross)
+    {
+        return _charge(terms, usage);
     }
 
     // ------------------------------------------------------------------------------------------------------------
     // Internal
     // ------------------------------------------------------------------------------------------------------------
+
+    /// @dev Net, VAT and gross of one period: validates and packs `terms`, then runs the pricing `settle` runs.
+    function _charge(Terms calldata terms, uint64[] calldata usage)
+        private
+        pure
+        returns (uint256 net, uint256 vat, uint256 gross)
+    {
+        bytes memory packed = TermsCodec.encode(terms);
+        uint256 t = TermsCodec.pointer(packed, 0);
+        Pricing.requireBounded(t);
+        if (usage.length != terms.meters.length) {
+            revert AgreementFactory_UsageLengthMismatch(usage.length, terms.meters.length);
+        }
+        (uint256 usage0, uint256 usage1) = Pricing.usageWords(usage);
+        net = Pricing.amount(t, usage0, usage1);
+        vat = Pricing.vat(t, net);
+        gross = net + vat;
+    }
 
     /// @dev Checks the parties, validates and packs the terms; returns them and the clone arguments.
     function _prepare(address payer, address payee, Terms calldata terms)

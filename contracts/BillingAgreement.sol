@@ -356,6 +356,15 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
         _delegate();
     }
 
+    /// @inheritdoc IBillingAgreement
+    /// @dev Here rather than in the extension: a second DELEGATECALL would cost a cold account access (2,600 gas)
+    ///      of the 32,000 the whole transaction may use. Writes nothing; the event is the record.
+    function anchorInvoice(uint32 period, bytes32 numberHash, bytes32 documentHash) external {
+        _requireGateway();
+        if (address(this) == _implementation) revert BillingAgreement_NotAClone();
+        emit InvoiceIssued(period, numberHash, documentHash);
+    }
+
     // ------------------------------------------------------------------------------------------------------------
     // Views
     // ------------------------------------------------------------------------------------------------------------
@@ -480,7 +489,8 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
     function previewAmount(uint32 period) external view returns (uint256) {
         uint256 t = _termsOf(_versionFor(_readCore(), period), _args());
         uint256 key = uint256(period) << 1;
-        return Pricing.amount(t, _usage[key], _usage[key | 1]);
+        uint256 net = Pricing.amount(t, _usage[key], _usage[key | 1]);
+        return net + Pricing.vat(t, net);
     }
 
     /// @inheritdoc IBillingAgreement
@@ -839,7 +849,7 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
         if (period > c.next) revert BillingAgreement_SettleOutOfOrder(period, c.next);
 
         bytes memory a = _args();
-        (uint256 word, uint256 due) = _price(c, a, period);
+        (uint256 word, uint256 due, uint256 vat) = _price(c, a, period);
         amount = uint96(word);
 
         // Effects: the settlement, the next period to settle and the running total of what is open.
@@ -851,16 +861,24 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
         // The lock is set in the same write, before the token call below.
         if (pull) c.locked = true;
         _storeCore(c);
-        emit SettlementTriggered(period, amount, _u40(due), uint16(word >> 240));
+        // Cannot underflow: the amount is net + vat (`_price`).
+        unchecked {
+            emit SettlementTriggered(period, amount, _u40(due), uint16(word >> 240), amount - vat, vat);
+        }
 
         // Interaction last: all effects of the settlement are stored; the pull's outcome is accounted for under
         // the lock and never reverts the settlement.
         if (pull) _pullAndRecord(c, period, word, token, a);
     }
 
-    /// @dev The settlement word of `period` (amount, settledAt now, status Due, or Paid when nothing is owed, the
-    ///      terms version) and its due date; reverts before end + grace and when the amount exceeds 96 bits.
-    function _price(Core memory c, bytes memory a, uint32 period) private view returns (uint256 word, uint256 due) {
+    /// @dev The settlement word of `period` (amount = net + VAT, settledAt now, status Due, or Paid when nothing is
+    ///      owed, the terms version), its due date and its VAT; reverts before end + grace and when the amount
+    ///      exceeds 96 bits.
+    function _price(Core memory c, bytes memory a, uint32 period)
+        private
+        view
+        returns (uint256 word, uint256 due, uint256 vat)
+    {
         uint16 version = _versionFor(c, period);
         uint256 t = _termsOf(version, a);
         uint256 periodEnd = TermsCodec.periodStart(_v1(a), uint256(period) + 1);
@@ -869,6 +887,11 @@ contract BillingAgreement is IBillingAgreement, BillingAgreementBase, EIP712 {
 
         uint256 key = uint256(period) << 1;
         uint256 amount = Pricing.amount(t, _usage[key], TermsCodec.meterCount(t) > 4 ? _usage[key | 1] : 0);
+        vat = Pricing.vat(t, amount);
+        // Cannot overflow: the net amount < 2^168 (Pricing NatSpec) and its VAT at most as much.
+        unchecked {
+            amount += vat;
+        }
         if (amount > type(uint96).max) revert BillingAgreement_AmountOverflow(period, amount);
         word = amount | (block.timestamp << 192) | (uint256(version) << 240)
             | (uint256(amount == 0 ? PaymentStatus.Paid : PaymentStatus.Due) << 232);

@@ -1,8 +1,13 @@
 """The amount of one billing period (docs/terms-encoding.md, "Amount of one period").
 
 Meter amounts are in price units (10^-(minor_digits + price_decimals) of the currency) and summed exactly; the
-sum is rounded half up once to minor units, then the minimum commitment and the cap apply. This is the reference
-the contract's ``computeAmount(Terms, uint64[])`` is tested against.
+sum is rounded half up once to minor units, then the minimum commitment and the cap apply: that is the net
+amount. VAT is computed once on it, ``vat_amount(net, rate)`` (half up), and the settlement amount — what the bank
+moves — is net + VAT. This is the reference the contract's ``computeCharge(Terms, uint64[])`` (net, vat, gross)
+and ``computeAmount`` (gross) are tested against.
+
+    charge = period_charge(terms, [12_500])
+    charge.net, charge.vat, charge.gross      # minor units; charge.amount is charge.gross
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from dataclasses import dataclass
 
 from settle.errors import ValidationError
 from settle.money import round_half_up
-from settle.terms import UINT64_MAX, UINT96_MAX, Meter, PriceModel, Terms
+from settle.terms import UINT64_MAX, UINT96_MAX, VAT_RATE_SCALE, Meter, PriceModel, Terms
 
 __all__ = [
     "AmountOverflow",
@@ -20,20 +25,32 @@ __all__ = [
     "billable_units",
     "max_meter_amount",
     "max_period_amount",
+    "max_period_gross",
     "meter_amount",
     "period_amount",
     "period_charge",
+    "vat_amount",
 ]
 
 
 class AmountOverflow(ValidationError):
-    """A period's amount does not fit in 96 bits; on chain, settlement reverts with ``BillingAgreement_AmountOverflow``."""
+    """A period's amount (with VAT) does not fit in 96 bits; on chain, settlement reverts with
+    ``BillingAgreement_AmountOverflow``."""
 
     def __init__(self, amount: int):
         super().__init__(
-            f"the period amount {amount} (minor units) does not fit in 96 bits (max {UINT96_MAX}); set a cap or correct the usage"
+            f"the period amount {amount} (minor units, VAT included) does not fit in 96 bits (max {UINT96_MAX}); "
+            "set a cap or correct the usage"
         )
         self.amount = amount
+
+
+def vat_amount(net: int, rate: int) -> int:
+    """VAT in minor units on a period's net amount ``net`` at ``rate`` hundredths of a percent, rounded half up once
+    (EN 16931 BT-110 from BT-116 × rate): ``(net × rate + 5000) // 10000``. ``vat_amount(10_820, 1900) == 2_056``."""
+    if net < 0 or rate < 0:
+        raise ValidationError(f"vat_amount: net {net} and rate {rate} must not be negative")
+    return (net * rate + VAT_RATE_SCALE // 2) // VAT_RATE_SCALE
 
 
 def _check_usage(usage: int, path: str = "usage") -> None:
@@ -85,6 +102,8 @@ class PeriodCharge:
     """How a period's amount came about, step by step (for ``settle status`` and invoices).
 
     ``meter_amounts`` and ``subtotal`` are in price units; ``rounded`` and everything after it in minor units.
+    ``net`` is the amount after minimum and cap; ``vat`` the VAT on it; ``gross`` = net + VAT, the settlement amount
+    (``amount`` is the same figure, the name the contract uses).
     """
 
     meter_amounts: tuple[int, ...]
@@ -92,16 +111,28 @@ class PeriodCharge:
     rounded: int
     minimum_applied: bool
     cap_applied: bool
-    amount: int
+    net: int
+    vat: int = 0
+
+    @property
+    def gross(self) -> int:
+        """Net plus VAT: what the settlement bills and the bank moves."""
+        return self.net + self.vat
+
+    @property
+    def amount(self) -> int:
+        """The settlement amount (``gross``), as ``computeAmount``, ``previewAmount`` and ``Settlement.amount``."""
+        return self.gross
 
     @property
     def fits(self) -> bool:
-        """Whether ``amount`` fits in 96 bits (else settlement reverts with ``BillingAgreement_AmountOverflow``)."""
-        return self.amount <= UINT96_MAX
+        """Whether ``gross`` fits in 96 bits (else settlement reverts with ``BillingAgreement_AmountOverflow``)."""
+        return self.gross <= UINT96_MAX
 
 
 def period_charge(terms: Terms, usage: Sequence[int], *, validate_terms: bool = True) -> PeriodCharge:
-    """The full breakdown of one period's amount; does not raise on 96-bit overflow (see ``PeriodCharge.fits``).
+    """The full breakdown of one period's amount (net, VAT, gross); does not raise on 96-bit overflow (see
+    ``PeriodCharge.fits``).
 
     ``usage`` has one entry per meter, each in ``0 .. 2^64-1``.
     """
@@ -125,12 +156,14 @@ def period_charge(terms: Terms, usage: Sequence[int], *, validate_terms: bool = 
         rounded=rounded,
         minimum_applied=minimum_applied,
         cap_applied=cap_applied,
-        amount=amount,
+        net=amount,
+        vat=vat_amount(amount, terms.vat_rate),
     )
 
 
 def period_amount(terms: Terms, usage: Sequence[int]) -> int:
-    """The amount of one period in minor units; raises ``AmountOverflow`` when it does not fit in 96 bits."""
+    """The amount of one period in minor units, VAT included (the settlement amount); raises ``AmountOverflow`` when
+    it does not fit in 96 bits."""
     charge = period_charge(terms, usage)
     if not charge.fits:
         raise AmountOverflow(charge.amount)
@@ -162,3 +195,10 @@ def max_period_amount(terms: Terms) -> int:
     each meter at its most expensive usage, rounded half up once and raised to the minimum commitment."""
     subtotal = sum(max_meter_amount(meter) for meter in terms.meters)
     return max(round_half_up(subtotal, 10**terms.price_decimals), terms.minimum_commitment)
+
+
+def max_period_gross(terms: Terms) -> int:
+    """The largest settlement amount (net + VAT) the terms can produce: the cap, or without one
+    ``max_period_amount``, plus its VAT (``Pricing.requireBounded`` on chain)."""
+    most = terms.cap or max_period_amount(terms)
+    return most + vat_amount(most, terms.vat_rate)

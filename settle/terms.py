@@ -7,6 +7,11 @@ the agreement clones carry, ``termsHash = keccak256(packedTerms)``, and the ABI 
     terms.validate()            # raises InvalidTerms (a ValidationError) naming the field and the problem
     terms.terms_hash().hex()    # what both parties accept
     factory.functions.computeAmount(terms.to_abi(), [1200]).call()
+
+VAT: ``vat_category`` (a :class:`VatCategory`, EN 16931 / UNCL 5305) and ``vat_rate`` in hundredths of a percent
+(1900 = 19.00 %). Standard (S) takes a rate of 1..10000, every other category 0. ``Terms(...)`` without them means
+OUTSIDE_SCOPE (O) at 0: no VAT, what every agreement meant before VAT was part of the terms. The agreement spec
+always names its tax explicitly (its ``tax:`` section is required).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from decimal import Decimal
 from enum import IntEnum
 from typing import Any
 
@@ -35,6 +41,7 @@ __all__ = [
     "UINT40_MAX",
     "UINT64_MAX",
     "UINT96_MAX",
+    "VAT_RATE_SCALE",
     "ZERO_ADDRESS",
     "IntervalKind",
     "InvalidTerms",
@@ -42,6 +49,8 @@ __all__ = [
     "PriceModel",
     "Terms",
     "Tier",
+    "VatCategory",
+    "max_cap_for_rate",
 ]
 
 MAX_METERS = 8
@@ -60,7 +69,9 @@ UINT96_MAX = 2**96 - 1
 ZERO_ADDRESS = "0x" + "00" * 20
 
 #: Bytes of the packed header (everything before the first meter record).
-HEADER_SIZE = 80
+HEADER_SIZE = 83
+#: VAT rates are in hundredths of a percent: 10000 is 100.00 %, the highest rate and the divisor of the VAT.
+VAT_RATE_SCALE = 10_000
 #: Bytes of a named arbiter's address, packed after the last meter record.
 ARBITER_SIZE = 20
 
@@ -84,6 +95,49 @@ class PriceModel(IntEnum):
     @property
     def has_price(self) -> bool:
         return self in (PriceModel.FLAT, PriceModel.PER_UNIT, PriceModel.PACKAGE)
+
+
+class VatCategory(IntEnum):
+    """VAT category of the terms (mirrors ``VatCategory`` in BillingTypes.sol); ``code`` is the UNCL 5305 letter
+    EN 16931 uses (BT-151)."""
+
+    STANDARD = 0
+    REVERSE_CHARGE = 1
+    INTRA_COMMUNITY = 2
+    EXPORT = 3
+    EXEMPT = 4
+    ZERO_RATED = 5
+    OUTSIDE_SCOPE = 6
+
+    @property
+    def code(self) -> str:
+        """``S``, ``AE``, ``K``, ``G``, ``E``, ``Z`` or ``O``."""
+        return _VAT_CODES[self]
+
+    @property
+    def takes_rate(self) -> bool:
+        """Only STANDARD has a (non-zero) rate; every other category is at 0."""
+        return self is VatCategory.STANDARD
+
+    @classmethod
+    def from_code(cls, code: str) -> VatCategory:
+        """The category of a UNCL 5305 letter (``"S"``, ``"ae"`` …); raises ``ValueError`` naming the known ones."""
+        wanted = code.strip().upper() if isinstance(code, str) else code
+        for category, letter in _VAT_CODES.items():
+            if letter == wanted:
+                return category
+        raise ValueError(f"{code!r} is not a VAT category code (UNCL 5305: {', '.join(_VAT_CODES.values())})")
+
+
+_VAT_CODES = {
+    VatCategory.STANDARD: "S",
+    VatCategory.REVERSE_CHARGE: "AE",
+    VatCategory.INTRA_COMMUNITY: "K",
+    VatCategory.EXPORT: "G",
+    VatCategory.EXEMPT: "E",
+    VatCategory.ZERO_RATED: "Z",
+    VatCategory.OUTSIDE_SCOPE: "O",
+}
 
 
 class InvalidTerms(ValidationError):
@@ -257,6 +311,10 @@ class Terms:
     dispute_window_seconds: int = 0
     minimum_commitment: int = 0
     cap: int = 0
+    #: VAT category of everything the terms charge; OUTSIDE_SCOPE (no VAT) unless given (see the module docstring).
+    vat_category: VatCategory = VatCategory.OUTSIDE_SCOPE
+    #: VAT rate in hundredths of a percent (1900 = 19.00 %): 1..10000 for STANDARD, else 0.
+    vat_rate: int = 0
     #: Who decides a dispute the parties do not resolve, once the dispute window has closed: the zero address for
     #: the factory's operators, otherwise that account.
     arbiter: str = ZERO_ADDRESS
@@ -273,6 +331,7 @@ class Terms:
         if isinstance(self.currency, bytes | bytearray):
             object.__setattr__(self, "currency", bytes(self.currency).decode("latin-1"))
         object.__setattr__(self, "interval_kind", _enum_or_raw(IntervalKind, self.interval_kind))
+        object.__setattr__(self, "vat_category", _enum_or_raw(VatCategory, self.vat_category))
         if not isinstance(self.meters, tuple):
             object.__setattr__(self, "meters", tuple(self.meters))
 
@@ -327,6 +386,17 @@ class Terms:
         _check_uint("cap", self.cap, 96)
         if self.cap != 0 and self.cap < self.minimum_commitment:
             raise InvalidTerms("cap", f"{self.cap} is below minimum_commitment {self.minimum_commitment} (use 0 for no cap)")
+        if not isinstance(self.vat_category, VatCategory):
+            raise InvalidTerms("vat_category", f"{self.vat_category!r} is not a VatCategory (0 = STANDARD … 6 = OUTSIDE_SCOPE)")
+        _check_uint("vat_rate", self.vat_rate, 16)
+        if self.vat_category.takes_rate:
+            if not 1 <= self.vat_rate <= VAT_RATE_SCALE:
+                raise InvalidTerms(
+                    "vat_rate",
+                    f"{self.vat_rate} is outside 1 to {VAT_RATE_SCALE} hundredths of a percent for STANDARD (a rate of 0 is ZERO_RATED)",
+                )
+        elif self.vat_rate != 0:
+            raise InvalidTerms("vat_rate", f"{self.vat_rate} must be 0 for {self.vat_category.name} (only STANDARD has a rate)")
         if not isinstance(self.arbiter, str) or not _ADDRESS_RE.fullmatch(self.arbiter):
             raise InvalidTerms("arbiter", f"{self.arbiter!r} is not an address (0x and 40 hex digits; {ZERO_ADDRESS} for the operator)")
 
@@ -337,18 +407,28 @@ class Terms:
                 raise InvalidTerms(f"meters[{i}]", f"{meter!r} is not a Meter")
             meter.validate(f"meters[{i}]")
 
-        if self.cap == 0:
-            # A period that cannot be settled would block every later one (periods settle in order): terms whose
-            # amount can outgrow a settlement need a cap. Imported here: pricing builds on this module.
-            from settle.pricing import max_period_amount
+        # A period that cannot be settled would block every later one (periods settle in order): terms whose amount
+        # with VAT can outgrow a settlement need a (lower) cap. Imported here: pricing builds on this module.
+        from settle.pricing import max_period_gross
 
-            most = max_period_amount(self)
-            if most > UINT96_MAX:
+        most = max_period_gross(self)
+        if most > UINT96_MAX:
+            if self.cap == 0:
                 raise InvalidTerms(
                     "cap",
-                    f"required: without a cap a period can cost up to {most} minor units, more than a settlement holds "
-                    f"({UINT96_MAX}); set a cap of at most {UINT96_MAX}",
+                    f"required: without a cap a period can cost up to {most} minor units with VAT, more than a settlement "
+                    f"holds ({UINT96_MAX}); set a cap of at most {max_cap_for_rate(self.vat_rate)}",
                 )
+            raise InvalidTerms(
+                "cap",
+                f"{self.cap} plus VAT is {most} minor units, more than a settlement holds ({UINT96_MAX}); "
+                f"lower the cap to at most {max_cap_for_rate(self.vat_rate)}",
+            )
+
+    @property
+    def vat_percent(self) -> Decimal:
+        """The VAT rate in percent: ``1900`` → ``Decimal('19.00')``."""
+        return Decimal(self.vat_rate).scaleb(-2)
 
     @property
     def arbiter_is_operator(self) -> bool:
@@ -376,6 +456,8 @@ class Terms:
         out += self.cap.to_bytes(12, "big")
         out += (0 if self.arbiter_is_operator else 1).to_bytes(1, "big")
         out += len(self.meters).to_bytes(1, "big")
+        out += int(self.vat_category).to_bytes(1, "big")
+        out += self.vat_rate.to_bytes(2, "big")
         assert len(out) == HEADER_SIZE
         for meter in self.meters:
             out += meter.pack()
@@ -415,6 +497,10 @@ class Terms:
         if arbiter_kind not in (0, 1):
             raise ValidationError(f"packed terms: arbiter kind {arbiter_kind} at byte 78 is neither 0 (operator) nor 1 (named)")
         meter_count = reader.uint(1, "meter count")
+        values["vat_category"] = reader.uint(1, "vat_category")
+        if values["vat_category"] not in tuple(VatCategory):
+            raise ValidationError(f"packed terms: vat_category {values['vat_category']} at byte 80 is not a VatCategory (0 to 6)")
+        values["vat_rate"] = reader.uint(2, "vat_rate")
         meters = []
         for i in range(meter_count):
             path = f"meters[{i}]"
@@ -474,6 +560,8 @@ class Terms:
             self.dispute_window_seconds,
             self.minimum_commitment,
             self.cap,
+            int(self.vat_category),
+            self.vat_rate,
             to_checksum_address(self.arbiter),
             tuple(m.to_abi() for m in self.meters),
         )
@@ -536,9 +624,21 @@ _SOLIDITY_NAMES = {
     "dispute_window_seconds": "disputeWindowSeconds",
     "minimum_commitment": "minimumCommitment",
     "cap": "cap",
+    "vat_category": "vatCategory",
+    "vat_rate": "vatRate",
     "arbiter": "arbiter",
     "meters": "meters",
 }
+
+
+def max_cap_for_rate(vat_rate: int) -> int:
+    """The largest cap whose amount with VAT at ``vat_rate`` still fits a settlement (2^96 - 1 minor units)."""
+    cap = UINT96_MAX * VAT_RATE_SCALE // (VAT_RATE_SCALE + vat_rate)
+    while cap + (cap * vat_rate + VAT_RATE_SCALE // 2) // VAT_RATE_SCALE > UINT96_MAX:
+        cap -= 1
+    while (cap + 1) + ((cap + 1) * vat_rate + VAT_RATE_SCALE // 2) // VAT_RATE_SCALE <= UINT96_MAX:
+        cap += 1
+    return cap
 
 
 def _snake(name: str) -> str:

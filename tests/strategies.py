@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from settle.calendar import IntervalKind, Schedule
 from settle.money import round_half_up
-from settle.pricing import max_meter_amount, period_charge
+from settle.pricing import max_meter_amount, max_period_gross, period_charge
 from settle.terms import (
     MAX_DIGITS,
     MAX_METERS,
@@ -38,6 +38,8 @@ from settle.terms import (
     PriceModel,
     Terms,
     Tier,
+    VatCategory,
+    max_cap_for_rate,
 )
 
 # -- scalars ------------------------------------------------------------------------------------------------------
@@ -189,8 +191,9 @@ def terms(
     max_meters: int = MAX_METERS,
     models: list[PriceModel] | None = None,
     min_and_cap: bool = True,
+    vat: bool = False,
 ) -> Terms:
-    """Valid terms (``terms.validate()`` passes)."""
+    """Valid terms (``terms.validate()`` passes); with ``vat``, any VAT category and rate (else no VAT, category O)."""
     price_decimals = draw(st.one_of(st.sampled_from([0, 1, 2, 6]), st.integers(0, MAX_DIGITS)))
     kind, interval, start = draw(schedules())
     schedule = Schedule(start, kind, interval)
@@ -209,7 +212,7 @@ def terms(
         # Terms whose amount could outgrow a settlement need a cap (Terms_CapRequired); without min_and_cap the
         # cap is the largest possible, so it binds only where the amount would not fit anyway.
         cap = draw(st.integers(max(minimum, 1), UINT96_MAX)) if min_and_cap else UINT96_MAX
-    return Terms(
+    t = Terms(
         token=draw(addresses()),
         currency=draw(currencies()),
         minor_digits=draw(st.one_of(st.sampled_from([0, 2, 6, 18]), st.integers(0, MAX_DIGITS))),
@@ -226,6 +229,27 @@ def terms(
         cap=cap,
         meters=tuple(meter_list),
     )
+    return draw(with_vat(t)) if vat else t
+
+
+@st.composite
+def with_vat(draw: st.DrawFn, t: Terms, category: VatCategory | None = None) -> Terms:
+    """``t`` with a VAT category and rate (biased to 19 %, 7 %, 100 % and 0.01 %); where cap plus VAT would outgrow
+    a settlement the cap is lowered to the largest that fits, or, below the minimum, the VAT dropped (category O)."""
+    if category is None:
+        category = draw(st.sampled_from(list(VatCategory)))
+    rate = draw(st.one_of(st.sampled_from([1, 700, 1_900, 5_000, 10_000]), st.integers(1, 10_000))) if category.takes_rate else 0
+    return fit_vat(dataclasses.replace(t, vat_category=category, vat_rate=rate))
+
+
+def fit_vat(t: Terms) -> Terms:
+    """``t`` made valid when only its cap plus VAT outgrows a settlement (see ``with_vat``)."""
+    if max_period_gross(t) <= UINT96_MAX:
+        return t
+    best = max_cap_for_rate(t.vat_rate)
+    if best >= t.minimum_commitment and best > 0:
+        return dataclasses.replace(t, cap=best)
+    return dataclasses.replace(t, vat_category=VatCategory.OUTSIDE_SCOPE, vat_rate=0)
 
 
 def max_period_amount_of(meter_list: list[Meter], price_decimals: int, minimum: int) -> int:
@@ -252,7 +276,7 @@ def terms_and_usage(draw: st.DrawFn, **terms_options: object) -> tuple[Terms, li
         cap = draw(st.one_of(st.just(0), near.filter(lambda c: c >= minimum), st.just(minimum)))
         if cap == 0 and max_period_amount_of(list(t.meters), t.price_decimals, minimum) > UINT96_MAX:
             cap = max(minimum, UINT96_MAX if rounded > UINT96_MAX else min(rounded + 2, UINT96_MAX), 1)
-        t = dataclasses.replace(t, minimum_commitment=minimum, cap=cap)
+        t = fit_vat(dataclasses.replace(t, minimum_commitment=minimum, cap=cap))
     return t, usage
 
 

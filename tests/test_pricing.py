@@ -17,8 +17,17 @@ from test_terms import EXAMPLE
 
 from settle.errors import ValidationError
 from settle.money import round_half_up
-from settle.pricing import AmountOverflow, PeriodCharge, max_period_amount, meter_amount, period_amount, period_charge
-from settle.terms import UINT64_MAX, UINT96_MAX, InvalidTerms, Meter, PriceModel, Terms, Tier
+from settle.pricing import (
+    AmountOverflow,
+    PeriodCharge,
+    max_period_amount,
+    max_period_gross,
+    meter_amount,
+    period_amount,
+    period_charge,
+    vat_amount,
+)
+from settle.terms import UINT64_MAX, UINT96_MAX, InvalidTerms, Meter, PriceModel, Terms, Tier, VatCategory
 
 MAX = UINT64_MAX
 TIERS = [Tier(100, 10, 0), Tier(1_000, 5, 50), Tier(MAX, 1, 7)]
@@ -180,7 +189,8 @@ def test_minimum_applies_to_zero_usage() -> None:
 
 
 def test_breakdown_of_the_example() -> None:
-    """docs/terms-encoding.md test vector: EXAMPLE (price decimals 4) with this usage charges 108.20 EUR."""
+    """docs/terms-encoding.md test vector: EXAMPLE (price decimals 4) with this usage charges 108.20 EUR net,
+    20.56 EUR VAT (19 %), 128.76 EUR in all."""
     usage = [0, 10_100_000, 1_500, 1_005, 250]
     charge = period_charge(EXAMPLE, usage)
     assert charge == PeriodCharge(
@@ -195,9 +205,12 @@ def test_breakdown_of_the_example() -> None:
         rounded=10_820,  # 10819.95 → 10820
         minimum_applied=False,
         cap_applied=False,
-        amount=10_820,
+        net=10_820,
+        vat=2_056,  # 10820 × 19 % = 2055.8 → 2056
     )
-    assert EXAMPLE.format_amount(charge.amount) == "108.20 EUR"
+    assert EXAMPLE.format_amount(charge.net) == "108.20 EUR"
+    assert (charge.gross, charge.amount) == (12_876, 12_876)
+    assert period_amount(EXAMPLE, usage) == 12_876
 
 
 # -- limits ----------------------------------------------------------------------------------------------------------
@@ -232,7 +245,8 @@ def test_amount_overflow_error_names_the_amount() -> None:
     error = AmountOverflow(2**96)
     assert isinstance(error, ValidationError)
     assert (
-        str(error) == f"the period amount {2**96} (minor units) does not fit in 96 bits (max {UINT96_MAX}); set a cap or correct the usage"
+        str(error) == f"the period amount {2**96} (minor units, VAT included) does not fit in 96 bits (max {UINT96_MAX}); "
+        "set a cap or correct the usage"
     )
 
 
@@ -389,3 +403,59 @@ def test_without_minimum_and_cap_the_amount_is_the_rounded_sum(t: Terms, data: s
         assert charge.amount == charge.rounded and not charge.cap_applied
     else:
         assert t.cap == UINT96_MAX and charge.amount == t.cap and charge.cap_applied
+
+
+# -- VAT -------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("net", "rate", "vat"),
+    [
+        (10_820, 1_900, 2_056),  # 2055.8
+        (50, 1_900, 10),  # 9.5 → 10: half up
+        (1, 1_900, 0),
+        (1, 5_000, 1),  # 0.5 → 1
+        (1, 4_999, 0),
+        (1_234, 700, 86),  # 86.38
+        (0, 10_000, 0),
+        (12_345, 10_000, 12_345),
+        (12_345, 0, 0),
+    ],
+)
+def test_vat_amount_examples(net: int, rate: int, vat: int) -> None:
+    assert vat_amount(net, rate) == vat
+
+
+@given(st.integers(0, UINT96_MAX), st.integers(0, 10_000))
+def test_vat_amount_is_half_up_of_the_exact_product(net: int, rate: int) -> None:
+    exact = Fraction(net * rate, 10_000)
+    assert vat_amount(net, rate) == floor(exact + Fraction(1, 2))
+
+
+def test_vat_amount_refuses_negative_figures() -> None:
+    with pytest.raises(ValidationError, match="must not be negative"):
+        vat_amount(-1, 1_900)
+
+
+def test_vat_is_computed_once_on_the_net_after_minimum_and_cap() -> None:
+    meter = Meter.per_unit(1)
+    base = Terms(
+        currency="EUR", minor_digits=2, start=1_735_689_600, meters=(meter, meter), vat_category=VatCategory.STANDARD, vat_rate=1_900
+    )
+    # Two meters of 0.50 each: VAT on the total 1.00 (0.19), not 0.10 + 0.10 on each half.
+    charge = period_charge(base, [50, 50])
+    assert (charge.net, charge.vat, charge.gross) == (100, 19, 119)
+    floor_ = dataclasses.replace(base, minimum_commitment=10_000, cap=20_000)
+    assert (period_charge(floor_, [1, 1]).net, period_charge(floor_, [1, 1]).vat) == (10_000, 1_900)
+    assert (period_charge(floor_, [10**6, 0]).net, period_charge(floor_, [10**6, 0]).gross) == (20_000, 23_800)
+    no_vat = dataclasses.replace(base, vat_category=VatCategory.REVERSE_CHARGE, vat_rate=0)
+    assert (period_charge(no_vat, [50, 50]).vat, period_charge(no_vat, [50, 50]).gross) == (0, 100)
+
+
+def test_max_period_gross_adds_vat_to_the_cap_or_the_largest_net() -> None:
+    t = Terms(
+        currency="EUR", minor_digits=2, start=1_735_689_600, meters=(Meter.flat(1_000),), vat_category=VatCategory.STANDARD, vat_rate=1_900
+    )
+    assert max_period_gross(t) == 1_190
+    assert max_period_gross(dataclasses.replace(t, cap=1_000_000)) == 1_190_000
+    assert max_period_amount(dataclasses.replace(t, cap=1_000_000)) == 1_000

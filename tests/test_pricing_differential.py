@@ -1,8 +1,10 @@
 """Differential tests: the contract and the Python reference model agree to the minor unit.
 
-- 600 generated terms and usage sets through the factory's ``computeAmount`` (the code ``settle`` runs), biased
-  toward tier boundaries, zero usage, included quantity, minimum vs cap, package rounding and near-limit values;
-- generated cases through a real agreement: create, accept, report usage, time travel, ``settle``;
+- 600 generated terms and usage sets through the factory's ``computeCharge`` (the code ``settle`` runs): net, VAT
+  and gross, biased toward tier boundaries, zero usage, included quantity, minimum vs cap, package rounding,
+  near-limit values and every VAT category (19 %, 7 %, 100 %, 0.01 % and any rate for Standard);
+- generated cases through a real agreement: create, accept, report usage, time travel, ``settle`` (the
+  settlement's amount and the net and VAT of its ``SettlementTriggered`` event);
 - packing and hashing: ``encodeTerms`` returns the bytes and hash the Python model computes;
 - period calendar: ``periodBounds`` equals the Python schedule.
 """
@@ -18,7 +20,7 @@ from strategies import half_unit_cases, terms, terms_and_usage
 
 from settle.chain import DevChain
 from settle.errors import ContractRevert
-from settle.pricing import max_period_amount, period_charge
+from settle.pricing import max_period_gross, period_charge
 from settle.terms import UINT96_MAX, ZERO_ADDRESS, IntervalKind, InvalidTerms, Terms
 
 CHAIN_SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -35,29 +37,60 @@ def factory(session_chain):
 
 
 @settings(CHAIN_SETTINGS, max_examples=600)
-@given(case=terms_and_usage())
-def test_compute_amount_matches_model(factory, case):
+@given(case=terms_and_usage(vat=True))
+def test_compute_charge_matches_model(factory, case):
     t, usage = case
     charge = period_charge(t, usage)
-    assert factory.functions.computeAmount(t.to_abi(), usage).call() == charge.amount
+    net, vat, gross = factory.functions.computeCharge(t.to_abi(), usage).call()
+    assert (net, vat, gross) == (charge.net, charge.vat, charge.gross)
+    assert net + vat == gross
 
 
 @settings(CHAIN_SETTINGS, max_examples=300)
-@given(t=terms())
+@given(t=terms(vat=True))
 def test_cap_required_exactly_where_the_model_says(session_chain, factory, t: Terms):
-    """Without a cap, the factory refuses terms whose largest amount exceeds 2^96 - 1, naming that amount — the
-    same terms and the same amount the Python model refuses."""
+    """Without a cap, the factory refuses terms whose largest amount with VAT exceeds 2^96 - 1, naming that amount —
+    the same terms and the same amount the Python model refuses."""
     uncapped = dataclasses.replace(t, token=ZERO_ADDRESS, cap=0)
-    most = max_period_amount(uncapped)
+    most = max_period_gross(uncapped)
     if most <= UINT96_MAX:
         uncapped.validate()
         packed, _ = factory.functions.encodeTerms(uncapped.to_abi()).call()
         assert bytes(packed) == uncapped.pack()
         return
-    with pytest.raises(InvalidTerms, match=rf"^cap: required: without a cap a period can cost up to {most} minor units"):
+    with pytest.raises(InvalidTerms, match=rf"^cap: required: without a cap a period can cost up to {most} minor units with VAT"):
         uncapped.validate()
     with pytest.raises(ContractRevert) as info:
         session_chain.call(factory.functions.encodeTerms(uncapped.to_abi()))
+    assert info.value.error_name == "Terms_CapRequired" and info.value.error_args == (most,)
+
+
+@settings(CHAIN_SETTINGS, max_examples=60)
+@given(rate=st.integers(1, 10_000), over=st.integers(0, 3))
+def test_cap_plus_vat_bound_matches_model(session_chain, factory, rate: int, over: int):
+    """The largest cap a VAT rate allows is accepted on both sides; one more minor unit is refused on both."""
+    from settle.terms import Meter, VatCategory, max_cap_for_rate
+
+    cap = max_cap_for_rate(rate) + over
+    t = Terms(
+        currency="EUR",
+        minor_digits=2,
+        start=1_735_689_600,
+        cap=cap,
+        vat_category=VatCategory.STANDARD,
+        vat_rate=rate,
+        meters=(Meter.flat(1),),
+    )
+    if over == 0:
+        t.validate()
+        packed, _ = factory.functions.encodeTerms(t.to_abi()).call()
+        assert bytes(packed) == t.pack()
+        return
+    most = max_period_gross(t)
+    with pytest.raises(InvalidTerms, match=rf"^cap: {cap} plus VAT is {most} minor units"):
+        t.validate()
+    with pytest.raises(ContractRevert) as info:
+        session_chain.call(factory.functions.encodeTerms(t.to_abi()))
     assert info.value.error_name == "Terms_CapRequired" and info.value.error_args == (most,)
 
 
@@ -69,7 +102,7 @@ def test_half_a_minor_unit_rounds_up_on_both_sides(factory, case):
 
 
 @settings(CHAIN_SETTINGS, max_examples=150)
-@given(t=terms())
+@given(t=terms(vat=True))
 def test_encode_terms_matches_packing_and_hash(factory, t: Terms):
     t = dataclasses.replace(t, token=ZERO_ADDRESS)  # encodeTerms checks the token allow-list; pricing does not
     packed, terms_hash = factory.functions.encodeTerms(t.to_abi()).call()
@@ -102,7 +135,7 @@ def roles(session_chain, factory):
 
 
 @settings(CHAIN_SETTINGS, max_examples=40)
-@given(case=terms_and_usage(), salt=st.integers(1, 2**64))
+@given(case=terms_and_usage(vat=True), salt=st.integers(1, 2**64))
 def test_settle_charges_what_the_model_says(session_chain, factory, roles, case, salt):
     oracle = roles
     chain = session_chain
@@ -124,7 +157,9 @@ def test_settle_charges_what_the_model_says(session_chain, factory, roles, case,
         payee = chain.dev_accounts(3)[2]
         # Valid terms cap every amount that could outgrow a settlement (Terms_CapRequired), so each one settles.
         assert charge.fits
-        chain.transact(agreement.functions.settle(0), payee)
+        receipt = chain.transact(agreement.functions.settle(0), payee)
+        (event,) = agreement.events.SettlementTriggered().process_receipt(receipt)
+        assert (event["args"]["net"], event["args"]["vat"], event["args"]["amount"]) == (charge.net, charge.vat, charge.gross)
         settlement = agreement.functions.settlement(0).call()
         assert settlement[0] == charge.amount
         assert agreement.functions.outstanding().call() == charge.amount

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -25,10 +26,12 @@ from settle.terms import (
     PriceModel,
     Terms,
     Tier,
+    VatCategory,
+    max_cap_for_rate,
 )
 
 TERMS_ABI_TYPE = (
-    "(address,bytes3,uint8,uint8,uint8,uint32,uint40,uint40,uint32,uint16,uint32,uint32,uint96,uint96,address,"
+    "(address,bytes3,uint8,uint8,uint8,uint32,uint40,uint40,uint32,uint16,uint32,uint32,uint96,uint96,uint8,uint16,address,"
     "(uint8,uint64,uint96,uint64,(uint64,uint96,uint96)[])[])"
 )
 
@@ -55,6 +58,8 @@ EXAMPLE = Terms(
     dispute_window_seconds=30 * 86_400,
     minimum_commitment=10_000,
     cap=1_000_000,
+    vat_category=VatCategory.STANDARD,
+    vat_rate=1_900,
     meters=(
         Meter.flat(4_900_000),
         GRADUATED,
@@ -64,7 +69,7 @@ EXAMPLE = Terms(
     ),
 )
 #: keccak256 of EXAMPLE's packing, computed once; if this changes, the encoding changed.
-EXAMPLE_HASH = "f82374495c80cbdc11ea55c2e2916cb900b6f6947c9775961e826e92fab2b387"
+EXAMPLE_HASH = "4e73d868047955c5867eb1430083d3f19d985dee236e554a19c8a85d9c14273a"
 
 
 def be(value: int, width: int) -> bytes:
@@ -90,8 +95,10 @@ def example_packed_by_hand() -> bytes:
         + be(1_000_000, 12)  # cap
         + be(0, 1)  # arbiterKind: the operator decides disputes
         + be(5, 1)  # meterCount
+        + be(0, 1)  # vatCategory: Standard (S)
+        + be(1_900, 2)  # vatRate: 19.00 %
     )
-    assert len(header) == 80
+    assert len(header) == 83
     flat = be(0, 1) + be(0, 8) + be(4_900_000, 12)
     graduated = (
         be(2, 1)
@@ -136,7 +143,7 @@ def test_unpack_of_the_example() -> None:
     assert Terms.unpack(example_packed_by_hand()) == EXAMPLE
 
 
-@given(terms_st())
+@given(terms_st(vat=True))
 def test_pack_unpack_round_trip(t: Terms) -> None:
     packed = t.pack()
     assert Terms.unpack(packed) == t
@@ -211,7 +218,7 @@ def test_unpack_trailing_bytes() -> None:
 def test_unpack_unknown_model() -> None:
     data = bytearray(example_packed_by_hand())
     data[HEADER_SIZE + 21] = 9  # meters[1].model
-    with pytest.raises(ValidationError, match=r"packed terms: meters\[1\].model 9 at byte 101 is not a PriceModel \(0 to 4\)"):
+    with pytest.raises(ValidationError, match=r"packed terms: meters\[1\].model 9 at byte 104 is not a PriceModel \(0 to 4\)"):
         Terms.unpack(bytes(data))
 
 
@@ -231,7 +238,7 @@ def test_unpack_validates_the_result() -> None:
 
 
 def test_unpack_zero_meters() -> None:
-    data = example_packed_by_hand()[:79] + b"\0"
+    data = example_packed_by_hand()[:79] + b"\0" + b"\6\0\0"  # no meters, VAT category O at 0
     with pytest.raises(InvalidTerms, match=r"^meters: 0 meters given, need 1 to 8 \(in packed terms\)$"):
         Terms.unpack(data)
 
@@ -243,12 +250,13 @@ def test_to_abi_shape() -> None:
     abi = EXAMPLE.to_abi()
     assert abi[:3] == (TOKEN, b"EUR", 2)
     assert abi[4] == 0 and type(abi[4]) is int
-    assert abi[14] == ZERO_ADDRESS  # the operator decides disputes
-    assert abi[15][1] == (2, 1_000, 0, 0, ((10_000, 50, 0), (100_000, 30, 5_000), (UINT64_MAX, 10, 0)))
-    assert abi[15][4] == (4, 0, 25_000, 100, ())
+    assert abi[14:16] == (0, 1_900)  # VAT: Standard at 19.00 %
+    assert abi[16] == ZERO_ADDRESS  # the operator decides disputes
+    assert abi[17][1] == (2, 1_000, 0, 0, ((10_000, 50, 0), (100_000, 30, 5_000), (UINT64_MAX, 10, 0)))
+    assert abi[17][4] == (4, 0, 25_000, 100, ())
 
 
-@given(terms_st())
+@given(terms_st(vat=True))
 def test_abi_round_trip_through_eth_abi(t: Terms) -> None:
     """What web3 sends and gets back for the struct: encode with eth_abi, decode, rebuild."""
     (decoded,) = decode([TERMS_ABI_TYPE], encode([TERMS_ABI_TYPE], [t.to_abi()]))
@@ -271,6 +279,8 @@ def _as_dict(abi: tuple[Any, ...]) -> dict[str, Any]:
         "disputeWindowSeconds",
         "minimumCommitment",
         "cap",
+        "vatCategory",
+        "vatRate",
         "arbiter",
         "meters",
     ]
@@ -283,7 +293,7 @@ def _as_dict(abi: tuple[Any, ...]) -> dict[str, Any]:
             "packageSize": m[3],
             "tiers": [{"upTo": u, "unitPrice": p, "flatFee": f} for u, p, f in m[4]],
         }
-        for m in abi[15]
+        for m in abi[17]
     ]
     return out
 
@@ -296,7 +306,7 @@ def test_from_abi_accepts_mappings() -> None:
 
 
 def test_from_abi_errors() -> None:
-    with pytest.raises(ValidationError, match=r"terms: expected 16 fields \(token, currency, .*, arbiter, meters\), got 2"):
+    with pytest.raises(ValidationError, match=r"terms: expected 18 fields \(token, currency, .*, vatRate, arbiter, meters\), got 2"):
         Terms.from_abi((1, 2))
     d = _as_dict(EXAMPLE.to_abi())
     del d["cap"]
@@ -541,3 +551,79 @@ def test_the_docs_test_vector_is_the_example() -> None:
     assert packed == EXAMPLE.pack()
     assert f"packedTerms ({len(packed)} bytes" in section
     assert re.search(r"termsHash `0x([0-9a-f]{64})`", section).group(1) == EXAMPLE_HASH  # type: ignore[union-attr]
+
+
+# -- VAT -------------------------------------------------------------------------------------------------------------
+
+
+def test_vat_categories_mirror_the_contract_and_uncl_5305() -> None:
+    assert [(c.name, int(c), c.code) for c in VatCategory] == [
+        ("STANDARD", 0, "S"),
+        ("REVERSE_CHARGE", 1, "AE"),
+        ("INTRA_COMMUNITY", 2, "K"),
+        ("EXPORT", 3, "G"),
+        ("EXEMPT", 4, "E"),
+        ("ZERO_RATED", 5, "Z"),
+        ("OUTSIDE_SCOPE", 6, "O"),
+    ]
+    assert VatCategory.from_code(" ae ") is VatCategory.REVERSE_CHARGE
+    with pytest.raises(ValueError, match=r"'X' is not a VAT category code \(UNCL 5305: S, AE, K, G, E, Z, O\)"):
+        VatCategory.from_code("X")
+
+
+def test_terms_without_vat_are_outside_scope() -> None:
+    t = dataclasses.replace(EXAMPLE, vat_category=VatCategory.OUTSIDE_SCOPE, vat_rate=0)
+    assert Terms(currency="EUR", minor_digits=2, start=JAN_2025, meters=(Meter.flat(1),)).vat_category is VatCategory.OUTSIDE_SCOPE
+    assert t.pack()[80:83] == b"\x06\x00\x00"
+    assert EXAMPLE.pack()[80:83] == b"\x00\x07\x6c"
+    assert EXAMPLE.vat_percent == Decimal("19.00")
+
+
+@pytest.mark.parametrize(
+    ("category", "rate", "problem"),
+    [
+        (
+            VatCategory.STANDARD,
+            0,
+            r"^vat_rate: 0 is outside 1 to 10000 hundredths of a percent for STANDARD \(a rate of 0 is ZERO_RATED\)$",
+        ),
+        (VatCategory.STANDARD, 10_001, r"^vat_rate: 10001 is outside 1 to 10000"),
+        (VatCategory.REVERSE_CHARGE, 1_900, r"^vat_rate: 1900 must be 0 for REVERSE_CHARGE \(only STANDARD has a rate\)$"),
+        (VatCategory.ZERO_RATED, 1, r"^vat_rate: 1 must be 0 for ZERO_RATED"),
+        (VatCategory.STANDARD, 2**16, r"^vat_rate: 65536 does not fit in uint16"),
+        (7, 0, r"^vat_category: 7 is not a VatCategory"),
+    ],
+)
+def test_vat_rules(category: Any, rate: int, problem: str) -> None:
+    with pytest.raises(InvalidTerms, match=problem):
+        dataclasses.replace(EXAMPLE, vat_category=category, vat_rate=rate).validate()
+
+
+def test_vat_rule_comes_after_the_cap_rule_and_before_the_meters() -> None:
+    """The contract's order: Terms_CapBelowMinimum, then Terms_InvalidVatRate, then the meters."""
+    both = dataclasses.replace(EXAMPLE, cap=1, vat_category=VatCategory.STANDARD, vat_rate=0)
+    with pytest.raises(InvalidTerms, match=r"^cap: "):
+        both.validate()
+    vat_and_meters = dataclasses.replace(EXAMPLE, vat_rate=0, meters=())
+    with pytest.raises(InvalidTerms, match=r"^vat_rate: "):
+        vat_and_meters.validate()
+
+
+def test_cap_plus_vat_must_fit_a_settlement() -> None:
+    capped = dataclasses.replace(EXAMPLE, cap=UINT96_MAX)
+    with pytest.raises(
+        InvalidTerms, match=r"^cap: 79228162514264337593543950335 plus VAT is \d+ minor units, more than a settlement holds"
+    ):
+        capped.validate()
+    best = max_cap_for_rate(1_900)
+    dataclasses.replace(EXAMPLE, cap=best).validate()
+    with pytest.raises(InvalidTerms, match=rf"lower the cap to at most {best}$"):
+        dataclasses.replace(EXAMPLE, cap=best + 1).validate()
+    dataclasses.replace(EXAMPLE, cap=UINT96_MAX, vat_category=VatCategory.REVERSE_CHARGE, vat_rate=0).validate()
+
+
+def test_unpack_unknown_vat_category() -> None:
+    data = bytearray(example_packed_by_hand())
+    data[80] = 7
+    with pytest.raises(ValidationError, match=r"packed terms: vat_category 7 at byte 80 is not a VatCategory \(0 to 6\)"):
+        Terms.unpack(data)

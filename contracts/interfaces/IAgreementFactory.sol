@@ -123,7 +123,15 @@ interface IAgreementFactory is IAccessControl, ITermsErrors {
         view
         returns (bytes memory packed, bytes32 termsHash);
 
-    /// @notice The amount, in minor units, that `terms` charge for one period with `usage` (one entry per meter).
+    /// @notice The amount, in minor units, that `terms` charge for one period with `usage` (one entry per meter):
+    ///         what `settle` bills, VAT included.
     /// @dev The same code `settle` runs; exposed for parties, tooling and differential tests.
     function computeAmount(Terms calldata terms, uint64[] calldata usage) external pure returns (uint256 amount);
+
+    /// @notice `computeAmount` split up: the net amount (after included units, tiers, minimum and cap), the VAT on
+    ///         it and their sum, the settlement amount (`gross` = `computeAmount`), all in minor units.
+    function computeCharge(Terms calldata terms, uint64[] calldata usage)
+        external
+        pure
+        returns (uint256 net, uint256 vat, uint256 gross);
 }

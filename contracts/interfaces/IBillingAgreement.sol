@@ -64,8 +64,17 @@ interface IBillingAgreement is ITermsErrors {
         string reason,
         uint16 epoch
     );
-    /// @notice Period `period` was settled for `amount` (minor units), due at `dueDate`.
-    event SettlementTriggered(uint32 indexed period, uint256 amount, uint40 dueDate, uint16 termsVersion);
+    /// @notice Period `period` was settled for `amount` (minor units, what the payer owes: `net` + `vat`), due at
+    ///         `dueDate`, priced by terms version `termsVersion`.
+    /// @param net The period's net amount (after included units, tiers, minimum and cap), minor units.
+    /// @param vat The VAT on `net` at the terms' rate, `(net × vatRate + 5000) / 10000` (half up), minor units.
+    event SettlementTriggered(
+        uint32 indexed period, uint256 amount, uint40 dueDate, uint16 termsVersion, uint256 net, uint256 vat
+    );
+    /// @notice The gateway issued the invoice (or credit note) for period `period`: `numberHash` is keccak256 of
+    ///         the document number (UTF-8), `documentHash` keccak256 of the document's XML, so either party can
+    ///         prove which document belongs to which settlement.
+    event InvoiceIssued(uint32 indexed period, bytes32 numberHash, bytes32 documentHash);
     /// @notice A payment of `amount` was recorded for the settlement of `period`. The settlement's paid amount and
     ///         status afterwards are in `settlement(period)`: paid grows by `amount`; the status becomes Paid once
     ///         paid equals the amount, else PartiallyPaid, and a Disputed settlement stays Disputed.
@@ -370,6 +379,12 @@ interface IBillingAgreement is ITermsErrors {
     /// @notice Sets the service status (dunning). Gateway only.
     function setServiceStatus(ServiceStatus status, bytes32 reasonHash) external;
 
+    /// @notice Anchors an issued invoice or credit note of `period` (emits `InvoiceIssued`). Gateway only; a
+    ///         document may be anchored more than once (a later anchor does not replace an earlier one).
+    /// @param numberHash keccak256 of the document number (UTF-8).
+    /// @param documentHash keccak256 of the document's XML.
+    function anchorInvoice(uint32 period, bytes32 numberHash, bytes32 documentHash) external;
+
     // ----------------------------------------------------------------------------------------------------------
     // Views
     // ----------------------------------------------------------------------------------------------------------
@@ -415,7 +430,8 @@ interface IBillingAgreement is ITermsErrors {
     /// @notice Cumulative usage of every meter in `period`.
     function usageOf(uint32 period) external view returns (uint64[] memory);
 
-    /// @notice The running charge for `period` from its usage so far, in minor units.
+    /// @notice The running charge for `period` from its usage so far, in minor units, VAT included (what `settle`
+    ///         would bill now).
     function previewAmount(uint32 period) external view returns (uint256);
 
     /// @notice The settlement of `period` (status None if not settled).

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.30;
 
+import {VatCategory} from "../types/BillingTypes.sol";
+
 /// @title ITermsErrors
 /// @notice Why a `Terms` struct is invalid (docs/terms-encoding.md, "Validation"). Raised by
 ///         `AgreementFactory.createAgreement`, `predictAgreementAddress`, `encodeTerms`, `computeAmount` and
@@ -22,6 +24,9 @@ interface ITermsErrors {
     error Terms_EndNotOnBoundary(uint40 end);
     /// @notice `cap` is neither 0 nor at least `minimumCommitment`.
     error Terms_CapBelowMinimum(uint96 cap, uint96 minimum);
+    /// @notice `vatRate` does not suit `vatCategory`: Standard needs 1..10000 (hundredths of a percent; 0 % is
+    ///         ZeroRated), every other category 0.
+    error Terms_InvalidVatRate(VatCategory category, uint16 rate);
     /// @notice The terms have no meter.
     error Terms_NoMeters();
     /// @notice The terms have more than `max` meters.
@@ -38,7 +43,8 @@ interface ITermsErrors {
     error Terms_TiersNotAscending(uint256 meter, uint256 tier, uint64 upTo, uint64 previous);
     /// @notice The last tier of `meter` ends at `upTo` instead of 2^64 - 1.
     error Terms_LastTierBounded(uint256 meter, uint64 upTo);
-    /// @notice Without a cap, a period's amount can reach `maxAmount` minor units, more than a settlement holds
-    ///         (2^96 - 1): set a cap (at most 2^96 - 1) so no period can fail to settle.
+    /// @notice A period's amount with VAT can reach `maxAmount` minor units, more than a settlement holds
+    ///         (2^96 - 1): without a cap, set one; with a cap, lower it so that cap plus VAT fits. No period can
+    ///         then fail to settle.
     error Terms_CapRequired(uint256 maxAmount);
 }

@@ -23,8 +23,9 @@ import {TermsCodec} from "./TermsCodec.sol";
 library Pricing {
     uint256 private constant LANE_MASK = 0xffffffffffffffff;
 
-    /// @notice The amount in minor units for the packed terms at `t` with usage words `usage0` (meters 0-3) and
-    ///         `usage1` (meters 4-7). Not capped to 96 bits: callers that store it check that it fits.
+    /// @notice The net amount in minor units (VAT is added by `vat`) for the packed terms at `t` with usage words
+    ///         `usage0` (meters 0-3) and `usage1` (meters 4-7). Not capped to 96 bits: callers that store it check
+    ///         that it fits.
     function amount(uint256 t, uint256 usage0, uint256 usage1) internal pure returns (uint256) {
         uint256 n = TermsCodec.meterCount(t);
         uint256 c = t + TermsCodec.HEADER_LENGTH;
@@ -41,11 +42,26 @@ library Pricing {
         return finalize(subtotal, TermsCodec.priceDecimals(t), TermsCodec.minimumCommitment(t), TermsCodec.cap(t));
     }
 
-    /// @notice Reverts with `Terms_CapRequired` when the packed terms at `t` have no cap and a period's amount could
-    ///         exceed 2^96 - 1 minor units (a settlement could then never be recorded, and periods settle in order).
+    /// @notice The VAT in minor units on a period's net amount `net` under the packed terms at `t`:
+    ///         `(net × vatRate + 5000) / 10000`, rounded half up once on the period's net total (EN 16931 BT-110).
+    /// @dev Cannot overflow: net < 2^168 (library NatSpec) and vatRate < 2^16.
+    function vat(uint256 t, uint256 net) internal pure returns (uint256) {
+        // Cannot overflow: net < 2^168 and vatRate < 2^16, so the product stays below 2^184.
+        unchecked {
+            return (net * TermsCodec.vatRate(t) + TermsCodec.VAT_RATE_SCALE / 2) / TermsCodec.VAT_RATE_SCALE;
+        }
+    }
+
+    /// @notice Reverts with `Terms_CapRequired` when a period's amount with VAT under the packed terms at `t` could
+    ///         exceed 2^96 - 1 minor units (a settlement could then never be recorded, and periods settle in order):
+    ///         the largest net amount is the cap, or without one `maxAmount`; VAT is added to it.
     function requireBounded(uint256 t) internal pure {
-        if (TermsCodec.cap(t) != 0) return;
-        uint256 most = maxAmount(t);
+        uint256 most = TermsCodec.cap(t);
+        if (most == 0) most = maxAmount(t);
+        // Cannot overflow: most < 2^168 and its VAT at most as much (rate ≤ 100 %).
+        unchecked {
+            most += vat(t, most);
+        }
         if (most > type(uint96).max) revert ITermsErrors.Terms_CapRequired(most);
     }
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.30;
 
-import {IntervalKind, Meter, PriceModel, Terms, Tier} from "../types/BillingTypes.sol";
+import {IntervalKind, Meter, PriceModel, Terms, Tier, VatCategory} from "../types/BillingTypes.sol";
 import {ITermsErrors} from "../interfaces/ITermsErrors.sol";
 import {CalendarMath} from "./CalendarMath.sol";
 
@@ -15,7 +15,7 @@ import {CalendarMath} from "./CalendarMath.sol";
 /// @dev Packed terms are addressed by `t`, the memory address of their first byte (for clone arguments that is
 ///      40 bytes into the arguments, after payer and payee). Packed terms only ever come from `encode` (clone
 ///      arguments written by the factory, amendment data contracts written by the agreement), so the header is
-///      always complete (80 bytes) and every meter record has the length its model and tier count say. Readers
+///      always complete (83 bytes) and every meter record has the length its model and tier count say. Readers
 ///      therefore never check lengths: a field [off, off + width) always lies inside the packed bytes. Each read
 ///      is one `mload` of the 32 bytes from the field's first byte, shifted right to keep only the field; the
 ///      bytes read beyond the field (at most 31, possibly past the end of the bytes) are shifted out, and reading
@@ -43,7 +43,11 @@ library TermsCodec {
     uint256 internal constant OFF_CAP = 66; // 12
     uint256 internal constant OFF_ARBITER_KIND = 78; // 1: 0 operator, 1 named (20-byte arbiter after the meters)
     uint256 internal constant OFF_METER_COUNT = 79; // 1
-    uint256 internal constant HEADER_LENGTH = 80;
+    uint256 internal constant OFF_VAT_CATEGORY = 80; // 1: VatCategory
+    uint256 internal constant OFF_VAT_RATE = 81; // 2: hundredths of a percent
+    uint256 internal constant HEADER_LENGTH = 83;
+    /// @dev Highest VAT rate (100.00 %) in hundredths of a percent, and the divisor of the VAT computation.
+    uint256 internal constant VAT_RATE_SCALE = 10_000;
     /// @dev Length of the arbiter address that follows the meter records when `arbiterKind` is 1.
     uint256 internal constant ARBITER_LENGTH = 20;
 
@@ -58,20 +62,20 @@ library TermsCodec {
 
     /// @notice Validates `t` (reverting with the first `Terms_*` error in the order of docs/terms-encoding.md) and
     ///         returns its packed form.
-    /// @dev Reads the ABI encoding of `t` directly (one CALLDATACOPY for the 16 head words, CALLDATALOAD for the
+    /// @dev Reads the ABI encoding of `t` directly (one CALLDATACOPY for the 18 head words, CALLDATALOAD for the
     ///      meters and tiers) instead of through Solidity's calldata accessors, which cost several times more gas.
     ///      That skips the checks Solidity's decoder makes on access, so they are made here: every value must fit
     ///      its type and every meter and tier must lie inside the call data (`Terms_MalformedEncoding`; standard
-    ///      ABI encoders never produce that). Solidity checks at entry that the 16 head words are in the call data.
+    ///      ABI encoders never produce that). Solidity checks at entry that the 18 head words are in the call data.
     function encode(Terms calldata t) internal pure returns (bytes memory packed) {
-        uint256[16] memory h;
+        uint256[18] memory h;
         uint256 base;
         assembly ("memory-safe") {
             base := t
-            calldatacopy(h, t, 512)
+            calldatacopy(h, t, 576)
         }
         _validateHeader(h);
-        uint256 meters = base + h[15]; // calldata offset of the meters array (length word)
+        uint256 meters = base + h[17]; // calldata offset of the meters array (length word)
         uint256 n;
         assembly ("memory-safe") {
             n := calldataload(meters)
@@ -103,8 +107,9 @@ library TermsCodec {
             mstore(add(p, 50), shl(224, mload(add(h, 0x160)))) // disputeWindowSeconds (4)
             mstore(add(p, 54), shl(160, mload(add(h, 0x180)))) // minimumCommitment (12)
             mstore(add(p, 66), shl(160, mload(add(h, 0x1a0)))) // cap (12)
-            mstore(add(p, 78), shl(248, iszero(iszero(mload(add(h, 0x1c0)))))) // arbiterKind (1)
+            mstore(add(p, 78), shl(248, iszero(iszero(mload(add(h, 0x200)))))) // arbiterKind (1)
             mstore(add(p, 79), shl(248, n)) // meterCount (1)
+            mstore(add(p, 80), or(shl(248, mload(add(h, 0x1c0))), shl(232, mload(add(h, 0x1e0))))) // vatCategory (1) ‖ vatRate (2)
             p := add(p, HEADER_LENGTH)
         }
         for (uint256 i; i < n; ++i) {
@@ -119,7 +124,7 @@ library TermsCodec {
         }
         assembly ("memory-safe") {
             // A named arbiter (20) follows the meter records.
-            let arbiter_ := mload(add(h, 0x1c0))
+            let arbiter_ := mload(add(h, 0x200))
             if arbiter_ {
                 mstore(p, shl(96, arbiter_))
                 p := add(p, ARBITER_LENGTH)
@@ -129,16 +134,15 @@ library TermsCodec {
         }
     }
 
-    /// @dev The 16 head words of `Terms`: token, currency, minorDigits, priceDecimals, intervalKind, interval,
+    /// @dev The 18 head words of `Terms`: token, currency, minorDigits, priceDecimals, intervalKind, interval,
     ///      start, end, noticeSeconds, paymentTermsDays, graceSeconds, disputeWindowSeconds, minimumCommitment,
-    ///      cap, arbiter, offset of meters.
-    function _validateHeader(uint256[16] memory h) private pure {
+    ///      cap, vatCategory, vatRate, arbiter, offset of meters.
+    function _validateHeader(uint256[18] memory h) private pure {
         // ABI value ranges first (what Solidity's decoder would reject).
-        if (
-            (h[0] >> 160) | (h[1] << 24) | (h[2] >> 8) | (h[3] >> 8) | (h[4] >> 1) | (h[5] >> 32) | (h[6] >> 40)
-                    | (h[7] >> 40) | (h[8] >> 32) | (h[9] >> 16) | (h[10] >> 32) | (h[11] >> 32) | (h[12] >> 96)
-                    | (h[13] >> 96) | (h[14] >> 160) != 0
-        ) revert ITermsErrors.Terms_MalformedEncoding();
+        uint256 overflow = (h[0] >> 160) | (h[1] << 24) | (h[2] >> 8) | (h[3] >> 8) | (h[4] >> 1) | (h[5] >> 32)
+            | (h[6] >> 40) | (h[7] >> 40) | (h[8] >> 32) | (h[9] >> 16) | (h[10] >> 32);
+        overflow |= (h[11] >> 32) | (h[12] >> 96) | (h[13] >> 96) | (h[15] >> 16) | (h[16] >> 160);
+        if (overflow != 0 || h[14] > uint256(VatCategory.OutsideScope)) revert ITermsErrors.Terms_MalformedEncoding();
 
         uint256 c = h[1] >> 232;
         for (uint256 shift; shift < 24; shift += 8) {
@@ -165,6 +169,10 @@ library TermsCodec {
             ) revert ITermsErrors.Terms_EndNotOnBoundary(uint40(endsAt));
         }
         if (h[13] != 0 && h[13] < h[12]) revert ITermsErrors.Terms_CapBelowMinimum(uint96(h[13]), uint96(h[12]));
+        uint256 rate = h[15];
+        if (h[14] == uint256(VatCategory.Standard) ? (rate == 0 || rate > VAT_RATE_SCALE) : rate != 0) {
+            revert ITermsErrors.Terms_InvalidVatRate(VatCategory(h[14]), uint16(rate));
+        }
     }
 
     /// @dev Validates meter `i` (its ABI encoding at calldata offset `m`; fields in declaration order) and writes
@@ -264,7 +272,7 @@ library TermsCodec {
 
     // ------------------------------------------------------------------------------------------------------------
     // Field readers (packed terms at memory address `t`; see the contract NatSpec for why each read is in bounds:
-    // every header field lies inside the 80-byte header every packed terms value has)
+    // every header field lies inside the 83-byte header every packed terms value has)
     // ------------------------------------------------------------------------------------------------------------
 
     /// @notice Memory address of the first byte of `b`'s contents plus `offset`.
@@ -377,6 +385,18 @@ library TermsCodec {
         }
     }
 
+    function vatCategory(uint256 t) internal pure returns (uint8 v) {
+        assembly ("memory-safe") {
+            v := shr(248, mload(add(t, OFF_VAT_CATEGORY))) // byte 80
+        }
+    }
+
+    function vatRate(uint256 t) internal pure returns (uint16 v) {
+        assembly ("memory-safe") {
+            v := shr(240, mload(add(t, OFF_VAT_RATE))) // bytes [81, 83)
+        }
+    }
+
     /// @notice The named arbiter, or address(0) when the operator decides (`arbiterKind` 0).
     /// @dev A named arbiter's 20 bytes follow the meter records, so this walks them (used only to decide disputes
     ///      and to decode).
@@ -446,6 +466,8 @@ library TermsCodec {
         d.disputeWindowSeconds = disputeWindowSeconds(t);
         d.minimumCommitment = minimumCommitment(t);
         d.cap = cap(t);
+        d.vatCategory = VatCategory(vatCategory(t));
+        d.vatRate = vatRate(t);
         uint256 n = meterCount(t);
         d.meters = new Meter[](n);
         uint256 c = t + HEADER_LENGTH;

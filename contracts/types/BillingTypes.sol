@@ -66,6 +66,21 @@ enum TerminationReason {
     Cancelled
 }
 
+/// @notice VAT category of the agreed terms (EN 16931 BT-151, code list UNCL 5305 in brackets).
+/// @dev Standard (S) takes a rate of 1..10000 hundredths of a percent (a standard rate of 0 is ZeroRated); every
+///      other category takes rate 0: ReverseCharge (AE, the payer accounts for the VAT), IntraCommunity (K,
+///      intra-EU supply), Export (G, outside the EU), Exempt (E), ZeroRated (Z), OutsideScope (O, not subject
+///      to VAT).
+enum VatCategory {
+    Standard,
+    ReverseCharge,
+    IntraCommunity,
+    Export,
+    Exempt,
+    ZeroRated,
+    OutsideScope
+}
+
 /// @notice One tier of a graduated or volume price.
 /// @param upTo Last unit (inclusive, counted in billable units) this tier covers; the last tier must be
 ///        `type(uint64).max` so every quantity has a tier.
@@ -110,6 +125,10 @@ struct Meter {
 /// @param minimumCommitment Minimum amount per period, in minor units (0 for none).
 /// @param cap Maximum amount per period, in minor units (0 for none; otherwise ≥ minimumCommitment). Required when
 ///        the meters' prices could take a period's amount above 2^96 - 1 (`Terms_CapRequired`).
+/// @param vatCategory VAT category of everything the terms charge (EN 16931 / UNCL 5305).
+/// @param vatRate VAT rate in hundredths of a percent (1900 = 19.00 %): 1..10000 for Standard, else 0. A period's
+///        VAT is `(net × vatRate + 5000) / 10000` (half up, once on the period's net amount); the settlement
+///        amount, what the bank moves, is net + VAT.
 /// @param arbiter Who decides a dispute both parties do not settle by consent, once the dispute window has closed:
 ///        address(0) for any holder of the factory's OPERATOR_ROLE, otherwise the named account.
 /// @param meters 1 to MAX_METERS meters.
@@ -128,6 +147,8 @@ struct Terms {
     uint32 disputeWindowSeconds;
     uint96 minimumCommitment;
     uint96 cap;
+    VatCategory vatCategory;
+    uint16 vatRate;
     address arbiter;
     Meter[] meters;
 }
@@ -139,7 +160,8 @@ struct MeterUsage {
 }
 
 /// @notice The settlement of one period.
-/// @param amount Billed amount in minor units (after minimum, cap and any dispute resolution).
+/// @param amount Billed amount in minor units, VAT included (net after minimum and cap, plus VAT; or what a dispute
+///        resolution set). Net and VAT of the settlement are in its `SettlementTriggered` event.
 /// @param paid Amount received so far in minor units (never above `amount`).
 /// @param settledAt When `settle` ran.
 /// @param status Payment status.

@@ -3,18 +3,23 @@ pragma solidity 0.8.30;
 
 import {BaseTest} from "../utils/BaseTest.sol";
 import {BillingAgreement} from "../../../contracts/BillingAgreement.sol";
-import {Meter, PriceModel, Terms, Tier} from "../../../contracts/types/BillingTypes.sol";
+import {Meter, PriceModel, Terms, Tier, VatCategory} from "../../../contracts/types/BillingTypes.sol";
 
 // Lint exceptions in this file, each deliberate (forge lint):
 // - unsafe-typecast: test inputs are derived from random words by narrowing on purpose.
 // forge-lint: disable-start(unsafe-typecast)
-/// @notice Packing then decoding gives the same terms (arbiter included); the packed length follows the layout.
+/// @notice Packing then decoding gives the same terms (arbiter and VAT included); the packed length follows the
+///         layout.
 contract TermsCodecFuzzTest is BaseTest {
     function testFuzz_RoundTrip(uint256 seed, uint8 meterCount) public {
         Terms memory t = _baseTerms();
         t.priceDecimals = uint8(seed % 19);
-        t.minimumCommitment = uint96(seed >> 8);
-        t.cap = seed % 2 == 0 ? 0 : type(uint96).max;
+        // Minimum below 2^94 and cap 2^95 - 1: with up to 100 % VAT the gross still fits 96 bits.
+        t.minimumCommitment = uint96(seed >> 8) >> 2;
+        t.cap = seed % 2 == 0 ? 0 : type(uint96).max >> 1;
+        // Every VAT category; Standard with a rate of 0.01 % to 100 %, the others with 0.
+        t.vatCategory = VatCategory((seed >> 160) % 7);
+        t.vatRate = t.vatCategory == VatCategory.Standard ? uint16(1 + (seed >> 168) % 10_000) : 0;
         t.noticeSeconds = uint32(seed >> 40);
         t.graceSeconds = uint32(seed >> 72);
         t.disputeWindowSeconds = uint32(seed >> 104);
@@ -25,7 +30,7 @@ contract TermsCodecFuzzTest is BaseTest {
         uint256 priceMask = t.cap == 0 ? 0xffffff : type(uint96).max;
         uint256 n = 1 + meterCount % 8;
         t.meters = new Meter[](n);
-        uint256 expectedLength = t.arbiter == address(0) ? 80 : 100;
+        uint256 expectedLength = t.arbiter == address(0) ? 83 : 103;
         for (uint256 i; i < n; ++i) {
             uint256 r = uint256(keccak256(abi.encode(seed, i)));
             Meter memory m;

@@ -5,7 +5,7 @@ import {console} from "forge-std/console.sol";
 
 import {BaseTest} from "../utils/BaseTest.sol";
 import {BillingAgreement} from "../../../contracts/BillingAgreement.sol";
-import {MeterUsage, Terms} from "../../../contracts/types/BillingTypes.sol";
+import {MeterUsage, Terms, VatCategory} from "../../../contracts/types/BillingTypes.sol";
 
 /// @notice Gas of the operations that have a budget, as seen inside forge, printed with `-vv`: the storage the call
 ///         touches starts cold (`vm.cool`) and the intrinsic cost (21,000 plus 16 gas per non-zero and 4 per zero
@@ -77,6 +77,9 @@ contract GasBudgetsTest is BaseTest {
 
     function test_Gas_FiatLifecycle() public {
         Terms memory t = _fiatTerms();
+        // Standard VAT 19 %: settlement computes the VAT and bills net + VAT.
+        t.vatCategory = VatCategory.Standard;
+        t.vatRate = 1900;
         BillingAgreement a = _create("createAgreement 1 meter, 3 tiers, fiat", t, keccak256("a"), 160_000);
         bytes32 h = _hash(t);
         _measure("accept (first party)", payer, address(a), abi.encodeCall(a.accept, (1, h)), 45_000);
@@ -105,6 +108,13 @@ contract GasBudgetsTest is BaseTest {
             address(a),
             abi.encodeCall(a.confirmPayment, (0, amount / 2, keccak256("bank ref"))),
             40_000
+        );
+        _measure(
+            "anchorInvoice",
+            gateway,
+            address(a),
+            abi.encodeCall(a.anchorInvoice, (0, keccak256("RE-2025-000001"), keccak256("<Invoice/>"))),
+            32_000
         );
     }
 

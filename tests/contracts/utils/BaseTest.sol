@@ -20,6 +20,7 @@ import {
     ServiceStatus,
     Settlement,
     Terms,
+    VatCategory,
     Tier
 } from "../../../contracts/types/BillingTypes.sol";
 
@@ -110,6 +111,8 @@ abstract contract BaseTest is Test {
         t.paymentTermsDays = PAYMENT_DAYS;
         t.graceSeconds = GRACE;
         t.disputeWindowSeconds = DISPUTE_WINDOW;
+        // No VAT unless a test sets it (amounts net = gross); VAT tests set Standard and a rate.
+        t.vatCategory = VatCategory.OutsideScope;
     }
 
     /// @dev Fiat, monthly, one graduated meter with three tiers.

@@ -27,7 +27,7 @@ contract SettleTest is BaseTest {
         // January 2025 ends 2025-02-01; due 14 days later.
         uint40 due = START + 31 days + 14 days;
         vm.expectEmit(address(a));
-        emit IBillingAgreement.SettlementTriggered(0, 140_000, due, 1);
+        emit IBillingAgreement.SettlementTriggered(0, 140_000, due, 1, 140_000, 0);
         vm.prank(stranger);
         assertEq(a.settle(0), 140_000);
 

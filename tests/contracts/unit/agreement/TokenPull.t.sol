@@ -22,7 +22,7 @@ contract TokenPullTest is BaseTest {
 
     function test_SettlePullsFromPayer() public {
         vm.expectEmit(address(a));
-        emit IBillingAgreement.SettlementTriggered(0, 140_000, a.dueDate(0), 1);
+        emit IBillingAgreement.SettlementTriggered(0, 140_000, a.dueDate(0), 1, 140_000, 0);
         vm.expectEmit(address(a));
         emit IBillingAgreement.PaymentConfirmed(0, 140_000, bytes32(0));
         a.settle(0);

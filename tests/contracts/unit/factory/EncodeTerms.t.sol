@@ -26,6 +26,7 @@ contract EncodeTermsTest is BaseTest {
             t.arbiter == address(0) ? uint8(0) : uint8(1),
             uint8(t.meters.length)
         );
+        b = abi.encodePacked(b, uint8(t.vatCategory), t.vatRate);
         for (uint256 i; i < t.meters.length; ++i) {
             Meter memory m = t.meters[i];
             b = abi.encodePacked(b, uint8(m.model), m.included);
@@ -82,6 +83,8 @@ contract EncodeTermsTest is BaseTest {
             hex"000000000000000000000000", // cap
             hex"00", // arbiterKind: an operator decides disputes (no arbiter address follows the meters)
             hex"01", // one meter
+            hex"06", // VAT category: OutsideScope
+            hex"0000", // VAT rate 0
             hex"02", // Graduated
             hex"0000000000000000", // included
             hex"03", // three tiers
@@ -89,7 +92,7 @@ contract EncodeTermsTest is BaseTest {
             hex"0000000000002710" hex"000000000000000000001f40" hex"000000000000000000000000",
             hex"ffffffffffffffff" hex"000000000000000000001388" hex"000000000000000000000000"
         );
-        assertEq(packed.length, 80 + 9 + 1 + 3 * 32);
+        assertEq(packed.length, 83 + 9 + 1 + 3 * 32);
         assertEq(packed, golden);
         assertEq(h, keccak256(golden));
     }
@@ -153,7 +156,7 @@ contract EncodeTermsTest is BaseTest {
             }
         }
         (bytes memory packed,) = factory.encodeTerms(t);
-        assertEq(packed.length, 80 + 8 * (10 + 8 * 32));
+        assertEq(packed.length, 83 + 8 * (10 + 8 * 32));
         assertEq(packed, _expected(t));
     }
 
@@ -375,9 +378,9 @@ contract EncodeTermsTest is BaseTest {
 
     function test_RevertWhen_MetersOffsetOutsideCallData() public view {
         bytes memory data = abi.encodeCall(factory.encodeTerms, (_fiatTerms()));
-        // Head word 15 of the struct is the offset of the meters array: point it past the end.
+        // Head word 17 of the struct is the offset of the meters array: point it past the end.
         assembly {
-            mstore(add(add(data, 0x20), add(4, add(0x20, mul(15, 0x20)))), 0x100000)
+            mstore(add(add(data, 0x20), add(4, add(0x20, mul(17, 0x20)))), 0x100000)
         }
         (bool ok, bytes memory ret) = _call(data);
         assertFalse(ok);
@@ -388,10 +391,32 @@ contract EncodeTermsTest is BaseTest {
         Terms memory t = _fiatTerms();
         t.arbiter = address(0xA4B1);
         bytes memory data = abi.encodeCall(factory.encodeTerms, (t));
-        // Head word 14 of the struct is the arbiter: set a bit above 160.
+        // Head word 16 of the struct is the arbiter: set a bit above 160.
         assembly {
-            let w := add(add(data, 0x20), add(4, add(0x20, mul(14, 0x20))))
+            let w := add(add(data, 0x20), add(4, add(0x20, mul(16, 0x20))))
             mstore(w, or(mload(w), shl(160, 1)))
+        }
+        (bool ok, bytes memory ret) = _call(data);
+        assertFalse(ok);
+        assertEq(ret, abi.encodeWithSelector(ITermsErrors.Terms_MalformedEncoding.selector));
+    }
+
+    function test_RevertWhen_VatCategoryNotAnEnumValue() public view {
+        bytes memory data = abi.encodeCall(factory.encodeTerms, (_fiatTerms()));
+        // Head word 14 of the struct is the VAT category: 7 is past OutsideScope (6).
+        assembly {
+            mstore(add(add(data, 0x20), add(4, add(0x20, mul(14, 0x20)))), 7)
+        }
+        (bool ok, bytes memory ret) = _call(data);
+        assertFalse(ok);
+        assertEq(ret, abi.encodeWithSelector(ITermsErrors.Terms_MalformedEncoding.selector));
+    }
+
+    function test_RevertWhen_VatRateDoesNotFitUint16() public view {
+        bytes memory data = abi.encodeCall(factory.encodeTerms, (_fiatTerms()));
+        // Head word 15 of the struct is the VAT rate: set a bit above 16.
+        assembly {
+            mstore(add(add(data, 0x20), add(4, add(0x20, mul(15, 0x20)))), shl(16, 1))
         }
         (bool ok, bytes memory ret) = _call(data);
         assertFalse(ok);

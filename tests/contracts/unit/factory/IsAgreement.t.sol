@@ -15,12 +15,12 @@ contract IsAgreementTest is BaseTest {
     }
 
     function test_TrueForSmallestAgreement() public {
-        // One Flat meter: proxy (45), parties (40), header (80) and a 21-byte meter record.
+        // One Flat meter: proxy (45), parties (40), header (83) and a 21-byte meter record.
         Terms memory t = _baseTerms();
         t.meters = new Meter[](1);
         t.meters[0] = _flatMeter(990_000);
         address a = address(_create(t));
-        assertEq(a.code.length, 45 + 40 + 80 + 21);
+        assertEq(a.code.length, 45 + 40 + 83 + 21);
         assertTrue(factory.isAgreement(a));
     }
 

@@ -3,7 +3,7 @@ pragma solidity 0.8.30;
 
 import {BaseTest} from "../../utils/BaseTest.sol";
 import {MockToken} from "../../../../contracts/mocks/MockToken.sol";
-import {IntervalKind, Meter, PriceModel, Terms, Tier} from "../../../../contracts/types/BillingTypes.sol";
+import {IntervalKind, Meter, PriceModel, Terms, Tier, VatCategory} from "../../../../contracts/types/BillingTypes.sol";
 
 /// @notice The examples of docs/terms-encoding.md, reproduced on-chain: the worked example of "Amount of one period"
 ///         and the "Test vector" (its packed bytes, termsHash, meter amounts, subtotal and amount). The Python
@@ -36,6 +36,8 @@ contract TermsEncodingDocTest is BaseTest {
         t.disputeWindowSeconds = 2_592_000;
         t.minimumCommitment = 10_000;
         t.cap = 1_000_000;
+        t.vatCategory = VatCategory.Standard;
+        t.vatRate = 1900; // 19.00 %
         t.meters = new Meter[](5);
         t.meters[0].model = PriceModel.Flat;
         t.meters[0].price = 4_900_000;
@@ -65,7 +67,7 @@ contract TermsEncodingDocTest is BaseTest {
     function test_TestVectorPackedBytesAndHash() public view {
         (bytes memory packed, bytes32 h) = factory.encodeTerms(_docTerms());
         bytes memory expected = bytes.concat(
-            hex"5fbdb2315678afecb367f032d93f642f64180aa3455552020400000000010067748580006955b90000278d00000e0003f48000278d000000000000000000000027100000000000000000000f42400005",
+            hex"5fbdb2315678afecb367f032d93f642f64180aa3455552020400000000010067748580006955b90000278d00000e0003f48000278d000000000000000000000027100000000000000000000f4240000500076c",
             hex"0000000000000000000000000000000000004ac4a00200000000000003e803000000000000271000000000000000000000003200000000000000",
             hex"000000000000000000000186a000000000000000000000001e000000000000000000001388ffffffffffffffff00000000000000000000000a00"
         );
@@ -75,13 +77,18 @@ contract TermsEncodingDocTest is BaseTest {
             hex"ffffff00000000000000000000000f00000000000000000000000001000000000000000500000000000000000000000704000000000000000000",
             hex"000000000000640000000000000000000061a8"
         );
-        assertEq(packed.length, 331);
+        assertEq(packed.length, 334);
         assertEq(packed, expected);
-        assertEq(h, 0xf82374495c80cbdc11ea55c2e2916cb900b6f6947c9775961e826e92fab2b387);
+        assertEq(h, 0x4e73d868047955c5867eb1430083d3f19d985dee236e554a19c8a85d9c14273a);
     }
 
     function test_TestVectorAmount() public view {
-        assertEq(factory.computeAmount(_docTerms(), _docUsage()), 10_820); // 108.20 EUR
+        // Net 108.20 EUR, VAT 19 % of it: 20.558 → 20.56 EUR (half up), settlement amount 128.76 EUR.
+        (uint256 net, uint256 vat, uint256 gross) = factory.computeCharge(_docTerms(), _docUsage());
+        assertEq(net, 10_820);
+        assertEq(vat, 2056);
+        assertEq(gross, 12_876);
+        assertEq(factory.computeAmount(_docTerms(), _docUsage()), 12_876);
     }
 
     function test_TestVectorMeterAmountsAndSubtotal() public view {
@@ -97,15 +104,18 @@ contract TermsEncodingDocTest is BaseTest {
             t.meters[0] = all.meters[i];
             uint64[] memory one = new uint64[](1);
             one[0] = usage[i];
-            assertEq(factory.computeAmount(t, one), expected[i]);
+            (uint256 net,,) = factory.computeCharge(t, one);
+            assertEq(net, expected[i]);
             subtotal += expected[i];
         }
         assertEq(subtotal, 108_199_500);
         (all.priceDecimals, all.minimumCommitment, all.cap) = (0, 0, 0);
-        assertEq(factory.computeAmount(all, usage), 108_199_500);
+        (uint256 subtotalOnChain,,) = factory.computeCharge(all, usage);
+        assertEq(subtotalOnChain, 108_199_500);
         // Rounded once, half up, at priceDecimals 4: 10,819.95 → 10,820.
         all.priceDecimals = 4;
-        assertEq(factory.computeAmount(all, usage), 10_820);
+        (uint256 rounded,,) = factory.computeCharge(all, usage);
+        assertEq(rounded, 10_820);
     }
 
     function test_WorkedExample() public view {
