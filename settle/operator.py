@@ -274,7 +274,7 @@ def _terms_lines(terms: Terms) -> list[str]:
             for i, meter in enumerate(value):
                 lines.append(f"meters[{i}]: {json.dumps(meter)}")
         else:
-            lines.append(f"{key}: {value}")
+            lines.append(f"{key}: {json.dumps(value) if isinstance(value, dict) else value}")
     return lines
 
 

@@ -31,7 +31,20 @@ from settle.calendar import SECONDS_PER_DAY, IntervalKind, Schedule
 from settle.errors import ValidationError
 from settle.keccak import is_checksum_address, keccak, to_checksum_address
 from settle.money import InvalidAmount, decimal_places, format_minor, parse_minor, plain
-from settle.terms import MAX_DIGITS, UINT64_MAX, UINT96_MAX, ZERO_ADDRESS, InvalidTerms, Meter, PriceModel, Terms, Tier
+from settle.terms import (
+    MAX_DIGITS,
+    UINT64_MAX,
+    UINT96_MAX,
+    VAT_RATE_SCALE,
+    ZERO_ADDRESS,
+    InvalidTerms,
+    Meter,
+    PriceModel,
+    Terms,
+    Tier,
+    VatCategory,
+)
+from settle.unit_codes import check_unit_code
 
 __all__ = [
     "ISO_4217_DIGITS",
@@ -40,6 +53,7 @@ __all__ = [
     "PartySpec",
     "SpecError",
     "SpecLoader",
+    "TaxSpec",
     "TierSpec",
     "TokenInfo",
     "format_duration",
@@ -52,6 +66,7 @@ __all__ = [
     "parse_spec",
     "parse_timestamp",
     "salt_for",
+    "tax_document",
     "terms_document",
 ]
 
@@ -403,6 +418,57 @@ IntervalValue = Annotated[
 ]
 ModelName = Annotated[Literal["flat", "per_unit", "graduated", "volume", "package"], BeforeValidator(_parse_model)]
 
+_VAT_ID_RE = re.compile(r"^[A-Z]{2}[0-9A-Z+*.]{2,12}$")
+
+
+def _parse_vat_id(value: Any) -> Any:
+    """A VAT identification number: country prefix and 2 to 12 characters; spaces, dots and dashes dropped."""
+    if not isinstance(value, str):
+        return value
+    compact = re.sub(r"[\s.\-]", "", value).upper()
+    if not _VAT_ID_RE.match(compact):
+        raise PydanticCustomError(
+            "vat_id",
+            "{value} is not a VAT id (two-letter country prefix and 2 to 12 letters or digits, e.g. DE123456789)",
+            {"value": repr(value)},
+        )
+    return compact
+
+
+def _parse_unit_code(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return check_unit_code(value.strip())
+    except ValueError as exc:
+        raise PydanticCustomError("unit_code", "{problem}", {"problem": str(exc)}) from None
+
+
+def _parse_vat_code(value: Any) -> Any:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+VatId = Annotated[
+    str,
+    BeforeValidator(_parse_vat_id),
+    WithJsonSchema({"type": "string", "pattern": "^[A-Za-z]{2}[0-9A-Za-z+*. -]{2,16}$", "examples": ["DE123456789"]}),
+]
+UnitCode = Annotated[
+    str,
+    BeforeValidator(_parse_unit_code),
+    WithJsonSchema({"type": "string", "description": "UN/ECE Recommendation 20 unit code", "examples": ["C62", "HUR", "E34", "KWH"]}),
+]
+VatCode = Annotated[Literal["S", "AE", "K", "G", "E", "Z", "O"], BeforeValidator(_parse_vat_code)]
+_VAT_CODE_NAMES = {
+    "S": "standard rate",
+    "AE": "reverse charge",
+    "K": "intra-community supply",
+    "G": "export outside the EU",
+    "E": "exempt",
+    "Z": "zero rated",
+    "O": "outside the scope of VAT",
+}
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -413,6 +479,11 @@ class PartySpec(_Strict):
 
     address: Address = Field(description="The party's account: it accepts the terms and, for the payer, pays")
     name: str = Field(min_length=1, description="Display name, e.g. the company's legal name")
+    vat_id: VatId | None = Field(
+        default=None,
+        description="VAT identification number (EN 16931 BT-31 seller, BT-48 buyer), e.g. DE123456789. The payee's is "
+        "required for tax category S, both parties' for AE and K",
+    )
 
 
 class Parties(_Strict):
@@ -441,6 +512,11 @@ class MeterSpec(_Strict):
 
     name: str = Field(min_length=1, description="What is measured, e.g. 'api_calls' (off-chain label; meters are numbered on-chain)")
     unit: str | None = Field(default=None, description="Unit shown next to quantities, e.g. 'call' or 'GB-month'")
+    unit_code: UnitCode | None = Field(
+        default=None,
+        description="UN/ECE Recommendation 20 code of the unit for invoices (EN 16931 BT-130), e.g. C62 (one), HUR (hour), "
+        "E34 (gigabyte), KWH (kilowatt hour); off-chain",
+    )
     model: ModelName = Field(
         description="flat: fee per period; per_unit: billable × price; graduated: each unit at its tier's price; "
         "volume: all units at the price of the tier the total falls in; package: per started block of package_size"
@@ -460,6 +536,27 @@ class MeterSpec(_Strict):
         if self.model in ("graduated", "volume") and not self.tiers:
             raise PydanticCustomError("missing_for_model", "are required for a {model} meter", {"model": self.model, "field": "tiers"})
         return self
+
+
+class TaxSpec(_Strict):
+    """The VAT both parties agree to: part of the terms (and their hash)."""
+
+    category: VatCode = Field(
+        description="VAT category (EN 16931 BT-151, UNCL 5305): S standard rate, AE reverse charge, K intra-community "
+        "supply, G export outside the EU, E exempt, Z zero rated, O outside the scope of VAT",
+        examples=["S", "AE"],
+    )
+    rate: Amount | None = Field(
+        default=None,
+        description='VAT rate in percent with at most two decimals, e.g. "19.00" or "7"; required for S (above 0, at most '
+        "100); omitted (or 0) for every other category",
+        examples=["19.00"],
+    )
+
+    @property
+    def vat_category(self) -> VatCategory:
+        """The on-chain category (``VatCategory.STANDARD`` for ``S`` …)."""
+        return VatCategory.from_code(self.category)
 
 
 class AgreementSpec(_Strict):
@@ -514,6 +611,10 @@ class AgreementSpec(_Strict):
         description="Who decides a dispute the parties do not resolve by consent, once the dispute window has closed: "
         "'operator' (any holder of the factory's operator role) or the address of an arbiter both parties name",
     )
+    tax: TaxSpec = Field(
+        description="VAT of everything the agreement charges (required): the settlement amount is the net amount plus this "
+        "VAT, computed once per period and rounded half up"
+    )
     meters: list[MeterSpec] = Field(min_length=1, description="One to eight meters, numbered on-chain by their position here")
 
     @model_validator(mode="after")
@@ -527,6 +628,24 @@ class AgreementSpec(_Strict):
                     {"i": i, "name": repr(meter.name), "j": seen[meter.name]},
                 )
             seen[meter.name] = i
+        return self
+
+    @model_validator(mode="after")
+    def _vat_ids_for_the_category(self) -> AgreementSpec:
+        category = self.tax.category
+        needed = {"S": ("payee",), "AE": ("payer", "payee"), "K": ("payer", "payee")}.get(category, ())
+        for role in needed:
+            if getattr(self.parties, role).vat_id is None:
+                why = (
+                    "the payee's VAT id goes on every invoice with VAT (EN 16931 BR-S-02)"
+                    if category == "S"
+                    else f"{_VAT_CODE_NAMES[category]} needs both parties' VAT ids on the invoice (EN 16931 BR-{category}-02, -03)"
+                )
+                raise PydanticCustomError(
+                    "vat_id_required",
+                    "parties.{role}.vat_id: is required for tax category {category}: {why}",
+                    {"role": role, "category": category, "why": why},
+                )
         return self
 
     # -- conversion ------------------------------------------------------------------------------------------------
@@ -617,6 +736,20 @@ class AgreementSpec(_Strict):
                 problems.append(f"{exc}{why}")
                 return 0
 
+        vat_category = self.tax.vat_category
+        vat_rate = 0
+        if self.tax.rate is not None:
+            try:
+                vat_rate = parse_minor(self.tax.rate, 2, field="tax.rate", maximum=VAT_RATE_SCALE)
+            except InvalidAmount as exc:
+                problems.append(
+                    f"tax.rate: {plain(self.tax.rate)} % is not a rate of 0 to 100 % with at most two decimals"
+                    if exc.code in ("decimals", "too_large")
+                    else str(exc)
+                )
+        elif vat_category is VatCategory.STANDARD:
+            problems.append('tax.rate: is required for category S (standard rate), e.g. "19.00"')
+
         minimum = minor_units("minimum_commitment", self.minimum_commitment)
         cap = minor_units("cap", self.cap)
         if self.cap is not None and cap == 0 and not problems:
@@ -661,6 +794,8 @@ class AgreementSpec(_Strict):
             dispute_window_seconds=self.dispute_window,
             minimum_commitment=minimum,
             cap=cap,
+            vat_category=vat_category,
+            vat_rate=vat_rate,
             arbiter=ZERO_ADDRESS if self.arbiter == "operator" else self.arbiter,
             meters=tuple(meters),
         )
@@ -730,6 +865,8 @@ _FIELD_NAMES = {
     "dispute_window_seconds": "dispute_window",
     "minimum_commitment": "minimum_commitment",
     "cap": "cap",
+    "vat_category": "tax.category",
+    "vat_rate": "tax.rate",
     "arbiter": "arbiter",
     "meters": "meters",
 }
@@ -744,14 +881,32 @@ def _spec_problem(exc: InvalidTerms, terms: Terms, spec: AgreementSpec) -> str:
     def money(minor: int) -> str:
         return format_minor(minor, terms.minor_digits, terms.currency)
 
-    if path == "cap" and "below" in problem:
-        problem = f"{money(terms.cap)} is below minimum_commitment {money(terms.minimum_commitment)} (omit cap for none)"
-    elif path == "cap" and problem.startswith("required"):
-        from settle.pricing import max_period_amount
+    if path == "vat_rate" and terms.vat_category is VatCategory.STANDARD:
+        problem = (
+            "0 % is not a standard rate; for 0 % use category Z (zero rated)"
+            if terms.vat_rate == 0
+            else f"{terms.vat_percent} % is above 100 %"
+        )
+    elif path == "vat_rate":
+        code = terms.vat_category.code
+        problem = f"category {code} ({_VAT_CODE_NAMES[code]}) takes no rate (its VAT is 0 %); remove tax.rate"
+    elif path == "cap" and "plus VAT" in problem:
+        from settle.terms import max_cap_for_rate
 
         problem = (
-            f"required: without a cap one period could cost up to {money(max_period_amount(terms))}, more than a "
-            f"settlement holds ({money(2**96 - 1)}); set a cap (at most {money(2**96 - 1)})"
+            f"{money(terms.cap)} plus {terms.vat_percent} % VAT is more than a settlement holds ({money(2**96 - 1)}); "
+            f"lower the cap to at most {money(max_cap_for_rate(terms.vat_rate))}"
+        )
+    elif path == "cap" and "below" in problem:
+        problem = f"{money(terms.cap)} is below minimum_commitment {money(terms.minimum_commitment)} (omit cap for none)"
+    elif path == "cap" and problem.startswith("required"):
+        from settle.pricing import max_period_gross
+        from settle.terms import max_cap_for_rate
+
+        problem = (
+            f"required: without a cap one period could cost up to {money(max_period_gross(terms))}"
+            f"{' with VAT' if terms.vat_rate else ''}, more than a settlement holds ({money(2**96 - 1)}); set a cap "
+            f"(at most {money(max_cap_for_rate(terms.vat_rate))})"
         )
     elif path == "end" and terms.end:
         schedule = Schedule(terms.start, terms.interval_kind, terms.interval)
@@ -859,6 +1014,11 @@ def _pydantic_problems(exc: PydanticValidationError) -> list[str]:
             name = str(loc[-1])
             known = _fields_at(loc[:-1])
             problem = f"{_loc_path(loc)}: is not a known field{_did_you_mean(name, known)}"
+        elif kind == "missing" and loc == ("tax",):
+            problem = (
+                'tax: is required: name the VAT category and, for S, the rate, e.g. `tax: {category: S, rate: "19.00"}` '
+                "(categories: S, AE, K, G, E, Z, O)"
+            )
         elif kind == "missing":
             problem = f"{_loc_path(loc)}: is required"
         elif kind == "literal_error":
@@ -881,7 +1041,7 @@ def _pydantic_problems(exc: PydanticValidationError) -> list[str]:
             problem = f"{_loc_path(loc) or 'spec'}: expected a mapping of fields, got {type(value).__name__}"
         elif kind == "list_type":
             problem = f"{_loc_path(loc)}: expected a list, got {type(value).__name__}"
-        elif kind == "duplicate_meter":
+        elif kind in ("duplicate_meter", "vat_id_required"):
             problem = err["msg"]
         elif kind == "missing_for_model":
             problem = f"{_loc_path((*loc, err['ctx']['field']))}: {err['msg']}"
@@ -961,6 +1121,7 @@ def terms_document(terms: Terms) -> dict[str, Any]:
     doc["minimum_commitment"] = format_minor(terms.minimum_commitment, terms.minor_digits)
     if terms.cap:
         doc["cap"] = format_minor(terms.cap, terms.minor_digits)
+    doc["tax"] = tax_document(terms)
     doc["arbiter"] = "operator" if terms.arbiter_is_operator else terms.arbiter
     meters = []
     for meter in terms.meters:
@@ -982,6 +1143,14 @@ def terms_document(terms: Terms) -> dict[str, Any]:
             ]
         meters.append(m)
     doc["meters"] = meters
+    return doc
+
+
+def tax_document(terms: Terms) -> dict[str, str]:
+    """The terms' VAT in the spec's notation: ``{"category": "S", "rate": "19.00"}`` (no rate but for S)."""
+    doc = {"category": terms.vat_category.code}
+    if terms.vat_category.takes_rate:
+        doc["rate"] = format_minor(terms.vat_rate, 2)
     return doc
 
 

@@ -99,6 +99,25 @@ class PeriodView:
     settlement_version: int
     #: While Disputed: the part of the amount the payer disputes.
     disputed: int = 0
+    #: Net amount and VAT of the settlement as its ``SettlementTriggered`` event carries them (their sum is what was
+    #: billed at settlement); ``None`` while unsettled or when the event was not read.
+    settled_net: int | None = None
+    settled_vat: int | None = None
+
+    @property
+    def net(self) -> int:
+        """The net amount: the settlement's (from its event) once settled, else the running charge's."""
+        return self.charge.net if self.settled_net is None else self.settled_net
+
+    @property
+    def vat(self) -> int:
+        """The VAT: the settlement's (from its event) once settled, else the running charge's."""
+        return self.charge.vat if self.settled_vat is None else self.settled_vat
+
+    @property
+    def gross(self) -> int:
+        """Net plus VAT (the amount billed at settlement; a resolved dispute may lower ``amount`` since)."""
+        return self.net + self.vat
 
     @property
     def open_amount(self) -> int:
@@ -181,6 +200,9 @@ class AgreementView:
                         "rounded": amount(p.charge.rounded),
                         "minimum_applied": p.charge.minimum_applied,
                         "cap_applied": p.charge.cap_applied,
+                        "net": amount(p.charge.net),
+                        "vat": amount(p.charge.vat),
+                        "gross": amount(p.charge.gross),
                         "amount": amount(p.charge.amount),
                         "contract_preview": amount(p.preview_amount),
                         "matches_contract": p.charge.amount == p.preview_amount,
@@ -188,6 +210,9 @@ class AgreementView:
                     "settlement": None
                     if not p.settled
                     else {
+                        "net": amount(p.net),
+                        "vat": amount(p.vat),
+                        "gross": amount(p.gross),
                         "amount": amount(p.amount),
                         "paid": amount(p.paid),
                         "open": amount(p.open_amount),
@@ -468,6 +493,14 @@ def read_agreement(
         views.update(zip(earlier_open, _chunks(chain.read_many(calls, block=at), len(_PERIOD_VIEWS)), strict=True))
     terms_by_version = {v.version: v.terms for v in versions}
     periods = [_period(p, views[p], terms_by_version, in_force) for p in earlier_open + shown]
+    # Net and VAT per settlement as the chain recorded them (SettlementTriggered), not recomputed.
+    settled_split = {int(h.args["period"]): (int(h.args["net"]), int(h.args["vat"])) for h in history if h.event == "SettlementTriggered"}
+    periods = [
+        dataclasses.replace(p, settled_net=settled_split[p.period][0], settled_vat=settled_split[p.period][1])
+        if p.settled and p.period in settled_split
+        else p
+        for p in periods
+    ]
 
     view = AgreementView(
         address=address,
@@ -632,7 +665,8 @@ def _summary(name: str, a: dict[str, Any], terms: Terms) -> str:
                 f"usage epoch now {a['epoch']}"
             )
         case "SettlementTriggered":
-            return f"period {a['period']} settled for {money(a['amount'])}, due {format_timestamp(int(a['dueDate']))}"
+            split = f" ({money(a['net'])} net + {money(a['vat'])} VAT)" if int(a["vat"]) else ""
+            return f"period {a['period']} settled for {money(a['amount'])}{split}, due {format_timestamp(int(a['dueDate']))}"
         case "PaymentConfirmed":
             return f"period {a['period']}: payment of {money(a['amount'])}"
         case "TokenPullFailed":

@@ -50,6 +50,8 @@ def render(view: AgreementView, console: Any) -> None:
         f"{view.current_period}: {_when(view.current_period_start)} → {_when(view.current_period_end)} ({_compact(view.time_left)} left)",
     )
     overview.add_row("next to settle", str(view.next_period_to_settle))
+    tax = view.terms.vat_category
+    overview.add_row("tax", f"{tax.code} {view.terms.vat_percent} %" if tax.takes_rate else f"{tax.code} (no VAT charged)")
     overview.add_row("outstanding", view.money(view.outstanding))
     console.print(overview)
 
@@ -62,7 +64,9 @@ def render(view: AgreementView, console: Any) -> None:
     terms_table.add_column(style="bold")
     terms_table.add_column()
     for key, value in doc.items():
-        if key != "meters":
+        if key == "tax":
+            terms_table.add_row(key, value["category"] + (f" {value['rate']} %" if "rate" in value else ""))
+        elif key != "meters":
             terms_table.add_row(key, str(value))
     console.print(terms_table)
     meters = Table(title="Meters", title_justify="left")
@@ -81,8 +85,9 @@ def render(view: AgreementView, console: Any) -> None:
     console.print(meters)
 
     periods = Table(title=f"Periods (amounts in {view.terms.currency})", title_justify="left")
-    for column in ("period", "from", "to", "v", "usage", "running charge", "settled", "paid", "open", "due", "status"):
-        periods.add_column(column, justify="right" if column in ("running charge", "settled", "paid", "open") else "left")
+    money_columns = ("running charge", "net", "VAT", "settled", "paid", "open")
+    for column in ("period", "from", "to", "v", "usage", *money_columns, "due", "status"):
+        periods.add_column(column, justify="right" if column in money_columns else "left")
     digits = view.terms.minor_digits
     for p in view.periods:
         usage = ", ".join(f"{view.meter_name(i)} {q:,}" for i, q in enumerate(p.usage))
@@ -99,6 +104,8 @@ def render(view: AgreementView, console: Any) -> None:
             str(p.version),
             usage,
             charge,
+            format_minor(p.net, digits) if p.settled else "",
+            format_minor(p.vat, digits) if p.settled else "",
             format_minor(p.amount, digits) if p.settled else "",
             format_minor(p.paid, digits) if p.settled else "",
             format_minor(p.open_amount, digits) if p.settled else "",
@@ -121,7 +128,13 @@ def render(view: AgreementView, console: Any) -> None:
             detail.add_row("minimum commitment", "", format_minor(terms.minimum_commitment, digits))
         if p.charge.cap_applied:
             detail.add_row("cap", "", format_minor(terms.cap, digits))
-        detail.add_row("amount", "", format_minor(p.charge.amount, digits))
+        detail.add_row("net", "", format_minor(p.charge.net, digits))
+        detail.add_row(
+            f"VAT {view.version_terms(p.version).vat_category.code} {view.version_terms(p.version).vat_percent} %",
+            "",
+            format_minor(p.charge.vat, digits),
+        )
+        detail.add_row("amount (net + VAT)", "", format_minor(p.charge.amount, digits))
         console.print(detail)
 
     if len(view.versions) > 1 or view.history:

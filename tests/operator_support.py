@@ -70,6 +70,8 @@ def spec_document(start: int, *, reference: str = "T-1", interval: str = "daily"
         "dispute_window": "7d",
         "minimum_commitment": "10.00",
         "cap": "5000.00",
+        # No VAT (outside scope): amounts net = gross, as the operator tests expect; VAT tests pass their own tax.
+        "tax": {"category": "O"},
         "meters": [
             {
                 "name": "api_calls",

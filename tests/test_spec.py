@@ -33,7 +33,7 @@ from settle.spec import (
     salt_for,
     terms_document,
 )
-from settle.terms import MAX_DIGITS, UINT64_MAX, UINT96_MAX, ZERO_ADDRESS, Meter, PriceModel, Terms, Tier
+from settle.terms import MAX_DIGITS, UINT64_MAX, UINT96_MAX, ZERO_ADDRESS, Meter, PriceModel, Terms, Tier, VatCategory
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -49,6 +49,7 @@ def base() -> dict[str, Any]:
         "currency": "EUR",
         "interval": "monthly",
         "start": "2026-01-01",
+        "tax": {"category": "O"},
         "meters": [
             {
                 "name": "api_calls",
@@ -541,10 +542,12 @@ def test_examples_cover_what_the_issue_asks():
 
 
 def test_terms_document_round_trips_through_a_spec():
-    terms = load_spec(EXAMPLES / "api-plan.yaml").to_terms()
-    document = {**terms_document(terms), "parties": base()["parties"]}
+    spec = load_spec(EXAMPLES / "api-plan.yaml")
+    terms = spec.to_terms()
+    document = {**terms_document(terms), "parties": spec.parties.model_dump()}  # the VAT ids category S needs
     document["meters"] = [{"name": f"m{i}", **m} for i, m in enumerate(document["meters"])]
     assert parse_spec(document).to_terms() == terms
+    assert document["tax"] == {"category": "S", "rate": "19.00"}
 
 
 def test_published_json_schema_is_current():
@@ -595,3 +598,114 @@ def test_a_cap_is_required_where_a_period_could_outgrow_a_settlement():
         f"set a cap (at most {limit})"
     )
     assert parse_spec({**data, "cap": "1000000"}).to_terms().cap == 100_000_000
+
+
+# -- VAT: the tax section, VAT ids and unit codes -----------------------------------------------------------------------
+
+VAT_IDS = {"payer": "DE 811 907 980", "payee": "DE136695976"}
+
+
+def with_tax(tax: Any, vat_ids: tuple[str, ...] = ("payer", "payee")) -> dict[str, Any]:
+    data = changed(tax=tax)
+    for role in vat_ids:
+        data["parties"][role]["vat_id"] = VAT_IDS[role]
+    return data
+
+
+def test_standard_rate_becomes_the_terms_vat():
+    spec = parse_spec(with_tax({"category": "s", "rate": "19.00"}, ("payee",)))
+    terms = spec.to_terms()
+    assert (terms.vat_category, terms.vat_rate) == (VatCategory.STANDARD, 1_900)
+    assert spec.tax.vat_category is VatCategory.STANDARD and spec.tax.category == "S"
+    assert spec.parties.payee.vat_id == "DE136695976" and spec.parties.payer.vat_id is None
+    assert parse_spec(with_tax({"category": "S", "rate": 7}, ("payee",))).to_terms().vat_rate == 700
+    assert parse_spec(with_tax({"category": "S", "rate": "0.01"}, ("payee",))).to_terms().vat_rate == 1
+
+
+@pytest.mark.parametrize(("code", "category"), [("AE", VatCategory.REVERSE_CHARGE), ("K", VatCategory.INTRA_COMMUNITY)])
+def test_reverse_charge_and_intra_community_need_both_vat_ids(code: str, category: VatCategory):
+    assert parse_spec(with_tax({"category": code})).to_terms().vat_category is category
+    assert one_problem(with_tax({"category": code}, ("payee",))) == (
+        f"parties.payer.vat_id: is required for tax category {code}: "
+        f"{'reverse charge' if code == 'AE' else 'intra-community supply'} needs both parties' VAT ids on the invoice "
+        f"(EN 16931 BR-{code}-02, -03)"
+    )
+    assert one_problem(with_tax({"category": code}, ())).startswith("parties.payer.vat_id: is required")
+    assert one_problem(with_tax({"category": code}, ("payer",))).startswith("parties.payee.vat_id: is required")
+
+
+def test_standard_rate_needs_the_payees_vat_id():
+    assert one_problem(with_tax({"category": "S", "rate": "19.00"}, ("payer",))) == (
+        "parties.payee.vat_id: is required for tax category S: the payee's VAT id goes on every invoice with VAT (EN 16931 BR-S-02)"
+    )
+
+
+@pytest.mark.parametrize("code", ["G", "E", "Z", "O"])
+def test_other_categories_need_no_vat_id_and_no_rate(code: str):
+    terms = parse_spec(with_tax({"category": code}, ())).to_terms()
+    assert (terms.vat_category.code, terms.vat_rate) == (code, 0)
+    assert parse_spec(with_tax({"category": code, "rate": "0"}, ())).to_terms().vat_rate == 0
+
+
+def test_missing_tax_section_is_a_clear_error():
+    data = base()
+    del data["tax"]
+    assert one_problem(data) == (
+        'tax: is required: name the VAT category and, for S, the rate, e.g. `tax: {category: S, rate: "19.00"}` '
+        "(categories: S, AE, K, G, E, Z, O)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("tax", "problem"),
+    [
+        ({"category": "S"}, 'tax.rate: is required for category S (standard rate), e.g. "19.00"'),
+        ({"category": "S", "rate": "0"}, "tax.rate: 0 % is not a standard rate; for 0 % use category Z (zero rated)"),
+        ({"category": "S", "rate": "100.01"}, "tax.rate: 100.01 % is not a rate of 0 to 100 % with at most two decimals"),
+        ({"category": "S", "rate": "19.005"}, "tax.rate: 19.005 % is not a rate of 0 to 100 % with at most two decimals"),
+        ({"category": "AE", "rate": "19"}, "tax.rate: category AE (reverse charge) takes no rate (its VAT is 0 %); remove tax.rate"),
+        ({"category": "X"}, "tax.category: 'X' is not one of S, AE, K, G, E, Z, O"),
+        ({"category": "S", "rat": "19"}, "tax.rat: is not a known field (did you mean 'rate'?)"),
+    ],
+)
+def test_tax_problems(tax: dict[str, Any], problem: str):
+    assert one_problem(with_tax(tax)) == problem
+
+
+def test_vat_id_format():
+    data = with_tax({"category": "AE"})
+    data["parties"]["payer"]["vat_id"] = "811907980"
+    assert one_problem(data) == (
+        "parties.payer.vat_id: '811907980' is not a VAT id (two-letter country prefix and 2 to 12 letters or digits, e.g. DE123456789)"
+    )
+    data["parties"]["payer"]["vat_id"] = "el-094 014 298"
+    assert parse_spec(data).parties.payer.vat_id == "EL094014298"
+
+
+def test_unit_codes():
+    data = changed()
+    data["meters"][0]["unit_code"] = "HUR"
+    assert parse_spec(data).meters[0].unit_code == "HUR"
+    data["meters"][0]["unit_code"] = "GBM"
+    assert one_problem(data) == (
+        "meters[0].unit_code: 'GBM' is not a UN/ECE Rec 20 unit code Settle knows (did you mean 'KGM' kilogram or 'GRM' gram?); "
+        "use e.g. C62 (one), HUR (hour), E34 (gigabyte), KWH (kilowatt hour)"
+    )
+    data["meters"][0]["unit_code"] = "kwh"
+    assert "codes are upper case: 'KWH' (kilowatt hour)" in one_problem(data)
+
+
+def test_cap_plus_vat_too_large_names_the_largest_cap():
+    problem = one_problem(with_tax({"category": "S", "rate": "19"}) | {"cap": "792281625142643375935439503.35"})
+    assert problem.startswith("cap: 792281625142643375935439503.35 EUR plus 19.00 % VAT is more than a settlement holds")
+    assert problem.endswith("lower the cap to at most 665782878271128887340705465.00 EUR")
+
+
+def test_examples_carry_tax_and_unit_codes():
+    api = load_spec(EXAMPLES / "api-plan.yaml")
+    assert (api.tax.category, api.tax.rate) == ("S", Decimal("19.00"))
+    assert [m.unit_code for m in api.meters] == ["C62", "E34"]
+    assert api.parties.payee.vat_id == "DE136695976"
+    token = load_spec(EXAMPLES / "token-usage-plan.yaml")
+    assert token.tax.category == "AE" and token.parties.payer.vat_id and token.parties.payee.vat_id
+    assert load_spec(EXAMPLES / "licence-fee.yaml").tax.vat_category is VatCategory.OUTSIDE_SCOPE

@@ -16,7 +16,9 @@ from operator_support import (
     PAYER,
     STRANGER,
     active,
+    chain_now,
     cli_env,
+    create_agreement,
     deployments_dir,
     factory,
     make_spec,
@@ -151,7 +153,7 @@ def test_status_json_as_a_user_runs_it(chain, billed, cli_env):
 
 
 def test_status_table_shows_the_same_figures(chain, billed, cli_env):
-    proc = settle_cli("status", billed.address, env=cli_env)
+    proc = settle_cli("status", billed.address, env={**cli_env, "COLUMNS": "220"})
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     agreement = chain.contract("IBillingAgreement", billed.address)
@@ -273,3 +275,61 @@ def test_a_pending_amendment_says_who_must_accept_from_when_and_what_changes(cha
     waiting = next(line for line in shown.stdout.splitlines() if line.startswith("Version 2 awaits acceptance by"))
     assert accounts[PAYEE].address in waiting and accounts[PAYER].address not in waiting
     assert f"would price periods from {view.current_period + 1} on" in shown.stdout and "minimum_commitment" in shown.stdout
+
+
+@pytest.fixture()
+def vat_billed(chain, sessions) -> str:
+    """An agreement at 19 % VAT (category S): period 0 settled (net + VAT), period 1 running."""
+    start = chain_now(chain) - 86_400 - 43_200
+    parties = {
+        "payer": {"address": chain.dev_accounts(3)[PAYER].address, "name": "Payer GmbH", "vat_id": "DE811907980"},
+        "payee": {"address": chain.dev_accounts(3)[PAYEE].address, "name": "Payee AG", "vat_id": "DE136695976"},
+    }
+    spec = make_spec(start, reference="VAT-1", parties=parties, tax={"category": "S", "rate": "19.00"})
+    address = str(create_agreement(sessions[OPERATOR], spec, spec_path="vat.yaml").result["agreement"])
+    accept(sessions[PAYER], address)
+    accept(sessions[PAYEE], address)
+    accounts = chain.dev_accounts(6)
+    grant_role(sessions[OPERATOR], "oracle", accounts[ORACLE].address)
+    agreement = chain.contract("IBillingAgreement", address)
+    for period in (0, 1):
+        usages = USAGE[period]
+        chain.transact(
+            agreement.functions.reportUsage(period, keccak(text=f"vat-{period}"), keccak(text="root"), 0, usages), accounts[ORACLE]
+        )
+    chain.transact(agreement.functions.settle(0), accounts[STRANGER])
+    return address
+
+
+def test_status_shows_net_vat_and_gross(chain, vat_billed, cli_env):
+    agreement = chain.contract("IBillingAgreement", vat_billed)
+    (event,) = agreement.events.SettlementTriggered().get_logs(from_block=0)
+    net, vat, amount = event["args"]["net"], event["args"]["vat"], event["args"]["amount"]
+    assert vat == (net * 1_900 + 5_000) // 10_000 > 0 and amount == net + vat == chain.call(agreement.functions.settlement(0))[0]
+
+    view = read_agreement(chain, vat_billed)
+    settled, running = view.periods
+    assert (settled.net, settled.vat, settled.gross) == (net, vat, amount)
+    assert (settled.settled_net, settled.settled_vat) == (net, vat)
+    assert running.settled_net is None and running.gross == running.charge.gross == running.preview_amount
+    assert running.vat == (running.net * 1_900 + 5_000) // 10_000
+
+    data = json.loads(settle_cli("status", vat_billed, "--json", env=cli_env).stdout)
+    first = data["periods"][0]["settlement"]
+    assert (first["net"]["minor_units"], first["vat"]["minor_units"], first["gross"]["minor_units"]) == (net, vat, amount)
+    assert data["terms"]["tax"] == {"category": "S", "rate": "19.00"}
+    second = data["periods"][1]["running_charge"]
+    assert (
+        second["gross"]["minor_units"]
+        == second["net"]["minor_units"] + second["vat"]["minor_units"]
+        == second["contract_preview"]["minor_units"]
+    )
+
+    table = settle_cli("status", vat_billed, env={**cli_env, "COLUMNS": "220"}).stdout
+    assert "tax             S 19.00 %" in table
+    assert " net " in table.replace("│", " ") and " VAT " in table.replace("│", " ")
+    row = next(line for line in table.splitlines() if line.startswith("│ 0 ") and "2,500" in line)
+    cells = [c.strip() for c in row.split("│")]
+    assert [format_minor(x, 2) for x in (amount, net, vat, amount)] == cells[6:10]
+    settled_line = next(h.summary for h in view.history if h.event == "SettlementTriggered")
+    assert f"({format_minor(net, 2, 'EUR')} net + {format_minor(vat, 2, 'EUR')} VAT)" in settled_line

@@ -91,7 +91,7 @@ def validate_command(
                 for i, (meter, named) in enumerate(zip(value, loaded.meters, strict=True)):
                     typer.echo(f"  meters[{i}] {named.name}: {json.dumps(meter)}")
             else:
-                typer.echo(f"  {key}: {value}")
+                typer.echo(f"  {key}: {json.dumps(value) if isinstance(value, dict) else value}")
     return document
 
 
