@@ -65,7 +65,14 @@ class SettlementOut(BaseModel):
     period: int
     period_start: datetime | None
     period_end: datetime | None
-    amount: Money
+    net: Money = Field(description="Net amount of the period (after included units, tiers, minimum and cap), from SettlementTriggered.")
+    vat: Money = Field(description="VAT on the net amount at the terms' rate (half up, once per period), from SettlementTriggered.")
+    gross: Money = Field(description="Net plus VAT: what the settlement billed (amount differs only after a resolved dispute).")
+    vat_category: str | None = Field(
+        default=None, description="UNCL 5305 VAT category of the terms version that priced the period: S, AE, K, G, E, Z or O."
+    )
+    vat_rate: str | None = Field(default=None, description='VAT rate of that terms version in percent, e.g. "19.00" ("0.00" but for S).')
+    amount: Money = Field(description="What is owed, VAT included: the gross amount, or what a resolved dispute set.")
     paid: Money
     open: Money
     status: str

@@ -196,6 +196,8 @@ class Projector:
                 status="pending",
                 effective_from_period=0,
                 proposed_block=lg.block_number,
+                vat_category=terms.vat_category.code,
+                vat_rate=terms.vat_rate,
             )
         )
 
@@ -223,6 +225,7 @@ class Projector:
             if replaced is not None and replaced.status == "pending":
                 replaced.status = "replaced"
         if self._version(agreement, version) is None:
+            proposed = Terms.unpack(bytes.fromhex(str(args["terms"])[2:]), validate=False)
             self.session.add(
                 TermsVersion(
                     agreement_id=agreement.id,
@@ -232,6 +235,8 @@ class Projector:
                     status="pending",
                     effective_from_period=0,
                     proposed_block=lg.block_number,
+                    vat_category=proposed.vat_category.code,
+                    vat_rate=proposed.vat_rate,
                 )
             )
         agreement.pending_version = version
@@ -293,6 +298,8 @@ class Projector:
             agreement_id=agreement.id,
             period=period,
             amount=amount,
+            net=int(args["net"]),
+            vat=int(args["vat"]),
             paid=0,
             due_at=datetime.fromtimestamp(int(args["dueDate"]), UTC),
             terms_version=int(args["termsVersion"]),

@@ -114,6 +114,10 @@ class TermsVersion(Base):
     accepted_by: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     effective_from_period: Mapped[int] = mapped_column(BigInteger, default=0)
     proposed_block: Mapped[int] = mapped_column(BigInteger)
+    #: VAT of these terms: UNCL 5305 category code (S, AE, K, G, E, Z, O) and rate in hundredths of a percent
+    #: (1900 = 19.00 %; 0 for every category but S). Versions read before VAT was part of the terms are O at 0.
+    vat_category: Mapped[str] = mapped_column(String(2), default="O", server_default="O")
+    vat_rate: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Usage(Base):
@@ -141,7 +145,12 @@ class Settlement(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     agreement_id: Mapped[int] = mapped_column(ForeignKey("gw_agreement.id"), index=True)
     period: Mapped[int] = mapped_column(BigInteger)
+    #: What is owed, VAT included: net + vat at settlement, or the amount a resolved dispute set.
     amount: Mapped[int] = mapped_column(Uint())
+    #: Net amount and VAT as the SettlementTriggered event carries them (their sum is the amount billed at
+    #: settlement; a resolved dispute changes ``amount`` only).
+    net: Mapped[int] = mapped_column(Uint())
+    vat: Mapped[int] = mapped_column(Uint(), default=0, server_default="0")
     paid: Mapped[int] = mapped_column(Uint(), default=0)
     due_at: Mapped[datetime] = mapped_column()
     terms_version: Mapped[int] = mapped_column(Integer)
