@@ -57,10 +57,10 @@ LICENCE_START = "2025-03-01"
 #: The record of the sample export the ERP withdraws (a repeat of ERP-00005's count, sent again by mistake).
 VOIDED_RECORD = "ERP-00012"
 VOID_REASON = "sent twice by the ERP: a repeat of ERP-00005's count"
-#: The payer's dispute of the API plan's January: one storage block, and the amount both parties then agree on
-#: (the billed amount less the disputed block).
+#: The payer's dispute of the API plan's January: one storage block (2.50 EUR net plus 19 % VAT, 0.475 rounded half
+#: up to 0.48: the plan bills VAT), and the amount both parties then agree on (the billed amount less the disputed block).
 DISPUTED_PERIOD = 0
-DISPUTED = "2.50"
+DISPUTED = "2.98"
 DISPUTE_REASON = "Storage: we were above 200 GB for one hour on 31 January only; the third 100 GB block is not owed"
 RESOLVE_NOTE = "Agreed: the third storage block is waived for January"
 

@@ -705,7 +705,9 @@ def test_examples_carry_tax_and_unit_codes():
     api = load_spec(EXAMPLES / "api-plan.yaml")
     assert (api.tax.category, api.tax.rate) == ("S", Decimal("19.00"))
     assert [m.unit_code for m in api.meters] == ["C62", "E34"]
-    assert api.parties.payee.vat_id == "DE136695976"
-    token = load_spec(EXAMPLES / "token-usage-plan.yaml")
-    assert token.tax.category == "AE" and token.parties.payer.vat_id and token.parties.payee.vat_id
-    assert load_spec(EXAMPLES / "licence-fee.yaml").tax.vat_category is VatCategory.OUTSIDE_SCOPE
+    assert api.parties.payee.vat_id == "DE987654321"
+    licence = load_spec(EXAMPLES / "licence-fee.yaml")
+    assert licence.tax.vat_category is VatCategory.REVERSE_CHARGE and licence.to_terms().vat_rate == 0
+    assert (licence.parties.payer.vat_id, licence.parties.payee.vat_id) == ("IE6388047V", "DE811907980")
+    assert [m.unit_code for m in licence.meters] == ["LS"]
+    assert load_spec(EXAMPLES / "token-usage-plan.yaml").tax.vat_category is VatCategory.OUTSIDE_SCOPE

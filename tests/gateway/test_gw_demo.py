@@ -62,7 +62,8 @@ def _check(result: DemoResult) -> None:
         return [dict(e["args"]) for e in chain.contract("IBillingAgreement", plan.address).events[name]().get_logs(from_block=0)]
 
     # usage on-chain is the sum of the export's records less the one the ERP withdrew (corrected on-chain, the
-    # usage epoch moved on); the billed amount is the reference model's, the agreed one 2.50 EUR less after the dispute
+    # usage epoch moved on); the billed amount is the reference model's (net + 19 % VAT), the agreed one 2.98 EUR less
+    # after the dispute (one storage block, 2.50 EUR net + 0.48 EUR VAT)
     usage = _usage_from_export(without=VOIDED_RECORD)
     assert (
         result.voided_record == VOIDED_RECORD
@@ -74,16 +75,20 @@ def _check(result: DemoResult) -> None:
     assert chain.call(api_contract.functions.usageOf(0)) == api_usage and chain.call(api_contract.functions.usageEpoch()) == 1
     [corrected] = events(api, "UsageCorrected")
     assert (corrected["period"], corrected["meter"], corrected["corrected"], corrected["epoch"]) == (0, 0, api_usage[0], 1)
-    billed = period_charge(api_terms, api_usage).amount
-    assert billed == result.billed == 16_753  # the model's figure, pinned so a change to the story shows here
-    assert result.agreed == billed - 250
+    charge = period_charge(api_terms, api_usage)
+    billed = charge.amount
+    assert (charge.net, charge.vat) == (16_753, 3_183)  # the model's figures, pinned so a change to the story shows here
+    assert billed == result.billed == 19_936
+    [triggered] = [e for e in events(api, "SettlementTriggered") if e["period"] == 0]
+    assert (triggered["net"], triggered["vat"], triggered["amount"]) == (16_753, 3_183, 19_936)
+    assert result.agreed == billed - 298
     [disputed] = events(api, "SettlementDisputed")
-    assert (disputed["period"], disputed["amount"]) == (0, 250)
+    assert (disputed["period"], disputed["amount"]) == (0, 298)
     [resolved] = events(api, "DisputeResolved")
     assert (resolved["period"], resolved["previousAmount"], resolved["agreedAmount"]) == (0, billed, result.agreed)
     assert resolved["arbiter"] == "0x" + "0" * 40  # by consent
     assert settlement(api, 0)[:2] == (result.agreed, result.agreed) and settlement(api, 0)[3] == PAID
-    assert settlement(api, 1)[:2] == (10_000, 0) and settlement(api, 1)[3] == RETURNED  # the minimum, returned
+    assert settlement(api, 1)[:2] == (11_900, 0) and settlement(api, 1)[3] == RETURNED  # the minimum + VAT, returned
     assert [(e["period"], e["reasonCode"]) for e in events(api, "PaymentReturned")] == [(1, b"AM04")]
     assert sorted(e["period"] for e in events(api, "PaymentConfirmed")) == [0, 1]  # once each, nothing doubled
     assert settlement(licence, 0)[:2] == (1_200_000, 1_200_000) and settlement(licence, 0)[3] == PAID
@@ -117,6 +122,8 @@ def _check(result: DemoResult) -> None:
             plan = next(p for p in result.agreements.values() if p.address.lower() == row.agreement.address)
             amount, paid, _, status, _, _ = settlement(plan, row.period)
             assert (row.amount, row.paid, row.status) == (amount, paid, ("none", "due", "partially_paid", "paid", "returned")[status])
+            [event] = [e for e in events(plan, "SettlementTriggered") if e["period"] == row.period]
+            assert (row.net, row.vat) == (event["net"], event["vat"])  # net and VAT from the event
         states = {(i.agreement, i.period): i.state for i in session.scalars(select(PaymentInstruction))}
         assert states == {
             (api.address.lower(), 0): InstructionState.PAID,
@@ -129,7 +136,7 @@ def _check(result: DemoResult) -> None:
         assert {i.state for i in session.scalars(select(OutboxItem))} == {OutboxState.DONE}
         # the dispute as the read model has it, with the texts whose hashes are in the parties' transactions
         [dispute] = session.scalars(select(Dispute)).all()
-        assert (dispute.status, dispute.amount, dispute.billed, dispute.agreed_amount) == ("resolved", 250, billed, result.agreed)
+        assert (dispute.status, dispute.amount, dispute.billed, dispute.agreed_amount) == ("resolved", 298, billed, result.agreed)
         notes = sorted((n.kind, n.party, n.text) for n in session.scalars(select(DisputeNote)))
         assert notes == sorted(
             [
