@@ -317,12 +317,12 @@ def bench_reports(tmp: Path, reports: int) -> dict[str, float]:
     from oracle.database import open_database
     from oracle.ingest import Pipeline
     from oracle.reports import cut_reports
-    from settle.rpc import Rpc
     from oracle.submit import Submitter
     from oracle.txsign import FastSigner
     from settle.chain import Chain, DevChain
     from settle.compiler import build
     from settle.db import transaction
+    from settle.rpc import Rpc
 
     sys.path.insert(0, str(ROOT / "tests" / "oracle"))
     from oracle_chainkit import create, deploy, terms
