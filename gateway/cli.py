@@ -122,6 +122,8 @@ def _describe_party(party: Party, reveal: bool) -> list[str]:
         f"  address:     {address}",
         f"  VAT id:      {party.vat_id or '-'}",
         f"  creditor id: {party.creditor_id or '-'}",
+        f"  contact:     {', '.join(x for x in (party.contact_name, party.contact_phone, party.contact_email) if x) or '-'}",
+        f"  buyer ref.:  {party.buyer_reference or '-'}",
     ]
     for account in party.accounts:
         state = "" if account.active else " (inactive)"
@@ -143,6 +145,12 @@ def party_add(
     city: Annotated[str | None, typer.Option(help="City.")] = None,
     vat_id: Annotated[str | None, typer.Option("--vat-id", help="VAT identification number.")] = None,
     creditor_id: Annotated[str | None, typer.Option("--creditor-id", help="SEPA creditor identifier (payees that collect).")] = None,
+    contact_name: Annotated[str | None, typer.Option("--contact-name", help="Invoice contact, a person or department (BT-41).")] = None,
+    contact_phone: Annotated[str | None, typer.Option("--contact-phone", help="Invoice contact phone (BT-42).")] = None,
+    contact_email: Annotated[str | None, typer.Option("--contact-email", help="Invoice contact e-mail (BT-43).")] = None,
+    buyer_reference: Annotated[
+        str | None, typer.Option("--buyer-reference", help="Buyer reference on invoices to this party (BT-10, e.g. Leitweg-ID).")
+    ] = None,
     iban: Annotated[str | None, typer.Option(help="Add this bank account as well.")] = None,
     bic: Annotated[str | None, typer.Option(help="BIC of --iban (derived from the IBAN when omitted).")] = None,
     shared_reason: Annotated[
@@ -164,6 +172,10 @@ def party_add(
             city=city,
             vat=vat_id,
             creditor_id=creditor_id,
+            contact_name=contact_name,
+            contact_phone=contact_phone,
+            contact_email=contact_email,
+            buyer_reference=buyer_reference,
         )
         if iban:
             parties.add_bank_account(session, party.chain_address, iban_value=iban, bic=bic, shared_reason=shared_reason)
@@ -182,6 +194,12 @@ def party_update(
     city: Annotated[str | None, typer.Option(help="New city.")] = None,
     vat_id: Annotated[str | None, typer.Option("--vat-id", help="New VAT id.")] = None,
     creditor_id: Annotated[str | None, typer.Option("--creditor-id", help="New SEPA creditor identifier.")] = None,
+    contact_name: Annotated[str | None, typer.Option("--contact-name", help="Invoice contact, a person or department (BT-41).")] = None,
+    contact_phone: Annotated[str | None, typer.Option("--contact-phone", help="Invoice contact phone (BT-42).")] = None,
+    contact_email: Annotated[str | None, typer.Option("--contact-email", help="Invoice contact e-mail (BT-43).")] = None,
+    buyer_reference: Annotated[
+        str | None, typer.Option("--buyer-reference", help="Buyer reference on invoices to this party (BT-10, e.g. Leitweg-ID).")
+    ] = None,
 ) -> None:
     """Change a party's master data (the old values stay in its history)."""
     from gateway.database import unit_of_work
@@ -197,6 +215,10 @@ def party_update(
             "city": city,
             "vat_id": vat_id,
             "creditor_id": creditor_id,
+            "contact_name": contact_name,
+            "contact_phone": contact_phone,
+            "contact_email": contact_email,
+            "buyer_reference": buyer_reference,
         }.items()
         if value is not None
     }

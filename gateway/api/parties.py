@@ -52,6 +52,10 @@ def party_out(party: Party, reveal: bool) -> PartyOut:
         city=party.city,
         vat_id=party.vat_id,
         creditor_id=party.creditor_id,
+        contact_name=party.contact_name,
+        contact_phone=party.contact_phone,
+        contact_email=party.contact_email,
+        buyer_reference=party.buyer_reference,
         active=party.active,
         accounts=[
             BankAccountOut(
@@ -103,6 +107,10 @@ def add_party(body: PartyIn, session: SessionDep, tenant: TenantDep, reveal: Rev
         city=body.city,
         vat=body.vat_id,
         creditor_id=body.creditor_id,
+        contact_name=body.contact_name,
+        contact_phone=body.contact_phone,
+        contact_email=body.contact_email,
+        buyer_reference=body.buyer_reference,
     )
     if body.account is not None:
         master.add_bank_account(

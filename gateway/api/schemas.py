@@ -188,12 +188,16 @@ class PartyIn(BaseModel):
     city: str | None = None
     vat_id: str | None = None
     creditor_id: str | None = Field(default=None, description="SEPA creditor identifier (payees that collect).")
+    contact_name: str | None = Field(default=None, description="Invoice contact (BT-41): a person or department.")
+    contact_phone: str | None = Field(default=None, description="Invoice contact phone (BT-42).")
+    contact_email: str | None = Field(default=None, description="Invoice contact e-mail (BT-43).")
+    buyer_reference: str | None = Field(default=None, description="Buyer reference on invoices to this party (BT-10), e.g. a Leitweg-ID.")
     account: BankAccountIn | None = None
 
 
 class PartyChange(BaseModel):
     """Only the fields given change. ``null`` clears an optional field (street, postal code, city, VAT id, creditor
-    id); ``null`` for legal_name, country or active is refused (422 naming the field)."""
+    id, contact, buyer reference); ``null`` for legal_name, country or active is refused (422 naming the field)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -204,6 +208,10 @@ class PartyChange(BaseModel):
     city: str | None = None
     vat_id: str | None = None
     creditor_id: str | None = None
+    contact_name: str | None = None
+    contact_phone: str | None = None
+    contact_email: str | None = None
+    buyer_reference: str | None = None
     active: bool | None = None
 
 
@@ -216,6 +224,10 @@ class PartyOut(BaseModel):
     city: str | None
     vat_id: str | None
     creditor_id: str | None
+    contact_name: str | None = None
+    contact_phone: str | None = None
+    contact_email: str | None = None
+    buyer_reference: str | None = None
     active: bool
     accounts: list[BankAccountOut]
 

@@ -58,6 +58,13 @@ class Party(Audited, Base):
     vat_id: Mapped[str | None] = mapped_column(String(20))
     #: SEPA creditor identifier, for parties that collect direct debits.
     creditor_id: Mapped[str | None] = mapped_column(String(35))
+    #: Invoice contact (EN 16931 BT-41 to BT-43; XRechnung needs them for the seller): a person or department.
+    contact_name: Mapped[str | None] = mapped_column(String(100))
+    contact_phone: Mapped[str | None] = mapped_column(String(40))
+    contact_email: Mapped[str | None] = mapped_column(String(254))
+    #: What invoices to this party carry as buyer reference (BT-10): a Leitweg-ID for public buyers, else any
+    #: reference the buyer asked for (the agreement's address is used when empty).
+    buyer_reference: Mapped[str | None] = mapped_column(String(100))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -68,6 +68,24 @@ def optional_text(value: str | None, field: str, limit: int) -> str | None:
     return text or None
 
 
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PHONE = re.compile(r"^\+?[0-9 ()/.-]{3,40}$")
+
+
+def email_address(value: str | None, field: str = "contact e-mail") -> str | None:
+    text = optional_text(value, field, 254)
+    if text is not None and not _EMAIL.match(text):
+        raise MasterDataError(f"{field}: {value!r} is not an e-mail address (name@example.com)")
+    return text
+
+
+def phone_number(value: str | None, field: str = "contact phone") -> str | None:
+    text = optional_text(value, field, 40)
+    if text is not None and not _PHONE.match(text):
+        raise MasterDataError(f"{field}: {value!r} is not a phone number (digits, spaces, + ( ) / . -)")
+    return text
+
+
 def country_code(value: str) -> str:
     code = (value or "").strip().upper()
     if not _COUNTRY.match(code):
@@ -167,8 +185,12 @@ def add_party(
     city: str | None = None,
     vat: str | None = None,
     creditor_id: str | None = None,
+    contact_name: str | None = None,
+    contact_phone: str | None = None,
+    contact_email: str | None = None,
+    buyer_reference: str | None = None,
 ) -> Party:
-    """Register a party by its chain address."""
+    """Register a party by its chain address (the contact and buyer reference are what its invoices need)."""
     values = {
         "chain_address": chain_address(address),
         "legal_name": name_text(legal_name),
@@ -178,6 +200,10 @@ def add_party(
         "city": optional_text(city, "city", 35),
         "vat_id": vat_id(vat),
         "creditor_id": creditor_identifier(creditor_id) if creditor_id else None,
+        "contact_name": optional_text(contact_name, "contact name", 100),
+        "contact_phone": phone_number(contact_phone),
+        "contact_email": email_address(contact_email),
+        "buyer_reference": optional_text(buyer_reference, "buyer reference", 100),
     }
     if session.scalar(select(Party.id).where(Party.chain_address == values["chain_address"])) is not None:
         raise ConflictError(f"party {values['chain_address']} is already registered; change it with `party update`")
@@ -213,6 +239,10 @@ _PARTY_FIELDS: dict[str, Callable[[object], object]] = {
     "city": lambda v: optional_text(_optional(v, "city"), "city", 35),
     "vat_id": lambda v: vat_id(_optional(v, "VAT id")),
     "creditor_id": lambda v: creditor_identifier(_text(v, "creditor identifier")) if v else None,
+    "contact_name": lambda v: optional_text(_optional(v, "contact name"), "contact name", 100),
+    "contact_phone": lambda v: phone_number(_optional(v, "contact phone")),
+    "contact_email": lambda v: email_address(_optional(v, "contact e-mail")),
+    "buyer_reference": lambda v: optional_text(_optional(v, "buyer reference"), "buyer reference", 100),
     "active": _flag,
 }
 #: Fields every party has: ``None`` for them is refused, never taken as a value (``{"active": null}`` once
@@ -222,8 +252,9 @@ _REQUIRED_PARTY_FIELDS = ("legal_name", "country", "active")
 
 def update_party(session: Session, address: str, **changes: object) -> Party:
     """Change fields of a party (``legal_name``, ``country``, ``street``, ``postal_code``, ``city``, ``vat_id``,
-    ``creditor_id``, ``active``); each change is recorded with its old value. ``None`` clears an optional field and
-    is refused for ``legal_name``, ``country`` and ``active``."""
+    ``creditor_id``, ``contact_name``, ``contact_phone``, ``contact_email``, ``buyer_reference``, ``active``); each
+    change is recorded with its old value. ``None`` clears an optional field and is refused for ``legal_name``,
+    ``country`` and ``active``."""
     unknown = set(changes) - set(_PARTY_FIELDS)
     if unknown:
         raise MasterDataError(f"party fields {sorted(unknown)} do not exist; known: {sorted(_PARTY_FIELDS)}")
