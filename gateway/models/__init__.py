@@ -1,7 +1,8 @@
 """The gateway's SQL model, by area: ``base`` (declarative base, column types, change history), ``parties``
 (master data), ``banking`` (payment instructions and files, statements), ``outbox``, ``chain`` (the read model
-and the transactions the gateway sends). Tables carry a ``gw_`` prefix so the gateway can share a database with
-the oracle; money is exact (minor units), times are timezone-aware UTC."""
+and the transactions the gateway sends), ``invoicing`` (issued invoices, number series, held documents). Tables
+carry a ``gw_`` prefix so the gateway can share a database with the oracle; money is exact (minor units), times are
+timezone-aware UTC."""
 
 from gateway.models.banking import (
     BankStatement,
@@ -26,6 +27,7 @@ from gateway.models.chain import (
     TermsVersion,
     Usage,
 )
+from gateway.models.invoicing import InvoiceFile, InvoiceHold, InvoiceSeries, IssuedInvoice
 from gateway.models.outbox import OutboxItem, OutboxState
 from gateway.models.parties import BankAccount, Mandate, MandateStatus, Party, PaymentMethod, PaymentMethodKind, SequenceType
 
@@ -44,6 +46,10 @@ __all__ = [
     "DisputeNote",
     "HistoryRecord",
     "InstructionState",
+    "InvoiceFile",
+    "InvoiceHold",
+    "InvoiceSeries",
+    "IssuedInvoice",
     "LineState",
     "Mandate",
     "MandateStatus",
