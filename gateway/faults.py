@@ -2,7 +2,8 @@
 (or ``NAME@N`` for the N-th time the point is reached) the process kills itself with SIGKILL right there.
 
 Points (in flow order): ``listener.applied``, ``keeper.enqueued``, ``chaintx.signed``, ``chaintx.broadcast``,
-``chaintx.mined``, ``chaintx.completed``, ``payments.recorded``, ``payments.file_written``,
+``chaintx.mined``, ``chaintx.completed``, ``invoicing.numbered``, ``invoicing.files_written``,
+``invoicing.committed``, ``payments.recorded``, ``payments.file_written``,
 ``payments.files_committed``, ``bank.uploaded``, ``statements.imported``, ``statements.committed``.
 """
 
@@ -18,6 +19,9 @@ POINTS = (
     "chaintx.broadcast",
     "chaintx.mined",
     "chaintx.completed",
+    "invoicing.numbered",
+    "invoicing.files_written",
+    "invoicing.committed",
     "payments.recorded",
     "payments.file_written",
     "payments.files_committed",

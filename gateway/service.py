@@ -27,6 +27,7 @@ from gateway.chain.chaintx import ChainTxWorker
 from gateway.chain.keeper import Keeper
 from gateway.chain.listener import ChainListener
 from gateway.database import open_database
+from gateway.invoicing.issuance import MeterLookup
 from gateway.settings import GatewaySettings
 from gateway.workers import Pass, Worker, registered
 from settle.chain import Chain
@@ -79,6 +80,8 @@ class Gateway:
         self._chain_tx: ChainTxWorker | None = None
         self._reported: set[str] = set()
         self.worker = settings.worker or f"{socket.gethostname()}:{os.getpid()}"
+        #: Meter names and unit codes for invoices, by (chain id, agreement); None: the deployment records.
+        self.meter_lookup: MeterLookup | None = None
 
     # -- parts -------------------------------------------------------------------------------------------------------
 
@@ -266,6 +269,7 @@ class Gateway:
                     listener=self.listener if self.enabled("listener") else None,
                     write_token=secret(WRITE_TOKEN_ENV) or None,
                     agreement_factory=self.factory_address,
+                    invoice_dir=self.settings.resolved_invoice_dir(),
                 )
                 log.info("HTTP API on http://%s:%d (OpenAPI docs at /docs)", self.settings.host, self.settings.port)
                 config = uvicorn.Config(app, host=self.settings.host, port=self.settings.port, log_config=None, access_log=False)

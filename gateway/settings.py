@@ -58,8 +58,19 @@ class GatewaySettings(BaseModel):
     #: Name of this worker (outbox lock owner); empty means host:pid.
     worker: str = ""
     #: Workers that do not run in this process (all run by default; names in gateway/workers.py:
-    #: listener, keeper, chain_tx, payments, bank). ``SETTLE_GATEWAY_DISABLED=keeper,bank``.
+    #: listener, keeper, chain_tx, invoicing, payments, bank). ``SETTLE_GATEWAY_DISABLED=keeper,bank``.
     disabled: frozenset[str] = frozenset()
+    #: Invoice numbers: one gapless series per issuer (payee); ``{seq}`` (``{seq:06}`` pads), ``{yyyy}`` or ``{yy}``
+    #: (the series restarts every year when the year is shown).
+    invoice_pattern: str = "RE-{yyyy}-{seq:06}"
+    #: Folder of the issued documents (content-addressed by SHA-256; the database keeps the hashes).
+    invoice_dir: Path | None = None
+    #: Language of the PDF layout and of generated line texts (the XML is the same in both).
+    invoice_language: Literal["de", "en"] = "de"
+    #: Record each invoice's hash on-chain (``anchorInvoice``); empty means on for dev chains, off elsewhere.
+    invoice_anchor: bool | None = None
+    #: A document held back (missing master data, a broken rule) is checked again after this many seconds.
+    invoice_recheck_seconds: float = Field(default=60.0, ge=0)
     #: HTTP API.
     host: str = "127.0.0.1"
     port: int = 8700
@@ -74,6 +85,20 @@ class GatewaySettings(BaseModel):
         if unknown:
             raise ValueError(f"unknown worker(s) {', '.join(unknown)} (workers: {', '.join(known)})")
         return value
+
+    @field_validator("invoice_pattern")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        from gateway.invoicing.numbering import check_pattern
+        from settle.errors import ValidationError
+
+        try:
+            return check_pattern(value)
+        except ValidationError as exc:
+            raise ValueError(str(exc)) from None
+
+    def resolved_invoice_dir(self) -> Path:
+        return self.invoice_dir if self.invoice_dir is not None else get_settings().runtime_dir / "gateway" / "invoices"
 
     def resolved_files_dir(self) -> Path:
         return self.files_dir if self.files_dir is not None else get_settings().runtime_dir / "gateway" / "payment-files"

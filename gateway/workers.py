@@ -58,6 +58,7 @@ WORKER_MODULES = (
     "gateway.chain.listener",  # chain events → read model
     "gateway.chain.keeper",  # settle / collect what is due (queues chain transactions)
     "gateway.chain.chaintx",  # chain transactions, exactly once
+    "gateway.invoicing.worker",  # settlements and reductions → invoices and credit notes (queues anchors)
     "gateway.banking.payments",  # settlements → payment instructions → SEPA files → the bank
     "gateway.banking.statements",  # bank statements → confirmations and returns (queues chain transactions)
 )

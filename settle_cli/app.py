@@ -19,6 +19,7 @@ from typer.main import get_command
 from settle.cli.boundary import GuardedGroup
 
 CHAIN, AGREEMENTS, ORACLE, GATEWAY = "Chain and contracts", "Agreements", "Usage oracle", "Gateway: banking and settlement"
+ACCOUNTING = "Invoices and accounting"
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,18 @@ COMMANDS: tuple[Entry, ...] = (
     Entry("bank", "gateway.cli:bank_app", "Bank connection tools, including a bank simulator for tests and demos.", GATEWAY),
     Entry("statements", "gateway.cli:statements_app", "Bank statements (camt.053/054): import and match.", GATEWAY),
     Entry("unmatched", "gateway.cli:unmatched_app", "Statement lines no settlement could be matched to.", GATEWAY),
+    Entry(
+        "invoices",
+        "gateway.invoicing.cli:invoices_app",
+        "Invoices and credit notes (XRechnung, ZUGFeRD): list, show, download; documents held back and why.",
+        ACCOUNTING,
+    ),
+    Entry(
+        "accounting",
+        "gateway.accounting.cli:accounting_app",
+        "Accounting hand-over: DATEV EXTF booking batches and customer master data, or a CSV journal.",
+        ACCOUNTING,
+    ),
     Entry(
         "gateway",
         "gateway.cli:gateway_app",

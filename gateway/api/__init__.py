@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.api import agreements, disputes, health, parties, payments, settlements, statements
+from gateway.api import agreements, disputes, health, invoices, parties, payments, settlements, statements
 from gateway.api.deps import ApiState, get_state, require_writer
 from gateway.errors import ConflictError, HistoryViolation, NotFoundError
 from settle import http
@@ -68,6 +69,7 @@ def create_app(
     chain_id: int | None = None,
     write_token: str | None = None,
     agreement_factory: str | None = None,
+    invoice_dir: Path | None = None,
 ) -> FastAPI:
     """The API over the gateway database behind ``factory`` (``chain`` and ``listener`` feed ``/health``); routes
     that change master data need ``write_token`` as a bearer token (none: they are refused). Payment methods are
@@ -85,8 +87,17 @@ def create_app(
         chain_id=chain_id or (chain.chain_id if chain else None),
         write_token=write_token,
         agreement_factory=agreement_factory or (listener.factory_address if listener is not None else None),
+        invoice_dir=invoice_dir,
     )
-    for router in (health.router, agreements.router, settlements.router, disputes.router, payments.router, statements.router):
+    for router in (
+        health.router,
+        agreements.router,
+        settlements.router,
+        disputes.router,
+        payments.router,
+        statements.router,
+        invoices.router,
+    ):
         app.include_router(router)
     for router in (parties.router, parties.mandates, parties.methods):
         app.include_router(router)

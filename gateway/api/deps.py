@@ -6,6 +6,7 @@ import hmac
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Path, Query, Request, Security
@@ -34,6 +35,8 @@ class ApiState:
     write_token: str | None = None
     #: The AgreementFactory the gateway follows: payment methods are set only for its agreements.
     agreement_factory: str | None = None
+    #: Where issued invoice documents are stored (content-addressed); None: downloads answer 404.
+    invoice_dir: FilePath | None = None
 
 
 def get_state(request: Request) -> ApiState:

@@ -7,8 +7,8 @@ Every item is an outbox row (:mod:`gateway.outbox`) claimed under a lease. Carry
    node has never seen it and its nonce is still free, the *same bytes* are broadcast again; only if another
    transaction took the nonce is it written off and the item reconsidered.
 2. Otherwise ask the chain whether the work is already done: the period is settled, the pull is no longer open,
-   or a ``PaymentConfirmed`` / ``PaymentReturned`` event of the agreement and period carries the item's
-   ``bankRefHash``. If so the item is complete without a transaction.
+   or a ``PaymentConfirmed`` / ``PaymentReturned`` / ``InvoiceIssued`` event of the agreement and period carries the item's
+   ``bankRefHash`` or document hash. If so the item is complete without a transaction.
 3. Otherwise estimate the call (a revert is decoded and classified: done, try later, or give up), allocate the
    signer's next nonce under a row lock (``gw_signer_nonce``: several workers share one key safely), sign, and
    commit the signed bytes *before* broadcasting them.
@@ -39,6 +39,7 @@ from gateway.banking.statements import CONFIRM_KIND, RETURN_KIND
 from gateway.database import unit_of_work
 from gateway.errors import OutboxError
 from gateway.faults import crashpoint
+from gateway.invoicing.issuance import ANCHOR_KIND
 from gateway.models import Agreement, ChainTransaction, OutboxItem, OutboxState, Settlement, SignerNonce
 from gateway.workers import Pass, Worker
 from settle.chain import Chain
@@ -52,11 +53,20 @@ log = logging.getLogger(__name__)
 
 SETTLE_KIND = "keeper_settle"
 COLLECT_KIND = "token_collect"
-KINDS = (SETTLE_KIND, COLLECT_KIND, CONFIRM_KIND, RETURN_KIND)
+KINDS = (SETTLE_KIND, COLLECT_KIND, CONFIRM_KIND, RETURN_KIND, ANCHOR_KIND)
 
 #: Settlement status numbers (BillingTypes.PaymentStatus) in which a token pull is still open.
 _PAYMENT_CONFIRMED = "0x" + keccak(text="PaymentConfirmed(uint32,uint96,bytes32)").hex()
 _PAYMENT_RETURNED = "0x" + keccak(text="PaymentReturned(uint32,uint96,bytes4,bytes32,uint8)").hex()
+_INVOICE_ISSUED = "0x" + keccak(text="InvoiceIssued(uint32,bytes32,bytes32)").hex()
+#: Per kind that leaves an event: (its topic, the payload field it carries, at which byte of the event's data).
+#: bankRefHash is the 2nd data word of PaymentConfirmed (amount, bankRefHash), the 3rd of PaymentReturned; the
+#: document hash the 2nd of InvoiceIssued (numberHash, documentHash).
+_EVIDENCE = {
+    CONFIRM_KIND: (_PAYMENT_CONFIRMED, "bank_ref_hash", 32),
+    RETURN_KIND: (_PAYMENT_RETURNED, "bank_ref_hash", 64),
+    ANCHOR_KIND: (_INVOICE_ISSUED, "document_hash", 32),
+}
 
 DONE, RETRY, GIVE_UP = "done", "retry", "give_up"
 
@@ -137,6 +147,14 @@ ACTIONS: dict[str, Action] = {
             "BillingAgreement_InvalidPaymentStatus": GIVE_UP,
             "BillingAgreement_NotFiat": GIVE_UP,
         },
+    ),
+    ANCHOR_KIND: Action(
+        ANCHOR_KIND,
+        lambda p: f"anchorInvoice {p.get('number', '')} for {_period_label(p)}",
+        lambda c, p: c.functions.anchorInvoice(
+            int(p["period"]), bytes.fromhex(str(p["number_hash"])[2:]), bytes.fromhex(str(p["document_hash"])[2:])
+        ),
+        {"BillingAgreement_NotGateway": RETRY, "BillingAgreement_Reentrancy": RETRY},
     ),
 }
 
@@ -294,8 +312,8 @@ class ChainTxWorker:
             if settlement.open_amount <= settlement.disputed:
                 return f"all that is open ({settlement.open_amount}) is disputed, nothing to pull"
             return None
-        topic0 = _PAYMENT_CONFIRMED if kind == CONFIRM_KIND else _PAYMENT_RETURNED
-        wanted = str(payload["bank_ref_hash"]).lower()
+        topic0, carried, at = _EVIDENCE[kind]
+        wanted = str(payload[carried]).lower()
         from_block = payload.get("from_block") or self._settled_block(str(payload["agreement"]), period)
         logs = self.rpc.call(
             "eth_getLogs",
@@ -308,12 +326,10 @@ class ChainTxWorker:
                 }
             ],
         )
-        # bankRefHash is the 2nd data word of PaymentConfirmed (amount, bankRefHash), the 3rd of PaymentReturned.
-        at = 32 if kind == CONFIRM_KIND else 64
         for item in logs:
             data = bytes.fromhex(str(item["data"])[2:])
             if len(data) >= at + 32 and "0x" + data[at : at + 32].hex() == wanted:
-                return f"event in tx {item['transactionHash']} carries bankRefHash {wanted[:10]}…"
+                return f"event in tx {item['transactionHash']} carries {carried} {wanted[:10]}…"
         return None
 
     def _settled_block(self, agreement: str, period: int) -> int:
@@ -456,5 +472,9 @@ def _transact(gw: Gateway) -> Pass:
 
 #: Runs again at the end of a round: confirmations and returns the bank worker queued go out in the same round.
 WORKER = Worker(
-    "chain_tx", _transact, thread="chain", again_at_end=True, summary="sends settle / collect / confirmPayment / reportReturn exactly once"
+    "chain_tx",
+    _transact,
+    thread="chain",
+    again_at_end=True,
+    summary="sends settle / collect / confirmPayment / reportReturn / anchorInvoice once",
 )

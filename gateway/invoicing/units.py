@@ -10,38 +10,58 @@ from __future__ import annotations
 import difflib
 
 from settle.errors import ValidationError
+from settle.unit_codes import UNIT_CODES as SPEC_UNIT_CODES
 
-#: code → (English name, German name)
-UNIT_CODES: dict[str, tuple[str, str]] = {
-    "C62": ("one (unit)", "Stück"),
-    "H87": ("piece", "Stück"),
-    "EA": ("each", "Einheit"),
-    "SEC": ("second", "Sekunde"),
-    "MIN": ("minute", "Minute"),
-    "HUR": ("hour", "Stunde"),
-    "DAY": ("day", "Tag"),
-    "WEE": ("week", "Woche"),
-    "MON": ("month", "Monat"),
-    "ANN": ("year", "Jahr"),
-    "AD": ("byte", "Byte"),
-    "2P": ("kilobyte", "Kilobyte"),
-    "4L": ("megabyte", "Megabyte"),
-    "E34": ("gigabyte", "Gigabyte"),
-    "E35": ("terabyte", "Terabyte"),
-    "E36": ("petabyte", "Petabyte"),
-    "KWH": ("kilowatt hour", "Kilowattstunde"),
-    "MWH": ("megawatt hour", "Megawattstunde"),
-    "WHR": ("watt hour", "Wattstunde"),
-    "MTQ": ("cubic metre", "Kubikmeter"),
-    "LTR": ("litre", "Liter"),
-    "KGM": ("kilogram", "Kilogramm"),
-    "TNE": ("tonne (metric ton)", "Tonne"),
-    "MTR": ("metre", "Meter"),
-    "KMT": ("kilometre", "Kilometer"),
-    "MTK": ("square metre", "Quadratmeter"),
-    "LS": ("lump sum", "Pauschale"),
-    "P1": ("percent", "Prozent"),
+#: German names of the codes (the list itself, with English names, is the spec's: :mod:`settle.unit_codes`).
+_GERMAN: dict[str, str] = {
+    "C62": "Stück",
+    "H87": "Stück",
+    "EA": "Einheit",
+    "NAR": "Anzahl Artikel",
+    "SET": "Satz",
+    "PR": "Paar",
+    "IE": "Person",
+    "E48": "Serviceeinheit",
+    "LS": "Pauschale",
+    "ZZ": "gegenseitig definiert",
+    "P1": "Prozent",
+    "SEC": "Sekunde",
+    "MIN": "Minute",
+    "HUR": "Stunde",
+    "DAY": "Tag",
+    "E49": "Arbeitstag",
+    "WEE": "Woche",
+    "MON": "Monat",
+    "QAN": "Quartal",
+    "ANN": "Jahr",
+    "A99": "Bit",
+    "AD": "Byte",
+    "2P": "Kilobyte",
+    "4L": "Megabyte",
+    "E34": "Gigabyte",
+    "E35": "Terabyte",
+    "E36": "Petabyte",
+    "WHR": "Wattstunde",
+    "KWH": "Kilowattstunde",
+    "MWH": "Megawattstunde",
+    "GWH": "Gigawattstunde",
+    "KWT": "Kilowatt",
+    "MAW": "Megawatt",
+    "MTQ": "Kubikmeter",
+    "LTR": "Liter",
+    "GRM": "Gramm",
+    "KGM": "Kilogramm",
+    "TNE": "Tonne",
+    "MMT": "Millimeter",
+    "CMT": "Zentimeter",
+    "MTR": "Meter",
+    "KMT": "Kilometer",
+    "MTK": "Quadratmeter",
+    "HAR": "Hektar",
 }
+
+#: code → (English name, German name): every code a spec may name.
+UNIT_CODES: dict[str, tuple[str, str]] = {code: (english, _GERMAN.get(code, english)) for code, english in SPEC_UNIT_CODES.items()}
 
 
 class UnknownUnitCode(ValidationError):

@@ -13,6 +13,7 @@ from web3.contract import Contract
 
 from gateway.chain.onchain import read_agreement
 from gateway.database import open_database, unit_of_work
+from gateway.invoicing.issuance import MeterInfo
 from gateway.parties import masterdata as parties
 from gateway.service import Gateway
 from gateway.settings import GatewaySettings
@@ -104,10 +105,32 @@ def master_data(database_url: str, kit: Kit, methods: dict[str, tuple[str, int]]
     try:
         with unit_of_work(factory, "test") as session:
             for pair, (payer, payee) in enumerate(zip(kit.payers, kit.payees, strict=True)):
-                parties.add_party(session, address=payer.address, legal_name=f"Payer {pair} GmbH", country="DE")
+                parties.add_party(
+                    session,
+                    address=payer.address,
+                    legal_name=f"Payer {pair} GmbH",
+                    country="DE",
+                    street=f"Kundenweg {pair + 1}",
+                    postal_code="10115",
+                    city="Berlin",
+                    vat=f"DE10000000{pair}",
+                    contact_email=f"ap{pair}@payer.example",
+                    buyer_reference=f"PO-{pair}",
+                )
                 parties.add_bank_account(session, payer.address, iban_value=IBANS[2 * pair])
                 parties.add_party(
-                    session, address=payee.address, legal_name=f"Payee {pair} AG", country="DE", creditor_id=CREDITOR_IDS[pair]
+                    session,
+                    address=payee.address,
+                    legal_name=f"Payee {pair} AG",
+                    country="DE",
+                    creditor_id=CREDITOR_IDS[pair],
+                    street=f"Lieferstrasse {pair + 1}",
+                    postal_code="80802",
+                    city="Muenchen",
+                    vat=f"DE20000000{pair}",
+                    contact_name="Billing",
+                    contact_phone="+49 89 1234567",
+                    contact_email=f"billing{pair}@payee.example",
                 )
                 parties.add_bank_account(session, payee.address, iban_value=IBANS[2 * pair + 1])
                 parties.add_mandate(session, debtor=payer.address, creditor=payee.address, reference=f"MANDATE-{pair}", signed_on=signed_on)
@@ -117,6 +140,11 @@ def master_data(database_url: str, kit: Kit, methods: dict[str, tuple[str, int]]
                 parties.set_payment_method(session, onchain, kind=kind, mandate=f"MANDATE-{pair}" if kind == "sepa_dd" else None)
     finally:
         engine.dispose()
+
+
+def kit_meters(chain_id: int, agreement: str) -> tuple[MeterInfo, ...]:
+    """What a deployment record would say about the kit's agreements' one meter (they have no record)."""
+    return (MeterInfo("Units", "unit", "C62"),)
 
 
 def settings(database_url: str, kit: Kit, folder: Path, **overrides: Any) -> GatewaySettings:
@@ -133,10 +161,14 @@ def settings(database_url: str, kit: Kit, folder: Path, **overrides: Any) -> Gat
         "receipt_timeout": 10.0,
         "poll_seconds": 0.05,
         "collect_retry_seconds": [0.0, 0.0],
+        "invoice_dir": folder / "invoices",
+        "invoice_recheck_seconds": 0.0,
     }
     values.update(overrides)
     return GatewaySettings(**values)
 
 
 def gateway(database_url: str, kit: Kit, folder: Path, **overrides: Any) -> Gateway:
-    return Gateway(settings(database_url, kit, folder, **overrides), chain=kit.chain)
+    made = Gateway(settings(database_url, kit, folder, **overrides), chain=kit.chain)
+    made.meter_lookup = kit_meters
+    return made

@@ -8,10 +8,10 @@ import os
 import signal
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from gateway_chainkit import HOUR, Kit, create, deploy, hourly_terms, master_data, report, settings
+from gateway_chainkit import HOUR, Kit, create, deploy, hourly_terms, kit_meters, master_data, report, settings
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
@@ -19,10 +19,12 @@ from gateway.banking import iso20022
 from gateway.banking.bank_simulator import BankSimulator, ReturnRule
 from gateway.banking.references import bank_reference_hash, end_to_end_id
 from gateway.banking.statements import anchor_of
+from gateway.invoicing.store import DocumentStore
 from gateway.models import (
     BankStatement,
     ChainTransaction,
     InstructionState,
+    IssuedInvoice,
     LineState,
     OutboxItem,
     OutboxState,
@@ -31,6 +33,7 @@ from gateway.models import (
     StatementLine,
 )
 from settle.chain import Chain
+from settle.terms import VatCategory
 
 
 @dataclass
@@ -49,7 +52,8 @@ def scenario(chain: Chain, rpc_url: str, database_url: str, folder: Path, *, agr
     kit = deploy(chain)
     now = kit.dev.now()
     start = now - now % HOUR - periods * HOUR
-    addresses = [create(kit, hourly_terms(start, minimum=1_000), salt, pair=salt % 2) for salt in range(agreements)]
+    terms = replace(hourly_terms(start, minimum=1_000), vat_category=VatCategory.STANDARD, vat_rate=1900)
+    addresses = [create(kit, terms, salt, pair=salt % 2) for salt in range(agreements)]
     for number, address in enumerate(addresses):
         report(kit, address, 0, 100 + number, number + 1)
     master_data(database_url, kit, {address: ("sepa_dd" if i % 2 == 0 else "sepa_ct", i % 2) for i, address in enumerate(addresses)})
@@ -74,6 +78,7 @@ def fork_gateway(flow: Scenario, *, crash: str | None = None, timeout: float = 6
             settings(flow.database_url, flow.kit, flow.folder, worker=worker or f"worker-{os.getpid()}", lease_seconds=1.0),
             chain=chain,
         )
+        gateway.meter_lookup = kit_meters
         drain(gateway, timeout)
     except BaseException:  # noqa: BLE001 - the child must never return into pytest
         import traceback
@@ -162,12 +167,28 @@ def check_invariants(flow: Scenario, *, statements: int) -> None:
             assert states == Counter({InstructionState.PAID: len(expected) - 1, InstructionState.RETURNED: 1})
             by_id = {i.id: i for i in instructions}
             hashes = {bank_reference_hash(anchor_of(by_id[line.payment_instruction_id], line)) for line in matched}
+
+            # one invoice per settlement, numbered 1..n per issuer without a gap, its files stored unchanged, each
+            # anchored on-chain by one transaction
+            invoices = session.scalars(select(IssuedInvoice)).all()
+            assert Counter((i.agreement, i.period) for i in invoices) == Counter(dict.fromkeys(expected, 1))
+            by_issuer: dict[str, list[int]] = {}
+            for invoice in invoices:
+                by_issuer.setdefault(invoice.issuer, []).append(invoice.seq)
+                for stored in invoice.files:
+                    assert DocumentStore(flow.folder / "invoices").get(stored.sha256, stored.format)
+            assert all(sorted(seqs) == list(range(1, len(seqs) + 1)) for seqs in by_issuer.values()), by_issuer
+            assert settles["invoice_anchor"] == len(invoices) and {i.anchor_state for i in invoices} == {"anchored"}
+            documents = {i.document_hash for i in invoices}
     finally:
         engine.dispose()
     confirmed: Counter[tuple[str, int]] = Counter()
     seen_hashes: set[str] = set()
+    anchored: Counter[str] = Counter()
     for address in flow.agreements:
         contract = kit.agreement(address)
+        for event in contract.events["InvoiceIssued"]().get_logs(from_block=0):
+            anchored["0x" + bytes(event["args"]["documentHash"]).hex()] += 1
         for name in ("PaymentConfirmed", "PaymentReturned"):
             for event in contract.events[name]().get_logs(from_block=0):
                 ref = "0x" + bytes(event["args"]["bankRefHash"]).hex()
@@ -181,3 +202,4 @@ def check_invariants(flow: Scenario, *, statements: int) -> None:
             assert (paid, status) == ((0, 4) if returned else (amount, 3)), (address, period)
     assert seen_hashes == hashes
     assert confirmed == Counter(dict.fromkeys(expected, 1))
+    assert anchored == Counter(dict.fromkeys(documents, 1))

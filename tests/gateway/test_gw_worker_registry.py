@@ -14,7 +14,7 @@ from gateway.settings import load_settings
 from gateway.workers import Pass, Worker, registered
 from settle.errors import ConfigError
 
-BUILT_IN = ("listener", "keeper", "chain_tx", "payments", "bank")
+BUILT_IN = ("listener", "keeper", "chain_tx", "invoicing", "payments", "bank")
 
 
 def test_the_built_in_workers_in_round_order():
@@ -25,6 +25,7 @@ def test_the_built_in_workers_in_round_order():
         "listener": "listener",
         "keeper": "chain",
         "chain_tx": "chain",
+        "invoicing": "invoicing",
         "payments": "payments",
         "bank": "bank",
     }
@@ -32,24 +33,22 @@ def test_the_built_in_workers_in_round_order():
 
 
 @pytest.fixture()
-def invoicing(monkeypatch):
+def reconciliation(monkeypatch):
     """A new capability: one module with WORKER, and its name added to the registry."""
     calls: list[str] = []
 
     def run(gw: Gateway) -> Pass:
         calls.append(gw.worker)
-        return Pass(
-            lines=[f"invoice {len(calls)}"], busy=len(calls) == 1, problems=["seller VAT id missing"], data={"invoices": [len(calls)]}
-        )
+        return Pass(lines=[f"matched {len(calls)}"], busy=len(calls) == 1, problems=["line 7 needs review"], data={"matched": [len(calls)]})
 
-    module = types.ModuleType("fake_invoicing")
-    module.WORKER = Worker("invoicing", run, summary="settlements → invoices")  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "fake_invoicing", module)
-    monkeypatch.setattr(workers, "WORKER_MODULES", (*workers.WORKER_MODULES, "fake_invoicing"))
+    module = types.ModuleType("fake_reconciliation")
+    module.WORKER = Worker("reconciliation", run, summary="bank lines → open items")  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fake_reconciliation", module)
+    monkeypatch.setattr(workers, "WORKER_MODULES", (*workers.WORKER_MODULES, "fake_reconciliation"))
     return calls
 
 
-def test_a_new_worker_runs_in_every_round_with_nothing_else_changed(invoicing, tmp_path, caplog):
+def test_a_new_worker_runs_in_every_round_with_nothing_else_changed(reconciliation, tmp_path, caplog):
     settings = load_settings(database_url=f"sqlite:///{tmp_path / 'gw.db'}", worker="w1", disabled=",".join(BUILT_IN))
     gw = Gateway(settings)
     try:
@@ -57,20 +56,21 @@ def test_a_new_worker_runs_in_every_round_with_nothing_else_changed(invoicing, t
         second = gw.step()
     finally:
         gw.close()
-    assert invoicing == ["w1", "w1"]
-    assert [name for name, _ in first.passes] == ["invoicing"]
-    assert first.busy and not second.busy and first.lines == ["invoice 1"] and first.data("invoices") == [1]
-    assert first.problems == ["seller VAT id missing"]
-    assert caplog.text.count("seller VAT id missing") == 1  # said once per process, not every round
+    assert reconciliation == ["w1", "w1"]
+    assert [name for name, _ in first.passes] == ["reconciliation"]
+    assert first.busy and not second.busy and first.lines == ["matched 1"] and first.data("matched") == [1]
+    assert first.problems == ["line 7 needs review"]
+    assert caplog.text.count("line 7 needs review") == 1  # said once per process, not every round
 
 
-def test_the_switch_comes_with_the_name(invoicing, tmp_path, monkeypatch):
-    monkeypatch.setenv("SETTLE_GATEWAY_DISABLED", "invoicing, bank")
+def test_the_switch_comes_with_the_name(reconciliation, tmp_path, monkeypatch):
+    monkeypatch.setenv("SETTLE_GATEWAY_DISABLED", "reconciliation, bank")
     settings = load_settings(database_url=f"sqlite:///{tmp_path / 'gw.db'}")
-    assert settings.disabled == {"invoicing", "bank"}
+    assert settings.disabled == {"reconciliation", "bank"}
     gw = Gateway(settings)
-    assert [w.name for w in gw.workers()] == ["listener", "keeper", "chain_tx", "payments"]
+    assert [w.name for w in gw.workers()] == ["listener", "keeper", "chain_tx", "invoicing", "payments"]
     with pytest.raises(
-        ConfigError, match=r"disabled: .*unknown worker\(s\) invoice \(workers: listener, keeper, chain_tx, payments, bank, invoicing\)"
+        ConfigError,
+        match=r"disabled: .*unknown worker\(s\) recon \(workers: listener, keeper, chain_tx, invoicing, payments, bank, reconciliation\)",
     ):
-        load_settings(disabled="invoice")
+        load_settings(disabled="recon")

@@ -8,13 +8,15 @@ must have finished items in each phase, so the test fails if they ran one after 
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 
 from gateway_flow import bank_answers, check_invariants, fork_gateway, scenario, wait
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from gateway.models import OutboxItem, OutboxState
+from gateway.invoicing.store import DocumentStore
+from gateway.models import IssuedInvoice, OutboxItem, OutboxState
 
 WORKERS = ("worker-1", "worker-2")
 
@@ -49,3 +51,45 @@ def test_two_workers_on_postgresql_do_each_payment_exactly_once(chain, rpc_url, 
     assert set(confirmed) == set(WORKERS) and all(confirmed[w] > 0 for w in WORKERS), confirmed
     assert sum(confirmed.values()) == 13
     check_invariants(flow, statements=len(statements))
+
+
+#: Where a worker dies while it issues an invoice: after taking the number, after writing the files, after the commit.
+INVOICING_POINTS = ("invoicing.numbered", "invoicing.files_written", "invoicing.committed")
+
+
+def test_two_workers_killed_while_issuing_leave_one_invoice_per_settlement_and_no_gap(chain, rpc_url, postgres_url, tmp_path):
+    """Both workers issue at the same time on one PostgreSQL and are SIGKILLed at seeded invoicing points, again and
+    again; then both run to the end. Every settlement has exactly one invoice, each issuer's numbers are 1..n, every
+    stored file matches its hash and every invoice is anchored on-chain once."""
+    flow = scenario(chain, rpc_url, postgres_url, tmp_path, agreements=4, periods=3)
+    rnd = random.Random(20261206)
+    outcomes: list[str] = []
+    for _ in range(3):
+        armed = [f"{rnd.choice(INVOICING_POINTS)}@{rnd.randint(1, 2)}" for _ in WORKERS]
+        pids = [fork_gateway(flow, worker=name, crash=point, timeout=90) for name, point in zip(WORKERS, armed, strict=True)]
+        outcomes += [wait(pid, timeout=120) for pid in pids]
+    assert "failed" not in outcomes and outcomes.count("killed") >= 4, outcomes
+    pids = [fork_gateway(flow, worker=name, timeout=90) for name in WORKERS]
+    assert [wait(pid, timeout=120) for pid in pids] == ["ok", "ok"]
+    engine = create_engine(postgres_url)
+    try:
+        with Session(engine) as session:
+            invoices = session.scalars(select(IssuedInvoice)).all()
+            expected = {(a.lower(), p) for a in flow.agreements for p in range(flow.periods)}
+            assert Counter((i.agreement, i.period) for i in invoices) == Counter(dict.fromkeys(expected, 1))
+            numbers: dict[str, list[int]] = {}
+            for invoice in invoices:
+                numbers.setdefault(invoice.issuer, []).append(invoice.seq)
+                for stored in invoice.files:
+                    DocumentStore(flow.folder / "invoices").get(stored.sha256, stored.format)  # present, unchanged
+            assert sorted(map(sorted, numbers.values())) == [list(range(1, 7))] * 2  # two payees, 6 each, no gap
+            assert {i.anchor_state for i in invoices} == {"anchored"}
+            documents = Counter(i.document_hash for i in invoices)
+    finally:
+        engine.dispose()
+    anchored = Counter(
+        "0x" + bytes(e["args"]["documentHash"]).hex()
+        for address in flow.agreements
+        for e in flow.kit.agreement(address).events["InvoiceIssued"]().get_logs(from_block=0)
+    )
+    assert anchored == documents
