@@ -79,19 +79,62 @@ class PartyData:
     vat_id: str
     iban: str | None = None
     creditor_id: str | None = None
+    #: The invoice contact (BT-41..43: XRechnung requires it of the seller) and the buyer reference (BT-10).
+    contact: tuple[str, str, str] | None = None
+    buyer_reference: str | None = None
 
 
 #: By legal name in the example specs.
 PARTY_DATA: dict[str, PartyData] = {
-    "Acme Manufacturing GmbH": PartyData("DE", "Berlin", "Industriestrasse 4", "10115", "DE123456789", "DE89370400440532013000"),
-    "Globex Cloud AG": PartyData(
-        "DE", "Muenchen", "Leopoldstrasse 20", "80802", "DE987654321", "DE02120300000000202051", "DE98ZZZ09999999999"
+    "Acme Manufacturing GmbH": PartyData(
+        "DE",
+        "Berlin",
+        "Industriestrasse 4",
+        "10115",
+        "DE123456789",
+        "DE89370400440532013000",
+        contact=("Kreditorenbuchhaltung", "+49 30 1234560", "ap@acme.example"),
+        buyer_reference="PO-ACME-4711",
     ),
-    "Initrode Ltd": PartyData("IE", "Dublin", "1 Dame Street", "D02", "IE6388047V", "IE29AIBK93115212345678"),
-    "Initech Software GmbH": PartyData("DE", "Hamburg", "Hafenstrasse 9", "20359", "DE811907980", "DE02100500000054540402"),
-    "Pied Piper Inc.": PartyData("US", "Palo Alto", "5230 Newell Road", "94303", "US9999999"),
-    "Hooli XYZ": PartyData("US", "Mountain View", "1 Hooli Way", "94043", "US8888888"),
+    "Globex Cloud AG": PartyData(
+        "DE",
+        "Muenchen",
+        "Leopoldstrasse 20",
+        "80802",
+        "DE987654321",
+        "DE02120300000000202051",
+        "DE98ZZZ09999999999",
+        contact=("Billing", "+49 89 7654320", "billing@globex.example"),
+    ),
+    "Initrode Ltd": PartyData(
+        "IE",
+        "Dublin",
+        "1 Dame Street",
+        "D02",
+        "IE6388047V",
+        "IE29AIBK93115212345678",
+        contact=("Accounts", "+353 1 555 0100", "ap@initrode.example"),
+    ),
+    "Initech Software GmbH": PartyData(
+        "DE",
+        "Hamburg",
+        "Hafenstrasse 9",
+        "20359",
+        "DE811907980",
+        "DE02100500000054540402",
+        contact=("Rechnungswesen", "+49 40 5550199", "rechnung@initech.example"),
+    ),
+    "Pied Piper Inc.": PartyData(
+        "US", "Palo Alto", "5230 Newell Road", "94303", "US9999999", contact=("Accounts payable", "+1 650 555 0101", "ap@piedpiper.example")
+    ),
+    "Hooli XYZ": PartyData(
+        "US", "Mountain View", "1 Hooli Way", "94043", "US8888888", contact=("Billing", "+1 650 555 0199", "billing@hooli.example")
+    ),
 }
+
+#: The payee whose books the demo exports for accounting (DATEV EXTF), and the DATEV header values it uses.
+ACCOUNTING_PARTY = "Globex Cloud AG"
+ACCOUNTING_CONFIG = {"chart": "SKR03", "datev": {"consultant_number": 1001, "client_number": 4711, "label": "Settle demo"}}
 
 
 @dataclass
@@ -126,6 +169,9 @@ class DemoResult:
     agreed: int = 0
     payment_files: list[Path] = field(default_factory=list)
     statements: list[Path] = field(default_factory=list)
+    #: Invoice and credit note numbers issued, and the DATEV files of the accounting export.
+    invoices: list[str] = field(default_factory=list)
+    accounting_files: list[Path] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -269,7 +315,7 @@ def run_demo(
         raise ConfigError(f"{folder} exists and is not empty: the demo writes into a fresh folder (choose another --output)")
     folder.mkdir(parents=True, exist_ok=True)
     result = DemoResult(folder=folder)
-    progress = Progress(14, say)
+    progress = Progress(15, say)
     progress.step("building the contracts (cached when unchanged)")
     build = compiler.build(progress=progress.detail)
     if not build.compiled:
@@ -399,6 +445,8 @@ def _flow(result: DemoResult, examples: Path, progress: Progress, show_status: b
         progress.step("the gateway imports the statements, confirms the payments and reports the return on-chain")
         _run_gateway(gateway, progress)
         _summary(result, gateway, chain, progress, say)
+        progress.step("invoices: XRechnung (UBL, CII) and ZUGFeRD PDF per settlement, a credit note for the dispute; DATEV export")
+        _invoices(result, gateway, progress)
     finally:
         gateway.close()
 
@@ -434,6 +482,10 @@ def _master_data(result: DemoResult, chain: Any, progress: Progress) -> None:
                         city=data.city,
                         vat=data.vat_id,
                         creditor_id=data.creditor_id,
+                        contact_name=data.contact[0] if data.contact else None,
+                        contact_phone=data.contact[1] if data.contact else None,
+                        contact_email=data.contact[2] if data.contact else None,
+                        buyer_reference=data.buyer_reference,
                     )
                     if data.iban:
                         parties.add_bank_account(session, role.address, iban_value=data.iban)
@@ -589,6 +641,7 @@ def _gateway(result: DemoResult, chain: Any, disabled: frozenset[str] = frozense
         collect_retry_seconds=[60.0],
         worker="demo-gateway",
         disabled=disabled,
+        invoice_dir=folder / "invoices" / "store",
     )
     return Gateway(settings, chain=chain)
 
@@ -693,6 +746,59 @@ def _summary(result: DemoResult, gateway: Any, chain: Any, progress: Progress, s
             say(f"      {file_name}: {owner}: {what}{reason} {format_minor(total, 2, 'EUR')} [{refs}] → {outcome}")
 
 
+def _invoices(result: DemoResult, gateway: Any, progress: Progress) -> None:
+    """The documents the gateway issued (copied under their numbers next to the content-addressed store), and the
+    accounting export of one payee's books."""
+    from sqlalchemy import select
+
+    from gateway.accounting.config import load_accounting_config
+    from gateway.accounting.export import write_export
+    from gateway.accounting.ledger import issuer_ledger
+    from gateway.invoicing.store import DocumentStore
+    from gateway.models import InvoiceHold, IssuedInvoice, Party
+    from settle.money import format_minor
+
+    out = result.folder / "invoices"
+    store = DocumentStore(out / "store")
+    names = {plan.address.lower(): plan.name for plan in result.agreements.values()}
+    config = load_accounting_config(ACCOUNTING_CONFIG)
+    payee = next(plan.payee for plan in result.agreements.values() if plan.key == "api")
+    with gateway.factory() as session:
+        issuers = {p.chain_address: p.legal_name for p in session.scalars(select(Party))}
+        for row in session.scalars(select(IssuedInvoice).order_by(IssuedInvoice.id)):
+            # each payee numbers its own documents: one folder per issuer
+            target = out / re.sub(r"[^a-z0-9]+", "-", issuers.get(row.issuer, row.issuer).lower()).strip("-")
+            target.mkdir(parents=True, exist_ok=True)
+            for stored in row.files:
+                suffix = "pdf" if stored.format == "pdf" else f"{stored.format}.xml"
+                (target / f"{row.number}.{suffix}").write_bytes(store.get(stored.sha256, stored.format))
+            kind = f"credit note for {row.preceding.number}" if row.preceding is not None else "invoice"
+            rate = f"{row.vat_rate // 100}.{row.vat_rate % 100:02d} %"
+            anchor = f"anchored in {row.anchor_tx[:10]}…" if row.anchor_tx else row.anchor_state
+            progress.detail(
+                f"{row.number} {kind}: {names.get(row.agreement, row.agreement)} period {row.period}, net {format_minor(row.net, 2)} "
+                f"+ VAT {row.vat_category} {rate} {format_minor(row.vat, 2)} = {format_minor(row.gross, 2, row.currency)}; {anchor}"
+            )
+            result.invoices.append(row.number)
+        for hold in session.scalars(select(InvoiceHold)):
+            progress.detail(f"held: {hold.kind} of period {hold.period}: " + "; ".join(r["message"] for r in hold.reasons))
+        ledger = issuer_ledger(session, payee, date(2026, 1, 1), date(2026, 12, 31), config)
+    progress.detail(f"{len(result.invoices)} documents in {_rel(out, result.folder)}/ISSUER/ (NUMBER.ubl.xml, NUMBER.cii.xml, NUMBER.pdf)")
+    result.accounting_files = write_export(
+        ledger.bookings,
+        ledger.parties,
+        fmt="datev",
+        config=config,
+        period_from=date(2026, 1, 1),
+        period_to=date(2026, 12, 31),
+        out_dir=result.folder / "accounting",
+    )
+    progress.detail(
+        f"DATEV EXTF of {ACCOUNTING_PARTY}'s books (SKR03): {len(ledger.bookings)} bookings, {len(ledger.parties)} customer(s) → "
+        + ", ".join(_rel(path, result.folder) for path in result.accounting_files)
+    )
+
+
 def _console() -> Any:
     from rich.console import Console
 
@@ -733,6 +839,8 @@ def _files(result: DemoResult, say: Callable[[str], None]) -> None:
         ("deployment record", sorted((folder / "deployments").glob("*.json"))),
         ("ERP usage export fed to the oracle", [folder / "erp-usage-export.csv"]),
         ("dispute actions (each party's record: text, hash, transaction)", sorted((folder / "deployments" / "disputes").rglob("*.json"))),
+        ("invoices and credit notes per issuer (XRechnung UBL and CII, ZUGFeRD PDF/A-3)", sorted((folder / "invoices").glob("*/*.*"))),
+        ("accounting export (DATEV EXTF, Windows-1252)", sorted((folder / "accounting").glob("*.csv"))),
         ("payment files built (pain.008 / pain.001, XSD-valid)", sorted((folder / "payment-files").glob("*.xml"))),
         ("handed to the bank (connector outbox)", sorted((folder / "bank" / "outbox").glob("*.xml"))),
         ("bank statements imported (camt.053)", sorted((folder / "bank" / "inbox" / "processed").glob("*.xml"))),

@@ -4,6 +4,7 @@ folder, names a fresh folder, and stops its chain on Ctrl-C."""
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 import signal
@@ -15,15 +16,20 @@ from collections import defaultdict
 from pathlib import Path
 
 from interruptible import interruptible
+from pypdf import PdfReader
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
+from gateway.accounting.reader import check_extf, read_extf
 from gateway.banking import iso20022
+from gateway.invoicing import cii, pdf, rules, schemas, ubl
 from gateway.models import (
     ChainTransaction,
     Dispute,
     DisputeNote,
     InstructionState,
+    InvoiceHold,
+    IssuedInvoice,
     LineState,
     OutboxItem,
     OutboxState,
@@ -35,6 +41,7 @@ from gateway.models import (
 from settle.chain import Chain
 from settle.chaintypes import PaymentStatus
 from settle.config import get_settings
+from settle.keccak import keccak
 from settle.pricing import period_charge
 from settle.spec import load_spec
 from settle_cli.demo import DISPUTE_REASON, RESOLVE_NOTE, VOIDED_RECORD, DemoResult, run_demo
@@ -147,10 +154,50 @@ def _check(result: DemoResult) -> None:
         )
         assert len(list((folder / "deployments" / "disputes" / str(result.chain_id)).glob("*.json"))) == 3
         sent = session.scalars(select(ChainTransaction)).all()
-        assert len(sent) == 12 and {t.state for t in sent} == {"mined"}  # 8 settle, 3 confirm, 1 return
+        assert len(sent) == 17 and {t.state for t in sent} == {"mined"}  # 8 settle, 5 anchors, 3 confirm, 1 return
+        invoices = {(i.agreement, i.period, i.type_code): i for i in session.scalars(select(IssuedInvoice))}
+        holds = session.scalars(select(InvoiceHold)).all()
     engine.dispose()
     gateway_address = chain.dev_accounts(10)[8].address
-    assert chain.w3.eth.get_transaction_count(gateway_address) == 12
+    assert chain.w3.eth.get_transaction_count(gateway_address) == 17
+    _check_invoices(result, invoices, holds, billed)
+
+
+def _check_invoices(result: DemoResult, invoices: dict, holds: list, billed: int) -> None:  # type: ignore[type-arg]
+    """One invoice per settlement with an amount, the dispute's credit note; every XML valid against its XSD and the
+    EN 16931 / XRechnung rules, every PDF a PDF/A-3 carrying its Factur-X XML; the DATEV export a valid EXTF file."""
+    api, licence, token = (result.agreements[k].address.lower() for k in ("api", "licence", "token"))
+    assert holds == []
+    assert {key: (i.number, i.net, i.vat, i.gross, i.vat_category) for key, i in invoices.items()} == {
+        (api, 0, "380"): ("RE-2026-000001", 16_753, 3_183, billed, "S"),
+        (api, 1, "380"): ("RE-2026-000002", 10_000, 1_900, 11_900, "S"),
+        (api, 0, "381"): ("RE-2026-000003", 250, 48, 298, "S"),  # the waived storage block with its VAT
+        (licence, 0, "380"): ("RE-2026-000001", 1_200_000, 0, 1_200_000, "AE"),  # each payee has its own series
+        (token, 1, "380"): ("RE-2026-000001", 61_535, 0, 61_535, "O"),
+    }
+    assert invoices[(api, 0, "381")].preceding_id == invoices[(api, 0, "380")].id
+    assert all(i.anchor_state == "anchored" for i in invoices.values())
+    assert result.invoices == ["RE-2026-000001", "RE-2026-000002", "RE-2026-000001", "RE-2026-000001", "RE-2026-000003"]
+    folder = result.folder / "invoices"
+    issuers = {"globex-cloud-ag": api, "initech-software-gmbh": licence, "hooli-xyz": token}
+    for invoice in invoices.values():
+        where = folder / next(name for name, address in issuers.items() if address == invoice.agreement)
+        ubl_xml = (where / f"{invoice.number}.ubl.xml").read_bytes()
+        assert "0x" + keccak(ubl_xml).hex() == invoice.document_hash  # the file is the one anchored on-chain
+        for document in (ubl_xml, (where / f"{invoice.number}.cii.xml").read_bytes()):
+            schemas.validate(document)
+            read = ubl.read_ubl(document) if document is ubl_xml else cii.read_cii(document)
+            assert rules.errors(rules.check(read)) == [] and read.totals.payable == invoice.gross
+        data = (where / f"{invoice.number}.pdf").read_bytes()
+        xmp = PdfReader(io.BytesIO(data)).trailer["/Root"]["/Metadata"].get_object().get_data().decode()
+        assert "<pdfaid:part>3</pdfaid:part>" in xmp and "<fx:ConformanceLevel>EN 16931</fx:ConformanceLevel>" in xmp
+        embedded = pdf.embedded_xml(data)
+        schemas.validate(embedded, schemas.SchemaKind.FACTURX_EN16931)
+        assert cii.read_cii(embedded).totals.payable == invoice.gross
+    extf = [p for p in result.accounting_files if p.name.startswith("EXTF_")]
+    assert {p.name.split("_")[1] for p in extf} == {"Buchungsstapel", "Debitoren"}
+    for path in extf:
+        assert check_extf(read_extf(path)) == []
 
 
 def test_demo_end_to_end(tmp_path):
@@ -158,7 +205,8 @@ def test_demo_end_to_end(tmp_path):
     seen: list[DemoResult] = []
     result = run_demo(tmp_path / "demo", say=lines.append, inspect=lambda r: (seen.append(r), _check(r)), show_status=False)
     assert seen and result.seconds < 120
-    assert any(line.startswith("[14/14] files") for line in lines)
+    assert any(line.startswith("[15/15] files") for line in lines)
+    assert any("RE-2026-000003 credit note for RE-2026-000001" in line for line in lines)
     port = int(result.rpc_url.rsplit(":", 1)[1])
     with socket.socket() as probe:  # the chain was stopped
         assert probe.connect_ex(("127.0.0.1", port)) != 0
@@ -193,7 +241,7 @@ def test_demo_command_from_another_folder_and_ctrl_c(tmp_path):
         found = re.search(r"anvil at http://127\.0\.0\.1:(\d+)", line)
         if found:
             port = int(found.group(1))
-        if line.startswith("[4/14]"):
+        if line.startswith("[4/15]"):
             process.send_signal(signal.SIGINT)
             break
     _, err = process.communicate(timeout=60)
