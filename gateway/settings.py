@@ -69,6 +69,9 @@ class GatewaySettings(BaseModel):
     invoice_language: Literal["de", "en"] = "de"
     #: Record each invoice's hash on-chain (``anchorInvoice``); empty means on for dev chains, off elsewhere.
     invoice_anchor: bool | None = None
+    #: What the payee charges the payer for a returned direct debit (the bank's fee passed on), in cents: each return
+    #: gets an invoice referring to the settlement's invoice, outside the scope of VAT (damages); 0: none.
+    invoice_return_fee: int = Field(default=0, ge=0, le=100_000)
     #: A document held back (missing master data, a broken rule) is checked again after this many seconds.
     invoice_recheck_seconds: float = Field(default=60.0, ge=0)
     #: HTTP API.

@@ -122,6 +122,15 @@ def creditor_reference(chain_id: int, agreement: str, period: int) -> str:
     return make_creditor_reference(_base36(key, 16))
 
 
+def fee_reference(chain_id: int, agreement: str, period: int, event: str) -> str:
+    """The RF creditor reference of a fee invoiced for the settlement of ``period`` (``event`` names what caused it,
+    e.g. the return's transaction): never the settlement's own reference, so a payment of the fee is told apart."""
+    _check_inputs(chain_id, period)
+    agreement = normalize_agreement(agreement)
+    key = int.from_bytes(_digest("settle-fee", chain_id, agreement, period, event)[:10], "big")
+    return make_creditor_reference(_base36(key, 16))
+
+
 def parse_creditor_reference(text: str) -> str:
     """``text`` as a normalized RF reference (no spaces, upper case), or :class:`InvalidReferenceError`."""
     if not isinstance(text, str):

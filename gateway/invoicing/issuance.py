@@ -29,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway import outbox
-from gateway.banking.references import creditor_reference
+from gateway.banking.references import creditor_reference, fee_reference
 from gateway.errors import NotFoundError
 from gateway.faults import crashpoint
 from gateway.invoicing import document as doc
@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 
 ANCHOR_KIND = "invoice_anchor"
 
-SETTLEMENT, DISPUTE, WRITE_OFF = "settlement", "dispute", "write_off"
+SETTLEMENT, DISPUTE, WRITE_OFF, RETURN_FEE = "settlement", "dispute", "write_off", "return_fee"
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,8 @@ class Options:
     pattern: str
     language: str = "de"
     anchor: bool = True
+    #: Cents invoiced for each returned direct debit (0: none).
+    return_fee: int = 0
 
 
 @dataclass(frozen=True)
@@ -96,9 +98,11 @@ class Source:
     period: int
     #: Credit notes: the gross amount credited; invoices: the settlement's billed gross amount.
     gross: int
-    #: Credit notes: the invoice of the settlement they correct.
+    #: Credit notes and fees: the invoice of the settlement they refer to.
     preceding_id: int | None = None
     reason: str = ""
+    #: Fees: the transaction that caused it (the return).
+    event_tx: str = ""
 
 
 @dataclass
@@ -139,7 +143,7 @@ def billed_gross(session: Session, settlement: Settlement) -> int:
     return dispute.billed if dispute is not None else settlement.amount
 
 
-def pending_sources(session: Session, chain_id: int, *, recheck_after: dt.timedelta | None = None) -> list[Source]:
+def pending_sources(session: Session, chain_id: int, *, recheck_after: dt.timedelta | None = None, return_fee: int = 0) -> list[Source]:
     """Every settlement without its invoice and every reduction without its credit note, oldest first. A credit
     note waits until the invoice it corrects exists. Held documents come back once ``recheck_after`` has passed
     since their last check (``None``: every time)."""
@@ -201,6 +205,27 @@ def pending_sources(session: Session, chain_id: int, *, recheck_after: dt.timede
                 reason="written off by both parties",
             )
         )
+    if return_fee > 0:
+        for event in session.scalars(
+            select(ChainEvent).where(ChainEvent.chain_id == chain_id, ChainEvent.event == "PaymentReturned").order_by(ChainEvent.id)
+        ):
+            returned = session.scalar(select(Agreement).where(Agreement.chain_id == chain_id, Agreement.address == event.address.lower()))
+            if returned is None or not returned.is_fiat:
+                continue
+            period = int(event.args["period"])
+            credits.append(
+                Source(
+                    f"return-fee:{chain_id}:{returned.address}:{period}:{event.tx_hash}",
+                    RETURN_FEE,
+                    chain_id,
+                    returned.id,
+                    returned.address,
+                    period,
+                    return_fee,
+                    reason=f"direct debit returned ({_reason_text(event.args.get('reasonCode'))})",
+                    event_tx=event.tx_hash,
+                )
+            )
     done = _issued_keys(session, [c.key for c in credits])
     for credit in credits:
         if credit.key in done:
@@ -225,6 +250,11 @@ def pending_sources(session: Session, chain_id: int, *, recheck_after: dt.timede
         )
         sources = [s for s in sources if s.key not in recent]
     return sources
+
+
+def _reason_text(code: object) -> str:
+    raw = bytes.fromhex(str(code or "0x")[2:]) if isinstance(code, str) and code.startswith("0x") else b""
+    return raw.rstrip(b"\0").decode("ascii", "replace") or "no reason code"
 
 
 # -- facts → document ----------------------------------------------------------------------------------------------------
@@ -486,6 +516,8 @@ def build_document(
         return invoice
     preceding = session.get(IssuedInvoice, source.preceding_id) if source.preceding_id else None
     assert preceding is not None
+    if source.kind == RETURN_FEE:
+        return _fee_document(session, source, agreement, terms, preceding, common, number, language)
     net, vat, rounding = split_gross(source.gross, category, rate)
     title = {
         DISPUTE: ("Gutschrift nach Einigung im Streitfall" if language == "de" else "Credit after dispute resolution"),
@@ -513,6 +545,55 @@ def build_document(
         invoice = replace(invoice, totals=totals)
     assert invoice.totals.tax_total == vat
     return invoice
+
+
+def _fee_document(
+    session: Session,
+    source: Source,
+    agreement: Agreement,
+    terms: Terms,
+    preceding: IssuedInvoice,
+    common: dict[str, Any],
+    number: str,
+    language: str,
+) -> doc.Invoice:
+    """The invoice of a returned direct debit's fee: damages, so outside the scope of VAT (category O), payable by
+    transfer to the payee's account under a reference of its own, due after the agreement's payment terms."""
+    payee = session.scalar(select(Party).where(Party.chain_address == agreement.payee.lower()))
+    account = next((a for a in payee.accounts if a.active), None) if payee is not None else None
+    if payee is None or account is None:
+        raise Held(
+            [{"rule": "BR-DE-23-a", "message": f"the payee {to_checksum_address(agreement.payee)} has no active bank account for the fee"}]
+        )
+    issue_date: dt.date = common["issue_date"]
+    payment = doc.PaymentInstructions(
+        means_code=doc.PaymentMeansCode.SEPA_CREDIT_TRANSFER,
+        remittance_info=fee_reference(source.chain_id, agreement.address, source.period, source.event_tx),
+        payee_iban=account.iban,
+        payee_account_name=account.holder_name or payee.legal_name,
+        payee_bic=account.bic,
+    )
+    de = language == "de"
+    line = doc.LineInput(
+        name="Rücklastschriftgebühr" if de else "Returned direct debit fee",
+        quantity=Decimal(1),
+        unit_code="C62",
+        net_amount=source.gross,
+        description=f"{'zu Rechnung' if de else 'for invoice'} {preceding.number}, {source.reason}",
+        period_start=common["period_start"],
+        period_end=common["period_end"],
+    )
+    values = {
+        **common,
+        "vat_category": doc.VatCategory.OUTSIDE_SCOPE,
+        "vat_rate": Decimal(0),
+        "payment": payment,
+        "due_date": issue_date + dt.timedelta(days=terms.payment_terms_days or 14),
+        "exemption_reason": "Schadensersatz, nicht steuerbar" if de else "Damages, not subject to VAT",
+    }
+    return doc.build_invoice(
+        number=number, lines=[line], preceding_invoice=preceding.number, preceding_invoice_date=preceding.issue_date, **values
+    )
 
 
 def _billed(settlement: Settlement) -> tuple[int, int]:

@@ -63,14 +63,16 @@ def mark_anchored(session: Session, chain_id: int) -> list[str]:
 def run_invoicing(gw: Gateway, *, meters: MeterLookup | None = None) -> Pass:
     settings = gw.settings
     anchor = settings.invoice_anchor if settings.invoice_anchor is not None else gw.network.dev
-    options = Options(pattern=settings.invoice_pattern, language=settings.invoice_language, anchor=anchor)
+    options = Options(
+        pattern=settings.invoice_pattern, language=settings.invoice_language, anchor=anchor, return_fee=settings.invoice_return_fee
+    )
     store = DocumentStore(settings.resolved_invoice_dir())
     lookup = meters or gw.meter_lookup or deployment_meters()
     issue_date = gw.today()
     done = Pass()
     with unit_of_work(gw.factory, gw.worker) as session:
         recheck = timedelta(seconds=settings.invoice_recheck_seconds)
-        sources: Sequence[Source] = pending_sources(session, gw.chain.chain_id, recheck_after=recheck)
+        sources: Sequence[Source] = pending_sources(session, gw.chain.chain_id, recheck_after=recheck, return_fee=options.return_fee)
     issued: list[str] = []
     for source in sources:
         with unit_of_work(gw.factory, gw.worker) as session:
@@ -85,7 +87,7 @@ def run_invoicing(gw: Gateway, *, meters: MeterLookup | None = None) -> Pass:
                         + "; ".join(f"{r['rule']} {r['message']}" for r in hold.reasons)
                     )
                 continue
-            label = "credit note" if row.is_credit_note else "invoice"
+            label = "credit note" if row.is_credit_note else "fee invoice" if row.kind == "return_fee" else "invoice"
             line = f"{label} {row.number}: period {row.period} of {row.agreement}, {format_minor(row.gross, 2)} {row.currency}"
             issued.append(row.number)
         crashpoint("invoicing.committed")

@@ -242,3 +242,31 @@ def test_an_agreement_without_master_data_is_held_naming_the_party(chain, dev, s
     finally:
         gw.close()
     assert held == {(agreement.lower(), 0): ["SETTLE-MASTER-DATA", "SETTLE-MASTER-DATA", "BR-DE-1"]}
+
+
+def test_a_returned_debit_gets_a_fee_invoice_referring_to_the_settlement_invoice(chain, dev, sqlite_db, tmp_path):
+    kit = deploy(chain)
+    now = dev.now()
+    agreement = create(kit, replace(hourly_terms(now - now % HOUR - HOUR, minimum=10_000, payment_days=14), **STANDARD), 8)
+    url = f"sqlite:///{sqlite_db.engine.url.database}"
+    master_data(url, kit, {agreement: ("sepa_dd", 0)})
+    gw = gateway(url, kit, tmp_path, disabled={"payments", "bank"}, invoice_return_fee=350)
+    contract = kit.agreement(agreement)
+    try:
+        gw.run_until_idle(timeout=60)  # settled at 119.00 EUR and invoiced
+        chain.transact(contract.functions.confirmPayment(0, 11_900, b"\x01" * 32), kit.gateway)
+        chain.transact(contract.functions.reportReturn(0, 11_900, b"AM04", b"\x02" * 32), kit.gateway)
+        gw.run_until_idle(timeout=60)
+        invoices = _invoices(gw)
+    finally:
+        gw.close()
+    original, fee = invoices
+    assert (original.kind, fee.kind, fee.type_code, fee.preceding_id) == ("settlement", "return_fee", "380", original.id)
+    assert (fee.number, fee.net, fee.vat, fee.gross, fee.vat_category) == (original.number[:-1] + "2", 350, 0, 350, "O")
+    xml = DocumentStore(tmp_path / "invoices").get(fee.file("ubl").sha256, "ubl")  # type: ignore[union-attr]
+    schemas.validate(xml)
+    read = ubl.read_ubl(xml)
+    assert rules.errors(rules.check(read)) == [] and read.preceding_invoice == original.number
+    assert read.payment is not None and read.payment.payee_iban == IBANS[1]  # to the payee's account, by transfer
+    assert read.payment.remittance_info != creditor_reference(chain.chain_id, agreement, 0)  # a reference of its own
+    assert "AM04" in xml.decode() and read.seller.vat_id is None  # outside the scope of VAT: no VAT ids (BR-O-02)
