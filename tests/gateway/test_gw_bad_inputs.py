@@ -95,7 +95,7 @@ def test_hostile_broken_and_repeated_statements_change_nothing(chain, dev, sqlit
     assert "zz_hostile.xml" in problems and "zz_broken.xml" in problems
     assert (inbox / "zz_hostile.xml").exists() and (inbox / "zz_broken.xml").exists()  # left for a person
     statements, lines, items, sent = (_count(sqlite_db, m) for m in (BankStatement, StatementLine, OutboxItem, ChainTransaction))
-    assert statements == 2 and sent == 2  # settle + confirm; the bad files stored nothing
+    assert statements == 2 and sent == 3  # settle + the invoice's anchor + confirm; the bad files stored nothing
     assert chain.call(kit.agreement(debit).functions.settlement(0))[3] == 3
 
     # the bank delivers the same statements again: recognised, acknowledged, nothing doubled
