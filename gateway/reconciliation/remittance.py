@@ -292,9 +292,8 @@ _SYMBOLS = {"€": "EUR", "$": "USD", "£": "GBP"}
 
 _SETTLE_NUMBER = re.compile(r"(?<![A-Za-z0-9])(?:RE|Re|R3)\s?[-_.]?\s?(?P<year>(?:19|20)\d{2})\s?[-_.]?\s?(?P<seq>\d{6})(?![0-9])")
 _LABEL = (
-    r"(?:rechnungs?(?:nummer|nr\.?|-nr\.?)?|re\.?-?nr\.?|rg\.?-?nr\.?|beleg(?:nummer|nr\.?|-nr\.?)?|gutschrift(?:snr\.?)?"
-    r"|invoice(?:\s*(?:no\.?|number|nr\.?|#))?|inv\.?\s*(?:no\.?|#)|credit\s+note(?:\s*(?:no\.?|number|#))?"
-    r"|document\s*(?:no\.?|number|#))"
+    r"(?:(?:rechnungs?|beleg|gutschrifts?|invoice|inv\.?|credit\s+note|document)(?:\s*-?\s*(?:nummer|nr\.?|no\.?|number|#))?"
+    r"|(?:re|rg)\.?\s*-?\s*nr\.?)"
 )
 _LABELLED = re.compile(rf"\b{_LABEL}\s*[:#]?\s*(?P<ref>[A-Za-z0-9][A-Za-z0-9/_.-]{{1,34}})", re.IGNORECASE)
 _PREFIXED = re.compile(r"(?<![\w/-])(?P<ref>[A-Z]{1,6}[-/_.]?\d[\d/-]{2,}[A-Z0-9]?)(?![\w/-])")
