@@ -140,6 +140,7 @@ def test_german_advice_with_a_table_gives_each_invoice_its_paid_amount() -> None
         source="avis-mueller.pdf",
     )
     assert advice.items_total == advice.total
+    assert advice.adds_up
     assert advice.invoice_numbers == ("RE-2026-000101", "RE-2026-000117", "INV-4711", "RE-2026-000120")
 
 
@@ -172,6 +173,7 @@ def test_advice_in_sentences_over_two_pages_without_a_printed_total() -> None:
     )
     assert advice.total == 119000 + 25000 + 200000 + 7525 + 1250
     assert not advice.total_printed
+    assert not advice.adds_up
     assert advice.notes == ("no total printed: the total is the sum of the items",)
     assert advice.payer_name == "Acme Handels AG"
 
@@ -181,6 +183,7 @@ def test_a_total_that_the_items_do_not_reach_is_kept_and_noted() -> None:
     advice = read_advice(text_pdf(rows), "short.pdf")
     assert (advice.total, advice.items_total) == (20000, 15000)
     assert advice.notes == ("the items add up to 150.00 but the advice's total is 200.00",)
+    assert not advice.adds_up
 
 
 def test_a_pdf_protected_only_against_changes_is_read() -> None:
@@ -235,6 +238,7 @@ def test_scanned_english_advice_at_low_resolution_is_read_by_ocr() -> None:
     assert advice.text_source == "ocr"
     assert advice.items == ENGLISH_ITEMS
     assert advice.total == 1540049
+    assert advice.adds_up
     assert advice.payer_name == "Globex Corporation Ltd"
 
 
