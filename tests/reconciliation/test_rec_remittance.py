@@ -261,7 +261,15 @@ def test_a_blank_scan_is_an_error() -> None:
         (encrypted(text_pdf(GERMAN), user_password="geheim"), "encrypted with a password"),
         (text_pdf([]), "every page is empty"),
         (
-            text_pdf(["Rechnung RE-2026-000001", "Leistungszeitraum November 2026", "Gesamtbetrag 1.190,00 EUR"]),
+            text_pdf(
+                [
+                    "Rechnung RE-2026-000001",
+                    "Leistungszeitraum November 2026",
+                    "Gesamtbetrag 1.190,00 EUR",
+                    "Zahlungsart: Überweisung, Zahlungsziel 14 Tage",  # near 'Zahlungsavis', but not it
+                    "Payment terms: 30 days net; payment due date 20.12.2026",
+                ]
+            ),
             "not a remittance advice: no heading such as 'Zahlungsavis'",
         ),
         (text_pdf(["Zahlungsavis", "Vielen Dank für Ihre Geduld.", "Mit freundlichen Grüßen"]), "lists no invoice numbers with amounts"),
