@@ -15,7 +15,8 @@ What is found:
 * amounts in German and English notation (``1.234,50`` / ``1,234.50`` / ``1234.50``, with or without ``EUR``/``€``);
   on a row with several amounts the paid one (the column headed ``Zahlbetrag``/``Paid`` when the header says so, else
   the last one that is not a discount); a credit note (``Gutschrift``/``credit note`` or a negative amount) is an item
-  of kind ``credit_note`` with a *negative* amount, so the items add up to the transfer;
+  of kind ``credit_note`` with its amount as a positive number, as camt's ``CREN`` documents are (the kind
+  says it is deducted: :attr:`RemittanceAdvice.items_total` subtracts it);
 * the total (``Summe``, ``Gesamtbetrag``, ``Total`` …; when none is printed, the sum of the items), the payer (a
   labelled field such as ``Zahler:``/``Payer:``, else the letterhead's first line) and the dates.
 
@@ -70,8 +71,8 @@ class RemittanceError(ValidationError):
 class RemittanceAdvice:
     """What a remittance advice says: who pays, when, how much in all, and how much for each invoice.
 
-    ``total`` and every item's ``amount`` are minor units of ``currency``; credit notes have negative amounts.
-    ``text_source`` is ``"ocr"`` when any page was read by OCR.
+    ``total`` and every item's ``amount`` are minor units of ``currency``; item amounts are never negative, a
+    ``credit_note`` item is deducted from the invoices. ``text_source`` is ``"ocr"`` when any page was read by OCR.
     ``total_printed`` is false when the advice prints no total and ``total`` is the sum of the items. ``notes`` are
     facts a reviewer should see (e.g. the items do not add up to the printed total).
     """
@@ -90,7 +91,7 @@ class RemittanceAdvice:
     @property
     def items_total(self) -> int:
         """Sum of the items' amounts (credit notes subtract), in minor units."""
-        return sum(item.amount for item in self.items if item.amount is not None)
+        return _signed_total(self.items)
 
     @property
     def adds_up(self) -> bool:
@@ -393,7 +394,7 @@ def _parse(text: str, label: str, source: TextSource, name: str) -> RemittanceAd
         amount = _pick(amounts, masked, paid_column).value
         credit = bool(_CREDIT_NOTE.search(masked)) or amount < 0
         kind = "credit_note" if credit else "invoice"
-        paid = -abs(amount) if credit else amount
+        paid = abs(amount)
         for index, ref in enumerate(refs):
             key = (ref, paid if index == 0 else None)
             if key not in seen:
@@ -408,7 +409,7 @@ def _parse(text: str, label: str, source: TextSource, name: str) -> RemittanceAd
     if not items:
         raise _fail(label, "a remittance advice, but it lists no invoice numbers with amounts that could be read")
     currency = (total.currency if total and total.currency else None) or _most_common(currencies) or "EUR"
-    items_total = sum(item.amount for item in items if item.amount is not None)
+    items_total = _signed_total(items)
     notes: list[str] = []
     if total is None:
         notes.append("no total printed: the total is the sum of the items")
@@ -430,6 +431,10 @@ def _parse(text: str, label: str, source: TextSource, name: str) -> RemittanceAd
         notes=tuple(notes),
         source=name,
     )
+
+
+def _signed_total(items: tuple[RemittanceRef, ...] | list[RemittanceRef]) -> int:
+    return sum(-item.amount if item.kind == "credit_note" else item.amount for item in items if item.amount is not None)
 
 
 def _is_advice(lines: list[str]) -> bool:

@@ -54,7 +54,7 @@ GERMAN_ITEMS = (
     RemittanceRef("RE-2026-000101", 119000, "invoice"),
     RemittanceRef("RE-2026-000117", 1209876, "invoice"),
     RemittanceRef("INV-4711", 9950, "invoice"),
-    RemittanceRef("RE-2026-000120", -23800, "credit_note"),
+    RemittanceRef("RE-2026-000120", 23800, "credit_note"),
 )
 
 ENGLISH_COLUMNS = (0.0, 110.0, 200.0, 290.0, 380.0)
