@@ -32,6 +32,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Protocol
 
 from rapidfuzz import fuzz, process
@@ -86,12 +87,32 @@ class Advice(Protocol):
 _OCR = str.maketrans({"O": "0", "I": "1", "L": "1"})
 _NON_ALNUM = re.compile(r"[^0-9A-Z]+")
 _TOKENS = re.compile(r"[0-9A-Za-z]+")
-_GERMAN = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "Ä": "ae", "Ö": "oe", "Ü": "ue"})
+_GERMAN = str.maketrans(
+    {
+        "ä": "ae",
+        "ö": "oe",
+        "ü": "ue",
+        "ß": "ss",
+        "Ä": "ae",
+        "Ö": "oe",
+        "Ü": "ue",
+        "ı": "i",
+        "ł": "l",
+        "Ł": "l",
+        "ø": "o",
+        "Ø": "o",
+        "æ": "ae",
+        "œ": "oe",
+        "đ": "d",
+    }
+)
 _LEGAL_FORMS = frozenset(
     "gmbh mbh ag kg kgaa ohg ug gbr ev eg se co cokg haftungsbeschraenkt ltd limited llc inc corp plc sa sas sarl srl spa "
     "bv nv oy ab as aps gesmbh sro zoo sp".split()
 )
+_CONNECTORS = frozenset({"u", "und", "and", "et", "e", "y"})
 _WINDOW = 5  # free-text tokens joined to find a reference written with separators
+_BLOCK = 200  # at most this many payer names compared with a line's counterparty name
 
 
 def canonical_reference(text: str) -> str:
@@ -99,13 +120,23 @@ def canonical_reference(text: str) -> str:
     return _NON_ALNUM.sub("", text.upper()).translate(_OCR)
 
 
+@lru_cache(maxsize=65_536)
 def normalize_name(name: str) -> str:
     """A party name's comparable form: lower case, umlauts spelt out, accents dropped, punctuation and legal forms
     (GmbH, AG, Ltd, SARL …) removed."""
     folded = unicodedata.normalize("NFKD", name.translate(_GERMAN))
     ascii_only = "".join(c for c in folded if not unicodedata.combining(c)).lower()
-    words = [w for w in re.findall(r"[a-z0-9]+", ascii_only.replace("&", " ")) if w not in _LEGAL_FORMS]
+    words = re.findall(r"[a-z0-9]+", ascii_only.replace(".", "").replace("&", " "))
+    words = [w for w in words if w not in _LEGAL_FORMS and w not in _CONNECTORS]
     return " ".join(words)
+
+
+@lru_cache(maxsize=65_536)
+def _full_name(name: str) -> str:
+    """A name folded for comparison but with its legal form kept: tells ``Meyer AG`` from ``Meyer SE``."""
+    folded = unicodedata.normalize("NFKD", name.translate(_GERMAN))
+    ascii_only = "".join(c for c in folded if not unicodedata.combining(c)).lower()
+    return " ".join(re.findall(r"[a-z0-9]+", ascii_only.replace(".", "").replace("&", " ")))
 
 
 def _compact_iban(iban: str | None) -> str:
@@ -134,6 +165,8 @@ class _Book:
     by_mandate: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     by_iban: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     by_name: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    name_payers: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    by_full_name: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     by_amount: dict[tuple[str, int], list[str]] = field(default_factory=lambda: defaultdict(list))
     name_tokens: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     invoice_key: dict[str, str] = field(default_factory=dict)
@@ -164,6 +197,8 @@ class _Book:
                 name = normalize_name(item.payer_name)
                 if name:
                     book.by_name[name].append(item.item_id)
+                    book.name_payers[name].add(_compact_iban(item.payer_iban) or name)
+                    book.by_full_name[_full_name(item.payer_name)].add(item.item_id)
                     for token in name.split():
                         if len(token) >= 3:
                             book.name_tokens[token].add(name)
@@ -336,18 +371,29 @@ class _Engine:
         if not name:
             return None
         if name in book.by_name:
+            if len(book.name_payers[name]) > 1:
+                # Several payers under one name without legal form: the full name (with its form) may still say which.
+                full = book.by_full_name.get(_full_name(line.counterparty_name), set())
+                if len({book.payer_of(i) for i in full}) != 1:
+                    return None
+                ids = sorted(full)
+                return _Payer(ids, f"payer name {line.counterparty_name!r} equals the items' payer (with legal form)", False, 0.9)
             exact = book.by_name[name]
             return _Payer(list(exact), f"payer name {line.counterparty_name!r} equals the items' payer", False, 0.9)
-        pool: set[str] = set()
-        for token in name.split():
-            pool |= book.name_tokens.get(token, set())
+        # Block on the rarest name tokens: a misspelt or shortened name still shares one with its payer.
+        blocks = sorted((book.name_tokens[t] for t in set(name.split()) if t in book.name_tokens), key=len)
+        if not blocks:
+            return None
+        pool = blocks[0] | blocks[1] if len(blocks) > 1 and len(blocks[0]) + len(blocks[1]) <= _BLOCK else blocks[0]
+        if len(pool) > _BLOCK:
+            pool = blocks[0] & blocks[1] if len(blocks) > 1 else set()
         if not pool:
             return None
         scored = process.extract(name, list(pool), scorer=fuzz.token_sort_ratio, limit=2)
         best_name, best, _ = scored[0]
         if best < self.policy.name_threshold:
             return None
-        if len(scored) > 1 and best - scored[1][1] < self.policy.name_margin:
+        if len(scored) > 1 and best - scored[1][1] < self.policy.name_margin or len(book.name_payers[best_name]) > 1:
             return None
         return _Payer(
             list(book.by_name[best_name]),
@@ -393,36 +439,19 @@ class _Engine:
                 return self._auto(line, allocations, evidence, 0.97)
             return self._review(line, evidence + ["the amounts stated per document exceed the line or the open amounts"], ids, 0.6)
         open_total = sum(book.open[i] for i in ids)
+        settled = [i for i in ids if book.open[i] == 0]
+        if settled and len(ids) > 1:
+            evidence.append(f"item(s) {', '.join(settled)} already settled by another line")
+            return self._review(line, evidence, ids, 0.5)
+        fits = open_total - policy.fee_tolerance <= line.amount <= open_total
+        if not strong and len(ids) == 1 and line.amount != open_total:
+            # An invoice number typed by a person: the neighbour's number is one slip away. The payer's item open for
+            # the amount with a number one or two edits from the text may be the better explanation.
+            decided = self._typed_number(line, ids[0], fits, evidence)
+            if decided is not None:
+                return decided
         if open_total == 0:
             return self._review(line, evidence + ["the referenced items are already settled (paid twice?)"], [], 0.4)
-        fits = open_total - policy.fee_tolerance <= line.amount <= open_total
-        if not strong and len(ids) == 1 and not fits:
-            # An invoice number typed by a person: the neighbour's number is one slip away. The payer's item open for
-            # the amount with a number one or two edits from the text is the better explanation.
-            payer = self.payer(line)
-            payer_ids = set(payer.item_ids) if payer else set()
-            pool = [*payer_ids, *book.by_amount.get((line.currency, line.amount), [])]
-            near = {
-                i: v
-                for i, v in self.fuzzy_invoices(line, dict.fromkeys(pool)).items()
-                if i not in ids and book.open[i] - policy.fee_tolerance <= line.amount <= book.open[i]
-            }
-            if len(near) == 1 and next(iter(near)) in payer_ids and ids[0] not in payer_ids:
-                (other,) = near
-                evidence.append(
-                    f"but {_money(line.amount)} does not fit item {ids[0]}, which is not the payer's; the payer's item {other} "
-                    f"(invoice number {book.items[other].invoice_number}, {near[other][0]} edit(s) from {near[other][1]!r}) does"
-                )
-                assert payer is not None
-                evidence.append(payer.evidence)
-                self._amount_evidence(line, book.open[other], evidence)
-                return self._auto(line, self._fill([other], line.amount), evidence, 0.85)
-            if near:
-                evidence.append(f"the amount fits item(s) {', '.join(near)} with a close invoice number instead")
-                return self._review(line, evidence, [*ids, *near], 0.5, suggest=list(near)[:1])
-            if payer is not None and payer.by_iban and ids[0] not in payer_ids:
-                evidence.append(f"{payer.evidence}, but item {ids[0]} is another payer's and the amount does not fit")
-                return self._review(line, evidence, ids, 0.5)
         if line.amount == open_total:
             evidence.append(f"amount {_money(line.amount)} equals the open amount")
             return self._auto(line, self._fill(ids, line.amount), evidence, 0.99 if strong else 0.96)
@@ -437,6 +466,41 @@ class _Engine:
             return self._review(line, evidence, ids, 0.6)
         evidence.append(f"partial payment: {_money(line.amount)} of {_money(open_total)}; {_money(open_total - line.amount)} stays open")
         return self._auto(line, self._fill(ids, line.amount), evidence, 0.9 if strong else 0.85)
+
+    def _typed_number(self, line: BankLine, item_id: str, fits: bool, evidence: list[str]) -> Decision | None:
+        """The line names one item by an invoice number whose amount is not exactly the line's: is a neighbour meant?"""
+        book, policy = self.book, self.policy
+        payer = self.payer(line)
+        payer_ids = set(payer.item_ids) if payer else set()
+        mine = item_id in payer_ids
+        pool = [*payer_ids, *book.by_amount.get((line.currency, line.amount), [])]
+        near = {
+            i: v
+            for i, v in self.fuzzy_invoices(line, dict.fromkeys(pool)).items()
+            if i != item_id and book.open[i] - policy.fee_tolerance <= line.amount <= book.open[i]
+        }
+        exact_near = [i for i in near if book.open[i] == line.amount]
+        named_is_open = mine and book.open[item_id] > 0
+        if len(near) == 1 and payer is not None and payer.by_iban and next(iter(near)) in payer_ids and not named_is_open:
+            (other,) = near
+            evidence.append(
+                f"but {_money(line.amount)} does not fit item {item_id} ({'the payer' if mine else 'another payer'}'s, "
+                f"open {_money(book.open[item_id])}); the payer's item {other} (invoice number {book.items[other].invoice_number}, "
+                f"{near[other][0]} edit(s) from {near[other][1]!r}) does"
+            )
+            evidence.append(payer.evidence)
+            self._amount_evidence(line, book.open[other], evidence)
+            return self._auto(line, self._fill([other], line.amount), evidence, 0.85)
+        if near and (not fits or exact_near):
+            evidence.append(f"the amount fits item(s) {', '.join(near)} with a close invoice number instead")
+            return self._review(line, evidence, [item_id, *near], 0.5, suggest=list(near)[:1])
+        if payer is not None and payer.by_iban and not mine and not fits:
+            evidence.append(f"{payer.evidence}, but item {item_id} is another payer's and the amount does not fit")
+            return self._review(line, evidence, [item_id], 0.5)
+        if payer is not None and payer.by_iban and not mine and fits:
+            evidence.append(f"{payer.evidence}, but item {item_id} is another payer's and the amount is not exact")
+            return self._review(line, evidence, [item_id], 0.5)
+        return None
 
     def by_payer(self, line: BankLine, found: _Found, evidence: list[str]) -> Decision:
         book, policy = self.book, self.policy
@@ -474,11 +538,9 @@ class _Engine:
         pool.sort(key=lambda i: (book.items[i].due_date is None, book.items[i].due_date, i))
         searched = pool[: policy.max_subset_items]
         truncated = len(pool) > len(searched)
-        exact, complete = self._subsets(searched, line.amount, line.amount)
-        subsets, tolerant = exact, False
-        if not exact and complete:
-            subsets, complete = self._subsets(searched, line.amount, line.amount + policy.fee_tolerance)
-            tolerant = True
+        # One search over exact and fee-short fits: an exact fit beside a fee-short one is two explanations.
+        subsets, complete = self._subsets(searched, line.amount, line.amount + policy.fee_tolerance)
+        tolerant = bool(subsets) and sum(book.open[i] for i in subsets[0]) != line.amount
         if len(subsets) == 1 and complete and not truncated:
             (subset,) = subsets
             total = sum(book.open[i] for i in subset)
@@ -624,8 +686,13 @@ class _Engine:
         return allocations
 
     def _auto(self, line: BankLine, allocations: list[Allocation], evidence: list[str], confidence: float) -> Decision:
+        book = self.book
         for allocation in allocations:
-            self.book.open[allocation.item_id] -= allocation.amount
+            book.open[allocation.item_id] -= allocation.amount
+        left = sum(book.open[a.item_id] for a in allocations)
+        if 0 < left <= self.policy.fee_tolerance and sum(a.amount for a in allocations) == line.amount:
+            for allocation in allocations:  # a short payment: the shortfall is written off, the items are settled
+                book.open[allocation.item_id] = 0
         return Decision(line, "auto", tuple(allocations), tuple(evidence), round(confidence, 3))
 
     def _review(
