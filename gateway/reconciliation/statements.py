@@ -184,9 +184,20 @@ def _entry_lines(record: camt.Record, entry: camt.Entry, node: Element, base: st
     details = [
         (camt._detail(n, el, entry.credit_debit, f"entry {entry.index + 1} detail {n + 1}"), el) for n, el in enumerate(detail_nodes)
     ]
-    amounts = [_detail_amount(el, entry, several) for _, el in details]
-    if several and any(a is None for a in amounts):
-        return [_merged_line(entry, node, details, base, common)]
+    if several:
+        amounts = [_detail_amount(el, entry) for _, el in details]
+        signed = [
+            (a[0] if d.credit_debit == "CRDT" else -a[0]) if a is not None and a[1] == entry.currency else None
+            for (d, _), a in zip(details, amounts, strict=True)
+        ]
+        if None in signed or sum(s for s in signed if s is not None) != entry.signed_amount:
+            # No split, or one that does not add up to the booking: the booking stays one line.
+            return [_merged_line(entry, node, details, base, common)]
+    else:
+        # A sole transaction is the booking: its amount and direction are the entry's (a detail's own figure may
+        # leave out charges, as InstdAmt does, or be in another currency).
+        amounts = [(entry.amount, entry.currency)]
+        details = [(replace(details[0][0], credit_debit=entry.credit_debit), details[0][1])]
     lines = []
     for (detail, element), amount in zip(details, amounts, strict=True):
         assert amount is not None
@@ -264,15 +275,15 @@ def _merged_line(
     )
 
 
-def _detail_amount(element: Element, entry: camt.Entry, several: bool) -> tuple[int, str] | None:
-    """The booked amount of one transaction: ``Amt`` (camt .04+), else ``AmtDtls/TxAmt``; a sole detail without
-    either takes its entry's amount (not ``InstdAmt``, which leaves out charges and FX), several take
-    ``InstdAmt`` as the best figure the bank gives."""
+def _detail_amount(element: Element, entry: camt.Entry) -> tuple[int, str] | None:
+    """The booked amount of one transaction of a collective booking: ``Amt`` (camt .04+), else ``AmtDtls/TxAmt``,
+    else ``AmtDtls/InstdAmt`` (the instructed amount: what .02 banks often give alone)."""
     where = f"entry {entry.index + 1} detail"
-    amount = camt._amount(find(element, "Amt"), where) or camt._amount(find(element, "AmtDtls/TxAmt/Amt"), where)
-    if amount is None and not several:
-        return entry.amount, entry.currency
-    return amount or camt._amount(find(element, "AmtDtls/InstdAmt/Amt"), where)
+    for path in ("Amt", "AmtDtls/TxAmt/Amt", "AmtDtls/InstdAmt/Amt"):
+        amount = camt._amount(find(element, path), where)
+        if amount is not None:
+            return amount
+    return None
 
 
 def _charges(element: Element) -> int:
