@@ -112,28 +112,28 @@ def local(element: Element) -> str:
 def children(element: Element | None, name: str) -> Iterator[Element]:
     """Direct children named ``name`` (any namespace)."""
     if element is None:
-        return
-    for child in element:
-        if isinstance(child.tag, str) and etree.QName(child).localname == name:
-            yield child
+        return iter(())
+    return element.iterchildren(f"{{*}}{name}")
 
 
 def find(element: Element | None, path: str) -> Element | None:
     """The first element along ``path`` (``"Refs/EndToEndId"``), any namespace."""
-    found = findall(element, path)
-    return found[0] if found else None
+    if element is None:
+        return None
+    return element.find(_any_namespace(path))
 
 
 def findall(element: Element | None, path: str) -> list[Element]:
     """Every element along ``path``, any namespace, in document order."""
     if element is None:
         return []
-    current = [element]
-    for step in path.split("/"):
-        current = [child for node in current for child in children(node, step)]
-        if not current:
-            return []
-    return current
+    return element.findall(_any_namespace(path))
+
+
+@lru_cache(maxsize=512)
+def _any_namespace(path: str) -> str:
+    # lxml's ElementPath: ``{*}Name`` matches ``Name`` in any namespace or none, step by step like the path.
+    return "/".join(f"{{*}}{step}" for step in path.split("/"))
 
 
 def text(element: Element | None, path: str | None = None) -> str | None:
