@@ -181,9 +181,8 @@ def _entry_lines(record: camt.Record, entry: camt.Entry, node: Element, base: st
             )
         ]
     several = len(detail_nodes) > 1
-    details = [
-        (camt._detail(n, el, entry.credit_debit, f"entry {entry.index + 1} detail {n + 1}"), el) for n, el in enumerate(detail_nodes)
-    ]
+    # camt._entry read the details in document order: pair them with their elements for what it leaves out.
+    details = list(zip(entry.details, detail_nodes, strict=True))
     if several:
         amounts = [_detail_amount(el, entry) for _, el in details]
         signed = [
