@@ -546,7 +546,7 @@ class _Engine:
             total = sum(book.open[i] for i in subset)
             what = "collective transfer: " if len(subset) > 1 else ""
             evidence.append(
-                f"{what}the only combination of the payer's {len(pool)} open items matching {_money(line.amount)}"
+                f"{what}the only combination of the payer's open items ({len(pool)}) matching {_money(line.amount)}"
                 f"{' within the fee tolerance' if tolerant else ''}: {', '.join(subset)}"
             )
             self._amount_evidence(line, total, evidence)
