@@ -61,9 +61,8 @@ def evaluate_command(
         typer.echo(orjson.dumps(result).decode())
         return
     counts = {kind: sum(1 for line in result["lines"] if line["decision"] == kind) for kind in ("auto", "review", "none")}
-    typer.echo(
-        f"{len(result['lines'])} transactions against {len(items)} open items: {counts['auto']} auto, {counts['review']} review, {counts['none']} none"
-    )
+    summary = ", ".join(f"{counts[kind]} {kind}" for kind in counts)
+    typer.echo(f"{len(result['lines'])} transactions against {len(items)} open items: {summary}")
     for line in result["lines"]:
         allocated = ", ".join(f"{a['item_id']} {a['amount']}" for a in line["allocations"]) or "-"
         sign = "+" if line["direction"] == "credit" else "-"
