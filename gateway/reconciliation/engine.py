@@ -606,7 +606,7 @@ class _Engine:
     def _subsets(self, pool: list[str], low: int, high: int) -> tuple[list[list[str]], bool]:
         """Up to two subsets of ``pool`` (at most ``max_subset_size`` items) whose open amounts sum into
         ``[low, high]``, and whether the search finished within its budget."""
-        amounts = sorted(((self.book.open[i], i) for i in pool), reverse=True)
+        amounts = sorted(((self.book.open[i], i) for i in pool), key=lambda pair: (-pair[0], pair[1]))
         values = [a for a, _ in amounts]
         suffix = [0] * (len(values) + 1)
         for k in range(len(values) - 1, -1, -1):
