@@ -44,19 +44,23 @@ def evaluate_command(
     """Match the statements' transactions to the open items and print one decision per transaction."""
     import orjson
 
-    from gateway.reconciliation.engine import Policy
-    from gateway.reconciliation.evaluate import evaluate, read_advices, read_known_accounts, read_open_items, read_statements
+    from gateway.reconciliation.engine import Matcher, Policy
+    from gateway.reconciliation.evaluate import evaluate, read_advices, read_known_accounts, read_open_items, start_reading
     from settle.money import InvalidAmount, parse_minor
 
     try:
         tolerance = parse_minor(fee_tolerance, 2, field="--fee-tolerance")
     except InvalidAmount as exc:
         raise ValidationError(str(exc)) from None
+    for path in statements:
+        if not path.is_file():
+            raise ValidationError(f"{path}: no such statement file")
+    reading = start_reading(statements)  # parsed in worker processes while the open items are indexed here
     items = read_open_items(_read(open_items, "--open-items"), str(open_items))
     known = read_known_accounts(_read(known_accounts, "--known-accounts"), str(known_accounts)) if known_accounts else {}
     advices = read_advices(remittance) if remittance is not None else []
-    lines = read_statements(statements)
-    result = evaluate(lines, items, advices=advices, known_accounts=known, policy=Policy(fee_tolerance=tolerance))
+    matcher = Matcher(items, advices=advices, known_accounts=known, policy=Policy(fee_tolerance=tolerance))
+    result = evaluate(reading(), matcher)
     if as_json:
         typer.echo(orjson.dumps(result).decode())
         return

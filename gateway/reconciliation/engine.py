@@ -38,10 +38,10 @@ from typing import Protocol
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
-from gateway.banking.references import find_creditor_references, is_valid_creditor_reference
+from gateway.banking.references import find_creditor_references
 from gateway.reconciliation.model import Allocation, BankLine, Decision, OpenItem, RemittanceRef
 
-__all__ = ["Advice", "Policy", "canonical_reference", "match", "normalize_name"]
+__all__ = ["Advice", "Matcher", "Policy", "canonical_reference", "match", "normalize_name"]
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,10 @@ class Advice(Protocol):
 
 _OCR = str.maketrans({"O": "0", "I": "1", "L": "1"})
 _NON_ALNUM = re.compile(r"[^0-9A-Z]+")
-_TOKENS = re.compile(r"[0-9A-Za-z]+")
+_CANONICAL_TOKENS = re.compile(r"[0-9A-Z]+")
+_DIGIT = re.compile(r"\d")
+_RF = re.compile(r"^RF\d{2}[0-9A-Z]{1,21}$")
+_LETTER_VALUES = str.maketrans({chr(ord("A") + k): str(10 + k) for k in range(26)})
 _GERMAN = str.maketrans(
     {
         "ä": "ae",
@@ -113,6 +116,29 @@ _LEGAL_FORMS = frozenset(
 _CONNECTORS = frozenset({"u", "und", "and", "et", "e", "y"})
 _WINDOW = 5  # free-text tokens joined to find a reference written with separators
 _BLOCK = 200  # at most this many payer names compared with a line's counterparty name
+
+
+@lru_cache(maxsize=4_096)
+def _windows(text: str, minimum: int) -> tuple[str, ...]:
+    """Runs of up to :data:`_WINDOW` consecutive words of ``text`` joined, canonical, at least ``minimum`` long: an
+    invoice number written with or without separators (``RE 2026 000123``, ``RE2026-000123``) is one of them."""
+    tokens = _CANONICAL_TOKENS.findall(text.upper().translate(_OCR))
+    found: dict[str, None] = {}
+    for start in range(len(tokens)):
+        joined = ""
+        for token in tokens[start : start + _WINDOW]:
+            joined += token
+            if len(joined) >= minimum:
+                found[joined] = None
+    return tuple(found)
+
+
+def _valid_rf(reference: str) -> bool:
+    """ISO 11649: ``RF``, two check digits, 1 to 21 letters or digits, mod 97 of the rearranged number is 1 (the
+    check :func:`gateway.banking.references.is_valid_creditor_reference` makes, with one big-integer remainder)."""
+    if not _RF.match(reference):
+        return False
+    return int((reference[4:] + reference[:4]).translate(_LETTER_VALUES)) % 97 == 1
 
 
 def canonical_reference(text: str) -> str:
@@ -186,7 +212,7 @@ class _Book:
                 book.by_rf["".join(item.creditor_reference.split()).upper()].append(item.item_id)
             if item.invoice_number:
                 key = canonical_reference(item.invoice_number)
-                if len(key) >= policy.min_reference_length and any(c.isdigit() for c in key):
+                if len(key) >= policy.min_reference_length and _DIGIT.search(key):
                     book.by_invoice[key].append(item.item_id)
                     book.invoice_key[item.item_id] = key
             if item.mandate_reference:
@@ -246,6 +272,8 @@ class _Engine:
         self.book = _Book.build(items, policy)
         self.known = {_compact_iban(k): v for k, v in known_accounts.items()}
         self.names = list(self.book.by_name)
+        #: What each line's references point to, read once (``id`` of the line: the caller keeps the lines alive).
+        self._references: dict[int, tuple[_Found, list[RemittanceRef], str]] = {}
         self.advices: dict[int, list[Advice]] = defaultdict(list)
         for advice in advices:
             total = advice.total if advice.total is not None else sum(r.amount or 0 for r in advice.items)
@@ -257,7 +285,16 @@ class _Engine:
     def _invoice_ids(self, key: str) -> list[str]:
         return self.book.by_invoice.get(key, [])
 
+    def forget_lines(self) -> None:
+        self._references.clear()
+
     def references(self, line: BankLine) -> tuple[_Found, list[RemittanceRef], str]:
+        cached = self._references.get(id(line))
+        if cached is None:
+            cached = self._references[id(line)] = self._read_references(line)
+        return cached
+
+    def _read_references(self, line: BankLine) -> tuple[_Found, list[RemittanceRef], str]:
         book, found = self.book, _Found()
         refs: list[RemittanceRef] = list(line.structured)
         advice_note = ""
@@ -277,10 +314,11 @@ class _Engine:
         for ref in refs:
             if ref.kind == "creditor_reference" or ref.reference.upper().startswith("RF"):
                 candidates_rf.append(("".join(ref.reference.split()).upper(), "structured RF reference"))
-        for rf in find_creditor_references(line.remittance_text or ""):
+        text = line.remittance_text or ""
+        for rf in find_creditor_references(text) if "RF" in text.upper() else ():
             candidates_rf.append((rf, "RF reference in the remittance text"))
         for rf, where in candidates_rf:
-            if rf in rf_seen or not is_valid_creditor_reference(rf):
+            if rf in rf_seen or not _valid_rf(rf):
                 continue
             rf_seen.add(rf)
             ids = book.by_rf.get(rf, [])
@@ -307,17 +345,8 @@ class _Engine:
                         found.add(found.invoices, item_id, f"invoice number {number} in the remittance text")
         return found, refs, advice_note
 
-    def _text_windows(self, text: str) -> Iterable[str]:
-        tokens = [canonical_reference(t) for t in _TOKENS.findall(text)]
-        minimum = self.policy.min_reference_length
-        seen: set[str] = set()
-        for start in range(len(tokens)):
-            joined = ""
-            for token in tokens[start : start + _WINDOW]:
-                joined += token
-                if len(joined) >= minimum and joined not in seen:
-                    seen.add(joined)
-                    yield joined
+    def _text_windows(self, text: str) -> tuple[str, ...]:
+        return _windows(text, self.policy.min_reference_length)
 
     def _advice_for(self, line: BankLine) -> Advice | None:
         candidates = self.advices.get(line.amount, [])
@@ -707,6 +736,45 @@ class _Engine:
         return Decision(line, "review", tuple(allocations), tuple(evidence), round(confidence, 3))
 
 
+class Matcher:
+    """The open items indexed once, then :meth:`match` for batches of lines: each batch's ``auto`` allocations
+    reduce what is open for the next (the live gateway keeps one per intake run; ``evaluate`` builds it while the
+    statements are still being parsed).
+
+    ``known_accounts`` maps an IBAN learnt from confirmed matches (a parent company paying for a subsidiary) to the
+    payer it pays for: that payer's IBAN or name as it appears on the open items. ``advices`` are remittance
+    advices (:class:`Advice`): one is linked to the line of its total and payer, and its invoice numbers and
+    amounts split that line.
+    """
+
+    def __init__(
+        self,
+        items: Iterable[OpenItem],
+        *,
+        advices: Sequence[Advice] = (),
+        known_accounts: Mapping[str, str] | None = None,
+        policy: Policy | None = None,
+    ):
+        self._engine = _Engine(items, advices, known_accounts or {}, policy or Policy())
+
+    def open_amount(self, item_id: str) -> int:
+        """What is still open of ``item_id`` after the ``auto`` allocations so far (minor units)."""
+        return self._engine.book.open[item_id]
+
+    def match(self, lines: Sequence[BankLine]) -> list[Decision]:
+        """One :class:`Decision` per line, in the lines' order. Lines with an exact key (end-to-end id, RF reference,
+        invoice number) are decided first, so amount-based matching sees what those settled."""
+        engine = self._engine
+        try:
+            decisions: list[Decision | None] = [engine.decide(line, strong_only=True) for line in lines]
+            for index, line in enumerate(lines):
+                if decisions[index] is None:
+                    decisions[index] = engine.decide(line, strong_only=False)
+        finally:
+            engine.forget_lines()
+        return [d for d in decisions if d is not None]
+
+
 def match(
     lines: Sequence[BankLine],
     items: Iterable[OpenItem],
@@ -715,16 +783,5 @@ def match(
     known_accounts: Mapping[str, str] | None = None,
     policy: Policy | None = None,
 ) -> list[Decision]:
-    """One :class:`Decision` per line, in the lines' order.
-
-    ``known_accounts`` maps an IBAN learnt from confirmed matches (a parent company paying for a subsidiary) to the
-    payer it pays for: that payer's IBAN or name as it appears on the open items. ``advices`` are remittance
-    advices (:class:`Advice`): one is linked to the line of its total and payer, and its invoice numbers and
-    amounts split that line.
-    """
-    engine = _Engine(items, advices, known_accounts or {}, policy or Policy())
-    decisions: list[Decision | None] = [engine.decide(line, strong_only=True) for line in lines]
-    for index, line in enumerate(lines):
-        if decisions[index] is None:
-            decisions[index] = engine.decide(line, strong_only=False)
-    return [d for d in decisions if d is not None]
+    """One :class:`Decision` per line, in the lines' order (a :class:`Matcher` used once)."""
+    return Matcher(items, advices=advices, known_accounts=known_accounts, policy=policy).match(lines)

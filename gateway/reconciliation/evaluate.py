@@ -13,7 +13,7 @@ import difflib
 import io
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 from pathlib import Path
@@ -21,7 +21,7 @@ from typing import Any
 
 from gateway.banking.camt import minor_digits
 from gateway.errors import StatementError
-from gateway.reconciliation.engine import Advice, Policy, match
+from gateway.reconciliation.engine import Advice, Matcher, Policy
 from gateway.reconciliation.model import BankLine, Decision, OpenItem
 from settle.errors import ValidationError
 from settle.money import InvalidAmount, format_minor, parse_minor
@@ -34,6 +34,7 @@ __all__ = [
     "read_known_accounts",
     "read_open_items",
     "read_statements",
+    "start_reading",
 ]
 
 COLUMNS = (
@@ -174,13 +175,30 @@ def read_statements(paths: Sequence[str | Path]) -> list[BankLine]:
     """Every booked transaction of the files, in file order; a transaction seen before (same account and bank
     reference: the camt.054 and later the camt.053 of one booking) is kept once. Several large files are read in
     parallel worker processes."""
+    return start_reading(paths)()
+
+
+def start_reading(paths: Sequence[str | Path]) -> Callable[[], list[BankLine]]:
+    """Start reading the statement files (in worker processes when there are several large ones) and return the
+    function that waits for the lines (:func:`read_statements`): the caller can do other work meanwhile."""
     names = [str(p) for p in paths]
     total = sum(os.path.getsize(p) for p in names if os.path.isfile(p))
-    if len(names) > 1 and total >= PARALLEL_BYTES and (os.cpu_count() or 1) > 1:
-        with ProcessPoolExecutor(max_workers=min(len(names), os.cpu_count() or 1)) as pool:
-            per_file = list(pool.map(_read_one, names))
-    else:
-        per_file = [_read_one(name) for name in names]
+    workers = min(len(names), os.cpu_count() or 1)
+    if workers < 2 or total < PARALLEL_BYTES:
+        return lambda: _unique([_read_one(name) for name in names])
+    pool = ProcessPoolExecutor(max_workers=workers)
+    futures = [pool.submit(_read_one, name) for name in names]
+
+    def wait() -> list[BankLine]:
+        try:
+            return _unique([future.result() for future in futures])
+        finally:
+            pool.shutdown(cancel_futures=True)
+
+    return wait
+
+
+def _unique(per_file: Sequence[Sequence[BankLine]]) -> list[BankLine]:
     seen: set[tuple[str, str]] = set()
     lines: list[BankLine] = []
     for file_lines in per_file:
@@ -227,12 +245,13 @@ def decision_json(decision: Decision) -> dict[str, Any]:
 
 def evaluate(
     lines: Sequence[BankLine],
-    items: Sequence[OpenItem],
+    items: Sequence[OpenItem] | Matcher,
     *,
     advices: Sequence[Advice] = (),
     known_accounts: Mapping[str, str] | None = None,
     policy: Policy | None = None,
 ) -> dict[str, Any]:
-    """``{"lines": [...]}``: one entry per line, in the statements' order."""
-    decisions = match(lines, items, advices=advices, known_accounts=known_accounts, policy=policy)
-    return {"lines": [decision_json(d) for d in decisions]}
+    """``{"lines": [...]}``: one entry per line, in the statements' order. ``items`` may be a :class:`Matcher`
+    built already (then ``advices``, ``known_accounts`` and ``policy`` are its own)."""
+    matcher = items if isinstance(items, Matcher) else Matcher(items, advices=advices, known_accounts=known_accounts, policy=policy)
+    return {"lines": [decision_json(d) for d in matcher.match(lines)]}
