@@ -21,7 +21,7 @@ from typing import Any
 
 from gateway.banking.camt import minor_digits
 from gateway.errors import StatementError
-from gateway.reconciliation.engine import Advice, Matcher, Policy
+from gateway.reconciliation.engine import Advice, Matcher, Policy, gc_paused
 from gateway.reconciliation.model import BankLine, Decision, OpenItem
 from settle.errors import ValidationError
 from settle.money import InvalidAmount, format_minor, parse_minor
@@ -51,6 +51,7 @@ COLUMNS = (
 )
 REQUIRED = ("item_id", "amount", "currency")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+_PLAIN_AMOUNT = re.compile(r"^(\d{1,15})\.(\d\d)$")  # the common case, read without Decimal
 #: Statement files parsed in worker processes when there are several and together at least this many bytes.
 PARALLEL_BYTES = 4_000_000
 
@@ -61,6 +62,11 @@ class OpenItemsError(ValidationError):
 
 def read_open_items(data: bytes | str, name: str = "open items") -> list[OpenItem]:
     """The open items of a CSV (UTF-8, with or without BOM; ``,`` or ``;`` separated)."""
+    with gc_paused():
+        return _read_open_items(data, name)
+
+
+def _read_open_items(data: bytes | str, name: str) -> list[OpenItem]:
     if isinstance(data, bytes):
         try:
             text = data.decode("utf-8-sig")
@@ -114,8 +120,10 @@ def _item(cells: Mapping[str, str], where: str) -> OpenItem:
         raise OpenItemsError(f"{where}: currency {cells['currency']!r} is not a three-letter ISO 4217 code (e.g. EUR)")
     if not cells["amount"]:
         raise OpenItemsError(f"{where}: amount is empty")
+    digits = minor_digits(currency)
+    plain = _PLAIN_AMOUNT.match(cells["amount"]) if digits == 2 else None
     try:
-        amount = parse_minor(cells["amount"], minor_digits(currency), field="amount")
+        amount = int(plain[1]) * 100 + int(plain[2]) if plain else parse_minor(cells["amount"], digits, field="amount")
     except InvalidAmount as exc:
         raise OpenItemsError(f"{where}: amount {exc.problem} (write it like 1234.50)") from None
     if amount == 0:
@@ -168,7 +176,8 @@ def _read_one(path: str) -> list[BankLine]:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise StatementError(f"{path}: cannot be read ({exc.strerror})") from None
-    return read_statement(data, Path(path).name)
+    with gc_paused():
+        return read_statement(data, Path(path).name)
 
 
 def read_statements(paths: Sequence[str | Path]) -> list[BankLine]:
@@ -190,8 +199,14 @@ def start_reading(paths: Sequence[str | Path]) -> Callable[[], list[BankLine]]:
     futures = [pool.submit(_read_one, name) for name in names]
 
     def wait() -> list[BankLine]:
+        # The caller's process helps instead of idling: it takes files from the end of the queue that no worker
+        # has started (a pending future can be cancelled), while the workers go on from the front.
+        results: list[list[BankLine] | None] = [None] * len(futures)
         try:
-            return _unique([future.result() for future in futures])
+            for k in reversed(range(len(futures))):
+                if futures[k].cancel():
+                    results[k] = _read_one(names[k])
+            return _unique([result if result is not None else futures[k].result() for k, result in enumerate(results)])
         finally:
             pool.shutdown(cancel_futures=True)
 
@@ -254,4 +269,6 @@ def evaluate(
     """``{"lines": [...]}``: one entry per line, in the statements' order. ``items`` may be a :class:`Matcher`
     built already (then ``advices``, ``known_accounts`` and ``policy`` are its own)."""
     matcher = items if isinstance(items, Matcher) else Matcher(items, advices=advices, known_accounts=known_accounts, policy=policy)
-    return {"lines": [decision_json(d) for d in matcher.match(lines)]}
+    decisions = matcher.match(lines)
+    with gc_paused():
+        return {"lines": [decision_json(d) for d in decisions]}
