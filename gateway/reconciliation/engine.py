@@ -267,6 +267,9 @@ class _Found:
     invoices: dict[str, list[str]] = field(default_factory=dict)  # item -> evidence (invoice numbers, exact)
     amounts: dict[str, int] = field(default_factory=dict)  # item -> amount stated for it
     unknown_refs: list[str] = field(default_factory=list)
+    credit_notes: list[tuple[str, int]] = field(default_factory=list)  # (number, amount) deducted by the payer
+    #: The remittance advice's items do not add up to its printed total (a misread digit?): its amounts only suggest.
+    advice_doubtful: bool = False
 
     def add(self, target: dict[str, list[str]], item_id: str, evidence: str, amount: int | None = None) -> None:
         target.setdefault(item_id, []).append(evidence)
@@ -321,7 +324,11 @@ class _Engine:
         advice = self._advice_for(line)
         if advice is not None:
             refs.extend(advice.items)
-            advice_note = f"remittance advice from {advice.payer_name or 'unnamed payer'} over {_money(line.amount)}"
+            source = getattr(advice, "source", "")
+            advice_note = (
+                f"remittance advice{f' {source}' if source else ''} from {advice.payer_name or 'unnamed payer'} over {_money(line.amount)}"
+            )
+            found.advice_doubtful = getattr(advice, "adds_up", True) is False
         if line.end_to_end_id:
             e2e = line.end_to_end_id.strip().upper()
             ids = book.by_e2e.get(e2e) or book.by_e2e.get(_e2e_base(e2e), [])
@@ -349,6 +356,9 @@ class _Engine:
                 found.unknown_refs.append(rf)
         for ref in refs:
             if ref.kind == "creditor_reference" or ref.reference.upper().startswith("RF"):
+                continue
+            if ref.kind == "credit_note":
+                found.credit_notes.append((ref.reference, ref.amount or 0))
                 continue
             key = canonical_reference(ref.reference)
             ids = self._invoice_ids(key)
@@ -478,15 +488,7 @@ class _Engine:
         if strong and len({book.payer_of(i) for i in strong}) > 1 and len(strong) > 1 and not found.amounts:
             return self._review(line, evidence + ["references point to items of different payers"], strong, 0.5)
         if found.amounts:
-            stated = [(i, min(found.amounts[i], book.open[i])) for i in ids if i in found.amounts]
-            total = sum(a for _, a in stated)
-            if total <= line.amount and len(stated) == len(ids):
-                allocations = [Allocation(i, a) for i, a in stated if a > 0]
-                evidence.append(f"amounts stated per document: {', '.join(f'{i} {_money(a)}' for i, a in stated)}")
-                if line.amount > total:
-                    evidence.append(f"{_money(line.amount - total)} not allocated (over-payment: credit balance of the payer)")
-                return self._auto(line, allocations, evidence, 0.97)
-            return self._review(line, evidence + ["the amounts stated per document exceed the line or the open amounts"], ids, 0.6)
+            return self._stated(line, found, ids, evidence)
         open_total = sum(book.open[i] for i in ids)
         settled = [i for i in ids if book.open[i] == 0]
         if settled and len(ids) > 1:
@@ -550,6 +552,31 @@ class _Engine:
             evidence.append(f"{payer.evidence}, but item {item_id} is another payer's and the amount is not exact")
             return self._review(line, evidence, [item_id], 0.5)
         return None
+
+    def _stated(self, line: BankLine, found: _Found, ids: list[str], evidence: list[str]) -> Decision:
+        """Structured remittance or an advice stating the amount paid per document (credit notes deducted)."""
+        book = self.book
+        stated = [(i, min(found.amounts[i], book.open[i])) for i in ids if i in found.amounts]
+        total = sum(a for _, a in stated)
+        credit = sum(amount for _, amount in found.credit_notes)
+        if credit:
+            notes = ", ".join(f"{number} {_money(amount)}" for number, amount in found.credit_notes)
+            evidence.append(f"credit note(s) deducted by the payer: {notes}")
+        if len(stated) != len(ids) or total - credit > line.amount or total - credit <= 0:
+            evidence.append("the amounts stated per document exceed the line or the open amounts")
+            return self._review(line, evidence, ids, 0.6)
+        evidence.append(f"amounts stated per document: {', '.join(f'{i} {_money(a)}' for i, a in stated)}")
+        if credit and len(stated) > 1:
+            evidence.append("which invoice the credit note reduces is not stated")
+            return self._review(line, evidence, ids, 0.6)
+        allocations = [Allocation(i, a - credit) for i, a in stated if a - credit > 0]
+        paid = total - credit
+        if line.amount > paid:
+            evidence.append(f"{_money(line.amount - paid)} not allocated (over-payment: credit balance of the payer)")
+        if found.advice_doubtful:
+            evidence.append("the advice's items do not add up to its total: its split is a suggestion")
+            return Decision(line, "review", tuple(allocations), tuple(evidence), 0.6)
+        return self._auto(line, allocations, evidence, 0.97)
 
     def by_payer(self, line: BankLine, found: _Found, evidence: list[str]) -> Decision:
         book, policy = self.book, self.policy

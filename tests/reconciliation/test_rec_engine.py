@@ -169,6 +169,25 @@ def test_a_remittance_advice_explains_a_line_without_reference() -> None:
     assert any("remittance advice" in e for e in decision.evidence)
 
 
+@dataclass(frozen=True)
+class _CheckedAdvice(_Advice):
+    adds_up: bool
+    source: str = "avis.pdf"
+
+
+def test_a_credit_note_on_the_advice_is_deducted_and_an_advice_that_does_not_add_up_only_suggests() -> None:
+    items = [item("I000001", 100_000), item("I000002", 40_000)]
+    refs = (RemittanceRef("RE-2026-000001", 100_000), RemittanceRef("GS-2026-000007", 10_000, "credit_note"))
+    advice = _CheckedAdvice("Acme Maschinenbau GmbH", 90_000, refs, adds_up=True)
+    decision = one([line(90_000)], items, advices=[advice])
+    assert (decision.decision, allocated(decision)) == ("auto", {"I000001": 90_000})
+    assert any("credit note" in e and "GS-2026-000007" in e for e in decision.evidence)
+    assert any("avis.pdf" in e for e in decision.evidence)
+    doubtful = _CheckedAdvice("Acme Maschinenbau GmbH", 90_000, refs, adds_up=False)
+    suggested = one([line(90_000)], items, advices=[doubtful])
+    assert (suggested.decision, allocated(suggested)) == ("review", {"I000001": 90_000})
+
+
 def test_return_is_allocated_to_the_item_it_reverses_and_fees_and_debits_to_none() -> None:
     items = [item("I1", 10_000, end_to_end_id="E2E-1", mandate_reference="M-1")]
     returned = BankLine("R1", None, 10_000, "EUR", "debit", kind="return", reason_code="AM04", end_to_end_id="E2E-1")
