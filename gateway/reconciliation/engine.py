@@ -626,8 +626,7 @@ class _Engine:
                 f"{' within the fee tolerance' if tolerant else ''}: {', '.join(subset)}"
             )
             self._amount_evidence(line, total, evidence)
-            if not payer.by_iban:
-                return self._decide_named(line, subset, evidence, payer)
+            # By IBAN or a learnt account; by name only when the name points to one payer and no other is close.
             confidence = (0.9 if tolerant else 0.92) * payer.confidence
             return self._auto(line, self._fill(subset, line.amount), evidence, confidence)
         if len(subsets) > 1:
@@ -659,14 +658,6 @@ class _Engine:
             return self._review(line, evidence, pool, 0.4)
         evidence.append(f"no combination of the payer's {len(pool)} open items matches {_money(line.amount)}")
         return self._review(line, evidence, pool, 0.3)
-
-    def _decide_named(self, line: BankLine, subset: list[str], evidence: list[str], payer: _Payer) -> Decision:
-        # Identified by name alone: the fit must also be unique in the book for the amount when it is one item.
-        if len(subset) == 1:
-            others = [i for i in self.book.by_amount.get((line.currency, line.amount), []) if i != subset[0] and self.book.open[i] > 0]
-            if others and line.amount == self.book.open[subset[0]]:
-                evidence.append(f"{len(others)} other item(s) of other payers are open for the same amount")
-        return self._auto(line, self._fill(subset, line.amount), evidence, 0.85 * payer.confidence)
 
     def _amount_evidence(self, line: BankLine, total: int, evidence: list[str]) -> None:
         if line.amount == total:
