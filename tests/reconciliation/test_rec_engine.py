@@ -198,6 +198,17 @@ def test_return_is_allocated_to_the_item_it_reverses_and_fees_and_debits_to_none
     assert (decisions[1].decision, decisions[1].allocations) == ("none", ())
 
 
+def test_a_pain002_rejection_reopens_the_item_it_names_and_one_without_amount_goes_to_review() -> None:
+    items = [item("I1", 11_900, end_to_end_id="SETTLE-DD-43", mandate_reference="MANDATE-8")]
+    rejected = BankLine("S/1", None, 11_900, "EUR", "credit", kind="rejection", reason_code="MD01", end_to_end_id="SETTLE-DD-43")
+    unknown_amount = BankLine("S/2", None, 0, "XXX", "credit", kind="rejection", reason_code="AM05", end_to_end_id="SETTLE-DD-43")
+    nameless = BankLine("S/3", None, 0, "XXX", "credit", kind="rejection", reason_code="AM05")
+    first, second, third = match([rejected, unknown_amount, nameless], items)
+    assert (first.decision, allocated(first)) == ("auto", {"I1": 11_900}) and "MD01" in first.evidence[0]
+    assert (second.decision, second.allocations) == ("review", ())
+    assert (third.decision, third.allocations) == ("none", ())
+
+
 def test_lines_of_another_currency_never_match() -> None:
     decision = one([BankLine("B1", None, 10_000, "USD", "credit", end_to_end_id="E2E-1")], [item("I1", 10_000, end_to_end_id="E2E-1")])
     assert decision.decision != "auto"
