@@ -64,6 +64,7 @@ bench: build
 	$(PY) benchmarks/oracle_throughput.py --records 200000
 	$(PY) benchmarks/gateway.py
 	$(PY) benchmarks/cli.py
+	$(PY) benchmarks/reconciliation.py
 
 clean:
 	rm -rf build .settle .pytest_cache .hypothesis .mypy_cache

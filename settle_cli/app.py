@@ -96,6 +96,12 @@ COMMANDS: tuple[Entry, ...] = (
         ACCOUNTING,
     ),
     Entry(
+        "reconcile",
+        "gateway.reconciliation.cli:reconcile_app",
+        "Reconciliation: match bank statement lines to open items; evaluate the engine offline on your own files.",
+        ACCOUNTING,
+    ),
+    Entry(
         "gateway",
         "gateway.cli:gateway_app",
         "Run the gateway: chain listener, keeper, payment and bank workers, on-chain confirmations, HTTP API.",
