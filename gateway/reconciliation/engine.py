@@ -72,7 +72,7 @@ class Policy:
 
 
 class Advice(Protocol):
-    """What the engine reads of a remittance advice (R3's ``RemittanceAdvice``)."""
+    """What the engine reads of a remittance advice (:class:`gateway.reconciliation.remittance.RemittanceAdvice`)."""
 
     @property
     def payer_name(self) -> str | None: ...

@@ -226,13 +226,9 @@ def _unique(per_file: Sequence[Sequence[BankLine]]) -> list[BankLine]:
 
 
 def read_advices(folder: Path) -> list[Advice]:
-    """The remittance advices (PDF) of ``folder``, through R3's reader."""
-    try:
-        from gateway.reconciliation import remittance  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:
-        raise ValidationError(
-            "--remittance: reading remittance advices needs gateway.reconciliation.remittance, not in this build"
-        ) from None
+    """The remittance advices (PDF) of ``folder``, read by :func:`gateway.reconciliation.remittance.read_advice`."""
+    from gateway.reconciliation import remittance
+
     if not folder.is_dir():
         raise ValidationError(f"--remittance: {folder} is not a folder")
     return [remittance.read_advice(path.read_bytes(), path.name) for path in sorted(folder.iterdir()) if path.suffix.lower() == ".pdf"]

@@ -182,15 +182,7 @@ def test_evaluate_errors_reach_the_user_as_one_line(tmp_path: Path) -> None:
 def test_remittance_folder_is_read_through_the_advice_reader_or_refused_clearly(tmp_path: Path) -> None:
     (tmp_path / "items.csv").write_text(ITEMS)
     (tmp_path / "statement.xml").write_text(CAMT)
-    try:
-        import gateway.reconciliation.remittance  # type: ignore[import-not-found, unused-ignore]  # noqa: F401
-    except ImportError:
-        code, _, err = run(
-            "evaluate", "--open-items", str(tmp_path / "items.csv"), "--remittance", str(tmp_path), str(tmp_path / "statement.xml")
-        )
-        assert code == 1 and "--remittance" in err
-    else:
-        code, _, err = run(
-            "evaluate", "--open-items", str(tmp_path / "items.csv"), "--remittance", str(tmp_path / "nope"), str(tmp_path / "statement.xml")
-        )
-        assert code == 1 and "is not a folder" in err
+    code, _, err = run(
+        "evaluate", "--open-items", str(tmp_path / "items.csv"), "--remittance", str(tmp_path / "nope"), str(tmp_path / "statement.xml")
+    )
+    assert code == 1 and "is not a folder" in err
