@@ -629,7 +629,9 @@ def check(invoice: doc.Invoice) -> list[dict[str, str]]:
     return [{"rule": v.rule, "message": v.message} for v in rules.errors(rules.check(invoice))]
 
 
-def _hold(session: Session, source: Source, reasons: list[dict[str, str]], now: dt.datetime) -> None:
+def hold_document(session: Session, source: Source, reasons: list[dict[str, str]], now: dt.datetime | None = None) -> None:
+    """Record (or refresh) why the document of ``source`` waits; it is checked again on a later pass."""
+    now = now or dt.datetime.now(dt.UTC)
     row = session.scalar(select(InvoiceHold).where(InvoiceHold.source_key == source.key))
     if row is None:
         session.add(
@@ -670,7 +672,7 @@ def issue_one(
     except Held as held:
         problems = held.reasons
     if problems:
-        _hold(session, source, problems, now)
+        hold_document(session, source, problems, now)
         return None
     agreement = session.get(Agreement, source.agreement_id)
     assert agreement is not None

@@ -16,11 +16,12 @@ from sqlalchemy.orm import Session
 
 from gateway.database import unit_of_work
 from gateway.faults import crashpoint
-from gateway.invoicing.issuance import MeterInfo, MeterLookup, Options, Source, issue_one, pending_sources
+from gateway.invoicing.issuance import MeterInfo, MeterLookup, Options, Source, hold_document, issue_one, pending_sources
 from gateway.invoicing.store import DocumentStore
-from gateway.models import ChainEvent, IssuedInvoice
+from gateway.models import ChainEvent, InvoiceHold, IssuedInvoice
 from gateway.workers import Pass, Worker
 from settle.deployments import Deployments
+from settle.errors import SettleError
 from settle.money import format_minor
 
 if TYPE_CHECKING:
@@ -75,23 +76,29 @@ def run_invoicing(gw: Gateway, *, meters: MeterLookup | None = None) -> Pass:
         sources: Sequence[Source] = pending_sources(session, gw.chain.chain_id, recheck_after=recheck, return_fee=options.return_fee)
     issued: list[str] = []
     for source in sources:
-        with unit_of_work(gw.factory, gw.worker) as session:
-            row = issue_one(session, source, options=options, store=store, meters=lookup, issue_date=issue_date)
-            if row is None:
-                from gateway.models import InvoiceHold
-
-                hold = session.scalar(select(InvoiceHold).where(InvoiceHold.source_key == source.key))
-                if hold is not None:
-                    done.problems.append(
-                        f"{source.kind} of period {source.period} of {source.agreement} held: "
-                        + "; ".join(f"{r['rule']} {r['message']}" for r in hold.reasons)
-                    )
-                continue
-            label = "credit note" if row.is_credit_note else "fee invoice" if row.kind == "return_fee" else "invoice"
-            line = f"{label} {row.number}: period {row.period} of {row.agreement}, {format_minor(row.gross, 2)} {row.currency}"
-            issued.append(row.number)
+        try:
+            with unit_of_work(gw.factory, gw.worker) as session:
+                row = issue_one(session, source, options=options, store=store, meters=lookup, issue_date=issue_date)
+                hold = session.scalar(select(InvoiceHold).where(InvoiceHold.source_key == source.key)) if row is None else None
+                reasons = list(hold.reasons) if hold is not None else []
+        except SettleError as exc:
+            # a document that cannot be rendered or validated (its transaction, number included, rolled back) is held
+            # with the reason; the other documents of the pass go on
+            reasons = [{"rule": "SETTLE-DOCUMENT", "message": str(exc)}]
+            with unit_of_work(gw.factory, gw.worker) as session:
+                hold_document(session, source, reasons)
+            row = None
+        if row is None:
+            if reasons:
+                done.problems.append(
+                    f"{source.kind} of period {source.period} of {source.agreement} held: "
+                    + "; ".join(f"{r['rule']} {r['message']}" for r in reasons)
+                )
+            continue
         crashpoint("invoicing.committed")
-        done.lines.append(line)
+        label = "credit note" if row.is_credit_note else "fee invoice" if row.kind == "return_fee" else "invoice"
+        done.lines.append(f"{label} {row.number}: period {row.period} of {row.agreement}, {format_minor(row.gross, 2)} {row.currency}")
+        issued.append(row.number)
     with unit_of_work(gw.factory, gw.worker) as session:
         anchored = mark_anchored(session, gw.chain.chain_id)
     done.lines += [f"invoice {number} anchored on-chain" for number in anchored]

@@ -270,3 +270,33 @@ def test_a_returned_debit_gets_a_fee_invoice_referring_to_the_settlement_invoice
     assert read.payment is not None and read.payment.payee_iban == IBANS[1]  # to the payee's account, by transfer
     assert read.payment.remittance_info != creditor_reference(chain.chain_id, agreement, 0)  # a reference of its own
     assert "AM04" in xml.decode() and read.seller.vat_id is None  # outside the scope of VAT: no VAT ids (BR-O-02)
+
+
+def test_a_document_that_cannot_be_rendered_is_held_and_the_others_are_issued(chain, dev, sqlite_db, tmp_path, monkeypatch):
+    from gateway.invoicing import issuance
+    from gateway.invoicing.document import InvoiceError
+
+    kit = deploy(chain)
+    now = dev.now()
+    start = now - now % HOUR - 2 * HOUR
+    agreement = create(kit, replace(hourly_terms(start, minimum=700), **STANDARD), 9)
+    url = f"sqlite:///{sqlite_db.engine.url.database}"
+    master_data(url, kit, {agreement: ("sepa_ct", 0)})
+    real = issuance.render
+
+    def render(invoice, language="de"):  # type: ignore[no-untyped-def]
+        if invoice.evidence is not None and invoice.evidence.period == 0:
+            raise InvoiceError("BT-131 of line 1 does not fit the schema")
+        return real(invoice, language)
+
+    monkeypatch.setattr(issuance, "render", render)
+    gw = gateway(url, kit, tmp_path, disabled={"payments", "bank"})
+    try:
+        report = gw.run_until_idle(timeout=60)
+        invoices, held = _invoices(gw), _holds(gw)
+    finally:
+        gw.close()
+    # the first document failed after taking number 1: rolled back, held with the reason; the second got number 1
+    assert [(i.period, i.seq) for i in invoices] == [(1, 1)]
+    assert held == {(agreement.lower(), 0): ["SETTLE-DOCUMENT"]}
+    assert any("does not fit the schema" in p for p in report.problems)
