@@ -1,6 +1,6 @@
 """``settle reconcile``: the matching engine from the command line. ``evaluate`` is the offline back-test any user
 can run on their own history (statements and an open-items CSV in, decisions out); it touches no database and no
-chain."""
+chain. ``open-items`` writes that CSV from the gateway's database (its open settlements), read only."""
 
 from __future__ import annotations
 
@@ -78,3 +78,28 @@ def _read(path: Path, option: str) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise ValidationError(f"{option}: {path} cannot be read ({exc.strerror})") from None
+
+
+@reconcile_app.command("open-items")
+def open_items_command(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the CSV here (default: standard output).")] = None,
+    payee: Annotated[str | None, typer.Option("--payee", help="Only this payee's settlements (chain address 0x…).")] = None,
+    network: Annotated[
+        str | None, typer.Option("--network", help="Network whose chain id the settlements are on (default: anvil).")
+    ] = None,
+) -> None:
+    """The open settlements in the gateway's database as the open-items CSV that `evaluate` reads."""
+    from gateway.cli import actor, session_factory
+    from gateway.database import unit_of_work
+    from gateway.reconciliation.openitems import items_csv, open_items
+    from settle.networks import get_network
+
+    chain_id = get_network(network).chain_id
+    with unit_of_work(session_factory(), actor()) as session:
+        items = open_items(session, chain_id, payee=payee)
+    text = items_csv(items)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"{len(items)} open item(s) → {output}", err=True)
