@@ -21,6 +21,7 @@ from enum import StrEnum
 
 from gateway.accounting.charts import AccountChart
 from gateway.accounting.errors import AccountingError
+from settle.pricing import vat_amount
 
 #: UNCL 5305 VAT category -> revenue role of the chart. Standard rate (S) picks by rate, see :func:`revenue_role`.
 CATEGORY_REVENUE = {
@@ -193,11 +194,6 @@ def vat_rate_hundredths(rate: object, field_name: str = "vat_rate") -> int:
     return value
 
 
-def vat_of_net(net: int, rate: int) -> int:
-    """VAT on ``net`` at ``rate`` hundredths of a percent, half-up to the minor unit (EN 16931 BT-110)."""
-    return (net * rate + 5000) // 10000
-
-
 def vat_of_gross(gross: int, rate: int) -> int:
     """The VAT contained in ``gross``, half-up, as DATEV's automatic accounts compute it."""
     return (2 * gross * rate + 10000 + rate) // (2 * (10000 + rate))
@@ -343,7 +339,7 @@ def _document_bookings(facts: DocumentFacts, chart: AccountChart, *, credit_note
     category = _category(facts.vat_category, where)
     rate = vat_rate_hundredths(facts.vat_rate, f"{where}: vat_rate")
     _rate_fits_category(category, rate, where)
-    expected = vat_of_net(facts.net, rate)
+    expected = vat_amount(facts.net, rate)
     if facts.vat != expected:
         raise AccountingError(
             f"{where}: vat {facts.vat} is not {rate / 100:.2f} % of net {facts.net} rounded half-up ({expected}); "

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
 
+from settle import pricing
 from settle.errors import ValidationError
 
 #: BT-24 for XRechnung 3.0 (the CIUS of EN 16931 for Germany).
@@ -332,10 +333,9 @@ def rate_hundredths(rate: Decimal) -> int:
 
 
 def vat_amount(taxable: int, rate: Decimal) -> int:
-    """VAT on a taxable amount (minor units), rounded half away from zero to the minor unit: exactly the chain's
-    ``(net * rateHundredths + 5000) / 10000`` for net ≥ 0."""
-    numerator = abs(taxable) * rate_hundredths(rate)
-    tax = (numerator + 5000) // 10000
+    """VAT on a taxable amount (minor units), rounded half away from zero to the minor unit: the chain's rule
+    (:func:`settle.pricing.vat_amount`) for taxable ≥ 0, mirrored for a negative one."""
+    tax = pricing.vat_amount(abs(taxable), rate_hundredths(rate))
     return tax if taxable >= 0 else -tax
 
 

@@ -52,7 +52,7 @@ from gateway.models import (
 from gateway.parties.masterdata import mask_iban
 from settle.errors import SettleError
 from settle.keccak import keccak, to_checksum_address
-from settle.pricing import period_charge
+from settle.pricing import period_charge, vat_amount
 from settle.terms import PriceModel, Terms
 
 log = logging.getLogger(__name__)
@@ -283,11 +283,11 @@ def split_gross(gross: int, category: doc.VatCategory, rate: int) -> tuple[int, 
     if category != doc.VatCategory.STANDARD or rate == 0:
         return gross, 0, 0
     net = gross * 10000 // (10000 + rate)
-    while net + 1 + doc.vat_amount(net + 1, Decimal(rate).scaleb(-2)) <= gross:
+    while net + 1 + vat_amount(net + 1, rate) <= gross:
         net += 1
-    while net > 0 and net + doc.vat_amount(net, Decimal(rate).scaleb(-2)) > gross:
+    while net > 0 and net + vat_amount(net, rate) > gross:
         net -= 1
-    vat = doc.vat_amount(net, Decimal(rate).scaleb(-2))
+    vat = vat_amount(net, rate)
     return net, vat, gross - net - vat
 
 
