@@ -754,6 +754,7 @@ def _invoices(result: DemoResult, gateway: Any, progress: Progress) -> None:
     from gateway.accounting.config import load_accounting_config
     from gateway.accounting.export import write_export
     from gateway.accounting.ledger import issuer_ledger
+    from gateway.invoicing.document import rate_from_hundredths
     from gateway.invoicing.store import DocumentStore
     from gateway.models import InvoiceHold, IssuedInvoice, Party
     from settle.money import format_minor
@@ -773,7 +774,7 @@ def _invoices(result: DemoResult, gateway: Any, progress: Progress) -> None:
                 suffix = "pdf" if stored.format == "pdf" else f"{stored.format}.xml"
                 (target / f"{row.number}.{suffix}").write_bytes(store.get(stored.sha256, stored.format))
             kind = f"credit note for {row.preceding.number}" if row.preceding is not None else "invoice"
-            rate = f"{row.vat_rate // 100}.{row.vat_rate % 100:02d} %"
+            rate = f"{rate_from_hundredths(row.vat_rate)} %"
             anchor = f"anchored in {row.anchor_tx[:10]}…" if row.anchor_tx else row.anchor_state
             progress.detail(
                 f"{row.number} {kind}: {names.get(row.agreement, row.agreement)} period {row.period}, net {format_minor(row.net, 2)} "

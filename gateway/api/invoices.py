@@ -16,6 +16,7 @@ from sqlalchemy import or_, select
 
 from gateway.api.deps import ADDRESS_PATTERN, PageDep, SessionDep, StateDep, TenantDep, WriterDep, address_param, require_tenant_is
 from gateway.api.schemas import Address, Money
+from gateway.invoicing.document import rate_from_hundredths
 from gateway.invoicing.store import DocumentStore
 from gateway.models import IssuedInvoice
 from settle.http import errors
@@ -24,7 +25,8 @@ router = APIRouter(prefix="/v1/invoices", tags=["invoices"], responses=errors(42
 NUMBER_PATTERN = r"^[A-Z0-9][A-Z0-9-]{0,35}$"
 NumberPath = Annotated[str, Path(pattern=NUMBER_PATTERN, description="An invoice number, e.g. RE-2026-000001.")]
 FORMATS = "^(ubl|cii|pdf)$"
-_DIGITS = {"EUR": 2}
+#: Invoices are issued in currencies with two minor digits only (gateway.invoicing.document refuses others).
+INVOICE_DIGITS = 2
 
 
 class InvoiceFileOut(BaseModel):
@@ -58,7 +60,7 @@ class InvoiceOut(BaseModel):
 
 
 def invoice_out(row: IssuedInvoice) -> InvoiceOut:
-    digits = _DIGITS.get(row.currency, 2)
+    digits = INVOICE_DIGITS
     return InvoiceOut(
         number=row.number,
         type_code=row.type_code,
@@ -74,7 +76,7 @@ def invoice_out(row: IssuedInvoice) -> InvoiceOut:
         vat=Money.of(row.vat, digits, row.currency),
         gross=Money.of(row.gross, digits, row.currency),
         vat_category=row.vat_category,
-        vat_rate=f"{row.vat_rate // 100}.{row.vat_rate % 100:02d}",
+        vat_rate=str(rate_from_hundredths(row.vat_rate)),
         preceding_invoice=row.preceding.number if row.preceding is not None else None,
         document_hash=row.document_hash,
         anchor_state=row.anchor_state,

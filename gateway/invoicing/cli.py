@@ -27,7 +27,9 @@ FORMATS = ("ubl", "cii", "pdf")
 
 
 def _rate(hundredths: int) -> str:
-    return f"{hundredths // 100}.{hundredths % 100:02d} %"
+    from gateway.invoicing.document import rate_from_hundredths
+
+    return f"{rate_from_hundredths(hundredths)} %"
 
 
 def _store() -> DocumentStore:

@@ -24,6 +24,7 @@ from enum import StrEnum
 
 from settle import pricing
 from settle.errors import ValidationError
+from settle.money import format_minor
 
 #: BT-24 for XRechnung 3.0 (the CIUS of EN 16931 for Germany).
 XRECHNUNG_3_0 = "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0"
@@ -494,8 +495,7 @@ def build_invoice(
 
 def amount_text(minor: int) -> str:
     """Minor units → the two-decimal text the XML carries (``12345`` → ``'123.45'``, ``-5`` → ``'-0.05'``)."""
-    whole, frac = divmod(abs(minor), 100)
-    return f"{'-' if minor < 0 else ''}{whole}.{frac:02d}"
+    return format_minor(minor, 2)
 
 
 def decimal_text(value: Decimal) -> str:

@@ -16,6 +16,8 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from decimal import Decimal
 
+from gateway.banking.references import mod97
+
 from .document import (
     XRECHNUNG_3_0,
     DocumentType,
@@ -24,6 +26,7 @@ from .document import (
     PaymentMeansCode,
     VatBreakdown,
     VatCategory,
+    amount_text,
 )
 from .units import UNIT_CODES
 
@@ -77,8 +80,7 @@ def iban_ok(iban: str) -> bool:
     compact = iban.replace(" ", "").upper()
     if not _IBAN.match(compact):
         return False
-    digits = "".join(str(int(c, 36)) for c in compact[4:] + compact[:4])
-    return int(digits) % 97 == 1
+    return mod97(compact[4:] + compact[:4]) == 1
 
 
 def _vat_of(taxable: int, rate: Decimal) -> int:
@@ -173,7 +175,7 @@ def check(inv: Invoice, *, xrechnung: bool | None = None, settle_rules: bool = T
     line_sum = sum(line.net_amount for line in inv.lines)
     allow_sum = sum(ac.amount for ac in inv.allowances_charges if not ac.is_charge)
     charge_sum = sum(ac.amount for ac in inv.allowances_charges if ac.is_charge)
-    cents = _cents
+    cents = amount_text
     if line_sum != t.line_net_total:
         v("BR-CO-10", f"sum of line net amounts {cents(line_sum)} ≠ BT-106 {cents(t.line_net_total)}")
     if allow_sum != t.allowance_total:
@@ -209,11 +211,6 @@ def check(inv: Invoice, *, xrechnung: bool | None = None, settle_rules: bool = T
 
 def _xr(inv: Invoice, xrechnung: bool | None) -> bool:
     return is_xrechnung(inv) if xrechnung is None else xrechnung
-
-
-def _cents(minor: int) -> str:
-    whole, frac = divmod(abs(minor), 100)
-    return f"{'-' if minor < 0 else ''}{whole}.{frac:02d}"
 
 
 def _item_rule(prefix: str, where: str) -> str:
@@ -273,7 +270,7 @@ def _check_vat(inv: Invoice, v: _Report, *, exact: bool) -> None:
         for vb in entries:
             expected_taxable = sum(amount for _, rate, amount in used.get(cat, []) if cat == VatCategory.OUTSIDE_SCOPE or rate == vb.rate)
             if vb.taxable_amount != expected_taxable:
-                got, want = _cents(vb.taxable_amount), _cents(expected_taxable)
+                got, want = amount_text(vb.taxable_amount), amount_text(expected_taxable)
                 v(
                     f"{pre}-08",
                     f"VAT breakdown {cat.value} {vb.rate} %: taxable amount {got} ≠ sum of its lines, charges and allowances {want}",
@@ -283,13 +280,13 @@ def _check_vat(inv: Invoice, v: _Report, *, exact: bool) -> None:
                 # Settle's own documents: exact. Others: the official schematron's tolerance of one currency unit
                 # (EN 16931 lets issuers round per line).
                 if abs(vb.tax_amount - expected_tax) > (0 if exact else 100):
-                    got, base, want = _cents(vb.tax_amount), _cents(vb.taxable_amount), _cents(expected_tax)
+                    got, base, want = amount_text(vb.tax_amount), amount_text(vb.taxable_amount), amount_text(expected_tax)
                     v("BR-S-09", f"VAT breakdown S {vb.rate} %: VAT amount {got} ≠ {base} × {vb.rate} % = {want}")
                 if vb.exemption_reason or vb.exemption_code:
                     v("BR-S-10", "a standard-rated VAT breakdown must not carry an exemption reason")
             else:
                 if vb.tax_amount != 0:
-                    v(f"{pre}-09", f"VAT breakdown {cat.value}: the VAT amount must be 0 (got {_cents(vb.tax_amount)})")
+                    v(f"{pre}-09", f"VAT breakdown {cat.value}: the VAT amount must be 0 (got {amount_text(vb.tax_amount)})")
                 if cat == VatCategory.ZERO_RATED:
                     if vb.exemption_reason or vb.exemption_code:
                         v("BR-Z-10", "a zero-rated (Z) VAT breakdown must not carry an exemption reason")

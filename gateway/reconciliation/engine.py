@@ -40,8 +40,9 @@ from typing import Protocol
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
-from gateway.banking.references import find_creditor_references
+from gateway.banking.references import find_creditor_references, mod97
 from gateway.reconciliation.model import Allocation, BankLine, Decision, OpenItem, RemittanceRef
+from settle.money import format_minor
 
 __all__ = ["Advice", "Matcher", "Policy", "canonical_reference", "gc_paused", "match", "normalize_name"]
 
@@ -91,7 +92,6 @@ _NON_ALNUM = re.compile(r"[^0-9A-Z]+")
 _CANONICAL_TOKENS = re.compile(r"[0-9A-Z]+")
 _DIGIT = re.compile(r"\d")
 _RF = re.compile(r"^RF\d{2}[0-9A-Z]{1,21}$")
-_LETTER_VALUES = str.maketrans({chr(ord("A") + k): str(10 + k) for k in range(26)})
 _GERMAN = str.maketrans(
     {
         "ä": "ae",
@@ -137,10 +137,9 @@ def _windows(text: str, minimum: int) -> tuple[str, ...]:
 
 def _valid_rf(reference: str) -> bool:
     """ISO 11649: ``RF``, two check digits, 1 to 21 letters or digits, mod 97 of the rearranged number is 1 (the
-    check :func:`gateway.banking.references.is_valid_creditor_reference` makes, with one big-integer remainder)."""
-    if not _RF.match(reference):
-        return False
-    return int((reference[4:] + reference[:4]).translate(_LETTER_VALUES)) % 97 == 1
+    check :func:`gateway.banking.references.parse_creditor_reference` makes, for a reference already in canonical
+    form)."""
+    return bool(_RF.match(reference)) and mod97(reference[4:] + reference[:4]) == 1
 
 
 @contextmanager
@@ -193,7 +192,7 @@ def _e2e_base(e2e: str) -> str:
 
 
 def _money(amount: int) -> str:
-    return f"{amount // 100}.{amount % 100:02d}"
+    return format_minor(amount, 2)
 
 
 # -- the book: open items indexed ----------------------------------------------------------------------------------

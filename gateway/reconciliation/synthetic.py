@@ -25,6 +25,7 @@ from xml.sax.saxutils import escape
 
 from gateway.banking.references import make_creditor_reference
 from gateway.reconciliation.model import Allocation, BankLine, Decision, OpenItem, RemittanceRef
+from settle.money import format_minor
 
 __all__ = ["Corpus", "Truth", "camt053", "generate", "items_csv", "score"]
 
@@ -637,7 +638,7 @@ def score(decisions: Sequence[Decision], truth: dict[str, Truth]) -> Score:
 
 
 def _amount(minor: int) -> str:
-    return f"{minor // 100}.{minor % 100:02d}"
+    return format_minor(minor, 2)
 
 
 def items_csv(items: Sequence[OpenItem]) -> str:
