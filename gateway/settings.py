@@ -74,6 +74,15 @@ class GatewaySettings(BaseModel):
     invoice_return_fee: int = Field(default=0, ge=0, le=100_000)
     #: A document held back (missing master data, a broken rule) is checked again after this many seconds.
     invoice_recheck_seconds: float = Field(default=60.0, ge=0)
+    #: Reconciliation: a payer may pay this much less than what is open (charges deducted on the way), in cents, and
+    #: the item is still settled: the shortfall is written off and logged. Also the window of a collective transfer.
+    reconcile_fee_tolerance: int = Field(default=1_000, ge=0, le=100_000)
+    #: Days after a return for insufficient funds (AM04, MS03) until the debit is presented once more.
+    reconcile_represent_days: int = Field(default=5, ge=0, le=60)
+    #: The bank's charges on a returned debit (camt ``ChrgsInf``) become an open item of the payer.
+    reconcile_charge_fees: bool = False
+    #: Folder remittance advices (PDF) are picked up from; read ones move to ``done/``, unreadable ones to ``failed/``.
+    advice_inbox: Path | None = None
     #: HTTP API.
     host: str = "127.0.0.1"
     port: int = 8700

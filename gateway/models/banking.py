@@ -6,6 +6,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Date,
@@ -28,7 +29,8 @@ class InstructionState(StrEnum):
     SENT = "sent"  # the file was handed to the bank
     PARTIALLY_PAID = "partially_paid"
     PAID = "paid"
-    RETURNED = "returned"  # return debit / chargeback after payment
+    RETURNED = "returned"  # return debit / chargeback after payment (re-presented or not: see ``attempt``)
+    REJECTED = "rejected"  # refused by the bank before settlement (pain.002), not presented again
     CANCELLED = "cancelled"
 
 
@@ -38,8 +40,9 @@ class PaymentFileState(StrEnum):
 
 
 class LineState(StrEnum):
-    MATCHED = "matched"  # produced a confirm or return item
-    UNMATCHED = "unmatched"  # needs a person: the reason says why
+    MATCHED = "matched"  # allocated (automatically or in review): confirmations and returns queued
+    REVIEW = "review"  # the engine has candidates but may not decide alone: the review queue
+    UNMATCHED = "unmatched"  # nothing fits: the reason says why
     IGNORED = "ignored"  # identified, but needs no action (e.g. the payer side of our own payment)
     DUPLICATE = "duplicate"  # never stored: a line with this bank reference exists (kept for reports only)
 
@@ -95,6 +98,12 @@ class PaymentInstruction(Audited, Base):
     paid_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     returned_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     return_reason: Mapped[str | None] = mapped_column(String(4))
+    #: 0 for the first presentation; ``n`` for the n-th re-presentation after a return (its end-to-end id ends ``R<n>``).
+    attempt: Mapped[int] = mapped_column(SmallInteger, default=0)
+    #: Not collected before this day (a re-presentation waits the configured delay).
+    not_before: Mapped[date | None] = mapped_column(Date)
+    #: The payer claimed a refund of a CORE debit (MD06): shown to the payee, never collected again by itself.
+    refund_claim: Mapped[bool] = mapped_column(Boolean, default=False)
     #: Where the settlement was read on-chain (set by the chain listener).
     settlement_tx: Mapped[str | None] = mapped_column(String(66))
     settlement_block: Mapped[int | None] = mapped_column(BigInteger)
@@ -153,6 +162,19 @@ class StatementLine(Base):
     counterparty_iban: Mapped[str | None] = mapped_column(String(34))
     match_state: Mapped[LineState] = mapped_column(_enum(LineState, "line_state", 10), index=True)
     match_reason: Mapped[str | None] = mapped_column(Text)
+    #: What the line is (``payment``, ``return``, ``rejection``, ``fee``, ``other``) and the statement format it came in.
+    kind: Mapped[str] = mapped_column(String(10), default="payment")
+    source_format: Mapped[str | None] = mapped_column(String(20))
+    #: Structured remittance (camt ``RmtInf/Strd``): ``[{"reference", "amount", "kind"}]``.
+    structured: Mapped[list] = mapped_column(JSON, default=list)
+    #: Bank charges on the line (camt ``ChrgsInf``), minor units.
+    charges: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: The engine's verdict: ``auto``, ``review`` or ``none``, its confidence in per mille, its evidence and, for
+    #: ``review``, its suggestion ``[{"item_id", "amount"}]``.
+    decision: Mapped[str | None] = mapped_column(String(6))
+    confidence: Mapped[int | None] = mapped_column(SmallInteger)
+    evidence: Mapped[list] = mapped_column(JSON, default=list)
+    suggestion: Mapped[list] = mapped_column(JSON, default=list)
     payment_instruction_id: Mapped[int | None] = mapped_column(ForeignKey("gw_payment_instruction.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -33,13 +33,15 @@ class MandateStatus(StrEnum):
     ACTIVE = "active"
     REVOKED = "revoked"
     EXPIRED = "expired"
+    UNUSABLE = "unusable"  # a return said the mandate or the account is gone (AC04, AC06, MD01, MD07, SL01)
 
 
 class PaymentMethodKind(StrEnum):
     """How an agreement's settlements are paid."""
 
     SEPA_DIRECT_DEBIT = "sepa_dd"  # the payee collects (pain.008)
-    SEPA_CREDIT_TRANSFER = "sepa_ct"  # the payer transfers (pain.001)
+    SEPA_CREDIT_TRANSFER = "sepa_ct"  # the payer transfers (pain.001 built by the gateway)
+    BANK_TRANSFER = "transfer"  # the payer transfers on its own, on invoice; the gateway watches the payee's account
     ERC20 = "erc20"  # the agreement pulls a token on-chain; no bank payment
 
 
@@ -122,6 +124,8 @@ class Mandate(Audited, Base):
     sequence: Mapped[SequenceType] = mapped_column(_enum(SequenceType, "mandate_sequence", 4), default=SequenceType.FIRST)
     status: Mapped[MandateStatus] = mapped_column(_enum(MandateStatus, "mandate_status", 8), default=MandateStatus.ACTIVE)
     last_collection_on: Mapped[date | None] = mapped_column(Date)
+    #: Why the mandate is no longer used (the return that made it unusable: reason code and bank reference).
+    status_reason: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
