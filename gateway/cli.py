@@ -27,8 +27,9 @@ from settle.logs import configure_logging
 if TYPE_CHECKING:  # each command imports what it needs: loading a group (``settle party --help``) stays cheap
     from sqlalchemy.orm import Session, sessionmaker
 
-    from gateway.banking import statements
     from gateway.models import Party
+    from gateway.reconciliation import intake
+    from gateway.reconciliation.booking import BookingRules
 
 #: What the help of ``payments prepare`` and ``bank simulate`` offers; the modules that implement them define the
 #: same lists (``tests/gateway/test_gw_cli.py`` compares), which are not imported just to show help.
@@ -42,8 +43,10 @@ mandate_app = typer.Typer(help="SEPA direct debit mandates.", no_args_is_help=Tr
 method_app = typer.Typer(help="How each agreement is paid (SEPA direct debit, SEPA credit transfer, ERC-20).", no_args_is_help=True)
 payments_app = typer.Typer(help="Payment files: build validated pain.008/pain.001 files and hand them to the bank.", no_args_is_help=True)
 bank_app = typer.Typer(help="Bank connection tools, including a bank simulator for tests and demos.", no_args_is_help=True)
-statements_app = typer.Typer(help="Bank statements (camt.053/054): import and match.", no_args_is_help=True)
-unmatched_app = typer.Typer(help="Statement lines no settlement could be matched to.", no_args_is_help=True)
+statements_app = typer.Typer(
+    help="Bank statements (camt.052/053/054, MT940, pain.002): import, match with the engine, book.", no_args_is_help=True
+)
+unmatched_app = typer.Typer(help="Statement lines that need a person: the review queue and the unmatched.", no_args_is_help=True)
 gateway_app = typer.Typer(
     help="Run the gateway: chain listener, keeper, payment and bank workers, on-chain confirmations, HTTP API.", no_args_is_help=True
 )
@@ -482,34 +485,51 @@ def bank_simulate(
 # -- statements ----------------------------------------------------------------------------------------------------------------------
 
 
-def _summary(result: statements.ImportResult) -> str:
+def _summary(result: intake.ImportResult) -> str:
     return (
-        f"{result.file_name}: {result.lines} lines ({result.matched} matched, {result.unmatched} unmatched, "
-        f"{result.ignored} ignored), {result.duplicates} already imported, {result.not_booked} not booked"
+        f"{result.file_name}: {result.lines} lines ({result.matched} matched, {result.review} to review, {result.unmatched} unmatched, "
+        f"{result.ignored} ignored), {result.duplicates} already imported"
     )
 
 
+def _rules() -> BookingRules:
+    """The booking policy from the settings; the banking day from the wall clock (or the chain's with clock = chain)."""
+    from datetime import UTC, datetime
+
+    from gateway.reconciliation.booking import BookingRules
+    from gateway.settings import load_settings
+
+    settings = load_settings()
+    today = _gateway().today() if settings.clock == "chain" else datetime.now(UTC).date()
+    return BookingRules.from_settings(settings, today)
+
+
 @statements_app.command("import")
-def statements_import(file: Annotated[Path, typer.Argument(help="A camt.053 / camt.054 file.", exists=False)]) -> None:
-    """Import a bank statement, match its lines and queue confirmations and returns."""
-    from gateway.banking import statements
+def statements_import(
+    file: Annotated[Path, typer.Argument(help="A camt.052/053/054, MT940 or pain.002 file.", exists=False)],
+) -> None:
+    """Import a bank statement, let the matching engine decide its lines and book payments and returns."""
     from gateway.database import unit_of_work
+    from gateway.reconciliation import intake
 
     if not file.is_file():
         raise ValidationError(f"statement file {str(file)!r} does not exist")
     content = file.read_bytes()
+    rules = _rules()
     with unit_of_work(session_factory(), actor()) as session:
-        result = statements.import_statement(session, content, file.name, actor=actor())
+        result = intake.import_statement(session, content, file.name, chain_id=None, rules=rules, actor=actor())
     typer.echo(_summary(result))
+    for note in result.notes:
+        typer.echo(f"  {note}")
 
 
 @statements_app.command("poll")
 def statements_poll(inbox: Annotated[Path, typer.Option(help="The bank connector's inbox folder.")]) -> None:
     """Import every statement waiting in the inbox (imported files move to INBOX/processed)."""
-    from gateway.banking import statements
     from gateway.banking.bank import FileBankConnector
+    from gateway.reconciliation import intake
 
-    result = statements.import_from_bank(session_factory(), FileBankConnector(inbox, inbox), actor=actor())
+    result = intake.import_from_bank(session_factory(), FileBankConnector(inbox, inbox), chain_id=None, rules=_rules(), actor=actor())
     for imported in result.imported:
         typer.echo(_summary(imported))
     for duplicate in result.duplicates:
@@ -527,14 +547,15 @@ def unmatched_list(
     limit: Annotated[int, typer.Option(help="Show at most this many lines.")] = 100,
     reveal: Annotated[bool, typer.Option("--reveal", help="Show counterparty IBANs in full.")] = False,
 ) -> None:
-    """Statement lines that matched no settlement, with the reason."""
-    from gateway.banking import statements
+    """Statement lines that need a person (in review or unmatched), with the reason."""
     from gateway.banking.camt import minor_digits
+    from gateway.parties.masterdata import mask_ibans
     from gateway.database import unit_of_work
+    from gateway.reconciliation import intake
     from settle.money import format_minor
 
     with unit_of_work(session_factory(), actor()) as session:
-        lines = statements.unmatched_lines(session, limit)
+        lines = intake.unmatched_lines(session, limit)
         if not lines:
             typer.echo("no unmatched lines")
         for line in lines:
@@ -543,7 +564,8 @@ def unmatched_list(
                 f"#{line.id} {line.booking_date or '-'} {line.credit_debit} {amount} {line.currency or ''} "
                 f"ref {line.bank_reference}  from {line.counterparty_name or '-'} {_iban(line.counterparty_iban, reveal)}"
             )
-            typer.echo(f"    reason: {line.match_reason}")
+            reason = line.match_reason or ""
+            typer.echo(f"    {line.match_state.value}: {reason if reveal else mask_ibans(reason)}")
 
 
 # -- gateway ------------------------------------------------------------------------------------------------------------------------

@@ -60,7 +60,7 @@ WORKER_MODULES = (
     "gateway.chain.chaintx",  # chain transactions, exactly once
     "gateway.invoicing.worker",  # settlements and reductions → invoices and credit notes (queues anchors)
     "gateway.banking.payments",  # settlements → payment instructions → SEPA files → the bank
-    "gateway.banking.statements",  # bank statements → confirmations and returns (queues chain transactions)
+    "gateway.reconciliation.worker",  # statements, advices → matching engine → confirmations, returns, review (queues chain tx)
 )
 
 

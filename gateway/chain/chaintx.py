@@ -35,12 +35,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from web3.contract.contract import ContractFunction
 
 from gateway import outbox
-from gateway.banking.statements import CONFIRM_KIND, RETURN_KIND
 from gateway.database import unit_of_work
 from gateway.errors import OutboxError
 from gateway.faults import crashpoint
 from gateway.invoicing.issuance import ANCHOR_KIND
 from gateway.models import Agreement, ChainTransaction, OutboxItem, OutboxState, Settlement, SignerNonce
+from gateway.reconciliation.booking import CONFIRM_KIND, RETURN_KIND
 from gateway.workers import Pass, Worker
 from settle.chain import Chain
 from settle.chaintypes import OPEN_FOR_PULL, SettlementView

@@ -1,9 +1,9 @@
 """The gateway's SQL model, by area: ``base`` (declarative base, column types, change history), ``parties``
 (master data), ``banking`` (payment instructions and files, statements), ``outbox``, ``chain`` (the read model
-and the transactions the gateway sends), ``invoicing`` (issued invoices, number series, held documents), ``reconciliation`` (allocations of bank lines,
-credit balances, fee items, review decisions, learnt accounts, remittance advices). Tables
-carry a ``gw_`` prefix so the gateway can share a database with the oracle; money is exact (minor units), times are
-timezone-aware UTC."""
+and the transactions the gateway sends), ``invoicing`` (issued invoices, number series, held documents),
+``reconciliation`` (allocations of bank lines, credit balances, fee items, review decisions, learnt accounts,
+remittance advices). Tables carry a ``gw_`` prefix so the gateway can share a database with the oracle; money is
+exact (minor units), times are timezone-aware UTC."""
 
 from gateway.models.banking import (
     BankStatement,
@@ -30,6 +30,7 @@ from gateway.models.chain import (
 )
 from gateway.models.invoicing import InvoiceFile, InvoiceHold, InvoiceSeries, IssuedInvoice
 from gateway.models.outbox import OutboxItem, OutboxState
+from gateway.models.parties import BankAccount, Mandate, MandateStatus, Party, PaymentMethod, PaymentMethodKind, SequenceType
 from gateway.models.reconciliation import (
     CreditBalance,
     FeeItem,
@@ -38,7 +39,6 @@ from gateway.models.reconciliation import (
     RemittanceAdviceRecord,
     ReviewDecision,
 )
-from gateway.models.parties import BankAccount, Mandate, MandateStatus, Party, PaymentMethod, PaymentMethodKind, SequenceType
 
 __all__ = [
     "ReviewDecision",

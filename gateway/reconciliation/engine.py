@@ -799,6 +799,10 @@ class Matcher:
         """What is still open of ``item_id`` after the ``auto`` allocations so far (minor units)."""
         return self._engine.book.open[item_id]
 
+    def advice_for(self, line: BankLine) -> Advice | None:
+        """The remittance advice linked to ``line`` (by its total and payer), if any: the live gateway records the link."""
+        return self._engine._advice_for(line)
+
     def match(self, lines: Sequence[BankLine]) -> list[Decision]:
         """One :class:`Decision` per line, in the lines' order. Lines with an exact key (end-to-end id, RF reference,
         invoice number) are decided first, so amount-based matching sees what those settled."""

@@ -25,15 +25,17 @@ def item_id(agreement: str, period: int) -> str:
     return f"{agreement.lower()}:{period}"
 
 
-def open_items(session: Session, chain_id: int, *, payee: str | None = None) -> list[OpenItem]:
-    """The open items of fiat settlements on ``chain_id`` (of one payee, if given), oldest due first. The open
-    amount leaves out a disputed part: it is not expected until the dispute ends."""
+def open_items(session: Session, chain_id: int | None, *, payee: str | None = None) -> list[OpenItem]:
+    """The open items of fiat settlements on ``chain_id`` (every chain when ``None``; of one payee, if given),
+    oldest due first. The open amount leaves out a disputed part: it is not expected until the dispute ends."""
     query = (
         select(Settlement, Agreement)
         .join(Agreement, Settlement.agreement_id == Agreement.id)
-        .where(Agreement.chain_id == chain_id, Settlement.status.in_(("due", "partially_paid", "returned", "disputed")))
+        .where(Settlement.status.in_(("due", "partially_paid", "returned", "disputed")))
         .order_by(Settlement.due_at, Agreement.address, Settlement.period)
     )
+    if chain_id is not None:
+        query = query.where(Agreement.chain_id == chain_id)
     if payee:
         query = query.where(Agreement.payee == payee.strip().lower())
     rows = [(s, a) for s, a in session.execute(query).all() if a.is_fiat and s.pullable > 0]
@@ -76,10 +78,10 @@ def open_items(session: Session, chain_id: int, *, payee: str | None = None) -> 
                 invoice_number=invoices.get((agreement.address, settlement.period)),
                 creditor_reference=instruction.creditor_reference
                 if instruction is not None
-                else creditor_reference(chain_id, agreement.address, settlement.period),
+                else creditor_reference(agreement.chain_id, agreement.address, settlement.period),
                 end_to_end_id=instruction.end_to_end_id
                 if instruction is not None
-                else end_to_end_id(chain_id, agreement.address, settlement.period),
+                else end_to_end_id(agreement.chain_id, agreement.address, settlement.period),
                 mandate_reference=mandate.reference if mandate is not None else None,
             )
         )

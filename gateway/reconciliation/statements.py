@@ -86,6 +86,8 @@ def detect_format(data: bytes, name: str = "") -> str:
         if b"<!DOCTYPE" in head.upper() or b"<!ENTITY" in head.upper():
             return "camt.053"  # the safe parser refuses it with the precise reason
         found = f"<{tags[0]}>" if tags else "no element"
+        # Broken or hostile XML gets the safe parser's precise reason rather than "not a bank statement".
+        iso20022.parse_xml(bytes(data), what=label, error=StatementError)
         raise StatementError(
             f"{label}: XML with {found} is not a bank statement: expected a camt.052/053/054 <Document> "
             "(BkToCstmrAcctRpt, BkToCstmrStmt, BkToCstmrDbtCdtNtfctn) or a pain.002 (CstmrPmtStsRpt)"

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from gateway.banking import iso20022
 from gateway.banking.bank_simulator import BankSimulator, ReturnRule
 from gateway.banking.references import bank_reference_hash, end_to_end_id
-from gateway.banking.statements import anchor_of
+from gateway.reconciliation.booking import anchor_of
 from gateway.invoicing.store import DocumentStore
 from gateway.models import (
     BankStatement,
@@ -166,7 +166,7 @@ def check_invariants(flow: Scenario, *, statements: int) -> None:
             states = Counter(i.state for i in instructions)
             assert states == Counter({InstructionState.PAID: len(expected) - 1, InstructionState.RETURNED: 1})
             by_id = {i.id: i for i in instructions}
-            hashes = {bank_reference_hash(anchor_of(by_id[line.payment_instruction_id], line)) for line in matched}
+            hashes = {bank_reference_hash(anchor_of(line, line.amount or 0, by_id[line.payment_instruction_id])) for line in matched}
 
             # one invoice per settlement, numbered 1..n per issuer without a gap, its files stored unchanged, each
             # anchored on-chain by one transaction

@@ -165,5 +165,5 @@ def test_from_master_data_to_matched_statement(database: str, tmp_path: Path) ->
     # A foreign booking lands on the unmatched list with its reason.
     ok("statements", "import", FIXTURES / "camt053_v02_collection.xml")
     unmatched = ok("unmatched", "list")
-    assert "reason: end-to-end id UNKNOWN-E2E-77 is unknown" in unmatched and PAYER_IBAN not in unmatched
+    assert "unmatched: end-to-end id UNKNOWN-E2E-77 is not one of ours" in unmatched and PAYER_IBAN not in unmatched
     assert "no statements waiting" in ok("statements", "poll", "--inbox", tmp_path / "empty")

@@ -164,7 +164,8 @@ def test_an_invalid_file_never_reaches_the_outbox(db: Database, tmp_path: Path, 
 def test_logs_carry_no_iban(db: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     from gateway_testdata import FIXTURES, PAYEE_IBAN, PAYER_IBAN
 
-    from gateway.banking import statements
+    from gateway.reconciliation import intake
+    from gateway.reconciliation.booking import BookingRules
 
     caplog.set_level("DEBUG")
     with db.session() as session:
@@ -172,7 +173,8 @@ def test_logs_carry_no_iban(db: Database, tmp_path: Path, caplog: pytest.LogCapt
         set_method(session, "sepa_dd")
         record(session, 0, 10_000)
         payments.prepare_payment_files(session, files_dir=tmp_path / "files", today=TODAY, now=NOW)
-        statements.import_statement(session, (FIXTURES / "camt053_v02_collection.xml").read_bytes(), "s.xml")
+        content = (FIXTURES / "camt053_v02_collection.xml").read_bytes()
+        intake.import_statement(session, content, "s.xml", chain_id=None, rules=BookingRules(today=TODAY))
     payments.upload_payment_files(db.factory, FileBankConnector(tmp_path / "out", tmp_path / "in"), worker="w", now=NOW)
     assert caplog.records
     assert PAYER_IBAN not in caplog.text and PAYEE_IBAN not in caplog.text

@@ -21,13 +21,15 @@ from gateway_testdata import (
 )
 from sqlalchemy import select
 
-from gateway.banking import iso20022, payments, statements
+from gateway.banking import iso20022, payments
 from gateway.banking.bank import FileBankConnector
 from gateway.banking.bank_simulator import CAMT_VERSIONS, BankSimulator, ReturnRule
 from gateway.banking.camt import parse_camt
 from gateway.banking.references import end_to_end_id
 from gateway.banking.sepa import Account, DirectDebit, build_direct_debit_file
 from gateway.models import InstructionState, LineState, OutboxItem, PaymentInstruction, StatementLine
+from gateway.reconciliation import intake
+from gateway.reconciliation.booking import BookingRules
 from settle.errors import ValidationError
 
 TODAY = date(2025, 3, 3)
@@ -62,13 +64,13 @@ def test_round_trip(db: Database, tmp_path: Path) -> None:
     assert len(collective) == 1 and collective[0].amount == 31_999 and len(collective[0].details) == 3
     assert simulator.run().processed == []  # nothing is booked twice
 
-    polled = statements.import_from_bank(db.factory, bank, actor="poller")
+    polled = intake.import_from_bank(db.factory, bank, chain_id=CHAIN_ID, rules=BookingRules(today=date(2025, 3, 10)), actor="poller")
     assert polled.problems == [] and len(polled.imported) == 4
     with db.session() as session:
         states = {(i.agreement, i.period): i.state for i in session.scalars(select(PaymentInstruction))}
         assert states == {
             (AGREEMENT, 0): InstructionState.PAID,
-            (AGREEMENT, 1): InstructionState.RETURNED,
+            (AGREEMENT, 1): InstructionState.PENDING,  # AM04: presented again once, after the delay
             (AGREEMENT, 2): InstructionState.PAID,
             (CT_AGREEMENT, 0): InstructionState.PAID,
         }
@@ -84,13 +86,21 @@ def test_round_trip(db: Database, tmp_path: Path) -> None:
             ("confirm_payment", 2, 9_999, None),
             ("report_return", 1, 12_000, "AM04"),
         ]
-        assert statements.unmatched_lines(session) == []
+        represented = session.scalar(
+            select(PaymentInstruction).where(PaymentInstruction.period == 1, PaymentInstruction.agreement == AGREEMENT)
+        )
+        assert (represented.attempt, represented.end_to_end_id, represented.returned_amount) == (
+            1,
+            end_to_end_id(CHAIN_ID, AGREEMENT, 1, 1),
+            12_000,
+        )
+        assert intake.unmatched_lines(session) == []
         ignored = session.scalars(select(StatementLine).where(StatementLine.match_state == LineState.IGNORED)).all()
         assert len(ignored) == 5  # the payer's side: 3 direct debits, 1 transfer, 1 refund of the returned debit
     # The same statements again: refused as duplicates, nothing doubled.
     for path in (bank.inbox / "processed").iterdir():
         shutil.copy(path, bank.inbox / path.name)
-    again = statements.import_from_bank(db.factory, bank, actor="poller")
+    again = intake.import_from_bank(db.factory, bank, chain_id=CHAIN_ID, rules=BookingRules(today=date(2025, 3, 10)), actor="poller")
     assert again.imported == [] and len(again.duplicates) == 4
 
 

@@ -55,7 +55,9 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(length=200), nullable=False),
         sa.Column("statement_line_id", sa.Integer(), nullable=False),
         sa.Column("created_at", UTC_TIME, nullable=False),
-        sa.ForeignKeyConstraint(["statement_line_id"], ["gw_statement_line.id"], name=op.f("fk_gw_fee_item_statement_line_id_gw_statement_line")),
+        sa.ForeignKeyConstraint(
+            ["statement_line_id"], ["gw_statement_line.id"], name=op.f("fk_gw_fee_item_statement_line_id_gw_statement_line")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_gw_fee_item")),
         sa.UniqueConstraint("statement_line_id", name=op.f("uq_gw_fee_item_statement_line_id")),
     )
@@ -167,7 +169,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("gw_remittance_advice", "gw_known_account", "gw_review_decision", "gw_credit_balance", "gw_line_allocation", "gw_fee_item"):
+    for table in (
+        "gw_remittance_advice",
+        "gw_known_account",
+        "gw_review_decision",
+        "gw_credit_balance",
+        "gw_line_allocation",
+        "gw_fee_item",
+    ):
         op.drop_table(table)
     with op.batch_alter_table("gw_mandate") as batch:
         batch.drop_column("status_reason")
