@@ -3,7 +3,14 @@ SEPA files per initiating account, date (and scheme), handed to the bank through
 
 States of an instruction: ``pending`` (recorded from the settlement) → ``in_file`` (in a validated file waiting
 in the outbox) → ``sent`` (the bank has the file) → ``paid`` / ``partially_paid`` / ``returned`` (from the
-statements, :mod:`gateway.banking.statements`).
+statements) or ``rejected`` (refused by the bank before settlement, pain.002).
+
+A returned or rejected payment follows the policy of its reason code (:mod:`gateway.reconciliation.returns`): for
+``AM04``/``MS03`` it is presented again once — back to ``pending`` with ``attempt`` 1, a new end-to-end id
+(``…R1``) and ``not_before`` a few days later. Such a re-presentation waits (no problem reported) until the
+collection or execution date it would get is on or after ``not_before``, and collects what is open
+(``open_amount``), not the amount first billed. A mandate a return made ``unusable`` stops the agreement's debits
+with a problem naming the mandate and the return.
 
 Building files runs in the caller's transaction: the file is written (atomically, under a deterministic name)
 before the rows that point to it are committed, so a crash at worst leaves an unreferenced file that the next
@@ -139,6 +146,8 @@ class PreparedFiles:
 
     files: list[PaymentFile] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    #: Re-presentations not due yet (their ``not_before`` is after the date they would get), one line each.
+    waiting: list[str] = field(default_factory=list)
 
 
 def _add_months(day: date, months: int) -> date:
@@ -159,6 +168,11 @@ def _account(name_fallback: str, account: BankAccount) -> sepa.Account:
 def _usable_mandate(mandate: Mandate | None, collection: date, where: str) -> Mandate:
     if mandate is None:
         raise MandateError(f"{where}: no SEPA mandate; record one with `mandate add` and set it on the agreement")
+    if mandate.status is MandateStatus.UNUSABLE:
+        raise MandateError(
+            f"{where}: mandate {mandate.reference!r} is unusable since the bank's {mandate.status_reason or 'return'}; "
+            "record a new mandate with `mandate add` and set it on the agreement with `payment-method set`"
+        )
     if mandate.status is not MandateStatus.ACTIVE:
         raise MandateError(f"{where}: mandate {mandate.reference!r} is {mandate.status.value}")
     last_use = mandate.last_collection_on or mandate.signed_on
@@ -200,7 +214,7 @@ def prepare_payment_files(
     methods = _payment_methods(session, pending)
     for instruction in pending:
         where = f"period {instruction.period} of {instruction.agreement} ({instruction.end_to_end_id})"
-        held = _settlement_changed(session, instruction, where)
+        held = _settlement_changed(session, instruction, where, today)
         if held is not None:
             if held:
                 result.problems.append(held)
@@ -218,10 +232,12 @@ def prepare_payment_files(
                 mandate = method.mandate
                 scheme = mandate.scheme if mandate is not None else target2.Scheme.CORE
                 collection = target2.collection_date(instruction.due_date, today, scheme, lead_days=lead_days)
+                if _waits(instruction, collection, where, result):
+                    continue
                 mandate = _usable_mandate(mandate, collection, where)
                 debit = sepa.DirectDebit(
                     end_to_end_id=instruction.end_to_end_id,
-                    amount=instruction.amount,
+                    amount=_to_collect(instruction),
                     mandate_reference=mandate.reference,
                     mandate_signed_on=mandate.signed_on,
                     sequence=mandate.sequence,
@@ -234,10 +250,14 @@ def prepare_payment_files(
             else:
                 if method.payer_account is None:
                     raise BankFileError(f"{where}: the payer has no account set on the agreement")
+                if not method.payer_account.active:
+                    raise BankFileError(f"{where}: the payer's account {mask_iban(method.payer_account.iban)} is deactivated")
                 execution = target2.execution_date(instruction.due_date, today)
+                if _waits(instruction, execution, where, result):
+                    continue
                 transfer = sepa.CreditTransfer(
                     end_to_end_id=instruction.end_to_end_id,
-                    amount=instruction.amount,
+                    amount=_to_collect(instruction),
                     creditor=payee_account,
                     creditor_reference=instruction.creditor_reference,
                     currency=instruction.currency,
@@ -301,17 +321,36 @@ def prepare_payment_files(
             payment_file.tx_count,
             payment_file.file_date,
         )
+    if result.waiting:
+        log.info("%d re-presentation(s) wait for their date", len(result.waiting))
     if result.problems:
         log.warning("%d payment instruction(s) could not be put into a file; they stay pending", len(result.problems))
     return result
 
 
-def _settlement_changed(session: Session, instruction: PaymentInstruction, where: str) -> str | None:
+def _waits(instruction: PaymentInstruction, day: date, where: str, result: PreparedFiles) -> bool:
+    """Whether a re-presentation is not due yet: the date it would be collected or executed on is before its
+    ``not_before`` (it is built on a later run, for a date on or after ``not_before``)."""
+    if instruction.not_before is None or instruction.not_before <= day:
+        return False
+    result.waiting.append(f"{where}: presented again from {instruction.not_before}")
+    return True
+
+
+def _to_collect(instruction: PaymentInstruction) -> int:
+    """What a payment file collects: the amount billed, or for a re-presentation what is open after the return."""
+    return instruction.open_amount if instruction.attempt > 0 else instruction.amount
+
+
+def _settlement_changed(session: Session, instruction: PaymentInstruction, where: str, today: date) -> str | None:
     """What the settlement behind a pending instruction says now (read model; instructions recorded without one, as in
     banking-only setups, go ahead): None to build the payment; a reason to leave it pending; "" when it was cancelled
     or lowered here. A disputed settlement waits (collecting what the payer disputes would only be returned); one
     lowered by a resolution or partly paid meanwhile is collected at what is open; one settled otherwise (paid,
-    written off) is cancelled."""
+    written off) is cancelled.
+
+    A re-presentation (``attempt`` > 0) the chain still shows as paid waits instead: the return that re-opened it has
+    not reached the chain yet (its ``reportReturn`` is in the outbox). Reported once it is due (silent before)."""
     from gateway.models import Agreement, Settlement
 
     found = session.execute(
@@ -330,6 +369,8 @@ def _settlement_changed(session: Session, instruction: PaymentInstruction, where
         disputed = format_minor(settlement.disputed, agreement.minor_digits, agreement.currency)
         return f"{where}: the payer disputes {disputed} of it; the payment waits until the dispute ends"
     open_amount = settlement.open_amount
+    if instruction.attempt > 0:
+        return _representation_changed(instruction, settlement.status, open_amount, where, today)
     if open_amount <= 0:
         instruction.state = InstructionState.CANCELLED
         log.info("%s: nothing is open on the settlement any more (%s): instruction cancelled", where, settlement.status)
@@ -343,6 +384,23 @@ def _settlement_changed(session: Session, instruction: PaymentInstruction, where
             open_amount,
         )
         instruction.amount = open_amount
+    return None
+
+
+def _representation_changed(instruction: PaymentInstruction, status: str, open_on_chain: int, where: str, today: date) -> str | None:
+    """:func:`_settlement_changed` for a re-presentation: its amount is the instruction's open amount."""
+    if status == "paid" and open_on_chain <= 0:
+        if instruction.not_before is not None and instruction.not_before > today:
+            return ""
+        return f"{where}: the chain shows the settlement paid; the re-presentation waits until the return reaches the chain"
+    if open_on_chain <= 0:
+        instruction.state = InstructionState.CANCELLED
+        log.info("%s: nothing is open on the settlement any more (%s): re-presentation cancelled", where, status)
+        return ""
+    lower = instruction.open_amount - open_on_chain
+    if lower > 0:
+        log.info("%s: %d is open on the chain, not %d: presented again for that", where, open_on_chain, instruction.open_amount)
+        instruction.amount -= lower
     return None
 
 
