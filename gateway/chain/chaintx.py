@@ -401,6 +401,11 @@ class ChainTxWorker:
             if counter is None:
                 counter = SignerNonce(chain_id=chain_id, address=self.sender.lower(), next_nonce=pending)
                 session.add(counter)
+                try:
+                    # The first transaction of a key: two workers may create its counter at once; the loser retries.
+                    session.flush()
+                except IntegrityError:
+                    raise ChainError("another worker is signing for the same key or item; trying again") from None
             nonce = max(counter.next_nonce, pending)
             counter.next_nonce = nonce + 1
             full: dict[str, Any] = {**tx, "chainId": chain_id, "value": 0, "gas": gas + gas // 5 + 10_000, "nonce": nonce, **fees}

@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 from gateway.banking import iso20022
 from gateway.banking.bank_simulator import BankSimulator, ReturnRule
 from gateway.banking.references import bank_reference_hash, end_to_end_id
-from gateway.reconciliation.booking import anchor_of
 from gateway.invoicing.store import DocumentStore
 from gateway.models import (
     BankStatement,
@@ -32,6 +31,7 @@ from gateway.models import (
     PaymentInstruction,
     StatementLine,
 )
+from gateway.reconciliation.booking import anchor_of
 from settle.chain import Chain
 from settle.terms import VatCategory
 
@@ -120,9 +120,10 @@ def wait(pid: int, timeout: float = 90.0) -> str:
 
 
 def bank_answers(flow: Scenario) -> list[Path]:
-    """The simulated bank books every payment file; one debit comes back with AM04."""
+    """The simulated bank books every payment file; one debit comes back with MS02 (the debtor's reason, not given:
+    re-opened, not presented again — the AM04 re-presentation has its own tests)."""
     agreement, period = flow.returned
-    rule = ReturnRule("AM04", end_to_end_id=end_to_end_id(flow.kit.chain.chain_id, agreement, period), after_days=1)
+    rule = ReturnRule("MS02", end_to_end_id=end_to_end_id(flow.kit.chain.chain_id, agreement, period), after_days=1)
     result = BankSimulator(flow.folder / "bank" / "outbox", flow.folder / "bank" / "inbox", returns=[rule]).run()
     assert not result.problems, result.problems
     return result.statements

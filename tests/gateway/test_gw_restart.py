@@ -36,6 +36,8 @@ PAYMENT_PHASE = (
     ("bank.uploaded", 2),
 )
 CONFIRMATION_PHASE = (
+    ("statements.lines_stored", 2),
+    ("reconcile.allocated", 2),
     ("statements.imported", 3),
     ("statements.committed", 2),
     ("chaintx.signed", 2),
