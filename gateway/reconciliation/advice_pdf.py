@@ -27,8 +27,8 @@ import io
 from collections.abc import Mapping, Sequence
 from datetime import date
 
-from reportlab.lib.pagesizes import A4
-from reportlab.pdfgen.canvas import Canvas
+from reportlab.lib.pagesizes import A4  # type: ignore[import-untyped]
+from reportlab.pdfgen.canvas import Canvas  # type: ignore[import-untyped]
 
 from gateway.banking.camt import minor_digits
 from settle.errors import ValidationError
