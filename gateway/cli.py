@@ -364,10 +364,23 @@ def method_set(
     agreement: Annotated[
         str, typer.Argument(help="Agreement address (0x…), or its name or spec reference in deployments/<chain-id>.json.")
     ],
-    kind: Annotated[str, typer.Option(help="sepa_dd or sepa_ct for a fiat agreement, erc20 for a token agreement.")],
+    kind: Annotated[
+        str,
+        typer.Option(
+            help="For a fiat agreement: sepa_dd (the payee collects), sepa_ct (the gateway builds the payer's pain.001) or "
+            "transfer (pay on invoice: the payer transfers by itself, the gateway watches the payee's account); "
+            "erc20 for a token agreement."
+        ),
+    ],
     mandate: Annotated[str | None, typer.Option(help="Mandate reference (sepa_dd): the payer's mandate for the payee.")] = None,
     payee_iban: Annotated[str | None, typer.Option("--payee-iban", help="Payee account (default: its only one).")] = None,
-    payer_iban: Annotated[str | None, typer.Option("--payer-iban", help="Payer account for sepa_ct (default: its only one).")] = None,
+    payer_iban: Annotated[
+        str | None,
+        typer.Option(
+            "--payer-iban",
+            help="Payer account for sepa_ct (default: its only one); for transfer optional, the IBAN payments are expected from.",
+        ),
+    ] = None,
     network: NetworkOpt = None,
     factory: FactoryOpt = None,
 ) -> None:

@@ -2,7 +2,7 @@
 
 1. start anvil (its clock set to 31 Dec 2025) and deploy the factory and a test euro token (EURT);
 2. create three agreements from ``examples/`` and let both parties accept them: the graduated API plan with a
-   minimum (paid by SEPA direct debit), the flat licence (paid by SEPA credit transfer) and the ERC-20 usage plan;
+   minimum (paid by SEPA direct debit), the flat licence (paid by bank transfer on invoice) and the ERC-20 usage plan;
 3. register the parties' master data (names, addresses, IBANs, a B2B mandate) and how each agreement is paid;
 4. feed the sample ERP usage export (``examples/erp-usage-export.csv``) through the oracle, which reports the
    totals on-chain with Merkle roots; then the ERP withdraws one record it sent twice, and the oracle voids it and
@@ -10,19 +10,21 @@
 5. move the chain's clock to 16 March 2026, past the end and grace of the periods, and run the gateway: its keeper
    settles every due period and its listener mirrors the chain;
 6. the API plan's payer disputes part of January's bill (``dispute``) and both parties agree on a lower amount
-   (``resolveDispute``); the gateway then writes a pain.008 (collecting the agreed amount) and a pain.001 and hands
-   them to the bank;
+   (``resolveDispute``); the gateway then writes a pain.008 (collecting the agreed amount) and hands it to the bank;
 7. let the bank simulator answer with camt.053 statements: both direct debits arrive in one collective booking,
-   the licence transfer arrives, then one debit comes back with reason AM04;
-8. the gateway imports the statements and confirms the payments and reports the return on-chain; then the demo
-   prints what both parties see (``settle status``) and where every file is.
+   one debit comes back with reason AM04; the licence payer pays its three licence years by two transfers of its own
+   without any reference, one of them explained by a remittance advice PDF it sends;
+8. the gateway reads the advice and the statements: the matching engine splits the collective transfer by the
+   advice, finds the payer of the other by its IBAN, confirms every period on-chain and reports the return; five
+   days later the returned debit is presented again (``…R1``), booked and confirmed; then the demo prints what both
+   parties see (``settle status``) and where every file is.
 
 Everything goes into a fresh folder (``./settle-demo-<time>`` unless ``--output`` names one); the chain is
 stopped at the end, also on Ctrl-C or an error.
 
 Two changes to the example specs make the story fit into a demo, and the adjusted copies are written to
 ``<folder>/specs``: the licence is paid in EUR (SEPA moves euros only; the example bills CHF) and starts on
-1 March 2025, so that its first licence year ends within the demo's two and a half months.
+1 March 2023, so that three licence years are billed within the demo.
 """
 
 from __future__ import annotations
@@ -53,7 +55,14 @@ DEMO_GENESIS = int(datetime(2025, 12, 31, tzinfo=UTC).timestamp())
 INGEST_AT = int(datetime(2026, 2, 2, 0, 30, tzinfo=UTC).timestamp())
 #: When the keeper runs: both monthly API periods are past end + grace and due, the licence year has ended.
 SETTLE_AT = int(datetime(2026, 3, 16, 9, 0, tzinfo=UTC).timestamp())
-LICENCE_START = "2025-03-01"
+#: The licence starts three years back, so three licence years are billed and the payer pays them by transfer on invoice.
+LICENCE_START = "2023-03-01"
+#: The licence payer's transfers (outside Settle, without references) arrive on this day, with a remittance advice.
+TRANSFERS_ON = date(2026, 3, 18)
+#: Days a debit returned for insufficient funds waits before it is presented again (the gateway's policy setting).
+REPRESENT_DAYS = 5
+#: When the demo comes back: past the re-presentation's waiting days.
+REPRESENT_AT = int(datetime(2026, 3, 23, 9, 0, tzinfo=UTC).timestamp())
 #: The record of the sample export the ERP withdraws (a repeat of ERP-00005's count, sent again by mistake).
 VOIDED_RECORD = "ERP-00012"
 VOID_REASON = "sent twice by the ERP: a repeat of ERP-00005's count"
@@ -146,7 +155,7 @@ class DemoAgreement:
     address: str = ""
     payer: str = ""
     payee: str = ""
-    payment: str = ""  # sepa_dd | sepa_ct | erc20
+    payment: str = ""  # sepa_dd | sepa_ct | transfer | erc20
 
 
 @dataclass
@@ -162,6 +171,11 @@ class DemoResult:
     gateway_database: str = ""
     oracle_database: str = ""
     returned_end_to_end_id: str = ""
+    #: The end-to-end id of the returned debit's re-presentation, the licence payer's transfers (bank references)
+    #: and its remittance advice.
+    represented_end_to_end_id: str = ""
+    transfers: list[str] = field(default_factory=list)
+    advice: Path | None = None
     #: The withdrawn record and its quantity, and the amount January of the API plan was billed and agreed at.
     voided_record: str = ""
     voided_quantity: int = 0
@@ -315,7 +329,7 @@ def run_demo(
         raise ConfigError(f"{folder} exists and is not empty: the demo writes into a fresh folder (choose another --output)")
     folder.mkdir(parents=True, exist_ok=True)
     result = DemoResult(folder=folder)
-    progress = Progress(15, say)
+    progress = Progress(16, say)
     progress.step("building the contracts (cached when unchanged)")
     build = compiler.build(progress=progress.detail)
     if not build.compiled:
@@ -374,9 +388,9 @@ def _flow(result: DemoResult, examples: Path, progress: Progress, show_status: b
                 examples / "licence-fee.yaml",
                 specs / "licence-fee.yaml",
                 {"currency": "EUR", "start": LICENCE_START},
-                f"paid in EUR (SEPA moves euros only) and starting {LICENCE_START} so its first year ends within the demo",
+                f"paid in EUR (SEPA moves euros only) and starting {LICENCE_START} so three licence years are billed in the demo",
             ),
-            "sepa_ct",
+            "transfer",
         ),
         "token": (_adjusted_spec(examples / "token-usage-plan.yaml", specs / "token-usage-plan.yaml", {}, "unchanged"), "erc20"),
     }
@@ -399,7 +413,12 @@ def _flow(result: DemoResult, examples: Path, progress: Progress, show_status: b
             payment,
         )
         minimum = f"{terms.format_amount(terms.minimum_commitment)} minimum, " if terms.minimum_commitment else ""
-        paid_by = {"sepa_dd": "SEPA direct debit", "sepa_ct": "SEPA credit transfer", "erc20": "EURT pulled on-chain"}[payment]
+        paid_by = {
+            "sepa_dd": "SEPA direct debit",
+            "sepa_ct": "SEPA credit transfer",
+            "transfer": "bank transfer on invoice",
+            "erc20": "EURT pulled on-chain",
+        }[payment]
         progress.detail(f"{spec.name}: {address} ({minimum}{paid_by})")
     token_plan = result.agreements["token"]
     token = chain.contract("TestToken", result.token)
@@ -439,11 +458,18 @@ def _flow(result: DemoResult, examples: Path, progress: Progress, show_status: b
         result.payment_files = sorted((folder / "payment-files").glob("*.xml"))
 
         # -- the bank ------------------------------------------------------------------------------------------------------
-        progress.step(f"the bank simulator books the payment files and answers with camt.053 ({RETURN_REASON} return of one debit)")
-        _bank(result, progress)
+        progress.step(
+            f"the bank answers with camt.053: the debits ({RETURN_REASON} return of one), the licence payer's transfers without "
+            "references, and its remittance advice PDF"
+        )
+        simulator = _bank(result, gateway, progress)
 
-        progress.step("the gateway imports the statements, confirms the payments and reports the return on-chain")
+        progress.step("the gateway reads advice and statements: the matching engine splits and confirms, the return is reported")
         _run_gateway(gateway, progress)
+        _matches(result, gateway, progress)
+
+        progress.step(f"{REPRESENT_DAYS} days later: the returned debit is presented again, booked by the bank and confirmed")
+        _represent(result, gateway, dev, simulator, progress)
         _summary(result, gateway, chain, progress, say)
         progress.step("invoices: XRechnung (UBL, CII) and ZUGFeRD PDF per settlement, a credit note for the dispute; DATEV export")
         _invoices(result, gateway, progress)
@@ -642,6 +668,8 @@ def _gateway(result: DemoResult, chain: Any, disabled: frozenset[str] = frozense
         worker="demo-gateway",
         disabled=disabled,
         invoice_dir=folder / "invoices" / "store",
+        advice_inbox=folder / "advices",
+        reconcile_represent_days=REPRESENT_DAYS,
     )
     return Gateway(settings, chain=chain)
 
@@ -663,11 +691,19 @@ def _short(line: str) -> str:
     return re.sub(r"0x([0-9a-fA-F]{8})[0-9a-fA-F]{32,56}", r"0x\1…", line)
 
 
-def _bank(result: DemoResult, progress: Progress) -> None:
+def _bank(result: DemoResult, gateway: Any, progress: Progress) -> Any:
+    """The bank books the payment files (one debit comes back); the licence payer pays its three licence years by two
+    transfers of its own, without a reference — one for two years, explained by a remittance advice it e-mails (a
+    PDF into the gateway's advice inbox), one for the third — and the bank writes the statements."""
+    from sqlalchemy import select
+
     from gateway.banking.bank_simulator import BankSimulator, ReturnRule
     from gateway.banking.references import end_to_end_id
+    from gateway.models import IssuedInvoice, Party
+    from gateway.reconciliation.advice_pdf import write_advice_pdf
+    from settle.money import format_minor
 
-    api = result.agreements["api"]
+    api, licence = result.agreements["api"], result.agreements["licence"]
     result.returned_end_to_end_id = end_to_end_id(result.chain_id, api.address, 1)
     simulator = BankSimulator(
         result.folder / "bank" / "outbox",
@@ -675,14 +711,112 @@ def _bank(result: DemoResult, progress: Progress) -> None:
         returns=[ReturnRule(RETURN_REASON, end_to_end_id=result.returned_end_to_end_id, after_days=2)],
         seed=2026,
     )
+    with gateway.factory() as session:
+        invoices = {
+            i.period: i
+            for i in session.scalars(
+                select(IssuedInvoice).where(IssuedInvoice.agreement == licence.address.lower(), IssuedInvoice.kind == "settlement")
+            )
+        }
+        names = {p.chain_address: p for p in session.scalars(select(Party))}
+        payer, payee = names[licence.payer.lower()], names[licence.payee.lower()]
+        payer_iban, payee_iban = payer.accounts[0].iban, payee.accounts[0].iban
+    years = [invoices[period] for period in sorted(invoices)]
+    if len(years) != 3:
+        raise ConfigError(f"the demo expected three licence invoices, found {len(years)}")
+    advised = years[:2]
+    advice = write_advice_pdf(
+        payer_name=payer.legal_name,
+        payee_name=payee.legal_name,
+        advice_date=TRANSFERS_ON,
+        payment_date=TRANSFERS_ON,
+        items=[(i.number, int(i.gross)) for i in advised],
+        invoice_dates={i.number: i.issue_date for i in advised},
+    )
+    result.advice = result.folder / "advices" / f"zahlungsavis-{TRANSFERS_ON.isoformat()}.pdf"
+    result.advice.parent.mkdir(parents=True, exist_ok=True)
+    result.advice.write_bytes(advice)
+    transfers = [
+        (sum(int(i.gross) for i in advised), "Lizenzgebuehren lt. Zahlungsavis"),
+        (int(years[2].gross), f"{payer.legal_name} Lizenz"),
+    ]
+    for amount, text in transfers:
+        result.transfers.append(
+            simulator.incoming_transfer(
+                creditor_iban=payee_iban,
+                creditor_name=payee.legal_name,
+                debtor_iban=payer_iban,
+                debtor_name=payer.legal_name,
+                amount=amount,
+                day=TRANSFERS_ON,
+                remittance=text,
+            )
+        )
     simulated = simulator.run()
     for problem in simulated.problems:
         progress.detail(f"bank refused {problem}")
-    result.statements = simulated.statements
+    result.statements = list(simulated.statements)
     for name in simulated.processed:
         progress.detail(f"booked {name}")
     progress.detail(f"{len(simulated.statements)} camt.053 statements (one per account and booking day) in bank/inbox")
     progress.detail(f"{api.name} period 1 ({result.returned_end_to_end_id}) will come back with {RETURN_REASON} (insufficient funds)")
+    for (amount, text), reference in zip(transfers, result.transfers, strict=True):
+        progress.detail(f"{payer.legal_name} transfers {format_minor(amount, 2, 'EUR')} on its own, text {text!r} ({reference})")
+    progress.detail(
+        f"its remittance advice {_rel(result.advice, result.folder)} names {' and '.join(i.number for i in advised)} "
+        f"({format_minor(transfers[0][0], 2, 'EUR')})"
+    )
+    return simulator
+
+
+def _matches(result: DemoResult, gateway: Any, progress: Progress) -> None:
+    """What the matching engine decided for the payee-side credits without our references, and why."""
+    from sqlalchemy import select
+
+    from gateway.models import LineAllocation, RemittanceAdviceRecord, StatementLine
+    from gateway.parties.masterdata import mask_ibans
+    from settle.money import format_minor
+
+    with gateway.factory() as session:
+        for reference in result.transfers:
+            line = session.scalar(select(StatementLine).where(StatementLine.bank_reference == reference))
+            if line is None:
+                progress.detail(f"{reference}: not imported")
+                continue
+            allocations = session.scalars(select(LineAllocation).where(LineAllocation.statement_line_id == line.id)).all()
+            split = ", ".join(f"period {a.period} {format_minor(a.amount, 2)}" for a in allocations if a.kind == "payment")
+            progress.detail(f"{reference} {format_minor(line.amount or 0, 2, 'EUR')}: {line.decision} → {split or line.match_state.value}")
+            for fact in line.evidence:
+                progress.detail(f"    {_short(mask_ibans(fact))}")
+        for advice in session.scalars(select(RemittanceAdviceRecord)):
+            linked = session.get(StatementLine, advice.statement_line_id) if advice.statement_line_id else None
+            progress.detail(
+                f"advice {advice.file_name} ({advice.text_source} layer): "
+                + (f"explains {linked.bank_reference}" if linked is not None else "not linked to a line yet")
+            )
+
+
+def _represent(result: DemoResult, gateway: Any, dev: Any, simulator: Any, progress: Progress) -> None:
+    from sqlalchemy import select
+
+    from gateway.models import PaymentInstruction
+
+    api = result.agreements["api"]
+    dev.advance_to(REPRESENT_AT)
+    progress.detail("chain moved to 2026-03-23 09:00 UTC")
+    _run_gateway(gateway, progress)
+    simulated = simulator.run()
+    result.statements += simulated.statements
+    for name in simulated.processed:
+        progress.detail(f"bank booked {name}")
+    _run_gateway(gateway, progress)
+    with gateway.factory() as session:
+        instruction = session.scalar(
+            select(PaymentInstruction).where(PaymentInstruction.agreement == api.address.lower(), PaymentInstruction.period == 1)
+        )
+        if instruction is not None:
+            result.represented_end_to_end_id = instruction.end_to_end_id
+            progress.detail(f"{api.name} period 1: {instruction.end_to_end_id} {instruction.state.value} (attempt {instruction.attempt})")
 
 
 def _summary(result: DemoResult, gateway: Any, chain: Any, progress: Progress, say: Callable[[str], None]) -> None:
@@ -728,9 +862,10 @@ def _summary(result: DemoResult, gateway: Any, chain: Any, progress: Progress, s
             )
         _console().print(table)
         owners = {account.iban: account.party.legal_name for account in session.scalars(select(BankAccount))}
-        entries: dict[tuple[str, int], list[StatementLine]] = defaultdict(list)
+        entries: dict[tuple[str, str], list[StatementLine]] = defaultdict(list)
         for line in session.scalars(select(StatementLine).order_by(StatementLine.id)):
-            entries[(line.statement.file_name, line.entry_index)].append(line)
+            # the lines of one booking (a batch of direct debits) share the entry's reference
+            entries[(line.statement.file_name, line.record_id or f"#{line.entry_index}")].append(line)
         say("      what the statements booked (payee side matched; payer side recognised and ignored):")
         for (file_name, _), lines in entries.items():
             first = lines[0]
@@ -738,10 +873,13 @@ def _summary(result: DemoResult, gateway: Any, chain: Any, progress: Progress, s
             total = sum(line.amount or 0 for line in lines)
             what = "collective " if len(lines) > 1 else ""
             what += ("return debit" if first.return_reason else "debit") if first.credit_debit == "DBIT" else "credit"
-            outcome = {LineState.MATCHED: "matched", LineState.IGNORED: "ignored", LineState.UNMATCHED: "UNMATCHED"}.get(
-                first.match_state, ""
-            )
-            refs = ", ".join(f"{line.end_to_end_id} {format_minor(line.amount or 0, 2)}" for line in lines)
+            outcome = {
+                LineState.MATCHED: "matched",
+                LineState.IGNORED: "ignored",
+                LineState.REVIEW: "REVIEW",
+                LineState.UNMATCHED: "UNMATCHED",
+            }.get(first.match_state, "")
+            refs = ", ".join(f"{line.end_to_end_id or line.bank_reference} {format_minor(line.amount or 0, 2)}" for line in lines)
             reason = f" {first.return_reason}" if first.return_reason else ""
             say(f"      {file_name}: {owner}: {what}{reason} {format_minor(total, 2, 'EUR')} [{refs}] → {outcome}")
 
@@ -845,6 +983,7 @@ def _files(result: DemoResult, say: Callable[[str], None]) -> None:
         ("payment files built (pain.008 / pain.001, XSD-valid)", sorted((folder / "payment-files").glob("*.xml"))),
         ("handed to the bank (connector outbox)", sorted((folder / "bank" / "outbox").glob("*.xml"))),
         ("bank statements imported (camt.053)", sorted((folder / "bank" / "inbox" / "processed").glob("*.xml"))),
+        ("remittance advice received (PDF)", sorted((folder / "advices").rglob("*.pdf"))),
         ("what each party sees (settle status --json)", sorted((folder / "status").glob("*.json"))),
         ("databases (SQLite): gateway read model and master data, oracle", [folder / "gateway.db", folder / "oracle.db"]),
         ("anvil log", [folder / "chain" / "anvil.log"]),

@@ -269,10 +269,18 @@ class PaymentMethodIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: str = Field(description="sepa_dd or sepa_ct for a fiat agreement, erc20 for a token agreement.")
+    kind: str = Field(
+        description="For a fiat agreement: sepa_dd (the payee collects), sepa_ct (the gateway builds the payer's pain.001) "
+        "or transfer (pay on invoice: the payer transfers by itself, the gateway watches the payee's account); erc20 for a "
+        "token agreement."
+    )
     mandate: str | None = Field(default=None, description="sepa_dd: reference of the payer's mandate for the payee.")
     payee_iban: str | None = Field(default=None, description="An account of the payee (default: its only active one).")
-    payer_iban: str | None = Field(default=None, description="sepa_ct: an account of the payer (default: its only active one).")
+    payer_iban: str | None = Field(
+        default=None,
+        description="sepa_ct: an account of the payer (default: its only active one); transfer: optional, the account payments "
+        "are expected from (default: its only active one, if it has exactly one).",
+    )
 
 
 class PaymentMethodOut(BaseModel):

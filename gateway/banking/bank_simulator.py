@@ -11,6 +11,11 @@ What it books, per payment-information block of a file:
   (``PMNT/ICDT/ESCT``) and a credit on each creditor's account (``PMNT/RCDT/ESCT``). A returned transfer never
   reaches the creditor; the debtor is credited back with ``RtrInf`` (``PMNT/ICDT/RRTN``) after the delay.
 
+* incoming transfers a payer makes outside Settle (:meth:`BankSimulator.incoming_transfer`: pay on invoice,
+  collective transfers without references, a wrong reference typed by hand): queued in the state file and booked on
+  the next :meth:`~BankSimulator.run` as a credit on the creditor's account on the given day (``PMNT/RCDT/ESCT``,
+  the debtor as related party, the free text as ``RmtInf/Ustrd``, ``EndToEndId`` ``NOTPROVIDED`` unless given).
+
 Returns are chosen by end-to-end id, or by rule (a share of all transactions, decided per transaction by a
 generator seeded with ``seed`` and the end-to-end id): the same files and seed always give the same statements,
 byte for byte. One statement per account and booking date, with running sequence numbers and balances kept in a
@@ -20,13 +25,15 @@ books nothing twice. Every statement is validated against the camt.053 XSD befor
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
 import random
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -37,6 +44,7 @@ from gateway.banking import iso20022, target2
 from gateway.banking.bank import write_atomic
 from gateway.banking.camt import minor_digits
 from gateway.errors import BankFileError
+from gateway.parties.masterdata import iban as valid_iban
 from settle.errors import ValidationError
 from settle.money import InvalidAmount, format_minor, parse_minor
 
@@ -54,6 +62,8 @@ RETURN_REASONS = {
     "MS03": "Not specified reason agent generated",
 }
 STATE_FILE = ".bank-simulator.json"
+#: Bank transaction code of a received SEPA credit transfer.
+_INCOMING_CODE = ("PMNT", "RCDT", "ESCT")
 _IBAN_SHAPE = re.compile(r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{1,30}$")
 
 
@@ -85,6 +95,8 @@ class _Tx:
     mandate_id: str | None
     creditor_reference: str | None
     unstructured: str | None
+    #: What tells the bank's references of this transaction apart (default: the end-to-end id).
+    key: str | None = None
 
 
 @dataclass
@@ -106,6 +118,13 @@ class SimulationResult:
     statements: list[Path] = field(default_factory=list)
     processed: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    #: Ids of the incoming transfers booked by this run.
+    incoming: list[str] = field(default_factory=list)
+
+
+#: Longest unstructured remittance text (``RmtInf/Ustrd``) and end-to-end id in SEPA.
+_MAX_REMITTANCE = 140
+_MAX_END_TO_END = 35
 
 
 class BankSimulator:
@@ -132,20 +151,134 @@ class BankSimulator:
     # -- state ----------------------------------------------------------------------------------------------------
 
     def _load_state(self) -> dict:
-        if self.state_path.is_file():
-            return json.loads(self.state_path.read_text())
-        return {"processed": {}, "accounts": {}}
+        state = json.loads(self.state_path.read_text()) if self.state_path.is_file() else {}
+        state.setdefault("processed", {})
+        state.setdefault("accounts", {})
+        state.setdefault("incoming", [])
+        return state
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Holds the simulator's lock file: a transfer queued while :meth:`run` books is neither lost nor doubled."""
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.state_path.with_suffix(".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _save_state(self, state: dict) -> None:
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.state_path, json.dumps(state, indent=2, sort_keys=True).encode())
+
+    # -- transfers from outside Settle --------------------------------------------------------------------------------
+
+    def incoming_transfer(
+        self,
+        *,
+        creditor_iban: str,
+        creditor_name: str,
+        debtor_iban: str,
+        debtor_name: str,
+        amount: int,
+        currency: str = "EUR",
+        day: date,
+        remittance: str | None = None,
+        end_to_end_id: str | None = None,
+        transfer_id: str | None = None,
+    ) -> str:
+        """Queue a SEPA credit transfer that ``debtor_name`` makes on its own (outside Settle) to ``creditor_iban``:
+        the next :meth:`run` books it on the creditor's account on ``day`` and returns its statement.
+
+        ``amount`` is in cents; ``remittance`` the free text the payer typed (``RmtInf/Ustrd``, at most 140
+        characters); ``end_to_end_id`` the payer's reference (``NOTPROVIDED`` when none). ``transfer_id`` names the
+        transfer (default: derived from all the other arguments): the same transfer queued again — a caller
+        restarted after a crash — is booked once; two equal transfers on one day need two ids. The queue lives in
+        the state file, written atomically before this returns. Returns the bank reference (``Refs/AcctSvcrRef``)
+        the transaction will carry in the statement.
+        """
+        creditor = valid_iban(creditor_iban, "incoming transfer: creditor IBAN", ValidationError)
+        debtor = valid_iban(debtor_iban, "incoming transfer: debtor IBAN", ValidationError)
+        if currency != "EUR":
+            raise ValidationError(f"incoming transfer: currency {currency!r}; a SEPA credit transfer is in EUR")
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+            raise ValidationError(f"incoming transfer: amount {amount!r} must be a positive integer of cents")
+        if not isinstance(day, date):
+            raise ValidationError(f"incoming transfer: day {day!r} is not a date")
+        names = {"creditor name": creditor_name, "debtor name": debtor_name}
+        for label, name in names.items():
+            if not isinstance(name, str) or not name.strip():
+                raise ValidationError(f"incoming transfer: the {label} must not be empty")
+        if remittance is not None and not 0 < len(remittance.strip()) <= _MAX_REMITTANCE:
+            raise ValidationError(f"incoming transfer: remittance text must have 1 to {_MAX_REMITTANCE} characters")
+        if end_to_end_id is not None and not 0 < len(end_to_end_id.strip()) <= _MAX_END_TO_END:
+            raise ValidationError(f"incoming transfer: end-to-end id must have 1 to {_MAX_END_TO_END} characters")
+        transfer = {
+            "creditor_iban": creditor,
+            "creditor_name": creditor_name.strip(),
+            "debtor_iban": debtor,
+            "debtor_name": debtor_name.strip(),
+            "amount": amount,
+            "currency": currency,
+            "day": day.isoformat(),
+            "remittance": remittance.strip() if remittance is not None else None,
+            "end_to_end_id": end_to_end_id.strip() if end_to_end_id is not None else None,
+        }
+        if transfer_id is None:
+            transfer_id = "IN" + hashlib.sha256(json.dumps(transfer, sort_keys=True).encode()).hexdigest()[:16].upper()
+        transfer["id"] = transfer_id
+        with self._locked():
+            return self._queue(transfer, transfer_id)
+
+    def _queue(self, transfer: dict, transfer_id: str) -> str:
+        state = self._load_state()
+        queued = next((t for t in state["incoming"] if t["id"] == transfer_id), None)
+        if queued is None:
+            state["incoming"].append({**transfer, "booked": False})
+            self._save_state(state)
+        elif {k: v for k, v in queued.items() if k != "booked"} != transfer:
+            raise ValidationError(f"incoming transfer: id {transfer_id!r} is already queued for another transfer")
+        day = date.fromisoformat(transfer["day"])
+        return self._tx_ref(transfer["creditor_iban"], day, "CRDT", _INCOMING_CODE, transfer_id)
+
+    def _incoming_bookings(self, state: dict) -> tuple[list[_Booking], list[str]]:
+        """The queued incoming transfers not booked yet, each a credit on the creditor's account (marked booked in
+        ``state``, which the caller writes after the statements)."""
+        bookings, booked = [], []
+        for transfer in state["incoming"]:
+            if transfer["booked"]:
+                continue
+            tx = _Tx(
+                end_to_end_id=transfer["end_to_end_id"] or "NOTPROVIDED",
+                amount=transfer["amount"],
+                currency=transfer["currency"],
+                name=transfer["debtor_name"],
+                iban=transfer["debtor_iban"],
+                mandate_id=None,
+                creditor_reference=None,
+                unstructured=transfer["remittance"],
+                key=transfer["id"],
+            )
+            day = date.fromisoformat(transfer["day"])
+            bookings.append(_Booking(transfer["creditor_iban"], transfer["creditor_name"], day, True, _INCOMING_CODE, [tx], True))
+            transfer["booked"] = True
+            booked.append(transfer["id"])
+        return bookings, booked
 
     # -- main loop -------------------------------------------------------------------------------------------------
 
     def run(self) -> SimulationResult:
-        """Book every new payment file and write the statements that result."""
+        """Book every new payment file and every queued incoming transfer, and write the statements that result."""
+        with self._locked():
+            return self._run()
+
+    def _run(self) -> SimulationResult:
         result = SimulationResult()
         state = self._load_state()
         bookings: list[_Booking] = []
-        if not self.outbox.is_dir():
-            return result
-        for path in sorted(p for p in self.outbox.iterdir() if p.is_file() and p.suffix == ".xml" and not p.name.startswith(".")):
+        files = self.outbox.iterdir() if self.outbox.is_dir() else iter(())
+        for path in sorted(p for p in files if p.is_file() and p.suffix == ".xml" and not p.name.startswith(".")):
             content = path.read_bytes()
             digest = hashlib.sha256(content).hexdigest()
             if digest in state["processed"]:
@@ -157,13 +290,15 @@ class BankSimulator:
                 continue
             state["processed"][digest] = path.name
             result.processed.append(path.name)
+        incoming, result.incoming = self._incoming_bookings(state)
+        bookings.extend(incoming)
         groups: dict[tuple[str, date], list[_Booking]] = defaultdict(list)
         for booking in bookings:
             groups[(booking.account, booking.day)].append(booking)
         for account, day in sorted(groups, key=lambda key: (key[1], _label(key[0]))):
             result.statements.append(self._write_statement(state, account, day, groups[(account, day)]))
-        if result.processed:
-            write_atomic(self.state_path, json.dumps(state, indent=2, sort_keys=True).encode())
+        if result.processed or result.incoming:
+            self._save_state(state)
         return result
 
     # -- reading pain files ----------------------------------------------------------------------------------------------
@@ -274,6 +409,10 @@ class BankSimulator:
         digest = hashlib.sha256("|".join(map(str, (self.seed, *parts))).encode()).hexdigest()[:20].upper()
         return f"SIM{digest}"
 
+    def _tx_ref(self, account: str, day: date, indicator: str, code: tuple[str, str, str], key: str) -> str:
+        """The bank reference (``Refs/AcctSvcrRef``) of one transaction."""
+        return self._ref("tx", account, day, indicator, code, key)
+
     def _write_statement(self, state: dict, account: str, day: date, bookings: list[_Booking]) -> Path:
         account_state = state["accounts"].setdefault(account, {"sequence": 0, "balance": 0})
         account_state["sequence"] += 1
@@ -317,7 +456,8 @@ class BankSimulator:
         for number, booking in enumerate(bookings, start=1):
             total = sum(t.amount for t in booking.transactions)
             indicator = "CRDT" if booking.credit else "DBIT"
-            key = booking.batch[1] if booking.batch else booking.transactions[0].end_to_end_id
+            first = booking.transactions[0]
+            key = booking.batch[1] if booking.batch else (first.key or first.end_to_end_id)
             entry = el(statement, "Ntry")
             el(entry, "NtryRef", str(number))
             amount(entry, "Amt", total)
@@ -360,7 +500,7 @@ class BankSimulator:
     def _detail(self, el, amount, details, booking: _Booking, tx: _Tx, indicator: str, account: str, day: date, v2: bool) -> None:
         detail = el(details, "TxDtls")
         refs = el(detail, "Refs")
-        el(refs, "AcctSvcrRef", self._ref("tx", account, day, indicator, booking.bank_tx_code, tx.end_to_end_id))
+        el(refs, "AcctSvcrRef", self._tx_ref(account, day, indicator, booking.bank_tx_code, tx.key or tx.end_to_end_id))
         el(refs, "EndToEndId", tx.end_to_end_id)
         if tx.mandate_id:
             el(refs, "MndtId", tx.mandate_id)

@@ -81,7 +81,10 @@ def record_settlement(
 ) -> PaymentInstruction | None:
     """The payment instruction for a settlement (created once; the same settlement again returns it).
 
-    Returns ``None`` for agreements paid in ERC-20 on-chain (the agreement pulls the token itself).
+    Returns ``None`` for agreements paid in ERC-20 on-chain (the agreement pulls the token itself). Paid on invoice
+    (``transfer``) the instruction is recorded all the same — it is the payment the payee's statements are matched
+    against (amount, RF creditor reference) — but stays out of every payment file: the payer transfers by itself
+    (:func:`prepare_payment_files` takes ``sepa_dd`` and ``sepa_ct`` only).
     A second call with a different amount, currency or due date is a :class:`ConflictError`.
     """
     agreement = normalize_agreement(agreement)

@@ -358,7 +358,10 @@ def _payment(session: Session, chain_id: int, agreement: Agreement, period: int)
             creditor_id=mandate.creditor_id,
             debtor_iban_masked=mask_iban(mandate.debtor_account.iban).replace(" ", ""),
         )
-    if method.kind is PaymentMethodKind.SEPA_CREDIT_TRANSFER and method.payee_account is not None:
+    transfers = (PaymentMethodKind.SEPA_CREDIT_TRANSFER, PaymentMethodKind.BANK_TRANSFER)
+    if method.kind in transfers and method.payee_account is not None:
+        # Built by the gateway (sepa_ct) or made by the payer on invoice (transfer): either way a SEPA credit transfer
+        # to the payee's account with the RF creditor reference, which matching finds on the payee's statement.
         account = method.payee_account
         return doc.PaymentInstructions(
             means_code=doc.PaymentMeansCode.SEPA_CREDIT_TRANSFER,

@@ -141,7 +141,8 @@ class StatementLine(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     statement_id: Mapped[int] = mapped_column(ForeignKey("gw_bank_statement.id"), index=True)
-    record_id: Mapped[str | None] = mapped_column(String(64))  # Stmt/Id or Ntfctn/Id
+    #: The booking (entry) the line belongs to: its bank reference; the lines of a batch booking share it.
+    record_id: Mapped[str | None] = mapped_column(String(64))
     account_iban: Mapped[str | None] = mapped_column(String(34))
     entry_index: Mapped[int] = mapped_column(Integer)
     detail_index: Mapped[int] = mapped_column(Integer)

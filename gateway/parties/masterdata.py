@@ -460,8 +460,11 @@ def set_payment_method(
 ) -> PaymentMethod:
     """Set (or change) how ``agreement`` is paid. Payer, payee, chain and token are the chain's; the mandate and the
     accounts must belong to them: a direct debit needs an active mandate of the agreement's payer (debtor, on one of
-    its own accounts) for its payee (creditor), paid into an account of the payee; a transfer goes from an account of
-    the payer to one of the payee. Changes are recorded with their old values."""
+    its own accounts) for its payee (creditor), paid into an account of the payee; a transfer (``sepa_ct``, in a
+    pain.001 the gateway builds) goes from an account of the payer to one of the payee. Paid on invoice
+    (``transfer``), the payer transfers by itself to the payee's account: the payer's account is optional — the one
+    named, else its only active one (so matching knows the IBAN the money comes from), else none. Changes are recorded
+    with their old values."""
     if not isinstance(agreement.chain_id, int) or agreement.chain_id <= 0:
         raise MasterDataError(f"chain id: {agreement.chain_id!r} is not a positive integer")
     address = chain_address(agreement.address)
@@ -470,7 +473,9 @@ def set_payment_method(
     except ValueError:
         raise MasterDataError(f"payment method: {kind!r} is not one of {', '.join(k.value for k in PaymentMethodKind)}") from None
     if agreement.is_fiat and kind is PaymentMethodKind.ERC20:
-        raise MasterDataError(f"payment method: agreement {address} bills in fiat (no token); pay it by sepa_dd or sepa_ct")
+        raise MasterDataError(
+            f"payment method: agreement {address} bills in fiat (no token); pay it by sepa_dd, sepa_ct or transfer (on invoice)"
+        )
     if not agreement.is_fiat and kind is not PaymentMethodKind.ERC20:
         raise MasterDataError(f"payment method: agreement {address} is paid in token {agreement.token} on-chain; its method is erc20")
     payer_party = _agreement_party(session, agreement.payer, "payer", address)
@@ -500,6 +505,11 @@ def set_payment_method(
     elif kind is PaymentMethodKind.SEPA_CREDIT_TRANSFER:
         values["payee_account_id"] = find_account(session, payee_party, payee_iban, "payee").id
         values["payer_account_id"] = find_account(session, payer_party, payer_iban, "payer").id
+    elif kind is PaymentMethodKind.BANK_TRANSFER:
+        values["payee_account_id"] = find_account(session, payee_party, payee_iban, "payee").id
+        payer_accounts = [a for a in payer_party.accounts if a.active]
+        if payer_iban or len(payer_accounts) == 1:
+            values["payer_account_id"] = find_account(session, payer_party, payer_iban, "payer").id
     else:
         values["token"] = chain_address(agreement.token)
     method = session.scalar(select(PaymentMethod).where(PaymentMethod.chain_id == agreement.chain_id, PaymentMethod.agreement == address))
@@ -510,6 +520,8 @@ def set_payment_method(
         for key, value in values.items():
             setattr(method, key, value)
     session.flush()
+    # The ids changed, not the relationships loaded before: read those again (a payer account set after one was None).
+    session.expire(method, ["payer", "payee", "mandate", "payee_account", "payer_account"])
     return method
 
 

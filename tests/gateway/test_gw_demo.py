@@ -30,11 +30,13 @@ from gateway.models import (
     InstructionState,
     InvoiceHold,
     IssuedInvoice,
+    LineAllocation,
     LineState,
     OutboxItem,
     OutboxState,
     PaymentFile,
     PaymentInstruction,
+    RemittanceAdviceRecord,
     Settlement,
     StatementLine,
 )
@@ -46,7 +48,7 @@ from settle.pricing import period_charge
 from settle.spec import load_spec
 from settle_cli.demo import DISPUTE_REASON, RESOLVE_NOTE, VOIDED_RECORD, DemoResult, run_demo
 
-PAID, RETURNED = PaymentStatus.PAID, PaymentStatus.RETURNED
+PAID = PaymentStatus.PAID
 
 
 def _usage_from_export(without: str = "") -> dict[tuple[str, str], int]:
@@ -95,36 +97,52 @@ def _check(result: DemoResult) -> None:
     assert (resolved["period"], resolved["previousAmount"], resolved["agreedAmount"]) == (0, billed, result.agreed)
     assert resolved["arbiter"] == "0x" + "0" * 40  # by consent
     assert settlement(api, 0)[:2] == (result.agreed, result.agreed) and settlement(api, 0)[3] == PAID
-    assert settlement(api, 1)[:2] == (11_900, 0) and settlement(api, 1)[3] == RETURNED  # the minimum + VAT, returned
-    assert [(e["period"], e["reasonCode"]) for e in events(api, "PaymentReturned")] == [(1, b"AM04")]
-    assert sorted(e["period"] for e in events(api, "PaymentConfirmed")) == [0, 1]  # once each, nothing doubled
-    assert settlement(licence, 0)[:2] == (1_200_000, 1_200_000) and settlement(licence, 0)[3] == PAID
-    assert len(events(licence, "PaymentConfirmed")) == 1
+    # the minimum + VAT, returned with AM04, presented again five days later and paid
+    assert settlement(api, 1)[:2] == (11_900, 11_900) and settlement(api, 1)[3] == PAID
+    returned = events(api, "PaymentReturned")
+    assert [(e["period"], e["amount"], e["reasonCode"]) for e in returned] == [(1, 11_900, b"AM04")]
+    confirmed = events(api, "PaymentConfirmed")
+    assert sorted((e["period"], e["amount"]) for e in confirmed) == [(0, result.agreed), (1, 11_900), (1, 11_900)]
+    assert result.represented_end_to_end_id == result.returned_end_to_end_id + "R1"
+    # the anchor of the re-presentation is its own end-to-end id: both parties' statements show it
+    anchors = {e["bankRefHash"] for e in confirmed if e["period"] == 1}
+    assert len(anchors) == 2
+    # the licence: three years, paid by two transfers without references (one split by the remittance advice),
+    # each year confirmed once
+    assert all(settlement(licence, p)[:2] == (1_200_000, 1_200_000) and settlement(licence, p)[3] == PAID for p in (0, 1, 2))
+    assert sorted(e["period"] for e in events(licence, "PaymentConfirmed")) == [0, 1, 2]
+    assert events(licence, "PaymentReturned") == []
     assert settlement(token, 1)[:2] == (61_535, 61_535) and settlement(token, 1)[3] == PAID  # pulled on-chain
     assert all(settlement(token, p)[0] == 0 and settlement(token, p)[3] == PAID for p in (0, 2, 3, 4))
 
-    # files: one pain.008 with both debits in one block, one pain.001; each valid, handed over unchanged, once
+    # files: one pain.008 with both debits in one block, then one with the re-presentation (the licence is paid on
+    # invoice: no pain.001); each valid, handed over unchanged, once
     folder = result.folder
-    built = sorted((folder / "payment-files").glob("*.xml"))
-    assert [p.name.split(".", 1)[1] for p in built] == ["pain.001.001.09.xml", "pain.008.001.08.xml"]
+    built = sorted((folder / "payment-files").glob("*.xml"), key=lambda p: p.stat().st_mtime_ns)
+    assert [p.name.split(".", 1)[1] for p in built] == ["pain.008.001.08.xml", "pain.008.001.08.xml"]
     for path in built:
         iso20022.validate(path.read_bytes(), path.name.split(".", 1)[1].removesuffix(".xml"), what=path.name)
         assert (folder / "bank" / "outbox" / path.name).read_bytes() == path.read_bytes()
-    debit_file = iso20022.parse_xml(built[1].read_bytes())
-    blocks = list(iso20022.children(debit_file[0], "PmtInf"))
-    assert len(blocks) == 1 and len(list(iso20022.children(blocks[0], "DrctDbtTxInf"))) == 2
-    assert iso20022.text(blocks[0], "PmtTpInf/LclInstrm/Cd") == "B2B"
+    first, again = (list(iso20022.children(iso20022.parse_xml(p.read_bytes())[0], "PmtInf")) for p in built)
+    assert len(first) == 1 and len(list(iso20022.children(first[0], "DrctDbtTxInf"))) == 2
+    assert iso20022.text(first[0], "PmtTpInf/LclInstrm/Cd") == "B2B"
+    [represented] = list(iso20022.children(again[0], "DrctDbtTxInf"))
+    assert iso20022.text(represented, "PmtId/EndToEndId") == result.represented_end_to_end_id
     statements = sorted((folder / "bank" / "inbox" / "processed").glob("camt053_*.xml"))
-    assert len(statements) == 6 and not list((folder / "bank" / "inbox").glob("*.xml"))
+    assert len(statements) == 7 and not list((folder / "bank" / "inbox").glob("*.xml"))
     collective = [s for s in statements if b"<NbOfTxs>2</NbOfTxs>" in s.read_bytes()]
     assert len(collective) == 1
+    # the licence payer's transfers carry no reference of ours: no end-to-end id, no RF, no invoice number
+    transfers = [s.read_bytes() for s in statements if any(ref.encode() in s.read_bytes() for ref in result.transfers)]
+    assert len(transfers) == 1 and b"RF" not in transfers[0].split(b"<Ntry>", 1)[1] and b"RE-2026" not in transfers[0]
+    assert result.advice is not None and (folder / "advices" / "done" / result.advice.name).is_file()
     assert {p.name for p in (folder / "status").glob("*.json")} == {"api.json", "licence.json", "token.json"}
 
     # read model and payment records
     engine = create_engine(result.gateway_database)
     with Session(engine) as session:
         rows = session.scalars(select(Settlement)).all()
-        assert len(rows) == 8
+        assert len(rows) == 10
         for row in rows:
             plan = next(p for p in result.agreements.values() if p.address.lower() == row.agreement.address)
             amount, paid, _, status, _, _ = settlement(plan, row.period)
@@ -134,12 +152,27 @@ def _check(result: DemoResult) -> None:
         states = {(i.agreement, i.period): i.state for i in session.scalars(select(PaymentInstruction))}
         assert states == {
             (api.address.lower(), 0): InstructionState.PAID,
-            (api.address.lower(), 1): InstructionState.RETURNED,
+            (api.address.lower(), 1): InstructionState.PAID,
             (licence.address.lower(), 0): InstructionState.PAID,
+            (licence.address.lower(), 1): InstructionState.PAID,
+            (licence.address.lower(), 2): InstructionState.PAID,
         }
         assert session.scalar(select(func.count()).select_from(PaymentFile)) == 2
-        assert session.scalar(select(func.count()).where(StatementLine.match_state == LineState.UNMATCHED)) == 0
-        assert session.scalar(select(func.count()).where(StatementLine.match_state == LineState.MATCHED)) == 4
+        assert session.scalar(select(func.count()).where(StatementLine.match_state.in_((LineState.UNMATCHED, LineState.REVIEW)))) == 0
+        assert session.scalar(select(func.count()).where(StatementLine.match_state == LineState.MATCHED)) == 6
+        # the matching engine's work: the advised transfer split into two years, the other found by the payer's IBAN
+        advised, single = (session.scalar(select(StatementLine).where(StatementLine.bank_reference == ref)) for ref in result.transfers)
+        split = {
+            (a.period, a.amount) for a in session.scalars(select(LineAllocation).where(LineAllocation.statement_line_id == advised.id))
+        }
+        assert split == {(0, 1_200_000), (1, 1_200_000)} and advised.decision == "auto"
+        assert any(fact.startswith("remittance advice zahlungsavis-") for fact in advised.evidence)
+        [(period, amount)] = [
+            (a.period, a.amount) for a in session.scalars(select(LineAllocation).where(LineAllocation.statement_line_id == single.id))
+        ]
+        assert (period, amount) == (2, 1_200_000) and any("payer IBAN" in fact for fact in single.evidence)
+        [advice] = session.scalars(select(RemittanceAdviceRecord)).all()
+        assert advice.statement_line_id == advised.id and advice.total == 2_400_000
         assert {i.state for i in session.scalars(select(OutboxItem))} == {OutboxState.DONE}
         # the dispute as the read model has it, with the texts whose hashes are in the parties' transactions
         [dispute] = session.scalars(select(Dispute)).all()
@@ -154,12 +187,13 @@ def _check(result: DemoResult) -> None:
         )
         assert len(list((folder / "deployments" / "disputes" / str(result.chain_id)).glob("*.json"))) == 3
         sent = session.scalars(select(ChainTransaction)).all()
-        assert len(sent) == 17 and {t.state for t in sent} == {"mined"}  # 8 settle, 5 anchors, 3 confirm, 1 return
+        # 10 settle, 7 anchors, 6 confirmations (api 0, api 1 twice, three licence years), 1 return
+        assert len(sent) == 24 and {t.state for t in sent} == {"mined"}
         invoices = {(i.agreement, i.period, i.type_code): i for i in session.scalars(select(IssuedInvoice))}
         holds = session.scalars(select(InvoiceHold)).all()
     engine.dispose()
     gateway_address = chain.dev_accounts(10)[8].address
-    assert chain.w3.eth.get_transaction_count(gateway_address) == 17
+    assert chain.w3.eth.get_transaction_count(gateway_address) == 24
     _check_invoices(result, invoices, holds, billed)
 
 
@@ -173,11 +207,13 @@ def _check_invoices(result: DemoResult, invoices: dict, holds: list, billed: int
         (api, 1, "380"): ("RE-2026-000002", 10_000, 1_900, 11_900, "S"),
         (api, 0, "381"): ("RE-2026-000003", 250, 48, 298, "S"),  # the waived storage block with its VAT
         (licence, 0, "380"): ("RE-2026-000001", 1_200_000, 0, 1_200_000, "AE"),  # each payee has its own series
+        (licence, 1, "380"): ("RE-2026-000002", 1_200_000, 0, 1_200_000, "AE"),
+        (licence, 2, "380"): ("RE-2026-000003", 1_200_000, 0, 1_200_000, "AE"),
         (token, 1, "380"): ("RE-2026-000001", 61_535, 0, 61_535, "O"),
     }
     assert invoices[(api, 0, "381")].preceding_id == invoices[(api, 0, "380")].id
     assert all(i.anchor_state == "anchored" for i in invoices.values())
-    assert result.invoices == ["RE-2026-000001", "RE-2026-000002", "RE-2026-000001", "RE-2026-000001", "RE-2026-000003"]
+    assert len(result.invoices) == 7 and sorted(set(result.invoices)) == ["RE-2026-000001", "RE-2026-000002", "RE-2026-000003"]
     folder = result.folder / "invoices"
     issuers = {"globex-cloud-ag": api, "initech-software-gmbh": licence, "hooli-xyz": token}
     for invoice in invoices.values():
@@ -205,7 +241,8 @@ def test_demo_end_to_end(tmp_path):
     seen: list[DemoResult] = []
     result = run_demo(tmp_path / "demo", say=lines.append, inspect=lambda r: (seen.append(r), _check(r)), show_status=False)
     assert seen and result.seconds < 120
-    assert any(line.startswith("[15/15] files") for line in lines)
+    assert any(line.startswith("[16/16] files") for line in lines)
+    assert any("auto → period 0 12000.00, period 1 12000.00" in line for line in lines)
     assert any("RE-2026-000003 credit note for RE-2026-000001" in line for line in lines)
     port = int(result.rpc_url.rsplit(":", 1)[1])
     with socket.socket() as probe:  # the chain was stopped
@@ -222,7 +259,7 @@ def test_demo_command_from_another_folder_and_ctrl_c(tmp_path):
     assert time.monotonic() - started < 120
     folders = list(tmp_path.glob("settle-demo-*"))
     assert len(folders) == 1 and "done in" in done.stdout and str(folders[0]) in done.stdout
-    assert len(list((folders[0] / "payment-files").glob("*.xml"))) == 2
+    assert len(list((folders[0] / "payment-files").glob("*.xml"))) == 2  # the debits, then the re-presentation
 
     # Ctrl-C in the middle: exit 130, the chain is stopped, the folder keeps what was written
     target = tmp_path / "interrupted"
@@ -241,7 +278,7 @@ def test_demo_command_from_another_folder_and_ctrl_c(tmp_path):
         found = re.search(r"anvil at http://127\.0\.0\.1:(\d+)", line)
         if found:
             port = int(found.group(1))
-        if line.startswith("[4/15]"):
+        if line.startswith("[4/16]"):
             process.send_signal(signal.SIGINT)
             break
     _, err = process.communicate(timeout=60)

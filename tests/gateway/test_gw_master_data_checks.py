@@ -50,7 +50,7 @@ class World:
         with self.db.factory() as session:
             method = session.scalar(select(PaymentMethod).where(PaymentMethod.agreement == agreement))
             if method is not None:
-                _ = (method.payer.chain_address, method.payee.chain_address)  # load before the session closes
+                _ = (method.payer.chain_address, method.payee.chain_address, method.payee_account, method.payer_account)  # load now
             return method
 
 
@@ -156,6 +156,13 @@ def test_api_payment_method_takes_payer_and_payee_from_the_chain(world: World, c
     method = world.method(world.paid_in_token)
     assert method is not None and world.kit.token is not None and method.token == world.kit.token.address.lower()
     assert "is paid in token" in operator.put(f"/v1/payment-methods/{world.paid_in_token}", json={"kind": "sepa_ct"}).text
+    assert "is paid in token" in operator.put(f"/v1/payment-methods/{world.paid_in_token}", json={"kind": "transfer"}).text
+    # Pay on invoice: the payee's account, the payer's only one recorded for matching; no mandate.
+    on_invoice = operator.put(f"/v1/payment-methods/{world.first}", json={"kind": "transfer"})
+    assert on_invoice.status_code == 200 and (on_invoice.json()["kind"], on_invoice.json()["mandate"]) == ("transfer", None)
+    method = world.method(world.first)
+    assert method is not None and method.kind is PaymentMethodKind.BANK_TRANSFER
+    assert (method.payee_account.iban, method.payer_account.iban) == (IBANS[1], IBANS[0])  # type: ignore[union-attr]
 
     # A gateway without a chain connection cannot check, so it refuses.
     blind = TestClient(create_app(world.db.factory, write_token=TOKEN), headers={"Authorization": f"Bearer {TOKEN}"})
@@ -221,6 +228,12 @@ def test_cli_payment_method_takes_payer_payee_and_chain_from_the_agreement(comma
     assert transfer.exit_code == 0, transfer.output
     payer, payee = (to_checksum_address(world.party(role, 1)) for role in ("payer", "payee"))
     assert f"payer {payer}, payee {payee} (read from the chain)" in transfer.stdout
+    on_invoice = run("payment-method", "set", world.second, "--kind", "transfer", "--payer-iban", IBANS[2], *network, "--factory", factory)
+    assert on_invoice.exit_code == 0, on_invoice.output
+    assert "is paid by transfer" in on_invoice.stdout
+    method = world.method(world.second)
+    assert method is not None and method.kind is PaymentMethodKind.BANK_TRANSFER and method.payer_account is not None
+    assert method.payer_account.iban == IBANS[2]
 
     # By spec reference, the factory from the deployment record.
     record = Deployments(chain.chain_id)

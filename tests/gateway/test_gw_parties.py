@@ -155,10 +155,10 @@ def test_payment_methods_and_their_history(db: Database) -> None:
 
 TOKEN = "0x" + "7e" * 20
 BAD_METHODS = [
-    ({}, {"kind": "cash"}, "payment method: 'cash' is not one of sepa_dd, sepa_ct, erc20"),
+    ({}, {"kind": "cash"}, "payment method: 'cash' is not one of sepa_dd, sepa_ct, transfer, erc20"),
     ({}, {"kind": "sepa_dd"}, "mandate: SEPA direct debit needs the mandate reference"),
     ({}, {"kind": "sepa_dd", "mandate": "M-404"}, "mandate 'M-404' is not recorded"),
-    ({}, {"kind": "erc20"}, f"payment method: agreement {AGREEMENT} bills in fiat (no token); pay it by sepa_dd or sepa_ct"),
+    ({}, {"kind": "erc20"}, f"payment method: agreement {AGREEMENT} bills in fiat (no token); pay it by sepa_dd, sepa_ct or transfer"),
     ({"token": TOKEN}, {"kind": "sepa_dd", "mandate": MANDATE}, f"payment method: agreement {AGREEMENT} is paid in token {TOKEN}"),
     # The chain says payer and payee the other way round: the payee's mandate from the payer does not fit.
     ({"payer": PAYEE, "payee": PAYER}, {"kind": "sepa_dd", "mandate": MANDATE},

@@ -8,7 +8,9 @@ import json
 from pathlib import Path
 
 from test_rec_evaluate import HEADER, run
-from test_rec_remittance import GERMAN_COLUMNS, text_pdf
+from test_rec_remittance import GERMAN_COLUMNS
+
+from gateway.reconciliation.advice_pdf import rows_pdf
 
 ITEMS = f"""{HEADER}
 A,Initrode Ltd,IE29AIBK93115212345678,100.00,EUR,2026-11-01,RE-2026-000011,,,
@@ -58,7 +60,7 @@ def test_an_advice_splits_a_collective_transfer_that_is_ambiguous_without_it(tmp
     assert alone["decision"] == "review"  # C alone, A+B and B+D all make 300.00: never auto
     advices = tmp_path / "advices"
     advices.mkdir()
-    (advices / "initrode-2026-11-20.pdf").write_bytes(text_pdf(ADVICE))
+    (advices / "initrode-2026-11-20.pdf").write_bytes(rows_pdf(ADVICE))
     split = _decide(tmp_path, "--remittance", str(advices))
     assert split["decision"] == "auto", split
     assert sorted((a["item_id"], a["amount"]) for a in split["allocations"]) == [("A", "100.00"), ("B", "200.00")]

@@ -1,7 +1,8 @@
 """Remittance advices: text-layer PDFs (German and English), scans through OCR, and the bad inputs.
 
-Every PDF is made here: reportlab for text PDFs, Pillow for scans (text drawn into a 200 dpi greyscale image, turned a
-little as a scanner would, saved as an image-only PDF). OCR tests are few: each costs 1–3 s.
+Text PDFs come from the shared writer (:func:`gateway.reconciliation.advice_pdf.rows_pdf`), scans are made here with
+Pillow (text drawn into a 200 dpi greyscale image, turned a little as a scanner would, saved as an image-only PDF).
+OCR tests are few: each costs 1–3 s.
 """
 
 from __future__ import annotations
@@ -18,14 +19,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw, ImageFont
 from pypdf import PdfReader, PdfWriter
-from reportlab.lib.pagesizes import A4
-from reportlab.pdfgen import canvas
 
 from gateway.reconciliation import remittance
+from gateway.reconciliation.advice_pdf import Row, rows_pdf
 from gateway.reconciliation.model import RemittanceRef
 from gateway.reconciliation.remittance import RemittanceAdvice, RemittanceError, read_advice
-
-Row = str | list[tuple[float, str]]  # a line of text, or cells (x in points from the left margin, text)
 
 # On CI (.ci/run through tools/ensure-system) Tesseract is installed: a missing one must fail there, not skip.
 requires_ocr = pytest.mark.skipif(
@@ -80,22 +78,6 @@ ENGLISH_ITEMS = (
 )
 
 
-def text_pdf(*pages: list[Row]) -> bytes:
-    """A PDF with a text layer: one page per list of rows, 10 pt Helvetica, rows 14 pt apart."""
-    buffer = io.BytesIO()
-    pdf = canvas.Canvas(buffer, pagesize=A4)
-    for rows in pages:
-        y = 800.0
-        for row in rows:
-            for x, text in [(0.0, row)] if isinstance(row, str) else row:
-                pdf.setFont("Helvetica", 10)
-                pdf.drawString(50 + x, y, text)
-            y -= 14
-        pdf.showPage()
-    pdf.save()
-    return buffer.getvalue()
-
-
 def scanned_pdf(rows: list[Row], *, dpi: int = 200, angle: float = 0.4) -> bytes:
     """An image-only PDF, as a scanner makes it: the rows drawn into a greyscale A4 image with Bitstream Vera (shipped
     with reportlab), turned by ``angle`` degrees."""
@@ -126,7 +108,7 @@ def encrypted(pdf: bytes, user_password: str) -> bytes:
 
 
 def test_german_advice_with_a_table_gives_each_invoice_its_paid_amount() -> None:
-    advice = read_advice(text_pdf(GERMAN), "avis-mueller.pdf")
+    advice = read_advice(rows_pdf(GERMAN), "avis-mueller.pdf")
     assert advice == RemittanceAdvice(
         payer_name="Müller & Söhne Maschinenbau GmbH",
         advice_date=date(2026, 12, 6),
@@ -145,7 +127,7 @@ def test_german_advice_with_a_table_gives_each_invoice_its_paid_amount() -> None
 
 
 def test_english_advice_reads_labelled_payer_dates_and_the_amount_paid_column() -> None:
-    advice = read_advice(text_pdf(ENGLISH), "globex.pdf")
+    advice = read_advice(rows_pdf(ENGLISH), "globex.pdf")
     assert advice.items == ENGLISH_ITEMS
     assert (advice.payer_name, advice.advice_date, advice.payment_date) == ("Globex Corporation Ltd", date(2026, 12, 6), date(2026, 12, 8))
     assert (advice.total, advice.currency, advice.text_source, advice.notes) == (1540049, "EUR", "text", ())
@@ -163,7 +145,7 @@ def test_advice_in_sentences_over_two_pages_without_a_printed_total() -> None:
         "Verwendungszweck RF18 5390 0754 7034 über 75,25 EUR",
         "RE2026000302 12,50",
     ]
-    advice = read_advice(text_pdf(first, second), "acme.pdf")
+    advice = read_advice(rows_pdf(first, second), "acme.pdf")
     assert advice.items == (
         RemittanceRef("4711", 119000),
         RemittanceRef("RE-2026-000301", 25000),
@@ -180,14 +162,14 @@ def test_advice_in_sentences_over_two_pages_without_a_printed_total() -> None:
 
 def test_a_total_that_the_items_do_not_reach_is_kept_and_noted() -> None:
     rows: list[Row] = ["Payment advice", "Invoice RE-2026-000401  100.00", "Invoice RE-2026-000402  50.00", "Total: 200.00 EUR"]
-    advice = read_advice(text_pdf(rows), "short.pdf")
+    advice = read_advice(rows_pdf(rows), "short.pdf")
     assert (advice.total, advice.items_total) == (20000, 15000)
     assert advice.notes == ("the items add up to 150.00 but the advice's total is 200.00",)
     assert not advice.adds_up
 
 
 def test_a_pdf_protected_only_against_changes_is_read() -> None:
-    advice = read_advice(encrypted(text_pdf(ENGLISH), user_password=""), "protected.pdf")
+    advice = read_advice(encrypted(rows_pdf(ENGLISH), user_password=""), "protected.pdf")
     assert advice.items == ENGLISH_ITEMS
 
 
@@ -206,7 +188,7 @@ def test_amounts_in_german_and_english_notation_read_back_exactly(cents: list[in
     rows: list[Row] = ["Zahlungsavis" if german else "Remittance advice"]
     rows += [[(0.0, f"RE-2026-{number:06d}"), (200.0, shown(value))] for number, value in enumerate(cents, start=1)]
     rows.append([(0.0, "Summe" if german else "Total"), (200.0, shown(sum(cents)))])
-    advice = read_advice(text_pdf(rows), "generated.pdf")
+    advice = read_advice(rows_pdf(rows), "generated.pdf")
     assert [item.amount for item in advice.items] == cents
     assert advice.total == sum(cents)
     assert advice.notes == ()
@@ -257,11 +239,11 @@ def test_a_blank_scan_is_an_error() -> None:
         (b"", "the file is empty"),
         (b"Rechnungsnr;Betrag\nRE-2026-000101;1190,00\n", r"not a PDF \(it starts with b'Rechnung'"),
         (b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "not a PDF"),
-        (text_pdf(GERMAN)[:400], "damaged PDF"),
-        (encrypted(text_pdf(GERMAN), user_password="geheim"), "encrypted with a password"),
-        (text_pdf([]), "every page is empty"),
+        (rows_pdf(GERMAN)[:400], "damaged PDF"),
+        (encrypted(rows_pdf(GERMAN), user_password="geheim"), "encrypted with a password"),
+        (rows_pdf([]), "every page is empty"),
         (
-            text_pdf(
+            rows_pdf(
                 [
                     "Rechnung RE-2026-000001",
                     "Leistungszeitraum November 2026",
@@ -272,7 +254,7 @@ def test_a_blank_scan_is_an_error() -> None:
             ),
             "not a remittance advice: no heading such as 'Zahlungsavis'",
         ),
-        (text_pdf(["Zahlungsavis", "Vielen Dank für Ihre Geduld.", "Mit freundlichen Grüßen"]), "lists no invoice numbers with amounts"),
+        (rows_pdf(["Zahlungsavis", "Vielen Dank für Ihre Geduld.", "Mit freundlichen Grüßen"]), "lists no invoice numbers with amounts"),
     ],
     ids=["empty", "csv", "png", "truncated", "encrypted", "empty-page", "an-invoice", "advice-without-items"],
 )
