@@ -420,10 +420,20 @@ def _reverse_all(
 
 
 def _rejected_instructions(session: Session, row: StatementLine) -> list[PaymentInstruction]:
-    """A pain.002 rejection names what it rejects by end-to-end id (a report often without the amount: the exact key
-    decides, the engine's amount checks cannot)."""
+    """A pain.002 rejection names what it rejects by end-to-end id, or a whole payment block by its id (a report
+    often without the amount: the exact key decides, the engine's amount checks cannot)."""
     own = _own_payment(session, row)
-    return [own] if own is not None else []
+    if own is not None:
+        return [own]
+    if not row.end_to_end_id and row.record_id:
+        return list(
+            session.scalars(
+                select(PaymentInstruction)
+                .where(PaymentInstruction.payment_info_id == row.record_id, PaymentInstruction.state != InstructionState.CANCELLED)
+                .order_by(PaymentInstruction.id)
+            )
+        )
+    return []
 
 
 def _ignore(row: StatementLine, why: str, result: ReconcileResult) -> None:

@@ -42,6 +42,10 @@ FEE_CODES = frozenset({"CHRG", "COMM", "FEES"})
 #: Domains that are not payments between parties (account management, cash pooling, securities, FX …).
 OTHER_DOMAINS = frozenset({"ACMT", "CAMT", "LDAS", "SECU", "FORX", "DERV", "TRAD", "PMET", "CMDT", "XTND"})
 
+#: The newest camt.05x message version ISO 20022 has published (2023: camt.053.001.13); .02 to .08 are tested against
+#: real files, later ones read alike (elements are found by local name).
+LATEST_CAMT_VERSION = 13
+
 _XML_KINDS = {**{tag: kind for tag, (kind, _) in camt.KINDS.items()}, "CstmrPmtStsRpt": "pain.002"}
 
 
@@ -138,6 +142,12 @@ def _read_camt(root: Element, name: str) -> list[BankLine]:
         raise StatementError(
             f"{label}: wrong namespace {namespace!r} for a {kind} message (<{local(body)}>): "
             f"expected urn:iso:std:iso:20022:tech:xsd:{kind}.001.NN"
+        )
+    version = re.fullmatch(r"camt\.\d{3}\.001\.(\d{2})", message or "")
+    if namespace and (version is None or not 2 <= int(version.group(1)) <= LATEST_CAMT_VERSION):
+        raise StatementError(
+            f"{label}: namespace {namespace!r} names no published {kind} version: expected {kind}.001.02 to "
+            f"{kind}.001.{LATEST_CAMT_VERSION:02d}"
         )
     header = find(body, "GrpHdr")
     records = list(iso20022.children(body, record_tag))
