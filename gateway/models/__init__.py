@@ -2,8 +2,9 @@
 (master data), ``banking`` (payment instructions and files, statements), ``outbox``, ``chain`` (the read model
 and the transactions the gateway sends), ``invoicing`` (issued invoices, number series, held documents),
 ``reconciliation`` (allocations of bank lines, credit balances, fee items, review decisions, learnt accounts,
-remittance advices). Tables carry a ``gw_`` prefix so the gateway can share a database with the oracle; money is
-exact (minor units), times are timezone-aware UTC."""
+remittance advices), ``receivables`` (domain events, dunning policies and states, notices). Tables carry a ``gw_``
+prefix so the gateway can share a database with the oracle; money is exact (minor units), times are timezone-aware
+UTC."""
 
 from gateway.models.banking import (
     BankStatement,
@@ -31,6 +32,7 @@ from gateway.models.chain import (
 from gateway.models.invoicing import InvoiceFile, InvoiceHold, InvoiceSeries, IssuedInvoice
 from gateway.models.outbox import OutboxItem, OutboxState
 from gateway.models.parties import BankAccount, Mandate, MandateStatus, Party, PaymentMethod, PaymentMethodKind, SequenceType
+from gateway.models.receivables import DomainEvent, DunningAssignment, DunningItem, Notice
 from gateway.models.reconciliation import (
     CreditBalance,
     FeeItem,
@@ -41,6 +43,10 @@ from gateway.models.reconciliation import (
 )
 
 __all__ = [
+    "Notice",
+    "DunningItem",
+    "DunningAssignment",
+    "DomainEvent",
     "ReviewDecision",
     "RemittanceAdviceRecord",
     "LineAllocation",
