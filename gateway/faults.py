@@ -4,7 +4,8 @@
 Points (in flow order): ``listener.applied``, ``keeper.enqueued``, ``chaintx.signed``, ``chaintx.broadcast``,
 ``chaintx.mined``, ``chaintx.completed``, ``invoicing.numbered``, ``invoicing.files_written``,
 ``invoicing.committed``, ``payments.recorded``, ``payments.file_written``,
-``payments.files_committed``, ``bank.uploaded``, ``statements.imported``, ``statements.committed``.
+``payments.files_committed``, ``bank.uploaded``, ``statements.lines_stored``, ``reconcile.allocated``,
+``statements.imported``, ``statements.committed``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ POINTS = (
     "payments.file_written",
     "payments.files_committed",
     "bank.uploaded",
+    "statements.lines_stored",
+    "reconcile.allocated",
     "statements.imported",
     "statements.committed",
 )
