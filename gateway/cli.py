@@ -549,8 +549,8 @@ def unmatched_list(
 ) -> None:
     """Statement lines that need a person (in review or unmatched), with the reason."""
     from gateway.banking.camt import minor_digits
-    from gateway.parties.masterdata import mask_ibans
     from gateway.database import unit_of_work
+    from gateway.parties.masterdata import mask_ibans
     from gateway.reconciliation import intake
     from settle.money import format_minor
 

@@ -10,10 +10,10 @@ from gateway_chainkit import HOUR, create, deploy, gateway, hourly_terms, report
 from sqlalchemy import select
 
 from gateway import outbox
-from gateway.reconciliation.booking import CONFIRM_KIND, RETURN_KIND
 from gateway.chain.chaintx import SETTLE_KIND
 from gateway.database import unit_of_work
 from gateway.models import ChainTransaction, OutboxItem, OutboxState, Settlement
+from gateway.reconciliation.booking import CONFIRM_KIND, RETURN_KIND
 
 PAYMENT_CONFIRMED = "PaymentConfirmed"
 

@@ -17,7 +17,6 @@ from gateway.models import CreditBalance, InstructionState, LineState, OutboxIte
 from gateway.reconciliation import intake
 from gateway.reconciliation.booking import BookingRules
 
-
 RULES = BookingRules(today=date(2025, 3, 10))
 
 
@@ -158,12 +157,12 @@ RF1 = creditor_reference(CHAIN_ID, AGREEMENT, 1)
 CONFIRMED = entry("R0", "100.00", e2e=E2E0)
 #: Lines that must not be booked alone: (bookings before, the line, its state, a fragment of its reason).
 NOT_ALONE = [
-    ([], entry("R2", "100.00", "DBIT", e2e=E2E0, reason="AM04"), LineState.REVIEW, "return of 100.00 exceeds what was confirmed as paid (0.00)"),
-    ([], entry("R3", "100.00", e2e=E2E0, currency="CHF"), LineState.UNMATCHED, f"end-to-end id {E2E0} is period 0 of {AGREEMENT}, billed in EUR, not CHF"),
+    ([], entry("R2", "100.00", "DBIT", e2e=E2E0, reason="AM04"), LineState.REVIEW, "return of 100.00 exceeds what was confirmed as paid (0.00)"),  # noqa: E501
+    ([], entry("R3", "100.00", e2e=E2E0, currency="CHF"), LineState.UNMATCHED, f"end-to-end id {E2E0} is period 0 of {AGREEMENT}, billed in EUR, not CHF"),  # noqa: E501
     ([], entry("R4", "100.00", e2e=E2E0, rf=RF1), LineState.REVIEW, "split unclear"),
     ([], entry("R5", "100.00", rf="RF18539007547034"), LineState.REVIEW, "payer unknown"),
     ([], entry("R6", "100.00", rf="INV-4711"), LineState.REVIEW, "payer unknown"),
-    ([CONFIRMED], entry("R7", "100.00", "DBIT", e2e=E2E0, reason="CUSTOMER"), LineState.REVIEW, "return reason 'CUSTOMER' is not an ISO code"),
+    ([CONFIRMED], entry("R7", "100.00", "DBIT", e2e=E2E0, reason="CUSTOMER"), LineState.REVIEW, "return reason 'CUSTOMER' is not an ISO code"),  # noqa: E501
 ]  # fmt: skip
 
 
