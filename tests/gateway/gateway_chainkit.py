@@ -77,9 +77,10 @@ def hourly_terms(start: int, *, token: str | None = None, minimum: int = 0, grac
     )
 
 
-def create(kit: Kit, terms: Terms, salt: int, pair: int = 0) -> str:
-    """A new active agreement between payer/payee ``pair``."""
-    chain, payer, payee = kit.chain, kit.payers[pair], kit.payees[pair]
+def create(kit: Kit, terms: Terms, salt: int, pair: int = 0, *, parties: tuple[LocalAccount, LocalAccount] | None = None) -> str:
+    """A new active agreement between payer/payee ``pair`` (or the given ``(payer, payee)``)."""
+    chain = kit.chain
+    payer, payee = parties or (kit.payers[pair], kit.payees[pair])
     receipt = chain.transact(
         kit.factory.functions.createAgreement(payer.address, payee.address, terms.to_abi(), keccak(salt.to_bytes(32, "big"))), kit.admin
     )

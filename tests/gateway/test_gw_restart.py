@@ -1,6 +1,9 @@
 """Crash test: the gateway runs as its own process and is SIGKILLed at seeded points while it settles periods,
-writes and uploads payment files, imports statements and confirms payments on-chain — and is restarted each
-time. At the end no settlement was settled or paid twice, no file was written twice, no confirmation is missing.
+writes and uploads payment files, imports statements, allocates their lines and confirms payments on-chain — and is
+restarted each time. The statements carry a returned debit (AM04) and a payer's collective transfer without any
+reference (three settlements in one line) plus an over-payment. At the end no settlement was settled or paid twice,
+no file was written twice, no confirmation or allocation is missing or doubled, the return is reported once and the
+surplus is one credit balance.
 
 Crash points are named places in the code (``gateway/faults.py``): the kill lands exactly between two steps
 that must stay consistent (after signing, before broadcasting; after writing a file, before committing it …).
@@ -13,7 +16,7 @@ import random
 import re
 from pathlib import Path
 
-from gateway_flow import bank_answers, check_invariants, fork_gateway, scenario, wait
+from gateway_flow import bank_answers, check_invariants, collective_transfers, fork_gateway, scenario, wait
 
 from gateway.faults import POINTS
 
@@ -35,9 +38,12 @@ PAYMENT_PHASE = (
     ("payments.files_committed", 1),
     ("bank.uploaded", 2),
 )
+#: The statement file of the collective transfers is imported first: its two lines make four allocations, so the
+#: first kill at ``reconcile.allocated`` lands while it is booked; the second in the payee's direct-debit credits.
 CONFIRMATION_PHASE = (
+    ("reconcile.allocated", 4),
     ("statements.lines_stored", 2),
-    ("reconcile.allocated", 2),
+    ("reconcile.allocated", 3),
     ("statements.imported", 3),
     ("statements.committed", 2),
     ("chaintx.signed", 2),
@@ -52,7 +58,7 @@ KILLS = len(PAYMENT_PHASE) + len(CONFIRMATION_PHASE)
 
 def test_sigkill_at_seeded_points_does_nothing_twice_and_misses_nothing(chain, rpc_url, tmp_path):
     assert {p for p, _ in PAYMENT_PHASE} | {p for p, _ in CONFIRMATION_PHASE} == set(POINTS)
-    flow = scenario(chain, rpc_url, f"sqlite:///{tmp_path / 'gateway.db'}", tmp_path, agreements=3, periods=4)
+    flow = scenario(chain, rpc_url, f"sqlite:///{tmp_path / 'gateway.db'}", tmp_path, agreements=3, periods=4, collective=True)
     rnd = random.Random(SEED)
     armed: list[str] = []
     missed: list[str] = []
@@ -68,10 +74,11 @@ def test_sigkill_at_seeded_points_does_nothing_twice_and_misses_nothing(chain, r
 
     run_phase(PAYMENT_PHASE)
     statements = bank_answers(flow)
+    transfers = collective_transfers(flow)
     run_phase(CONFIRMATION_PHASE)
     assert missed == [], f"armed crash points that never fired: {missed}"
     assert len(armed) == KILLS
-    check_invariants(flow, statements=len(statements))
+    check_invariants(flow, statements=len(statements), transfers=transfers)
 
 
 def test_the_documented_crash_test_is_this_one() -> None:
