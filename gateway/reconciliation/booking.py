@@ -164,6 +164,35 @@ def _written_off(session: Session, item_ids: Iterable[str]) -> dict[str, int]:
     return {item_id: int(total) for item_id, total in rows}
 
 
+def _booked(session: Session, item_ids: Iterable[str]) -> dict[str, int]:
+    """What this gateway booked as paid on each item (payments less returns), whether the chain shows it yet or not."""
+    ids = list(item_ids)
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(LineAllocation.item_id, LineAllocation.kind, func.sum(LineAllocation.amount))
+        .where(LineAllocation.kind.in_(("payment", "return")), LineAllocation.item_id.in_(ids))
+        .group_by(LineAllocation.item_id, LineAllocation.kind)
+    ).all()
+    booked: dict[str, int] = defaultdict(int)
+    for item_id, kind, total in rows:
+        booked[item_id] += int(total) if kind == "payment" else -int(total)
+    return dict(booked)
+
+
+def _billed(session: Session, item_ids: Iterable[str]) -> dict[str, int]:
+    """The settlements' billed amounts (the read model's), by item id."""
+    wanted = {item_id.partition(":")[0] for item_id in item_ids if not item_id.startswith(FEE_PREFIX)}
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Agreement.address, Settlement.period, Settlement.amount)
+        .join(Settlement, Settlement.agreement_id == Agreement.id)
+        .where(Agreement.address.in_(wanted))
+    ).all()
+    return {openitems.item_id(address, period): int(amount) for address, period, amount in rows}
+
+
 def payable_items(session: Session, chain_id: int | None, payee: str | None) -> list[OpenItem]:
     """What a credit on ``payee``'s account may settle: its open settlements (what the chain shows open, less what
     this gateway booked and the chain has not shown yet, less write-offs; a payment instruction the read model has
@@ -178,12 +207,17 @@ def payable_items(session: Session, chain_id: int | None, payee: str | None) -> 
     if extra:
         items += _instruction_items(session, extra, payee)
     written = _written_off(session, [item.item_id for item in items])
+    # Paid outside any instruction (no payment method): what this gateway booked and the chain may not show yet.
+    loose = [item.item_id for item in items if item.item_id not in instructions]
+    booked, billed = _booked(session, loose), _billed(session, loose)
     result = []
     for item in items:
         amount = item.amount
         instruction = instructions.get(item.item_id)
         if instruction is not None:
             amount = min(amount, instruction.open_amount)
+        elif item.item_id in billed:
+            amount = min(amount, billed[item.item_id] - booked.get(item.item_id, 0))
         amount -= written.get(item.item_id, 0)
         if amount > 0:
             result.append(item if amount == item.amount else _with_amount(item, amount))
@@ -534,6 +568,8 @@ def _open_now(session: Session, target: _Target) -> int:
     amount = target.settlement.pullable if target.settlement is not None else None
     if target.instruction is not None:
         amount = target.instruction.open_amount if amount is None else min(amount, target.instruction.open_amount)
+    elif target.settlement is not None and amount is not None:
+        amount = min(amount, target.settlement.amount - _booked(session, [target.item_id]).get(target.item_id, 0))
     written = _written_off(session, [target.item_id]).get(target.item_id, 0)
     return max((amount or 0) - written, 0)
 

@@ -299,3 +299,42 @@ def test_lines_in_review_are_decided_again_when_the_advice_arrives(seeded: Datab
     assert again.matched == 1 and allocations(seeded) == [(f"{AGREEMENT}:3", "payment", 10_000)]
     with seeded.session() as session:
         assert session.scalar(select(RemittanceAdviceRecord)).statement_line_id == session.scalar(select(StatementLine)).id
+
+
+def test_a_settlement_paid_without_an_instruction_is_not_allocated_twice_before_the_chain_shows_it(db: Database) -> None:
+    """No payment method, so no instruction: the open amount still drops by what the gateway booked, before the
+    listener sees the chain's confirmation — a second line for the same settlement goes to review, never doubled."""
+    from datetime import UTC, datetime
+
+    from gateway.models import Agreement, Settlement
+
+    other = "0x" + "b2" * 20
+    with db.session() as session:
+        seed_parties(session)
+        agreement = Agreement(
+            chain_id=CHAIN_ID, address=other, factory="0x" + "f0" * 20, payer=PAYER, payee=PAYEE, state="active",
+            token="0x" + "00" * 20, currency="EUR", minor_digits=2, created_block=1, created_tx="0x" + "11" * 32, updated_block=1,
+        )  # fmt: skip
+        session.add(agreement)
+        session.flush()
+        session.add(
+            Settlement(
+                agreement_id=agreement.id,
+                period=0,
+                amount=30_000,
+                net=30_000,
+                paid=0,
+                due_at=datetime(2025, 3, 5, tzinfo=UTC),
+                terms_version=1,
+                status="due",
+                settled_block=2,
+                settled_tx="0x" + "22" * 32,
+                updated_block=2,
+            )  # fmt: skip
+        )
+    first = run(db, camt(entry("L1", "300.00", text="Rechnung Maerz")))
+    assert first.matched == 1 and allocations(db) == [(f"{other}:0", "payment", 30_000)]
+    second = run(db, camt(entry("L2", "300.00", text="Rechnung Maerz"), message_id="INTAKE-2"), "again.xml")
+    assert second.matched == 0 and len(allocations(db)) == 1
+    with db.session() as session:
+        assert payable_items(session, CHAIN_ID, PAYEE) == []
