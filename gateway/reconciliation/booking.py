@@ -29,7 +29,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
@@ -723,7 +723,26 @@ def _confirm(session: Session, row: StatementLine, target: _Target, allocation: 
     key = f"confirm:{row.bank_reference}:{target.address}:{target.period}"
     item = outbox.enqueue(session, CONFIRM_KIND, key, _payload(row, target, allocation.amount))
     session.add(_allocation(row, allocation, "payment", decided_by, target=target, outbox_item=item.id))
+    _event(session, "payment.confirmed", row, target, allocation.amount, decided_by=decided_by)
     return item.id
+
+
+def _event(session: Session, kind: str, row: StatementLine, target: _Target, amount: int, **extra: Any) -> None:
+    from gateway.receivables.events import record_event
+
+    when = row.value_date or row.booking_date
+    record_event(
+        session,
+        kind,
+        f"{kind}:{row.bank_reference}:{target.address}:{target.period}",
+        occurred_at=datetime.combine(when, time(), UTC) if when else None,
+        chain_id=target.chain_id,
+        agreement=target.address,
+        period=target.period,
+        payer=target.payer or None,
+        payee=target.payee or None,
+        payload={"amount": amount, "currency": row.currency, "bank_reference": row.bank_reference, **extra},
+    )
 
 
 def _book_reversal(
@@ -747,6 +766,7 @@ def _book_reversal(
         if instruction.state in (InstructionState.PAID, InstructionState.PARTIALLY_PAID) and confirmed > 0:
             raise ConflictError(f"item {allocation.item_id}: rejected by the bank, but a payment of it was already booked")
         session.add(_allocation(row, allocation, "rejection", decided_by, target=target, reason=code[:4]))
+        _event(session, "payment.returned", row, target, allocation.amount, reason_code=code[:4], rejected=True)
     else:
         if allocation.amount > confirmed:
             raise ConflictError(
@@ -757,6 +777,7 @@ def _book_reversal(
         instruction.return_reason = code[:4]
         payload = _payload(row, target, allocation.amount) | {"reason_code": code, "reason_code_bytes4": code_bytes}
         item = outbox.enqueue(session, RETURN_KIND, f"return:{row.bank_reference}:{target.address}:{target.period}", payload)
+        _event(session, "payment.returned", row, target, allocation.amount, reason_code=code[:4], rejected=False)
         session.add(_allocation(row, allocation, "return", decided_by, target=target, reason=code[:4], outbox_item=item.id))
         queued.append(item.id)
         if rules.charge_fees and row.charges > 0:

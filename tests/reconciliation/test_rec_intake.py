@@ -338,3 +338,18 @@ def test_a_settlement_paid_without_an_instruction_is_not_allocated_twice_before_
     assert second.matched == 0 and len(allocations(db)) == 1
     with db.session() as session:
         assert payable_items(session, CHAIN_ID, PAYEE) == []
+
+
+def test_payments_and_returns_are_domain_events_once(seeded: Database) -> None:
+    from gateway.receivables.events import events_of, record_event
+
+    run(seeded, camt(entry("E1", "100.00", e2e=E2E0)))
+    run(seeded, camt(entry("E2", "100.00", "DBIT", e2e=E2E0, reason="AM04"), message_id="E"), "e.xml")
+    run(seeded, camt(entry("E1", "100.00", e2e=E2E0), message_id="E-again"), "again.xml")  # the same booking again
+    with seeded.session() as session:
+        seen = [(e.kind, e.period, e.payload["amount"], e.payload.get("reason_code")) for e in events_of(session, party=PAYER)]
+        assert seen == [("payment.confirmed", 0, 10_000, None), ("payment.returned", 0, 10_000, "AM04")]
+        event, new = record_event(session, "payment.confirmed", f"payment.confirmed:E1:{AGREEMENT}:0")
+        assert not new and event.payload["bank_reference"] == "E1"
+        with pytest.raises(ValueError, match="not one of"):
+            record_event(session, "payment.bounced", "x")
