@@ -1,0 +1,248 @@
+"""The review queue on the gateway's database: list, show (candidates and evidence), accept, allocate, not ours;
+each decision recorded once with its actor; a refused allocation stores nothing; the account a parent company paid
+from is learnt and the next transfer from it is matched automatically; over-payments as credit balances; a
+remittance advice splits a collective transfer waiting in review."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from gateway_testdata import AGREEMENT, CHAIN_ID, PAYEE_IBAN, PAYER, PAYER_IBAN, Database, record, seed_parties, set_method
+from sqlalchemy import select
+
+from gateway.errors import ConflictError, NotFoundError
+from gateway.models import (
+    CreditBalance,
+    KnownAccount,
+    LineAllocation,
+    LineState,
+    OutboxItem,
+    PaymentInstruction,
+    ReviewDecision,
+    StatementLine,
+)
+from gateway.reconciliation import intake, review
+from gateway.reconciliation.booking import BookingRules, credit_balances
+from gateway.reconciliation.model import Allocation
+from settle.errors import ValidationError
+
+RULES = BookingRules(today=date(2025, 3, 10))
+HOLDING_IBAN = "FR7630006000011234567890189"
+ITEM = [f"{AGREEMENT}:{period}" for period in range(4)]
+
+
+def camt(*entries: str, message_id: str = "REVIEW-1") -> bytes:
+    """A camt.053.001.08 on the payee's account around ``entries``."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt>
+<GrpHdr><MsgId>{message_id}</MsgId><CreDtTm>2025-03-10T18:00:00Z</CreDtTm></GrpHdr>
+<Stmt><Id>{message_id}-S</Id><Acct><Id><IBAN>{PAYEE_IBAN}</IBAN></Id></Acct>{"".join(entries)}</Stmt>
+</BkToCstmrStmt></Document>""".encode()
+
+
+def transfer(ref: str, amount: str, name: str, iban: str, text: str = "Zahlung") -> str:
+    """A credit transfer without references from ``name`` / ``iban``."""
+    return f"""<Ntry><Amt Ccy="EUR">{amount}</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>
+<BookgDt><Dt>2025-03-10</Dt></BookgDt><ValDt><Dt>2025-03-10</Dt></ValDt><AcctSvcrRef>{ref}</AcctSvcrRef>
+<BkTxCd><Prtry><Cd>X</Cd></Prtry></BkTxCd><NtryDtls><TxDtls><Refs><AcctSvcrRef>{ref}</AcctSvcrRef><EndToEndId>NOTPROVIDED</EndToEndId></Refs>
+<Amt Ccy="EUR">{amount}</Amt><CdtDbtInd>CRDT</CdtDbtInd>
+<RltdPties><Dbtr><Nm>{name}</Nm></Dbtr><DbtrAcct><Id><IBAN>{iban}</IBAN></Id></DbtrAcct></RltdPties>
+<RmtInf><Ustrd>{text}</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>"""
+
+
+def receive(db: Database, *entries: str, message_id: str) -> list[StatementLine]:
+    with db.session("importer") as session:
+        result = intake.import_statement(
+            session, camt(*entries, message_id=message_id), f"{message_id}.xml", chain_id=CHAIN_ID, rules=RULES
+        )
+        rows = session.scalars(
+            select(StatementLine).where(StatementLine.statement_id == result.statement_id).order_by(StatementLine.id)
+        ).all()
+        session.expunge_all()
+    return list(rows)
+
+
+@pytest.fixture()
+def books(db: Database) -> Database:
+    """Four open items of one payer paid by credit transfer: 100.00, 120.00, 45.67, 42.00."""
+    with db.session() as session:
+        seed_parties(session)
+        set_method(session, "sepa_ct")
+        for period, amount in enumerate((10_000, 12_000, 4_567, 4_200)):
+            record(session, period, amount)
+    return db
+
+
+def test_the_queue_lists_review_and_unmatched_lines_and_shows_candidates_with_evidence(books: Database) -> None:
+    holding, stranger = receive(
+        books,
+        transfer("R-HOLD-1", "42.00", "Muller Holding SE", HOLDING_IBAN),
+        transfer("R-ODD-1", "13.13", "Somebody Else", "DE44500105175407324931"),
+        message_id="Q1",
+    )
+    with books.session() as session:
+        waiting = review.queue(session)
+        assert [(r.id, r.match_state) for r in waiting] == [(holding.id, LineState.REVIEW), (stranger.id, LineState.UNMATCHED)]
+        assert review.queue(session, limit=1) == waiting[:1]
+        assert review.queue(session, party=PAYER) == []  # lines on the payer's accounts: none
+        shown = review.show(session, holding.id)
+        assert shown.payee == "0x2222222222222222222222222222222222222222"
+        assert shown.suggestion == (Allocation(ITEM[3], 4_200),)
+        assert shown.line.evidence and shown.decision is None
+        # the suggested item first, then the payer's others; each with what is open now
+        assert [(c.item.item_id, c.item.amount, c.suggested) for c in shown.candidates] == [
+            (ITEM[3], 4_200, 4_200),
+            (ITEM[0], 10_000, None),
+            (ITEM[1], 12_000, None),
+            (ITEM[2], 4_567, None),
+        ]
+        with pytest.raises(NotFoundError, match="statement line #999 does not exist"):
+            review.show(session, 999)
+
+
+def test_accepting_books_the_suggestion_records_the_decision_and_refuses_a_second_one(books: Database) -> None:
+    [line] = receive(books, transfer("R-HOLD-1", "42.00", "Muller Holding SE", HOLDING_IBAN), message_id="A1")
+    with books.session("alice") as session:
+        outcome = review.accept(session, line.id, actor="alice", rules=RULES)
+        assert len(outcome.outbox_items) == 1
+    with books.session() as session:
+        row = session.get(StatementLine, line.id)
+        assert row is not None and row.match_state == LineState.MATCHED
+        decision = session.scalar(select(ReviewDecision))
+        assert decision is not None
+        assert (decision.statement_line_id, decision.action, decision.actor, decision.allocations) == (
+            line.id,
+            "accept",
+            "alice",
+            [{"item_id": ITEM[3], "amount": 4_200}],
+        )
+        [booked] = session.scalars(select(LineAllocation)).all()
+        assert (booked.item_id, booked.amount, booked.decided_by) == (ITEM[3], 4_200, "alice")
+        assert session.scalar(select(OutboxItem.idempotency_key)) == f"confirm:R-HOLD-1:{AGREEMENT}:3"
+        instruction = session.scalar(select(PaymentInstruction).where(PaymentInstruction.period == 3))
+        assert instruction is not None and instruction.open_amount == 0
+    before = books.counts()
+    for decide in (
+        lambda s: review.accept(s, line.id, actor="bob", rules=RULES),
+        lambda s: review.allocate(s, line.id, [Allocation(ITEM[0], 100)], actor="bob", rules=RULES),
+        lambda s: review.not_ours(s, line.id, actor="bob", note="no"),
+    ):
+        with pytest.raises(ConflictError, match=rf"line #{line.id} was already decided by alice on \d{{4}}-\d\d-\d\d \d\d:\d\d UTC"):
+            with books.session("bob") as session:
+                decide(session)
+    assert books.counts() == before
+
+
+def test_a_learnt_account_lets_the_engine_match_the_parent_companys_next_transfer(books: Database) -> None:
+    # without a decision, a transfer from the holding's account is not the payer's: review
+    [first] = receive(books, transfer("R-HOLD-1", "42.00", "Muller Holding SE", HOLDING_IBAN), message_id="L1")
+    assert first.match_state == LineState.REVIEW
+    with books.session("alice") as session:
+        outcome = review.accept(session, first.id, actor="alice", rules=RULES)
+        assert outcome.learnt is not None
+    with books.session() as session:
+        [known] = session.scalars(select(KnownAccount)).all()
+        assert (known.iban, known.payer, known.statement_line_id, known.actor, known.account_name) == (
+            HOLDING_IBAN,
+            PAYER,
+            first.id,
+            "alice",
+            "Muller Holding SE",
+        )
+    # the next transfer from the same account, for another of the payer's items: matched by the engine alone
+    [second] = receive(books, transfer("R-HOLD-2", "45.67", "Muller Holding SE", HOLDING_IBAN), message_id="L2")
+    assert second.match_state == LineState.MATCHED, second.evidence
+    assert any("learnt alternative account" in fact for fact in second.evidence)
+    with books.session() as session:
+        booked = session.scalar(select(LineAllocation).where(LineAllocation.statement_line_id == second.id))
+        assert booked is not None and (booked.item_id, booked.amount, booked.decided_by) == (ITEM[2], 4_567, "engine")
+
+
+def test_an_account_is_learnt_once_and_never_the_payers_own(books: Database) -> None:
+    first, second, own = receive(
+        books,
+        transfer("R-HOLD-1", "42.00", "Muller Holding SE", HOLDING_IBAN),
+        transfer("R-HOLD-2", "13.00", "Muller Holding SE", HOLDING_IBAN),
+        transfer("R-OWN-1", "7.00", "Payer Müller GmbH", PAYER_IBAN),
+        message_id="O1",
+    )
+    with books.session("alice") as session:
+        assert review.allocate(session, first.id, [Allocation(ITEM[3], 4_200)], actor="alice", rules=RULES).learnt is not None
+        assert review.allocate(session, second.id, [Allocation(ITEM[0], 1_300)], actor="alice", rules=RULES).learnt is None
+        assert review.allocate(session, own.id, [Allocation(ITEM[1], 700)], actor="alice", rules=RULES).learnt is None
+    with books.session() as session:
+        assert [k.iban for k in session.scalars(select(KnownAccount))] == [HOLDING_IBAN]
+
+
+def test_allocating_by_hand_splits_the_line_and_keeps_the_surplus_as_credit(books: Database) -> None:
+    [line] = receive(books, transfer("R-SPLIT", "150.00", "Payer Müller GmbH", PAYER_IBAN, "Rechnungen Maerz"), message_id="S1")
+    assert line.match_state in (LineState.REVIEW, LineState.UNMATCHED)
+    with books.session("bob") as session:
+        outcome = review.allocate(
+            session, line.id, [Allocation(ITEM[0], 10_000), Allocation(ITEM[3], 4_200)], actor="bob", rules=RULES, note="per phone call"
+        )
+        assert len(outcome.outbox_items) == 2
+        assert any("over-payment: 8.00 EUR credited" in note for note in outcome.notes)
+    with books.session() as session:
+        decision = session.scalar(select(ReviewDecision))
+        assert decision is not None and (decision.action, decision.note, decision.actor) == ("allocate", "per phone call", "bob")
+        assert credit_balances(session) == {(PAYER, "0x2222222222222222222222222222222222222222", "EUR"): 800}
+        assert credit_balances(session, payer="0x" + "99" * 20) == {}
+        balance = session.scalar(select(CreditBalance))
+        assert balance is not None and balance.statement_line_id == line.id
+        assert session.scalars(select(KnownAccount)).all() == []  # paid from the payer's own account
+
+
+def test_refused_allocations_store_nothing_and_name_the_item(books: Database) -> None:
+    [line] = receive(books, transfer("R-BAD", "150.00", "Payer Müller GmbH", PAYER_IBAN), message_id="B1")
+    before = books.counts()
+    cases: list[tuple[list[Allocation], type[Exception], str]] = [
+        ([Allocation(ITEM[2], 5_000)], ConflictError, rf"item {ITEM[2]}: 50.00 is more than is open \(45.67 EUR\)"),
+        ([Allocation(ITEM[0], 10_000), Allocation(ITEM[1], 6_000)], ValidationError, r"add up to 160.00, more than the line's 150.00 EUR"),
+        ([Allocation(ITEM[0], 0)], ValidationError, rf"item {ITEM[0]}: the amount must be more than 0"),
+        ([Allocation(ITEM[0], 100), Allocation(ITEM[0], 100)], ValidationError, rf"item {ITEM[0]} is named twice"),
+        ([Allocation(f"{AGREEMENT}:7", 100)], ValidationError, rf"item {AGREEMENT}:7 is not one of the account .*'s open items"),
+        ([Allocation("fee:1", 100)], ValidationError, r"item fee:1 is not one of"),
+        ([], ValidationError, r"name at least one item"),
+    ]
+    for allocations, error, message in cases:
+        with pytest.raises(error, match=message):
+            with books.session("bob") as session:
+                review.allocate(session, line.id, allocations, actor="bob", rules=RULES)
+    assert books.counts() == before
+    with books.session() as session:
+        row = session.get(StatementLine, line.id)
+        assert row is not None and row.match_state in (LineState.REVIEW, LineState.UNMATCHED)
+
+
+def test_not_ours_sets_the_line_aside_with_the_note(books: Database) -> None:
+    [line] = receive(books, transfer("R-ODD-1", "13.13", "Somebody Else", "DE44500105175407324931"), message_id="N1")
+    with pytest.raises(ValidationError, match="a note is required"):
+        with books.session("carol") as session:
+            review.not_ours(session, line.id, actor="carol", note="  ")
+    with books.session("carol") as session:
+        review.not_ours(session, line.id, actor="carol", note="private transfer to the managing director")
+    with books.session() as session:
+        row = session.get(StatementLine, line.id)
+        assert row is not None and row.match_state == LineState.IGNORED
+        assert row.match_reason == "not ours (carol): private transfer to the managing director"
+        decision = session.scalar(select(ReviewDecision))
+        assert decision is not None and (decision.action, decision.allocations, decision.actor) == ("not_ours", [], "carol")
+        assert review.queue(session) == []
+        assert session.scalars(select(LineAllocation)).all() == []
+
+
+def test_a_line_without_a_suggestion_cannot_be_accepted(books: Database) -> None:
+    [line] = receive(books, transfer("R-ODD-1", "13.13", "Somebody Else", "DE44500105175407324931"), message_id="U1")
+    with pytest.raises(ConflictError, match=rf"line #{line.id} has no suggestion to accept"):
+        with books.session() as session:
+            review.accept(session, line.id, actor="dave", rules=RULES)
+
+
+def test_allocation_text_is_exact_money() -> None:
+    assert review.parse_allocation(f"{AGREEMENT.upper()}:3=42.10") == Allocation(f"{AGREEMENT}:3", 4_210)
+    assert review.parse_allocation("fee:7=0.01") == Allocation("fee:7", 1)
+    for text, message in (("fee:7", "is not ITEM=AMOUNT"), ("fee:7=1.005", "decimal"), ("fee:7=abc", "fee:7"), ("=3", "is not ITEM")):
+        with pytest.raises(ValidationError, match=message):
+            review.parse_allocation(text)
