@@ -5,6 +5,7 @@ remittance advice splits a collective transfer waiting in review."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 
 import pytest
@@ -246,3 +247,122 @@ def test_allocation_text_is_exact_money() -> None:
     for text, message in (("fee:7", "is not ITEM=AMOUNT"), ("fee:7=1.005", "decimal"), ("fee:7=abc", "fee:7"), ("=3", "is not ITEM")):
         with pytest.raises(ValidationError, match=message):
             review.parse_allocation(text)
+
+
+# -- remittance advices and the command line --------------------------------------------------------------------------
+
+ADVICE_COLUMNS = (0.0, 170.0, 250.0, 330.0, 410.0)
+
+
+def advice_pdf(*paid: tuple[int, str], total: str, payer: str = "Payer Müller GmbH") -> bytes:
+    """A remittance advice naming the RF references of the given periods with the amounts paid."""
+    from test_rec_remittance import text_pdf
+
+    from gateway.banking.references import creditor_reference
+
+    header = list(zip(ADVICE_COLUMNS, ("Referenz", "Datum", "Betrag", "Skonto", "Zahlbetrag"), strict=True))
+    rows = [
+        list(zip(ADVICE_COLUMNS, (creditor_reference(CHAIN_ID, AGREEMENT, period), "01.03.2025", amount, "0,00", amount), strict=True))
+        for period, amount in paid
+    ]
+    return text_pdf(
+        [payer, "Berlin", "", "Zahlungsavis", "Datum: 10.03.2025", "", header, *rows, "", [(0.0, "Gesamtbetrag:"), (410.0, f"{total} EUR")]]
+    )
+
+
+@pytest.fixture()
+def collective(db: Database) -> Database:
+    """One payer's items of 100.00, 200.00, 300.00 and 100.00: a transfer of 300.00 fits three ways."""
+    with db.session() as session:
+        seed_parties(session)
+        set_method(session, "sepa_ct")
+        for period, amount in enumerate((10_000, 20_000, 30_000, 10_000)):
+            record(session, period, amount)
+    return db
+
+
+@pytest.fixture()
+def cli_db(db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+    from gateway import cli
+
+    monkeypatch.setenv("SETTLE_GATEWAY_DATABASE_URL", db.engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("SETTLE_ACTOR", "erin")
+    cli.reset()
+    yield db
+    cli.reset()
+
+
+def settle(*args: str, code: int = 0) -> str:
+    from typer.testing import CliRunner
+
+    from gateway.reconciliation.cli import reconcile_app
+
+    result = CliRunner().invoke(reconcile_app, list(args))
+    assert result.exit_code == code, result.output + result.stderr
+    return result.stdout if code == 0 else result.stderr
+
+
+def test_the_review_commands_list_show_decide_and_mask_ibans(books: Database, cli_db: Database) -> None:
+    holding, split, odd = receive(
+        books,
+        transfer("R-HOLD-1", "42.00", "Muller Holding SE", HOLDING_IBAN),
+        transfer("R-SPLIT", "150.00", "Payer Müller GmbH", PAYER_IBAN),
+        transfer("R-ODD-1", "13.13", "Somebody Else", "DE44500105175407324931"),
+        message_id="C1",
+    )
+    listed = settle("review", "list")
+    assert f"#{holding.id} 2025-03-10 +42.00 EUR  ref R-HOLD-1  from Muller Holding SE FR76 **** **** **** **** ***0 189  [review" in listed
+    assert f"suggestion: {ITEM[3]} 42.00 EUR" in listed and HOLDING_IBAN not in listed
+    assert HOLDING_IBAN.replace(" ", "") in settle("review", "list", "--reveal")
+    shown = settle("review", "show", str(holding.id))
+    assert "evidence:" in shown and f"* {ITEM[3]}  open 42.00 EUR" in shown and "suggested 42.00 EUR" in shown
+    assert f"  {ITEM[0]}  open 100.00 EUR  Payer Müller GmbH" in shown and PAYER_IBAN not in shown
+
+    accepted = settle("review", "accept", str(holding.id))
+    assert f"line #{holding.id}: accept by erin: {ITEM[3]} 42.00 EUR" in accepted
+    assert "1 on-chain item(s) queued" in accepted and "learnt as paying for" in accepted and HOLDING_IBAN not in accepted
+    assert "decided:     accept by erin on" in settle("review", "show", str(holding.id))
+    assert f"line #{holding.id} was already decided by erin on" in settle("review", "accept", str(holding.id), code=1)
+
+    assert f"item {ITEM[2]}: 50.00 is more than is open (45.67 EUR)" in settle(
+        "review", "allocate", str(split.id), "--item", f"{ITEM[2]}=50.00", code=1
+    )
+    assert "--item" in settle("review", "allocate", str(split.id), "--item", f"{ITEM[2]}=1.234", code=1)
+    allocated = settle("review", "allocate", str(split.id), "--item", f"{ITEM[0]}=100.00", "--item", f"{ITEM[2]}=45.67", "--note", "phone")
+    assert f"allocate by erin: {ITEM[0]} 100.00 EUR, {ITEM[2]} 45.67 EUR" in allocated and "over-payment: 4.33 EUR" in allocated
+    assert settle("credits") == f"{PAYER} (Payer Müller GmbH)  with 0x2222222222222222222222222222222222222222 (Payee AG)  4.33 EUR\n"
+    assert settle("credits", "--payer", "0x" + "99" * 20) == "no credit balances\n"
+
+    assert "Missing option '--note'" in settle("review", "not-ours", str(odd.id), code=2)
+    assert settle("review", "not-ours", str(odd.id), "--note", "refund from the landlord") == (
+        f"line #{odd.id}: not ours (erin): refund from the landlord\n"
+    )
+    assert settle("review", "list") == "the review queue is empty\n"
+    assert "statement line #4242 does not exist" in settle("review", "show", "4242", code=1)
+
+
+def test_an_advice_added_later_splits_the_collective_transfer_waiting_in_review(collective: Database, cli_db: Database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    [line] = receive(collective, transfer("R-COLL", "300.00", "Payer Müller GmbH", PAYER_IBAN, "Sammelzahlung"), message_id="V1")
+    assert line.match_state == LineState.REVIEW  # 300.00 alone, 100.00 + 200.00, 200.00 + 100.00: never auto
+    advice = tmp_path / "avis.pdf"
+    advice.write_bytes(advice_pdf((0, "100,00"), (1, "200,00"), total="300,00"))
+    not_advice = tmp_path / "letter.pdf"
+    from test_rec_remittance import text_pdf
+
+    not_advice.write_bytes(text_pdf(["Dear customer,", "thank you for your order."]))
+    out = settle("advice", "add", str(advice))
+    assert "received avis.pdf (#1): 2 item(s), total 300.00 EUR from Payer Müller GmbH" in out
+    assert f"explains line #{line.id}" in out and "1 matched" in out
+    with collective.session() as session:
+        booked = session.scalars(
+            select(LineAllocation).where(LineAllocation.statement_line_id == line.id).order_by(LineAllocation.item_id)
+        ).all()
+        assert [(a.item_id, a.amount, a.decided_by) for a in booked] == [(ITEM[0], 10_000, "engine"), (ITEM[1], 20_000, "engine")]
+    again = settle("advice", "add", str(advice))
+    assert again.startswith("skipped: remittance advice 'avis.pdf' was already received as #1")
+    from typer.testing import CliRunner
+
+    from gateway.reconciliation.cli import reconcile_app
+
+    refused = CliRunner().invoke(reconcile_app, ["advice", "add", str(not_advice)])
+    assert refused.exit_code == 1 and "not received: remittance advice 'letter.pdf'" in refused.stderr
