@@ -366,3 +366,152 @@ def test_an_advice_added_later_splits_the_collective_transfer_waiting_in_review(
 
     refused = CliRunner().invoke(reconcile_app, ["advice", "add", str(not_advice)])
     assert refused.exit_code == 1 and "not received: remittance advice 'letter.pdf'" in refused.stderr
+
+
+# -- the API ---------------------------------------------------------------------------------------------------------------
+
+TOKEN = "review-api-token-0123456789"
+OPERATOR = {"Authorization": f"Bearer {TOKEN}"}
+PAYEE = "0x2222222222222222222222222222222222222222"
+
+
+def client_for(db: Database):  # type: ignore[no-untyped-def]
+    import warnings
+
+    from gateway.api import create_app
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+    return TestClient(create_app(db.factory, chain_id=CHAIN_ID, write_token=TOKEN, rules=lambda: RULES))
+
+
+def test_the_review_queue_over_the_api(books: Database) -> None:
+    holding, split, odd = receive(
+        books,
+        transfer("R-HOLD-1", "42.00", "Muller Holding SE", HOLDING_IBAN),
+        transfer("R-SPLIT", "150.00", "Payer Müller GmbH", PAYER_IBAN),
+        transfer("R-ODD-1", "13.13", "Somebody Else", "DE44500105175407324931"),
+        message_id="API1",
+    )
+    client = client_for(books)
+    listed = client.get("/v1/reconciliation/review").json()
+    assert [(line["id"], line["state"]) for line in listed] == [
+        (holding.id, "review"),
+        (split.id, listed[1]["state"]),
+        (odd.id, "unmatched"),
+    ]
+    assert listed[0]["suggestion"] == [{"item_id": ITEM[3], "amount": {"minor_units": 4200, "value": "42.00", "currency": "EUR"}}]
+    assert listed[0]["counterparty_iban"] == "FR76 **** **** **** **** ***0 189"
+    assert client.get("/v1/reconciliation/review", headers={"X-Settle-Party": PAYEE}).json() == listed
+    assert client.get("/v1/reconciliation/review", headers={"X-Settle-Party": PAYER}).json() == []
+    assert client.get("/v1/reconciliation/review?limit=1&offset=1").json() == listed[1:2]
+
+    shown = client.get(f"/v1/reconciliation/review/{holding.id}").json()
+    assert [c["item_id"] for c in shown["candidates"]] == [ITEM[3], ITEM[0], ITEM[1], ITEM[2]]
+    assert shown["candidates"][0]["suggested"]["value"] == "42.00" and shown["candidates"][1]["suggested"] is None
+    assert shown["candidates"][0]["payer_iban"] == "DE89 **** **** **** **30 00" and shown["review"] is None
+    assert shown["evidence"] and HOLDING_IBAN not in str(shown) and PAYER_IBAN not in str(shown)
+    assert client.get(f"/v1/reconciliation/review/{holding.id}", headers={"X-Settle-Party": PAYER}).status_code == 403
+    assert client.get("/v1/reconciliation/review/4242").status_code == 404
+
+    # decisions need the operator's token and are recorded as the operator's
+    assert client.post(f"/v1/reconciliation/review/{holding.id}/accept").status_code == 401
+    accepted = client.post(f"/v1/reconciliation/review/{holding.id}/accept", headers=OPERATOR)
+    assert accepted.status_code == 200, accepted.text
+    body = accepted.json()
+    assert (body["line"]["state"], body["review"]["action"], body["review"]["actor"], body["outbox_items"]) == (
+        "matched",
+        "accept",
+        "api:operator",
+        1,
+    )
+    assert body["learnt_account"] == "FR76 **** **** **** **** ***0 189" and HOLDING_IBAN not in accepted.text
+    again = client.post(f"/v1/reconciliation/review/{holding.id}/accept", headers=OPERATOR)
+    assert again.status_code == 409 and f"line #{holding.id} was already decided by api:operator on" in again.json()["detail"]
+    assert client.get(f"/v1/reconciliation/review/{holding.id}").json()["review"]["actor"] == "api:operator"
+
+    before = books.counts()
+    above = client.post(
+        f"/v1/reconciliation/review/{split.id}/allocate", json={"allocations": [{"item_id": ITEM[2], "amount": "50.00"}]}, headers=OPERATOR
+    )
+    assert above.status_code == 409 and f"item {ITEM[2]}: 50.00 is more than is open (45.67 EUR)" in above.json()["detail"]
+    inexact = client.post(
+        f"/v1/reconciliation/review/{split.id}/allocate", json={"allocations": [{"item_id": ITEM[2], "amount": "1.234"}]}, headers=OPERATOR
+    )
+    assert inexact.status_code == 422 and "allocations[0].amount" in inexact.json()["detail"]
+    unknown = client.post(
+        f"/v1/reconciliation/review/{split.id}/allocate", json={"allocations": [{"item_id": "fee:9", "amount": "1.00"}]}, headers=OPERATOR
+    )
+    assert unknown.status_code == 422 and "item fee:9 is not one of" in unknown.json()["detail"]
+    assert books.counts() == before
+    split_body = {"allocations": [{"item_id": ITEM[0], "amount": "100.00"}, {"item_id": ITEM[2], "amount": "45.67"}], "note": "phone"}
+    allocated = client.post(f"/v1/reconciliation/review/{split.id}/allocate", json=split_body, headers=OPERATOR)
+    assert allocated.status_code == 200, allocated.text
+    assert [(a["item_id"], a["amount"]["value"]) for a in allocated.json()["review"]["allocations"]] == [
+        (ITEM[0], "100.00"),
+        (ITEM[2], "45.67"),
+    ]
+
+    assert client.post(f"/v1/reconciliation/review/{odd.id}/not-ours", json={"note": ""}, headers=OPERATOR).status_code == 422
+    aside = client.post(f"/v1/reconciliation/review/{odd.id}/not-ours", json={"note": "landlord's refund"}, headers=OPERATOR)
+    assert aside.status_code == 200 and aside.json()["line"]["state"] == "ignored"
+    assert client.get("/v1/reconciliation/review").json() == []
+
+    balances = client.get("/v1/reconciliation/credits").json()
+    assert balances == [
+        {
+            "payer": "0x1111111111111111111111111111111111111111",
+            "payer_name": "Payer Müller GmbH",
+            "payee": PAYEE,
+            "payee_name": "Payee AG",
+            "balance": {"minor_units": 433, "value": "4.33", "currency": "EUR"},
+        }
+    ]
+    assert client.get("/v1/reconciliation/credits", headers={"X-Settle-Party": PAYER}).json() == balances
+    assert client.get("/v1/reconciliation/credits", headers={"X-Settle-Party": "0x" + "99" * 20}).json() == []
+    assert client.get(f"/v1/reconciliation/credits?payer={'0x' + '99' * 20}").json() == []
+
+
+def test_an_uploaded_advice_matches_the_collective_transfer_and_bad_files_are_refused(collective: Database) -> None:
+    from test_rec_remittance import encrypted, text_pdf
+
+    [line] = receive(collective, transfer("R-COLL", "300.00", "Payer Müller GmbH", PAYER_IBAN, "Sammelzahlung"), message_id="API2")
+    assert line.match_state == LineState.REVIEW
+    client = client_for(collective)
+    pdf = advice_pdf((0, "100,00"), (1, "200,00"), total="300,00")
+    upload = "/v1/reconciliation/advices?file_name=avis-4711.pdf"
+    pdf_headers = {**OPERATOR, "Content-Type": "application/pdf"}
+    assert client.post(upload, content=pdf, headers={"Content-Type": "application/pdf"}).status_code == 401
+    before = collective.counts()
+    letter = client.post(
+        "/v1/reconciliation/advices?file_name=letter.pdf", content=text_pdf(["Dear customer,", "thanks."]), headers=pdf_headers
+    )
+    assert letter.status_code == 422 and "remittance advice 'letter.pdf'" in letter.json()["detail"]
+    locked = client.post("/v1/reconciliation/advices?file_name=locked.pdf", content=encrypted(pdf, "secret"), headers=pdf_headers)
+    assert locked.status_code == 422 and "remittance advice 'locked.pdf'" in locked.json()["detail"]
+    huge = client.post(upload, content=pdf + b"\0" * (9 * 1024 * 1024), headers=pdf_headers)
+    assert huge.status_code == 413
+    assert collective.counts() == before
+
+    received = client.post(upload, content=pdf, headers=pdf_headers)
+    assert received.status_code == 201, received.text
+    body = received.json()
+    assert (body["file_name"], body["payer_name"], body["total"]["value"], body["statement_line_id"], body["matched"]) == (
+        "avis-4711.pdf",
+        "Payer Müller GmbH",
+        "300.00",
+        line.id,
+        1,
+    )
+    assert [(i["kind"], i["amount"]["value"]) for i in body["items"]] == [
+        ("creditor_reference", "100.00"),
+        ("creditor_reference", "200.00"),
+    ]
+    with collective.session() as session:
+        booked = session.scalars(
+            select(LineAllocation).where(LineAllocation.statement_line_id == line.id).order_by(LineAllocation.item_id)
+        ).all()
+        assert [(a.item_id, a.amount) for a in booked] == [(ITEM[0], 10_000), (ITEM[1], 20_000)]
+    duplicate = client.post(upload, content=pdf, headers=pdf_headers)
+    assert duplicate.status_code == 409 and "was already received as #" in duplicate.json()["detail"]
