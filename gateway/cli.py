@@ -46,7 +46,10 @@ bank_app = typer.Typer(help="Bank connection tools, including a bank simulator f
 statements_app = typer.Typer(
     help="Bank statements (camt.052/053/054, MT940, pain.002): import, match with the engine, book.", no_args_is_help=True
 )
-unmatched_app = typer.Typer(help="Statement lines that need a person: the review queue and the unmatched.", no_args_is_help=True)
+unmatched_app = typer.Typer(
+    help="Statement lines that need a person: the review queue and the unmatched (decide them with settle reconcile review).",
+    no_args_is_help=True,
+)
 gateway_app = typer.Typer(
     help="Run the gateway: chain listener, keeper, payment and bank workers, on-chain confirmations, HTTP API.", no_args_is_help=True
 )
@@ -560,7 +563,8 @@ def unmatched_list(
     limit: Annotated[int, typer.Option(help="Show at most this many lines.")] = 100,
     reveal: Annotated[bool, typer.Option("--reveal", help="Show counterparty IBANs in full.")] = False,
 ) -> None:
-    """Statement lines that need a person (in review or unmatched), with the reason."""
+    """Statement lines that need a person (in review or unmatched), with the reason. To decide one, see
+    `settle reconcile review show ID`, then `accept`, `allocate` or `not-ours`."""
     from gateway.banking.camt import minor_digits
     from gateway.database import unit_of_work
     from gateway.parties.masterdata import mask_ibans

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import Engine
@@ -35,6 +35,9 @@ from settle.config import secret
 from settle.deployments import Deployments
 from settle.errors import ChainError, ConfigError, SettleError
 from settle.networks import Network, get_network
+
+if TYPE_CHECKING:
+    from gateway.reconciliation.booking import BookingRules
 
 log = logging.getLogger("settle.gateway")
 
@@ -181,6 +184,11 @@ class Gateway:
     def chain_time(self) -> int:
         return int(self.chain.w3.eth.get_block("latest")["timestamp"])
 
+    def _booking_rules(self) -> BookingRules:
+        from gateway.reconciliation.booking import BookingRules
+
+        return BookingRules.from_settings(self.settings, self.today())
+
     def today(self) -> date:
         """The banking date: the wall clock's, or the chain's with ``clock = chain``."""
         if self.settings.clock == "chain":
@@ -270,6 +278,7 @@ class Gateway:
                     write_token=secret(WRITE_TOKEN_ENV) or None,
                     agreement_factory=self.factory_address,
                     invoice_dir=self.settings.resolved_invoice_dir(),
+                    rules=self._booking_rules,
                 )
                 log.info("HTTP API on http://%s:%d (OpenAPI docs at /docs)", self.settings.host, self.settings.port)
                 config = uvicorn.Config(app, host=self.settings.host, port=self.settings.port, log_config=None, access_log=False)

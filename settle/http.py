@@ -184,6 +184,7 @@ def install(
     max_depth: int = MAX_DEPTH,
     advice: str = "",
     nul_in_body: bool = False,
+    raw_bodies: Sequence[tuple[str, int]] = (),
 ) -> None:
     """Give ``app`` the one error body, bodies that are read only after ``authenticate`` passed and only within
     ``max_body_bytes`` (413, with ``advice``) and ``max_depth`` (400), a true ``Allow`` header, and OpenAPI that
@@ -191,12 +192,21 @@ def install(
     checks.
 
     A NUL character (PostgreSQL cannot store it in text) is refused in a path or a query parameter (422), and in a
-    JSON body (400) unless ``nul_in_body`` (the routes then judge such text themselves)."""
+    JSON body (400) unless ``nul_in_body`` (the routes then judge such text themselves).
+
+    ``raw_bodies`` lists the paths (regular expressions, matched whole) whose body is not JSON but a file (an upload):
+    read within its own limit (413 beyond), authenticated the same way, without the JSON checks."""
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _server_error)
     app.add_middleware(
-        _GuardedBody, authenticate=authenticate, max_bytes=max_body_bytes, max_depth=max_depth, advice=advice, nul_in_body=nul_in_body
+        _GuardedBody,
+        authenticate=authenticate,
+        max_bytes=max_body_bytes,
+        max_depth=max_depth,
+        advice=advice,
+        nul_in_body=nul_in_body,
+        raw_bodies=[(re.compile(pattern), limit) for pattern, limit in raw_bodies],
     )
     plain_openapi = app.openapi
 
@@ -214,8 +224,19 @@ class _GuardedBody:
     size limit and its nesting depth checked; the app gets it as one message. A refusal is raised from there, so
     the app's exception handlers answer it. Requests whose body the app never asks for are not touched."""
 
-    def __init__(self, app: ASGIApp, *, authenticate: Check, max_bytes: int, max_depth: int, advice: str, nul_in_body: bool):
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        authenticate: Check,
+        max_bytes: int,
+        max_depth: int,
+        advice: str,
+        nul_in_body: bool,
+        raw_bodies: Sequence[tuple[re.Pattern[str], int]] = (),
+    ):
         self.app = app
+        self.raw_bodies = raw_bodies
         self.authenticate = authenticate
         self.max_bytes = max_bytes
         self.max_depth = max_depth
@@ -241,10 +262,14 @@ class _GuardedBody:
                 await self.authenticate(request)
             else:
                 await run_in_threadpool(self.authenticate, request)
-            body = await read_body(request, self.max_bytes, advice=self.advice)
-            check_depth(body, self.max_depth)
-            if not self.nul_in_body and _has_nul(body):
-                raise ApiError(400, _NUL, loc=["body"], type="nul_character")
+            raw = next((limit for pattern, limit in self.raw_bodies if pattern.fullmatch(scope.get("path", ""))), None)
+            if raw is not None:
+                body = await read_body(request, raw)
+            else:
+                body = await read_body(request, self.max_bytes, advice=self.advice)
+                check_depth(body, self.max_depth)
+                if not self.nul_in_body and _has_nul(body):
+                    raise ApiError(400, _NUL, loc=["body"], type="nul_character")
             delivered = True
             return {"type": "http.request", "body": body, "more_body": False}
 

@@ -81,8 +81,18 @@ COMMANDS: tuple[Entry, ...] = (
         "payments", "gateway.cli:payments_app", "Payment files: build validated pain.008/pain.001 files and hand them to the bank.", GATEWAY
     ),
     Entry("bank", "gateway.cli:bank_app", "Bank connection tools, including a bank simulator for tests and demos.", GATEWAY),
-    Entry("statements", "gateway.cli:statements_app", "Bank statements (camt.053/054): import and match.", GATEWAY),
-    Entry("unmatched", "gateway.cli:unmatched_app", "Statement lines no settlement could be matched to.", GATEWAY),
+    Entry(
+        "statements",
+        "gateway.cli:statements_app",
+        "Bank statements (camt.052/053/054, MT940, pain.002): import, match with the engine, book.",
+        GATEWAY,
+    ),
+    Entry(
+        "unmatched",
+        "gateway.cli:unmatched_app",
+        "Statement lines that need a person: the review queue and the unmatched (decide them with settle reconcile review).",
+        GATEWAY,
+    ),
     Entry(
         "invoices",
         "gateway.invoicing.cli:invoices_app",
@@ -98,7 +108,7 @@ COMMANDS: tuple[Entry, ...] = (
     Entry(
         "reconcile",
         "gateway.reconciliation.cli:reconcile_app",
-        "Reconciliation: match bank statement lines to open items; evaluate the engine offline on your own files.",
+        "Reconciliation: the matching engine, the review queue, credit balances, remittance advices; evaluate offline on your own files.",
         ACCOUNTING,
     ),
     Entry(

@@ -14,12 +14,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import schemathesis
+from hypothesis import strategies as st
 from schemathesis.engine import Status, events, from_schema
 
 #: Statuses a request that the schema allows may get. 400 and 422 are in: a schema cannot say that an IBAN's check
 #: digits are right, that a party or mandate exists, or that a record's agreement is known, so a request can be
 #: well-formed and still be refused for a field it names.
 ACCEPTED_FOR_VALID_REQUESTS = ["2xx", "400", "401", "403", "404", "409", "422"]
+
+
+#: Uploads of remittance advices (application/pdf): any bytes, and bytes that start like a PDF and are not one.
+schemathesis.openapi.media_type("application/pdf", st.binary(max_size=2_048) | st.binary(max_size=2_048).map(lambda b: b"%PDF-1.7\n" + b))
 
 
 @dataclass

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import hmac
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path as FilePath
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Path, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.models import set_actor
+
+if TYPE_CHECKING:
+    from gateway.reconciliation.booking import BookingRules
 
 ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
 _ADDRESS = re.compile(ADDRESS_PATTERN)
@@ -37,6 +40,19 @@ class ApiState:
     agreement_factory: str | None = None
     #: Where issued invoice documents are stored (content-addressed); None: downloads answer 404.
     invoice_dir: FilePath | None = None
+    #: The booking policy of the review queue and the advice upload (fee tolerance, re-presentation delay, the
+    #: banking day); None: from the settings and today's UTC date.
+    rules: Callable[[], BookingRules] | None = None
+
+    def booking_rules(self) -> BookingRules:
+        if self.rules is not None:
+            return self.rules()
+        from datetime import UTC, datetime
+
+        from gateway.reconciliation.booking import BookingRules
+        from gateway.settings import load_settings
+
+        return BookingRules.from_settings(load_settings(), datetime.now(UTC).date())
 
 
 def get_state(request: Request) -> ApiState:

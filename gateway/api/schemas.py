@@ -158,6 +158,116 @@ class StatementLineOut(BaseModel):
     reason: str | None
 
 
+class AllocationOut(BaseModel):
+    item_id: str = Field(description="The open item: <agreement>:<period> or fee:<id>.")
+    amount: Money
+
+
+class ReviewLineOut(StatementLineOut):
+    state: str = Field(
+        description="review (the engine has candidates but may not decide alone), unmatched, or after a decision matched / ignored."
+    )
+    kind: str = Field(description="payment, return, rejection, fee or other.")
+    decision: str | None = Field(description="The engine's verdict: auto, review or none.")
+    confidence: int | None = Field(description="The engine's confidence in per mille.")
+    suggestion: list[AllocationOut] = Field(description="The engine's best allocation (review lines).")
+
+
+class CandidateOut(BaseModel):
+    item_id: str
+    payer_name: str | None
+    payer_iban: str | None = Field(description="Masked.")
+    open: Money = Field(description="What is open now.")
+    due_date: date | None
+    invoice_number: str | None
+    creditor_reference: str | None
+    suggested: Money | None = Field(description="The engine's suggested amount for this item, if it is suggested.")
+
+
+class ReviewDecisionOut(BaseModel):
+    action: str = Field(description="accept, allocate or not_ours.")
+    allocations: list[AllocationOut]
+    note: str | None
+    actor: str
+    decided_at: datetime
+
+
+class ReviewDetailOut(ReviewLineOut):
+    account_iban: str | None = Field(description="Our account the line is on (masked).")
+    payee: OptionalAddress = Field(description="The party whose account it is.")
+    remittance: str | None = Field(description="The remittance text (IBANs in it masked).")
+    evidence: list[str] = Field(description="The engine's facts for and against (IBANs masked).")
+    candidates: list[CandidateOut] = Field(description="Open items of the payee the line may settle: the suggested ones first.")
+    review: ReviewDecisionOut | None = Field(description="The person's decision, once made.")
+
+
+class AllocationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    item_id: str = Field(min_length=1, max_length=100, description="An open item from the line's candidates.")
+    amount: str = Field(
+        min_length=1,
+        max_length=40,
+        description="A decimal string in the line's currency ('119.00'); more decimals than it has are refused.",
+    )
+
+
+class AllocateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    allocations: list[AllocationIn] = Field(min_length=1, max_length=100)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class AcceptIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class NotOursIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(min_length=1, max_length=2000, description="Why the line needs no booking.")
+
+
+class ReviewOutcomeOut(BaseModel):
+    line: ReviewLineOut
+    review: ReviewDecisionOut
+    outbox_items: int = Field(description="On-chain confirmations or returns queued.")
+    notes: list[str] = Field(description="What followed: credit balances, write-offs, an account learnt (IBANs masked).")
+    learnt_account: str | None = Field(description="The sender account learnt as paying for the items' payer (masked).")
+
+
+class CreditBalanceOut(BaseModel):
+    payer: OptionalAddress
+    payer_name: str | None
+    payee: OptionalAddress
+    payee_name: str | None
+    balance: Money
+
+
+class AdviceItemOut(BaseModel):
+    reference: str
+    amount: Money | None
+    kind: str = Field(description="invoice, credit_note or creditor_reference.")
+
+
+class AdviceOut(BaseModel):
+    id: int
+    file_name: str
+    payer_name: str | None
+    total: Money | None
+    items: list[AdviceItemOut]
+    text_source: str = Field(description="text (a text layer) or ocr (scanned).")
+    adds_up: bool = Field(description="Whether the items add up to the printed total.")
+    statement_line_id: int | None = Field(description="The line the advice explains, once matched.")
+    matched: int = Field(description="Lines waiting in review or unmatched that were matched after this advice arrived.")
+    review: int
+    unmatched: int
+    notes: list[str]
+
+
 class BankAccountIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -139,9 +139,16 @@ def test_openapi_describes_every_route(api):  # type: ignore[no-untyped-def]
         "/v1/parties/{address}/history",
         "/v1/mandates",
         "/v1/payment-methods/{agreement}",
+        "/v1/reconciliation/review",
+        "/v1/reconciliation/review/{line_id}",
+        "/v1/reconciliation/review/{line_id}/accept",
+        "/v1/reconciliation/review/{line_id}/allocate",
+        "/v1/reconciliation/review/{line_id}/not-ours",
+        "/v1/reconciliation/credits",
+        "/v1/reconciliation/advices",
     } <= paths
     tags = {tag for path in schema["paths"].values() for op in path.values() for tag in op.get("tags", [])}
-    assert {"agreements", "settlements", "payments", "statement lines", "parties", "mandates", "health"} <= tags
+    assert {"agreements", "settlements", "payments", "statement lines", "reconciliation", "parties", "mandates", "health"} <= tags
     assert client.get("/docs").status_code == 200
 
 

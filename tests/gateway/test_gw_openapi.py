@@ -45,7 +45,14 @@ def test_schemathesis_finds_nothing(served):  # type: ignore[no-untyped-def]
     app, _ = served
     run = fuzz(app, auth={"operatorToken": {"bearer": TOKEN}}, max_examples=EXAMPLES)
     assert not run.failures, failures(run)
-    for operation in ("POST /v1/parties", "PATCH /v1/parties/{address}", "POST /v1/mandates", "PUT /v1/payment-methods/{agreement}"):
+    for operation in (
+        "POST /v1/parties",
+        "PATCH /v1/parties/{address}",
+        "POST /v1/mandates",
+        "PUT /v1/payment-methods/{agreement}",
+        "POST /v1/reconciliation/advices",
+        "POST /v1/reconciliation/review/{line_id}/allocate",
+    ):
         assert run.reached(operation) - {401, 403, 405}, f"{operation} was never past the token check: {dict(run.statuses[operation])}"
     for operation in ("GET /v1/agreements/{address}", "GET /v1/settlements/{agreement}/{period}", "GET /v1/payments/{end_to_end_id}"):
         assert 200 in run.reached(operation), f"{operation} never found what it reads: {dict(run.statuses[operation])}"
