@@ -320,13 +320,10 @@ def _reversible_items(session: Session, chain_id: int | None, payee: str | None)
 
 
 def _known_accounts(session: Session) -> dict[str, str]:
-    """Learnt accounts: IBAN → the payer's own IBAN (or legal name) as the open items show it."""
-    known: dict[str, str] = {}
-    rows = session.execute(select(KnownAccount, Party).join(Party, Party.chain_address == KnownAccount.payer)).all()
-    for account, party in rows:
-        own = next((a.iban for a in party.accounts if a.active), None)
-        known[account.iban] = own or party.legal_name
-    return known
+    """Learnt accounts: IBAN → the payer's legal name as the open items show it (its IBAN there may be a mandate's or
+    a payment method's account, one of several)."""
+    rows = session.execute(select(KnownAccount.iban, Party.legal_name).join(Party, Party.chain_address == KnownAccount.payer)).all()
+    return {iban: name for iban, name in rows}
 
 
 @dataclass(frozen=True)

@@ -256,9 +256,8 @@ ADVICE_COLUMNS = (0.0, 170.0, 250.0, 330.0, 410.0)
 
 def advice_pdf(*paid: tuple[int, str], total: str, payer: str = "Payer Müller GmbH") -> bytes:
     """A remittance advice naming the RF references of the given periods with the amounts paid."""
-    from test_rec_remittance import text_pdf
-
     from gateway.banking.references import creditor_reference
+    from gateway.reconciliation.advice_pdf import rows_pdf as text_pdf
 
     header = list(zip(ADVICE_COLUMNS, ("Referenz", "Datum", "Betrag", "Skonto", "Zahlbetrag"), strict=True))
     rows = [
@@ -347,7 +346,7 @@ def test_an_advice_added_later_splits_the_collective_transfer_waiting_in_review(
     advice = tmp_path / "avis.pdf"
     advice.write_bytes(advice_pdf((0, "100,00"), (1, "200,00"), total="300,00"))
     not_advice = tmp_path / "letter.pdf"
-    from test_rec_remittance import text_pdf
+    from gateway.reconciliation.advice_pdf import rows_pdf as text_pdf
 
     not_advice.write_bytes(text_pdf(["Dear customer,", "thank you for your order."]))
     out = settle("advice", "add", str(advice))
@@ -474,7 +473,9 @@ def test_the_review_queue_over_the_api(books: Database) -> None:
 
 
 def test_an_uploaded_advice_matches_the_collective_transfer_and_bad_files_are_refused(collective: Database) -> None:
-    from test_rec_remittance import encrypted, text_pdf
+    from test_rec_remittance import encrypted
+
+    from gateway.reconciliation.advice_pdf import rows_pdf as text_pdf
 
     [line] = receive(collective, transfer("R-COLL", "300.00", "Payer Müller GmbH", PAYER_IBAN, "Sammelzahlung"), message_id="API2")
     assert line.match_state == LineState.REVIEW
