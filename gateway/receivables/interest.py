@@ -75,6 +75,7 @@ class BaseRateTable:
 
     def stretches(self, first: date, last: date) -> list[tuple[date, date, Decimal]]:
         """``[first, last]`` cut where the rate or the year changes: (from, to inclusive, base rate)."""
+        self.rate_on(last)  # the table must reach the last day, not only the first of each stretch
         cuts = sorted(
             {start for start, _ in self.entries if first < start <= last}
             | {date(year, 1, 1) for year in range(first.year + 1, last.year + 1)}

@@ -37,7 +37,7 @@ from gateway.models import (
     StatementLine,
 )
 from gateway.service import Gateway
-from settle.chain import Chain
+from settle.chain import Chain, DevChain
 from settle.money import parse_minor
 from settle.terms import VatCategory
 
@@ -48,9 +48,15 @@ GROSS = 11_900
 
 
 @pytest.fixture(scope="module")
-def module_kit(session_chain: Chain) -> Kit:
-    """One factory for the module, deployed before the tests' snapshots (so no test reverts it)."""
-    return deploy(session_chain)
+def module_kit(session_chain: Chain) -> Iterator[Kit]:
+    """One factory for the module, deployed before the tests' snapshots (so no test reverts it) and reverted after
+    the module: the session's chain is left as it was found (tests/test_chain.py checks)."""
+    dev = DevChain(session_chain)
+    before = dev.snapshot()
+    try:
+        yield deploy(session_chain)
+    finally:
+        dev.revert(before)
 
 
 @pytest.fixture()
