@@ -48,6 +48,7 @@ __all__ = [
     "PolicyError",
     "known_policies",
     "load_policies",
+    "load_policy_file",
     "parse_policy",
     "policy_document",
     "resolve_policy",
@@ -246,7 +247,7 @@ def parse_policy(data: Any, *, name: str | None = None, source: str | None = Non
             actions_raw = []
         for j, action in enumerate(actions_raw):
             text = str(action).strip().lower() if isinstance(action, str) else None
-            if text not in ACTIONS:
+            if text is None or text not in ACTIONS:
                 hint = _did_you_mean(str(action), ACTIONS)
                 problems.append(f"{where}.actions[{j}]: unknown action {action!r}{hint}; the actions are {', '.join(ACTIONS)}")
                 continue
@@ -288,7 +289,11 @@ class _Loader(yaml.SafeLoader):
     """Reads numbers with a fraction as ``Decimal`` (exact as written)."""
 
 
-_Loader.add_constructor("tag:yaml.org,2002:float", lambda loader, node: Decimal(str(loader.construct_scalar(node)).replace("_", "")))
+def _decimal_scalar(loader: yaml.SafeLoader, node: yaml.nodes.ScalarNode) -> Decimal:
+    return Decimal(str(loader.construct_scalar(node)).replace("_", ""))
+
+
+_Loader.add_constructor("tag:yaml.org,2002:float", _decimal_scalar)
 
 
 def load_policies(path: Path) -> dict[str, Policy]:
@@ -314,6 +319,25 @@ def load_policies(path: Path) -> dict[str, Policy]:
     if problems:
         raise PolicyError(problems, str(path))
     return policies
+
+
+def load_policy_file(path: Path) -> Policy:
+    """One policy from a YAML file: a policy document (named after the file unless it says), or a policies file
+    holding exactly one."""
+    if not path.is_file():
+        raise PolicyError([f"{path}: no such policy file"])
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - a SafeLoader
+    except yaml.YAMLError as exc:
+        raise PolicyError([f"not valid YAML ({getattr(exc, 'problem', None) or exc})"], str(path)) from None
+    if isinstance(data, Mapping) and "policies" in data:
+        found = load_policies(path)
+        if len(found) != 1:
+            raise PolicyError(
+                [f"{path} holds {len(found)} policies ({', '.join(found)}): name one, with SETTLE_DUNNING_POLICIES set to it"]
+            )
+        return next(iter(found.values()))
+    return parse_policy(data, name=path.stem, source=str(path))
 
 
 def known_policies(path: Path | None = None) -> dict[str, Policy]:
