@@ -119,15 +119,16 @@ def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
 
 def open_amounts(session: Session, chain_id: int, items: Mapping[tuple[str, int], _Item], fiat: set[str]) -> dict[tuple[str, int], int]:
     """What is open on each item, by the reconciliation's rule (see :func:`gateway.reconciliation.booking.payable_items`
-    — the same helpers, in bulk): the chain's open amount less the disputed part; for a fiat item, at most what its
-    payment instruction still expects or, without one, the billed amount less what the gateway booked; less
-    write-offs. Token items: the chain's open amount less the disputed part."""
+    — the same helpers, in bulk): the chain's open amount; for a fiat item, at most what its payment instruction
+    still expects or, without one, the billed amount less what the gateway booked; less write-offs. Token items:
+    the chain's open amount. Unlike the matching engine's open items, a disputed part is not taken off: a disputed
+    item is paused, not closed."""
     from gateway.reconciliation import booking, openitems
 
     result: dict[tuple[str, int], int] = {}
     for key, item in items.items():
         open_on_chain = 0 if item.status in ("paid", "written_off") else item.amount - item.paid
-        result[key] = max(open_on_chain - item.disputed, 0)
+        result[key] = max(open_on_chain, 0)
     fiat_keys = [key for key in items if key[0] in fiat]
     if not fiat_keys:
         return result
