@@ -513,3 +513,53 @@ def _closed_statuses(session: Session, chain_id: int, keys: set[tuple[str, int]]
             if (address, int(period)) in keys and status == "written_off":
                 found[(address, int(period))] = "written_off"
     return found
+
+
+def hold(session: Session, chain_id: int, agreement: str, period: int, *, until: date, reason: str, by: str) -> DunningItem:
+    """A grace the payee gives: the item is not dunned up to and including ``until`` (its level stays; it counts for
+    no restriction meanwhile). Recorded in ``gw_history``."""
+    from gateway.errors import ConflictError
+
+    if not reason.strip():
+        raise ConflictError("a hold needs a reason (--reason): it is shown in the item's history")
+    row = _item_row(session, chain_id, agreement, period)
+    row.hold_until, row.hold_reason, row.hold_by = until, reason.strip(), by
+    session.flush()
+    return row
+
+
+def release(session: Session, chain_id: int, agreement: str, period: int, *, by: str) -> DunningItem:
+    """End a hold now: the next pass duns the item at the level of the day."""
+    from gateway.errors import ConflictError
+
+    row = session.scalar(
+        select(DunningItem).where(
+            DunningItem.chain_id == chain_id, DunningItem.agreement == agreement.lower(), DunningItem.period == period
+        )
+    )
+    if row is None or row.hold_until is None:
+        raise ConflictError(f"period {period} of {agreement} is not on hold")
+    row.hold_until, row.hold_reason, row.hold_by = None, None, by
+    session.flush()
+    return row
+
+
+def _item_row(session: Session, chain_id: int, agreement: str, period: int) -> DunningItem:
+    from gateway.errors import NotFoundError
+
+    settled = session.scalar(
+        select(Settlement.id)
+        .join(Agreement, Agreement.id == Settlement.agreement_id)
+        .where(Agreement.chain_id == chain_id, Agreement.address == agreement.lower(), Settlement.period == period)
+    )
+    if settled is None:
+        raise NotFoundError(f"period {period} of {agreement} is not settled (no such open item)")
+    row = session.scalar(
+        select(DunningItem).where(
+            DunningItem.chain_id == chain_id, DunningItem.agreement == agreement.lower(), DunningItem.period == period
+        )
+    )
+    if row is None:
+        row = DunningItem(chain_id=chain_id, agreement=agreement.lower(), period=period, level=0, fee=0)
+        session.add(row)
+    return row

@@ -303,3 +303,53 @@ def _allocation(db: Database, item_id: str, amount: int) -> None:
         session.add(
             LineAllocation(statement_line_id=line_id, item_id=item_id, amount=amount, kind="payment", currency="EUR", decided_by="engine")
         )
+
+
+# -- settle dunning … ---------------------------------------------------------------------------------------------------
+
+
+def test_cli_assign_show_hold_release_status(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import yaml
+    from typer.testing import CliRunner
+
+    from gateway import cli
+    from gateway.database import open_database
+    from gateway.receivables.dunning_cli import dunning_app
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("SETTLE_GATEWAY_DATABASE_URL", url)
+    monkeypatch.setenv("SETTLE_ACTOR", "cli-test")
+    cli.reset()
+    engine, factory = open_database(url)
+    db = Database(engine, factory)
+    with db.session() as session:
+        settlement(session, agreement(session, service="restricted"), 0, 10_000)
+    runner = CliRunner()
+
+    def ok(*args: str) -> str:
+        result = runner.invoke(dunning_app, list(args))
+        assert result.exit_code == 0, result.output + result.stderr
+        return result.stdout
+
+    policy_file = tmp_path / "gentle.yaml"
+    policy_file.write_text(yaml.safe_dump({"levels": [{"days": 30, "actions": ["notice", "restrict"]}]}))
+    assert "follows dunning policy gentle (1 levels)" in ok("assign", A1, "--policy", str(policy_file))
+    shown = ok("show", A1)
+    assert "policy gentle (operator, by cli-test); service status restricted" in shown
+    assert "level 1 level 1: 30 days after due: notice, restrict" in shown
+    assert "not dunned until 2025-06-01 (inclusive): supplier agreed" in ok(
+        "hold", f"{A1}:0", "--until", "2025-06-01", "--reason", "supplier agreed"
+    )
+    assert "period 0: level 0, fee 0, on hold until 2025-06-01" in ok("status")
+    assert ok("status", "--party", "0x" + "99" * 20) == "no agreement is dunned\n"
+    assert run(db, DUE + timedelta(days=40)).paused == 1
+    assert "dunned again" in ok("release", f"{A1}:0")
+    assert run(db, DUE + timedelta(days=40)).levels == [(A1, 0, 1)]
+    bad = runner.invoke(dunning_app, ["assign", A1, "--policy", "stirct"])
+    assert bad.exit_code == 1 and "unknown dunning policy 'stirct'" in bad.stderr
+    bad = runner.invoke(dunning_app, ["hold", f"{A1}:7", "--until", "2025-06-01", "--reason", "x"])
+    assert bad.exit_code == 1 and "period 7 of" in bad.stderr
+    with db.factory() as session:
+        assert session.scalars(select(HistoryRecord.actor).where(HistoryRecord.entity == "gw_dunning_assignment")).all() == ["cli-test"]
+    cli.reset()
+    engine.dispose()
