@@ -177,7 +177,7 @@ def _in_review(session: Session) -> set[str]:
 def _history(session: Session, rows: list[tuple[int, str, dict[str, Any] | None, dict[str, Any]]], actor: str, now: datetime) -> None:
     if rows:
         session.execute(
-            insert(HistoryRecord),
+            insert(HistoryRecord.__table__),
             [
                 {
                     "entity": DunningItem.__tablename__,
@@ -205,7 +205,7 @@ def _record_events(session: Session, events: list[dict[str, Any]]) -> int:
         return 0
     try:
         with session.begin_nested():
-            session.execute(insert(DomainEvent), new)
+            session.execute(insert(DomainEvent.__table__), new)
     except IntegrityError:
         # another worker recorded some of them meanwhile: one by one, theirs stand
         return sum(record_event(session, **{k: v for k, v in e.items() if k != "created_at"})[1] for e in new)
@@ -470,7 +470,19 @@ def run_dunning(
             new_row.setdefault("fee", 0)
             new_row.setdefault("fee_at", None)
             new_row["created_at"] = new_row["updated_at"] = moment
-        ids = session.scalars(insert(DunningItem).returning(DunningItem.id, sort_by_parameter_order=True), inserts).all()
+        # a plain executemany (RETURNING over many rows is slow on SQLite), then the new ids by key
+        session.execute(insert(DunningItem.__table__), inserts)
+        new_keys = {(r["agreement"], r["period"]) for r in inserts}
+        ids_of = {
+            (agreement, int(period)): row_id
+            for row_id, agreement, period in session.execute(
+                select(DunningItem.id, DunningItem.agreement, DunningItem.period).where(
+                    DunningItem.chain_id == chain_id, DunningItem.created_at == moment
+                )
+            )
+            if (agreement, int(period)) in new_keys
+        }
+        ids = [ids_of[(r["agreement"], r["period"])] for r in inserts]
         for row_id, new_row in zip(ids, inserts, strict=True):
             inserted_history.append({k: _plain(v) for k, v in new_row.items() if k not in ("created_at", "updated_at")})
             history.append((row_id, "insert", None, inserted_history[-1]))
@@ -495,7 +507,7 @@ def run_dunning(
         )
         fresh = [r for r in outbox_rows if r["idempotency_key"] not in existing]
         if fresh:
-            session.execute(insert(OutboxItem), fresh)
+            session.execute(insert(OutboxItem.__table__), fresh)
     return result
 
 

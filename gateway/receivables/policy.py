@@ -123,10 +123,19 @@ def ensure_assignments(
             }
         )
     if new_rows:
-        ids = session.scalars(insert(DunningAssignment).returning(DunningAssignment.id, sort_by_parameter_order=True), new_rows).all()
+        session.execute(insert(DunningAssignment.__table__), new_rows)  # executemany; RETURNING over many rows is slow on SQLite
+        created = {r["agreement"] for r in new_rows}
+        id_of = {
+            agreement: row_id
+            for row_id, agreement in session.execute(
+                select(DunningAssignment.id, DunningAssignment.agreement).where(DunningAssignment.chain_id == chain_id)
+            )
+            if agreement in created
+        }
+        ids = [id_of[r["agreement"]] for r in new_rows]
         now = utcnow()
         session.execute(
-            insert(HistoryRecord),
+            insert(HistoryRecord.__table__),
             [
                 {
                     "entity": DunningAssignment.__tablename__,
