@@ -450,7 +450,7 @@ def run_dunning(
                 "state": OutboxState.PENDING,
                 "attempts": 0,
                 "max_attempts": 10,
-                "available_at": moment,
+                "available_at": datetime.now(UTC),  # the outbox runs on the wall clock, whatever the banking date
             }
         )
         kind = "service.restored" if rank == 0 else "service.restricted"
