@@ -64,6 +64,9 @@ class Settings(BaseModel):
     actor: str = ""
     #: The gateway's HTTP API (e.g. ``http://127.0.0.1:8700``): where ``settle agreement`` hands dispute texts.
     gateway_api_url: str = ""
+    #: A YAML file of named dunning policies (``policies: {NAME: {levels: [...]}}``) that specs and the gateway's
+    #: ``settle dunning assign --policy NAME`` may name, next to the built-in ``default``.
+    dunning_policies: Path | None = None
     #: A native solc binary to compile with (must be the pinned version).
     solc: str = ""
 

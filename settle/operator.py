@@ -434,6 +434,7 @@ def create_agreement(session: Session, spec: AgreementSpec, *, factory: str | No
         payer={"address": payer, "name": spec.parties.payer.name},
         payee={"address": payee, "name": spec.parties.payee.name},
         meters=[{"name": m.name, "unit": m.unit, "unit_code": m.unit_code} for m in spec.meters],
+        dunning=dunning.document() if (dunning := spec.dunning_policy()) is not None else None,
         terms_hash="0x" + bytes(created["termsHash"]).hex(),
         salt="0x" + salt.hex(),
         spec=spec_path,

@@ -28,6 +28,7 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
 
 from settle.calendar import SECONDS_PER_DAY, IntervalKind, Schedule
+from settle.dunning import NAME_MAX, Policy, PolicyError, parse_policy, policy_document, resolve_policy
 from settle.errors import ValidationError
 from settle.keccak import is_checksum_address, keccak, to_checksum_address
 from settle.money import InvalidAmount, decimal_places, format_minor, parse_minor, plain
@@ -470,6 +471,59 @@ _VAT_CODE_NAMES = {
 }
 
 
+def _parse_dunning(value: Any) -> Any:
+    """A policy name (checked against the known policies by :meth:`AgreementSpec.dunning_policy`) or an inline policy."""
+    if value is None or isinstance(value, Policy):
+        return value
+    if isinstance(value, str):
+        if not value.strip() or len(value.strip()) > NAME_MAX:
+            raise PydanticCustomError(
+                "dunning_policy", "{problems}", {"problems": [f"{value!r} is not a policy name (1 to {NAME_MAX} characters)"]}
+            )
+        return value.strip()
+    try:
+        return parse_policy(value, name="inline")
+    except PolicyError as exc:
+        raise PydanticCustomError("dunning_policy", "{problems}", {"problems": exc.problems}) from None
+
+
+_DUNNING_LEVEL_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "days": {"type": "integer", "minimum": 1, "description": "days after the due date (strictly increasing)"},
+        "actions": {"type": "array", "items": {"enum": ["notice", "fee", "interest", "restrict", "suspend", "webhook"]}},
+    },
+    "required": ["days", "actions"],
+    "additionalProperties": False,
+}
+DunningChoice = Annotated[
+    Any,
+    BeforeValidator(_parse_dunning),
+    PlainSerializer(lambda v: v if v is None or isinstance(v, str) else policy_document(v)),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "description": "a policy name: default, or one of the file SETTLE_DUNNING_POLICIES names"},
+                {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "fee": _AMOUNT_SCHEMA,
+                        "interest_margin": _AMOUNT_SCHEMA,
+                        "levels": {"type": "array", "minItems": 1, "items": _DUNNING_LEVEL_SCHEMA},
+                    },
+                    "required": ["levels"],
+                    "additionalProperties": False,
+                },
+                {"type": "null"},
+            ],
+            "examples": ["default"],
+        }
+    ),
+]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -616,6 +670,12 @@ class AgreementSpec(_Strict):
         "VAT, computed once per period and rounded half up"
     )
     meters: list[MeterSpec] = Field(min_length=1, description="One to eight meters, numbered on-chain by their position here")
+    dunning: DunningChoice = Field(
+        default=None,
+        description="Dunning of unpaid settlements (off-chain, not part of the terms): a policy name (default, or one of "
+        "SETTLE_DUNNING_POLICIES) or a policy {fee, interest_margin, levels: [{name, days, actions}]}; omitted: the "
+        "gateway's default. Actions: notice, fee (§ 288 (5) BGB, once), interest (§ 288 (2) BGB), restrict, suspend, webhook",
+    )
 
     @model_validator(mode="after")
     def _unique_meter_names(self) -> AgreementSpec:
@@ -656,6 +716,16 @@ class AgreementSpec(_Strict):
     def source(self) -> str | None:
         """The file this spec was read from, if any (named in error messages)."""
         return self._source
+
+    def dunning_policy(self, known: Mapping[str, Policy] | None = None) -> Policy | None:
+        """The dunning policy the spec names (looked up among ``known``, default: the built-in and the file
+        ``SETTLE_DUNNING_POLICIES``) or holds; ``None`` when it gives none (the gateway's default applies)."""
+        if self.dunning is None:
+            return None
+        try:
+            return resolve_policy(self.dunning, known)
+        except PolicyError as exc:
+            raise SpecError([f"dunning: {p}" for p in exc.problems], self._source) from None
 
     def to_terms(self, resolve_token: TokenResolver | None = None) -> Terms:
         """The on-chain ``Terms`` this spec describes, validated; raises ``SpecError`` naming the spec field."""
@@ -1045,6 +1115,10 @@ def _pydantic_problems(exc: PydanticValidationError) -> list[str]:
             problem = err["msg"]
         elif kind == "missing_for_model":
             problem = f"{_loc_path((*loc, err['ctx']['field']))}: {err['msg']}"
+        elif kind == "dunning_policy":
+            found = [str(p) for p in err.get("ctx", {}).get("problems", [])]
+            problems += [f"dunning.{p}" if re.match(r"^[a-z_]+[\[.:]", p) else f"dunning: {p}" for p in found]
+            continue
         else:
             message = err["msg"].removeprefix("Value error, ")
             problem = f"{_loc_path(loc) or 'spec'}: {message}"

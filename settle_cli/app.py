@@ -112,6 +112,12 @@ COMMANDS: tuple[Entry, ...] = (
         ACCOUNTING,
     ),
     Entry(
+        "dunning",
+        "gateway.receivables.dunning_cli:dunning_app",
+        "Dunning: assign and show an agreement's policy, hold or release an item, the status of every agreement.",
+        ACCOUNTING,
+    ),
+    Entry(
         "gateway",
         "gateway.cli:gateway_app",
         "Run the gateway: chain listener, keeper, payment and bank workers, on-chain confirmations, HTTP API.",

@@ -1,5 +1,6 @@
 """On-chain work of the gateway, each item exactly once: the keeper's ``settle(period)``, retried ERC-20 pulls
-(``collect(period)``), and the statement intake's ``confirmPayment`` / ``reportReturn``.
+(``collect(period)``), the statement intake's ``confirmPayment`` / ``reportReturn``, and the dunning's
+``setServiceStatus``.
 
 Every item is an outbox row (:mod:`gateway.outbox`) claimed under a lease. Carrying it out:
 
@@ -40,6 +41,7 @@ from gateway.errors import OutboxError
 from gateway.faults import crashpoint
 from gateway.invoicing.issuance import ANCHOR_KIND
 from gateway.models import Agreement, ChainTransaction, OutboxItem, OutboxState, Settlement, SignerNonce
+from gateway.receivables.dunning import SERVICE_KIND
 from gateway.reconciliation.booking import CONFIRM_KIND, RETURN_KIND
 from gateway.workers import Pass, Worker
 from settle.chain import Chain
@@ -53,7 +55,7 @@ log = logging.getLogger(__name__)
 
 SETTLE_KIND = "keeper_settle"
 COLLECT_KIND = "token_collect"
-KINDS = (SETTLE_KIND, COLLECT_KIND, CONFIRM_KIND, RETURN_KIND, ANCHOR_KIND)
+KINDS = (SETTLE_KIND, COLLECT_KIND, CONFIRM_KIND, RETURN_KIND, ANCHOR_KIND, SERVICE_KIND)
 
 #: Settlement status numbers (BillingTypes.PaymentStatus) in which a token pull is still open.
 _PAYMENT_CONFIRMED = "0x" + keccak(text="PaymentConfirmed(uint32,uint96,bytes32)").hex()
@@ -155,6 +157,16 @@ ACTIONS: dict[str, Action] = {
             int(p["period"]), bytes.fromhex(str(p["number_hash"])[2:]), bytes.fromhex(str(p["document_hash"])[2:])
         ),
         {"BillingAgreement_NotGateway": RETRY, "BillingAgreement_Reentrancy": RETRY},
+    ),
+    SERVICE_KIND: Action(
+        SERVICE_KIND,
+        lambda p: f"setServiceStatus {p['status_name']} of {p['agreement']} ({p['reason']})",
+        lambda c, p: c.functions.setServiceStatus(int(p["status"]), bytes.fromhex(str(p["reason_hash"])[2:])),
+        {
+            "BillingAgreement_ServiceStatusUnchanged": DONE,
+            "BillingAgreement_NotGateway": RETRY,
+            "BillingAgreement_Reentrancy": RETRY,
+        },
     ),
 }
 
@@ -301,6 +313,9 @@ class ChainTxWorker:
         return Outcome(item_id, action.kind, verdict, f"{what}: tx {row.tx_hash} reverted: {revert}", row.tx_hash)
 
     def _already_done(self, kind: str, payload: dict[str, Any], contract: Any) -> str | None:
+        if kind == SERVICE_KIND:
+            status = int(self.chain.call(contract.functions.serviceStatus()))
+            return f"service status is {payload['status_name']} already" if status == int(payload["status"]) else None
         period = int(payload["period"])
         if kind == SETTLE_KIND:
             settlement = SettlementView.decode(self.chain.call(contract.functions.settlement(period)))

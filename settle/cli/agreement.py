@@ -68,6 +68,7 @@ def validate_command(
 
         resolver = operator.Session.open(network, need_signer=False, say=typer.echo).token_resolver()
     terms = loaded.to_terms(resolver)
+    dunning = loaded.dunning_policy()  # an unknown policy name fails here, with the known ones
     shown_terms = terms_document(terms)
     document = {
         "name": loaded.name,
@@ -78,6 +79,7 @@ def validate_command(
         "terms_hash": "0x" + terms.terms_hash().hex(),
         "packed_terms": "0x" + terms.pack().hex(),
         "terms": shown_terms,
+        "dunning": dunning.document() if dunning is not None else None,
     }
     if as_json:
         typer.echo(json.dumps(document, indent=2))
@@ -92,6 +94,11 @@ def validate_command(
                     typer.echo(f"  meters[{i}] {named.name}: {json.dumps(meter)}")
             else:
                 typer.echo(f"  {key}: {json.dumps(value) if isinstance(value, dict) else value}")
+        if dunning is None:
+            typer.echo("  dunning: none given (the gateway's default policy applies) — off-chain")
+        else:
+            steps = "; ".join(f"{lv.name} at {lv.days} days: {', '.join(lv.actions)}" for lv in dunning.levels)
+            typer.echo(f"  dunning: {dunning.name} — {steps} (off-chain)")
     return document
 
 
@@ -210,6 +217,7 @@ def create_command(
     from settle.spec import load_spec
 
     loaded = load_spec(spec)  # an invalid spec fails here, before any connection
+    loaded.dunning_policy()  # so does a dunning policy name nobody knows
     session = _session(network, keystore, dev_account, dry_run)
     return operator.create_agreement(session, loaded, factory=factory, spec_path=str(spec)).result
 

@@ -1,0 +1,583 @@
+"""The dunning pass: every open settlement walks its agreement's dunning levels on its own, and the agreement's
+service status on-chain follows the worst of them.
+
+Per open item (one settlement of one period, fiat or token), on the banking date ``today``:
+
+* nothing before or on the due date; the level is the last one whose ``days`` after the due date have passed;
+* paused — it stays at its level and counts for no restriction — while it is disputed on-chain (status disputed or
+  a disputed part), while a statement line suggested for it waits in the review queue, and while the payee's
+  grace (``hold_until``, that day included) runs;
+* reaching a level records ``DunningItem.level`` / ``level_at`` once, charges the flat fee once per claim (the first
+  time a reached level carries ``fee``) and records ``dunning.level_reached`` (level, name, actions, open amount,
+  fee, default interest to date). An item that jumps levels (after a hold, or a gateway that was down) gets one
+  event for the level it lands on, naming the levels it skipped: one letter, not three;
+* what is open is what the reconciliation counts (:func:`gateway.reconciliation.booking.payable_items`): the chain's
+  open amount, less what the gateway booked and the chain does not show yet, less write-offs — a partial payment
+  keeps the rest dunning; once nothing is open (paid, written off) the item stops: ``dunning.stopped`` once,
+  ``stopped_at``. A settlement that opens again (a returned payment) resumes at its level.
+
+The agreement's target status is the worst service status the levels of its non-paused open items call for
+(``restrict`` → Restricted, ``suspend`` → Suspended, otherwise Active). When the read model shows another status,
+``setServiceStatus(status, keccak256(reason))`` is queued once per (agreement, status, reason) — the reason text
+is in the payload — and ``service.restricted`` / ``service.restored`` is recorded. The chain-transaction worker
+runs again at the end of the round, so a payment booked by the bank worker lifts the restriction in the same round.
+
+Performance: everything is loaded with a handful of bulk queries, decided in memory, and only changes are written
+(bulk inserts and updates with their history rows).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, cast
+
+from eth_utils import keccak
+from sqlalchemy import Table, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from gateway.models import (
+    Agreement,
+    DomainEvent,
+    DunningItem,
+    HistoryRecord,
+    InstructionState,
+    LineAllocation,
+    LineState,
+    OutboxItem,
+    OutboxState,
+    PaymentInstruction,
+    Settlement,
+    StatementLine,
+)
+from gateway.receivables.events import record_event
+from gateway.receivables.interest import BaseRateTable, InterestError, default_interest, flat_fee
+from gateway.receivables.policy import SpecPolicies, ensure_assignments
+from settle.dunning import SERVICE_STATUSES, Policy
+
+__all__ = ["OPEN_STATUSES", "SERVICE_KIND", "DunningResult", "fee_minor", "open_amounts", "run_dunning", "service_reason"]
+
+
+def _table(model: type[Any]) -> Table:
+    """The model's table, for plain executemany inserts (the ORM's bulk insert is far slower on many rows)."""
+    return cast(Table, model.__table__)
+
+
+#: The outbox kind of ``setServiceStatus`` (carried out by gateway.chain.chaintx).
+SERVICE_KIND = "set_service_status"
+#: Settlement statuses with something open (the read model's).
+OPEN_STATUSES = ("due", "partially_paid", "returned", "disputed")
+_ITEM = "{chain}:{agreement}:{period}"
+_CHUNK = 5_000
+
+
+@dataclass
+class DunningResult:
+    """What one pass did."""
+
+    items: int = 0
+    levels: list[tuple[str, int, int]] = field(default_factory=list)  # (agreement, period, level)
+    fees: int = 0
+    stopped: list[tuple[str, int, str]] = field(default_factory=list)  # (agreement, period, reason)
+    paused: int = 0
+    services: list[tuple[str, str, str]] = field(default_factory=list)  # (agreement, status, reason)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.levels or self.stopped or self.services)
+
+
+@dataclass
+class _Item:
+    agreement_id: int
+    period: int
+    amount: int
+    paid: int
+    disputed: int
+    due: date
+    status: str
+
+
+def fee_minor(policy: Policy, currency: str, digits: int) -> int:
+    """The flat fee in minor units of an agreement's currency: the policy's amount, or the statutory 40 EUR (none in
+    another currency)."""
+    if policy.fee is None:
+        statutory = flat_fee(currency)  # cents
+        return statutory * 10 ** (digits - 2) if digits >= 2 else statutory // 10 ** (2 - digits)
+    return int((policy.fee * 10**digits).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def service_reason(status: str, detail: str) -> tuple[str, str]:
+    """The short reason text kept off-chain and its keccak256 (the ``reasonHash`` on-chain)."""
+    text = f"dunning: {status}: {detail}"[:200]
+    return text, "0x" + keccak(text=text).hex()
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def open_amounts(session: Session, chain_id: int, items: Mapping[tuple[str, int], _Item], fiat: set[str]) -> dict[tuple[str, int], int]:
+    """What is open on each item, by the reconciliation's rule (see :func:`gateway.reconciliation.booking.payable_items`
+    — the same helpers, in bulk): the chain's open amount; for a fiat item, at most what its payment instruction
+    still expects or, without one, the billed amount less what the gateway booked; less write-offs. Token items:
+    the chain's open amount. Unlike the matching engine's open items, a disputed part is not taken off: a disputed
+    item is paused, not closed."""
+    from gateway.reconciliation import booking, openitems
+
+    result: dict[tuple[str, int], int] = {}
+    for key, item in items.items():
+        open_on_chain = 0 if item.status in ("paid", "written_off") else item.amount - item.paid
+        result[key] = max(open_on_chain, 0)
+    fiat_keys = [key for key in items if key[0] in fiat]
+    if not fiat_keys:
+        return result
+    instructions = {
+        (agreement, period): amount - paid + returned
+        for agreement, period, amount, paid, returned in session.execute(
+            select(
+                PaymentInstruction.agreement,
+                PaymentInstruction.period,
+                PaymentInstruction.amount,
+                PaymentInstruction.paid_amount,
+                PaymentInstruction.returned_amount,
+            ).where(PaymentInstruction.chain_id == chain_id, PaymentInstruction.state != InstructionState.CANCELLED)
+        )
+    }
+    # Only items with allocations need the booking's sums (the helpers take their ids).
+    allocated = set(
+        session.scalars(select(LineAllocation.item_id).where(LineAllocation.kind.in_(("payment", "return", "write_off"))).distinct())
+    )
+    wanted = [openitems.item_id(a, p) for a, p in fiat_keys if openitems.item_id(a, p) in allocated]
+    booked: dict[str, int] = {}
+    written: dict[str, int] = {}
+    for chunk in _chunks(wanted):
+        booked.update(booking._booked(session, chunk))
+        written.update(booking._written_off(session, chunk))
+    for key in fiat_keys:
+        amount = result[key]
+        item_id = openitems.item_id(*key)
+        instruction = instructions.get(key)
+        if instruction is not None:
+            amount = min(amount, instruction)
+        elif item_id in allocated:
+            amount = min(amount, items[key].amount - booked.get(item_id, 0))
+        amount -= written.get(item_id, 0)
+        result[key] = max(amount, 0)
+    return result
+
+
+def _in_review(session: Session) -> set[str]:
+    ids: set[str] = set()
+    for suggestion in session.scalars(select(StatementLine.suggestion).where(StatementLine.match_state == LineState.REVIEW)):
+        ids.update(str(s.get("item_id")) for s in suggestion or () if isinstance(s, Mapping))
+    return ids
+
+
+def _history(session: Session, rows: list[tuple[int, str, dict[str, Any] | None, dict[str, Any]]], actor: str, now: datetime) -> None:
+    if rows:
+        session.execute(
+            insert(_table(HistoryRecord)),
+            [
+                {
+                    "entity": DunningItem.__tablename__,
+                    "entity_id": row_id,
+                    "action": action,
+                    "actor": actor,
+                    "changed_at": now,
+                    "old_values": old,
+                    "new_values": new,
+                }
+                for row_id, action, old, new in rows
+            ],
+        )
+
+
+def _record_events(session: Session, events: list[dict[str, Any]]) -> int:
+    """Record events in bulk, each once by key (a key recorded already is left as it is); returns how many are new."""
+    if not events:
+        return 0
+    existing: set[str] = set()
+    for chunk in _chunks([e["key"] for e in events]):
+        existing.update(session.scalars(select(DomainEvent.key).where(DomainEvent.key.in_(chunk))))
+    new = [e for e in events if e["key"] not in existing]
+    if not new:
+        return 0
+    try:
+        with session.begin_nested():
+            session.execute(insert(_table(DomainEvent)), new)
+    except IntegrityError:
+        # another worker recorded some of them meanwhile: one by one, theirs stand
+        return sum(record_event(session, **{k: v for k, v in e.items() if k != "created_at"})[1] for e in new)
+    return len(new)
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date | datetime) else value
+
+
+def run_dunning(
+    session: Session,
+    chain_id: int,
+    *,
+    today: date,
+    now: datetime | None = None,
+    rates: BaseRateTable,
+    from_spec: SpecPolicies | None = None,
+    actor: str = "dunning",
+) -> DunningResult:
+    """One dunning pass over every open item of ``chain_id`` (see the module docstring), in the caller's
+    transaction."""
+    moment = now or datetime.now(UTC)
+    result = DunningResult()
+
+    # -- load -----------------------------------------------------------------------------------------------------
+    agreements = {
+        row.id: row
+        for row in session.execute(
+            select(
+                Agreement.id,
+                Agreement.address,
+                Agreement.payer,
+                Agreement.payee,
+                Agreement.token,
+                Agreement.currency,
+                Agreement.minor_digits,
+                Agreement.service_status,
+            ).where(Agreement.chain_id == chain_id)
+        )
+    }
+    address_of = {agreement_id: row.address for agreement_id, row in agreements.items()}
+    by_address = {row.address: row for row in agreements.values()}
+    fiat = {row.address for row in agreements.values() if int(row.token, 16) == 0}
+    items: dict[tuple[str, int], _Item] = {}
+    for agreement_id, period, amount, paid, disputed, due_at, status in session.execute(
+        select(
+            Settlement.agreement_id,
+            Settlement.period,
+            Settlement.amount,
+            Settlement.paid,
+            Settlement.disputed,
+            Settlement.due_at,
+            Settlement.status,
+        )
+        .join(Agreement, Agreement.id == Settlement.agreement_id)
+        .where(Agreement.chain_id == chain_id, Settlement.status.in_(OPEN_STATUSES))
+    ):
+        items[(address_of[agreement_id], int(period))] = _Item(
+            agreement_id, int(period), int(amount), int(paid), int(disputed or 0), due_at.date(), status
+        )
+    dunned = {
+        (row.agreement, int(row.period)): row
+        for row in session.execute(
+            select(
+                DunningItem.id,
+                DunningItem.agreement,
+                DunningItem.period,
+                DunningItem.level,
+                DunningItem.fee,
+                DunningItem.hold_until,
+                DunningItem.stopped_at,
+            ).where(DunningItem.chain_id == chain_id)
+        )
+    }
+    open_now = open_amounts(session, chain_id, items, fiat)
+    review = _in_review(session) if items else set()
+    policies, problems = ensure_assignments(session, chain_id, {a for a, _ in items} | set(by_address), from_spec=from_spec)
+    result.problems += problems
+
+    # -- decide ---------------------------------------------------------------------------------------------------
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    history: list[tuple[int, str, dict[str, Any] | None, dict[str, Any]]] = []
+    inserted_history: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    worst: dict[str, tuple[int, str]] = {}  # agreement → (status rank, why)
+    for key, item in items.items():
+        agreement, period = key
+        row = dunned.get(key)
+        amount = open_now.get(key, 0)
+        if amount <= 0:
+            continue  # closed: stopped below
+        result.items += 1
+        policy = policies.get(agreement)
+        if policy is None:
+            continue  # its policy cannot be read (a problem says so)
+        level = int(row.level) if row is not None else 0
+        if row is not None and row.stopped_at is not None:
+            # it was closed and is open again (a returned payment): dunning resumes at its level
+            updates.append({"id": row.id, "stopped_at": None, "stop_reason": None})
+            history.append((row.id, "update", {"stopped_at": _plain(row.stopped_at)}, {"stopped_at": None}))
+        days = (today - item.due).days
+        if days <= 0:
+            continue
+        item_id = _ITEM.format(chain=chain_id, agreement=agreement, period=period)
+        on_hold = row is not None and row.hold_until is not None and today <= row.hold_until
+        disputed = item.status == "disputed" or item.disputed > 0
+        if on_hold or disputed or f"{agreement}:{period}" in review:
+            result.paused += 1
+            continue
+        target = policy.level_after(days)
+        if target > level:
+            meta = agreements[item.agreement_id]
+            fee_now = 0
+            if policy.charges_fee_by(target) and (row is None or int(row.fee) == 0):
+                fee_now = fee_minor(policy, meta.currency, meta.minor_digits)
+            fee_total = fee_now or (int(row.fee) if row is not None else 0)
+            reached = policy.levels[target - 1]
+            interest: int | None = 0
+            interest_note = None
+            since = policy.interest_from()
+            if since is None:
+                interest_note = "the policy charges no default interest"
+            elif target < since:
+                interest_note = f"default interest is charged from level {since} ({policy.levels[since - 1].name})"
+            else:
+                try:
+                    interest = default_interest(amount, item.due, today, table=rates, margin=policy.interest_margin)
+                except InterestError as exc:
+                    interest, interest_note = None, str(exc)
+            changes: dict[str, Any] = {"level": target, "level_at": moment}
+            if fee_now:
+                changes |= {"fee": fee_now, "fee_at": moment}
+                result.fees += 1
+            if row is None:
+                inserts.append({"chain_id": chain_id, "agreement": agreement, "period": period, **changes})
+            else:
+                updates.append({"id": row.id, **changes})
+                history.append(
+                    (row.id, "update", {"level": level, **({"fee": 0} if fee_now else {})}, {k: _plain(v) for k, v in changes.items()})
+                )
+            payload = {
+                "policy": policy.name,
+                "level": target,
+                "name": reached.name,
+                "actions": list(reached.actions),
+                "skipped": [lv.name for lv in policy.levels[level : target - 1]],
+                "due_date": item.due.isoformat(),
+                "days_overdue": days,
+                "open_amount": amount,
+                "currency": meta.currency,
+                "minor_digits": meta.minor_digits,
+                "fee": fee_total,
+                "fee_charged": bool(fee_now),
+                "interest": interest,
+                "interest_margin": str(policy.interest_margin),
+                "service_status": policy.service_status(target),
+            }
+            if interest_note:
+                payload["interest_note"] = interest_note
+            events.append(
+                {
+                    "kind": "dunning.level_reached",
+                    "key": f"dunning.level_reached:{item_id}:{target}",
+                    "chain_id": chain_id,
+                    "agreement": agreement,
+                    "period": period,
+                    "payer": meta.payer,
+                    "payee": meta.payee,
+                    "payload": payload,
+                    "occurred_at": moment,
+                    "created_at": moment,
+                }
+            )
+            result.levels.append((agreement, period, target))
+            level = target
+        rank = SERVICE_STATUSES.index(policy.service_status(level))
+        if rank and rank > worst.get(agreement, (0, ""))[0]:
+            worst[agreement] = (rank, f"period {period} at {policy.levels[level - 1].name}, {days} days overdue")
+
+    # -- stop what is closed ------------------------------------------------------------------------------------------
+    closing = [(key, row) for key, row in dunned.items() if row.stopped_at is None and open_now.get(key, 0) <= 0]
+    if closing:
+        statuses = _closed_statuses(session, chain_id, {key for key, _ in closing})
+        for (agreement, period), row in closing:
+            reason = statuses.get((agreement, period), "paid")
+            updates.append({"id": row.id, "stopped_at": moment, "stop_reason": reason})
+            history.append((row.id, "update", {"stopped_at": None}, {"stopped_at": moment.isoformat(), "stop_reason": reason}))
+            result.stopped.append((agreement, period, reason))
+            owner = by_address.get(agreement)
+            if int(row.level) > 0 and owner is not None:
+                events.append(
+                    {
+                        "kind": "dunning.stopped",
+                        "key": f"dunning.stopped:{_ITEM.format(chain=chain_id, agreement=agreement, period=period)}:{today.isoformat()}",
+                        "chain_id": chain_id,
+                        "agreement": agreement,
+                        "period": period,
+                        "payer": owner.payer,
+                        "payee": owner.payee,
+                        "payload": {"reason": reason, "level": int(row.level), "fee": int(row.fee)},
+                        "occurred_at": moment,
+                        "created_at": moment,
+                    }
+                )
+
+    # -- service status -----------------------------------------------------------------------------------------------
+    pending = {
+        (str(payload.get("agreement", "")).lower(), str(payload.get("status_name")))
+        for payload in session.scalars(
+            select(OutboxItem.payload).where(
+                OutboxItem.kind == SERVICE_KIND, OutboxItem.state.in_((OutboxState.PENDING, OutboxState.PROCESSING))
+            )
+        )
+    }
+    outbox_rows: list[dict[str, Any]] = []
+    for agreement, meta in by_address.items():
+        rank, why = worst.get(agreement, (0, "no open item calls for a restriction"))
+        target_status = SERVICE_STATUSES[rank]
+        if target_status == meta.service_status or (agreement, target_status) in pending:
+            continue
+        reason, reason_hash = service_reason(target_status, f"{why} ({today.isoformat()})")
+        outbox_rows.append(
+            {
+                "kind": SERVICE_KIND,
+                "idempotency_key": f"{SERVICE_KIND}:{chain_id}:{agreement}:{target_status}:{reason_hash}",
+                "payload": {
+                    "agreement": agreement,
+                    "status": rank,
+                    "status_name": target_status,
+                    "previous": meta.service_status,
+                    "reason": reason,
+                    "reason_hash": reason_hash,
+                },
+                "state": OutboxState.PENDING,
+                "attempts": 0,
+                "max_attempts": 10,
+                "available_at": datetime.now(UTC),  # the outbox runs on the wall clock, whatever the banking date
+            }
+        )
+        kind = "service.restored" if rank == 0 else "service.restricted"
+        events.append(
+            {
+                "kind": kind,
+                "key": f"{kind}:{chain_id}:{agreement}:{target_status}:{reason_hash}",
+                "chain_id": chain_id,
+                "agreement": agreement,
+                "period": None,
+                "payer": meta.payer,
+                "payee": meta.payee,
+                "payload": {"status": target_status, "previous": meta.service_status, "reason": reason, "reason_hash": reason_hash},
+                "occurred_at": moment,
+                "created_at": moment,
+            }
+        )
+        result.services.append((agreement, target_status, reason))
+
+    # -- write --------------------------------------------------------------------------------------------------------
+    if inserts:
+        for new_row in inserts:
+            new_row.setdefault("fee", 0)
+            new_row.setdefault("fee_at", None)
+            new_row["created_at"] = new_row["updated_at"] = moment
+        # a plain executemany (RETURNING over many rows is slow on SQLite), then the new ids by key
+        session.execute(insert(_table(DunningItem)), inserts)
+        new_keys = {(r["agreement"], r["period"]) for r in inserts}
+        ids_of = {
+            (agreement, int(period)): row_id
+            for row_id, agreement, period in session.execute(
+                select(DunningItem.id, DunningItem.agreement, DunningItem.period).where(
+                    DunningItem.chain_id == chain_id, DunningItem.created_at == moment
+                )
+            )
+            if (agreement, int(period)) in new_keys
+        }
+        ids = [ids_of[(r["agreement"], r["period"])] for r in inserts]
+        for row_id, new_row in zip(ids, inserts, strict=True):
+            inserted_history.append({k: _plain(v) for k, v in new_row.items() if k not in ("created_at", "updated_at")})
+            history.append((row_id, "insert", None, inserted_history[-1]))
+    if updates:
+        merged: dict[int, dict[str, Any]] = defaultdict(dict)
+        for change in updates:
+            merged[change["id"]].update(change)
+        # one statement per set of columns: a bulk update by primary key
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+        for change in merged.values():
+            change["updated_at"] = moment
+            by_columns[tuple(sorted(change))].append(change)
+        for group in by_columns.values():
+            session.execute(update(DunningItem), group)
+    _history(session, history, actor, moment)
+    _record_events(session, events)
+    if outbox_rows:
+        existing = set(
+            session.scalars(
+                select(OutboxItem.idempotency_key).where(OutboxItem.idempotency_key.in_([r["idempotency_key"] for r in outbox_rows]))
+            )
+        )
+        fresh = [r for r in outbox_rows if r["idempotency_key"] not in existing]
+        if fresh:
+            session.execute(insert(_table(OutboxItem)), fresh)
+    return result
+
+
+def _closed_statuses(session: Session, chain_id: int, keys: set[tuple[str, int]]) -> dict[tuple[str, int], str]:
+    """Why each closed item closed: ``written_off`` or ``paid`` (the chain's status; booked but not on-chain yet: paid)."""
+    agreements = {a for a, _ in keys}
+    periods = {p for _, p in keys}
+    found: dict[tuple[str, int], str] = {}
+    for chunk in _chunks(sorted(agreements)):
+        for address, period, status in session.execute(
+            select(Agreement.address, Settlement.period, Settlement.status)
+            .join(Settlement, Settlement.agreement_id == Agreement.id)
+            .where(Agreement.chain_id == chain_id, Agreement.address.in_(chunk), Settlement.period.in_(sorted(periods)))
+        ):
+            if (address, int(period)) in keys and status == "written_off":
+                found[(address, int(period))] = "written_off"
+    return found
+
+
+def hold(session: Session, chain_id: int, agreement: str, period: int, *, until: date, reason: str, by: str) -> DunningItem:
+    """A grace the payee gives: the item is not dunned up to and including ``until`` (its level stays; it counts for
+    no restriction meanwhile). Recorded in ``gw_history``."""
+    from gateway.errors import ConflictError
+
+    if not reason.strip():
+        raise ConflictError("a hold needs a reason (--reason): it is shown in the item's history")
+    row = _item_row(session, chain_id, agreement, period)
+    row.hold_until, row.hold_reason, row.hold_by = until, reason.strip(), by
+    session.flush()
+    return row
+
+
+def release(session: Session, chain_id: int, agreement: str, period: int, *, by: str) -> DunningItem:
+    """End a hold now: the next pass duns the item at the level of the day."""
+    from gateway.errors import ConflictError
+
+    row = session.scalar(
+        select(DunningItem).where(
+            DunningItem.chain_id == chain_id, DunningItem.agreement == agreement.lower(), DunningItem.period == period
+        )
+    )
+    if row is None or row.hold_until is None:
+        raise ConflictError(f"period {period} of {agreement} is not on hold")
+    row.hold_until, row.hold_reason, row.hold_by = None, None, by
+    session.flush()
+    return row
+
+
+def _item_row(session: Session, chain_id: int, agreement: str, period: int) -> DunningItem:
+    from gateway.errors import NotFoundError
+
+    settled = session.scalar(
+        select(Settlement.id)
+        .join(Agreement, Agreement.id == Settlement.agreement_id)
+        .where(Agreement.chain_id == chain_id, Agreement.address == agreement.lower(), Settlement.period == period)
+    )
+    if settled is None:
+        raise NotFoundError(f"period {period} of {agreement} is not settled (no such open item)")
+    row = session.scalar(
+        select(DunningItem).where(
+            DunningItem.chain_id == chain_id, DunningItem.agreement == agreement.lower(), DunningItem.period == period
+        )
+    )
+    if row is None:
+        row = DunningItem(chain_id=chain_id, agreement=agreement.lower(), period=period, level=0, fee=0)
+        session.add(row)
+    return row
