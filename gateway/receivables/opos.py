@@ -24,11 +24,11 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, case, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.banking.camt import minor_digits
@@ -38,6 +38,7 @@ from gateway.models import (
     FeeItem,
     InstructionState,
     IssuedInvoice,
+    LineAllocation,
     LineState,
     Party,
     PaymentInstruction,
@@ -100,9 +101,8 @@ def normalise_party(party: str, what: str = "party") -> str:
     return value
 
 
-@dataclass(frozen=True)
-class OposItem:
-    """One row of the open-items list.
+class OposItem(NamedTuple):
+    """One row of the open-items list (a named tuple: immutable, and cheap to build by the ten thousand).
 
     ``kind``: ``settlement``, ``fee`` (a fee item the payer owes off-chain) or ``credit`` (a credit balance of the
     payer with the payee: ``open`` is negative, it is never aged). ``item_id`` is the reconciliation's id
@@ -229,25 +229,31 @@ def _status(disputed: int, days_overdue: int) -> str:
 def _settlement_items(
     session: Session, who: str, as_of: date, agreement: str | None, chain_id: int | None, role: str | None
 ) -> list[OposItem]:
+    mine = select(
+        Agreement.id, Agreement.chain_id, Agreement.address, Agreement.payer, Agreement.payee, Agreement.currency, Agreement.minor_digits
+    ).where(party_filter(who, role, Agreement.payer, Agreement.payee))
+    if agreement is not None:
+        mine = mine.where(Agreement.address == agreement)
+    if chain_id is not None:
+        mine = mine.where(Agreement.chain_id == chain_id)
+    agreements = {row[0]: row[1:] for row in session.execute(mine).all()}
+    if not agreements:
+        return []
+    # One row per open settlement, as narrow as it can be (the agreement's columns come from the query above): the
+    # payment instruction's open amount (PaymentInstruction.open_amount) is computed by the database, and the
+    # settlement's read time is only fetched when there is no invoice to date it.
     query = (
         select(
-            Agreement.chain_id,
-            Agreement.address,
-            Agreement.payer,
-            Agreement.payee,
-            Agreement.currency,
-            Agreement.minor_digits,
+            Settlement.agreement_id,
             Settlement.period,
             Settlement.amount,
             Settlement.paid,
             Settlement.disputed,
             Settlement.due_at,
-            Settlement.seen_at,
+            case((IssuedInvoice.id.is_(None), Settlement.seen_at)),
             IssuedInvoice.number,
             IssuedInvoice.issue_date,
-            PaymentInstruction.amount,
-            PaymentInstruction.paid_amount,
-            PaymentInstruction.returned_amount,
+            PaymentInstruction.amount - PaymentInstruction.paid_amount + PaymentInstruction.returned_amount,
             DunningItem.level,
             DunningItem.fee,
             DunningItem.hold_until,
@@ -261,6 +267,9 @@ def _settlement_items(
                 IssuedInvoice.agreement == Agreement.address,
                 IssuedInvoice.period == Settlement.period,
                 IssuedInvoice.kind == "settlement",
+                # the invoice of the party's settlement names it as issuer (payee) or buyer (payer): both indexed,
+                # so only the party's invoices are read, not every issuer's
+                party_filter(who, role, IssuedInvoice.buyer, IssuedInvoice.issuer),
             ),
         )
         .outerjoin(
@@ -280,83 +289,77 @@ def _settlement_items(
                 DunningItem.period == Settlement.period,
             ),
         )
-        .where(Settlement.status.in_(OPEN_STATUSES), party_filter(who, role, Agreement.payer, Agreement.payee))
+        .where(Settlement.status.in_(OPEN_STATUSES), Settlement.agreement_id.in_(mine.with_only_columns(Agreement.id).scalar_subquery()))
     )
-    if agreement is not None:
-        query = query.where(Agreement.address == agreement)
-    if chain_id is not None:
-        query = query.where(Agreement.chain_id == chain_id)
-    rows = session.execute(query).all()
-    ids = [item_id(r[1], r[6]) for r in rows]
-    # What the gateway booked and the chain may not show yet: the reconciliation's own definitions.
-    loose = [i for i, r in zip(ids, rows, strict=True) if r[14] is None]  # r[14]: no payment instruction
+    rows = session.connection().execute(query).all()  # Core rows: no ORM result machinery for 10,000 tuples
+    ids = [item_id(agreements[r[0]][1], r[1]) for r in rows]
+    # What the gateway booked and the chain may not show yet, and what it wrote off: the reconciliation's own
+    # definitions, asked only for the items that have allocations at all (one indexed query finds them).
+    allocated = _allocated(session, who, role, agreement, chain_id)
+    loose = [i for i, r in zip(ids, rows, strict=True) if r[9] is None and i in allocated]  # r[9]: no instruction
     booked = booking._booked(session, loose) if loose else {}
-    written = booking._written_off(session, ids) if ids else {}
+    touched = [i for i in ids if i in allocated]
+    written = booking._written_off(session, touched) if touched else {}
     items = []
-    for key, (
-        chain,
-        address,
-        payer,
-        payee,
-        currency,
-        digits,
-        period,
-        amount,
-        paid,
-        disputed,
-        due_at,
-        seen_at,
-        number,
-        issued,
-        i_amount,
-        i_paid,
-        i_returned,
-        level,
-        fee,
-        hold,
-    ) in zip(ids, rows, strict=True):
+    for key, (agreement_id, period, amount, paid, disputed, due_at, seen_at, number, issued, instructed, level, fee, hold) in zip(
+        ids, rows, strict=True
+    ):
         billed_on = issued if issued is not None else seen_at.date()
         if billed_on > as_of:
             continue
         open_amount = amount - paid
-        if i_amount is not None:
-            # PaymentInstruction.open_amount
-            open_amount = min(open_amount, i_amount - i_paid + i_returned)
-        else:
+        if instructed is not None:
+            open_amount = min(open_amount, instructed)
+        elif booked:
             open_amount = min(open_amount, amount - booked.get(key, 0))
-        open_amount -= written.get(key, 0)
+        if written:
+            open_amount -= written.get(key, 0)
         if open_amount <= 0:
             continue
+        chain, address, payer, payee, currency, digits = agreements[agreement_id]
         part = min(disputed or 0, open_amount)
         due = due_at.date()
         days = (as_of - due).days
         items.append(
             OposItem(
-                kind="settlement",
-                item_id=key,
-                role=_side(who, payer, payee),
-                chain_id=chain,
-                agreement=address,
-                period=period,
-                payer=payer,
-                payee=payee,
-                currency=currency,
-                digits=digits,
-                invoice_number=number,
-                billed_on=billed_on,
-                due_date=due,
-                amount=amount,
-                open=open_amount,
-                disputed=part,
-                days_overdue=max(days, 0),
-                bucket=bucket_of(days),
-                status=_status(part, days),
-                dunning_level=level or 0,
-                dunning_fee=fee or 0,
-                hold_until=hold,
+                "settlement",
+                key,
+                "payee" if payee == who else "payer",
+                chain,
+                address,
+                period,
+                payer,
+                payee,
+                currency,
+                digits,
+                number,
+                billed_on,
+                due,
+                amount,
+                open_amount,
+                part,
+                days if days > 0 else 0,
+                bucket_of(days),
+                ("disputed" if part > 0 else "overdue" if days > 0 else "open"),
+                level or 0,
+                fee or 0,
+                hold,
             )
         )
     return items
+
+
+def _allocated(session: Session, who: str, role: str | None, agreement: str | None, chain_id: int | None) -> set[str]:
+    """The ids of the party's settlement items that reconciliation allocated money to (paid, returned, written off)."""
+    mine = select(Agreement.address).where(party_filter(who, role, Agreement.payer, Agreement.payee))
+    query = select(LineAllocation.item_id).where(
+        LineAllocation.kind.in_(("payment", "return", "write_off")), LineAllocation.agreement.in_(mine.scalar_subquery())
+    )
+    if agreement is not None:
+        query = query.where(LineAllocation.agreement == agreement)
+    if chain_id is not None:
+        query = query.where(LineAllocation.chain_id == chain_id)
+    return set(session.scalars(query.distinct()))
 
 
 def _instruction_items(
@@ -417,7 +420,9 @@ def _instruction_items(
         query = query.where(PaymentInstruction.chain_id == chain_id)
     rows = [r for r in session.execute(query).all() if (r[1], r[2]) not in seen]
     ids = [item_id(r[1], r[2]) for r in rows]
-    written = booking._written_off(session, ids) if ids else {}
+    allocated = _allocated(session, who, role, agreement, chain_id) if rows else set()
+    touched = [i for i in ids if i in allocated]
+    written = booking._written_off(session, touched) if touched else {}
     items = []
     for key, r in zip(ids, rows, strict=True):
         chain, address, period, amount, paid, returned, currency, digits, due, created, payer, payee, level, fee, hold = r
@@ -464,7 +469,7 @@ def _apply_review(session: Session, items: list[OposItem]) -> list[OposItem]:
         waiting.update(str(s.get("item_id")) for s in suggestion or () if isinstance(s, dict))
     if not waiting:
         return items
-    return [replace(i, status="in_review") if i.item_id in waiting and i.status != "disputed" else i for i in items]
+    return [i._replace(status="in_review") if i.item_id in waiting and i.status != "disputed" else i for i in items]
 
 
 def _fee_items(session: Session, who: str, as_of: date, agreement: str | None, chain_id: int | None, role: str | None) -> list[OposItem]:

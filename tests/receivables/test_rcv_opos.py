@@ -273,7 +273,7 @@ def test_payer_and_payee_see_the_same_rows_and_figures(books: Database) -> None:
             payee = opos(session, PAYEE, as_of=AS_OF, agreement=agreement)
             payer = opos(session, PAYER, as_of=AS_OF, agreement=agreement)
             assert payee.items and {i.role for i in payee.items} == {"payee"} and {i.role for i in payer.items} == {"payer"}
-            assert [i.__dict__ | {"role": None} for i in payee.items] == [i.__dict__ | {"role": None} for i in payer.items]
+            assert [i._replace(role=None) for i in payee.items] == [i._replace(role=None) for i in payer.items]
             assert aging(payee.items) == aging(payer.items)
             seen_by_payee = figures(session, PAYEE, as_of=AS_OF, agreement=agreement)
             seen_by_payer = figures(session, PAYER, as_of=AS_OF, agreement=agreement)
