@@ -324,3 +324,33 @@ def test_buckets_windows_and_count_back_edges() -> None:
         windows(date(2024, 3, 15), 0)
     with pytest.raises(ValidationError, match="not a chain address"):
         opos(None, "0x12", as_of=AS_OF)  # type: ignore[arg-type]
+
+
+def test_the_commands_list_age_and_count_back(books: Database, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from gateway import cli as gateway_cli
+    from gateway.receivables.cli import receivables_app
+
+    monkeypatch.setenv("SETTLE_GATEWAY_DATABASE_URL", books.engine.url.render_as_string(hide_password=False))
+    gateway_cli.reset()
+    runner = CliRunner()
+    try:
+        target = tmp_path / "opos.csv"
+        done = runner.invoke(
+            receivables_app, ["list", "--party", PAYER, "--as-of", "2025-06-30", "--format", "csv", "--output", str(target)]
+        )
+        assert done.exit_code == 0, done.output
+        with books.factory() as session:
+            assert read_opos_csv(target.read_text()) == opos(session, PAYER, as_of=AS_OF).items
+        table = runner.invoke(receivables_app, ["list", "--party", PAYEE, "--agreement", A1, "--as-of", "2025-06-30"])
+        assert table.exit_code == 0 and "RE-2025-000002" in table.output and "in_review" in table.output, table.output
+        aged = runner.invoke(receivables_app, ["aging", "--party", PAYEE, "--as-of", "2025-06-30"])
+        assert aged.exit_code == 0 and "over_90" in aged.output and "500.00" in aged.output, aged.output
+        dso = runner.invoke(receivables_app, ["dso", "--party", PAYER, "--as-of", "2025-06-30", "--months", "3"])
+        assert dso.exit_code == 0, dso.output
+        assert "DSO              66.5 days" in dso.output and "collection rate  48.20 %" in dso.output and "20.5" in dso.output
+        bad = runner.invoke(receivables_app, ["aging", "--party", "0x12"])
+        assert bad.exit_code != 0 and "not a chain address" in bad.output
+    finally:
+        gateway_cli.reset()
