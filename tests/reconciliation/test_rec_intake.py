@@ -353,3 +353,19 @@ def test_payments_and_returns_are_domain_events_once(seeded: Database) -> None:
         assert not new and event.payload["bank_reference"] == "E1"
         with pytest.raises(ValueError, match="not one of"):
             record_event(session, "payment.bounced", "x")
+
+
+def test_the_same_booking_in_a_camt054_then_in_the_camt053_is_booked_once(seeded: Database) -> None:
+    booking = entry("N54", "100.00", e2e=E2E0)
+    notification = (
+        camt(booking, message_id="NTF-1", namespace="camt.054.001.08")
+        .replace(b"BkToCstmrStmt>", b"BkToCstmrDbtCdtNtfctn>")
+        .replace(b"<Stmt>", b"<Ntfctn>")
+        .replace(b"</Stmt>", b"</Ntfctn>")
+    )
+    first = run(seeded, notification, "ntf.xml")
+    assert (first.message_name, first.lines, first.matched) == ("camt.054.001.08", 1, 1)
+    statement = run(seeded, camt(booking, entry("N53", "120.00", e2e=E2E1), message_id="STMT-1"), "stmt.xml")
+    assert (statement.lines, statement.duplicates, statement.matched) == (1, 1, 1)
+    assert sorted(allocations(seeded)) == [(f"{AGREEMENT}:0", "payment", 10_000), (f"{AGREEMENT}:1", "payment", 12_000)]
+    assert len(outbox(seeded)) == 2
