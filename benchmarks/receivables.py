@@ -4,7 +4,7 @@
     python benchmarks/receivables.py                  # every figure, a table and the targets
     python benchmarks/receivables.py --json           # {"opos_ms": ..., "database": "postgresql", ...}
     python benchmarks/receivables.py --only opos      # one figure
-    python benchmarks/receivables.py --database postgresql+psycopg://…/db   # a database of your own (emptied? no: use a fresh one)
+    python benchmarks/receivables.py --database postgresql+psycopg://…/db   # an empty database of your own (it gets seeded)
 
 Database: PostgreSQL at 127.0.0.1:5432 (trust auth; a fresh database ``settle_bench_…`` is created next to ``test``
 and dropped afterwards) when it is reachable, else SQLite in a temporary folder; ``database`` in the output says
