@@ -65,6 +65,7 @@ bench: build
 	$(PY) benchmarks/gateway.py
 	$(PY) benchmarks/cli.py
 	$(PY) benchmarks/reconciliation.py
+	$(PY) benchmarks/receivables.py
 
 clean:
 	rm -rf build .settle .pytest_cache .hypothesis .mypy_cache

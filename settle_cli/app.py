@@ -118,6 +118,12 @@ COMMANDS: tuple[Entry, ...] = (
         ACCOUNTING,
     ),
     Entry(
+        "receivables",
+        "gateway.receivables.cli:receivables_app",
+        "Receivables: open items (OPOS) of a party as payer or payee, aging buckets, DSO, days to pay, collection rate.",
+        ACCOUNTING,
+    ),
+    Entry(
         "gateway",
         "gateway.cli:gateway_app",
         "Run the gateway: chain listener, keeper, payment and bank workers, on-chain confirmations, HTTP API.",

@@ -1,6 +1,7 @@
 """The gateway's HTTP API (FastAPI): read endpoints for health, agreements, settlements, disputes, payments and
 unmatched statement lines, the review queue of reconciliation (decisions, credit balances, remittance advice
-uploads), the party master data (register and change, with history), and the parties' dispute texts. OpenAPI docs at ``/docs``.
+uploads), a party's open items with their aging and figures (receivables), the party master data (register and
+change, with history), and the parties' dispute texts. OpenAPI docs at ``/docs``.
 
 One router per resource, dependencies as ``Annotated`` aliases (:mod:`gateway.api.deps`). Every route runs
 with a *tenant*: today the optional ``X-Settle-Party`` header (a party's chain address) narrows what is shown and
@@ -23,7 +24,18 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI, Request, Response
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.api import agreements, disputes, health, invoices, parties, payments, reconciliation, settlements, statements
+from gateway.api import (
+    agreements,
+    disputes,
+    health,
+    invoices,
+    parties,
+    payments,
+    receivables,
+    reconciliation,
+    settlements,
+    statements,
+)
 from gateway.api.deps import ApiState, get_state, require_writer
 from gateway.errors import ConflictError, HistoryViolation, NotFoundError
 from settle import http
@@ -105,6 +117,7 @@ def create_app(
         statements.router,
         invoices.router,
         reconciliation.router,
+        receivables.router,
     ):
         app.include_router(router)
     for router in (parties.router, parties.mandates, parties.methods):

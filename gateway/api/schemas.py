@@ -492,3 +492,90 @@ class UnsignedTransactionOut(BaseModel):
 
 
 SettlementOut.model_rebuild()
+
+
+class OpenItemOut(BaseModel):
+    """One row of a party's open-items list (docs/receivables.md, "Open items")."""
+
+    kind: str = Field(
+        description="settlement, fee (bank charges passed on, paid off-chain) or credit (a credit balance: open is negative)."
+    )
+    item_id: str = Field(description="<agreement>:<period>, fee:<id> or credit:<payer>:<payee>:<currency>.")
+    role: str = Field(description="The asking party's side: payee (a receivable) or payer (a payable).")
+    chain_id: int | None
+    agreement: OptionalAddress
+    period: int | None
+    payer: OptionalAddress
+    payee: OptionalAddress
+    invoice_number: str | None = Field(description="The settlement's issued invoice, once issued.")
+    billed_on: date | None = Field(description="The invoice's issue date, else the day the gateway read the settlement.")
+    due_date: date | None
+    amount: Money = Field(description="What the settlement bills (after a resolved dispute: what it set).")
+    open: Money = Field(
+        description="What is open: on-chain, less what the gateway booked and the chain does not show yet, less write-offs."
+    )
+    disputed: Money = Field(description="The part of the open amount under an open on-chain dispute.")
+    expected: Money = Field(description="Open less disputed: what the payee may expect now.")
+    days_overdue: int = Field(description="Days past the due date as of the list's day (0: not due).")
+    bucket: str | None = Field(description="not_due, 1-30, 31-60, 61-90 or over_90 (none for a credit).")
+    status: str = Field(description="open, overdue, disputed, in_review (a bank line in the review queue may pay it) or credit.")
+    dunning_level: int = Field(description="The dunning level reached (0: none).")
+    dunning_fee: Money = Field(description="The flat fee charged on this claim by dunning (not part of open).")
+    hold_until: date | None = Field(description="Dunning held by the payee until this day.")
+
+
+class OpenItemsOut(BaseModel):
+    party: Address
+    as_of: date = Field(description="The day days overdue are counted to.")
+    agreement: OptionalAddress
+    total: int = Field(description="Rows in the whole list (this page has at most limit of them).")
+    items: list[OpenItemOut]
+
+
+class AgingBucketOut(BaseModel):
+    name: str = Field(description="not_due, 1-30, 31-60, 61-90 or over_90.")
+    count: int
+    amount: Money
+
+
+class AgingOut(BaseModel):
+    """The aging of one currency (docs/receivables.md, "Aging")."""
+
+    party: Address
+    as_of: date
+    currency: str
+    buckets: list[AgingBucketOut]
+    total: Money
+    overdue: Money
+    disputed: Money = Field(description="The part of the total under dispute.")
+    credit: Money = Field(description="Credit balances (not aged).")
+    dunning_fees: Money = Field(description="Flat fees charged by dunning (not aged, not in the buckets).")
+
+
+class CountBackWindowOut(BaseModel):
+    start: date
+    end: date
+    days: int
+    sales: Money = Field(description="Amounts of the settlements billed in the window.")
+    counted: str = Field(description="Days DSO took from this window (decimal, 0.1 day).")
+
+
+class FiguresOut(BaseModel):
+    """DSO (count-back), average days to pay, collection rate of one currency (docs/receivables.md, "DSO and other
+    figures")."""
+
+    party: Address
+    as_of: date
+    currency: str
+    months: int
+    window_start: date
+    receivables: Money = Field(description="Open amounts of the open settlements billed up to as_of.")
+    dso_days: str = Field(description="DSO by the count-back method, days (decimal, 0.1 day).", examples=["66.5"])
+    dso_capped: bool = Field(description="The receivables exceed the sales of every window: DSO is at least dso_days.")
+    count_back: list[CountBackWindowOut]
+    billed: Money
+    collected: Money
+    collection_rate: str | None = Field(description="Collected over billed in the windows (decimal, 4 places).", examples=["0.4820"])
+    paid_items: int
+    avg_days_to_pay: str | None = Field(description="Mean of payment day - billing date over the paid settlements.")
+    avg_days_late: str | None = Field(description="Mean of payment day - due date over the same settlements.")
