@@ -61,6 +61,7 @@ WORKER_MODULES = (
     "gateway.invoicing.worker",  # settlements and reductions → invoices and credit notes (queues anchors)
     "gateway.banking.payments",  # settlements → payment instructions → SEPA files → the bank
     "gateway.reconciliation.worker",  # statements, advices → matching engine → confirmations, returns, review (queues chain tx)
+    "gateway.receivables.notify",  # trouble ahead → events; events → notices, letters → SMTP
 )
 
 

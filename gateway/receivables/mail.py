@@ -17,7 +17,7 @@ import logging
 import smtplib
 import socket
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -120,35 +120,47 @@ class Mailer:
         if errors[0] is not None:
             raise errors[0]
 
-    def send_many(self, mails: Sequence[Mail]) -> list[MailError | None]:
+    def send_many(self, mails: Sequence[Mail], on_result: Callable[[int, MailError | None], None] | None = None) -> list[MailError | None]:
         """Send each message over one connection: per message None (accepted) or the :class:`MailError` that says
-        why not. A connection that cannot be made (or breaks) fails every message not yet sent."""
-        if not mails:
-            return []
+        why not. A connection that cannot be made (or breaks) fails every message not yet sent. ``on_result`` is
+        called with each message's index and result as soon as the server answered it (to record the send before
+        the next message goes out)."""
         results: list[MailError | None] = [None] * len(mails)
+        if not mails:
+            return results
+
+        def report(index: int, error: MailError | None) -> None:
+            results[index] = error
+            if on_result is not None:
+                on_result(index, error)
+
         try:
             smtp = self._connect()
         except MailError as exc:
-            return [exc] * len(mails)
+            for index in range(len(mails)):
+                report(index, exc)
+            return results
         try:
             for index, mail in enumerate(mails):
                 try:
                     refused = smtp.send_message(build_message(mail, self.sender))
                 except smtplib.SMTPRecipientsRefused as exc:
-                    results[index] = MailError(
-                        f"{self.where} refused the recipient {mail.recipient}: {_reply(exc.recipients.get(mail.recipient))}"
+                    report(
+                        index,
+                        MailError(f"{self.where} refused the recipient {mail.recipient}: {_reply(exc.recipients.get(mail.recipient))}"),
                     )
                 except smtplib.SMTPResponseException as exc:
-                    results[index] = MailError(f"{self.where} refused the message: {exc.smtp_code} {_text(exc.smtp_error)}")
+                    report(index, MailError(f"{self.where} refused the message: {exc.smtp_code} {_text(exc.smtp_error)}"))
                 except (smtplib.SMTPException, OSError) as exc:
                     error = MailError(f"{self.where}: the connection broke while sending ({_why(exc)})")
-                    results[index:] = [error] * (len(mails) - index)
+                    for rest in range(index, len(mails)):
+                        report(rest, error)
                     return results
                 else:
+                    problem = None
                     if refused:
-                        results[index] = MailError(
-                            f"{self.where} refused the recipient {mail.recipient}: {_reply(refused.get(mail.recipient))}"
-                        )
+                        problem = MailError(f"{self.where} refused the recipient {mail.recipient}: {_reply(refused.get(mail.recipient))}")
+                    report(index, problem)
         finally:
             try:
                 smtp.quit()
