@@ -219,7 +219,8 @@ def _draft(
             values[key] = money(int(payload.get(key, 0)), unit, language, digits)
     if event.kind != "dunning.level_reached":
         text = bodies[event.kind].format(**values)
-        return _Draft(subjects[event.kind].format(**values), f"{bodies['hello']}\n\n{text}\n\n{bodies['regards']}\n{signature}\n")
+        subject = subjects[event.kind].format(**{**values, "agreement": _short(event.agreement)})
+        return _Draft(subject, f"{bodies['hello']}\n\n{text}\n\n{bodies['regards']}\n{signature}\n")
 
     level = int(payload.get("level", 0))
     title = letter_title(level, language, payload.get("title"))

@@ -72,6 +72,7 @@ def test_the_switch_comes_with_the_name(reconciliation, tmp_path, monkeypatch):
     assert [w.name for w in gw.workers()] == ["listener", "keeper", "chain_tx", "invoicing", "payments", "notices"]
     with pytest.raises(
         ConfigError,
-        match=r"disabled: .*unknown worker\(s\) recon \(workers: listener, keeper, chain_tx, invoicing, payments, bank, notices, reconciliation\)",
+        match=r"disabled: .*unknown worker\(s\) recon \(workers: listener, keeper, chain_tx, invoicing, payments, bank, notices, "
+        r"reconciliation\)",
     ):
         load_settings(disabled="recon")
