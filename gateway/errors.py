@@ -52,3 +52,8 @@ class HistoryViolation(SettleError):
 
 class OutboxError(SettleError):
     """An outbox item was completed or failed by a worker that does not hold its lock."""
+
+
+class MailError(SettleError):
+    """An e-mail could not be handed to the SMTP server (connection, TLS, login, a refused sender or recipient); the
+    message says which step failed and never carries the password."""

@@ -5,7 +5,8 @@ Points (in flow order): ``listener.applied``, ``keeper.enqueued``, ``chaintx.sig
 ``chaintx.mined``, ``chaintx.completed``, ``invoicing.numbered``, ``invoicing.files_written``,
 ``invoicing.committed``, ``payments.recorded``, ``payments.file_written``,
 ``payments.files_committed``, ``bank.uploaded``, ``statements.lines_stored``, ``reconcile.allocated``,
-``statements.imported``, ``statements.committed``.
+``statements.imported``, ``statements.committed``, ``notices.sent`` (an e-mail accepted by the SMTP server, its
+notice not yet marked sent).
 """
 
 from __future__ import annotations
@@ -31,5 +32,6 @@ POINTS = (
     "reconcile.allocated",
     "statements.imported",
     "statements.committed",
+    "notices.sent",
 )
 crashpoint = CrashPoints(ENV, POINTS).hit

@@ -58,7 +58,7 @@ class GatewaySettings(BaseModel):
     #: Name of this worker (outbox lock owner); empty means host:pid.
     worker: str = ""
     #: Workers that do not run in this process (all run by default; names in gateway/workers.py:
-    #: listener, keeper, chain_tx, invoicing, payments, bank). ``SETTLE_GATEWAY_DISABLED=keeper,bank``.
+    #: listener, keeper, chain_tx, invoicing, payments, bank, notices). ``SETTLE_GATEWAY_DISABLED=keeper,bank``.
     disabled: frozenset[str] = frozenset()
     #: Invoice numbers: one gapless series per issuer (payee); ``{seq}`` (``{seq:06}`` pads), ``{yyyy}`` or ``{yy}``
     #: (the series restarts every year when the year is shown).
@@ -83,6 +83,21 @@ class GatewaySettings(BaseModel):
     reconcile_charge_fees: bool = False
     #: Folder remittance advices (PDF) are picked up from; read ones move to ``done/``, unreadable ones to ``failed/``.
     advice_inbox: Path | None = None
+    #: Notices by e-mail (gateway/receivables): the SMTP server; empty means no e-mail is sent (notices are prepared
+    #: and wait). The password is a secret: ``SETTLE_GATEWAY_SMTP_PASSWORD``, read when connecting, never stored here.
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65_535)
+    #: The sender (``From``): an address, or ``Name <address>``.
+    smtp_from: str = "settle@localhost"
+    #: Log in with this user (and the password) when set.
+    smtp_user: str = ""
+    #: Upgrade the connection with STARTTLS before logging in (certificate checked); off only for a loopback server.
+    smtp_starttls: bool = True
+    #: Seconds for connecting to and talking with the SMTP server.
+    smtp_timeout: float = Field(default=30.0, gt=0)
+    #: Seconds after a failed send until it is tried again, one entry per retry; after the last the notice is
+    #: ``failed`` (with the error) and waits for someone.
+    notice_retry_seconds: list[float] = Field(default_factory=lambda: [60.0, 600.0, 3_600.0, 6 * 3_600.0])
     #: HTTP API.
     host: str = "127.0.0.1"
     port: int = 8700

@@ -62,6 +62,7 @@ WORKER_MODULES = (
     "gateway.banking.payments",  # settlements → payment instructions → SEPA files → the bank
     "gateway.reconciliation.worker",  # statements, advices → matching engine → confirmations, returns, review (queues chain tx)
     "gateway.receivables.worker",  # open items past due → dunning levels, events → setServiceStatus (queues chain tx)
+    "gateway.receivables.notify",  # trouble ahead → events; events → notices, letters → SMTP
 )
 
 

@@ -168,6 +168,12 @@ def _account(name_fallback: str, account: BankAccount) -> sepa.Account:
     return sepa.Account(name=account.holder_name or name_fallback, iban=account.iban, bic=account.bic)
 
 
+def mandate_usable_until(mandate: Mandate) -> date:
+    """The last day a mandate may be collected on: 36 months after its last collection (or its signing, if never
+    used); it lapses the day after."""
+    return _add_months(mandate.last_collection_on or mandate.signed_on, MANDATE_LIFETIME_MONTHS)
+
+
 def _usable_mandate(mandate: Mandate | None, collection: date, where: str) -> Mandate:
     if mandate is None:
         raise MandateError(f"{where}: no SEPA mandate; record one with `mandate add` and set it on the agreement")
@@ -179,7 +185,7 @@ def _usable_mandate(mandate: Mandate | None, collection: date, where: str) -> Ma
     if mandate.status is not MandateStatus.ACTIVE:
         raise MandateError(f"{where}: mandate {mandate.reference!r} is {mandate.status.value}")
     last_use = mandate.last_collection_on or mandate.signed_on
-    if _add_months(last_use, MANDATE_LIFETIME_MONTHS) < collection:
+    if mandate_usable_until(mandate) < collection:
         raise MandateError(f"{where}: mandate {mandate.reference!r} lapsed (unused for 36 months since {last_use}); get a new one")
     if not mandate.debtor_account.active:
         raise MandateError(f"{where}: the debtor account of mandate {mandate.reference!r} is deactivated")

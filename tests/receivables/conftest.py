@@ -1,5 +1,6 @@
-"""Fixtures of the receivables tests that need the gateway's database: ``db`` (SQLite and PostgreSQL through the
-root ``database_url`` fixture), with the master data helpers of tests/gateway/gateway_testdata.py."""
+"""Fixtures of the receivables tests: ``db`` (SQLite and PostgreSQL through the root ``database_url`` fixture, with the
+master data helpers of tests/gateway/gateway_testdata.py) and ``smtp``, a real SMTP server (aiosmtpd) on loopback
+whose mailbox drops a message whose ``Message-ID`` it has already received."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ if _GATEWAY_TESTS not in sys.path:
     sys.path.append(_GATEWAY_TESTS)
 
 from gateway_testdata import Database  # noqa: E402
+from receivables_testdata import SmtpServer, start_smtp  # noqa: E402
 
 from gateway.database import open_database  # noqa: E402
 
@@ -27,3 +29,12 @@ def db(database_url: str) -> Iterator[Database]:
         yield Database(engine, factory)
     finally:
         engine.dispose()
+
+
+@pytest.fixture()
+def smtp() -> Iterator[SmtpServer]:
+    server = start_smtp()
+    try:
+        yield server
+    finally:
+        server.stop()
