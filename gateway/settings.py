@@ -81,6 +81,9 @@ class GatewaySettings(BaseModel):
     reconcile_represent_days: int = Field(default=5, ge=0, le=60)
     #: The bank's charges on a returned debit (camt ``ChrgsInf``) become an open item of the payer.
     reconcile_charge_fees: bool = False
+    #: A base-rate table of your own (§ 247 BGB, the format of gateway/receivables/data/base_rates.csv) instead of the
+    #: one that ships: `settle receivables base-rate add` writes the Bundesbank's new rates there.
+    base_rates: Path | None = None
     #: Folder remittance advices (PDF) are picked up from; read ones move to ``done/``, unreadable ones to ``failed/``.
     advice_inbox: Path | None = None
     #: Notices by e-mail (gateway/receivables): the SMTP server; empty means no e-mail is sent (notices are prepared

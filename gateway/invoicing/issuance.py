@@ -50,6 +50,7 @@ from gateway.models import (
     Usage,
 )
 from gateway.parties.masterdata import mask_iban
+from gateway.receivables.events import record_event
 from settle.errors import SettleError
 from settle.keccak import keccak, to_checksum_address
 from settle.pricing import period_charge, vat_amount
@@ -719,6 +720,18 @@ def issue_one(
     )
     session.add(row)
     session.flush()
+    record_event(
+        session,
+        "invoice.issued",
+        f"invoice.issued:{issuer}:{number}",
+        occurred_at=dt.datetime.combine(issue_date, dt.time(), dt.UTC),
+        chain_id=source.chain_id,
+        agreement=source.agreement,
+        period=source.period,
+        payer=row.buyer,
+        payee=issuer,
+        payload={"number": number, "kind": source.kind, "type_code": row.type_code, "gross": int(row.gross), "currency": row.currency},
+    )
     for fmt, data in (("ubl", files.ubl), ("cii", files.cii), ("pdf", files.pdf)):
         session.add(InvoiceFile(invoice_id=row.id, format=fmt, media_type=MEDIA_TYPE[fmt], sha256=digests[fmt], size=len(data)))
     hold = session.scalar(select(InvoiceHold).where(InvoiceHold.source_key == source.key))

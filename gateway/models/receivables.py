@@ -95,7 +95,7 @@ class Notice(Base):
     body: Mapped[str] = mapped_column(Text)
     attachment_name: Mapped[str | None] = mapped_column(String(200))
     attachment_sha256: Mapped[str | None] = mapped_column(String(64))
-    state: Mapped[str] = mapped_column(String(10), default="prepared", index=True)  # prepared | sent | failed
+    state: Mapped[str] = mapped_column(String(10), default="prepared", index=True)  # prepared | sent | failed | skipped
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -147,3 +147,49 @@ def receivables_dso(
         typer.echo(f"  days to pay      {pay} (late {late}; {f.paid_items} paid items)")
         rate = f"{(f.collection_rate * 100).quantize(Decimal('0.01'))} %" if f.collection_rate is not None else "-"
         typer.echo(f"  collection rate  {rate} ({format_minor(f.collected, f.digits)} of {format_minor(f.billed, f.digits)} billed)")
+
+
+base_rate_app = typer.Typer(
+    cls=GuardedGroup,
+    help="The base rate of § 247 BGB that default interest builds on: the table in use, and adding the Bundesbank's new rate.",
+    no_args_is_help=True,
+)
+receivables_app.add_typer(base_rate_app, name="base-rate")
+
+
+@base_rate_app.command("list")
+def base_rate_list() -> None:
+    """The base rates in use (SETTLE_GATEWAY_BASE_RATES, else the table that ships) and the last day they cover."""
+    from gateway.receivables.interest import load_base_rates
+    from gateway.settings import load_settings
+
+    table = load_base_rates(load_settings().base_rates)
+    for start, rate in table.entries:
+        typer.echo(f"{start.isoformat()}  {rate:>6} %")
+    typer.echo(f"{table.source}: known until {table.known_until.isoformat()}")
+
+
+@base_rate_app.command("add")
+def base_rate_add(
+    valid_from: Annotated[str, typer.Argument(help="First day of the rate: 1 January or 1 July, YYYY-MM-DD.")],
+    rate: Annotated[str, typer.Argument(help="The rate in percent a year as the Bundesbank published it, e.g. 1.27 or -0.88.")],
+) -> None:
+    """Add the Bundesbank's base rate for a half-year to the table in SETTLE_GATEWAY_BASE_RATES (created from the
+    shipped table the first time). The gateway reads the file again on its next pass."""
+    from decimal import InvalidOperation
+
+    from gateway.receivables.interest import add_base_rate
+    from gateway.settings import load_settings
+
+    path = load_settings().base_rates
+    if path is None:
+        raise ValidationError(
+            "base rates: set SETTLE_GATEWAY_BASE_RATES to the file the gateway should read (e.g. .settle/base_rates.csv); "
+            "this command writes the new rate there, starting from the shipped table"
+        )
+    try:
+        day, value = date.fromisoformat(valid_from), Decimal(rate)
+    except (ValueError, InvalidOperation):
+        raise ValidationError(f"base rate: {valid_from!r} {rate!r} is not a date (YYYY-MM-DD) and a percentage") from None
+    table = add_base_rate(Path(path), day, value)
+    typer.echo(f"{path}: {day.isoformat()} {value} %; known until {table.known_until.isoformat()}")

@@ -158,8 +158,8 @@ def open_amounts(session: Session, chain_id: int, items: Mapping[tuple[str, int]
     booked: dict[str, int] = {}
     written: dict[str, int] = {}
     for chunk in _chunks(wanted):
-        booked.update(booking._booked(session, chunk))
-        written.update(booking._written_off(session, chunk))
+        booked.update(booking.booked_amounts(session, chunk))
+        written.update(booking.written_off_amounts(session, chunk))
     for key in fiat_keys:
         amount = result[key]
         item_id = openitems.item_id(*key)

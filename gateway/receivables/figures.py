@@ -142,7 +142,7 @@ def figures(
 
     billed_rows = _billed(session, who, start, as_of, agreement, chain_id, role)
     keys = [r[0] for r in billed_rows]
-    written = booking._written_off(session, keys) if keys else {}
+    written = booking.written_off_amounts(session, keys) if keys else {}
     paid_on = _paid_days(session, who, agreement, chain_id, role, as_of)
 
     sales: dict[str, list[int]] = defaultdict(lambda: [0] * len(spans))

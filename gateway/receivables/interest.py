@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -32,6 +33,8 @@ __all__ = [
     "MARGIN_B2B",
     "BaseRateTable",
     "InterestError",
+    "add_base_rate",
+    "base_rates",
     "default_interest",
     "flat_fee",
     "load_base_rates",
@@ -120,6 +123,41 @@ def load_base_rates(path: Path | None = None) -> BaseRateTable:
             raise InterestError(f"base rates: cannot read {path}: {exc.strerror}") from None
     text = resources.files("gateway.receivables").joinpath("data/base_rates.csv").read_text(encoding="utf-8")
     return _parse(text, "built-in base-rate table")
+
+
+def base_rates(path: Path | None) -> BaseRateTable:
+    """:func:`load_base_rates` for a running gateway: read again only when the file changes (``base-rate add`` while
+    the gateway runs is seen on its next pass)."""
+    stamp = path.stat().st_mtime_ns if path is not None and path.exists() else None
+    return _cached(path, stamp)
+
+
+@lru_cache(maxsize=8)
+def _cached(path: Path | None, _stamp: int | None) -> BaseRateTable:
+    return load_base_rates(path)
+
+
+def add_base_rate(path: Path, valid_from: date, rate: Decimal) -> BaseRateTable:
+    """Add (or confirm) the base rate valid from ``valid_from`` to the table at ``path`` — created from the shipped
+    table when missing — and return the table. A rate for a day already in the table must be the same."""
+    table = load_base_rates(path) if path.exists() else load_base_rates()
+    known = dict(table.entries)
+    if valid_from in known:
+        if known[valid_from] != rate:
+            raise InterestError(f"base rate from {valid_from}: the table has {known[valid_from]} %, not {rate} %")
+        return table
+    entries = sorted([*table.entries, (valid_from, rate)])
+    if entries[-1][0] != valid_from:
+        raise InterestError(f"base rate from {valid_from}: the table already goes on to {entries[-1][0]}; add rates in order")
+    text = "# Basiszinssatz nach § 247 BGB (valid from; percent a year)\nvalid_from,rate\n" + "".join(
+        f"{start.isoformat()},{value}\n" for start, value in entries
+    )
+    checked = _parse(text, str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)
+    return checked
 
 
 def _days_in_year(year: int) -> int:

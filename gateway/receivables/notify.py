@@ -15,6 +15,7 @@ from gateway.database import unit_of_work
 from gateway.invoicing.store import DocumentStore
 from gateway.models import Notice
 from gateway.receivables.ahead import ahead_of_trouble
+from gateway.receivables.interest import InterestError, base_rates
 from gateway.receivables.mail import Mailer
 from gateway.receivables.notices import Backoff, prepare_notices, send_notices
 from gateway.workers import Pass, Worker
@@ -51,9 +52,14 @@ def _notices(gw: Gateway) -> Pass:
     chain = _chain(gw, problems)
     now = _now(gw, chain)
     store = DocumentStore(settings.resolved_invoice_dir())
+    try:
+        table = base_rates(settings.base_rates)
+    except InterestError as exc:
+        problems.append(f"base rates: {exc}")
+        table = None
     with unit_of_work(gw.factory, gw.worker) as session:
         ahead = ahead_of_trouble(session, now=now, chain=chain)
-        prepared = prepare_notices(session, now=now, store=store, language=settings.invoice_language)
+        prepared = prepare_notices(session, now=now, store=store, language=settings.invoice_language, table=table)
         lines += [f"event {key}" for key in ahead.recorded]
         problems += [f"notices ahead of trouble: {note}" for note in ahead.notes]
         for notice in prepared:

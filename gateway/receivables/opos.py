@@ -5,8 +5,8 @@ balance (an over-payment the payer has with the payee, as a separate row with a 
 is what the reconciliation books say (:mod:`gateway.reconciliation.booking`, read only here): the read model's open
 amount (``amount - paid`` unless paid or written off on-chain), capped by what the gateway booked and the chain does
 not show yet — the payment instruction's open amount when the settlement has one, else the billed amount less the
-payments the gateway allocated (``booking._booked``) — less short payments written off by policy
-(``booking._written_off``). A settlement the gateway has a payment instruction for but the read model does not show
+payments the gateway allocated (``booking.booked_amounts``) — less short payments written off by policy
+(``booking.written_off_amounts``). A settlement the gateway has a payment instruction for but the read model does not show
 yet is an open item too, at the instruction's open amount. The disputed part stays in the open amount and is shown
 beside it (``disputed``); ``expected`` is what the payee may expect without the dispute (what the matching engine's
 ``payable_items`` offers a credit).
@@ -297,9 +297,9 @@ def _settlement_items(
     # definitions, asked only for the items that have allocations at all (one indexed query finds them).
     allocated = _allocated(session, who, role, agreement, chain_id)
     loose = [i for i, r in zip(ids, rows, strict=True) if r[9] is None and i in allocated]  # r[9]: no instruction
-    booked = booking._booked(session, loose) if loose else {}
+    booked = booking.booked_amounts(session, loose) if loose else {}
     touched = [i for i in ids if i in allocated]
-    written = booking._written_off(session, touched) if touched else {}
+    written = booking.written_off_amounts(session, touched) if touched else {}
     items = []
     for key, (agreement_id, period, amount, paid, disputed, due_at, seen_at, number, issued, instructed, level, fee, hold) in zip(
         ids, rows, strict=True
@@ -422,7 +422,7 @@ def _instruction_items(
     ids = [item_id(r[1], r[2]) for r in rows]
     allocated = _allocated(session, who, role, agreement, chain_id) if rows else set()
     touched = [i for i in ids if i in allocated]
-    written = booking._written_off(session, touched) if touched else {}
+    written = booking.written_off_amounts(session, touched) if touched else {}
     items = []
     for key, r in zip(ids, rows, strict=True):
         chain, address, period, amount, paid, returned, currency, digits, due, created, payer, payee, level, fee, hold = r

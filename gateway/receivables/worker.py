@@ -6,13 +6,11 @@ transactions run again at the end of the round)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gateway.database import unit_of_work
 from gateway.receivables.dunning import run_dunning
-from gateway.receivables.interest import BaseRateTable, load_base_rates
+from gateway.receivables.interest import base_rates
 from gateway.receivables.policy import SpecPolicies, spec_policies
 from gateway.workers import Pass, Worker
 
@@ -20,15 +18,10 @@ if TYPE_CHECKING:
     from gateway.service import Gateway
 
 
-@lru_cache(maxsize=4)
-def _rates(path: Path | None) -> BaseRateTable:
-    return load_base_rates(path)
-
-
 def _dunning(gw: Gateway, *, from_spec: SpecPolicies | None = None) -> Pass:
     today = gw.today()
     now = datetime.fromtimestamp(gw.chain_time(), UTC) if gw.settings.clock == "chain" else datetime.now(UTC)
-    rates = _rates(getattr(gw.settings, "base_rates", None))  # a base-rate file setting, once the gateway has one
+    rates = base_rates(gw.settings.base_rates)
     with unit_of_work(gw.factory, gw.worker) as session:
         result = run_dunning(
             session, gw.chain.chain_id, today=today, now=now, rates=rates, from_spec=from_spec or spec_policies(), actor=gw.worker

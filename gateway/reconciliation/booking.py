@@ -73,9 +73,11 @@ __all__ = [
     "anchor_of",
     "ReconcileResult",
     "book_decision",
+    "booked_amounts",
     "line_of",
     "payable_items",
     "reconcile",
+    "written_off_amounts",
 ]
 
 CONFIRM_KIND = "confirm_payment"
@@ -152,7 +154,8 @@ def line_of(row: StatementLine) -> BankLine:
 # -- open items --------------------------------------------------------------------------------------------------------
 
 
-def _written_off(session: Session, item_ids: Iterable[str]) -> dict[str, int]:
+def written_off_amounts(session: Session, item_ids: Iterable[str]) -> dict[str, int]:
+    """Short payments written off by policy on each item (the chain keeps them open), in minor units."""
     ids = list(item_ids)
     if not ids:
         return {}
@@ -164,7 +167,7 @@ def _written_off(session: Session, item_ids: Iterable[str]) -> dict[str, int]:
     return {item_id: int(total) for item_id, total in rows}
 
 
-def _booked(session: Session, item_ids: Iterable[str]) -> dict[str, int]:
+def booked_amounts(session: Session, item_ids: Iterable[str]) -> dict[str, int]:
     """What this gateway booked as paid on each item (payments less returns), whether the chain shows it yet or not."""
     ids = list(item_ids)
     if not ids:
@@ -206,10 +209,10 @@ def payable_items(session: Session, chain_id: int | None, payee: str | None) -> 
     extra = [i for key, i in instructions.items() if key not in seen and i.open_amount > 0]
     if extra:
         items += _instruction_items(session, extra, payee)
-    written = _written_off(session, [item.item_id for item in items])
+    written = written_off_amounts(session, [item.item_id for item in items])
     # Paid outside any instruction (no payment method): what this gateway booked and the chain may not show yet.
     loose = [item.item_id for item in items if item.item_id not in instructions]
-    booked, billed = _booked(session, loose), _billed(session, loose)
+    booked, billed = booked_amounts(session, loose), _billed(session, loose)
     result = []
     for item in items:
         amount = item.amount
@@ -566,8 +569,8 @@ def _open_now(session: Session, target: _Target) -> int:
     if target.instruction is not None:
         amount = target.instruction.open_amount if amount is None else min(amount, target.instruction.open_amount)
     elif target.settlement is not None and amount is not None:
-        amount = min(amount, target.settlement.amount - _booked(session, [target.item_id]).get(target.item_id, 0))
-    written = _written_off(session, [target.item_id]).get(target.item_id, 0)
+        amount = min(amount, target.settlement.amount - booked_amounts(session, [target.item_id]).get(target.item_id, 0))
+    written = written_off_amounts(session, [target.item_id]).get(target.item_id, 0)
     return max((amount or 0) - written, 0)
 
 

@@ -82,3 +82,37 @@ def test_an_own_table_extends_the_shipped_one(tmp_path: Path) -> None:
     path.write_text("# mine\nvalid_from,rate\n2026-01-01,1.27\n2026-07-01,1.02\n")
     table = load_base_rates(path)
     assert table.known_until == date(2026, 12, 31) and table.rate_on(date(2026, 8, 1)) == Decimal("1.02")
+
+
+def test_adding_the_next_rate_extends_a_copy_of_the_shipped_table(tmp_path: Path) -> None:
+    from gateway.receivables.interest import add_base_rate, base_rates
+
+    path = tmp_path / "rates.csv"
+    table = add_base_rate(path, date(2026, 7, 1), Decimal("1.02"))
+    assert table.entries[:-1] == TABLE.entries and table.known_until == date(2026, 12, 31)
+    assert base_rates(path).rate_on(date(2026, 9, 1)) == Decimal("1.02")
+    # from then on interest reaches into the second half of 2026: 100.00 for July 2026 at 10.02 % → 85.1 → 85 cents
+    assert default_interest(10_000, date(2026, 6, 30), date(2026, 7, 31), table=base_rates(path)) == 85
+    assert add_base_rate(path, date(2026, 7, 1), Decimal("1.02")) == table  # the same rate again changes nothing
+    with pytest.raises(InterestError, match="the table has 1.02 %, not 1.5 %"):
+        add_base_rate(path, date(2026, 7, 1), Decimal("1.5"))
+    with pytest.raises(InterestError, match="add rates in order"):
+        add_base_rate(path, date(2026, 1, 1).replace(year=2019), Decimal("-0.88"))
+
+
+def test_the_base_rate_commands(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SETTLE_GATEWAY_BASE_RATES": str(tmp_path / "rates.csv")}
+    added = subprocess.run([sys.executable, "-m", "settle", "receivables", "base-rate", "add", "2026-07-01", "1.02"], env=env,
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    assert "known until 2026-12-31" in added.stdout
+    listed = subprocess.run([sys.executable, "-m", "settle", "receivables", "base-rate", "list"], env=env, capture_output=True, text=True)
+    assert "2026-07-01    1.02 %" in listed.stdout and listed.stdout.strip().endswith("known until 2026-12-31")
+    env.pop("SETTLE_GATEWAY_BASE_RATES")
+    refused = subprocess.run([sys.executable, "-m", "settle", "receivables", "base-rate", "add", "2026-07-01", "1.02"], env=env,
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert refused.returncode != 0 and "set SETTLE_GATEWAY_BASE_RATES" in refused.stderr
