@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, cast
@@ -46,6 +46,7 @@ from gateway.models import (
     DunningItem,
     HistoryRecord,
     InstructionState,
+    IssuedInvoice,
     LineAllocation,
     LineState,
     OutboxItem,
@@ -273,6 +274,19 @@ def run_dunning(
         items[(address_of[agreement_id], int(period))] = _Item(
             agreement_id, int(period), int(amount), int(paid), int(disputed or 0), due_at.date(), status
         )
+    # A period settled (and invoiced) after its due date — a keeper that ran late — is due from the invoice's issue
+    # date: the payer cannot be in default on a bill it could not have had (§ 286 (3) BGB), so no level is reached and
+    # no interest runs before.
+    if items:
+        issued = session.execute(
+            select(IssuedInvoice.agreement, IssuedInvoice.period, IssuedInvoice.issue_date).where(
+                IssuedInvoice.chain_id == chain_id, IssuedInvoice.kind == "settlement"
+            )
+        ).all()
+        for address, period, issue_date in issued:
+            item = items.get((address, int(period)))
+            if item is not None and issue_date > item.due:
+                items[(address, int(period))] = replace(item, due=issue_date)
     dunned = {
         (row.agreement, int(row.period)): row
         for row in session.execute(

@@ -174,6 +174,47 @@ def test_service_status_follows_the_worst_item_and_lifts_when_paid(db: Database)
     assert run(db, DUE + timedelta(days=51)).stopped == []  # once
 
 
+def test_a_period_invoiced_after_its_due_date_is_due_from_the_invoice(db: Database) -> None:
+    """A keeper that settled late: the invoice is issued 30 days after the contractual due date. Nothing is dunned and
+    no interest runs before the payer could have had the bill; then the levels count from the invoice's date."""
+    from gateway.models import IssuedInvoice
+
+    issued = DUE + timedelta(days=30)
+    with db.session() as session:
+        settlement(session, agreement(session), 0, 100_000)
+        session.add(
+            IssuedInvoice(
+                number="RE-2025-000001",
+                issuer=PAYEE,
+                buyer=PAYER,
+                series_scope="2025",
+                seq=1,
+                chain_id=CHAIN,
+                agreement=A1,
+                period=0,
+                type_code="380",
+                source_key="settlement:x",
+                kind="settlement",
+                issue_date=issued,
+                due_date=DUE,
+                currency="EUR",
+                net=100_000,
+                vat=0,
+                gross=100_000,
+                vat_category="O",
+                vat_rate=0,
+                document_hash="0x" + "01" * 32,
+                number_hash="0x" + "02" * 32,
+                anchor_state="off",
+            )  # fmt: skip
+        )
+    assert run(db, issued + timedelta(days=6)).levels == []
+    assert run(db, issued + timedelta(days=7)).levels == [(A1, 0, 1)]
+    assert run(db, issued + timedelta(days=21)).levels == [(A1, 0, 2)]
+    [_, fee_level] = (e.payload for e in events(db, "dunning.level_reached"))
+    assert fee_level["interest"] == default_interest(100_000, issued, issued + timedelta(days=21), table=RATES)
+
+
 def test_partial_payment_keeps_dunning_on_the_rest(db: Database) -> None:
     with db.session() as session:
         settlement(session, agreement(session), 0, 100_000)
