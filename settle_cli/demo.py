@@ -16,8 +16,13 @@
    without any reference, one of them explained by a remittance advice PDF it sends;
 8. the gateway reads the advice and the statements: the matching engine splits the collective transfer by the
    advice, finds the payer of the other by its IBAN, confirms every period on-chain and reports the return; five
-   days later the returned debit is presented again (``…R1``), booked and confirmed; then the demo prints what both
-   parties see (``settle status``) and where every file is.
+   days later the returned debit is presented again (``…R1``), booked and confirmed;
+9. the licence's third year is paid late: on the default dunning policy's days the gateway sends a reminder, a first
+   notice with the 40 EUR flat fee and default interest, then a second notice and restricts the service on-chain
+   (``setServiceStatus``), each letter e-mailed as a PDF through a real SMTP server on loopback; both parties' open
+   items show the same row; the payer's transfer arrives and the same pass lifts the restriction; the figures (DSO,
+   days to pay, collection rate) follow; then the demo prints what both parties see (``settle status``) and where
+   every file is.
 
 Everything goes into a fresh folder (``./settle-demo-<time>`` unless ``--output`` names one); the chain is
 stopped at the end, also on Ctrl-C or an error.
@@ -63,6 +68,11 @@ TRANSFERS_ON = date(2026, 3, 18)
 REPRESENT_DAYS = 5
 #: When the demo comes back: past the re-presentation's waiting days.
 REPRESENT_AT = int(datetime(2026, 3, 23, 9, 0, tzinfo=UTC).timestamp())
+#: The licence's third year (due 31 March 2026) is paid late: the days the gateway runs while it is open — 7, 21 and 35
+#: days after the due date, the default policy's reminder, first dunning notice (fee and interest) and restriction —
+#: and the day the payer's transfer arrives.
+DUNNING_DAYS = (date(2026, 4, 7), date(2026, 4, 21), date(2026, 5, 5))
+LATE_PAYMENT_ON = date(2026, 5, 6)
 #: The record of the sample export the ERP withdraws (a repeat of ERP-00005's count, sent again by mistake).
 VOIDED_RECORD = "ERP-00012"
 VOID_REASON = "sent twice by the ERP: a repeat of ERP-00005's count"
@@ -176,6 +186,11 @@ class DemoResult:
     represented_end_to_end_id: str = ""
     transfers: list[str] = field(default_factory=list)
     advice: Path | None = None
+    #: The late payment: the e-mails the loopback SMTP server received (recipient, subject, attachment names), the
+    #: licence's service status on-chain after each pass, and the bank reference of the payment.
+    mails: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
+    service_statuses: list[tuple[str, str]] = field(default_factory=list)
+    late_payment: str = ""
     #: The withdrawn record and its quantity, and the amount January of the API plan was billed and agreed at.
     voided_record: str = ""
     voided_quantity: int = 0
@@ -329,7 +344,7 @@ def run_demo(
         raise ConfigError(f"{folder} exists and is not empty: the demo writes into a fresh folder (choose another --output)")
     folder.mkdir(parents=True, exist_ok=True)
     result = DemoResult(folder=folder)
-    progress = Progress(16, say)
+    progress = Progress(18, say)
     progress.step("building the contracts (cached when unchanged)")
     build = compiler.build(progress=progress.detail)
     if not build.compiled:
@@ -451,7 +466,10 @@ def _flow(result: DemoResult, examples: Path, progress: Progress, show_status: b
         held.close()
     progress.step("the API plan's payer disputes part of January; both parties agree on an amount")
     _dispute(result, chain, progress)
-    gateway = _gateway(result, chain)
+    mail = _MailSink.start()
+    # From here on the keeper rests: the demo follows the settlements of March to their payment over the next two
+    # months, which would otherwise be settled (and then paid) in the same way.
+    gateway = _gateway(result, chain, disabled=frozenset({"keeper"}), smtp_port=mail.port)
     try:
         progress.step("the gateway builds the SEPA payment files and hands them to the bank")
         _run_gateway(gateway, progress)
@@ -471,10 +489,16 @@ def _flow(result: DemoResult, examples: Path, progress: Progress, show_status: b
         progress.step(f"{REPRESENT_DAYS} days later: the returned debit is presented again, booked by the bank and confirmed")
         _represent(result, gateway, dev, simulator, progress)
         _summary(result, gateway, chain, progress, say)
+
+        progress.step("the licence's third year is paid late: reminder, fee and interest, restriction on-chain, payment, lifted")
+        _late_payment(result, gateway, chain, dev, simulator, mail, progress)
+        progress.step("the licence's receivables figures after the payment, the same for both parties: DSO, days to pay")
+        _receivables(result, gateway, progress)
         progress.step("invoices: XRechnung (UBL, CII) and ZUGFeRD PDF per settlement, a credit note for the dispute; DATEV export")
         _invoices(result, gateway, progress)
     finally:
         gateway.close()
+        mail.stop()
 
     # -- what both parties see -----------------------------------------------------------------------------------------
     progress.step("what both parties see: settle status, read from the chain alone")
@@ -646,7 +670,7 @@ def _dispute(result: DemoResult, chain: Any, progress: Progress) -> None:
     progress.detail("dispute records: deployments/disputes/; the gateway kept both texts (GET /v1/disputes)")
 
 
-def _gateway(result: DemoResult, chain: Any, disabled: frozenset[str] = frozenset()) -> Any:
+def _gateway(result: DemoResult, chain: Any, disabled: frozenset[str] = frozenset(), smtp_port: int | None = None) -> Any:
     from gateway.service import Gateway
     from gateway.settings import GatewaySettings
 
@@ -670,6 +694,10 @@ def _gateway(result: DemoResult, chain: Any, disabled: frozenset[str] = frozense
         invoice_dir=folder / "invoices" / "store",
         advice_inbox=folder / "advices",
         reconcile_represent_days=REPRESENT_DAYS,
+        smtp_host="127.0.0.1" if smtp_port else "",
+        smtp_port=smtp_port or 587,
+        smtp_starttls=False,
+        smtp_from="billing@settle-demo.example",
     )
     return Gateway(settings, chain=chain)
 
@@ -736,10 +764,7 @@ def _bank(result: DemoResult, gateway: Any, progress: Progress) -> Any:
     result.advice = result.folder / "advices" / f"zahlungsavis-{TRANSFERS_ON.isoformat()}.pdf"
     result.advice.parent.mkdir(parents=True, exist_ok=True)
     result.advice.write_bytes(advice)
-    transfers = [
-        (sum(int(i.gross) for i in advised), "Lizenzgebuehren lt. Zahlungsavis"),
-        (int(years[2].gross), f"{payer.legal_name} Lizenz"),
-    ]
+    transfers = [(sum(int(i.gross) for i in advised), "Lizenzgebuehren lt. Zahlungsavis")]
     for amount, text in transfers:
         result.transfers.append(
             simulator.incoming_transfer(
@@ -764,7 +789,7 @@ def _bank(result: DemoResult, gateway: Any, progress: Progress) -> Any:
         progress.detail(f"{payer.legal_name} transfers {format_minor(amount, 2, 'EUR')} on its own, text {text!r} ({reference})")
     progress.detail(
         f"its remittance advice {_rel(result.advice, result.folder)} names {' and '.join(i.number for i in advised)} "
-        f"({format_minor(transfers[0][0], 2, 'EUR')})"
+        f"({format_minor(transfers[0][0], 2, 'EUR')}); the third year ({years[2].number}, due {years[2].due_date}) stays open"
     )
     return simulator
 
@@ -794,6 +819,172 @@ def _matches(result: DemoResult, gateway: Any, progress: Progress) -> None:
                 f"advice {advice.file_name} ({advice.text_source} layer): "
                 + (f"explains {linked.bank_reference}" if linked is not None else "not linked to a line yet")
             )
+
+
+class _MailSink:
+    """A real SMTP server on loopback (aiosmtpd) for the gateway's notices: what it received, to print and check."""
+
+    def __init__(self, controller: Any, port: int) -> None:
+        self.controller, self.port = controller, port
+        self.messages: list[Any] = []
+
+    @classmethod
+    def start(cls) -> _MailSink:
+        from aiosmtpd.controller import Controller
+
+        from settle.node import free_port
+
+        port = free_port()
+        sink = cls(None, port)
+
+        class Handler:
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+                from email import message_from_bytes, policy
+
+                sink.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+                return "250 OK"
+
+        sink.controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+        sink.controller.start()
+        return sink
+
+    def take(self) -> list[tuple[str, str, tuple[str, ...]]]:
+        taken = [
+            (str(m["To"]), str(m["Subject"]), tuple(part.get_filename() or "" for part in m.iter_attachments())) for m in self.messages
+        ]
+        self.messages.clear()
+        return taken
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+def _service_status(chain: Any, address: str) -> str:
+    from settle.chaintypes import ServiceStatus
+
+    return ServiceStatus(chain.call(chain.contract("IBillingAgreement", address).functions.serviceStatus())).name.lower()
+
+
+def _late_payment(result: DemoResult, gateway: Any, chain: Any, dev: Any, simulator: Any, mail: _MailSink, progress: Progress) -> None:
+    """The third licence year stays unpaid: the gateway's passes on the default policy's days (reminder, notice with
+    fee and interest, restriction on-chain) and e-mails each letter; then the payer's transfer arrives and the
+    restriction is lifted in the same pass."""
+    from sqlalchemy import select
+
+    from gateway.models import DomainEvent, Party
+    from settle.money import format_minor
+
+    licence = result.agreements["licence"]
+    seen = 0
+
+    def run(day: date) -> None:
+        nonlocal seen
+        dev.advance_to(int(datetime(day.year, day.month, day.day, 9, 0, tzinfo=UTC).timestamp()))
+        progress.detail(f"{day.isoformat()}:")
+        _run_gateway(gateway, progress)
+        with gateway.factory() as session:
+            for event in session.scalars(select(DomainEvent).where(DomainEvent.id > seen).order_by(DomainEvent.id)):
+                seen = event.id
+                if event.kind.startswith(("dunning.", "service.")):
+                    payload = event.payload
+                    extra = ""
+                    if event.kind == "dunning.level_reached":
+                        extra = f" level {payload.get('level')} ({payload.get('name')}): fee {format_minor(payload.get('fee') or 0, 2)}"
+                        extra += f", interest {format_minor(payload['interest'], 2)}" if payload.get("interest") is not None else ""
+                    progress.detail(f"    event {event.kind} period {event.period}{extra}")
+        for to, subject, files in mail.take():
+            result.mails.append((to, subject, files))
+            progress.detail(f"    e-mail to {to}: {subject!r}" + (f" with {', '.join(files)}" if files else ""))
+        status = _service_status(chain, licence.address)
+        result.service_statuses.append((day.isoformat(), status))
+        progress.detail(f"    {licence.name}: service status on-chain {status}")
+
+    for day in DUNNING_DAYS:
+        run(day)
+    _opos(result, gateway, progress, DUNNING_DAYS[-1])
+    with gateway.factory() as session:
+        parties = {p.chain_address: p for p in session.scalars(select(Party))}
+        payer, payee = parties[licence.payer.lower()], parties[licence.payee.lower()]
+        (payer_name, payer_iban), (payee_name, payee_iban) = ((p.legal_name, p.accounts[0].iban) for p in (payer, payee))
+        third = _licence_year(session, licence.address, 2)
+    result.late_payment = simulator.incoming_transfer(
+        creditor_iban=payee_iban,
+        creditor_name=payee_name,
+        debtor_iban=payer_iban,
+        debtor_name=payer_name,
+        amount=third,
+        day=LATE_PAYMENT_ON,
+        remittance=f"{payer_name} Lizenz 3. Jahr",
+    )
+    simulator.run()
+    progress.detail(f"{payer_name} pays {format_minor(third, 2, 'EUR')} on {LATE_PAYMENT_ON} ({result.late_payment})")
+    run(LATE_PAYMENT_ON)
+
+
+def _licence_year(session: Any, address: str, period: int) -> int:
+    from sqlalchemy import select
+
+    from gateway.models import Agreement, Settlement
+
+    return int(
+        session.scalar(
+            select(Settlement.amount)
+            .join(Agreement, Agreement.id == Settlement.agreement_id)
+            .where(Agreement.address == address.lower(), Settlement.period == period)
+        )
+    )
+
+
+def _opos(result: DemoResult, gateway: Any, progress: Progress, as_of: date) -> None:
+    """The licence's open items as its payer and its payee see them: the same rows."""
+    from sqlalchemy import select
+
+    from gateway.models import Party
+    from gateway.receivables.opos import opos
+    from settle.money import format_minor
+
+    licence = result.agreements["licence"]
+    with gateway.factory() as session:
+        names = {p.chain_address: p.legal_name for p in session.scalars(select(Party))}
+        for role, party in (("payer", licence.payer.lower()), ("payee", licence.payee.lower())):
+            listed = opos(session, party, as_of=as_of, agreement=licence.address.lower())
+            progress.detail(f"open items of {names.get(party, party)} ({role}) on {as_of}:")
+            for item in listed.items:
+                progress.detail(
+                    f"    {item.invoice_number or item.item_id} due {item.due_date}: {format_minor(item.open, item.digits, item.currency)} "
+                    f"open, {item.days_overdue} days overdue ({item.bucket}), {item.status}, dunning level {item.dunning_level}, "
+                    f"fee {format_minor(item.dunning_fee, item.digits)}"
+                )
+
+
+def _receivables(result: DemoResult, gateway: Any, progress: Progress) -> None:
+    """Open items, aging and DSO of the licence's payer and payee: the same rows and figures for both."""
+    from sqlalchemy import select
+
+    from gateway.models import Party
+    from gateway.receivables.figures import figures
+    from gateway.receivables.opos import aging, opos
+    from settle.money import format_minor
+
+    licence = result.agreements["licence"]
+    with gateway.factory() as session:
+        names = {p.chain_address: p.legal_name for p in session.scalars(select(Party))}
+        for role, party in (("payer", licence.payer.lower()), ("payee", licence.payee.lower())):
+            listed = opos(session, party, as_of=LATE_PAYMENT_ON, agreement=licence.address.lower())
+            open_total = sum(item.open for item in listed.items if item.kind == "settlement")
+            overdue = [r.overdue for r in aging(listed.items)]
+            shown = figures(session, party, as_of=LATE_PAYMENT_ON, months=3, agreement=licence.address.lower(), items=listed)
+            for figure in shown:
+                paid_in = f"{figure.avg_days_to_pay} days" if figure.avg_days_to_pay is not None else "-"
+                late = f"{figure.avg_days_late} days late" if figure.avg_days_late is not None else "-"
+                rate = f"{figure.collection_rate * 100:.1f} %" if figure.collection_rate is not None else "-"
+                progress.detail(
+                    f"{names.get(party, party)} ({role}): {len(listed.items)} open item(s), {format_minor(open_total, 2, 'EUR')} open, "
+                    f"{format_minor(sum(overdue), 2, 'EUR')} overdue; DSO {figure.dso_days} days, paid after {paid_in} on average "
+                    f"({late}), collection rate {rate}"
+                )
+            if not shown:
+                progress.detail(f"{names.get(party, party)} ({role}): nothing billed in the last 3 months")
 
 
 def _represent(result: DemoResult, gateway: Any, dev: Any, simulator: Any, progress: Progress) -> None:

@@ -5,8 +5,10 @@ Per open item (one settlement of one period, fiat or token), on the banking date
 
 * nothing before or on the due date; the level is the last one whose ``days`` after the due date have passed;
 * paused — it stays at its level and counts for no restriction — while it is disputed on-chain (status disputed or
-  a disputed part), while a statement line suggested for it waits in the review queue, and while the payee's
-  grace (``hold_until``, that day included) runs;
+  a disputed part), while a statement line suggested for it waits in the review queue, while its direct debit is
+  being collected (an instruction pending, in a file or sent — a re-presentation after AM04 too: the payee is about
+  to have the money, a reminder would ask the payer for what it is already paying), and while the payee's grace
+  (``hold_until``, that day included) runs;
 * reaching a level records ``DunningItem.level`` / ``level_at`` once, charges the flat fee once per claim (the first
   time a reached level carries ``fee``) and records ``dunning.level_reached`` (level, name, actions, open amount,
   fee, default interest to date). An item that jumps levels (after a hold, or a gateway that was down) gets one
@@ -52,6 +54,7 @@ from gateway.models import (
     OutboxItem,
     OutboxState,
     PaymentInstruction,
+    PaymentMethodKind,
     Settlement,
     StatementLine,
 )
@@ -172,6 +175,17 @@ def open_amounts(session: Session, chain_id: int, items: Mapping[tuple[str, int]
         amount -= written.get(item_id, 0)
         result[key] = max(amount, 0)
     return result
+
+
+def _collecting(session: Session) -> set[str]:
+    """Items whose direct debit is on its way: pending, in a file or sent to the bank."""
+    rows = session.execute(
+        select(PaymentInstruction.agreement, PaymentInstruction.period).where(
+            PaymentInstruction.method == PaymentMethodKind.SEPA_DIRECT_DEBIT,
+            PaymentInstruction.state.in_((InstructionState.PENDING, InstructionState.IN_FILE, InstructionState.SENT)),
+        )
+    ).all()
+    return {f"{agreement}:{int(period)}" for agreement, period in rows}
 
 
 def _in_review(session: Session) -> set[str]:
@@ -302,7 +316,7 @@ def run_dunning(
         )
     }
     open_now = open_amounts(session, chain_id, items, fiat)
-    review = _in_review(session) if items else set()
+    review = (_in_review(session) | _collecting(session)) if items else set()
     policies, problems = ensure_assignments(session, chain_id, {a for a, _ in items} | set(by_address), from_spec=from_spec)
     result.problems += problems
 

@@ -107,7 +107,8 @@ def _check(result: DemoResult) -> None:
     # the anchor of the re-presentation is its own end-to-end id: both parties' statements show it
     anchors = {e["bankRefHash"] for e in confirmed if e["period"] == 1}
     assert len(anchors) == 2
-    # the licence: three years, paid by two transfers without references (one split by the remittance advice),
+    # the licence: three years, paid by two transfers without references (one split by the remittance advice, one
+    # for the third year paid late),
     # each year confirmed once
     assert all(settlement(licence, p)[:2] == (1_200_000, 1_200_000) and settlement(licence, p)[3] == PAID for p in (0, 1, 2))
     assert sorted(e["period"] for e in events(licence, "PaymentConfirmed")) == [0, 1, 2]
@@ -129,12 +130,14 @@ def _check(result: DemoResult) -> None:
     [represented] = list(iso20022.children(again[0], "DrctDbtTxInf"))
     assert iso20022.text(represented, "PmtId/EndToEndId") == result.represented_end_to_end_id
     statements = sorted((folder / "bank" / "inbox" / "processed").glob("camt053_*.xml"))
-    assert len(statements) == 7 and not list((folder / "bank" / "inbox").glob("*.xml"))
+    assert len(statements) == 8 and not list((folder / "bank" / "inbox").glob("*.xml"))
     collective = [s for s in statements if b"<NbOfTxs>2</NbOfTxs>" in s.read_bytes()]
     assert len(collective) == 1
     # the licence payer's transfers carry no reference of ours: no end-to-end id, no RF, no invoice number
-    transfers = [s.read_bytes() for s in statements if any(ref.encode() in s.read_bytes() for ref in result.transfers)]
-    assert len(transfers) == 1 and b"RF" not in transfers[0].split(b"<Ntry>", 1)[1] and b"RE-2026" not in transfers[0]
+    paid = [*result.transfers, result.late_payment]
+    transfers = [s.read_bytes() for s in statements if any(ref.encode() in s.read_bytes() for ref in paid)]
+    assert len(transfers) == 2
+    assert all(b"RF" not in t.split(b"<Ntry>", 1)[1] and b"RE-2026" not in t for t in transfers)
     assert result.advice is not None and (folder / "advices" / "done" / result.advice.name).is_file()
     assert {p.name for p in (folder / "status").glob("*.json")} == {"api.json", "licence.json", "token.json"}
 
@@ -161,7 +164,10 @@ def _check(result: DemoResult) -> None:
         assert session.scalar(select(func.count()).where(StatementLine.match_state.in_((LineState.UNMATCHED, LineState.REVIEW)))) == 0
         assert session.scalar(select(func.count()).where(StatementLine.match_state == LineState.MATCHED)) == 6
         # the matching engine's work: the advised transfer split into two years, the other found by the payer's IBAN
-        advised, single = (session.scalar(select(StatementLine).where(StatementLine.bank_reference == ref)) for ref in result.transfers)
+        advised, single = (
+            session.scalar(select(StatementLine).where(StatementLine.bank_reference == ref))
+            for ref in [*result.transfers, result.late_payment]
+        )
         split = {
             (a.period, a.amount) for a in session.scalars(select(LineAllocation).where(LineAllocation.statement_line_id == advised.id))
         }
@@ -188,13 +194,38 @@ def _check(result: DemoResult) -> None:
         assert len(list((folder / "deployments" / "disputes" / str(result.chain_id)).glob("*.json"))) == 3
         sent = session.scalars(select(ChainTransaction)).all()
         # 10 settle, 7 anchors, 6 confirmations (api 0, api 1 twice, three licence years), 1 return
-        assert len(sent) == 24 and {t.state for t in sent} == {"mined"}
+        # and 2 service statuses (restricted while the third licence year was overdue, active again once paid)
+        assert len(sent) == 26 and {t.state for t in sent} == {"mined"}
         invoices = {(i.agreement, i.period, i.type_code): i for i in session.scalars(select(IssuedInvoice))}
         holds = session.scalars(select(InvoiceHold)).all()
     engine.dispose()
     gateway_address = chain.dev_accounts(10)[8].address
-    assert chain.w3.eth.get_transaction_count(gateway_address) == 24
+    assert chain.w3.eth.get_transaction_count(gateway_address) == 26
+    _check_late_payment(result, chain)
     _check_invoices(result, invoices, holds, billed)
+
+
+def _check_late_payment(result: DemoResult, chain: Chain) -> None:
+    """The third licence year paid late: a reminder, a notice with the fee and interest, the restriction on-chain, each
+    letter e-mailed through the loopback SMTP server; the payment lifts the restriction in the same pass."""
+    licence = result.agreements["licence"]
+    contract = chain.contract("IBillingAgreement", licence.address)
+    changes = [dict(e["args"]) for e in contract.events["ServiceStatusChanged"]().get_logs(from_block=0)]
+    assert [(c["previous"], c["status"]) for c in changes] == [(0, 1), (1, 0)]  # Active → Restricted → Active
+    assert chain.call(contract.functions.serviceStatus()) == 0
+    assert result.service_statuses == [
+        ("2026-04-07", "active"),
+        ("2026-04-21", "active"),
+        ("2026-05-05", "restricted"),
+        ("2026-05-06", "active"),
+    ]
+    to_payer = [(subject, files) for to, subject, files in result.mails if to == "ap@initrode.example"]
+    subjects = [subject.split(" –")[0].split(":")[0] for subject, _ in to_payer]
+    assert subjects == ["Zahlungserinnerung", "1. Mahnung", "2. Mahnung", "Leistung eingeschränkt", "Leistung wieder freigegeben"]
+    assert all(files and files[0].endswith(".pdf") for subject, files in to_payer[:3])
+    # the notice with the fee: 12,000.00 + 40.00 flat fee + default interest from 1 April (1.27 + 9 %, 21 days) = 70.91
+    assert to_payer[1][0].endswith("12.110,91 EUR")
+    assert not [m for m in result.mails if m[0] == "ap@acme.example"]  # a debit being collected again is not dunned
 
 
 def _check_invoices(result: DemoResult, invoices: dict, holds: list, billed: int) -> None:  # type: ignore[type-arg]
@@ -241,7 +272,7 @@ def test_demo_end_to_end(tmp_path):
     seen: list[DemoResult] = []
     result = run_demo(tmp_path / "demo", say=lines.append, inspect=lambda r: (seen.append(r), _check(r)), show_status=False)
     assert seen and result.seconds < 120
-    assert any(line.startswith("[16/16] files") for line in lines)
+    assert any(line.startswith("[18/18] files") for line in lines)
     assert any("auto → period 0 12000.00, period 1 12000.00" in line for line in lines)
     assert any("RE-2026-000003 credit note for RE-2026-000001" in line for line in lines)
     port = int(result.rpc_url.rsplit(":", 1)[1])
@@ -278,7 +309,7 @@ def test_demo_command_from_another_folder_and_ctrl_c(tmp_path):
         found = re.search(r"anvil at http://127\.0\.0\.1:(\d+)", line)
         if found:
             port = int(found.group(1))
-        if line.startswith("[4/16]"):
+        if line.startswith("[4/18]"):
             process.send_signal(signal.SIGINT)
             break
     _, err = process.communicate(timeout=60)
