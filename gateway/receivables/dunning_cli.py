@@ -1,6 +1,6 @@
 """``settle dunning``: which policy an agreement follows (assign, show), a payee's grace on one item (hold,
-release), and where every agreement stands (status). Reads and writes the gateway's database only: the service
-status on-chain is set by the gateway's dunning worker."""
+release), one item's history with every notice sent (history), and where every agreement stands (status). Reads
+and writes the gateway's database only: the service status on-chain is set by the gateway's dunning worker."""
 
 from __future__ import annotations
 
@@ -152,6 +152,56 @@ def release_command(item: ItemArg, chain_id: ChainOpt = None) -> None:
         chain, address = _resolve(session, ref, chain_id)
         release(session, chain, address, period, by=_actor())
     typer.echo(f"period {period} of {address} is dunned again from the next pass")
+
+
+@dunning_app.command("history")
+def history_command(item: ItemArg, chain_id: ChainOpt = None) -> None:
+    """One item's history: every event (levels reached with fee and interest, holds, stop, payments, returns) and
+    every notice sent about it (recipient, subject, Message-ID, when), oldest first."""
+    from sqlalchemy import select
+
+    from gateway.models import DomainEvent, DunningItem, HistoryRecord, Notice
+
+    ref, period = _item(item)
+    with _factory()() as session:
+        chain, address = _resolve(session, ref, chain_id)
+        rows: list[tuple[str, str]] = []
+        events = session.scalars(
+            select(DomainEvent).where(DomainEvent.agreement == address, DomainEvent.period == period).order_by(DomainEvent.id)
+        ).all()
+        for event in events:
+            payload = event.payload or {}
+            facts = ", ".join(
+                f"{key} {payload[key]}"
+                for key in ("level", "name", "fee", "interest", "amount", "reason_code")
+                if payload.get(key) is not None
+            )
+            rows.append((f"{event.occurred_at:%Y-%m-%d %H:%M}", f"{event.kind}{f': {facts}' if facts else ''}"))
+        notices = session.scalars(select(Notice).where(Notice.event_id.in_([e.id for e in events] or [-1])).order_by(Notice.id)).all()
+        for notice in notices:
+            when = notice.sent_at or notice.created_at
+            sent = f"{notice.state}" + (f", {notice.attachment_name}" if notice.attachment_name else "")
+            rows.append((f"{when:%Y-%m-%d %H:%M}", f"notice to {notice.recipient}: {notice.subject!r} ({sent}) {notice.message_id}"))
+        dunned = session.scalar(
+            select(DunningItem).where(DunningItem.chain_id == chain, DunningItem.agreement == address, DunningItem.period == period)
+        )
+        if dunned is not None:
+            changes = session.scalars(
+                select(HistoryRecord)
+                .where(HistoryRecord.entity == DunningItem.__tablename__, HistoryRecord.entity_id == dunned.id)
+                .order_by(HistoryRecord.id)
+            ).all()
+            for change in changes:
+                new = {
+                    k: v for k, v in (change.new_values or {}).items() if k in ("level", "fee", "hold_until", "hold_reason", "stop_reason")
+                }
+                if new:
+                    rows.append((f"{change.changed_at:%Y-%m-%d %H:%M}", f"{change.action} by {change.actor}: {new}"))
+    if not rows:
+        typer.echo(f"period {period} of {address}: nothing happened yet")
+        return
+    for when, what in sorted(rows, key=lambda row: row[0]):
+        typer.echo(f"{when}  {what}")
 
 
 @dunning_app.command("status")

@@ -226,6 +226,17 @@ def _check_late_payment(result: DemoResult, chain: Chain) -> None:
     # the notice with the fee: 12,000.00 + 40.00 flat fee + default interest from 1 April (1.27 + 9 %, 21 days) = 70.91
     assert to_payer[1][0].endswith("12.110,91 EUR")
     assert not [m for m in result.mails if m[0] == "ap@acme.example"]  # a debit being collected again is not dunned
+    # the item's history: every level with its fee and interest, every notice with its Message-ID, the payment, the stop
+    env = {**os.environ, "SETTLE_GATEWAY_DATABASE_URL": result.gateway_database}
+    shown = subprocess.run(
+        [sys.executable, "-m", "settle", "dunning", "history", f"{licence.address}:2"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert shown.returncode == 0, shown.stderr
+    history = shown.stdout.splitlines()
+    kinds = [line.split("  ", 1)[1].split(":")[0].split(" ")[0] for line in history]
+    assert kinds.count("dunning.level_reached") == 3 and "payment.confirmed" in kinds and "dunning.stopped" in kinds
+    assert sum("notice to ap@initrode.example" in line and "(sent" in line and "@settle.local>" in line for line in history) == 3
+    assert any("level 2, name 1st dunning, fee 4000, interest 7091" in line for line in history)
 
 
 def _check_invoices(result: DemoResult, invoices: dict, holds: list, billed: int) -> None:  # type: ignore[type-arg]
