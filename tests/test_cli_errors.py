@@ -68,7 +68,7 @@ def test_an_unreachable_database_is_one_line_naming_it_without_its_password(unre
         (("oracle", "run", "--no-submit"), "SETTLE_ORACLE_PORT", "abc", "input should be a valid integer"),
         (("oracle", "status"), "SETTLE_ORACLE_REPORT_MAX_RECORDS", "0", "input should be greater than or equal to 1"),
         (("gateway", "step"), "SETTLE_GATEWAY_PORT", "eighty", "input should be a valid integer"),
-        (("gateway", "step"), "SETTLE_GATEWAY_DISABLED", "keeper,dunning", "unknown worker(s) dunning"),
+        (("gateway", "step"), "SETTLE_GATEWAY_DISABLED", "keeper,portal", "unknown worker(s) portal"),
     ],
 )
 def test_a_malformed_setting_is_one_line_naming_the_variable_and_what_it_needs(

@@ -5,6 +5,7 @@ worker pays it, and the same round restores the service (the next period, still 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -17,7 +18,7 @@ from sqlalchemy import select
 from gateway.banking.references import creditor_reference
 from gateway.models import DomainEvent, DunningItem
 from gateway.receivables.dunning import service_reason
-from settle.chain import Chain
+from settle.chain import Chain, DevChain
 from settle.terms import VatCategory
 
 GROSS = 11_900
@@ -25,8 +26,14 @@ ACTIVE, RESTRICTED, SUSPENDED = 0, 1, 2
 
 
 @pytest.fixture(scope="module")
-def module_kit(session_chain: Chain) -> Kit:
-    return deploy(session_chain)
+def module_kit(session_chain: Chain) -> Iterator[Kit]:
+    """One factory for the module, reverted after it: the session's chain is left as it was found."""
+    dev = DevChain(session_chain)
+    before = dev.snapshot()
+    try:
+        yield deploy(session_chain)
+    finally:
+        dev.revert(before)
 
 
 def _advance_to(kit: Kit, day: date) -> None:
