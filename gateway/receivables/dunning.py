@@ -33,12 +33,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, cast
+from fractions import Fraction
+from typing import Any
 
 from eth_utils import keccak
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -58,17 +59,13 @@ from gateway.models import (
     Settlement,
     StatementLine,
 )
+from gateway.receivables.bulk import bulk_insert
 from gateway.receivables.events import record_event
-from gateway.receivables.interest import BaseRateTable, InterestError, default_interest, flat_fee
+from gateway.receivables.interest import BaseRateTable, InterestError, flat_fee, interest_factor, interest_on
 from gateway.receivables.policy import SpecPolicies, ensure_assignments
 from settle.dunning import SERVICE_STATUSES, Policy
 
 __all__ = ["OPEN_STATUSES", "SERVICE_KIND", "DunningResult", "fee_minor", "open_amounts", "run_dunning", "service_reason"]
-
-
-def _table(model: type[Any]) -> Table:
-    """The model's table, for plain executemany inserts (the ORM's bulk insert is far slower on many rows)."""
-    return cast(Table, model.__table__)
 
 
 #: The outbox kind of ``setServiceStatus`` (carried out by gateway.chain.chaintx).
@@ -197,8 +194,9 @@ def _in_review(session: Session) -> set[str]:
 
 def _history(session: Session, rows: list[tuple[int, str, dict[str, Any] | None, dict[str, Any]]], actor: str, now: datetime) -> None:
     if rows:
-        session.execute(
-            insert(_table(HistoryRecord)),
+        bulk_insert(
+            session,
+            HistoryRecord,
             [
                 {
                     "entity": DunningItem.__tablename__,
@@ -226,7 +224,7 @@ def _record_events(session: Session, events: list[dict[str, Any]]) -> int:
         return 0
     try:
         with session.begin_nested():
-            session.execute(insert(_table(DomainEvent)), new)
+            bulk_insert(session, DomainEvent, new)
     except IntegrityError:
         # another worker recorded some of them meanwhile: one by one, theirs stand
         return sum(record_event(session, **{k: v for k, v in e.items() if k != "created_at"})[1] for e in new)
@@ -272,6 +270,8 @@ def run_dunning(
     by_address = {row.address: row for row in agreements.values()}
     fiat = {row.address for row in agreements.values() if int(row.token, 16) == 0}
     items: dict[tuple[str, int], _Item] = {}
+    # The open settlements, kept to this chain's agreements here rather than by a join: without fresh statistics
+    # (a table that just grew) PostgreSQL picks a nested loop over the status index for the join, seconds per pass.
     for agreement_id, period, amount, paid, disputed, due_at, status in session.execute(
         select(
             Settlement.agreement_id,
@@ -281,10 +281,10 @@ def run_dunning(
             Settlement.disputed,
             Settlement.due_at,
             Settlement.status,
-        )
-        .join(Agreement, Agreement.id == Settlement.agreement_id)
-        .where(Agreement.chain_id == chain_id, Settlement.status.in_(OPEN_STATUSES))
+        ).where(Settlement.status.in_(OPEN_STATUSES))
     ):
+        if agreement_id not in address_of:
+            continue  # another chain's
         items[(address_of[agreement_id], int(period))] = _Item(
             agreement_id, int(period), int(amount), int(paid), int(disputed or 0), due_at.date(), status
         )
@@ -327,6 +327,19 @@ def run_dunning(
     inserted_history: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     worst: dict[str, tuple[int, str]] = {}  # agreement → (status rank, why)
+    # Per pass, computed once: what a policy says at a level (policies are shared between agreements), and the
+    # default interest on one minor unit per (due date, margin) — exact fractions, so the same as per item.
+    interest_from: dict[int, int | None] = {}
+    fee_by: dict[tuple[int, int], bool] = {}
+    status_at: dict[tuple[int, int], str] = {}
+    factors: dict[tuple[date, Decimal], Fraction | InterestError] = {}
+
+    def status_of(policy: Policy, level: int) -> str:
+        found = status_at.get((id(policy), level))
+        if found is None:
+            found = status_at[(id(policy), level)] = policy.service_status(level)
+        return found
+
     for key, item in items.items():
         agreement, period = key
         row = dunned.get(key)
@@ -355,22 +368,35 @@ def run_dunning(
         if target > level:
             meta = agreements[item.agreement_id]
             fee_now = 0
-            if policy.charges_fee_by(target) and (row is None or int(row.fee) == 0):
+            charges = fee_by.get((id(policy), target))
+            if charges is None:
+                charges = fee_by[(id(policy), target)] = policy.charges_fee_by(target)
+            if charges and (row is None or int(row.fee) == 0):
                 fee_now = fee_minor(policy, meta.currency, meta.minor_digits)
             fee_total = fee_now or (int(row.fee) if row is not None else 0)
             reached = policy.levels[target - 1]
             interest: int | None = 0
             interest_note = None
-            since = policy.interest_from()
+            if id(policy) not in interest_from:
+                interest_from[id(policy)] = policy.interest_from()
+            since = interest_from[id(policy)]
             if since is None:
                 interest_note = "the policy charges no default interest"
             elif target < since:
                 interest_note = f"default interest is charged from level {since} ({policy.levels[since - 1].name})"
             else:
-                try:
-                    interest = default_interest(amount, item.due, today, table=rates, margin=policy.interest_margin)
-                except InterestError as exc:
-                    interest, interest_note = None, str(exc)
+                # default_interest(amount, item.due, today, …): from the day after the due date to today
+                factor = factors.get((item.due, policy.interest_margin))
+                if factor is None:
+                    try:
+                        factor = interest_factor(item.due + timedelta(days=1), today, table=rates, margin=policy.interest_margin)
+                    except InterestError as exc:
+                        factor = exc
+                    factors[(item.due, policy.interest_margin)] = factor
+                if isinstance(factor, InterestError):
+                    interest, interest_note = None, str(factor)
+                else:
+                    interest = interest_on(amount, factor)
             changes: dict[str, Any] = {"level": target, "level_at": moment}
             if fee_now:
                 changes |= {"fee": fee_now, "fee_at": moment}
@@ -397,7 +423,7 @@ def run_dunning(
                 "fee_charged": bool(fee_now),
                 "interest": interest,
                 "interest_margin": str(policy.interest_margin),
-                "service_status": policy.service_status(target),
+                "service_status": status_of(policy, target),
             }
             if interest_note:
                 payload["interest_note"] = interest_note
@@ -417,7 +443,7 @@ def run_dunning(
             )
             result.levels.append((agreement, period, target))
             level = target
-        rank = SERVICE_STATUSES.index(policy.service_status(level))
+        rank = SERVICE_STATUSES.index(status_of(policy, level))
         if rank and rank > worst.get(agreement, (0, ""))[0]:
             worst[agreement] = (rank, f"period {period} at {policy.levels[level - 1].name}, {days} days overdue")
 
@@ -457,6 +483,7 @@ def run_dunning(
         )
     }
     outbox_rows: list[dict[str, Any]] = []
+    wall = datetime.now(UTC)
     for agreement, meta in by_address.items():
         rank, why = worst.get(agreement, (0, "no open item calls for a restriction"))
         target_status = SERVICE_STATUSES[rank]
@@ -478,7 +505,9 @@ def run_dunning(
                 "state": OutboxState.PENDING,
                 "attempts": 0,
                 "max_attempts": 10,
-                "available_at": datetime.now(UTC),  # the outbox runs on the wall clock, whatever the banking date
+                "available_at": wall,  # the outbox runs on the wall clock, whatever the banking date
+                "created_at": wall,
+                "updated_at": wall,
             }
         )
         kind = "service.restored" if rank == 0 else "service.restricted"
@@ -505,7 +534,7 @@ def run_dunning(
             new_row.setdefault("fee_at", None)
             new_row["created_at"] = new_row["updated_at"] = moment
         # a plain executemany (RETURNING over many rows is slow on SQLite), then the new ids by key
-        session.execute(insert(_table(DunningItem)), inserts)
+        bulk_insert(session, DunningItem, inserts)
         new_keys = {(r["agreement"], r["period"]) for r in inserts}
         ids_of = {
             (agreement, int(period)): row_id
@@ -541,7 +570,7 @@ def run_dunning(
         )
         fresh = [r for r in outbox_rows if r["idempotency_key"] not in existing]
         if fresh:
-            session.execute(insert(_table(OutboxItem)), fresh)
+            bulk_insert(session, OutboxItem, fresh)
     return result
 
 

@@ -37,6 +37,8 @@ __all__ = [
     "base_rates",
     "default_interest",
     "flat_fee",
+    "interest_factor",
+    "interest_on",
     "load_base_rates",
 ]
 
@@ -174,13 +176,28 @@ def default_interest(
     first = since or (due + timedelta(days=1))
     if until < first:
         return 0
+    return interest_on(amount, interest_factor(first, until, table=table, margin=margin))
+
+
+def interest_factor(first: date, last: date, *, table: BaseRateTable, margin: Decimal = MARGIN_B2B) -> Fraction:
+    """The exact interest on one minor unit from ``first`` to ``last`` (both included): the sum over the stretches
+    of (base rate + ``margin``) / 100 × days / days of the year, stretches with a rate at or below zero left out.
+    The same for every amount with the same days, so a pass over many items computes it once per due date
+    (:func:`interest_on`)."""
     total = Fraction(0)
-    for start, end, base in table.stretches(first, until):
+    for start, end, base in table.stretches(first, last):
         rate = Fraction(base + margin)
         if rate <= 0:
             continue
         days = (end - start).days + 1
-        total += Fraction(amount) * rate / 100 * days / _days_in_year(start.year)
+        total += rate / 100 * days / _days_in_year(start.year)
+    return total
+
+
+def interest_on(amount: int, factor: Fraction) -> int:
+    """``amount`` × ``factor`` (:func:`interest_factor`) in whole minor units, half up; exact (fractions), so the
+    same as summing the stretches' interest on the amount."""
+    total = amount * factor
     whole, rest = divmod(total.numerator, total.denominator)
     return whole + (1 if 2 * rest >= total.denominator else 0)
 

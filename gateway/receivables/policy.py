@@ -10,22 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.models import DunningAssignment, HistoryRecord, utcnow
+from gateway.receivables.bulk import bulk_insert
 from settle.deployments import Deployments
 from settle.dunning import DEFAULT_POLICY, Policy, PolicyError, known_policies, load_policy_file, parse_policy, resolve_policy
 from settle.errors import SettleError
 
 __all__ = ["SpecPolicies", "assign", "assignment_of", "ensure_assignments", "policy_from_option", "spec_policies"]
-
-
-def _table(model: type[Any]) -> Table:
-    """The model's table, for plain executemany inserts (the ORM's bulk insert is far slower on many rows)."""
-    return cast(Table, model.__table__)
 
 
 #: The policy an agreement's spec asks for, by (chain id, agreement); ``None``: the spec names none.
@@ -105,6 +101,8 @@ def ensure_assignments(
     missing = sorted(wanted - set(policies) - unreadable)
     new_rows: list[dict[str, Any]] = []
     default = DEFAULT_POLICY
+    now = utcnow()
+    documents_of: dict[int, tuple[Policy, dict[str, Any]]] = {}  # id(policy) → (policy, its document)
     for agreement in missing:
         source, policy = "default", default
         if from_spec is not None:
@@ -116,20 +114,24 @@ def ensure_assignments(
             if found is not None:
                 source, policy = "spec", found
         policies[agreement] = policy
+        known = documents_of.get(id(policy))
+        if known is None:
+            known = documents_of[id(policy)] = (policy, policy.document())
         new_rows.append(
             {
                 "chain_id": chain_id,
                 "agreement": agreement,
                 "policy_name": policy.name,
-                "policy": policy.document(),
+                "policy": known[1],
                 "source": source,
                 "assigned_by": actor,
-                "created_at": utcnow(),
-                "updated_at": utcnow(),
+                "created_at": now,
+                "updated_at": now,
             }
         )
     if new_rows:
-        session.execute(insert(_table(DunningAssignment)), new_rows)  # executemany; RETURNING over many rows is slow on SQLite
+        # one executemany (one multi-row insert a page on PostgreSQL), then the new ids by key, then their history
+        bulk_insert(session, DunningAssignment, new_rows)
         created = {r["agreement"] for r in new_rows}
         id_of = {
             agreement: row_id
@@ -139,9 +141,9 @@ def ensure_assignments(
             if agreement in created
         }
         ids = [id_of[str(r["agreement"])] for r in new_rows]
-        now = utcnow()
-        session.execute(
-            insert(_table(HistoryRecord)),
+        bulk_insert(
+            session,
+            HistoryRecord,
             [
                 {
                     "entity": DunningAssignment.__tablename__,
