@@ -2,7 +2,8 @@
 (master data), ``banking`` (payment instructions and files, statements), ``outbox``, ``chain`` (the read model
 and the transactions the gateway sends), ``invoicing`` (issued invoices, number series, held documents),
 ``reconciliation`` (allocations of bank lines, credit balances, fee items, review decisions, learnt accounts,
-remittance advices), ``receivables`` (domain events, dunning policies and states, notices). Tables carry a ``gw_``
+remittance advices), ``receivables`` (domain events, dunning policies and states, notices), ``webhooks`` (endpoints, deliveries,
+attempts). Tables carry a ``gw_``
 prefix so the gateway can share a database with the oracle; money is exact (minor units), times are timezone-aware
 UTC."""
 
@@ -41,8 +42,12 @@ from gateway.models.reconciliation import (
     RemittanceAdviceRecord,
     ReviewDecision,
 )
+from gateway.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
+    "WebhookEndpoint",
+    "WebhookDelivery",
+    "WebhookAttempt",
     "Notice",
     "DunningItem",
     "DunningAssignment",
