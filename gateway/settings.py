@@ -58,7 +58,7 @@ class GatewaySettings(BaseModel):
     #: Name of this worker (outbox lock owner); empty means host:pid.
     worker: str = ""
     #: Workers that do not run in this process (all run by default; names in gateway/workers.py:
-    #: listener, keeper, chain_tx, invoicing, payments, bank, notices). ``SETTLE_GATEWAY_DISABLED=keeper,bank``.
+    #: listener, keeper, chain_tx, invoicing, payments, bank, dunning, notices, webhooks). ``SETTLE_GATEWAY_DISABLED=keeper,bank``.
     disabled: frozenset[str] = frozenset()
     #: Invoice numbers: one gapless series per issuer (payee); ``{seq}`` (``{seq:06}`` pads), ``{yyyy}`` or ``{yy}``
     #: (the series restarts every year when the year is shown).
@@ -101,6 +101,10 @@ class GatewaySettings(BaseModel):
     #: Seconds after a failed send until it is tried again, one entry per retry; after the last the notice is
     #: ``failed`` (with the error) and waits for someone.
     notice_retry_seconds: list[float] = Field(default_factory=lambda: [60.0, 600.0, 3_600.0, 6 * 3_600.0])
+    #: Webhooks (gateway/webhooks, docs/webhooks.md): seconds to wait for a receiver's answer; and whether endpoints
+    #: may use plain http to hosts other than loopback (off: https only, on a network you trust).
+    webhook_timeout: float = Field(default=10.0, gt=0, le=120)
+    webhook_allow_http: bool = False
     #: HTTP API.
     host: str = "127.0.0.1"
     port: int = 8700

@@ -63,6 +63,7 @@ WORKER_MODULES = (
     "gateway.reconciliation.worker",  # statements, advices → matching engine → confirmations, returns, review (queues chain tx)
     "gateway.receivables.worker",  # open items past due → dunning levels, events → setServiceStatus (queues chain tx)
     "gateway.receivables.notify",  # trouble ahead → events; events → notices, letters → SMTP
+    "gateway.webhooks.worker",  # events → signed webhooks to the subscribed endpoints, retried, logged
 )
 
 

@@ -14,7 +14,7 @@ from gateway.settings import load_settings
 from gateway.workers import Pass, Worker, registered
 from settle.errors import ConfigError
 
-BUILT_IN = ("listener", "keeper", "chain_tx", "invoicing", "payments", "bank", "dunning", "notices")
+BUILT_IN = ("listener", "keeper", "chain_tx", "invoicing", "payments", "bank", "dunning", "notices", "webhooks")
 
 
 def test_the_built_in_workers_in_round_order():
@@ -30,6 +30,7 @@ def test_the_built_in_workers_in_round_order():
         "bank": "bank",
         "dunning": "bank",
         "notices": "notices",
+        "webhooks": "webhooks",
     }
     assert all(w.summary for w in found)
 
@@ -70,10 +71,10 @@ def test_the_switch_comes_with_the_name(reconciliation, tmp_path, monkeypatch):
     settings = load_settings(database_url=f"sqlite:///{tmp_path / 'gw.db'}")
     assert settings.disabled == {"reconciliation", "bank"}
     gw = Gateway(settings)
-    assert [w.name for w in gw.workers()] == ["listener", "keeper", "chain_tx", "invoicing", "payments", "dunning", "notices"]
+    assert [w.name for w in gw.workers()] == ["listener", "keeper", "chain_tx", "invoicing", "payments", "dunning", "notices", "webhooks"]
     with pytest.raises(
         ConfigError,
         match=r"disabled: .*unknown worker\(s\) recon \(workers: listener, keeper, chain_tx, invoicing, payments, bank, dunning, notices, "
-        r"reconciliation\)",
+        r"webhooks, reconciliation\)",
     ):
         load_settings(disabled="recon")
