@@ -124,6 +124,12 @@ COMMANDS: tuple[Entry, ...] = (
         ACCOUNTING,
     ),
     Entry(
+        "webhooks",
+        "gateway.webhooks.cli:webhooks_app",
+        "Webhooks: subscribe URLs to domain events (signed), list, disable, enable; the delivery log and replay.",
+        GATEWAY,
+    ),
+    Entry(
         "gateway",
         "gateway.cli:gateway_app",
         "Run the gateway: chain listener, keeper, payment and bank workers, on-chain confirmations, HTTP API.",

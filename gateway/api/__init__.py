@@ -35,6 +35,7 @@ from gateway.api import (
     reconciliation,
     settlements,
     statements,
+    webhooks,
 )
 from gateway.api.deps import ApiState, get_state, require_writer
 from gateway.errors import ConflictError, HistoryViolation, NotFoundError
@@ -118,6 +119,7 @@ def create_app(
         invoices.router,
         reconciliation.router,
         receivables.router,
+        webhooks.router,
     ):
         app.include_router(router)
     for router in (parties.router, parties.mandates, parties.methods):

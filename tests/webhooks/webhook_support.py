@@ -75,7 +75,8 @@ def handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:  # noqa: N802 - http.server's name
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            name = self.path.rsplit("/", 1)[-1]
+            path = self.path.split("?", 1)[0]
+            name = path.rsplit("/", 1)[-1]
             error = None
             try:
                 signing.verify(receiver.secrets.get(name, "x" * 16), raw, self.headers.get(signing.HEADER))
@@ -88,7 +89,7 @@ def handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 time.sleep(receiver.hang_seconds)
                 answer = 200
             with receiver.lock:
-                receiver.received.append(Received(self.path, dict(self.headers.items()), json.loads(raw), raw, error))
+                receiver.received.append(Received(path, dict(self.headers.items()), json.loads(raw), raw, error))
             self.send_response(int(answer))
             self.send_header("Content-Type", "text/plain")
             message = b"ok" if int(answer) < 300 else b"receiver says no"
