@@ -16,7 +16,7 @@ from gateway.errors import ConflictError
 from gateway.models import DomainEvent, HistoryRecord, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from gateway.receivables.events import record_event
 from gateway.webhooks import subscriptions
-from gateway.webhooks.dispatch import EVENT_ID_HEADER, Dispatcher, RetryPolicy, attempts_of, fan_out, replay
+from gateway.webhooks.dispatch import EVENT_ID_HEADER, GAP_WAIT, Dispatcher, RetryPolicy, attempts_of, fan_out, replay
 from gateway.webhooks.subscriptions import WebhookError
 
 PAYER = "0x" + "11" * 20
@@ -263,6 +263,15 @@ def test_a_gap_in_the_event_ids_holds_the_cursor_without_sending_twice(db, recei
     work = dispatcher(db, clock)
     work.run_once()
     assert sorted(r.body["id"] for r in receiver.of("payer")) == [first, first + 1, first + 2]
+    with db.session() as session:  # a gap that stays open (ids a rolled-back transaction took) is passed once old
+        session.add(DomainEvent(id=first + 4, kind="payment.confirmed", key="paid:5", payer=PAYER, payee=PAYEE, occurred_at=clock()))
+    with db.session() as session:
+        assert fan_out(session, now=clock()).cursor == first + 2
+    clock.advance(GAP_WAIT + timedelta(seconds=1))
+    with db.session() as session:
+        assert fan_out(session, now=clock()).cursor == first + 4
+    work.run_once()
+    assert sorted(r.body["id"] for r in receiver.of("payer")) == [first, first + 1, first + 2, first + 4]
     work.close()
 
 
