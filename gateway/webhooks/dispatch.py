@@ -431,12 +431,13 @@ def _record(
     status, error, latency = outcome
     with unit_of_work(factory, actor) as session:
         postgres = _postgres(session)
+        # endpoint before delivery: the order enable() takes them in (no deadlock between the two)
+        endpoint = session.get(WebhookEndpoint, item.endpoint_id, with_for_update=postgres)
+        delivery = session.get(WebhookDelivery, item.delivery_id, with_for_update=postgres)
+        assert delivery is not None and endpoint is not None
         session.add(
             WebhookAttempt(delivery_id=item.delivery_id, attempted_at=attempted_at, status_code=status, latency_ms=latency, error=error)
         )
-        delivery = session.get(WebhookDelivery, item.delivery_id, with_for_update=postgres)
-        endpoint = session.get(WebhookEndpoint, item.endpoint_id, with_for_update=postgres)
-        assert delivery is not None and endpoint is not None
         if delivery.state != "pending" or delivery.attempts != item.token:
             result.superseded.append(item.delivery_id)
             return
