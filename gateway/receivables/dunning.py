@@ -32,13 +32,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
-from eth_utils import keccak
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -59,11 +58,12 @@ from gateway.models import (
     Settlement,
     StatementLine,
 )
-from gateway.receivables.bulk import bulk_insert
+from gateway.receivables.bulk import bulk_insert, bulk_insert_lines, existing, new_ids
 from gateway.receivables.events import record_event
 from gateway.receivables.interest import BaseRateTable, InterestError, flat_fee, interest_factor, interest_on
 from gateway.receivables.policy import SpecPolicies, ensure_assignments
 from settle.dunning import SERVICE_STATUSES, Policy
+from settle.keccak import keccak
 
 __all__ = ["OPEN_STATUSES", "SERVICE_KIND", "DunningResult", "fee_minor", "open_amounts", "run_dunning", "service_reason"]
 
@@ -93,8 +93,7 @@ class DunningResult:
         return bool(self.levels or self.stopped or self.services)
 
 
-@dataclass
-class _Item:
+class _Item(NamedTuple):
     agreement_id: int
     period: int
     amount: int
@@ -194,45 +193,73 @@ def _in_review(session: Session) -> set[str]:
 
 def _history(session: Session, rows: list[tuple[int, str, dict[str, Any] | None, dict[str, Any]]], actor: str, now: datetime) -> None:
     if rows:
-        bulk_insert(
+        entity = DunningItem.__tablename__
+        bulk_insert_lines(
             session,
             HistoryRecord,
-            [
-                {
-                    "entity": DunningItem.__tablename__,
-                    "entity_id": row_id,
-                    "action": action,
-                    "actor": actor,
-                    "changed_at": now,
-                    "old_values": old,
-                    "new_values": new,
-                }
-                for row_id, action, old, new in rows
-            ],
+            _HISTORY_COLUMNS,
+            [(entity, row_id, action, actor, now, old, new) for row_id, action, old, new in rows],
         )
 
 
-def _record_events(session: Session, events: list[dict[str, Any]]) -> int:
-    """Record events in bulk, each once by key (a key recorded already is left as it is); returns how many are new."""
+#: The columns of the history rows and the events the pass writes, in the order of its tuples.
+_HISTORY_COLUMNS = ("entity", "entity_id", "action", "actor", "changed_at", "old_values", "new_values")
+_EVENT_COLUMNS = ("kind", "key", "chain_id", "agreement", "period", "payer", "payee", "payload", "occurred_at", "created_at")
+
+
+def _record_events(session: Session, events: list[tuple[Any, ...]]) -> int:
+    """Record events (tuples in the order of :data:`_EVENT_COLUMNS`) in bulk, each once by key (a key recorded
+    already is left as it is); returns how many are new."""
     if not events:
         return 0
-    existing: set[str] = set()
-    for chunk in _chunks([e["key"] for e in events]):
-        existing.update(session.scalars(select(DomainEvent.key).where(DomainEvent.key.in_(chunk))))
-    new = [e for e in events if e["key"] not in existing]
+    present = existing(session, DomainEvent.key, [e[1] for e in events])
+    new = [e for e in events if e[1] not in present] if present else events
     if not new:
         return 0
     try:
         with session.begin_nested():
-            bulk_insert(session, DomainEvent, new)
+            bulk_insert_lines(session, DomainEvent, _EVENT_COLUMNS, new)
     except IntegrityError:
         # another worker recorded some of them meanwhile: one by one, theirs stand
-        return sum(record_event(session, **{k: v for k, v in e.items() if k != "created_at"})[1] for e in new)
+        return sum(record_event(session, **{k: v for k, v in zip(_EVENT_COLUMNS, e, strict=True) if k != "created_at"})[1] for e in new)
     return len(new)
 
 
 def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date | datetime) else value
+
+
+class _Facts:
+    """What one policy says, worked out once per pass (policies are shared between agreements): the level after a
+    number of days, and per level its name, actions, service status (and its rank), whether the flat fee is due by
+    then; the first level with default interest."""
+
+    __slots__ = ("actions", "after", "charges", "interest_from", "margin", "names", "policy", "rank", "skipped", "status")
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        count = len(policy.levels)
+        self.names = [lv.name for lv in policy.levels]
+        self.actions = [list(lv.actions) for lv in policy.levels]
+        self.status = [policy.service_status(level) for level in range(count + 1)]
+        self.rank = [SERVICE_STATUSES.index(status) for status in self.status]
+        self.charges = [policy.charges_fee_by(level) for level in range(count + 1)]
+        self.interest_from = policy.interest_from()
+        self.margin = str(policy.interest_margin)
+        self.after: dict[int, int] = {}
+        self.skipped: dict[tuple[int, int], list[str]] = {}
+
+    def level_after(self, days: int) -> int:
+        found = self.after.get(days)
+        if found is None:
+            found = self.after[days] = self.policy.level_after(days)
+        return found
+
+    def skipped_between(self, level: int, target: int) -> list[str]:
+        found = self.skipped.get((level, target))
+        if found is None:
+            found = self.skipped[(level, target)] = self.names[level : target - 1]
+        return found
 
 
 def run_dunning(
@@ -249,11 +276,15 @@ def run_dunning(
     transaction."""
     moment = now or datetime.now(UTC)
     result = DunningResult()
+    # the bulk reads go to the connection directly (plain rows, no ORM result machinery), after what the session
+    # holds is flushed (as a query through the session would)
+    session.flush()
+    connection = session.connection()
 
     # -- load -----------------------------------------------------------------------------------------------------
     agreements = {
         row.id: row
-        for row in session.execute(
+        for row in connection.execute(
             select(
                 Agreement.id,
                 Agreement.address,
@@ -270,9 +301,10 @@ def run_dunning(
     by_address = {row.address: row for row in agreements.values()}
     fiat = {row.address for row in agreements.values() if int(row.token, 16) == 0}
     items: dict[tuple[str, int], _Item] = {}
+    day_of: dict[datetime, date] = {}
     # The open settlements, kept to this chain's agreements here rather than by a join: without fresh statistics
     # (a table that just grew) PostgreSQL picks a nested loop over the status index for the join, seconds per pass.
-    for agreement_id, period, amount, paid, disputed, due_at, status in session.execute(
+    for agreement_id, period, amount, paid, disputed, due_at, status in connection.execute(
         select(
             Settlement.agreement_id,
             Settlement.period,
@@ -283,16 +315,19 @@ def run_dunning(
             Settlement.status,
         ).where(Settlement.status.in_(OPEN_STATUSES))
     ):
-        if agreement_id not in address_of:
+        address = address_of.get(agreement_id)
+        if address is None:
             continue  # another chain's
-        items[(address_of[agreement_id], int(period))] = _Item(
-            agreement_id, int(period), int(amount), int(paid), int(disputed or 0), due_at.date(), status
-        )
+        due = day_of.get(due_at)
+        if due is None:
+            due = day_of[due_at] = due_at.date()
+        period = int(period)
+        items[(address, period)] = _Item(agreement_id, period, int(amount), int(paid), int(disputed or 0), due, status)
     # A period settled (and invoiced) after its due date — a keeper that ran late — is due from the invoice's issue
     # date: the payer cannot be in default on a bill it could not have had (§ 286 (3) BGB), so no level is reached and
     # no interest runs before.
     if items:
-        issued = session.execute(
+        issued = connection.execute(
             select(IssuedInvoice.agreement, IssuedInvoice.period, IssuedInvoice.issue_date).where(
                 IssuedInvoice.chain_id == chain_id, IssuedInvoice.kind == "settlement"
             )
@@ -300,10 +335,10 @@ def run_dunning(
         for address, period, issue_date in issued:
             item = items.get((address, int(period)))
             if item is not None and issue_date > item.due:
-                items[(address, int(period))] = replace(item, due=issue_date)
+                items[(address, int(period))] = item._replace(due=issue_date)
     dunned = {
         (row.agreement, int(row.period)): row
-        for row in session.execute(
+        for row in connection.execute(
             select(
                 DunningItem.id,
                 DunningItem.agreement,
@@ -321,89 +356,111 @@ def run_dunning(
     result.problems += problems
 
     # -- decide ---------------------------------------------------------------------------------------------------
-    inserts: list[dict[str, Any]] = []
+    # new items: (agreement, period, level, fee, fee_at) and the new values of their history rows
+    inserts: list[tuple[str, int, int, int, datetime | None]] = []
+    inserted_values: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     history: list[tuple[int, str, dict[str, Any] | None, dict[str, Any]]] = []
-    inserted_history: list[dict[str, Any]] = []
-    events: list[dict[str, Any]] = []
+    events: list[tuple[Any, ...]] = []  # in the order of _EVENT_COLUMNS
     worst: dict[str, tuple[int, str]] = {}  # agreement → (status rank, why)
-    # Per pass, computed once: what a policy says at a level (policies are shared between agreements), and the
-    # default interest on one minor unit per (due date, margin) — exact fractions, so the same as per item.
-    interest_from: dict[int, int | None] = {}
-    fee_by: dict[tuple[int, int], bool] = {}
-    status_at: dict[tuple[int, int], str] = {}
+    # Per pass, computed once: what a policy says (policies are shared between agreements), the flat fee per policy
+    # and currency, the default interest on one minor unit per (due date, margin) — exact fractions, so the same as
+    # per item — and each due date's days overdue and ISO form.
+    facts_of: dict[int, _Facts] = {}
+    fees: dict[tuple[int, str, int], int] = {}
     factors: dict[tuple[date, Decimal], Fraction | InterestError] = {}
-
-    def status_of(policy: Policy, level: int) -> str:
-        found = status_at.get((id(policy), level))
-        if found is None:
-            found = status_at[(id(policy), level)] = policy.service_status(level)
-        return found
+    overdue: dict[date, tuple[int, str]] = {}
+    moment_text = moment.isoformat()
+    level_event = "dunning.level_reached"
+    item_prefix = f"{level_event}:{chain_id}:"
+    levels_reached = result.levels
+    counted = paused = fees_charged = 0
 
     for key, item in items.items():
-        agreement, period = key
-        row = dunned.get(key)
         amount = open_now.get(key, 0)
         if amount <= 0:
             continue  # closed: stopped below
-        result.items += 1
+        counted += 1
+        agreement, period = key
         policy = policies.get(agreement)
         if policy is None:
             continue  # its policy cannot be read (a problem says so)
-        level = int(row.level) if row is not None else 0
-        if row is not None and row.stopped_at is not None:
-            # it was closed and is open again (a returned payment): dunning resumes at its level
-            updates.append({"id": row.id, "stopped_at": None, "stop_reason": None})
-            history.append((row.id, "update", {"stopped_at": _plain(row.stopped_at)}, {"stopped_at": None}))
-        days = (today - item.due).days
+        row = dunned.get(key)
+        level = 0
+        if row is not None:
+            level = int(row.level)
+            if row.stopped_at is not None:
+                # it was closed and is open again (a returned payment): dunning resumes at its level
+                updates.append({"id": row.id, "stopped_at": None, "stop_reason": None})
+                history.append((row.id, "update", {"stopped_at": _plain(row.stopped_at)}, {"stopped_at": None}))
+        due = item.due
+        known = overdue.get(due)
+        if known is None:
+            known = overdue[due] = ((today - due).days, due.isoformat())
+        days = known[0]
         if days <= 0:
             continue
-        item_id = _ITEM.format(chain=chain_id, agreement=agreement, period=period)
-        on_hold = row is not None and row.hold_until is not None and today <= row.hold_until
-        disputed = item.status == "disputed" or item.disputed > 0
-        if on_hold or disputed or f"{agreement}:{period}" in review:
-            result.paused += 1
+        if (
+            item.status == "disputed"
+            or item.disputed > 0
+            or (row is not None and row.hold_until is not None and today <= row.hold_until)
+            or (review and f"{agreement}:{period}" in review)
+        ):
+            paused += 1
             continue
-        target = policy.level_after(days)
+        facts = facts_of.get(id(policy))
+        if facts is None:
+            facts = facts_of[id(policy)] = _Facts(policy)
+        target = facts.level_after(days)
         if target > level:
             meta = agreements[item.agreement_id]
             fee_now = 0
-            charges = fee_by.get((id(policy), target))
-            if charges is None:
-                charges = fee_by[(id(policy), target)] = policy.charges_fee_by(target)
-            if charges and (row is None or int(row.fee) == 0):
-                fee_now = fee_minor(policy, meta.currency, meta.minor_digits)
+            if facts.charges[target] and (row is None or int(row.fee) == 0):
+                fee_key = (id(policy), meta.currency, meta.minor_digits)
+                fee_now = fees.get(fee_key, -1)
+                if fee_now < 0:
+                    fee_now = fees[fee_key] = fee_minor(policy, meta.currency, meta.minor_digits)
             fee_total = fee_now or (int(row.fee) if row is not None else 0)
-            reached = policy.levels[target - 1]
             interest: int | None = 0
             interest_note = None
-            if id(policy) not in interest_from:
-                interest_from[id(policy)] = policy.interest_from()
-            since = interest_from[id(policy)]
+            since = facts.interest_from
             if since is None:
                 interest_note = "the policy charges no default interest"
             elif target < since:
-                interest_note = f"default interest is charged from level {since} ({policy.levels[since - 1].name})"
+                interest_note = f"default interest is charged from level {since} ({facts.names[since - 1]})"
             else:
                 # default_interest(amount, item.due, today, …): from the day after the due date to today
-                factor = factors.get((item.due, policy.interest_margin))
+                margin = policy.interest_margin
+                factor = factors.get((due, margin))
                 if factor is None:
                     try:
-                        factor = interest_factor(item.due + timedelta(days=1), today, table=rates, margin=policy.interest_margin)
+                        factor = interest_factor(due + timedelta(days=1), today, table=rates, margin=margin)
                     except InterestError as exc:
                         factor = exc
-                    factors[(item.due, policy.interest_margin)] = factor
+                    factors[(due, margin)] = factor
                 if isinstance(factor, InterestError):
                     interest, interest_note = None, str(factor)
                 else:
                     interest = interest_on(amount, factor)
-            changes: dict[str, Any] = {"level": target, "level_at": moment}
             if fee_now:
-                changes |= {"fee": fee_now, "fee_at": moment}
-                result.fees += 1
+                fees_charged += 1
             if row is None:
-                inserts.append({"chain_id": chain_id, "agreement": agreement, "period": period, **changes})
+                inserts.append((agreement, period, target, fee_now, moment if fee_now else None))
+                inserted_values.append(
+                    {
+                        "chain_id": chain_id,
+                        "agreement": agreement,
+                        "period": period,
+                        "level": target,
+                        "level_at": moment_text,
+                        "fee": fee_now,
+                        "fee_at": moment_text if fee_now else None,
+                    }
+                )
             else:
+                changes: dict[str, Any] = {"level": target, "level_at": moment}
+                if fee_now:
+                    changes |= {"fee": fee_now, "fee_at": moment}
                 updates.append({"id": row.id, **changes})
                 history.append(
                     (row.id, "update", {"level": level, **({"fee": 0} if fee_now else {})}, {k: _plain(v) for k, v in changes.items()})
@@ -411,10 +468,10 @@ def run_dunning(
             payload = {
                 "policy": policy.name,
                 "level": target,
-                "name": reached.name,
-                "actions": list(reached.actions),
-                "skipped": [lv.name for lv in policy.levels[level : target - 1]],
-                "due_date": item.due.isoformat(),
+                "name": facts.names[target - 1],
+                "actions": facts.actions[target - 1],
+                "skipped": facts.skipped_between(level, target),
+                "due_date": known[1],
                 "days_overdue": days,
                 "open_amount": amount,
                 "currency": meta.currency,
@@ -422,30 +479,33 @@ def run_dunning(
                 "fee": fee_total,
                 "fee_charged": bool(fee_now),
                 "interest": interest,
-                "interest_margin": str(policy.interest_margin),
-                "service_status": status_of(policy, target),
+                "interest_margin": facts.margin,
+                "service_status": facts.status[target],
             }
             if interest_note:
                 payload["interest_note"] = interest_note
             events.append(
-                {
-                    "kind": "dunning.level_reached",
-                    "key": f"dunning.level_reached:{item_id}:{target}",
-                    "chain_id": chain_id,
-                    "agreement": agreement,
-                    "period": period,
-                    "payer": meta.payer,
-                    "payee": meta.payee,
-                    "payload": payload,
-                    "occurred_at": moment,
-                    "created_at": moment,
-                }
+                (
+                    level_event,
+                    f"{item_prefix}{agreement}:{period}:{target}",
+                    chain_id,
+                    agreement,
+                    period,
+                    meta.payer,
+                    meta.payee,
+                    payload,
+                    moment,
+                    moment,
+                )
             )
-            result.levels.append((agreement, period, target))
+            levels_reached.append((agreement, period, target))
             level = target
-        rank = SERVICE_STATUSES.index(status_of(policy, level))
+        rank = facts.rank[level]
         if rank and rank > worst.get(agreement, (0, ""))[0]:
-            worst[agreement] = (rank, f"period {period} at {policy.levels[level - 1].name}, {days} days overdue")
+            worst[agreement] = (rank, f"period {period} at {facts.names[level - 1]}, {days} days overdue")
+    result.items += counted
+    result.paused += paused
+    result.fees += fees_charged
 
     # -- stop what is closed ------------------------------------------------------------------------------------------
     closing = [(key, row) for key, row in dunned.items() if row.stopped_at is None and open_now.get(key, 0) <= 0]
@@ -459,18 +519,18 @@ def run_dunning(
             owner = by_address.get(agreement)
             if int(row.level) > 0 and owner is not None:
                 events.append(
-                    {
-                        "kind": "dunning.stopped",
-                        "key": f"dunning.stopped:{_ITEM.format(chain=chain_id, agreement=agreement, period=period)}:{today.isoformat()}",
-                        "chain_id": chain_id,
-                        "agreement": agreement,
-                        "period": period,
-                        "payer": owner.payer,
-                        "payee": owner.payee,
-                        "payload": {"reason": reason, "level": int(row.level), "fee": int(row.fee)},
-                        "occurred_at": moment,
-                        "created_at": moment,
-                    }
+                    (
+                        "dunning.stopped",
+                        f"dunning.stopped:{_ITEM.format(chain=chain_id, agreement=agreement, period=period)}:{today.isoformat()}",
+                        chain_id,
+                        agreement,
+                        period,
+                        owner.payer,
+                        owner.payee,
+                        {"reason": reason, "level": int(row.level), "fee": int(row.fee)},
+                        moment,
+                        moment,
+                    )
                 )
 
     # -- service status -----------------------------------------------------------------------------------------------
@@ -512,43 +572,46 @@ def run_dunning(
         )
         kind = "service.restored" if rank == 0 else "service.restricted"
         events.append(
-            {
-                "kind": kind,
-                "key": f"{kind}:{chain_id}:{agreement}:{target_status}:{reason_hash}",
-                "chain_id": chain_id,
-                "agreement": agreement,
-                "period": None,
-                "payer": meta.payer,
-                "payee": meta.payee,
-                "payload": {"status": target_status, "previous": meta.service_status, "reason": reason, "reason_hash": reason_hash},
-                "occurred_at": moment,
-                "created_at": moment,
-            }
+            (
+                kind,
+                f"{kind}:{chain_id}:{agreement}:{target_status}:{reason_hash}",
+                chain_id,
+                agreement,
+                None,
+                meta.payer,
+                meta.payee,
+                {"status": target_status, "previous": meta.service_status, "reason": reason, "reason_hash": reason_hash},
+                moment,
+                moment,
+            )
         )
         result.services.append((agreement, target_status, reason))
 
     # -- write --------------------------------------------------------------------------------------------------------
     if inserts:
-        for new_row in inserts:
-            new_row.setdefault("fee", 0)
-            new_row.setdefault("fee_at", None)
-            new_row["created_at"] = new_row["updated_at"] = moment
-        # a plain executemany (RETURNING over many rows is slow on SQLite), then the new ids by key
-        bulk_insert(session, DunningItem, inserts)
-        new_keys = {(r["agreement"], r["period"]) for r in inserts}
-        ids_of = {
-            (agreement, int(period)): row_id
-            for row_id, agreement, period in session.execute(
-                select(DunningItem.id, DunningItem.agreement, DunningItem.period).where(
-                    DunningItem.chain_id == chain_id, DunningItem.created_at == moment
+        ids = new_ids(session, DunningItem, len(inserts))
+        names = ["chain_id", "agreement", "period", "level", "level_at", "fee", "fee_at", "created_at", "updated_at"]
+        lines: list[tuple[Any, ...]] = [
+            (chain_id, agreement, period, level, moment, fee, fee_at, moment, moment) for agreement, period, level, fee, fee_at in inserts
+        ]
+        if ids is not None:
+            # ids from the sequence: nothing to read back
+            bulk_insert_lines(session, DunningItem, ["id", *names], [(row_id, *line) for row_id, line in zip(ids, lines, strict=True)])
+        else:
+            # a plain executemany (RETURNING over many rows is slow on SQLite), then the new ids by key
+            bulk_insert_lines(session, DunningItem, names, lines)
+            new_keys = {(agreement, period) for agreement, period, *_ in inserts}
+            ids_of = {
+                (agreement, int(period)): row_id
+                for row_id, agreement, period in connection.execute(
+                    select(DunningItem.id, DunningItem.agreement, DunningItem.period).where(
+                        DunningItem.chain_id == chain_id, DunningItem.created_at == moment
+                    )
                 )
-            )
-            if (agreement, int(period)) in new_keys
-        }
-        ids = [ids_of[(r["agreement"], r["period"])] for r in inserts]
-        for row_id, new_row in zip(ids, inserts, strict=True):
-            inserted_history.append({k: _plain(v) for k, v in new_row.items() if k not in ("created_at", "updated_at")})
-            history.append((row_id, "insert", None, inserted_history[-1]))
+                if (agreement, int(period)) in new_keys
+            }
+            ids = [ids_of[(agreement, period)] for agreement, period, *_ in inserts]
+        history.extend((row_id, "insert", None, values) for row_id, values in zip(ids, inserted_values, strict=True))
     if updates:
         merged: dict[int, dict[str, Any]] = defaultdict(dict)
         for change in updates:
@@ -563,12 +626,8 @@ def run_dunning(
     _history(session, history, actor, moment)
     _record_events(session, events)
     if outbox_rows:
-        existing = set(
-            session.scalars(
-                select(OutboxItem.idempotency_key).where(OutboxItem.idempotency_key.in_([r["idempotency_key"] for r in outbox_rows]))
-            )
-        )
-        fresh = [r for r in outbox_rows if r["idempotency_key"] not in existing]
+        present = existing(session, OutboxItem.idempotency_key, [r["idempotency_key"] for r in outbox_rows])
+        fresh = [r for r in outbox_rows if r["idempotency_key"] not in present]
         if fresh:
             bulk_insert(session, OutboxItem, fresh)
     return result
