@@ -20,15 +20,17 @@ and no client-side defaults — every column with one must be given (checked).
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any, cast
 
 import orjson
 from sqlalchemy import JSON, Column, Table, insert, select, text
 from sqlalchemy.orm import Session
 
-__all__ = ["bulk_insert", "bulk_insert_lines", "existing", "new_ids"]
+__all__ = ["bulk_insert", "bulk_insert_lines", "existing", "json_text", "new_ids"]
 
 
 def _finite(value: Any) -> bool:
@@ -46,10 +48,27 @@ def _finite(value: Any) -> bool:
     return True
 
 
-def _json_column(process: Callable[[Any], Any], type_: JSON, values: list[Any]) -> list[Any]:
+def json_text(value: Any) -> str:
+    """``value`` as the JSON text a JSON column of the receivables tables stores: orjson's, or the standard library's
+    (what SQLAlchemy's JSON type writes; the gateway's engines name no other serializer) where orjson would write
+    other values. A pass that keeps many documents writes them as it makes them: a tuple holding a dict stays
+    tracked by the garbage collector, one holding the text does not."""
+    try:
+        written = orjson.dumps(value).decode()
+    except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits, a non-string key, an unknown type
+        return json.dumps(value)
+    if "null" in written and not _finite(value):
+        return json.dumps(value)  # orjson writes NaN and ±Infinity as null, the standard library as they are
+    return written
+
+
+def _json_column(process: Callable[[Any], Any], type_: JSON, values: list[Any], *, as_text: bool) -> list[Any]:
     documents: dict[int, tuple[Any, Any]] = {}
     dumps = orjson.dumps
     null = None if type_.none_as_null else "null"  # what the type writes for None: JSON null, unless told SQL NULL
+    if as_text:
+        # JSON text already (json_text): as it is
+        return [null if value is None else value for value in values]
 
     def convert(value: Any) -> Any:
         if value is None:
@@ -141,15 +160,18 @@ def bulk_insert(session: Session, model: type[Any] | Table, rows: Sequence[Mappi
     bulk_insert_lines(session, model, names, [tuple(row[name] for name in names) for row in rows])
 
 
-def bulk_insert_lines(session: Session, model: type[Any] | Table, names: Sequence[str], lines: Sequence[Sequence[Any]]) -> None:
+def bulk_insert_lines(
+    session: Session, model: type[Any] | Table, names: Sequence[str], lines: Sequence[Sequence[Any]], *, json_written: Collection[str] = ()
+) -> None:
     """Insert ``lines`` (tuples of the values of the columns ``names``, in that order) into the table of ``model``,
-    in the session's transaction."""
+    in the session's transaction. The JSON columns named in ``json_written`` hold JSON text (:func:`json_text`)
+    already, or ``None``."""
     if not lines:
         return
     table = model if isinstance(model, Table) else cast(Table, model.__table__)
     names = list(names)
-    if any(len(line) != len(names) for line in lines):
-        raise ValueError(f"bulk insert into {table.name}: every row must have the same columns")
+    if len(lines[0]) != len(names):
+        raise ValueError(f"bulk insert into {table.name}: {len(names)} columns named, {len(lines[0])} values given")
     given = set(names)
     defaulted = [c.name for c in table.columns if c.name not in given and c.default is not None]
     if defaulted:
@@ -159,12 +181,17 @@ def bulk_insert_lines(session: Session, model: type[Any] | Table, names: Sequenc
     dialect = connection.dialect
     columns = [table.c[name] for name in names]
     converted: list[list[Any]] = []
-    for column, values in zip(columns, map(list, zip(*lines, strict=True)), strict=True):
+    if len(set(map(len, lines))) != 1:
+        raise ValueError(f"bulk insert into {table.name}: every row must have the same columns")
+    # column by column (not zip(*lines): an iterator per line, hundreds of thousands of objects for the garbage
+    # collector to look at)
+    transposed = [list(map(itemgetter(index), lines)) for index in range(len(names))]
+    for column, values in zip(columns, transposed, strict=True):
         process = column.type._cached_bind_processor(dialect)
         if process is None:
             converted.append(values)
         elif isinstance(column.type, JSON):
-            converted.append(_json_column(process, column.type, values))
+            converted.append(_json_column(process, column.type, values, as_text=column.name in json_written))
         else:
             converted.append(_scalar_column(process, values))
     rows = list(zip(*converted, strict=True))

@@ -30,13 +30,14 @@ Performance: everything is loaded with a handful of bulk queries, decided in mem
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
-from typing import Any, NamedTuple
+from typing import Any, Final
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -58,7 +59,7 @@ from gateway.models import (
     Settlement,
     StatementLine,
 )
-from gateway.receivables.bulk import bulk_insert, bulk_insert_lines, existing, new_ids
+from gateway.receivables.bulk import bulk_insert, bulk_insert_lines, existing, json_text, new_ids
 from gateway.receivables.events import record_event
 from gateway.receivables.interest import BaseRateTable, InterestError, flat_fee, interest_factor, interest_on
 from gateway.receivables.policy import SpecPolicies, ensure_assignments
@@ -93,14 +94,15 @@ class DunningResult:
         return bool(self.levels or self.stopped or self.services)
 
 
-class _Item(NamedTuple):
-    agreement_id: int
-    period: int
-    amount: int
-    paid: int
-    disputed: int
-    due: date
-    status: str
+#: An open item as the pass reads it: (agreement id, amount, paid, disputed, due date, status) — a plain tuple of plain
+#: values, which the garbage collector stops tracking (a pass holds 100,000 of them).
+_Item = tuple[int, int, int, int, date, str]
+_AMOUNT: Final = 1
+_PAID: Final = 2
+_DUE: Final = 4
+_STATUS: Final = 5
+#: A dunning row as the pass reads it: (id, level, fee, hold_until, stopped_at).
+_Dunned = tuple[int, int, int, date | None, datetime | None]
 
 
 def fee_minor(policy: Policy, currency: str, digits: int) -> int:
@@ -133,7 +135,7 @@ def open_amounts(session: Session, chain_id: int, items: Mapping[tuple[str, int]
 
     result: dict[tuple[str, int], int] = {}
     for key, item in items.items():
-        open_on_chain = 0 if item.status in ("paid", "written_off") else item.amount - item.paid
+        open_on_chain = 0 if item[_STATUS] in ("paid", "written_off") else item[_AMOUNT] - item[_PAID]
         result[key] = max(open_on_chain, 0)
     fiat_keys = [key for key in items if key[0] in fiat]
     if not fiat_keys:
@@ -167,7 +169,7 @@ def open_amounts(session: Session, chain_id: int, items: Mapping[tuple[str, int]
         if instruction is not None:
             amount = min(amount, instruction)
         elif item_id in allocated:
-            amount = min(amount, items[key].amount - booked.get(item_id, 0))
+            amount = min(amount, items[key][_AMOUNT] - booked.get(item_id, 0))
         amount -= written.get(item_id, 0)
         result[key] = max(amount, 0)
     return result
@@ -191,7 +193,8 @@ def _in_review(session: Session) -> set[str]:
     return ids
 
 
-def _history(session: Session, rows: list[tuple[int, str, dict[str, Any] | None, dict[str, Any]]], actor: str, now: datetime) -> None:
+def _history(session: Session, rows: list[tuple[int, str, str | None, str]], actor: str, now: datetime) -> None:
+    """History rows of dunning items: (id, action, old values, new values), the values as JSON text."""
     if rows:
         entity = DunningItem.__tablename__
         bulk_insert_lines(
@@ -199,6 +202,7 @@ def _history(session: Session, rows: list[tuple[int, str, dict[str, Any] | None,
             HistoryRecord,
             _HISTORY_COLUMNS,
             [(entity, row_id, action, actor, now, old, new) for row_id, action, old, new in rows],
+            json_written=("old_values", "new_values"),
         )
 
 
@@ -208,8 +212,8 @@ _EVENT_COLUMNS = ("kind", "key", "chain_id", "agreement", "period", "payer", "pa
 
 
 def _record_events(session: Session, events: list[tuple[Any, ...]]) -> int:
-    """Record events (tuples in the order of :data:`_EVENT_COLUMNS`) in bulk, each once by key (a key recorded
-    already is left as it is); returns how many are new."""
+    """Record events (tuples in the order of :data:`_EVENT_COLUMNS`, the payload as JSON text) in bulk, each once by
+    key (a key recorded already is left as it is); returns how many are new."""
     if not events:
         return 0
     present = existing(session, DomainEvent.key, [e[1] for e in events])
@@ -218,10 +222,14 @@ def _record_events(session: Session, events: list[tuple[Any, ...]]) -> int:
         return 0
     try:
         with session.begin_nested():
-            bulk_insert_lines(session, DomainEvent, _EVENT_COLUMNS, new)
+            bulk_insert_lines(session, DomainEvent, _EVENT_COLUMNS, new, json_written=("payload",))
     except IntegrityError:
         # another worker recorded some of them meanwhile: one by one, theirs stand
-        return sum(record_event(session, **{k: v for k, v in zip(_EVENT_COLUMNS, e, strict=True) if k != "created_at"})[1] for e in new)
+        fields = [dict(zip(_EVENT_COLUMNS, e, strict=True)) for e in new]
+        return sum(
+            record_event(session, **{k: json.loads(v) if k == "payload" else v for k, v in f.items() if k != "created_at"})[1]
+            for f in fields
+        )
     return len(new)
 
 
@@ -240,14 +248,14 @@ class _Facts:
         self.policy = policy
         count = len(policy.levels)
         self.names = [lv.name for lv in policy.levels]
-        self.actions = [list(lv.actions) for lv in policy.levels]
+        self.actions = [tuple(lv.actions) for lv in policy.levels]
         self.status = [policy.service_status(level) for level in range(count + 1)]
         self.rank = [SERVICE_STATUSES.index(status) for status in self.status]
         self.charges = [policy.charges_fee_by(level) for level in range(count + 1)]
         self.interest_from = policy.interest_from()
         self.margin = str(policy.interest_margin)
         self.after: dict[int, int] = {}
-        self.skipped: dict[tuple[int, int], list[str]] = {}
+        self.skipped: dict[tuple[int, int], tuple[str, ...]] = {}
 
     def level_after(self, days: int) -> int:
         found = self.after.get(days)
@@ -255,10 +263,10 @@ class _Facts:
             found = self.after[days] = self.policy.level_after(days)
         return found
 
-    def skipped_between(self, level: int, target: int) -> list[str]:
+    def skipped_between(self, level: int, target: int) -> tuple[str, ...]:
         found = self.skipped.get((level, target))
         if found is None:
-            found = self.skipped[(level, target)] = self.names[level : target - 1]
+            found = self.skipped[(level, target)] = tuple(self.names[level : target - 1])
         return found
 
 
@@ -321,8 +329,7 @@ def run_dunning(
         due = day_of.get(due_at)
         if due is None:
             due = day_of[due_at] = due_at.date()
-        period = int(period)
-        items[(address, period)] = _Item(agreement_id, period, int(amount), int(paid), int(disputed or 0), due, status)
+        items[(address, int(period))] = (agreement_id, int(amount), int(paid), int(disputed or 0), due, status)
     # A period settled (and invoiced) after its due date — a keeper that ran late — is due from the invoice's issue
     # date: the payer cannot be in default on a bill it could not have had (§ 286 (3) BGB), so no level is reached and
     # no interest runs before.
@@ -334,11 +341,12 @@ def run_dunning(
         ).all()
         for address, period, issue_date in issued:
             item = items.get((address, int(period)))
-            if item is not None and issue_date > item.due:
-                items[(address, int(period))] = item._replace(due=issue_date)
-    dunned = {
-        (row.agreement, int(row.period)): row
-        for row in connection.execute(
+            if item is not None and issue_date > item[_DUE]:
+                agreement_id, amount, paid, disputed, _, status = item
+                items[(address, int(period))] = (agreement_id, amount, paid, disputed, issue_date, status)
+    dunned: dict[tuple[str, int], _Dunned] = {
+        (agreement, int(period)): (row_id, int(level), int(fee), hold_until, stopped_at)
+        for row_id, agreement, period, level, fee, hold_until, stopped_at in connection.execute(
             select(
                 DunningItem.id,
                 DunningItem.agreement,
@@ -358,9 +366,11 @@ def run_dunning(
     # -- decide ---------------------------------------------------------------------------------------------------
     # new items: (agreement, period, level, fee, fee_at) and the new values of their history rows
     inserts: list[tuple[str, int, int, int, datetime | None]] = []
-    inserted_values: list[dict[str, Any]] = []
+    inserted_values: list[str] = []
     updates: list[dict[str, Any]] = []
-    history: list[tuple[int, str, dict[str, Any] | None, dict[str, Any]]] = []
+    # history rows and events as tuples of plain values, their documents as JSON text: 100,000s of them, which the
+    # garbage collector then need not look at again and again
+    history: list[tuple[int, str, str | None, str]] = []
     events: list[tuple[Any, ...]] = []  # in the order of _EVENT_COLUMNS
     worst: dict[str, tuple[int, str]] = {}  # agreement → (status rank, why)
     # Per pass, computed once: what a policy says (policies are shared between agreements), the flat fee per policy
@@ -386,14 +396,15 @@ def run_dunning(
         if policy is None:
             continue  # its policy cannot be read (a problem says so)
         row = dunned.get(key)
-        level = 0
+        level = row_fee = 0
+        hold_until = None
         if row is not None:
-            level = int(row.level)
-            if row.stopped_at is not None:
+            row_id, level, row_fee, hold_until, stopped_at = row
+            if stopped_at is not None:
                 # it was closed and is open again (a returned payment): dunning resumes at its level
-                updates.append({"id": row.id, "stopped_at": None, "stop_reason": None})
-                history.append((row.id, "update", {"stopped_at": _plain(row.stopped_at)}, {"stopped_at": None}))
-        due = item.due
+                updates.append({"id": row_id, "stopped_at": None, "stop_reason": None})
+                history.append((row_id, "update", json_text({"stopped_at": _plain(stopped_at)}), json_text({"stopped_at": None})))
+        agreement_id, _, _, disputed, due, status = item
         known = overdue.get(due)
         if known is None:
             known = overdue[due] = ((today - due).days, due.isoformat())
@@ -401,9 +412,9 @@ def run_dunning(
         if days <= 0:
             continue
         if (
-            item.status == "disputed"
-            or item.disputed > 0
-            or (row is not None and row.hold_until is not None and today <= row.hold_until)
+            status == "disputed"
+            or disputed > 0
+            or (hold_until is not None and today <= hold_until)
             or (review and f"{agreement}:{period}" in review)
         ):
             paused += 1
@@ -413,14 +424,14 @@ def run_dunning(
             facts = facts_of[id(policy)] = _Facts(policy)
         target = facts.level_after(days)
         if target > level:
-            meta = agreements[item.agreement_id]
+            meta = agreements[agreement_id]
             fee_now = 0
-            if facts.charges[target] and (row is None or int(row.fee) == 0):
+            if facts.charges[target] and row_fee == 0:
                 fee_key = (id(policy), meta.currency, meta.minor_digits)
                 fee_now = fees.get(fee_key, -1)
                 if fee_now < 0:
                     fee_now = fees[fee_key] = fee_minor(policy, meta.currency, meta.minor_digits)
-            fee_total = fee_now or (int(row.fee) if row is not None else 0)
+            fee_total = fee_now or row_fee
             interest: int | None = 0
             interest_note = None
             since = facts.interest_from
@@ -429,7 +440,7 @@ def run_dunning(
             elif target < since:
                 interest_note = f"default interest is charged from level {since} ({facts.names[since - 1]})"
             else:
-                # default_interest(amount, item.due, today, …): from the day after the due date to today
+                # default_interest(amount, due, today, …): from the day after the due date to today
                 margin = policy.interest_margin
                 factor = factors.get((due, margin))
                 if factor is None:
@@ -447,23 +458,30 @@ def run_dunning(
             if row is None:
                 inserts.append((agreement, period, target, fee_now, moment if fee_now else None))
                 inserted_values.append(
-                    {
-                        "chain_id": chain_id,
-                        "agreement": agreement,
-                        "period": period,
-                        "level": target,
-                        "level_at": moment_text,
-                        "fee": fee_now,
-                        "fee_at": moment_text if fee_now else None,
-                    }
+                    json_text(
+                        {
+                            "chain_id": chain_id,
+                            "agreement": agreement,
+                            "period": period,
+                            "level": target,
+                            "level_at": moment_text,
+                            "fee": fee_now,
+                            "fee_at": moment_text if fee_now else None,
+                        }
+                    )
                 )
             else:
                 changes: dict[str, Any] = {"level": target, "level_at": moment}
                 if fee_now:
                     changes |= {"fee": fee_now, "fee_at": moment}
-                updates.append({"id": row.id, **changes})
+                updates.append({"id": row_id, **changes})
                 history.append(
-                    (row.id, "update", {"level": level, **({"fee": 0} if fee_now else {})}, {k: _plain(v) for k, v in changes.items()})
+                    (
+                        row_id,
+                        "update",
+                        json_text({"level": level, **({"fee": 0} if fee_now else {})}),
+                        json_text({k: _plain(v) for k, v in changes.items()}),
+                    )
                 )
             payload = {
                 "policy": policy.name,
@@ -493,7 +511,7 @@ def run_dunning(
                     period,
                     meta.payer,
                     meta.payee,
-                    payload,
+                    json_text(payload),
                     moment,
                     moment,
                 )
@@ -508,16 +526,18 @@ def run_dunning(
     result.fees += fees_charged
 
     # -- stop what is closed ------------------------------------------------------------------------------------------
-    closing = [(key, row) for key, row in dunned.items() if row.stopped_at is None and open_now.get(key, 0) <= 0]
+    closing = [(key, row) for key, row in dunned.items() if row[4] is None and open_now.get(key, 0) <= 0]
     if closing:
         statuses = _closed_statuses(session, chain_id, {key for key, _ in closing})
-        for (agreement, period), row in closing:
+        for (agreement, period), (row_id, level, fee, _, _) in closing:
             reason = statuses.get((agreement, period), "paid")
-            updates.append({"id": row.id, "stopped_at": moment, "stop_reason": reason})
-            history.append((row.id, "update", {"stopped_at": None}, {"stopped_at": moment.isoformat(), "stop_reason": reason}))
+            updates.append({"id": row_id, "stopped_at": moment, "stop_reason": reason})
+            history.append(
+                (row_id, "update", json_text({"stopped_at": None}), json_text({"stopped_at": moment.isoformat(), "stop_reason": reason}))
+            )
             result.stopped.append((agreement, period, reason))
             owner = by_address.get(agreement)
-            if int(row.level) > 0 and owner is not None:
+            if level > 0 and owner is not None:
                 events.append(
                     (
                         "dunning.stopped",
@@ -527,7 +547,7 @@ def run_dunning(
                         period,
                         owner.payer,
                         owner.payee,
-                        {"reason": reason, "level": int(row.level), "fee": int(row.fee)},
+                        json_text({"reason": reason, "level": level, "fee": fee}),
                         moment,
                         moment,
                     )
@@ -580,7 +600,7 @@ def run_dunning(
                 None,
                 meta.payer,
                 meta.payee,
-                {"status": target_status, "previous": meta.service_status, "reason": reason, "reason_hash": reason_hash},
+                json_text({"status": target_status, "previous": meta.service_status, "reason": reason, "reason_hash": reason_hash}),
                 moment,
                 moment,
             )
