@@ -136,7 +136,13 @@ def existing(session: Session, column: Column[Any] | Any, values: Iterable[str])
     table = preparer.format_table(column.table)
     name = f"{table}.{preparer.format_column(column)}"
     if dialect.name == "postgresql":
-        rows = connection.exec_driver_sql(f"SELECT {name} FROM {table} WHERE {name} = ANY(%s)", (wanted,))
+        if all(value and "\n" not in value for value in wanted):
+            # one text the server splits: psycopg writes a list as an array element by element, in Python
+            rows = connection.exec_driver_sql(
+                f"SELECT {name} FROM {table} WHERE {name} = ANY(string_to_array(%s, E'\\n'))", ("\n".join(wanted),)
+            )
+        else:
+            rows = connection.exec_driver_sql(f"SELECT {name} FROM {table} WHERE {name} = ANY(%s)", (wanted,))
     elif dialect.name == "sqlite":
         rows = connection.exec_driver_sql(
             f"SELECT {name} FROM {table} WHERE {name} IN (SELECT value FROM json_each(?))", (orjson.dumps(wanted).decode(),)

@@ -30,6 +30,7 @@ Performance: everything is loaded with a handful of bulk queries, decided in mem
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -75,6 +76,8 @@ SERVICE_KIND = "set_service_status"
 OPEN_STATUSES = ("due", "partially_paid", "returned", "disputed")
 _ITEM = "{chain}:{agreement}:{period}"
 _CHUNK = 5_000
+#: Rows fetched at a time by the bulk reads.
+_PAGE = 500
 
 
 @dataclass
@@ -156,7 +159,9 @@ def open_amounts(session: Session, chain_id: int, items: Mapping[tuple[str, int]
     allocated = set(
         session.scalars(select(LineAllocation.item_id).where(LineAllocation.kind.in_(("payment", "return", "write_off"))).distinct())
     )
-    wanted = [openitems.item_id(a, p) for a, p in fiat_keys if openitems.item_id(a, p) in allocated]
+    # (no allocations at all: nothing booked or written off, only the instructions count)
+    ids = {key: openitems.item_id(*key) for key in fiat_keys} if allocated else {}
+    wanted = [item_id for item_id in ids.values() if item_id in allocated]
     booked: dict[str, int] = {}
     written: dict[str, int] = {}
     for chunk in _chunks(wanted):
@@ -164,13 +169,14 @@ def open_amounts(session: Session, chain_id: int, items: Mapping[tuple[str, int]
         written.update(booking.written_off_amounts(session, chunk))
     for key in fiat_keys:
         amount = result[key]
-        item_id = openitems.item_id(*key)
+        item_id = ids.get(key)
         instruction = instructions.get(key)
         if instruction is not None:
             amount = min(amount, instruction)
         elif item_id in allocated:
             amount = min(amount, items[key][_AMOUNT] - booked.get(item_id, 0))
-        amount -= written.get(item_id, 0)
+        if written:
+            amount -= written.get(item_id, 0)  # type: ignore[arg-type]
         result[key] = max(amount, 0)
     return result
 
@@ -312,7 +318,7 @@ def run_dunning(
     day_of: dict[datetime, date] = {}
     # The open settlements, kept to this chain's agreements here rather than by a join: without fresh statistics
     # (a table that just grew) PostgreSQL picks a nested loop over the status index for the join, seconds per pass.
-    for agreement_id, period, amount, paid, disputed, due_at, status in connection.execute(
+    settlements = connection.execute(
         select(
             Settlement.agreement_id,
             Settlement.period,
@@ -322,7 +328,9 @@ def run_dunning(
             Settlement.due_at,
             Settlement.status,
         ).where(Settlement.status.in_(OPEN_STATUSES))
-    ):
+    )
+    # fetched a page at a time (row by row, the driver's per-call overhead is most of the read)
+    for agreement_id, period, amount, paid, disputed, due_at, status in itertools.chain.from_iterable(settlements.partitions(_PAGE)):
         address = address_of.get(agreement_id)
         if address is None:
             continue  # another chain's
@@ -346,16 +354,18 @@ def run_dunning(
                 items[(address, int(period))] = (agreement_id, amount, paid, disputed, issue_date, status)
     dunned: dict[tuple[str, int], _Dunned] = {
         (agreement, int(period)): (row_id, int(level), int(fee), hold_until, stopped_at)
-        for row_id, agreement, period, level, fee, hold_until, stopped_at in connection.execute(
-            select(
-                DunningItem.id,
-                DunningItem.agreement,
-                DunningItem.period,
-                DunningItem.level,
-                DunningItem.fee,
-                DunningItem.hold_until,
-                DunningItem.stopped_at,
-            ).where(DunningItem.chain_id == chain_id)
+        for row_id, agreement, period, level, fee, hold_until, stopped_at in itertools.chain.from_iterable(
+            connection.execute(
+                select(
+                    DunningItem.id,
+                    DunningItem.agreement,
+                    DunningItem.period,
+                    DunningItem.level,
+                    DunningItem.fee,
+                    DunningItem.hold_until,
+                    DunningItem.stopped_at,
+                ).where(DunningItem.chain_id == chain_id)
+            ).partitions(_PAGE)
         )
     }
     open_now = open_amounts(session, chain_id, items, fiat)
