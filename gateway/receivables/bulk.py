@@ -125,8 +125,9 @@ def new_ids(session: Session, model: type[Any] | Table, count: int) -> list[int]
 
 
 def existing(session: Session, column: Column[Any] | Any, values: Iterable[str]) -> set[str]:
-    """Which of ``values`` the string column ``column`` holds: one query with all of them (an array on PostgreSQL, a
-    JSON array on SQLite) rather than a long ``IN`` list per chunk, which is slow to build and to parse."""
+    """Which of ``values`` the string column ``column`` holds: one query with all of them (on PostgreSQL one text the
+    server splits into an array, on SQLite a JSON array) rather than a long ``IN`` list per chunk, which is slow to
+    build and to parse."""
     wanted = list(values)
     if not wanted:
         return set()
