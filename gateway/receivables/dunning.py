@@ -30,15 +30,16 @@ Performance: everything is loaded with a handful of bulk queries, decided in mem
 
 from __future__ import annotations
 
+import itertools
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, Final
 
-from eth_utils import keccak
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -59,11 +60,12 @@ from gateway.models import (
     Settlement,
     StatementLine,
 )
-from gateway.receivables.bulk import bulk_insert
+from gateway.receivables.bulk import bulk_insert, bulk_insert_lines, existing, json_text, new_ids
 from gateway.receivables.events import record_event
 from gateway.receivables.interest import BaseRateTable, InterestError, flat_fee, interest_factor, interest_on
 from gateway.receivables.policy import SpecPolicies, ensure_assignments
 from settle.dunning import SERVICE_STATUSES, Policy
+from settle.keccak import keccak
 
 __all__ = ["OPEN_STATUSES", "SERVICE_KIND", "DunningResult", "fee_minor", "open_amounts", "run_dunning", "service_reason"]
 
@@ -74,6 +76,8 @@ SERVICE_KIND = "set_service_status"
 OPEN_STATUSES = ("due", "partially_paid", "returned", "disputed")
 _ITEM = "{chain}:{agreement}:{period}"
 _CHUNK = 5_000
+#: Rows fetched at a time by the bulk reads.
+_PAGE = 500
 
 
 @dataclass
@@ -93,15 +97,15 @@ class DunningResult:
         return bool(self.levels or self.stopped or self.services)
 
 
-@dataclass
-class _Item:
-    agreement_id: int
-    period: int
-    amount: int
-    paid: int
-    disputed: int
-    due: date
-    status: str
+#: An open item as the pass reads it: (agreement id, amount, paid, disputed, due date, status) — a plain tuple of plain
+#: values, which the garbage collector stops tracking (a pass holds 100,000 of them).
+_Item = tuple[int, int, int, int, date, str]
+_AMOUNT: Final = 1
+_PAID: Final = 2
+_DUE: Final = 4
+_STATUS: Final = 5
+#: A dunning row as the pass reads it: (id, level, fee, hold_until, stopped_at).
+_Dunned = tuple[int, int, int, date | None, datetime | None]
 
 
 def fee_minor(policy: Policy, currency: str, digits: int) -> int:
@@ -134,7 +138,7 @@ def open_amounts(session: Session, chain_id: int, items: Mapping[tuple[str, int]
 
     result: dict[tuple[str, int], int] = {}
     for key, item in items.items():
-        open_on_chain = 0 if item.status in ("paid", "written_off") else item.amount - item.paid
+        open_on_chain = 0 if item[_STATUS] in ("paid", "written_off") else item[_AMOUNT] - item[_PAID]
         result[key] = max(open_on_chain, 0)
     fiat_keys = [key for key in items if key[0] in fiat]
     if not fiat_keys:
@@ -155,7 +159,9 @@ def open_amounts(session: Session, chain_id: int, items: Mapping[tuple[str, int]
     allocated = set(
         session.scalars(select(LineAllocation.item_id).where(LineAllocation.kind.in_(("payment", "return", "write_off"))).distinct())
     )
-    wanted = [openitems.item_id(a, p) for a, p in fiat_keys if openitems.item_id(a, p) in allocated]
+    # (no allocations at all: nothing booked or written off, only the instructions count)
+    ids = {key: openitems.item_id(*key) for key in fiat_keys} if allocated else {}
+    wanted = [item_id for item_id in ids.values() if item_id in allocated]
     booked: dict[str, int] = {}
     written: dict[str, int] = {}
     for chunk in _chunks(wanted):
@@ -163,13 +169,14 @@ def open_amounts(session: Session, chain_id: int, items: Mapping[tuple[str, int]
         written.update(booking.written_off_amounts(session, chunk))
     for key in fiat_keys:
         amount = result[key]
-        item_id = openitems.item_id(*key)
+        item_id = ids.get(key)
         instruction = instructions.get(key)
         if instruction is not None:
             amount = min(amount, instruction)
         elif item_id in allocated:
-            amount = min(amount, items[key].amount - booked.get(item_id, 0))
-        amount -= written.get(item_id, 0)
+            amount = min(amount, items[key][_AMOUNT] - booked.get(item_id, 0))
+        if written:
+            amount -= written.get(item_id, 0)  # type: ignore[arg-type]
         result[key] = max(amount, 0)
     return result
 
@@ -192,47 +199,81 @@ def _in_review(session: Session) -> set[str]:
     return ids
 
 
-def _history(session: Session, rows: list[tuple[int, str, dict[str, Any] | None, dict[str, Any]]], actor: str, now: datetime) -> None:
+def _history(session: Session, rows: list[tuple[int, str, str | None, str]], actor: str, now: datetime) -> None:
+    """History rows of dunning items: (id, action, old values, new values), the values as JSON text."""
     if rows:
-        bulk_insert(
+        entity = DunningItem.__tablename__
+        bulk_insert_lines(
             session,
             HistoryRecord,
-            [
-                {
-                    "entity": DunningItem.__tablename__,
-                    "entity_id": row_id,
-                    "action": action,
-                    "actor": actor,
-                    "changed_at": now,
-                    "old_values": old,
-                    "new_values": new,
-                }
-                for row_id, action, old, new in rows
-            ],
+            _HISTORY_COLUMNS,
+            [(entity, row_id, action, actor, now, old, new) for row_id, action, old, new in rows],
+            json_written=("old_values", "new_values"),
         )
 
 
-def _record_events(session: Session, events: list[dict[str, Any]]) -> int:
-    """Record events in bulk, each once by key (a key recorded already is left as it is); returns how many are new."""
+#: The columns of the history rows and the events the pass writes, in the order of its tuples.
+_HISTORY_COLUMNS = ("entity", "entity_id", "action", "actor", "changed_at", "old_values", "new_values")
+_EVENT_COLUMNS = ("kind", "key", "chain_id", "agreement", "period", "payer", "payee", "payload", "occurred_at", "created_at")
+
+
+def _record_events(session: Session, events: list[tuple[Any, ...]]) -> int:
+    """Record events (tuples in the order of :data:`_EVENT_COLUMNS`, the payload as JSON text) in bulk, each once by
+    key (a key recorded already is left as it is); returns how many are new."""
     if not events:
         return 0
-    existing: set[str] = set()
-    for chunk in _chunks([e["key"] for e in events]):
-        existing.update(session.scalars(select(DomainEvent.key).where(DomainEvent.key.in_(chunk))))
-    new = [e for e in events if e["key"] not in existing]
+    present = existing(session, DomainEvent.key, [e[1] for e in events])
+    new = [e for e in events if e[1] not in present] if present else events
     if not new:
         return 0
     try:
         with session.begin_nested():
-            bulk_insert(session, DomainEvent, new)
+            bulk_insert_lines(session, DomainEvent, _EVENT_COLUMNS, new, json_written=("payload",))
     except IntegrityError:
         # another worker recorded some of them meanwhile: one by one, theirs stand
-        return sum(record_event(session, **{k: v for k, v in e.items() if k != "created_at"})[1] for e in new)
+        fields = [dict(zip(_EVENT_COLUMNS, e, strict=True)) for e in new]
+        return sum(
+            record_event(session, **{k: json.loads(v) if k == "payload" else v for k, v in f.items() if k != "created_at"})[1]
+            for f in fields
+        )
     return len(new)
 
 
 def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date | datetime) else value
+
+
+class _Facts:
+    """What one policy says, worked out once per pass (policies are shared between agreements): the level after a
+    number of days, and per level its name, actions, service status (and its rank), whether the flat fee is due by
+    then; the first level with default interest."""
+
+    __slots__ = ("actions", "after", "charges", "interest_from", "margin", "names", "policy", "rank", "skipped", "status")
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        count = len(policy.levels)
+        self.names = [lv.name for lv in policy.levels]
+        self.actions = [tuple(lv.actions) for lv in policy.levels]
+        self.status = [policy.service_status(level) for level in range(count + 1)]
+        self.rank = [SERVICE_STATUSES.index(status) for status in self.status]
+        self.charges = [policy.charges_fee_by(level) for level in range(count + 1)]
+        self.interest_from = policy.interest_from()
+        self.margin = str(policy.interest_margin)
+        self.after: dict[int, int] = {}
+        self.skipped: dict[tuple[int, int], tuple[str, ...]] = {}
+
+    def level_after(self, days: int) -> int:
+        found = self.after.get(days)
+        if found is None:
+            found = self.after[days] = self.policy.level_after(days)
+        return found
+
+    def skipped_between(self, level: int, target: int) -> tuple[str, ...]:
+        found = self.skipped.get((level, target))
+        if found is None:
+            found = self.skipped[(level, target)] = tuple(self.names[level : target - 1])
+        return found
 
 
 def run_dunning(
@@ -249,11 +290,15 @@ def run_dunning(
     transaction."""
     moment = now or datetime.now(UTC)
     result = DunningResult()
+    # the bulk reads go to the connection directly (plain rows, no ORM result machinery), after what the session
+    # holds is flushed (as a query through the session would)
+    session.flush()
+    connection = session.connection()
 
     # -- load -----------------------------------------------------------------------------------------------------
     agreements = {
         row.id: row
-        for row in session.execute(
+        for row in connection.execute(
             select(
                 Agreement.id,
                 Agreement.address,
@@ -270,9 +315,10 @@ def run_dunning(
     by_address = {row.address: row for row in agreements.values()}
     fiat = {row.address for row in agreements.values() if int(row.token, 16) == 0}
     items: dict[tuple[str, int], _Item] = {}
+    day_of: dict[datetime, date] = {}
     # The open settlements, kept to this chain's agreements here rather than by a join: without fresh statistics
     # (a table that just grew) PostgreSQL picks a nested loop over the status index for the join, seconds per pass.
-    for agreement_id, period, amount, paid, disputed, due_at, status in session.execute(
+    settlements = connection.execute(
         select(
             Settlement.agreement_id,
             Settlement.period,
@@ -282,37 +328,44 @@ def run_dunning(
             Settlement.due_at,
             Settlement.status,
         ).where(Settlement.status.in_(OPEN_STATUSES))
-    ):
-        if agreement_id not in address_of:
+    )
+    # fetched a page at a time (row by row, the driver's per-call overhead is most of the read)
+    for agreement_id, period, amount, paid, disputed, due_at, status in itertools.chain.from_iterable(settlements.partitions(_PAGE)):
+        address = address_of.get(agreement_id)
+        if address is None:
             continue  # another chain's
-        items[(address_of[agreement_id], int(period))] = _Item(
-            agreement_id, int(period), int(amount), int(paid), int(disputed or 0), due_at.date(), status
-        )
+        due = day_of.get(due_at)
+        if due is None:
+            due = day_of[due_at] = due_at.date()
+        items[(address, int(period))] = (agreement_id, int(amount), int(paid), int(disputed or 0), due, status)
     # A period settled (and invoiced) after its due date — a keeper that ran late — is due from the invoice's issue
     # date: the payer cannot be in default on a bill it could not have had (§ 286 (3) BGB), so no level is reached and
     # no interest runs before.
     if items:
-        issued = session.execute(
+        issued = connection.execute(
             select(IssuedInvoice.agreement, IssuedInvoice.period, IssuedInvoice.issue_date).where(
                 IssuedInvoice.chain_id == chain_id, IssuedInvoice.kind == "settlement"
             )
         ).all()
         for address, period, issue_date in issued:
             item = items.get((address, int(period)))
-            if item is not None and issue_date > item.due:
-                items[(address, int(period))] = replace(item, due=issue_date)
-    dunned = {
-        (row.agreement, int(row.period)): row
-        for row in session.execute(
-            select(
-                DunningItem.id,
-                DunningItem.agreement,
-                DunningItem.period,
-                DunningItem.level,
-                DunningItem.fee,
-                DunningItem.hold_until,
-                DunningItem.stopped_at,
-            ).where(DunningItem.chain_id == chain_id)
+            if item is not None and issue_date > item[_DUE]:
+                agreement_id, amount, paid, disputed, _, status = item
+                items[(address, int(period))] = (agreement_id, amount, paid, disputed, issue_date, status)
+    dunned: dict[tuple[str, int], _Dunned] = {
+        (agreement, int(period)): (row_id, int(level), int(fee), hold_until, stopped_at)
+        for row_id, agreement, period, level, fee, hold_until, stopped_at in itertools.chain.from_iterable(
+            connection.execute(
+                select(
+                    DunningItem.id,
+                    DunningItem.agreement,
+                    DunningItem.period,
+                    DunningItem.level,
+                    DunningItem.fee,
+                    DunningItem.hold_until,
+                    DunningItem.stopped_at,
+                ).where(DunningItem.chain_id == chain_id)
+            ).partitions(_PAGE)
         )
     }
     open_now = open_amounts(session, chain_id, items, fiat)
@@ -321,100 +374,132 @@ def run_dunning(
     result.problems += problems
 
     # -- decide ---------------------------------------------------------------------------------------------------
-    inserts: list[dict[str, Any]] = []
+    # new items: (agreement, period, level, fee, fee_at) and the new values of their history rows
+    inserts: list[tuple[str, int, int, int, datetime | None]] = []
+    inserted_values: list[str] = []
     updates: list[dict[str, Any]] = []
-    history: list[tuple[int, str, dict[str, Any] | None, dict[str, Any]]] = []
-    inserted_history: list[dict[str, Any]] = []
-    events: list[dict[str, Any]] = []
+    # history rows and events as tuples of plain values, their documents as JSON text: 100,000s of them, which the
+    # garbage collector then need not look at again and again
+    history: list[tuple[int, str, str | None, str]] = []
+    events: list[tuple[Any, ...]] = []  # in the order of _EVENT_COLUMNS
     worst: dict[str, tuple[int, str]] = {}  # agreement → (status rank, why)
-    # Per pass, computed once: what a policy says at a level (policies are shared between agreements), and the
-    # default interest on one minor unit per (due date, margin) — exact fractions, so the same as per item.
-    interest_from: dict[int, int | None] = {}
-    fee_by: dict[tuple[int, int], bool] = {}
-    status_at: dict[tuple[int, int], str] = {}
+    # Per pass, computed once: what a policy says (policies are shared between agreements), the flat fee per policy
+    # and currency, the default interest on one minor unit per (due date, margin) — exact fractions, so the same as
+    # per item — and each due date's days overdue and ISO form.
+    facts_of: dict[int, _Facts] = {}
+    fees: dict[tuple[int, str, int], int] = {}
     factors: dict[tuple[date, Decimal], Fraction | InterestError] = {}
-
-    def status_of(policy: Policy, level: int) -> str:
-        found = status_at.get((id(policy), level))
-        if found is None:
-            found = status_at[(id(policy), level)] = policy.service_status(level)
-        return found
+    overdue: dict[date, tuple[int, str]] = {}
+    moment_text = moment.isoformat()
+    level_event = "dunning.level_reached"
+    item_prefix = f"{level_event}:{chain_id}:"
+    levels_reached = result.levels
+    counted = paused = fees_charged = 0
 
     for key, item in items.items():
-        agreement, period = key
-        row = dunned.get(key)
         amount = open_now.get(key, 0)
         if amount <= 0:
             continue  # closed: stopped below
-        result.items += 1
+        counted += 1
+        agreement, period = key
         policy = policies.get(agreement)
         if policy is None:
             continue  # its policy cannot be read (a problem says so)
-        level = int(row.level) if row is not None else 0
-        if row is not None and row.stopped_at is not None:
-            # it was closed and is open again (a returned payment): dunning resumes at its level
-            updates.append({"id": row.id, "stopped_at": None, "stop_reason": None})
-            history.append((row.id, "update", {"stopped_at": _plain(row.stopped_at)}, {"stopped_at": None}))
-        days = (today - item.due).days
+        row = dunned.get(key)
+        level = row_fee = 0
+        hold_until = None
+        if row is not None:
+            row_id, level, row_fee, hold_until, stopped_at = row
+            if stopped_at is not None:
+                # it was closed and is open again (a returned payment): dunning resumes at its level
+                updates.append({"id": row_id, "stopped_at": None, "stop_reason": None})
+                history.append((row_id, "update", json_text({"stopped_at": _plain(stopped_at)}), json_text({"stopped_at": None})))
+        agreement_id, _, _, disputed, due, status = item
+        known = overdue.get(due)
+        if known is None:
+            known = overdue[due] = ((today - due).days, due.isoformat())
+        days = known[0]
         if days <= 0:
             continue
-        item_id = _ITEM.format(chain=chain_id, agreement=agreement, period=period)
-        on_hold = row is not None and row.hold_until is not None and today <= row.hold_until
-        disputed = item.status == "disputed" or item.disputed > 0
-        if on_hold or disputed or f"{agreement}:{period}" in review:
-            result.paused += 1
+        if (
+            status == "disputed"
+            or disputed > 0
+            or (hold_until is not None and today <= hold_until)
+            or (review and f"{agreement}:{period}" in review)
+        ):
+            paused += 1
             continue
-        target = policy.level_after(days)
+        facts = facts_of.get(id(policy))
+        if facts is None:
+            facts = facts_of[id(policy)] = _Facts(policy)
+        target = facts.level_after(days)
         if target > level:
-            meta = agreements[item.agreement_id]
+            meta = agreements[agreement_id]
             fee_now = 0
-            charges = fee_by.get((id(policy), target))
-            if charges is None:
-                charges = fee_by[(id(policy), target)] = policy.charges_fee_by(target)
-            if charges and (row is None or int(row.fee) == 0):
-                fee_now = fee_minor(policy, meta.currency, meta.minor_digits)
-            fee_total = fee_now or (int(row.fee) if row is not None else 0)
-            reached = policy.levels[target - 1]
+            if facts.charges[target] and row_fee == 0:
+                fee_key = (id(policy), meta.currency, meta.minor_digits)
+                fee_now = fees.get(fee_key, -1)
+                if fee_now < 0:
+                    fee_now = fees[fee_key] = fee_minor(policy, meta.currency, meta.minor_digits)
+            fee_total = fee_now or row_fee
             interest: int | None = 0
             interest_note = None
-            if id(policy) not in interest_from:
-                interest_from[id(policy)] = policy.interest_from()
-            since = interest_from[id(policy)]
+            since = facts.interest_from
             if since is None:
                 interest_note = "the policy charges no default interest"
             elif target < since:
-                interest_note = f"default interest is charged from level {since} ({policy.levels[since - 1].name})"
+                interest_note = f"default interest is charged from level {since} ({facts.names[since - 1]})"
             else:
-                # default_interest(amount, item.due, today, …): from the day after the due date to today
-                factor = factors.get((item.due, policy.interest_margin))
+                # default_interest(amount, due, today, …): from the day after the due date to today
+                margin = policy.interest_margin
+                factor = factors.get((due, margin))
                 if factor is None:
                     try:
-                        factor = interest_factor(item.due + timedelta(days=1), today, table=rates, margin=policy.interest_margin)
+                        factor = interest_factor(due + timedelta(days=1), today, table=rates, margin=margin)
                     except InterestError as exc:
                         factor = exc
-                    factors[(item.due, policy.interest_margin)] = factor
+                    factors[(due, margin)] = factor
                 if isinstance(factor, InterestError):
                     interest, interest_note = None, str(factor)
                 else:
                     interest = interest_on(amount, factor)
-            changes: dict[str, Any] = {"level": target, "level_at": moment}
             if fee_now:
-                changes |= {"fee": fee_now, "fee_at": moment}
-                result.fees += 1
+                fees_charged += 1
             if row is None:
-                inserts.append({"chain_id": chain_id, "agreement": agreement, "period": period, **changes})
+                inserts.append((agreement, period, target, fee_now, moment if fee_now else None))
+                inserted_values.append(
+                    json_text(
+                        {
+                            "chain_id": chain_id,
+                            "agreement": agreement,
+                            "period": period,
+                            "level": target,
+                            "level_at": moment_text,
+                            "fee": fee_now,
+                            "fee_at": moment_text if fee_now else None,
+                        }
+                    )
+                )
             else:
-                updates.append({"id": row.id, **changes})
+                changes: dict[str, Any] = {"level": target, "level_at": moment}
+                if fee_now:
+                    changes |= {"fee": fee_now, "fee_at": moment}
+                updates.append({"id": row_id, **changes})
                 history.append(
-                    (row.id, "update", {"level": level, **({"fee": 0} if fee_now else {})}, {k: _plain(v) for k, v in changes.items()})
+                    (
+                        row_id,
+                        "update",
+                        json_text({"level": level, **({"fee": 0} if fee_now else {})}),
+                        json_text({k: _plain(v) for k, v in changes.items()}),
+                    )
                 )
             payload = {
                 "policy": policy.name,
                 "level": target,
-                "name": reached.name,
-                "actions": list(reached.actions),
-                "skipped": [lv.name for lv in policy.levels[level : target - 1]],
-                "due_date": item.due.isoformat(),
+                "name": facts.names[target - 1],
+                "actions": facts.actions[target - 1],
+                "skipped": facts.skipped_between(level, target),
+                "due_date": known[1],
                 "days_overdue": days,
                 "open_amount": amount,
                 "currency": meta.currency,
@@ -422,55 +507,60 @@ def run_dunning(
                 "fee": fee_total,
                 "fee_charged": bool(fee_now),
                 "interest": interest,
-                "interest_margin": str(policy.interest_margin),
-                "service_status": status_of(policy, target),
+                "interest_margin": facts.margin,
+                "service_status": facts.status[target],
             }
             if interest_note:
                 payload["interest_note"] = interest_note
             events.append(
-                {
-                    "kind": "dunning.level_reached",
-                    "key": f"dunning.level_reached:{item_id}:{target}",
-                    "chain_id": chain_id,
-                    "agreement": agreement,
-                    "period": period,
-                    "payer": meta.payer,
-                    "payee": meta.payee,
-                    "payload": payload,
-                    "occurred_at": moment,
-                    "created_at": moment,
-                }
+                (
+                    level_event,
+                    f"{item_prefix}{agreement}:{period}:{target}",
+                    chain_id,
+                    agreement,
+                    period,
+                    meta.payer,
+                    meta.payee,
+                    json_text(payload),
+                    moment,
+                    moment,
+                )
             )
-            result.levels.append((agreement, period, target))
+            levels_reached.append((agreement, period, target))
             level = target
-        rank = SERVICE_STATUSES.index(status_of(policy, level))
+        rank = facts.rank[level]
         if rank and rank > worst.get(agreement, (0, ""))[0]:
-            worst[agreement] = (rank, f"period {period} at {policy.levels[level - 1].name}, {days} days overdue")
+            worst[agreement] = (rank, f"period {period} at {facts.names[level - 1]}, {days} days overdue")
+    result.items += counted
+    result.paused += paused
+    result.fees += fees_charged
 
     # -- stop what is closed ------------------------------------------------------------------------------------------
-    closing = [(key, row) for key, row in dunned.items() if row.stopped_at is None and open_now.get(key, 0) <= 0]
+    closing = [(key, row) for key, row in dunned.items() if row[4] is None and open_now.get(key, 0) <= 0]
     if closing:
         statuses = _closed_statuses(session, chain_id, {key for key, _ in closing})
-        for (agreement, period), row in closing:
+        for (agreement, period), (row_id, level, fee, _, _) in closing:
             reason = statuses.get((agreement, period), "paid")
-            updates.append({"id": row.id, "stopped_at": moment, "stop_reason": reason})
-            history.append((row.id, "update", {"stopped_at": None}, {"stopped_at": moment.isoformat(), "stop_reason": reason}))
+            updates.append({"id": row_id, "stopped_at": moment, "stop_reason": reason})
+            history.append(
+                (row_id, "update", json_text({"stopped_at": None}), json_text({"stopped_at": moment.isoformat(), "stop_reason": reason}))
+            )
             result.stopped.append((agreement, period, reason))
             owner = by_address.get(agreement)
-            if int(row.level) > 0 and owner is not None:
+            if level > 0 and owner is not None:
                 events.append(
-                    {
-                        "kind": "dunning.stopped",
-                        "key": f"dunning.stopped:{_ITEM.format(chain=chain_id, agreement=agreement, period=period)}:{today.isoformat()}",
-                        "chain_id": chain_id,
-                        "agreement": agreement,
-                        "period": period,
-                        "payer": owner.payer,
-                        "payee": owner.payee,
-                        "payload": {"reason": reason, "level": int(row.level), "fee": int(row.fee)},
-                        "occurred_at": moment,
-                        "created_at": moment,
-                    }
+                    (
+                        "dunning.stopped",
+                        f"dunning.stopped:{_ITEM.format(chain=chain_id, agreement=agreement, period=period)}:{today.isoformat()}",
+                        chain_id,
+                        agreement,
+                        period,
+                        owner.payer,
+                        owner.payee,
+                        json_text({"reason": reason, "level": level, "fee": fee}),
+                        moment,
+                        moment,
+                    )
                 )
 
     # -- service status -----------------------------------------------------------------------------------------------
@@ -512,43 +602,46 @@ def run_dunning(
         )
         kind = "service.restored" if rank == 0 else "service.restricted"
         events.append(
-            {
-                "kind": kind,
-                "key": f"{kind}:{chain_id}:{agreement}:{target_status}:{reason_hash}",
-                "chain_id": chain_id,
-                "agreement": agreement,
-                "period": None,
-                "payer": meta.payer,
-                "payee": meta.payee,
-                "payload": {"status": target_status, "previous": meta.service_status, "reason": reason, "reason_hash": reason_hash},
-                "occurred_at": moment,
-                "created_at": moment,
-            }
+            (
+                kind,
+                f"{kind}:{chain_id}:{agreement}:{target_status}:{reason_hash}",
+                chain_id,
+                agreement,
+                None,
+                meta.payer,
+                meta.payee,
+                json_text({"status": target_status, "previous": meta.service_status, "reason": reason, "reason_hash": reason_hash}),
+                moment,
+                moment,
+            )
         )
         result.services.append((agreement, target_status, reason))
 
     # -- write --------------------------------------------------------------------------------------------------------
     if inserts:
-        for new_row in inserts:
-            new_row.setdefault("fee", 0)
-            new_row.setdefault("fee_at", None)
-            new_row["created_at"] = new_row["updated_at"] = moment
-        # a plain executemany (RETURNING over many rows is slow on SQLite), then the new ids by key
-        bulk_insert(session, DunningItem, inserts)
-        new_keys = {(r["agreement"], r["period"]) for r in inserts}
-        ids_of = {
-            (agreement, int(period)): row_id
-            for row_id, agreement, period in session.execute(
-                select(DunningItem.id, DunningItem.agreement, DunningItem.period).where(
-                    DunningItem.chain_id == chain_id, DunningItem.created_at == moment
+        ids = new_ids(session, DunningItem, len(inserts))
+        names = ["chain_id", "agreement", "period", "level", "level_at", "fee", "fee_at", "created_at", "updated_at"]
+        lines: list[tuple[Any, ...]] = [
+            (chain_id, agreement, period, level, moment, fee, fee_at, moment, moment) for agreement, period, level, fee, fee_at in inserts
+        ]
+        if ids is not None:
+            # ids from the sequence: nothing to read back
+            bulk_insert_lines(session, DunningItem, ["id", *names], [(row_id, *line) for row_id, line in zip(ids, lines, strict=True)])
+        else:
+            # a plain executemany (RETURNING over many rows is slow on SQLite), then the new ids by key
+            bulk_insert_lines(session, DunningItem, names, lines)
+            new_keys = {(agreement, period) for agreement, period, *_ in inserts}
+            ids_of = {
+                (agreement, int(period)): row_id
+                for row_id, agreement, period in connection.execute(
+                    select(DunningItem.id, DunningItem.agreement, DunningItem.period).where(
+                        DunningItem.chain_id == chain_id, DunningItem.created_at == moment
+                    )
                 )
-            )
-            if (agreement, int(period)) in new_keys
-        }
-        ids = [ids_of[(r["agreement"], r["period"])] for r in inserts]
-        for row_id, new_row in zip(ids, inserts, strict=True):
-            inserted_history.append({k: _plain(v) for k, v in new_row.items() if k not in ("created_at", "updated_at")})
-            history.append((row_id, "insert", None, inserted_history[-1]))
+                if (agreement, int(period)) in new_keys
+            }
+            ids = [ids_of[(agreement, period)] for agreement, period, *_ in inserts]
+        history.extend((row_id, "insert", None, values) for row_id, values in zip(ids, inserted_values, strict=True))
     if updates:
         merged: dict[int, dict[str, Any]] = defaultdict(dict)
         for change in updates:
@@ -563,12 +656,8 @@ def run_dunning(
     _history(session, history, actor, moment)
     _record_events(session, events)
     if outbox_rows:
-        existing = set(
-            session.scalars(
-                select(OutboxItem.idempotency_key).where(OutboxItem.idempotency_key.in_([r["idempotency_key"] for r in outbox_rows]))
-            )
-        )
-        fresh = [r for r in outbox_rows if r["idempotency_key"] not in existing]
+        present = existing(session, OutboxItem.idempotency_key, [r["idempotency_key"] for r in outbox_rows])
+        fresh = [r for r in outbox_rows if r["idempotency_key"] not in present]
         if fresh:
             bulk_insert(session, OutboxItem, fresh)
     return result

@@ -197,9 +197,11 @@ def interest_factor(first: date, last: date, *, table: BaseRateTable, margin: De
 def interest_on(amount: int, factor: Fraction) -> int:
     """``amount`` × ``factor`` (:func:`interest_factor`) in whole minor units, half up; exact (fractions), so the
     same as summing the stretches' interest on the amount."""
-    total = amount * factor
-    whole, rest = divmod(total.numerator, total.denominator)
-    return whole + (1 if 2 * rest >= total.denominator else 0)
+    # on the numerator and denominator directly (no reduced Fraction per amount): the same quotient and remainder
+    # ratio, so the same rounding
+    denominator = factor.denominator
+    whole, rest = divmod(amount * factor.numerator, denominator)
+    return whole + (1 if 2 * rest >= denominator else 0)
 
 
 def flat_fee(currency: str) -> int:

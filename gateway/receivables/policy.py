@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.models import DunningAssignment, HistoryRecord, utcnow
-from gateway.receivables.bulk import bulk_insert
+from gateway.receivables.bulk import bulk_insert, bulk_insert_lines, new_ids
 from settle.deployments import Deployments
 from settle.dunning import DEFAULT_POLICY, Policy, PolicyError, known_policies, load_policy_file, parse_policy, resolve_policy
 from settle.errors import SettleError
@@ -130,30 +130,42 @@ def ensure_assignments(
             }
         )
     if new_rows:
-        # one executemany (one multi-row insert a page on PostgreSQL), then the new ids by key, then their history
-        bulk_insert(session, DunningAssignment, new_rows)
-        created = {r["agreement"] for r in new_rows}
-        id_of = {
-            agreement: row_id
-            for row_id, agreement in session.execute(
-                select(DunningAssignment.id, DunningAssignment.agreement).where(DunningAssignment.chain_id == chain_id)
+        # ids from the sequence on PostgreSQL (one COPY, nothing to read back); elsewhere one executemany, then the
+        # new ids by key; then their history
+        ids = new_ids(session, DunningAssignment, len(new_rows))
+        if ids is not None:
+            bulk_insert_lines(
+                session,
+                DunningAssignment,
+                ["id", *new_rows[0]],
+                [(row_id, *row.values()) for row_id, row in zip(ids, new_rows, strict=True)],
             )
-            if agreement in created
-        }
-        ids = [id_of[str(r["agreement"])] for r in new_rows]
-        bulk_insert(
+        else:
+            bulk_insert(session, DunningAssignment, new_rows)
+            created = {r["agreement"] for r in new_rows}
+            id_of = {
+                agreement: row_id
+                for row_id, agreement in session.execute(
+                    select(DunningAssignment.id, DunningAssignment.agreement).where(DunningAssignment.chain_id == chain_id)
+                )
+                if agreement in created
+            }
+            ids = [id_of[str(r["agreement"])] for r in new_rows]
+        entity = DunningAssignment.__tablename__
+        bulk_insert_lines(
             session,
             HistoryRecord,
+            ("entity", "entity_id", "action", "actor", "changed_at", "old_values", "new_values"),
             [
-                {
-                    "entity": DunningAssignment.__tablename__,
-                    "entity_id": row_id,
-                    "action": "insert",
-                    "actor": actor,
-                    "changed_at": now,
-                    "old_values": None,
-                    "new_values": {k: v for k, v in row.items() if k not in ("created_at", "updated_at")},
-                }
+                (
+                    entity,
+                    row_id,
+                    "insert",
+                    actor,
+                    now,
+                    None,
+                    {k: v for k, v in row.items() if k not in ("created_at", "updated_at")},
+                )
                 for row_id, row in zip(ids, new_rows, strict=True)
             ],
         )
