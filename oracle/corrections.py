@@ -786,9 +786,11 @@ _totals = cast(Table, Total.__table__)
 
 
 def onchain_reason(correction_id: int, reason: str) -> str:
-    """The reason a correction carries on-chain (``UsageCorrected``): the operator's reason and the correction's
-    number, which names the audit row (actor, time) without putting a person's name on a public chain."""
-    return f"{reason} [oracle correction {correction_id}]"
+    """The reason a correction carries on-chain (``UsageCorrected``): the correction's number, which names the audit
+    row (actor, time, records, reason), and the keccak256 of the operator's reason — never the text itself: an
+    operator's words may name a record, a customer or a person, and every node of the network reads the event. Both
+    parties check the text the oracle shows them against the hash."""
+    return f"oracle correction {correction_id}; reason keccak256 0x{keccak(reason.encode()).hex()}"
 
 
 def confirmed(conn: Connection, row_pk: int, correction_id: int, meter: int, corrected: int, superseded: bool) -> None:

@@ -234,17 +234,12 @@ def test_erp_records_only_as_merkle_leaves(seen):
     assert [hit for record in records for hit in _found(haystack, record)] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the demo's void reason names ERP-00005 and the oracle puts the reason on-chain as text (UsageCorrected.reason); "
-    "docs/security.md says so — when the reason no longer names a record, drop this mark",
-)
 def test_correction_reasons_name_no_erp_record(seen):
     reasons = [e["reason"] for e in seen.decoded.get("UsageCorrected", [])]
     assert [r for r in reasons for record in _erp_records() if record.lower() in r.lower()] == []
 
 
-def test_correction_reason_is_the_operators_text_as_the_doc_says(seen):
+def test_correction_reason_is_the_audit_row_and_a_hash_as_the_doc_says(seen):
     from oracle.corrections import onchain_reason
     from settle_cli.demo import VOID_REASON
 

@@ -47,6 +47,7 @@ from oracle.reports import cut_reports
 from oracle.submit import Round, Submitter
 from oracle.txsign import USAGE_CORRECTED_TOPIC, USAGE_REPORTED_TOPIC, FastSigner, decode_usage_corrected
 from settle.db import session_factory, transaction
+from settle.keccak import keccak
 from settle.pricing import period_amount
 from settle.rpc import Rpc
 from settle.terms import Terms
@@ -188,7 +189,8 @@ def test_a_voided_record_lowers_the_total_on_chain_and_the_settled_amount(chain,
     (event,) = _events(chain, env.address, USAGE_CORRECTED_TOPIC)
     previous, corrected, root, reason, epoch = decode_usage_corrected(bytes.fromhex(event["data"][2:]))
     assert (previous, corrected, root, epoch) == (35, 28, applied.root, 1)
-    assert reason == f"booked twice [oracle correction {applied.correction}]"
+    # the number of the audit row and the hash of the operator's words: the text itself stays off the public chain
+    assert reason == f"oracle correction {applied.correction}; reason keccak256 0x{keccak(text='booked twice').hex()}"
     with env.engine.connect() as conn:
         record = conn.execute(select(Record.status).where(Record.record_id == "r1")).scalar()
         void = conn.execute(select(RecordVoid.reason, RecordVoid.undone_at)).one()
