@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.models import set_actor
@@ -28,6 +29,18 @@ def open_database(url: str | None = None, *, upgrade: bool = True) -> tuple[Engi
     if upgrade:
         migrate(engine)
     return engine, db.session_factory(engine)
+
+
+def alone(session: Session, name: str) -> bool:
+    """Whether this transaction may do the pass called ``name`` alone. A pass that decides over all rows at once (the
+    dunning pass, preparing notices) must not run in two workers at the same time, or both would insert the same
+    rows: on PostgreSQL a transaction-scoped advisory lock says whether another worker is doing it right now (then
+    skip: it is being done); SQLite lets one writer at a time anyway (a worker that loses the race gets an
+    ``IntegrityError`` and tries again on its next pass)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    key = zlib.crc32(f"settle:{name}".encode())
+    return bool(session.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}).scalar())
 
 
 @contextmanager

@@ -10,11 +10,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
-from gateway.database import unit_of_work
+from gateway.database import alone, unit_of_work
 from gateway.invoicing.store import DocumentStore
 from gateway.models import Notice
-from gateway.receivables.ahead import ahead_of_trouble
+from gateway.receivables.ahead import AheadResult, ahead_of_trouble
 from gateway.receivables.interest import InterestError, base_rates
 from gateway.receivables.mail import Mailer
 from gateway.receivables.notices import Backoff, prepare_notices, send_notices
@@ -57,9 +58,16 @@ def _notices(gw: Gateway) -> Pass:
     except InterestError as exc:
         problems.append(f"base rates: {exc}")
         table = None
-    with unit_of_work(gw.factory, gw.worker) as session:
-        ahead = ahead_of_trouble(session, now=now, chain=chain)
-        prepared = prepare_notices(session, now=now, store=store, language=settings.invoice_language, table=table)
+    try:
+        with unit_of_work(gw.factory, gw.worker) as session:
+            if alone(session, "notices.prepare"):
+                ahead = ahead_of_trouble(session, now=now, chain=chain)
+                prepared = prepare_notices(session, now=now, store=store, language=settings.invoice_language, table=table)
+            else:  # another worker prepares them right now; sending below claims nothing twice in effect (Message-ID)
+                ahead, prepared = AheadResult(), []
+    except IntegrityError:
+        # SQLite, two processes: the other one prepared the same notices first.
+        ahead, prepared = AheadResult(), []
         lines += [f"event {key}" for key in ahead.recorded]
         problems += [f"notices ahead of trouble: {note}" for note in ahead.notes]
         for notice in prepared:
