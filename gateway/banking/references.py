@@ -83,6 +83,15 @@ def parse_end_to_end_id(text: str) -> tuple[str, int, int] | None:
     return match.group(1), int(match.group(2)), int(match.group(3) or 0)
 
 
+def first_attempt_id(e2e: str) -> str:
+    """``STL…-3R1`` → ``STL…-3``: a re-presentation's end-to-end id without its attempt suffix (any other text as
+    it is), so a line that carries one attempt's id finds the payment under another."""
+    return e2e[:-2] if _ATTEMPT.search(e2e) else e2e
+
+
+_ATTEMPT = re.compile(r"-\d+R[1-9]$")
+
+
 def is_sepa_text(text: str) -> bool:
     """Whether every character of ``text`` is in the SEPA character set."""
     return all(c in SEPA_CHARACTERS for c in text)

@@ -25,7 +25,6 @@ write-offs. An allocation is checked against it again when booked, so a decision
 from __future__ import annotations
 
 import logging
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway import outbox
-from gateway.banking.references import bank_reference_hash, payment_anchor, reason_code_bytes4
+from gateway.banking.references import bank_reference_hash, first_attempt_id, payment_anchor, reason_code_bytes4
 from gateway.errors import ConflictError, InvalidReferenceError
 from gateway.faults import crashpoint
 from gateway.models import (
@@ -376,7 +375,7 @@ def _own_payment(session: Session, row: StatementLine) -> PaymentInstruction | N
     if not row.end_to_end_id:
         return None
     e2e = row.end_to_end_id.strip().upper()
-    base = re.sub(r"R[1-9]$", "", e2e) if re.search(r"-\d+R[1-9]$", e2e) else e2e
+    base = first_attempt_id(e2e)
     found = session.scalar(select(PaymentInstruction).where(PaymentInstruction.end_to_end_id == e2e))
     if found is None and len(base) <= 33:
         found = session.scalar(

@@ -40,7 +40,7 @@ from typing import Protocol
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
-from gateway.banking.references import find_creditor_references, mod97
+from gateway.banking.references import find_creditor_references, first_attempt_id, mod97
 from gateway.reconciliation.model import Allocation, BankLine, Decision, OpenItem, RemittanceRef
 from settle.money import format_minor
 
@@ -186,11 +186,6 @@ def _compact_iban(iban: str | None) -> str:
     return iban.upper() if " " not in iban else "".join(iban.split()).upper()
 
 
-def _e2e_base(e2e: str) -> str:
-    """``STL…-3R1`` → ``STL…-3``: a re-presentation's id without the attempt suffix."""
-    return re.sub(r"R[1-9]$", "", e2e) if re.search(r"-\d+R[1-9]$", e2e) else e2e
-
-
 def _money(amount: int) -> str:
     return format_minor(amount, 2)
 
@@ -330,7 +325,7 @@ class _Engine:
             found.advice_doubtful = getattr(advice, "adds_up", True) is False
         if line.end_to_end_id:
             e2e = line.end_to_end_id.strip().upper()
-            ids = book.by_e2e.get(e2e) or book.by_e2e.get(_e2e_base(e2e), [])
+            ids = book.by_e2e.get(e2e) or book.by_e2e.get(first_attempt_id(e2e), [])
             for item_id in ids:
                 found.add(found.strong, item_id, f"end-to-end id {e2e} of item {item_id}")
         rf_seen: set[str] = set()
@@ -714,7 +709,7 @@ class _Engine:
         ids: list[str] = []
         if line.end_to_end_id:
             e2e = line.end_to_end_id.strip().upper()
-            ids = list(book.by_e2e.get(e2e) or book.by_e2e.get(_e2e_base(e2e), []))
+            ids = list(book.by_e2e.get(e2e) or book.by_e2e.get(first_attempt_id(e2e), []))
             if ids:
                 evidence.append(f"original end-to-end id {e2e} of item {ids[0]}")
         if not ids:

@@ -150,3 +150,13 @@ def test_payment_anchor_is_what_both_statements_show() -> None:
         payment_anchor("  ", 1, 2, "EUR", date(2026, 1, 2))
     with pytest.raises(InvalidReferenceError, match="negative"):
         payment_anchor("STL0ABC-3", -1, 2, "EUR", date(2026, 1, 2))
+
+
+def test_first_attempt_id_strips_only_a_re_presentations_suffix() -> None:
+    from gateway_testdata import AGREEMENT, CHAIN_ID
+
+    from gateway.banking.references import first_attempt_id
+
+    first = end_to_end_id(CHAIN_ID, AGREEMENT, 3)
+    assert first_attempt_id(end_to_end_id(CHAIN_ID, AGREEMENT, 3, attempt=1)) == first == first_attempt_id(first)
+    assert first_attempt_id("INV2026R1") == "INV2026R1"  # no "-<period>R<n>" at the end: left as it is
