@@ -168,15 +168,14 @@ def open_amounts(session: Session, chain_id: int, items: Mapping[tuple[str, int]
         booked.update(booking.booked_amounts(session, chunk))
         written.update(booking.written_off_amounts(session, chunk))
     for key in fiat_keys:
-        amount = result[key]
-        item_id = ids.get(key)
-        instruction = instructions.get(key)
-        if instruction is not None:
-            amount = min(amount, instruction)
-        elif item_id in allocated:
-            amount = min(amount, items[key][_AMOUNT] - booked.get(item_id, 0))
-        if written:
-            amount -= written.get(item_id, 0)  # type: ignore[arg-type]
+        item_id = ids.get(key, "")
+        amount = booking.open_by_rule(
+            result[key],
+            instruction_open=instructions.get(key),
+            billed=items[key][_AMOUNT],
+            booked=booked.get(item_id, 0),
+            written=written.get(item_id, 0),
+        )
         result[key] = max(amount, 0)
     return result
 

@@ -307,13 +307,9 @@ def _settlement_items(
         billed_on = issued if issued is not None else seen_at.date()
         if billed_on > as_of:
             continue
-        open_amount = amount - paid
-        if instructed is not None:
-            open_amount = min(open_amount, instructed)
-        elif booked:
-            open_amount = min(open_amount, amount - booked.get(key, 0))
-        if written:
-            open_amount -= written.get(key, 0)
+        open_amount = booking.open_by_rule(
+            amount - paid, instruction_open=instructed, billed=amount, booked=booked.get(key, 0), written=written.get(key, 0)
+        )
         if open_amount <= 0:
             continue
         chain, address, payer, payee, currency, digits = agreements[agreement_id]

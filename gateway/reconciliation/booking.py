@@ -166,6 +166,18 @@ def written_off_amounts(session: Session, item_ids: Iterable[str]) -> dict[str, 
     return {item_id: int(total) for item_id, total in rows}
 
 
+def open_by_rule(on_chain: int, *, instruction_open: int | None, billed: int | None, booked: int, written: int) -> int:
+    """What is still open on a settlement — the one rule the matching engine, the booking check, the open-items list
+    and dunning share: the chain's open amount, at most what its payment instruction still expects (or, without one,
+    the billed amount less what this gateway booked and the chain may not show yet), less write-offs."""
+    amount = on_chain
+    if instruction_open is not None:
+        amount = min(amount, instruction_open)
+    elif billed is not None:
+        amount = min(amount, billed - booked)
+    return amount - written
+
+
 def booked_amounts(session: Session, item_ids: Iterable[str]) -> dict[str, int]:
     """What this gateway booked as paid on each item (payments less returns), whether the chain shows it yet or not."""
     ids = list(item_ids)
@@ -214,13 +226,14 @@ def payable_items(session: Session, chain_id: int | None, payee: str | None) -> 
     booked, billed = booked_amounts(session, loose), _billed(session, loose)
     result = []
     for item in items:
-        amount = item.amount
         instruction = instructions.get(item.item_id)
-        if instruction is not None:
-            amount = min(amount, instruction.open_amount)
-        elif item.item_id in billed:
-            amount = min(amount, billed[item.item_id] - booked.get(item.item_id, 0))
-        amount -= written.get(item.item_id, 0)
+        amount = open_by_rule(
+            item.amount,
+            instruction_open=instruction.open_amount if instruction is not None else None,
+            billed=billed.get(item.item_id),
+            booked=booked.get(item.item_id, 0),
+            written=written.get(item.item_id, 0),
+        )
         if amount > 0:
             result.append(item if amount == item.amount else _with_amount(item, amount))
     fees = select(FeeItem).where(FeeItem.paid_amount < FeeItem.amount)
@@ -564,13 +577,18 @@ def _target(session: Session, item_id: str) -> _Target:
 def _open_now(session: Session, target: _Target) -> int:
     if target.fee is not None:
         return target.fee.open_amount
-    amount = target.settlement.pullable if target.settlement is not None else None
-    if target.instruction is not None:
-        amount = target.instruction.open_amount if amount is None else min(amount, target.instruction.open_amount)
-    elif target.settlement is not None and amount is not None:
-        amount = min(amount, target.settlement.amount - booked_amounts(session, [target.item_id]).get(target.item_id, 0))
-    written = written_off_amounts(session, [target.item_id]).get(target.item_id, 0)
-    return max((amount or 0) - written, 0)
+    instruction_open = target.instruction.open_amount if target.instruction is not None else None
+    settlement = target.settlement
+    on_chain = settlement.pullable if settlement is not None else instruction_open or 0
+    loose = settlement is not None and target.instruction is None
+    amount = open_by_rule(
+        on_chain,
+        instruction_open=instruction_open,
+        billed=settlement.amount if loose and settlement is not None else None,
+        booked=booked_amounts(session, [target.item_id]).get(target.item_id, 0) if loose else 0,
+        written=written_off_amounts(session, [target.item_id]).get(target.item_id, 0),
+    )
+    return max(amount, 0)
 
 
 def book_decision(
