@@ -39,6 +39,8 @@ from gateway.api import (
 )
 from gateway.api.deps import ApiState, get_state, require_writer
 from gateway.errors import ConflictError, HistoryViolation, NotFoundError
+from gateway.portal.authn import Authenticator
+from gateway.portal.tokens import ensure_operator_token
 from settle import http
 from settle.errors import ChainError, SettleError, ValidationError
 
@@ -108,7 +110,11 @@ def create_app(
         agreement_factory=agreement_factory or (listener.factory_address if listener is not None else None),
         invoice_dir=invoice_dir,
         rules=rules,
+        auth=Authenticator(factory),
     )
+    if write_token:
+        with factory.begin() as session:
+            ensure_operator_token(session, write_token)
     for router in (
         health.router,
         agreements.router,

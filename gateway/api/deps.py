@@ -14,6 +14,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.models import set_actor
+from gateway.portal.authn import AuthenticationError, Authenticator, CsrfError
+from gateway.portal.sessions import COOKIE, CSRF_HEADER
+from settle.auth.principal import Principal
 
 if TYPE_CHECKING:
     from gateway.reconciliation.booking import BookingRules
@@ -43,6 +46,8 @@ class ApiState:
     #: The booking policy of the review queue and the advice upload (fee tolerance, re-presentation delay, the
     #: banking day); None: from the settings and today's UTC date.
     rules: Callable[[], BookingRules] | None = None
+    #: Turns a request's bearer token or session cookie into a principal (set by ``create_app``).
+    auth: Authenticator | None = None
 
     def booking_rules(self) -> BookingRules:
         if self.rules is not None:
@@ -60,6 +65,45 @@ def get_state(request: Request) -> ApiState:
 
 
 StateDep = Annotated[ApiState, Depends(get_state)]
+
+
+def resolve_principal(request: Request) -> Principal:
+    """The request's principal from its bearer token or session cookie (resolved once per request). 401 for a
+    bearer that is not valid, 403 for a cookie-authenticated change without the session's CSRF token."""
+    cached = getattr(request.state, "principal", None)
+    if isinstance(cached, Principal):
+        return cached
+    state = get_state(request)
+    assert state.auth is not None, "create_app sets the authenticator"
+    try:
+        principal = state.auth.resolve(
+            authorization=request.headers.get("authorization"),
+            cookie=request.cookies.get(COOKIE),
+            method=request.method,
+            csrf=request.headers.get(CSRF_HEADER),
+        )
+    except AuthenticationError as exc:
+        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+    except CsrfError as exc:
+        raise HTTPException(403, str(exc)) from None
+    request.state.principal = principal
+    return principal
+
+
+_bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearerToken",
+    description="An API token (stl_…, scoped) or a session token (sts_…, from signing in) as 'Authorization: Bearer <token>'.",
+)
+
+
+def get_principal(
+    request: Request, _scheme: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_scheme)] = None
+) -> Principal:
+    return resolve_principal(request)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
 def get_tenant(

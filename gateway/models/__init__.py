@@ -3,7 +3,7 @@
 and the transactions the gateway sends), ``invoicing`` (issued invoices, number series, held documents),
 ``reconciliation`` (allocations of bank lines, credit balances, fee items, review decisions, learnt accounts,
 remittance advices), ``receivables`` (domain events, dunning policies and states, notices), ``webhooks`` (endpoints, deliveries,
-attempts). Tables carry a ``gw_``
+attempts), ``portal`` (API tokens, staff accounts, sessions, sign-in nonces, the audit log). Tables carry a ``gw_``
 prefix so the gateway can share a database with the oracle; money is exact (minor units), times are timezone-aware
 UTC."""
 
@@ -42,9 +42,16 @@ from gateway.models.reconciliation import (
     RemittanceAdviceRecord,
     ReviewDecision,
 )
+from gateway.models.portal import ApiToken, AuditEntry, AuthSession, SiweNonce, StaffAccount, StaffInvite
 from gateway.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
+    "ApiToken",
+    "AuditEntry",
+    "AuthSession",
+    "SiweNonce",
+    "StaffAccount",
+    "StaffInvite",
     "WebhookEndpoint",
     "WebhookDelivery",
     "WebhookAttempt",
