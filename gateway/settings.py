@@ -108,6 +108,11 @@ class GatewaySettings(BaseModel):
     #: HTTP API.
     host: str = "127.0.0.1"
     port: int = 8700
+    #: The party portal's public base URL as browsers reach it (``https://billing.example.com``, a path is allowed):
+    #: Sign-In with Ethereum messages are bound to its host (``domain``) and URL, and staff invitation links point
+    #: to it. Empty means ``http://<host>:<port>`` of the HTTP API above. Behind a proxy or TLS terminator set it:
+    #: it is never taken from a request's ``Host`` header, which a relaying site could choose.
+    portal_url: str = ""
 
     @field_validator("disabled")
     @classmethod
@@ -119,6 +124,21 @@ class GatewaySettings(BaseModel):
         if unknown:
             raise ValueError(f"unknown worker(s) {', '.join(unknown)} (workers: {', '.join(known)})")
         return value
+
+    @field_validator("portal_url")
+    @classmethod
+    def _portal_url(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        value = value.strip().rstrip("/")
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+                raise ValueError(f"{value!r} is not an http(s) base URL such as https://billing.example.com")
+        return value
+
+    def resolved_portal_url(self) -> str:
+        return self.portal_url or f"http://{self.host}:{self.port}"
 
     @field_validator("invoice_pattern")
     @classmethod

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.api import (
     agreements,
+    auth,
     disputes,
     health,
     invoices,
@@ -69,6 +70,8 @@ OPEN_BODIES = re.compile(r"^/v1/disputes/[^/]+/[^/]+/(reason|notes)$")
 def _writer_before_body(request: Request) -> None:
     """``require_writer`` on a request whose body is not read yet (except the dispute texts' routes)."""
     if request.method == "POST" and OPEN_BODIES.match(request.url.path):
+        return
+    if auth.before_body(request):  # sign-in bodies (auth.ANONYMOUS_BODIES) and a party's own tokens and staff
         return
     require_writer(get_state(request), request.headers.get("authorization"))
 
@@ -126,6 +129,7 @@ def create_app(
         reconciliation.router,
         receivables.router,
         webhooks.router,
+        auth.router,
     ):
         app.include_router(router)
     for router in (parties.router, parties.mandates, parties.methods):
