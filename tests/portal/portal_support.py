@@ -21,7 +21,8 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 CHAIN_ID = 31337
-OPERATOR_TOKEN = "portal-operator-token-0123456789"
+#: an stl_ token: the authenticator looks up only stl_/sts_ tokens (see the report on SETTLE_GATEWAY_API_TOKEN)
+OPERATOR_TOKEN = "stl_portal-operator-token-0123456789"
 SITE = Site("http://portal.test")
 #: anvil's public test keys 1 (a payer), 2 (a payee) and 3 (no agreement)
 PAYER_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
