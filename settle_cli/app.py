@@ -130,6 +130,12 @@ COMMANDS: tuple[Entry, ...] = (
         GATEWAY,
     ),
     Entry(
+        "portal",
+        "gateway.portal.cli:portal_app",
+        "Party portal: API tokens (issue, list, revoke), staff accounts (invite, list, disable, enable), the audit log.",
+        GATEWAY,
+    ),
+    Entry(
         "gateway",
         "gateway.cli:gateway_app",
         "Run the gateway: chain listener, keeper, payment and bank workers, on-chain confirmations, HTTP API.",
