@@ -19,8 +19,9 @@ from schemathesis.engine import Status, events, from_schema
 
 #: Statuses a request that the schema allows may get. 400 and 422 are in: a schema cannot say that an IBAN's check
 #: digits are right, that a party or mandate exists, or that a record's agreement is known, so a request can be
-#: well-formed and still be refused for a field it names.
-ACCEPTED_FOR_VALID_REQUESTS = ["2xx", "400", "401", "403", "404", "409", "422"]
+#: well-formed and still be refused for a field it names. 429: sign-in is rate limited per client, and a fuzzer is one
+#: client. 503: what the gateway is not set up for (no chain: no Sign-In with Ethereum; no SMTP: no invitations).
+ACCEPTED_FOR_VALID_REQUESTS = ["2xx", "400", "401", "403", "404", "409", "422", "429", "503"]
 
 
 #: Uploads of remittance advices (application/pdf): any bytes, and bytes that start like a PDF and are not one.

@@ -32,6 +32,7 @@ from settle.auth import tokens as tk
 from settle.auth.passwords import PasswordError
 from settle.auth.principal import Kind, Principal
 from settle.errors import ValidationError
+from settle.http import errors
 
 router = APIRouter()
 
@@ -164,7 +165,12 @@ def _signed_in(request: Request, response: Response, state: Any, portal: Portal,
     )
 
 
-@router.post("/v1/auth/siwe/nonce", tags=["auth"], summary="A nonce (and the message to sign) for Sign-In with Ethereum")
+@router.post(
+    "/v1/auth/siwe/nonce",
+    tags=["auth"],
+    summary="A nonce (and the message to sign) for Sign-In with Ethereum",
+    responses=errors(400, 413, 429, 503),
+)
 def siwe_nonce(request: Request, state: StateDep, portal: PortalDep, body: Annotated[NonceRequest | None, Body()] = None) -> Challenge:
     """A one-time nonce valid for 10 minutes, the portal's domain and URL and the chain id; with ``address`` also the
     full EIP-4361 message for that address, ready to sign (``personal_sign``)."""
@@ -182,7 +188,7 @@ def siwe_nonce(request: Request, state: StateDep, portal: PortalDep, body: Annot
     "/v1/auth/siwe",
     tags=["auth"],
     summary="Sign in as a party with its key (EIP-4361, EOA or ERC-1271)",
-    responses={401: {"description": "Refused: the reason says why"}, 403: {"description": "The address has no agreement here"}},
+    responses=errors(400, 401, 403, 413, 429, 503),
 )
 def siwe_sign_in(body: SiweSignIn, request: Request, response: Response, state: StateDep, portal: PortalDep) -> SignedIn:
     """Checks the signed message (domain, chain, expiry, nonce used once, the signer) and that the address is payer or
@@ -207,7 +213,9 @@ def siwe_sign_in(body: SiweSignIn, request: Request, response: Response, state: 
     return _signed_in(request, response, state, portal, new, None)
 
 
-@router.post("/v1/auth/password", tags=["auth"], summary="Sign in as staff with e-mail, password and TOTP code")
+@router.post(
+    "/v1/auth/password", tags=["auth"], summary="Sign in as staff with e-mail, password and TOTP code", responses=errors(400, 401, 413, 429)
+)
 def password_sign_in(body: PasswordSignIn, request: Request, response: Response, state: StateDep, portal: PortalDep) -> SignedIn:
     """Every failure answers the same (401); after 5 failed attempts in a row the account is locked for 15 minutes.
     An account with TOTP on answers 401 "needs its TOTP code" to a right password without ``totp``."""
@@ -227,8 +235,17 @@ def password_sign_in(body: PasswordSignIn, request: Request, response: Response,
     return _signed_in(request, response, state, portal, new, role)
 
 
-@router.post("/v1/auth/sign-out", status_code=204, tags=["auth"], summary="End the session (cookie or session bearer token)")
+@router.post(
+    "/v1/auth/sign-out",
+    status_code=204,
+    tags=["auth"],
+    summary="End the session (cookie or session bearer token)",
+    responses=errors(400, 401, 403),
+)
 def sign_out(request: Request, state: StateDep, portal: PortalDep, principal: PrincipalDep) -> Response:
+    """Ends the session of the cookie (with ``X-CSRF-Token``) or of a session bearer token, and clears the cookie;
+    401 when not signed in (a stale cookie included: the session is over already)."""
+    _need(principal)
     authorization = request.headers.get("authorization") or ""
     bearer = authorization.partition(" ")[2].strip()
     if bearer and not bearer.startswith(tk.SESSION):
@@ -246,7 +263,7 @@ def sign_out(request: Request, state: StateDep, portal: PortalDep, principal: Pr
     return answer
 
 
-@router.get("/v1/auth/me", tags=["auth"], summary="Who the request is signed in as")
+@router.get("/v1/auth/me", tags=["auth"], summary="Who the request is signed in as", responses=errors(401))
 def me(principal: PrincipalDep) -> Me:
     _need(principal)
     return Me(
@@ -305,7 +322,9 @@ class TotpConfirm(BaseModel):
 StaffId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
-@router.get("/v1/staff", tags=["staff"], summary="Staff of the caller's party (the operator: any party's, or all)")
+@router.get(
+    "/v1/staff", tags=["staff"], summary="Staff of the caller's party (the operator: any party's, or all)", responses=errors(401, 403)
+)
 def list_staff(
     state: StateDep,
     principal: PrincipalDep,
@@ -320,7 +339,13 @@ def list_staff(
         return [StaffOut(**accounts.as_json(a)) for a in found]  # type: ignore[arg-type]
 
 
-@router.post("/v1/staff", status_code=201, tags=["staff"], summary="Invite staff by e-mail (role viewer or finance)")
+@router.post(
+    "/v1/staff",
+    status_code=201,
+    tags=["staff"],
+    summary="Invite staff by e-mail (role viewer or finance)",
+    responses=errors(400, 401, 403, 409, 413, 502, 503),
+)
 def invite_staff(body: InviteRequest, state: StateDep, portal: PortalDep, principal: PrincipalDep) -> StaffInvited:
     """Sends the invitation e-mail with a link valid for 7 days (through the gateway's SMTP settings); the token is
     never in the answer. A party invites for itself; the operator names the party."""
@@ -364,17 +389,24 @@ def _set_state(state: Any, principal: Principal, account_id: int, enabled: bool)
     return answer
 
 
-@router.post("/v1/staff/{account_id}/disable", tags=["staff"], summary="Disable a staff account (ends its sessions)")
+@router.post(
+    "/v1/staff/{account_id}/disable", tags=["staff"], summary="Disable a staff account (ends its sessions)", responses=errors(401, 403, 404)
+)
 def disable_staff(account_id: StaffId, state: StateDep, principal: PrincipalDep) -> StaffOut:
     return _set_state(state, principal, account_id, False)
 
 
-@router.post("/v1/staff/{account_id}/enable", tags=["staff"], summary="Enable a disabled staff account")
+@router.post("/v1/staff/{account_id}/enable", tags=["staff"], summary="Enable a disabled staff account", responses=errors(401, 403, 404))
 def enable_staff(account_id: StaffId, state: StateDep, principal: PrincipalDep) -> StaffOut:
     return _set_state(state, principal, account_id, True)
 
 
-@router.post("/v1/staff/invites/accept", tags=["staff"], summary="Set the password of an invited account with the link's token")
+@router.post(
+    "/v1/staff/invites/accept",
+    tags=["staff"],
+    summary="Set the password of an invited account with the link's token",
+    responses=errors(400, 413, 429),
+)
 def accept_invite(body: InviteAccept, request: Request, state: StateDep, portal: PortalDep) -> StaffOut:
     """Works once per invitation, within 7 days; then sign in with ``POST /v1/auth/password``."""
     client = _client(request)
@@ -400,7 +432,9 @@ def accept_invite(body: InviteAccept, request: Request, state: StateDep, portal:
     return answer
 
 
-@router.post("/v1/staff/me/totp", tags=["staff"], summary="Enrol TOTP for your own account (secret shown once)")
+@router.post(
+    "/v1/staff/me/totp", tags=["staff"], summary="Enrol TOTP for your own account (secret shown once)", responses=errors(401, 403, 409)
+)
 def enroll_totp(state: StateDep, principal: PrincipalDep) -> TotpEnrolled:
     """TOTP is asked for at sign-in only after ``/v1/staff/me/totp/confirm`` with a code from the app."""
     _need(principal)
@@ -412,7 +446,12 @@ def enroll_totp(state: StateDep, principal: PrincipalDep) -> TotpEnrolled:
     return TotpEnrolled(secret=secret, uri=uri)
 
 
-@router.post("/v1/staff/me/totp/confirm", tags=["staff"], summary="Confirm TOTP with a current code: from now on it is required")
+@router.post(
+    "/v1/staff/me/totp/confirm",
+    tags=["staff"],
+    summary="Confirm TOTP with a current code: from now on it is required",
+    responses=errors(400, 401, 403, 409, 413),
+)
 def confirm_totp(body: TotpConfirm, state: StateDep, principal: PrincipalDep) -> dict[str, bool]:
     _need(principal)
     try:
@@ -481,14 +520,21 @@ def _may_manage_tokens(principal: Principal, *, read: bool) -> None:
     raise HTTPException(403, "API tokens are managed by the party itself (signed in with its key) or the operator")
 
 
-@router.get("/v1/tokens", tags=["tokens"], summary="API tokens: the party's own (the operator and auditors: all), by prefix")
+@router.get(
+    "/v1/tokens",
+    tags=["tokens"],
+    summary="API tokens: the party's own (the operator and auditors: all), by prefix",
+    responses=errors(401, 403),
+)
 def list_tokens(state: StateDep, principal: PrincipalDep) -> list[TokenOut]:
     _may_manage_tokens(principal, read=True)
     with state.factory() as session:
         return [TokenOut(**_token_json(row)) for row in api_tokens.visible(session, principal)]
 
 
-@router.post("/v1/tokens", status_code=201, tags=["tokens"], summary="Issue an API token (shown once)")
+@router.post(
+    "/v1/tokens", status_code=201, tags=["tokens"], summary="Issue an API token (shown once)", responses=errors(400, 401, 403, 413)
+)
 def issue_token(body: TokenRequest, state: StateDep, principal: PrincipalDep) -> TokenIssued:
     _may_manage_tokens(principal, read=False)
     if principal.is_operator:
@@ -514,7 +560,9 @@ def issue_token(body: TokenRequest, state: StateDep, principal: PrincipalDep) ->
     return answer
 
 
-@router.delete("/v1/tokens/{prefix}", status_code=204, tags=["tokens"], summary="Revoke an API token (by its prefix)")
+@router.delete(
+    "/v1/tokens/{prefix}", status_code=204, tags=["tokens"], summary="Revoke an API token (by its prefix)", responses=errors(401, 403, 404)
+)
 def revoke_token(
     prefix: Annotated[str, Path(pattern=r"^stl_[A-Za-z0-9_-]{8}$", description="The token's first 12 characters.")],
     state: StateDep,
@@ -546,7 +594,7 @@ class AuditOut(BaseModel):
     detail: dict[str, Any]
 
 
-@router.get("/v1/audit", tags=["audit"], summary="The audit log: sign-ins and changes, newest first")
+@router.get("/v1/audit", tags=["audit"], summary="The audit log: sign-ins and changes, newest first", responses=errors(401, 403))
 def audit(
     state: StateDep,
     principal: PrincipalDep,
