@@ -269,7 +269,7 @@ def audit_command(
         found = audit.entries(
             session, party=_address(party, "--party") if party else None, since=_since(since) if since else None, limit=limit
         )
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "id": e.id,
                 "at": e.at.isoformat(),
