@@ -412,6 +412,10 @@ def accept_invite(body: InviteAccept, request: Request, state: StateDep, portal:
     client = _client(request)
     wait = portal.limit("accept", client)
     if wait is not None:
+        with unit_of_work(state.factory, "anonymous") as session:
+            audit_log.record(
+                session, "anonymous", "staff.invite_accepted", outcome="refused", client=client, detail={"reason": "rate limited"}
+            )
         raise _too_many(wait)
     try:
         with unit_of_work(state.factory, "anonymous") as session:

@@ -14,9 +14,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.models import ApiToken, AuthSession, StaffAccount
@@ -25,6 +26,8 @@ from settle.auth import tokens as tk
 from settle.auth.principal import ANONYMOUS, PARTY_SCOPES, ROLE_SCOPES, Kind, Principal, for_token
 
 CACHE_SECONDS = 5.0
+#: How stale an API token's ``last_used_at`` may get.
+LAST_USED_EVERY = timedelta(minutes=1)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -76,6 +79,8 @@ class Authenticator:
                 row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
                 if row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= at):
                     return None
+                if row.last_used_at is None or row.last_used_at <= at - LAST_USED_EVERY:
+                    _touch(session, row.id, at)
                 return for_token(f"token:{row.prefix}", row.owner, frozenset(row.scopes))
             if kind == tk.SESSION:
                 found = session.execute(
@@ -126,6 +131,16 @@ class Authenticator:
                 csrf=expected,
             )
         return ANONYMOUS
+
+
+def _touch(session: Session, token_id: int, at: datetime) -> None:
+    """Note when a token was used (for the token list), at most once per :data:`LAST_USED_EVERY` and token: not a
+    write per request. Informational, so a busy database (SQLite's writer lock) never fails the request."""
+    try:
+        session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=at))
+        session.commit()
+    except SQLAlchemyError:
+        session.rollback()
 
 
 def expires(row: ApiToken | AuthSession) -> datetime | None:

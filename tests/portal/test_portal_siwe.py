@@ -188,6 +188,10 @@ def test_sign_in_is_rate_limited_per_client_and_per_address(lite):
     assert siwe_sign_in(client, PAYER_KEY).status_code == 200  # address: 2
     assert siwe_sign_in(client, PAYER_KEY).status_code == 429
     assert siwe_sign_in(client, PAYEE_KEY).status_code == 200  # another address is not held back
+    # accepting invitations has a limit of its own
+    assert client.post("/v1/staff/invites/accept", json={"token": "sti_x", "password": "p" * 12}).status_code == 400
+    assert client.post("/v1/staff/invites/accept", json={"token": "sti_x", "password": "p" * 12}).status_code == 429
+    assert audit_rows(lite.factory)[-1].detail == {"reason": "rate limited"}
 
 
 def test_an_erc1271_wallet_signs_in_through_the_node(chain, lite, accounts):

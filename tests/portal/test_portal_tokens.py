@@ -35,12 +35,13 @@ def test_a_party_issues_lists_and_revokes_its_tokens(lite):
     assert token.startswith("stl_") and body["prefix"] == token[:12] and body["owner"] == PAYER and body["scopes"] == ["read", "usage"]
     assert body["live"] and body["expires_at"] is not None
     listed = client.get("/v1/tokens").json()
-    assert [(t["prefix"], t["label"], t["revoked_at"]) for t in listed] == [(body["prefix"], "ERP", None)]
+    assert [(t["prefix"], t["label"], t["revoked_at"], t["last_used_at"]) for t in listed] == [(body["prefix"], "ERP", None, None)]
     assert token not in client.get("/v1/tokens").text
 
     machine = client_for(lite.factory)
     me = machine.get("/v1/auth/me", headers={"Authorization": f"Bearer {token}"}).json()
     assert me["kind"] == "machine" and me["party"] == PAYER and me["scopes"] == ["read", "usage"]
+    assert client.get("/v1/tokens").json()[0]["last_used_at"] is not None  # the list tells when it was used
     # a machine token manages no tokens; another party neither sees nor revokes this one
     assert machine.get("/v1/tokens", headers={"Authorization": f"Bearer {token}"}).status_code == 403
     other = client_for(lite.factory)
