@@ -568,7 +568,7 @@ def issue_token(body: TokenRequest, state: StateDep, principal: PrincipalDep) ->
     "/v1/tokens/{prefix}", status_code=204, tags=["tokens"], summary="Revoke an API token (by its prefix)", responses=errors(401, 403, 404)
 )
 def revoke_token(
-    prefix: Annotated[str, Path(pattern=r"^stl_[A-Za-z0-9_-]{8}$", description="The token's first 12 characters.")],
+    prefix: Annotated[str, Path(pattern=r"^[A-Za-z0-9_.~-]{1,16}$", description="The token's prefix: its first 12 characters (stl_…).")],
     state: StateDep,
     principal: PrincipalDep,
 ) -> Response:

@@ -285,10 +285,7 @@ def confirm_totp(session: Session, principal: Principal, code: str) -> None:
     pending = account.totp_secret
     if not pending or not pending.startswith(_PENDING):
         raise ConflictError("no TOTP enrolment to confirm: enrol first")
-    if not passwords.verify_totp(pending.removeprefix(_PENDING), code):
-        audit.record(
-            session, principal, "staff.totp_confirmed", target=principal.subject, outcome="refused", detail={"reason": "wrong code"}
-        )
+    if not passwords.verify_totp(pending.removeprefix(_PENDING), code):  # the caller audits the refusal (outside this rollback)
         raise ValidationError("wrong TOTP code: check the device's clock and try the current code")
     account.totp_secret = pending.removeprefix(_PENDING)
     audit.record(session, principal, "staff.totp_confirmed", target=principal.subject)

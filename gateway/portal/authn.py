@@ -75,7 +75,7 @@ class Authenticator:
         kind = tk.kind_of(token)
         at = utcnow()
         with self.factory() as session:
-            if kind == tk.API:
+            if kind == tk.API or kind is None:  # None: SETTLE_GATEWAY_API_TOKEN of any form, registered by its hash
                 row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
                 if row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= at):
                     return None

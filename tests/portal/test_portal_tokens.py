@@ -119,3 +119,18 @@ def test_the_audit_log_route(lite):
     assert len(narrowed) == 1 and narrowed[0]["party"] == PAYEE
     token = payer.post("/v1/tokens", json={"scopes": ["read"]}, headers=csrf).json()["token"]
     assert anonymous.get("/v1/audit", headers={"Authorization": f"Bearer {token}"}).status_code == 403  # a machine token
+
+
+def test_the_configured_operator_token_of_any_form_is_the_operator(lite):
+    from portal_support import TestClient
+
+    from gateway.api import create_app
+
+    plain = "an-operator-token-without-the-stl-prefix"
+    client = TestClient(create_app(lite.factory, write_token=plain))
+    me = client.get("/v1/auth/me", headers={"Authorization": f"Bearer {plain}"})
+    assert me.status_code == 200 and me.json()["kind"] == "operator"
+    assert client.get("/v1/auth/me", headers={"Authorization": "Bearer an-operator-token-guessed"}).status_code == 401
+    # revoked like any other token (locks it out while the setting still names it)
+    assert client.delete(f"/v1/tokens/{plain[:12]}", headers={"Authorization": f"Bearer {plain}"}).status_code == 204
+    assert client.get("/v1/auth/me", headers={"Authorization": f"Bearer {plain}"}).status_code == 401
