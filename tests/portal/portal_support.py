@@ -21,7 +21,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 CHAIN_ID = 31337
-#: an stl_ token: the authenticator looks up only stl_/sts_ tokens (see the report on SETTLE_GATEWAY_API_TOKEN)
+#: the gateway's SETTLE_GATEWAY_API_TOKEN in these tests (an operator API token)
 OPERATOR_TOKEN = "stl_portal-operator-token-0123456789"
 SITE = Site("http://portal.test")
 #: anvil's public test keys 1 (a payer), 2 (a payee) and 3 (no agreement)
