@@ -382,7 +382,7 @@ def client_for(db: Database):  # type: ignore[no-untyped-def]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
-    return TestClient(create_app(db.factory, chain_id=CHAIN_ID, write_token=TOKEN, rules=lambda: RULES))
+    return TestClient(create_app(db.factory, chain_id=CHAIN_ID, write_token=TOKEN, rules=lambda: RULES), headers={"Authorization": ""})
 
 
 def test_the_review_queue_over_the_api(books: Database) -> None:
@@ -393,7 +393,12 @@ def test_the_review_queue_over_the_api(books: Database) -> None:
         transfer("R-ODD-1", "13.13", "Somebody Else", "DE44500105175407324931"),
         message_id="API1",
     )
+    from principals import bearer, configured_subject, party_session, staff_session
+
     client = client_for(books)
+    assert client.get("/v1/reconciliation/review").status_code == 401
+    client.headers.update(OPERATOR)
+    as_payee, as_payer = bearer(party_session(books.factory, PAYEE)), bearer(party_session(books.factory, PAYER))
     listed = client.get("/v1/reconciliation/review").json()
     assert [(line["id"], line["state"]) for line in listed] == [
         (holding.id, "review"),
@@ -402,8 +407,8 @@ def test_the_review_queue_over_the_api(books: Database) -> None:
     ]
     assert listed[0]["suggestion"] == [{"item_id": ITEM[3], "amount": {"minor_units": 4200, "value": "42.00", "currency": "EUR"}}]
     assert listed[0]["counterparty_iban"] == "FR76 **** **** **** **** ***0 189"
-    assert client.get("/v1/reconciliation/review", headers={"X-Settle-Party": PAYEE}).json() == listed
-    assert client.get("/v1/reconciliation/review", headers={"X-Settle-Party": PAYER}).json() == []
+    assert client.get("/v1/reconciliation/review", headers=as_payee).json() == listed  # the lines lie on the payee's account
+    assert client.get("/v1/reconciliation/review", headers=as_payer).json() == []
     assert client.get("/v1/reconciliation/review?limit=1&offset=1").json() == listed[1:2]
 
     shown = client.get(f"/v1/reconciliation/review/{holding.id}").json()
@@ -411,24 +416,29 @@ def test_the_review_queue_over_the_api(books: Database) -> None:
     assert shown["candidates"][0]["suggested"]["value"] == "42.00" and shown["candidates"][1]["suggested"] is None
     assert shown["candidates"][0]["payer_iban"] == "DE89 **** **** **** **30 00" and shown["review"] is None
     assert shown["evidence"] and HOLDING_IBAN not in str(shown) and PAYER_IBAN not in str(shown)
-    assert client.get(f"/v1/reconciliation/review/{holding.id}", headers={"X-Settle-Party": PAYER}).status_code == 403
+    assert client.get(f"/v1/reconciliation/review/{holding.id}", headers=as_payer).status_code == 404
     assert client.get("/v1/reconciliation/review/4242").status_code == 404
 
-    # decisions need the operator's token and are recorded as the operator's
-    assert client.post(f"/v1/reconciliation/review/{holding.id}/accept").status_code == 401
+    # decisions are the operator's or the payee's (itself or its finance staff), each recorded as its own
+    assert client.post(f"/v1/reconciliation/review/{holding.id}/accept", headers={"Authorization": ""}).status_code == 401
+    assert client.post(f"/v1/reconciliation/review/{holding.id}/accept", headers=as_payer).status_code == 404
+    viewer = bearer(staff_session(books.factory, PAYEE, "viewer"))
+    assert client.post(f"/v1/reconciliation/review/{holding.id}/accept", headers=viewer).status_code == 403
     accepted = client.post(f"/v1/reconciliation/review/{holding.id}/accept", headers=OPERATOR)
     assert accepted.status_code == 200, accepted.text
     body = accepted.json()
     assert (body["line"]["state"], body["review"]["action"], body["review"]["actor"], body["outbox_items"]) == (
         "matched",
         "accept",
-        "api:operator",
+        configured_subject(TOKEN),
         1,
     )
     assert body["learnt_account"] == "FR76 **** **** **** **** ***0 189" and HOLDING_IBAN not in accepted.text
     again = client.post(f"/v1/reconciliation/review/{holding.id}/accept", headers=OPERATOR)
-    assert again.status_code == 409 and f"line #{holding.id} was already decided by api:operator on" in again.json()["detail"]
-    assert client.get(f"/v1/reconciliation/review/{holding.id}").json()["review"]["actor"] == "api:operator"
+    assert (
+        again.status_code == 409 and f"line #{holding.id} was already decided by {configured_subject(TOKEN)} on" in again.json()["detail"]
+    )
+    assert client.get(f"/v1/reconciliation/review/{holding.id}").json()["review"]["actor"] == configured_subject(TOKEN)
 
     before = books.counts()
     above = client.post(
@@ -453,8 +463,11 @@ def test_the_review_queue_over_the_api(books: Database) -> None:
     ]
 
     assert client.post(f"/v1/reconciliation/review/{odd.id}/not-ours", json={"note": ""}, headers=OPERATOR).status_code == 422
-    aside = client.post(f"/v1/reconciliation/review/{odd.id}/not-ours", json={"note": "landlord's refund"}, headers=OPERATOR)
+    # the payee's finance staff decides a line on the payee's own account
+    finance = bearer(staff_session(books.factory, PAYEE, "finance"))
+    aside = client.post(f"/v1/reconciliation/review/{odd.id}/not-ours", json={"note": "landlord's refund"}, headers=finance)
     assert aside.status_code == 200 and aside.json()["line"]["state"] == "ignored"
+    assert aside.json()["review"]["actor"].startswith("staff:")
     assert client.get("/v1/reconciliation/review").json() == []
 
     balances = client.get("/v1/reconciliation/credits").json()
@@ -467,8 +480,8 @@ def test_the_review_queue_over_the_api(books: Database) -> None:
             "balance": {"minor_units": 433, "value": "4.33", "currency": "EUR"},
         }
     ]
-    assert client.get("/v1/reconciliation/credits", headers={"X-Settle-Party": PAYER}).json() == balances
-    assert client.get("/v1/reconciliation/credits", headers={"X-Settle-Party": "0x" + "99" * 20}).json() == []
+    assert client.get("/v1/reconciliation/credits", headers=as_payer).json() == balances
+    assert client.get("/v1/reconciliation/credits", headers=bearer(party_session(books.factory, "0x" + "99" * 20))).json() == []
     assert client.get(f"/v1/reconciliation/credits?payer={'0x' + '99' * 20}").json() == []
 
 
