@@ -96,8 +96,12 @@ def _visible_party(session: Session, principal: Principal, address: str) -> Part
 def _changeable_party(session: Session, principal: Principal, address: str) -> None:
     """A change of party ``address``'s master data: 404 if the principal may not even see it (its own party it
     always may, whether it is registered yet or not), 403 if it may see but not change it."""
-    if not (principal.party == address or sees_party(session, principal, address)):
-        raise NotFoundError(f"party {address} is not known to the gateway")
+    if principal.is_operator:
+        return
+    if principal.party != address:
+        if not sees_party(session, principal, address):
+            raise NotFoundError(f"party {address} is not known to the gateway")
+        raise HTTPException(403, f"{principal.subject} may not change party {address}")
     require_change(principal, address, what=f"party {address}")
 
 
@@ -341,6 +345,12 @@ def set_method(
     """The operator, or the agreement's payer or payee (``master-data`` scope); another's agreement answers 404."""
     address = address_param(agreement, "agreement")
     require_scope(principal, "master-data")
+    if not principal.sees_all:
+        # a party-bound caller names only agreements the gateway follows and shows it (another's answers 404 before
+        # the chain is asked); the chain then says who the payer and payee are
+        known = session.scalars(select(Agreement).where(Agreement.address == address)).all()
+        if principal.party not in {p for a in known for p in (a.payer, a.payee)}:
+            raise NotFoundError(f"agreement {address} is not known to the gateway")
     if state.chain is None or not state.agreement_factory:
         raise HTTPException(
             503, "payment methods are checked against the chain and this gateway has no chain connection or factory; use the command line"
