@@ -529,3 +529,35 @@ def test_an_uploaded_advice_matches_the_collective_transfer_and_bad_files_are_re
         assert [(a.item_id, a.amount) for a in booked] == [(ITEM[0], 10_000), (ITEM[1], 20_000)]
     duplicate = client.post(upload, content=pdf, headers=pdf_headers)
     assert duplicate.status_code == 409 and "was already received as #" in duplicate.json()["detail"]
+
+
+def test_a_partys_advice_explains_only_lines_on_its_own_accounts(collective: Database) -> None:
+    """An advice uploaded by a party is kept as its own: it explains lines on that party's accounts only, then and in
+    later passes — the payer here has none, so the payee's line stays waiting until the payee's finance staff uploads
+    the advice itself."""
+    from principals import bearer, party_session, staff_session
+
+    from gateway.models import RemittanceAdviceRecord
+
+    [line] = receive(collective, transfer("R-COLL", "300.00", "Payer Müller GmbH", PAYER_IBAN, "Sammelzahlung"), message_id="API3")
+    client = client_for(collective)
+    pdf = advice_pdf((0, "100,00"), (1, "200,00"), total="300,00")
+    upload = "/v1/reconciliation/advices?file_name=avis-4711.pdf"
+    pdf_type = {"Content-Type": "application/pdf"}
+
+    by_payer = client.post(upload, content=pdf, headers={**pdf_type, **bearer(party_session(collective.factory, PAYER))})
+    assert by_payer.status_code == 201, by_payer.text
+    assert (by_payer.json()["matched"], by_payer.json()["statement_line_id"]) == (0, None)
+    with collective.session() as session:  # a later pass over every line does not use the payer's advice either
+        intake.rematch(session, chain_id=CHAIN_ID, rules=RULES)
+    with collective.factory() as session:
+        assert session.get(StatementLine, line.id).match_state == LineState.REVIEW  # type: ignore[union-attr]
+        record = session.scalars(select(RemittanceAdviceRecord)).one()
+        assert record.received_by == f"party:{PAYER}@{PAYER}" and record.statement_line_id is None
+
+    viewer = bearer(staff_session(collective.factory, PAYEE, "viewer"))
+    assert client.post(upload, content=pdf + b"\n", headers={**pdf_type, **viewer}).status_code == 403
+    finance = bearer(staff_session(collective.factory, PAYEE, "finance"))
+    by_payee = client.post(upload, content=pdf + b"\n", headers={**pdf_type, **finance})  # another copy: other bytes
+    assert by_payee.status_code == 201, by_payee.text
+    assert (by_payee.json()["matched"], by_payee.json()["statement_line_id"]) == (1, line.id)
