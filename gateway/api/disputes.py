@@ -56,6 +56,8 @@ STATUSES = "^(open|resolved|decided|written_off)$"
 PeriodPath = Annotated[int, Path(ge=0, le=2**32 - 1, description="The settled period.")]
 #: Both the first time a text is kept (201) and again with the same text (200) the answer is the text.
 KEPT: dict[int | str, dict[str, Any]] = {200: {"model": DisputeNoteOut, "description": "The same text was kept already: nothing changed"}}
+#: The dispute texts take anonymous callers (the text's hash authenticates it): a credential is optional there.
+OPTIONAL_CREDENTIAL: dict[str, Any] = {"security": [{}]}  # added to the bearer requirement: either
 
 
 def _agreement(session: Session, state: StateDep, address: str) -> Agreement:
@@ -204,6 +206,7 @@ def get_dispute(agreement: AddressPath, period: PeriodPath, session: SessionDep,
     status_code=201,
     summary="Hand in the reason text of a dispute (taken only if its hash is the dispute's on-chain reason hash)",
     responses={**KEPT, **errors(400, 403, 404, 409, 413)},
+    openapi_extra=OPTIONAL_CREDENTIAL,
 )
 def attach_reason(
     agreement: AddressPath,
@@ -233,6 +236,7 @@ def attach_reason(
     status_code=201,
     summary="Hand in the text whose hash a party's dispute, resolution, decision or write-off transaction carries",
     responses={**KEPT, **errors(400, 403, 404, 409, 413, 502, 503)},
+    openapi_extra=OPTIONAL_CREDENTIAL,
 )
 def attach_note(
     agreement: AddressPath,

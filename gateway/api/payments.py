@@ -25,13 +25,13 @@ def _visible(principal: ReaderDep):
     return select(Agreement.address).where(or_(Agreement.payer == tenant, Agreement.payee == tenant))
 
 
-@router.get("/files", summary="Payment files (pain.008 / pain.001) built and handed to the bank")
+@router.get("/files", summary="Payment files (pain.008 / pain.001) built and handed to the bank (the operator, auditors)")
 def list_files(session: SessionDep, principal: ReaderDep, page: PageDep) -> list[PaymentFileOut]:
+    """A file bundles the payments of many agreements (its count and control sum are theirs together), so only the
+    operator and auditors list files; a party finds its own payment's file name on the payment."""
+    if not principal.sees_all:
+        raise HTTPException(403, "payment files bundle many parties' payments: the operator's and auditors' (a payment names its file)")
     query = select(PaymentFile).order_by(PaymentFile.id.desc())
-    visible = _visible(principal)
-    if visible is not None:
-        ids = select(PaymentInstruction.payment_file_id).where(PaymentInstruction.agreement.in_(visible))
-        query = query.where(PaymentFile.id.in_(ids))
     return [payment_file_out(row) for row in session.scalars(query.limit(page.limit).offset(page.offset))]
 
 

@@ -96,7 +96,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/v1/disputes/{agreement}/{period}/notes"): row(503, 503, 503, 404, 503, 503, 503, 503, 503, 503, 403),
     ("POST", "/v1/disputes/{agreement}/{period}/transactions"): row(401, 503, 403, 404, 403, 503, 403, 503, 403, 503, 403),
     ("GET", "/v1/payments"): row(401, 200, 200, 200, 200, 200, 200, 403, 403, 200, 200),
-    ("GET", "/v1/payments/files"): row(401, 200, 200, 200, 200, 200, 200, 403, 403, 200, 200),
+    # a payment file bundles many parties' payments
+    ("GET", "/v1/payments/files"): row(401, 403, 403, 403, 403, 403, 403, 403, 403, 200, 200),
     ("GET", "/v1/payments/{end_to_end_id}"): row(401, 200, 200, 404, 200, 200, 200, 403, 403, 200, 200),
     ("GET", "/v1/statement-lines/unmatched"): row(401, 200, 200, 200, 200, 200, 200, 403, 403, 200, 200),
     ("GET", "/v1/invoices"): row(401, 200, 200, 200, 200, 200, 200, 403, 403, 200, 200),
