@@ -1,17 +1,18 @@
 """The gateway's HTTP API (FastAPI): read endpoints for health, agreements, settlements, disputes, payments and
 unmatched statement lines, the review queue of reconciliation (decisions, credit balances, remittance advice
 uploads), a party's open items with their aging and figures (receivables), the party master data (register and
-change, with history), and the parties' dispute texts. OpenAPI docs at ``/docs``.
+change, with history), the parties' dispute texts and webhook subscriptions. OpenAPI docs at ``/docs``.
 
-One router per resource, dependencies as ``Annotated`` aliases (:mod:`gateway.api.deps`). Every route runs
-with a *tenant*: today the optional ``X-Settle-Party`` header (a party's chain address) narrows what is shown and
-what may be changed to that party's own data; being self-declared it grants nothing (it never unmasks an IBAN nor
-opens the history). When authentication arrives (a later issue) the tenant comes from the authenticated principal
-instead and the routes stay as they are. Until then, routes that change master data (parties, bank accounts,
-mandates, payment methods: where the money goes), book money (review decisions, remittance advice uploads), show
-IBANs in full (``?reveal=true``) or show the master-data history need the operator's bearer token
-``SETTLE_GATEWAY_API_TOKEN`` and are refused when none is configured. A dispute text needs no token: it is taken
-only where its hash is in the party's own transaction.
+One router per resource, dependencies as ``Annotated`` aliases (:mod:`gateway.api.deps`). Every request is made by
+a *principal* taken from its bearer token (``Authorization: Bearer stl_…`` an API token, ``sts_…`` a session) or
+its session cookie, nothing else (no header names a party). Anonymous callers get 401 everywhere except
+``/health``, the sign-in routes under ``/v1/auth`` and the dispute texts (a text is kept only where its hash is in
+the party's own transaction, so the hash authenticates it). A party, its staff and its machine tokens see only the
+agreements it is payer or payee of (another's record answers 404, lists leave it out), its own IBANs in full and
+its counterparty's masked, and change only its own master data (scope ``master-data``); the operator sees and
+changes everything, an auditor reads everything with IBANs masked and changes nothing (403). Every change made
+through the API is in the audit log (:mod:`gateway.portal.audit`) and in the history as the principal's.
+docs/portal.md has the whole table.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, HTTPException, Request, Response
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.api import (
@@ -38,7 +39,7 @@ from gateway.api import (
     statements,
     webhooks,
 )
-from gateway.api.deps import ApiState, get_state, require_writer
+from gateway.api.deps import ApiState, resolve_principal
 from gateway.errors import ConflictError, HistoryViolation, NotFoundError
 from gateway.portal.authn import Authenticator
 from gateway.portal.tokens import ensure_operator_token
@@ -62,18 +63,23 @@ ERROR_STATUS: dict[type[SettleError], int] = {
 }
 
 
-#: Routes whose body anyone may send: a dispute text is kept only if its hash is in the party's own transaction,
-#: so the hash authenticates it, not a token.
-OPEN_BODIES = re.compile(r"^/v1/disputes/[^/]+/[^/]+/(reason|notes)$")
+#: Paths whose body an anonymous caller may send (regular expressions matched whole): a dispute text is kept only
+#: if its hash is in the party's own transaction, so the hash authenticates it, not a token; the sign-in routes
+#: and accepting an invitation (``auth.ANONYMOUS_BODIES``) are how a caller gets a credential in the first place.
+ANONYMOUS_BODIES: tuple[re.Pattern[str], ...] = (
+    re.compile(r"/v1/disputes/[^/]+/[^/]+/(reason|notes)"),
+    *(re.compile(re.escape(path)) for path in sorted(auth.ANONYMOUS_BODIES)),
+)
 
 
-def _writer_before_body(request: Request) -> None:
-    """``require_writer`` on a request whose body is not read yet (except the dispute texts' routes)."""
-    if request.method == "POST" and OPEN_BODIES.match(request.url.path):
+def _principal_before_body(request: Request) -> None:
+    """Before a body is read: resolve the principal (401 for a bearer that is not valid, 403 for a cookie change
+    without its CSRF token) and refuse anonymous callers (401) except on :data:`ANONYMOUS_BODIES`."""
+    if any(p.fullmatch(request.url.path) for p in ANONYMOUS_BODIES):
+        return  # judged by the route (a sign-in ends any session its cookie names; a dispute text by its hash)
+    if resolve_principal(request).authenticated:
         return
-    if auth.before_body(request):  # sign-in bodies (auth.ANONYMOUS_BODIES) and a party's own tokens and staff
-        return
-    require_writer(get_state(request), request.headers.get("authorization"))
+    raise HTTPException(401, "sign in or send 'Authorization: Bearer <token>'", headers={"WWW-Authenticate": "Bearer"})
 
 
 def _answer(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:
@@ -94,8 +100,8 @@ def create_app(
     invoice_dir: Path | None = None,
     rules: Callable[[], BookingRules] | None = None,
 ) -> FastAPI:
-    """The API over the gateway database behind ``factory`` (``chain`` and ``listener`` feed ``/health``); routes
-    that change master data need ``write_token`` as a bearer token (none: they are refused). Payment methods are
+    """The API over the gateway database behind ``factory`` (``chain`` and ``listener`` feed ``/health``);
+    ``write_token`` (``SETTLE_GATEWAY_API_TOKEN``) is registered as an operator API token. Payment methods are
     set only for agreements of ``agreement_factory`` (default: the listener's), read from ``chain``. ``rules`` gives
     the booking policy of review decisions and advice uploads (default: the settings', dated today in UTC)."""
     app = FastAPI(
@@ -137,11 +143,11 @@ def create_app(
 
     for error, status in ERROR_STATUS.items():
         app.add_exception_handler(error, _answer(status))
-    # a body is read only with the operator's token, except a dispute text (bounded like every body)
-    # (a remittance advice PDF within its own limit)
+    # a body is read only from an authenticated caller, except a dispute text or a sign-in (bounded like every body);
+    # a remittance advice PDF within its own limit
     http.install(
         app,
-        authenticate=_writer_before_body,
+        authenticate=_principal_before_body,
         max_body_bytes=MAX_BODY_BYTES,
         raw_bodies=[(re.escape(reconciliation.ADVICE_PATH), reconciliation.MAX_ADVICE_BYTES)],
     )

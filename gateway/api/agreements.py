@@ -13,11 +13,12 @@ from gateway.api.deps import (
     AddressPath,
     ApiState,
     PageDep,
+    ReaderDep,
     SessionDep,
     StateDep,
-    TenantDep,
     address_param,
-    require_tenant_is,
+    narrow,
+    require_visible,
 )
 from gateway.api.schemas import AgreementDetail, AgreementOut, TermsVersionOut, UsageOut
 from gateway.api.views import agreement_out, settlement_out
@@ -26,13 +27,13 @@ from settle.http import errors
 from settle.spec import terms_changes, terms_document
 from settle.terms import Terms
 
-router = APIRouter(prefix="/v1/agreements", tags=["agreements"], responses=errors(422))
+router = APIRouter(prefix="/v1/agreements", tags=["agreements"], responses=errors(401, 403, 422))
 
 
 @router.get("", summary="Agreements (a party sees those it is payer or payee of)")
 def list_agreements(
     session: SessionDep,
-    tenant: TenantDep,
+    principal: ReaderDep,
     page: PageDep,
     state: Annotated[str | None, Query(pattern="^(proposed|active|paused|terminated)$")] = None,
     party: Annotated[
@@ -40,7 +41,7 @@ def list_agreements(
     ] = None,
 ) -> list[AgreementOut]:
     query = select(Agreement).order_by(Agreement.id)
-    for who in (tenant, address_param(party, "party") if party else None):
+    for who in (narrow(principal), address_param(party, "party") if party else None):
         if who is not None:
             query = query.where(or_(Agreement.payer == who, Agreement.payee == who))
     if state:
@@ -49,12 +50,12 @@ def list_agreements(
     return [agreement_out(session, row) for row in rows]
 
 
-@router.get("/{address}", summary="One agreement with its terms versions, usage and settlements", responses=errors(403, 404))
-def get_agreement(address: AddressPath, session: SessionDep, tenant: TenantDep, state: StateDep) -> AgreementDetail:
+@router.get("/{address}", summary="One agreement with its terms versions, usage and settlements", responses=errors(404))
+def get_agreement(address: AddressPath, session: SessionDep, principal: ReaderDep, state: StateDep) -> AgreementDetail:
     agreement = session.scalar(select(Agreement).where(Agreement.address == address_param(address)).order_by(Agreement.id))
     if agreement is None:
         raise HTTPException(404, f"agreement {address} is not known to the gateway")
-    require_tenant_is(tenant, agreement.payer, agreement.payee)
+    require_visible(principal, agreement.payer, agreement.payee, what=f"agreement {address}")
     rows = list(session.scalars(select(TermsVersion).where(TermsVersion.agreement_id == agreement.id).order_by(TermsVersion.version)))
     terms_of = {row.version: Terms.unpack(bytes.fromhex(row.packed[2:]), validate=False) for row in rows}
     in_force = terms_of.get(agreement.terms_version or 1)

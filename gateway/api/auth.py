@@ -20,7 +20,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Reques
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
-from gateway.api.deps import ADDRESS_PATTERN, PrincipalDep, StateDep, address_param, get_state, resolve_principal
+from gateway.api.deps import ADDRESS_PATTERN, PrincipalDep, StateDep, address_param, get_state
 from gateway.database import unit_of_work
 from gateway.errors import MailError
 from gateway.models import ApiToken, AuditEntry, Party, StaffAccount
@@ -39,22 +39,6 @@ router = APIRouter()
 #: POST routes that anyone may send a body to (signing in, accepting an invitation): the request's body guard lets
 #: them through without a credential. Every other route of this module that reads a body needs one.
 ANONYMOUS_BODIES = frozenset({"/v1/auth/siwe/nonce", "/v1/auth/siwe", "/v1/auth/password", "/v1/staff/invites/accept"})
-#: Routes of this module whose body a party, its staff or machine may send (not only the operator).
-PRINCIPAL_BODIES = frozenset({"/v1/tokens", "/v1/staff", "/v1/staff/me/totp/confirm"})
-
-
-def before_body(request: Request) -> bool:
-    """For the API's body guard: True when this module's route may read the request's body — an anonymous sign-in
-    body always, the others once the request carries a valid credential (401, or 403 without the CSRF token, is
-    raised here otherwise). False: not this module's route, the guard decides."""
-    path = request.url.path
-    if request.method == "POST" and path in ANONYMOUS_BODIES:
-        return True
-    if request.method == "POST" and path in PRINCIPAL_BODIES:
-        if not resolve_principal(request).authenticated:
-            raise HTTPException(401, "sign in or send 'Authorization: Bearer <token>'", headers={"WWW-Authenticate": "Bearer"})
-        return True
-    return False
 
 
 def get_portal(request: Request) -> Portal:
@@ -358,6 +342,8 @@ def invite_staff(body: InviteRequest, state: StateDep, portal: PortalDep, princi
         if principal.party is None or (body.party is not None and body.party.lower() != principal.party):
             raise HTTPException(403, "a party invites staff only for itself")
         party = principal.party
+    if not accounts.may_manage(principal, party):  # before anything else: a viewer learns nothing about the SMTP setup
+        raise HTTPException(403, "staff are invited by the party itself (signed in with its key) or the operator")
     mailer = portal.mailer_factory()
     if mailer is None:
         raise HTTPException(

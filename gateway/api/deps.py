@@ -1,22 +1,27 @@
-"""Dependencies of the API routes, as ``Annotated`` aliases."""
+"""Dependencies of the API routes, as ``Annotated`` aliases, and the authorisation rules they apply.
+
+Every request has a principal (:mod:`settle.auth.principal`), from its bearer token or session cookie
+(:class:`gateway.portal.authn.Authenticator`). ``CallerDep`` refuses anonymous callers (401), ``ReaderDep`` also
+principals without the ``read`` scope (403); :func:`narrow` gives the party a list is narrowed to,
+:func:`require_visible` answers 404 for another party's record, :func:`require_change` decides a change and
+:func:`shows_iban` whether an IBAN is shown in full."""
 
 from __future__ import annotations
 
-import hmac
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path as FilePath
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Depends, Header, HTTPException, Path, Query, Request, Security
+from fastapi import Depends, HTTPException, Path, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.models import set_actor
 from gateway.portal.authn import AuthenticationError, Authenticator, CsrfError
 from gateway.portal.sessions import COOKIE, CSRF_HEADER
-from settle.auth.principal import Principal
+from settle.auth.principal import Kind, Principal
 
 if TYPE_CHECKING:
     from gateway.reconciliation.booking import BookingRules
@@ -35,9 +40,8 @@ class ApiState:
     chain: Any = None
     listener: Any = None
     chain_id: int | None = None
-    #: The operator's bearer token: routes that change master data (parties, IBANs, mandates, payment methods),
-    #: show IBANs in full or show the master-data history require it; None: those routes are refused (reads
-    #: stay open).
+    #: The operator's configured bearer token (``SETTLE_GATEWAY_API_TOKEN``), registered as an operator API token
+    #: at start; None: only the operator tokens stored in the database count.
     write_token: str | None = None
     #: The AgreementFactory the gateway follows: payment methods are set only for its agreements.
     agreement_factory: str | None = None
@@ -104,91 +108,100 @@ def get_principal(request: Request, _scheme: Annotated[HTTPAuthorizationCredenti
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def get_tenant(
-    x_settle_party: Annotated[
-        str | None,
-        Header(
-            pattern=ADDRESS_PATTERN,
-            description="Narrow to this party (chain address): lists show only its agreements and data, other parties' "
-            "records are refused (403). Self-declared, so it grants nothing: it never unmasks IBANs nor opens the "
-            "history (that needs the operator's token). Will come from authentication in a later version.",
-        ),
-    ] = None,
-) -> str | None:
-    if x_settle_party is None:
+def get_caller(principal: PrincipalDep) -> Principal:
+    """The principal of a route that anonymous callers may not use (401): every route but ``/health``, the dispute
+    texts and the sign-in routes."""
+    if not principal.authenticated:
+        raise HTTPException(401, "sign in or send 'Authorization: Bearer <token>'", headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+#: An authenticated principal (401 for anonymous callers).
+CallerDep = Annotated[Principal, Depends(get_caller)]
+
+
+def get_reader(caller: CallerDep) -> Principal:
+    """An authenticated principal that may read (the ``read`` scope; the operator and auditors always): 403 for a
+    token without it (a usage-only or master-data-only token)."""
+    if not caller.has("read"):
+        raise HTTPException(403, f"{caller.subject} lacks the read scope")
+    return caller
+
+
+#: A principal that may read; what it sees is narrowed by :func:`narrow` and :func:`require_visible`.
+ReaderDep = Annotated[Principal, Depends(get_reader)]
+
+
+def narrow(principal: Principal) -> str | None:
+    """The party a list is narrowed to: the principal's own, or None for the operator and auditors (all)."""
+    if principal.sees_all:
         return None
-    if not _ADDRESS.match(x_settle_party.strip()):
-        raise HTTPException(422, f"X-Settle-Party: {x_settle_party!r} is not a chain address (0x and 40 hex digits)")
-    return x_settle_party.strip().lower()
+    assert principal.party is not None, "get_reader admits only principals that see all or are bound to a party"
+    return principal.party
 
 
-TenantDep = Annotated[str | None, Depends(get_tenant)]
+def require_visible(principal: Principal, *parties: str | None, what: str = "record") -> None:
+    """404 unless the principal may read a record of ``parties``: another party's record does not exist for it
+    (the answer never tells whether it exists)."""
+    if not principal.can_read(*parties):
+        raise HTTPException(404, f"{what} is not known to the gateway")
 
 
-_operator_token = HTTPBearer(
-    auto_error=False,
-    scheme_name="operatorToken",
-    description="SETTLE_GATEWAY_API_TOKEN as 'Authorization: Bearer <token>': needed to change master data, show IBANs "
-    "in full and read history.",
-)
+def require_change(principal: Principal, *parties: str | None, scope: str = "master-data", what: str = "record") -> None:
+    """A change of a record of ``parties``: the operator always; an auditor never (403); a party-bound principal
+    with ``scope`` for its own records (403 without the scope, 404 for a record it cannot even read)."""
+    if principal.is_operator:
+        return
+    if principal.kind is Kind.AUDITOR:
+        raise HTTPException(403, "an auditor reads and changes nothing")
+    if principal.party is None or principal.party not in {p.lower() for p in parties if p}:
+        if principal.can_read(*parties):
+            raise HTTPException(403, f"{principal.subject} may not change this {what}")
+        raise HTTPException(404, f"{what} is not known to the gateway")
+    if not principal.can_write(*parties, scope=scope):
+        raise HTTPException(403, f"{principal.subject} lacks the {scope} scope")
 
 
-def _authorization(request: Request) -> str | None:
-    # the header as sent; OpenAPI ignores a header parameter named Authorization, so routes that need the token
-    # document it as the operatorToken scheme (require_writer)
-    return request.headers.get("authorization")
-
-
-AuthorizationHeader = Annotated[str | None, Depends(_authorization)]
-
-
-def _is_operator(state: ApiState, authorization: str | None) -> bool:
-    given = authorization[7:].strip() if authorization and authorization.lower().startswith("bearer ") else ""
-    return bool(state.write_token and given and hmac.compare_digest(given.encode(), state.write_token.encode()))
-
-
-def require_writer(
-    state: StateDep,
-    authorization: AuthorizationHeader = None,
-    _scheme: Annotated[HTTPAuthorizationCredentials | None, Security(_operator_token)] = None,
-) -> None:
-    """The operator's token, until party authentication arrives: changes to master data (where the money goes),
-    IBANs in full and the master-data history need it. Refused (403) when no token is configured, 401 without the
-    right one."""
-    if not state.write_token:
-        raise HTTPException(
-            403, f"changing master data or reading bank details through the API is disabled: start the gateway with {WRITE_TOKEN_ENV} set"
-        )
-    if not _is_operator(state, authorization):
-        raise HTTPException(
-            401, "this route needs 'Authorization: Bearer <token>' with the gateway's API token", headers={"WWW-Authenticate": "Bearer"}
-        )
-
-
-WriterDep = Depends(require_writer)
+def require_scope(principal: Principal, scope: str) -> None:
+    """403 unless the principal has ``scope`` and may change anything (an auditor never may)."""
+    if principal.kind is Kind.AUDITOR:
+        raise HTTPException(403, "an auditor reads and changes nothing")
+    if not principal.has(scope):
+        raise HTTPException(403, f"{principal.subject} lacks the {scope} scope")
 
 
 def get_reveal(
-    state: StateDep,
+    principal: PrincipalDep,
     reveal: Annotated[
-        bool, Query(description="Show IBANs in full: needs the operator's token (the header X-Settle-Party never does).")
+        bool,
+        Query(
+            description="The operator only: show every IBAN in full (a party sees its own in full and others' masked "
+            "without asking; an auditor sees them masked)."
+        ),
     ] = False,
-    authorization: AuthorizationHeader = None,
 ) -> bool:
-    """Whether to show IBANs in full: only when asked for and the operator's token is given."""
-    if reveal:
-        require_writer(state, authorization)
+    """Whether the operator asked to see IBANs in full (403 for anyone else who asks)."""
+    if reveal and not principal.is_operator:
+        raise HTTPException(403, "only the operator may ask to reveal IBANs (a party sees its own in full without asking)")
     return reveal
 
 
 RevealDep = Annotated[bool, Depends(get_reveal)]
 
 
-def get_session(state: StateDep, authorization: AuthorizationHeader = None) -> Iterator[Session]:
+def shows_iban(principal: Principal, owner: str | None, reveal: bool) -> bool:
+    """Whether a bank account of ``owner`` is shown in full: the party's own (and its staff's and tokens'), or the
+    operator's when asked (``?reveal=true``); never an auditor's nor the counterparty's."""
+    if principal.is_operator:
+        return reveal
+    return principal.party is not None and owner is not None and principal.party == owner.lower()
+
+
+def get_session(state: StateDep, principal: PrincipalDep) -> Iterator[Session]:
     """A session per request: committed when the route returns normally, rolled back on any error. Changes are
-    recorded as the operator's (whose token they need), never as the self-declared X-Settle-Party's."""
+    recorded in the history as the principal's (``party:0x…``, ``staff:7``, ``token:stl_ab12cd``)."""
     session = state.factory()
-    set_actor(session, "api:operator" if _is_operator(state, authorization) else "api")
+    set_actor(session, principal.subject)
     try:
         with session.begin():
             yield session
@@ -223,9 +236,3 @@ def address_param(value: str, what: str = "address") -> str:
     if not _ADDRESS.match(value.strip()):
         raise HTTPException(422, f"{what}: {value!r} is not a chain address (0x and 40 hex digits)")
     return value.strip().lower()
-
-
-def require_tenant_is(tenant: str | None, *allowed: str) -> None:
-    """403 unless no tenant is set or the tenant is one of ``allowed``: the header narrows, it never widens."""
-    if tenant is not None and tenant not in {a.lower() for a in allowed}:
-        raise HTTPException(403, f"party {tenant} may not see or change this")

@@ -4,9 +4,12 @@ A text is tied to the chain by its hash (keccak256 of its UTF-8 bytes): the reas
 ``reasonHash`` the payer's ``dispute`` call carries, a note on a resolution, decision or write-off is the hash
 appended to that call's data. So handing in a text needs no token: ``POST …/reason`` takes the text whose hash
 is the dispute's on-chain reason hash, ``POST …/notes`` the text whose hash a given transaction carries (checked
-against the chain); who wrote it is the transaction's sender. The gateway never signs for a party:
-``POST …/transactions`` (operator's token) returns the unsigned call for the party's wallet and keeps its text
-until the transaction's event arrives. ``X-Settle-Party`` only narrows, as everywhere.
+against the chain); who wrote it is the transaction's sender. Those two routes take anonymous callers; an
+authenticated party-bound caller may hand in texts only on its own agreements (another's answers 404) and an
+auditor none. The gateway never signs for a party: ``POST …/transactions`` (the operator, or the party named in
+the body with the ``master-data`` scope, on its own agreement) returns the unsigned call for the party's wallet
+and keeps its text until the transaction's event arrives. Reads follow the agreements' rule: a party sees the
+disputes on its own agreements.
 """
 
 from __future__ import annotations
@@ -20,13 +23,16 @@ from sqlalchemy.orm import Session
 from gateway.api.deps import (
     ADDRESS_PATTERN,
     AddressPath,
+    CallerDep,
     PageDep,
+    PrincipalDep,
+    ReaderDep,
     SessionDep,
     StateDep,
-    TenantDep,
-    WriterDep,
     address_param,
-    require_tenant_is,
+    narrow,
+    require_change,
+    require_visible,
 )
 from gateway.api.schemas import (
     DisputeNoteIn,
@@ -40,14 +46,18 @@ from gateway.api.schemas import (
 from gateway.api.views import money, settlement_out
 from gateway.chain import disputes as workflow
 from gateway.models import Agreement, Dispute, DisputeNote, Settlement
+from gateway.portal import audit
+from settle.auth.principal import Kind, Principal
 from settle.http import ApiError, errors
 from settle.money import InvalidAmount
 
-router = APIRouter(prefix="/v1/disputes", tags=["disputes"], responses=errors(422))
+router = APIRouter(prefix="/v1/disputes", tags=["disputes"], responses=errors(401, 403, 422))
 STATUSES = "^(open|resolved|decided|written_off)$"
 PeriodPath = Annotated[int, Path(ge=0, le=2**32 - 1, description="The settled period.")]
 #: Both the first time a text is kept (201) and again with the same text (200) the answer is the text.
 KEPT: dict[int | str, dict[str, Any]] = {200: {"model": DisputeNoteOut, "description": "The same text was kept already: nothing changed"}}
+#: The dispute texts take anonymous callers (the text's hash authenticates it): a credential is optional there.
+OPTIONAL_CREDENTIAL: dict[str, Any] = {"security": [{}]}  # added to the bearer requirement: either
 
 
 def _agreement(session: Session, state: StateDep, address: str) -> Agreement:
@@ -58,6 +68,15 @@ def _agreement(session: Session, state: StateDep, address: str) -> Agreement:
     if agreement is None:
         raise HTTPException(404, f"agreement {address} is not known to the gateway")
     return agreement
+
+
+def _may_hand_in(principal: Principal, *parties: str | None) -> None:
+    """A dispute text: anyone (its hash authenticates it), except that an authenticated party-bound caller hands in
+    only on its own agreements (404 for another's) and an auditor changes nothing (403)."""
+    if principal.kind is Kind.AUDITOR:
+        raise HTTPException(403, "an auditor reads and changes nothing")
+    if principal.party is not None and principal.party not in {p.lower() for p in parties if p}:
+        raise HTTPException(404, "agreement is not known to the gateway")
 
 
 def note_out(agreement: Agreement, note: DisputeNote) -> DisputeNoteOut:
@@ -150,7 +169,7 @@ def _joined():
 @router.get("", summary="Disputes, newest first (a party sees those on its agreements)")
 def list_disputes(
     session: SessionDep,
-    tenant: TenantDep,
+    principal: ReaderDep,
     state: StateDep,
     page: PageDep,
     agreement: Annotated[str | None, Query(pattern=ADDRESS_PATTERN, description="Only this agreement.")] = None,
@@ -159,6 +178,7 @@ def list_disputes(
     query = _joined()
     if state.chain_id is not None:
         query = query.where(Agreement.chain_id == state.chain_id)
+    tenant = narrow(principal)
     if tenant is not None:
         query = query.where(or_(Agreement.payer == tenant, Agreement.payee == tenant))
     if agreement:
@@ -169,10 +189,10 @@ def list_disputes(
     return _answer(session, [(d, a, s) for d, a, s in session.execute(query).all()])
 
 
-@router.get("/{agreement}/{period}", summary="The latest dispute on one settlement", responses=errors(403, 404))
-def get_dispute(agreement: AddressPath, period: PeriodPath, session: SessionDep, tenant: TenantDep, state: StateDep) -> DisputeOut:
+@router.get("/{agreement}/{period}", summary="The latest dispute on one settlement", responses=errors(404))
+def get_dispute(agreement: AddressPath, period: PeriodPath, session: SessionDep, principal: ReaderDep, state: StateDep) -> DisputeOut:
     owner = _agreement(session, state, agreement)
-    require_tenant_is(tenant, owner.payer, owner.payee)
+    require_visible(principal, owner.payer, owner.payee, what=f"agreement {agreement}")
     row = session.execute(
         _joined().where(Dispute.agreement_id == owner.id, Dispute.period == period).order_by(Dispute.id.desc()).limit(1)
     ).first()
@@ -186,6 +206,7 @@ def get_dispute(agreement: AddressPath, period: PeriodPath, session: SessionDep,
     status_code=201,
     summary="Hand in the reason text of a dispute (taken only if its hash is the dispute's on-chain reason hash)",
     responses={**KEPT, **errors(400, 403, 404, 409, 413)},
+    openapi_extra=OPTIONAL_CREDENTIAL,
 )
 def attach_reason(
     agreement: AddressPath,
@@ -193,15 +214,19 @@ def attach_reason(
     body: DisputeTextIn,
     response: Response,
     session: SessionDep,
-    tenant: TenantDep,
+    principal: PrincipalDep,
     state: StateDep,
 ) -> DisputeNoteOut:
     """No token needed: the payer's own transaction carries the text's hash. 404: no dispute on the period (yet);
     422: the text's hash is not the dispute's reason hash; 409: the dispute's reason is kept already (and this text
     is another)."""
     owner = _agreement(session, state, agreement)
-    require_tenant_is(tenant, owner.payer, owner.payee)
+    _may_hand_in(principal, owner.payer, owner.payee)
     note, created = workflow.attach_reason(session, owner, period, body.text, chain=state.chain)
+    if created:
+        audit.record(
+            session, principal, "dispute.reason", target=f"{owner.address}/{period}", party=owner.payer, detail={"hash": note.text_hash}
+        )
     response.status_code = 201 if created else 200
     return note_out(owner, note)
 
@@ -211,6 +236,7 @@ def attach_reason(
     status_code=201,
     summary="Hand in the text whose hash a party's dispute, resolution, decision or write-off transaction carries",
     responses={**KEPT, **errors(400, 403, 404, 409, 413, 502, 503)},
+    openapi_extra=OPTIONAL_CREDENTIAL,
 )
 def attach_note(
     agreement: AddressPath,
@@ -218,7 +244,7 @@ def attach_note(
     body: DisputeNoteIn,
     response: Response,
     session: SessionDep,
-    tenant: TenantDep,
+    principal: PrincipalDep,
     state: StateDep,
 ) -> DisputeNoteOut:
     """No token needed: the transaction is read from the chain and must be a successful dispute action of this
@@ -226,11 +252,15 @@ def attach_note(
     sender is the text's party. 404: the transaction is not on the chain; 422: it does not fit; 503: the gateway
     has no chain connection."""
     owner = _agreement(session, state, agreement)
+    _may_hand_in(principal, owner.payer, owner.payee)  # before the chain is asked
     if state.chain is None:
         raise HTTPException(503, "texts are checked against their transaction and this gateway has no chain connection")
     action = workflow.verify_transaction(state.chain, owner.address, period, body.tx_hash, body.text)
-    require_tenant_is(tenant, owner.payer, owner.payee, action.party)
     note, created = workflow.store_note(session, owner.chain_id, body.text, action, origin="api:note")
+    if created:
+        audit.record(
+            session, principal, "dispute.note", target=f"{owner.address}/{period}", party=action.party, detail={"hash": note.text_hash}
+        )
     response.status_code = 201 if created else 200
     return note_out(owner, note)
 
@@ -238,7 +268,6 @@ def attach_note(
 @router.post(
     "/{agreement}/{period}/transactions",
     summary="The unsigned transaction of a dispute action for the party's wallet (its text waits for it)",
-    dependencies=[WriterDep],
     responses=errors(400, 401, 403, 404, 413, 502, 503),
 )
 def prepare_transaction(
@@ -246,7 +275,7 @@ def prepare_transaction(
     period: PeriodPath,
     body: DisputeTransactionIn,
     session: SessionDep,
-    tenant: TenantDep,
+    principal: CallerDep,
     state: StateDep,
 ) -> UnsignedTransactionOut:
     """The gateway cannot sign for a party: it builds the call (``to``, ``data``, ``value`` 0, ``chain_id``),
@@ -255,7 +284,9 @@ def prepare_transaction(
     the party to the same consent, ``DisputeResolved`` by that arbiter at that amount). 404: the period is not
     settled; 503: no chain connection."""
     owner = _agreement(session, state, agreement)
-    require_tenant_is(tenant, owner.payer, owner.payee, body.party.lower())
+    require_change(principal, owner.payer, owner.payee, what=f"agreement {agreement}")
+    if not principal.is_operator and body.party.lower() != principal.party:
+        raise HTTPException(403, f"{principal.subject} prepares only its own party's transactions")
     if state.chain is None:
         raise HTTPException(503, "transactions are built and simulated on the chain and this gateway has no chain connection")
     try:
@@ -264,6 +295,14 @@ def prepare_transaction(
         )
     except InvalidAmount as exc:
         raise ApiError(422, exc.problem, loc=["body", "amount"], type=exc.code) from None
+    audit.record(
+        session,
+        principal,
+        "dispute.transaction_prepared",
+        target=f"{owner.address}/{period}",
+        party=body.party.lower(),
+        detail={"action": body.action},
+    )
     return UnsignedTransactionOut(
         to=prepared.to,
         data=prepared.data,

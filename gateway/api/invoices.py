@@ -1,8 +1,10 @@
 """``/v1/invoices``: issued invoices and credit notes, and their documents (XRechnung UBL and CII, ZUGFeRD PDF).
 
-Lists and details are read like settlements (``X-Settle-Party`` narrows to a party's own). A document carries the
-parties' addresses and bank details in full, so downloading one needs the operator's bearer token until party
-sign-in arrives; each download is checked against the SHA-256 recorded at issuance (409 if the stored file changed).
+Lists and details are read like settlements: a party sees the documents it issued or received (another's answers
+404). A document carries both parties' addresses and bank details in full, as sent: its issuer and its buyer may
+download it, and the operator; an auditor, who sees IBANs masked, may not (403: the details, numbers and
+``document_hash`` are open to it). Each download is checked against the SHA-256 recorded at issuance (409 if the
+stored file changed).
 """
 
 from __future__ import annotations
@@ -14,14 +16,15 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import or_, select
 
-from gateway.api.deps import ADDRESS_PATTERN, PageDep, SessionDep, StateDep, TenantDep, WriterDep, address_param, require_tenant_is
+from gateway.api.deps import ADDRESS_PATTERN, PageDep, ReaderDep, SessionDep, StateDep, address_param, narrow
 from gateway.api.schemas import Address, Money
 from gateway.invoicing.document import rate_from_hundredths
 from gateway.invoicing.store import DocumentStore
 from gateway.models import IssuedInvoice
+from settle.auth.principal import Kind, Principal
 from settle.http import errors
 
-router = APIRouter(prefix="/v1/invoices", tags=["invoices"], responses=errors(422))
+router = APIRouter(prefix="/v1/invoices", tags=["invoices"], responses=errors(401, 403, 422))
 NUMBER_PATTERN = r"^[A-Z0-9][A-Z0-9-]{0,35}$"
 NumberPath = Annotated[str, Path(pattern=NUMBER_PATTERN, description="An invoice number, e.g. RE-2026-000001.")]
 FORMATS = "^(ubl|cii|pdf)$"
@@ -88,12 +91,13 @@ def invoice_out(row: IssuedInvoice) -> InvoiceOut:
 @router.get("", summary="Invoices and credit notes, newest first")
 def list_invoices(
     session: SessionDep,
-    tenant: TenantDep,
+    principal: ReaderDep,
     page: PageDep,
     agreement: Annotated[str | None, Query(pattern=ADDRESS_PATTERN, description="Only this agreement.")] = None,
     party: Annotated[str | None, Query(pattern=ADDRESS_PATTERN, description="Only documents this party issued or received.")] = None,
 ) -> list[InvoiceOut]:
     query = select(IssuedInvoice)
+    tenant = narrow(principal)
     if tenant is not None:
         query = query.where(or_(IssuedInvoice.issuer == tenant, IssuedInvoice.buyer == tenant))
     if agreement:
@@ -105,34 +109,37 @@ def list_invoices(
     return [invoice_out(row) for row in session.scalars(query)]
 
 
-def _find(session: SessionDep, number: str, tenant: str | None) -> IssuedInvoice:
+def _find(session: SessionDep, number: str, principal: Principal) -> IssuedInvoice:
+    """The invoice with ``number`` among those the principal sees (numbers are unique per issuer, so a party sees at
+    most one; the operator may find several)."""
     rows = list(session.scalars(select(IssuedInvoice).where(IssuedInvoice.number == number)))
+    tenant = narrow(principal)
     if tenant is not None:
-        rows = [r for r in rows if tenant in (r.issuer, r.buyer)] or rows
+        rows = [r for r in rows if tenant in (r.issuer, r.buyer)]
     if not rows:
         raise HTTPException(404, f"invoice {number!r} does not exist")
     if len(rows) > 1:
-        raise HTTPException(409, f"invoice number {number!r} is used by {len(rows)} issuers: narrow with X-Settle-Party")
-    require_tenant_is(tenant, rows[0].issuer, rows[0].buyer)
+        raise HTTPException(409, f"invoice number {number!r} is used by {len(rows)} issuers: list /v1/invoices?party=<issuer> instead")
     return rows[0]
 
 
-@router.get("/{number}", summary="One invoice or credit note", responses=errors(403, 404, 409))
-def get_invoice(number: NumberPath, session: SessionDep, tenant: TenantDep) -> InvoiceOut:
-    return invoice_out(_find(session, number, tenant))
+@router.get("/{number}", summary="One invoice or credit note", responses=errors(404, 409))
+def get_invoice(number: NumberPath, session: SessionDep, principal: ReaderDep) -> InvoiceOut:
+    return invoice_out(_find(session, number, principal))
 
 
 @router.get(
     "/{number}/{fmt}",
     summary="The document: XRechnung UBL or CII XML, or the ZUGFeRD PDF",
-    dependencies=[WriterDep],
-    responses={**errors(401, 403, 404, 409), 200: {"content": {"application/xml": {}, "application/pdf": {}}}},
+    responses={**errors(404, 409), 200: {"content": {"application/xml": {}, "application/pdf": {}}}},
     response_class=Response,
 )
 def download_invoice(
-    number: NumberPath, fmt: Annotated[str, Path(pattern=FORMATS)], session: SessionDep, tenant: TenantDep, state: StateDep
+    number: NumberPath, fmt: Annotated[str, Path(pattern=FORMATS)], session: SessionDep, principal: ReaderDep, state: StateDep
 ) -> Response:
-    row = _find(session, number, tenant)
+    if principal.kind is Kind.AUDITOR:
+        raise HTTPException(403, "a document shows IBANs in full, which an auditor does not see: read the invoice's details instead")
+    row = _find(session, number, principal)
     stored = row.file(fmt)
     if stored is None or state.invoice_dir is None:
         raise HTTPException(404, f"invoice {number} has no {fmt} document in this gateway's store")

@@ -7,42 +7,43 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query
 from sqlalchemy import or_, select
 
-from gateway.api.deps import PageDep, SessionDep, TenantDep, require_tenant_is
+from gateway.api.deps import PageDep, ReaderDep, SessionDep, narrow, require_visible
 from gateway.api.schemas import PaymentFileOut, PaymentOut
 from gateway.api.views import payment_file_out, payment_out
 from gateway.models import Agreement, InstructionState, PaymentFile, PaymentInstruction
 from settle.http import errors
 
-router = APIRouter(prefix="/v1/payments", tags=["payments"], responses=errors(422))
+router = APIRouter(prefix="/v1/payments", tags=["payments"], responses=errors(401, 403, 422))
 STATES = "^(" + "|".join(s.value for s in InstructionState) + ")$"
 
 
-def _visible(tenant: str | None):
-    """Agreements the tenant is a party of (a subquery), or None for everyone."""
+def _visible(principal: ReaderDep):
+    """Agreements the principal's party is payer or payee of (a subquery), or None for everyone."""
+    tenant = narrow(principal)
     if tenant is None:
         return None
     return select(Agreement.address).where(or_(Agreement.payer == tenant, Agreement.payee == tenant))
 
 
-@router.get("/files", summary="Payment files (pain.008 / pain.001) built and handed to the bank")
-def list_files(session: SessionDep, tenant: TenantDep, page: PageDep) -> list[PaymentFileOut]:
+@router.get("/files", summary="Payment files (pain.008 / pain.001) built and handed to the bank (the operator, auditors)")
+def list_files(session: SessionDep, principal: ReaderDep, page: PageDep) -> list[PaymentFileOut]:
+    """A file bundles the payments of many agreements (its count and control sum are theirs together), so only the
+    operator and auditors list files; a party finds its own payment's file name on the payment."""
+    if not principal.sees_all:
+        raise HTTPException(403, "payment files bundle many parties' payments: the operator's and auditors' (a payment names its file)")
     query = select(PaymentFile).order_by(PaymentFile.id.desc())
-    visible = _visible(tenant)
-    if visible is not None:
-        ids = select(PaymentInstruction.payment_file_id).where(PaymentInstruction.agreement.in_(visible))
-        query = query.where(PaymentFile.id.in_(ids))
     return [payment_file_out(row) for row in session.scalars(query.limit(page.limit).offset(page.offset))]
 
 
 @router.get("", summary="Payments, newest first")
 def list_payments(
     session: SessionDep,
-    tenant: TenantDep,
+    principal: ReaderDep,
     page: PageDep,
     state: Annotated[str | None, Query(pattern=STATES)] = None,
 ) -> list[PaymentOut]:
     query = select(PaymentInstruction).order_by(PaymentInstruction.id.desc())
-    visible = _visible(tenant)
+    visible = _visible(principal)
     if visible is not None:
         query = query.where(PaymentInstruction.agreement.in_(visible))
     if state:
@@ -50,12 +51,12 @@ def list_payments(
     return [payment_out(row) for row in session.scalars(query.limit(page.limit).offset(page.offset))]
 
 
-@router.get("/{end_to_end_id}", summary="One payment by its end-to-end id", responses=errors(403, 404))
-def get_payment(end_to_end_id: Annotated[str, Path(max_length=35)], session: SessionDep, tenant: TenantDep) -> PaymentOut:
+@router.get("/{end_to_end_id}", summary="One payment by its end-to-end id", responses=errors(404))
+def get_payment(end_to_end_id: Annotated[str, Path(max_length=35)], session: SessionDep, principal: ReaderDep) -> PaymentOut:
     row = session.scalar(select(PaymentInstruction).where(PaymentInstruction.end_to_end_id == end_to_end_id.upper()))
     if row is None:
         raise HTTPException(404, f"no payment with end-to-end id {end_to_end_id}")
-    if tenant is not None:
-        owner = session.scalar(select(Agreement).where(Agreement.address == row.agreement))
-        require_tenant_is(tenant, *((owner.payer, owner.payee) if owner is not None else ()))
+    if not principal.sees_all:
+        owner = session.scalar(select(Agreement).where(Agreement.address == row.agreement, Agreement.chain_id == row.chain_id))
+        require_visible(principal, *((owner.payer, owner.payee) if owner is not None else ()), what=f"payment {end_to_end_id}")
     return payment_out(row)

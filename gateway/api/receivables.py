@@ -1,8 +1,9 @@
 """``/v1/receivables``: a party's open items (OPOS), their aging and its figures (DSO by count-back, average days to
 pay, collection rate) — the same rows and figures for the payer and the payee (docs/receivables.md).
 
-Reads follow the rule of the other read routes: ``party`` names whose list it is; with ``X-Settle-Party`` set, only
-that party's own list may be read (another party's is refused, 403). ``as_of`` defaults to the gateway's banking
+``party`` names whose list it is: a party-bound principal (the party, its staff, its read tokens) reads only its
+own (another party's is refused, 403: the list spans agreements with others), the operator and auditors any.
+``as_of`` defaults to the gateway's banking
 day. The JSON list is paged (``limit``, ``offset``; ``total`` gives the whole list's length); the CSV export is the
 whole list.
 """
@@ -12,9 +13,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Response
 
-from gateway.api.deps import ADDRESS_PATTERN, PageDep, SessionDep, StateDep, TenantDep, address_param, require_tenant_is
+from gateway.api.deps import ADDRESS_PATTERN, PageDep, ReaderDep, SessionDep, StateDep, address_param
 from gateway.api.schemas import (
     AgingBucketOut,
     AgingOut,
@@ -28,7 +29,7 @@ from gateway.receivables.figures import figures
 from gateway.receivables.opos import OposItem, aging, opos, opos_csv
 from settle.http import errors
 
-router = APIRouter(prefix="/v1/receivables", tags=["receivables"], responses=errors(403, 422))
+router = APIRouter(prefix="/v1/receivables", tags=["receivables"], responses=errors(401, 403, 422))
 
 PartyQuery = Annotated[str, Query(pattern=ADDRESS_PATTERN, description="The party (chain address): its items as payer and as payee.")]
 AgreementQuery = Annotated[str | None, Query(pattern=ADDRESS_PATTERN, description="Only this agreement.")]
@@ -43,9 +44,10 @@ AsOfQuery = Annotated[
 MonthsQuery = Annotated[int, Query(ge=1, le=120, description="Months to count back (the month of as_of up to it, then whole months).")]
 
 
-def _who(party: str, tenant: str | None) -> str:
+def _who(party: str, principal: ReaderDep) -> str:
     who = address_param(party, "party")
-    require_tenant_is(tenant, who)
+    if not principal.sees_all and principal.party != who:
+        raise HTTPException(403, f"{principal.subject} reads only its own open items")
     return who
 
 
@@ -86,13 +88,13 @@ def item_out(item: OposItem) -> OpenItemOut:
 def open_items(
     session: SessionDep,
     state: StateDep,
-    tenant: TenantDep,
+    principal: ReaderDep,
     page: PageDep,
     party: PartyQuery,
     agreement: AgreementQuery = None,
     as_of: AsOfQuery = None,
 ) -> OpenItemsOut:
-    who = _who(party, tenant)
+    who = _who(party, principal)
     listed = opos(session, who, as_of=_day(state, as_of), agreement=address_param(agreement, "agreement") if agreement else None)
     return OpenItemsOut(
         party=listed.party,
@@ -112,12 +114,12 @@ def open_items(
 def open_items_csv(
     session: SessionDep,
     state: StateDep,
-    tenant: TenantDep,
+    principal: ReaderDep,
     party: PartyQuery,
     agreement: AgreementQuery = None,
     as_of: AsOfQuery = None,
 ) -> Response:
-    who = _who(party, tenant)
+    who = _who(party, principal)
     day = _day(state, as_of)
     listed = opos(session, who, as_of=day, agreement=address_param(agreement, "agreement") if agreement else None)
     return Response(
@@ -131,12 +133,12 @@ def open_items_csv(
 def aging_report(
     session: SessionDep,
     state: StateDep,
-    tenant: TenantDep,
+    principal: ReaderDep,
     party: PartyQuery,
     agreement: AgreementQuery = None,
     as_of: AsOfQuery = None,
 ) -> list[AgingOut]:
-    who = _who(party, tenant)
+    who = _who(party, principal)
     day = _day(state, as_of)
     listed = opos(session, who, as_of=day, agreement=address_param(agreement, "agreement") if agreement else None)
     result = []
@@ -165,13 +167,13 @@ def aging_report(
 def dso(
     session: SessionDep,
     state: StateDep,
-    tenant: TenantDep,
+    principal: ReaderDep,
     party: PartyQuery,
     agreement: AgreementQuery = None,
     as_of: AsOfQuery = None,
     months: MonthsQuery = 3,
 ) -> list[FiguresOut]:
-    who = _who(party, tenant)
+    who = _who(party, principal)
     day = _day(state, as_of)
     found = figures(session, who, as_of=day, months=months, agreement=address_param(agreement, "agreement") if agreement else None)
     result = []

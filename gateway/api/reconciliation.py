@@ -1,10 +1,15 @@
 """``/v1/reconciliation``: the review queue (lines the matching engine would not book alone, and those nothing fits),
 the decisions a person makes on them, payers' credit balances, and remittance advices (PDF upload).
 
-Reads follow the statement lines' rule: ``X-Settle-Party`` narrows to lines on that party's own accounts (and its own
-credit balances); another party's line is refused (403). Decisions and uploads book money, so they need the
-operator's bearer token; each is recorded with the actor ``api:operator`` (:mod:`gateway.reconciliation.review`).
-IBANs are masked everywhere, in the evidence too.
+Reads follow the statement lines' rule: a party-bound principal sees the lines on its own accounts (a line is the
+payee's: it lies on the payee's account) and the credit balances it is payer or payee of; another party's line
+answers 404. Decisions book money on the payee's open items, so they are the operator's or the line's payee's (the
+party itself or its ``finance`` staff; not a machine token, not viewer staff, not an auditor: 403). A remittance
+advice is uploaded by the operator (used for every payee's lines) or by a payee, party or finance staff: a payee's
+advice is kept as received by ``<subject>@<its address>`` and explains only lines on that payee's own accounts,
+now and in later passes (:func:`gateway.reconciliation.booking.advice_received_by`), so one party cannot book another's
+money. Each decision and upload is recorded with the principal as actor and in the audit log. IBANs are masked
+everywhere, in the evidence too.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.api.deps import ADDRESS_PATTERN, PageDep, SessionDep, StateDep, TenantDep, WriterDep, address_param, require_tenant_is
+from gateway.api.deps import ADDRESS_PATTERN, CallerDep, PageDep, ReaderDep, SessionDep, StateDep, address_param, narrow, require_visible
 from gateway.api.schemas import (
     AcceptIn,
     AdviceItemOut,
@@ -36,18 +41,19 @@ from gateway.banking.camt import minor_digits
 from gateway.errors import ConflictError, DuplicateStatementError
 from gateway.models import Party, ReviewDecision, StatementLine
 from gateway.parties.masterdata import mask_iban, mask_ibans
+from gateway.portal import audit
 from gateway.reconciliation import intake, review
-from gateway.reconciliation.booking import credit_balances
+from gateway.reconciliation.booking import advice_received_by, credit_balances
 from gateway.reconciliation.model import Allocation
+from settle.auth.principal import Kind, Principal
 from settle.http import errors
 
-router = APIRouter(prefix="/v1/reconciliation", tags=["reconciliation"], responses=errors(422))
+router = APIRouter(prefix="/v1/reconciliation", tags=["reconciliation"], responses=errors(401, 403, 422))
 
 #: A remittance advice PDF: a scanned one is a few hundred kilobytes; anything near this is not one (413).
 MAX_ADVICE_BYTES = 8 * 1024 * 1024
 #: Its upload path, whose body is a file and not JSON (gateway.api reads it within MAX_ADVICE_BYTES).
 ADVICE_PATH = "/v1/reconciliation/advices"
-ACTOR = "api:operator"
 
 LinePath = Annotated[int, Path(ge=1, le=2**31 - 1, description="The line's number.")]
 
@@ -88,27 +94,44 @@ def decision_out(decision: ReviewDecision, currency: str | None) -> ReviewDecisi
     )
 
 
-def _visible(session: Session, line_id: int, tenant: str | None) -> StatementLine:
-    """The line, refused (403) when a party narrows to its own accounts and the line is on someone else's."""
+def _visible(session: Session, line_id: int, principal: Principal) -> StatementLine:
+    """The line, or 404 — also when it lies on another party's account (or on no known account) and the principal
+    is bound to a party."""
     row = session.get(StatementLine, line_id)
     if row is None:
         raise HTTPException(404, f"statement line #{line_id} does not exist")
-    if tenant is not None:
+    if not principal.sees_all:
         owner = review.line_owner(session, row)
-        require_tenant_is(tenant, *([owner] if owner else []))
+        require_visible(principal, owner, what=f"statement line #{line_id}")
+    return row
+
+
+def require_payee_decides(principal: Principal, *payees: str | None) -> None:
+    """Booking money: the operator, or a payee itself (signed in) or its finance staff (403 for a machine token,
+    viewer staff, an auditor)."""
+    if principal.is_operator:
+        return
+    if principal.kind not in (Kind.PARTY, Kind.STAFF) or not principal.can_write(*payees, scope="master-data"):
+        raise HTTPException(403, f"{principal.subject} may not book money: the operator, the payee or its finance staff may")
+
+
+def _decided(session: Session, principal: Principal, line_id: int) -> StatementLine:
+    """A line the principal may decide: one it sees (404 otherwise) on its own account (403 otherwise)."""
+    row = _visible(session, line_id, principal)
+    require_payee_decides(principal, review.line_owner(session, row))
     return row
 
 
 @router.get("/review", summary="Lines waiting for a person, oldest first (a party sees those on its own accounts)")
-def review_queue(session: SessionDep, tenant: TenantDep, page: PageDep) -> list[ReviewLineOut]:
-    return [review_line_out(row) for row in review.queue(session, limit=page.limit, offset=page.offset, party=tenant)]
+def review_queue(session: SessionDep, principal: ReaderDep, page: PageDep) -> list[ReviewLineOut]:
+    return [review_line_out(row) for row in review.queue(session, limit=page.limit, offset=page.offset, party=narrow(principal))]
 
 
 @router.get(
-    "/review/{line_id}", summary="One line: evidence, the engine's suggestion and the open items it may settle", responses=errors(403, 404)
+    "/review/{line_id}", summary="One line: evidence, the engine's suggestion and the open items it may settle", responses=errors(404)
 )
-def review_show(line_id: LinePath, session: SessionDep, tenant: TenantDep) -> ReviewDetailOut:
-    _visible(session, line_id, tenant)
+def review_show(line_id: LinePath, session: SessionDep, principal: ReaderDep) -> ReviewDetailOut:
+    _visible(session, line_id, principal)
     found = review.show(session, line_id)
     row = found.line
     return ReviewDetailOut(
@@ -146,43 +169,53 @@ def _outcome(session: Session, outcome: review.Outcome) -> ReviewOutcomeOut:
     )
 
 
-WRITE_ERRORS = errors(400, 401, 403, 404, 409, 413)
+WRITE_ERRORS = errors(400, 404, 409, 413)
 
 
-@router.post("/review/{line_id}/accept", summary="Book the engine's suggestion", dependencies=[WriterDep], responses=WRITE_ERRORS)
-def review_accept(
-    line_id: LinePath, session: SessionDep, tenant: TenantDep, state: StateDep, body: AcceptIn | None = None
-) -> ReviewOutcomeOut:
-    _visible(session, line_id, tenant)
-    outcome = review.accept(session, line_id, actor=ACTOR, rules=state.booking_rules(), note=body.note if body else None)
+def _recorded(session: Session, principal: Principal, action: str, line_id: int, outcome: review.Outcome) -> ReviewOutcomeOut:
+    row = session.get(StatementLine, line_id)
+    assert row is not None
+    audit.record(session, principal, action, target=f"statement_line:{line_id}", party=review.line_owner(session, row))
     return _outcome(session, outcome)
 
 
-@router.post("/review/{line_id}/allocate", summary="Book the line across items by hand", dependencies=[WriterDep], responses=WRITE_ERRORS)
-def review_allocate(line_id: LinePath, body: AllocateIn, session: SessionDep, tenant: TenantDep, state: StateDep) -> ReviewOutcomeOut:
-    row = _visible(session, line_id, tenant)
+@router.post("/review/{line_id}/accept", summary="Book the engine's suggestion", responses=WRITE_ERRORS)
+def review_accept(
+    line_id: LinePath, session: SessionDep, principal: CallerDep, state: StateDep, body: AcceptIn | None = None
+) -> ReviewOutcomeOut:
+    _decided(session, principal, line_id)
+    outcome = review.accept(session, line_id, actor=principal.subject, rules=state.booking_rules(), note=body.note if body else None)
+    return _recorded(session, principal, "review.accepted", line_id, outcome)
+
+
+@router.post("/review/{line_id}/allocate", summary="Book the line across items by hand", responses=WRITE_ERRORS)
+def review_allocate(line_id: LinePath, body: AllocateIn, session: SessionDep, principal: CallerDep, state: StateDep) -> ReviewOutcomeOut:
+    row = _decided(session, principal, line_id)
     digits = _digits(row.currency)
     allocations = [
         Allocation(a.item_id.strip().lower(), review.parse_amount(a.amount.strip(), digits, field=f"allocations[{i}].amount"))
         for i, a in enumerate(body.allocations)
     ]
-    outcome = review.allocate(session, line_id, allocations, actor=ACTOR, rules=state.booking_rules(), note=body.note)
-    return _outcome(session, outcome)
+    outcome = review.allocate(session, line_id, allocations, actor=principal.subject, rules=state.booking_rules(), note=body.note)
+    return _recorded(session, principal, "review.allocated", line_id, outcome)
 
 
-@router.post("/review/{line_id}/not-ours", summary="Set the line aside: no item of ours", dependencies=[WriterDep], responses=WRITE_ERRORS)
-def review_not_ours(line_id: LinePath, body: NotOursIn, session: SessionDep, tenant: TenantDep) -> ReviewOutcomeOut:
-    _visible(session, line_id, tenant)
-    return _outcome(session, review.not_ours(session, line_id, actor=ACTOR, note=body.note))
+@router.post("/review/{line_id}/not-ours", summary="Set the line aside: no item of ours", responses=WRITE_ERRORS)
+def review_not_ours(line_id: LinePath, body: NotOursIn, session: SessionDep, principal: CallerDep) -> ReviewOutcomeOut:
+    _decided(session, principal, line_id)
+    return _recorded(
+        session, principal, "review.not_ours", line_id, review.not_ours(session, line_id, actor=principal.subject, note=body.note)
+    )
 
 
 @router.get("/credits", summary="Payers' credit balances from over-payments (a party sees its own)")
 def credits(
     session: SessionDep,
-    tenant: TenantDep,
+    principal: ReaderDep,
     payer: Annotated[str | None, Query(pattern=ADDRESS_PATTERN, description="Only this payer.")] = None,
 ) -> list[CreditBalanceOut]:
     balances = credit_balances(session, payer=address_param(payer, "payer") if payer else None)
+    tenant = narrow(principal)
     if tenant is not None:
         balances = {key: amount for key, amount in balances.items() if tenant in (key[0], key[1])}
     names = {address: name for address, name in session.execute(select(Party.chain_address, Party.legal_name))}
@@ -205,9 +238,8 @@ async def _pdf(request: Request) -> bytes:
 @router.post(
     "/advices",
     summary="Receive a remittance advice (PDF) and decide the lines waiting again",
-    dependencies=[WriterDep],
     status_code=201,
-    responses=errors(400, 401, 403, 409, 413),
+    responses=errors(400, 409, 413),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -218,17 +250,27 @@ async def _pdf(request: Request) -> bytes:
 )
 def receive_advice(
     session: SessionDep,
+    principal: CallerDep,
     state: StateDep,
     content: Annotated[bytes, Depends(_pdf)],
     file_name: Annotated[
         str, Query(min_length=1, max_length=255, pattern=r"^[^/\\\x00-\x1f]+$", description="The advice's file name, e.g. avis-4711.pdf.")
     ] = "advice.pdf",
 ) -> AdviceOut:
+    """The operator (the advice may explain any payee's lines) or a payee, the party or its finance staff (it
+    explains only lines on the payee's own accounts)."""
+    require_payee_decides(principal, principal.party)
+    payee = None if principal.is_operator else principal.party
+    actor = principal.subject if payee is None else advice_received_by(principal.subject, payee)
     try:
-        record = intake.receive_advice(session, content, file_name, actor=ACTOR)
+        record = intake.receive_advice(session, content, file_name, actor=actor)
     except DuplicateStatementError as exc:
+        if payee is not None:
+            # the earlier upload's name and number may be another party's
+            raise ConflictError("this remittance advice was received already; nothing was stored again") from None
         raise ConflictError(str(exc)) from None
-    again = intake.rematch(session, chain_id=state.chain_id, rules=state.booking_rules())
+    again = intake.rematch(session, chain_id=state.chain_id, rules=state.booking_rules(), party=payee)
+    audit.record(session, principal, "advice.received", target=f"advice:{record.id}", party=payee, detail={"sha256": record.sha256})
     return AdviceOut(
         id=record.id,
         file_name=record.file_name,

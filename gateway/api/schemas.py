@@ -282,7 +282,7 @@ class BankAccountIn(BaseModel):
 
 
 class BankAccountOut(BaseModel):
-    iban: str = Field(description="Masked unless the request asks reveal=true with the operator's token.")
+    iban: str = Field(description="In full for the party's own accounts (and the operator's with reveal=true), masked for everyone else.")
     bic: str | None
     holder_name: str | None
     active: bool

@@ -1,22 +1,31 @@
 """``/v1/webhooks``: subscribe URLs to domain events, list them, disable and enable them, read the delivery log with
-every attempt, and replay one event or a time range (docs/webhooks.md). Every route needs the operator's token for
-now: party authentication (issue 15) will let a party manage its own endpoints. With ``X-Settle-Party`` set, only
-that party's endpoints are listed and created."""
+every attempt, and replay one event or a time range (docs/webhooks.md).
+
+An endpoint belongs to its owner: a party (its address) or the operator. A party-bound principal sees only its own
+party's endpoints and their deliveries (another's answers 404) with the ``read`` scope, and subscribes, disables,
+enables and replays for its own party with the ``master-data`` scope (the party itself, its finance staff, a token
+with that scope: a webhook sends the party's data somewhere, so a read-only principal may not aim one). The
+operator manages every endpoint; an auditor reads them and changes nothing. Every change is in the audit log
+(never the signing secret)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from gateway.api.deps import PageDep, SessionDep, TenantDep, WriterDep, require_tenant_is
-from gateway.models import ACTOR_KEY, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from gateway.api.deps import CallerDep, PageDep, ReaderDep, SessionDep, narrow, require_change, require_visible
+from gateway.errors import NotFoundError
+from gateway.models import ACTOR_KEY, DomainEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from gateway.portal import audit
 from gateway.webhooks import dispatch, subscriptions
+from settle.auth.principal import Principal
 from settle.http import errors
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], dependencies=[WriterDep], responses=errors(401, 403, 422))
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=errors(401, 403, 422))
 
 CHANGE = errors(400, 404, 409, 413)
 MAX_ID = 2**31 - 1
@@ -129,25 +138,44 @@ def delivery_out(delivery: WebhookDelivery, attempts: list[WebhookAttempt]) -> D
     )
 
 
-def _own(endpoint: WebhookEndpoint, tenant: str | None) -> WebhookEndpoint:
-    require_tenant_is(tenant, endpoint.owner)
+def _seen(endpoint: WebhookEndpoint, principal: Principal) -> WebhookEndpoint:
+    """The endpoint if the principal may see it (404 otherwise: another party's does not exist for it)."""
+    require_visible(principal, endpoint.owner, what=f"webhook endpoint {endpoint.id}")
+    return endpoint
+
+
+def _managed(endpoint: WebhookEndpoint, principal: Principal) -> WebhookEndpoint:
+    """The endpoint if the principal may change it: the operator any, a party its own with ``master-data``."""
+    require_change(principal, endpoint.owner, what=f"webhook endpoint {endpoint.id}")
     return endpoint
 
 
 @router.post("", status_code=201, summary="Subscribe a URL to domain events (the secret is shown once)", responses=CHANGE)
-def create_webhook(body: WebhookIn, session: SessionDep, tenant: TenantDep) -> WebhookCreatedOut:
+def create_webhook(body: WebhookIn, session: SessionDep, principal: CallerDep) -> WebhookCreatedOut:
     from gateway.settings import load_settings
 
     owner = subscriptions.check_owner(body.owner)
-    require_tenant_is(tenant, owner)
+    if not principal.is_operator and owner != principal.party:
+        # an auditor or a party naming another owner (or 'operator'): nothing to find, simply not allowed
+        raise HTTPException(403, f"{principal.subject} may subscribe endpoints only for its own party")
+    require_change(principal, owner, what="webhook endpoint")
     created = subscriptions.create(
         session,
         owner=owner,
         url=body.url,
         event_types=body.event_types,
         description=body.description,
-        created_by=session.info.get(ACTOR_KEY, "api"),
+        created_by=session.info.get(ACTOR_KEY, principal.subject),
         allow_http=load_settings().webhook_allow_http,
+    )
+    audit.record(
+        session,
+        principal,
+        "webhook.created",
+        target=f"webhook:{created.endpoint.id}",
+        party=None if owner == subscriptions.OPERATOR else owner,
+        # the host only: a URL's path or query may carry the receiver's own secret
+        detail={"host": urlsplit(created.endpoint.url).hostname, "event_types": list(created.endpoint.event_types or [])},
     )
     return WebhookCreatedOut(**endpoint_out(created.endpoint).model_dump(), secret=created.secret)
 
@@ -155,48 +183,78 @@ def create_webhook(body: WebhookIn, session: SessionDep, tenant: TenantDep) -> W
 @router.get("", summary="Webhook endpoints (without their secrets)")
 def list_webhooks(
     session: SessionDep,
-    tenant: TenantDep,
+    principal: ReaderDep,
     owner: Annotated[str | None, Query(pattern=OWNER_PATTERN, description="Only this owner's endpoints.")] = None,
     state: Annotated[str | None, Query(pattern="^(active|disabled)$")] = None,
 ) -> list[WebhookOut]:
+    tenant = narrow(principal)
     if tenant is not None:
-        if owner is not None:
-            require_tenant_is(tenant, subscriptions.check_owner(owner))
+        if owner is not None and subscriptions.check_owner(owner) != tenant:
+            return []  # another owner's endpoints: none that this principal may see
         owner = tenant
     return [endpoint_out(e) for e in subscriptions.list_endpoints(session, owner=owner, state=state)]
 
 
 @router.post("/{endpoint_id}/disable", summary="Stop delivering to an endpoint", responses=CHANGE)
-def disable_webhook(endpoint_id: EndpointId, session: SessionDep, tenant: TenantDep, body: DisableIn | None = None) -> WebhookOut:
-    _own(subscriptions.get(session, endpoint_id), tenant)
-    return endpoint_out(subscriptions.disable(session, endpoint_id, (body or DisableIn()).reason))
+def disable_webhook(endpoint_id: EndpointId, session: SessionDep, principal: CallerDep, body: DisableIn | None = None) -> WebhookOut:
+    endpoint = _managed(subscriptions.get(session, endpoint_id), principal)
+    reason = (body or DisableIn()).reason
+    changed = endpoint_out(subscriptions.disable(session, endpoint_id, reason))
+    audit.record(
+        session, principal, "webhook.disabled", target=f"webhook:{endpoint_id}", party=_party_of(endpoint), detail={"reason": reason}
+    )
+    return changed
 
 
 @router.post("/{endpoint_id}/enable", summary="Deliver to an endpoint again (its waiting deliveries are due now)", responses=CHANGE)
-def enable_webhook(endpoint_id: EndpointId, session: SessionDep, tenant: TenantDep) -> WebhookOut:
-    _own(subscriptions.get(session, endpoint_id), tenant)
-    return endpoint_out(subscriptions.enable(session, endpoint_id))
+def enable_webhook(endpoint_id: EndpointId, session: SessionDep, principal: CallerDep) -> WebhookOut:
+    endpoint = _managed(subscriptions.get(session, endpoint_id), principal)
+    changed = endpoint_out(subscriptions.enable(session, endpoint_id))
+    audit.record(session, principal, "webhook.enabled", target=f"webhook:{endpoint_id}", party=_party_of(endpoint))
+    return changed
 
 
 @router.get("/{endpoint_id}/deliveries", summary="An endpoint's deliveries with every attempt, newest first", responses=errors(404))
 def list_deliveries(
     endpoint_id: EndpointId,
     session: SessionDep,
-    tenant: TenantDep,
+    principal: ReaderDep,
     page: PageDep,
     state: Annotated[str | None, Query(pattern="^(pending|delivered|failed)$")] = None,
 ) -> list[DeliveryOut]:
-    _own(subscriptions.get(session, endpoint_id), tenant)
+    _seen(subscriptions.get(session, endpoint_id), principal)
     found = dispatch.deliveries_of(session, endpoint_id=endpoint_id, state=state, limit=page.limit, offset=page.offset)
     log = dispatch.attempts_of(session, [d.id for d in found])
     return [delivery_out(d, log[d.id]) for d in found]
 
 
 @router.post("/replay", summary="Deliver one event, or the events of a time range, again (same event ids)", responses=CHANGE)
-def replay_events(body: ReplayIn, session: SessionDep, tenant: TenantDep) -> ReplayOut:
-    if tenant is not None:
+def replay_events(body: ReplayIn, session: SessionDep, principal: CallerDep) -> ReplayOut:
+    """The operator may replay to every endpoint; anyone else names one of its own (``endpoint_id``), which gets only
+    the events its owner may see."""
+    endpoint = None
+    if not principal.is_operator:
         if body.endpoint_id is None:
-            raise subscriptions.WebhookError("endpoint_id: name the endpoint to replay to (X-Settle-Party is set)")
-        _own(subscriptions.get(session, body.endpoint_id), tenant)
+            if principal.party is None:
+                raise HTTPException(403, "an auditor reads and changes nothing")
+            raise subscriptions.WebhookError("endpoint_id: name your endpoint to replay to (only the operator replays to every one)")
+        endpoint = _managed(subscriptions.get(session, body.endpoint_id), principal)
+        if body.event_id is not None:
+            event = session.get(DomainEvent, body.event_id)
+            if event is None or not dispatch.matches(endpoint, event):
+                # the replay's own message names the event's parties: another party's event does not exist here
+                raise NotFoundError(f"domain event {body.event_id} is not one endpoint {endpoint.id} receives")
     created = dispatch.replay(session, event_id=body.event_id, start=body.from_, end=body.to, endpoint_id=body.endpoint_id)
+    audit.record(
+        session,
+        principal,
+        "webhook.replayed",
+        target=f"webhook:{body.endpoint_id}" if body.endpoint_id else "webhook:*",
+        party=_party_of(endpoint) if endpoint is not None else None,
+        detail={"deliveries": len(created), "event_id": body.event_id},
+    )
     return ReplayOut(deliveries=[delivery_out(d, []) for d in created])
+
+
+def _party_of(endpoint: WebhookEndpoint) -> str | None:
+    return None if endpoint.owner == subscriptions.OPERATOR else endpoint.owner

@@ -74,7 +74,9 @@ def normalise_email(email: str) -> str:
     return f"{local}@{domain.lower()}"
 
 
-def _may_manage(by: Principal, party: str) -> bool:
+def may_manage(by: Principal, party: str) -> bool:
+    """Whether ``by`` may invite, list, disable or enable the staff of ``party``: the party itself (signed in with
+    its key) or the operator."""
     return by.is_operator or (by.kind is Kind.PARTY and by.party == party.lower() and by.has("admin"))
 
 
@@ -83,7 +85,7 @@ def invite(session: Session, by: Principal, *, party: str, email: str, role: str
     invited: earlier links stop working). Only the party itself (signed in with its key) or the operator."""
     now = now or utcnow()
     party = party.lower()
-    if not _may_manage(by, party):
+    if not may_manage(by, party):
         raise PermissionError("only the party itself (signed in with its key) or the operator may invite its staff")
     if role not in STAFF_ROLES:
         raise ValidationError(f"role {role!r}: use {' or '.join(STAFF_ROLES)}")
@@ -297,7 +299,7 @@ def totp_enabled(account: StaffAccount) -> bool:
 
 def _managed(session: Session, by: Principal, account_id: int) -> StaffAccount:
     account = session.get(StaffAccount, account_id)
-    if account is None or not _may_manage(by, account.party):
+    if account is None or not may_manage(by, account.party):
         raise NotFoundError(f"no staff account {account_id} that you may manage")
     return account
 

@@ -75,7 +75,9 @@ class Authenticator:
         kind = tk.kind_of(token)
         at = utcnow()
         with self.factory() as session:
-            if kind == tk.API or kind is None:  # None: SETTLE_GATEWAY_API_TOKEN of any form, registered by its hash
+            # an API token, or the configured operator token (SETTLE_GATEWAY_API_TOKEN), which has no stl_ prefix but
+            # is registered as an API token at start (gateway.portal.tokens.ensure_operator_token)
+            if kind == tk.API or kind is None:
                 row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
                 if row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= at):
                     return None

@@ -93,7 +93,9 @@ def ensure_operator_token(session: Session, token: str) -> None:
     if session.scalar(select(ApiToken.id).where(ApiToken.token_hash == digest)) is None:
         session.add(
             ApiToken(
-                prefix=tk.prefix(token),
+                # a configured token is any string the operator chose: its first characters would be part of the
+                # secret, so it is named by its hash in lists, the audit log and the history
+                prefix=tk.prefix(token) if tk.kind_of(token) == tk.API else "env_" + digest[:8],
                 token_hash=digest,
                 owner=None,
                 scopes=["operator"],

@@ -25,6 +25,7 @@ write-offs. An allocation is checked against it again when booked, so a decision
 from __future__ import annotations
 
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -353,8 +354,29 @@ class _StoredAdvice:
     adds_up: bool
 
 
-def _advices(session: Session) -> list[_StoredAdvice]:
-    rows = session.scalars(select(RemittanceAdviceRecord).where(RemittanceAdviceRecord.statement_line_id.is_(None)))
+#: ``received_by`` of an advice a payee uploaded itself: ``<subject>@<payee's address>``.
+_PAYEE_ADVICE = re.compile(r"@(0x[0-9a-f]{40})$")
+
+
+def advice_received_by(subject: str, payee: str) -> str:
+    """The ``received_by`` of an advice uploaded by a payee (the party or its staff): it then explains only lines on
+    that payee's own accounts — a party must not book money on another payee's open items."""
+    return f"{subject[:50]}@{payee.lower()}"
+
+
+def advice_payee(received_by: str) -> str | None:
+    """The payee whose lines alone an advice may explain, or None: the operator's (or an import's) explains any."""
+    found = _PAYEE_ADVICE.search(received_by or "")
+    return found.group(1) if found else None
+
+
+def _advices(session: Session, payee: str | None) -> list[_StoredAdvice]:
+    """The advices not used yet that may explain lines of ``payee``: the operator's and the payee's own uploads."""
+    rows = [
+        r
+        for r in session.scalars(select(RemittanceAdviceRecord).where(RemittanceAdviceRecord.statement_line_id.is_(None)))
+        if advice_payee(r.received_by) in (None, payee)
+    ]
     return [
         _StoredAdvice(
             r.id,
@@ -413,7 +435,7 @@ def reconcile(
         reversals = [r for r in group if r.kind in ("return", "rejection")]
         if credits:
             items = payable_items(session, chain_id, payee)
-            advices = _advices(session)
+            advices = _advices(session, payee)
             matcher = Matcher(items, advices=advices, known_accounts=known, policy=rules.policy())
             lines = [line_of(r) for r in credits]
             for row, line, decision in zip(credits, lines, matcher.match(lines), strict=True):

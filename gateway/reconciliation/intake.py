@@ -29,7 +29,7 @@ from gateway.banking.bank import BankConnector, write_atomic
 from gateway.database import unit_of_work
 from gateway.errors import DuplicateStatementError, StatementError
 from gateway.faults import crashpoint
-from gateway.models import BankStatement, LineState, RemittanceAdviceRecord, StatementLine
+from gateway.models import BankAccount, BankStatement, LineState, Party, RemittanceAdviceRecord, StatementLine
 from gateway.reconciliation.booking import BookingRules, ReconcileResult, reconcile
 from gateway.reconciliation.model import BankLine
 from gateway.reconciliation.remittance import RemittanceError, read_advice
@@ -206,19 +206,18 @@ def unmatched_lines(session: Session, limit: int | None = None) -> list[Statemen
     return list(session.scalars(query))
 
 
-def rematch(session: Session, *, chain_id: int | None, rules: BookingRules) -> ReconcileResult:
-    """Decide the credits waiting in review or unmatched again (an advice or a settlement arrived since)."""
-    rows = list(
-        session.scalars(
-            select(StatementLine)
-            .where(
-                StatementLine.match_state.in_((LineState.UNMATCHED, LineState.REVIEW)),
-                StatementLine.credit_debit == "CRDT",
-                StatementLine.kind == "payment",
-            )
-            .order_by(StatementLine.id)
-        )
+def rematch(session: Session, *, chain_id: int | None, rules: BookingRules, party: str | None = None) -> ReconcileResult:
+    """Decide the credits waiting in review or unmatched again (an advice or a settlement arrived since); ``party``
+    (a payee's chain address): only the lines on its own accounts (a payee's advice upload)."""
+    query = select(StatementLine).where(
+        StatementLine.match_state.in_((LineState.UNMATCHED, LineState.REVIEW)),
+        StatementLine.credit_debit == "CRDT",
+        StatementLine.kind == "payment",
     )
+    if party is not None:
+        own = select(BankAccount.iban).join(Party, Party.id == BankAccount.party_id).where(Party.chain_address == party.lower())
+        query = query.where(StatementLine.account_iban.in_(own))
+    rows = list(session.scalars(query.order_by(StatementLine.id)))
     return reconcile(session, rows, chain_id=chain_id, rules=rules, actor="engine") if rows else ReconcileResult()
 
 

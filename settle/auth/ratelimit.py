@@ -32,6 +32,11 @@ class RateLimiter:
                     del self._hits[k]
             return None
 
+    def clear(self) -> None:
+        """Forget every key's attempts."""
+        with self._lock:
+            self._hits.clear()
+
     def reset(self, key: str) -> None:
         with self._lock:
             self._hits.pop(key, None)

@@ -1,5 +1,5 @@
-"""The HTTP API over a gateway that has settled and paid real agreements: read endpoints, the tenant header
-(ready for auth), master data with history through the API, clear errors, OpenAPI."""
+"""The HTTP API over a gateway that has settled and paid real agreements: read endpoints, what a signed-in party
+sees, master data with history through the API, clear errors, OpenAPI."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import warnings
 import pytest
 from eth_utils import to_checksum_address
 from gateway_chainkit import HOUR, create, deploy, gateway, hourly_terms, master_data, report
+from principals import as_client, bearer, party_session
 
 from gateway.api import create_app
 
@@ -38,16 +39,17 @@ TOKEN = "gw-test-token-0123456789"
 
 
 def test_read_endpoints_and_tenant(api):  # type: ignore[no-untyped-def]
-    client, kit, debit, transfer, _ = api
+    client, kit, debit, transfer, db = api
     health = client.get("/health").json()
     assert health["status"] == "ok" and health["chain_id"] == kit.chain.chain_id and health["listener_lag_blocks"] == 0
 
     everything = client.get("/v1/agreements").json()
     assert {a["address"] for a in everything} == {to_checksum_address(debit), to_checksum_address(transfer)}  # EIP-55, like the CLI
     payer0 = kit.payers[0].address
-    mine = client.get("/v1/agreements", headers={"X-Settle-Party": payer0}).json()
+    as_payer0 = bearer(party_session(db.factory, payer0))
+    mine = client.get("/v1/agreements", headers=as_payer0).json()
     assert [a["address"] for a in mine] == [to_checksum_address(debit)] and mine[0]["payment_method"] == "sepa_dd"
-    assert client.get("/v1/agreements", headers={"X-Settle-Party": "nobody"}).status_code == 422
+    assert client.get("/v1/agreements", params={"party": "nobody"}).status_code == 422
 
     detail = client.get(f"/v1/agreements/{transfer}").json()
     assert detail["versions"][0]["status"] == "accepted" and detail["usage"][0]["cumulative"] == 4_321
@@ -55,7 +57,7 @@ def test_read_endpoints_and_tenant(api):  # type: ignore[no-untyped-def]
     assert first["amount"] == {"minor_units": 43_210, "value": "432.10", "currency": "EUR"}
     assert first["payment"]["method"] == "sepa_ct" and first["payment"]["state"] == "sent"
     assert first["payment"]["payment_file"].endswith(".pain.001.001.09.xml")
-    assert client.get(f"/v1/agreements/{transfer}", headers={"X-Settle-Party": payer0}).status_code == 403
+    assert client.get(f"/v1/agreements/{transfer}", headers=as_payer0).status_code == 404  # not its agreement: not there for it
     assert client.get("/v1/agreements/0x" + "00" * 20).status_code == 404
 
     due = client.get("/v1/settlements", params={"status": "open"}).json()
@@ -71,8 +73,11 @@ def test_read_endpoints_and_tenant(api):  # type: ignore[no-untyped-def]
     assert by_id == payments[0]
     files = client.get("/v1/payments/files").json()
     assert sorted(f["kind"] for f in files) == ["pain.001", "pain.008"] and all(f["state"] == "uploaded" for f in files)
-    theirs = client.get("/v1/payments/files", headers={"X-Settle-Party": kit.payees[1].address}).json()
-    assert [f["kind"] for f in theirs] == ["pain.001"]
+    # a file bundles many parties' payments: a party finds its file's name on its own payment, never the file list
+    as_payee1 = bearer(party_session(db.factory, kit.payees[1].address))
+    assert client.get("/v1/payments/files", headers=as_payee1).status_code == 403
+    own = client.get("/v1/payments", headers=as_payee1).json()
+    assert own and all(p["payment_file"].endswith(".pain.001.001.09.xml") for p in own)
     assert client.get("/v1/statement-lines/unmatched").json() == []
     assert client.get("/v1/settlements", params={"limit": 0}).status_code == 422
 
@@ -95,20 +100,23 @@ def test_master_data_through_the_api_with_history_and_clear_errors(api):  # type
     own = client.get(f"/v1/parties/{address}", params={"reveal": "true"}).json()  # the client carries the operator's token
     assert own["accounts"][0]["iban"] == "DE44500105175407324931" and own["accounts"][0]["bic"] == "INGDDEFFXXX"
     assert client.post("/v1/parties", json={"address": address, "legal_name": "Again", "country": "DE"}).status_code == 409
-    changed = client.patch(f"/v1/parties/{address}", json={"city": "Bonn", "vat_id": "DE 123 456 789"}, headers={"X-Settle-Party": address})
+    itself = bearer(party_session(db.factory, address))
+    changed = client.patch(f"/v1/parties/{address}", json={"city": "Bonn", "vat_id": "DE 123 456 789"}, headers=itself)
     assert changed.status_code == 200 and changed.json()["vat_id"] == "DE123456789"
-    assert (
-        client.patch(f"/v1/parties/{address}", json={"city": "Köln"}, headers={"X-Settle-Party": kit.payers[0].address}).status_code == 403
-    )
+    assert changed.json()["accounts"][0]["iban"] == "DE44500105175407324931"  # its own account, in full without asking
+    # another party, which shares no agreement with it, cannot even see it
+    other = bearer(party_session(db.factory, kit.payers[0].address))
+    assert client.patch(f"/v1/parties/{address}", json={"city": "Köln"}, headers=other).status_code == 404
     history = client.get(f"/v1/parties/{address}/history").json()
     update = [h for h in history if h["action"] == "update"]
-    assert update and update[0]["old"]["city"] is None and update[0]["new"]["city"] == "Bonn" and update[0]["actor"] == "api:operator"
+    assert update and update[0]["old"]["city"] is None and update[0]["new"]["city"] == "Bonn"
+    assert update[0]["actor"] == f"party:{address}"  # the history names who changed it
 
     payer, payee = kit.payers[1].address, kit.payees[1].address
     mandate = client.post(
         "/v1/mandates",
         json={"debtor": payer, "creditor": payee, "reference": "API-M-1", "signed_on": "2025-01-10", "scheme": "B2B"},
-        headers={"X-Settle-Party": payee},
+        headers=bearer(party_session(db.factory, payee)),
     )
     assert mandate.status_code == 201 and mandate.json()["scheme"] == "B2B"
     method = client.put(f"/v1/payment-methods/{transfer}", json={"kind": "sepa_dd", "mandate": "API-M-1"})
@@ -152,19 +160,23 @@ def test_openapi_describes_every_route(api):  # type: ignore[no-untyped-def]
     assert client.get("/docs").status_code == 200
 
 
-def test_changes_need_the_operator_token(api):  # type: ignore[no-untyped-def]
+def test_changes_and_reads_need_a_credential(api):  # type: ignore[no-untyped-def]
     client, _kit, _debit, _transfer, db = api
     party = {"address": "0x" + "ab" * 20, "legal_name": "Mallory GmbH", "country": "DE"}
     anonymous = TestClient(client.app)
-    assert anonymous.get("/v1/agreements").status_code == 200  # reads stay open
+    assert anonymous.get("/health").status_code == 200
+    assert anonymous.get("/v1/agreements").status_code == 401  # reads are no longer open
     refused = anonymous.post("/v1/parties", json=party)
     assert refused.status_code == 401 and "Bearer" in refused.json()["detail"]
     wrong = anonymous.post("/v1/parties", json=party, headers={"Authorization": "Bearer guess"})
     assert wrong.status_code == 401
     assert anonymous.put(f"/v1/payment-methods/{_transfer}", json={"kind": "sepa_ct"}).status_code == 401
-    closed = TestClient(create_app(db.factory))  # no token configured: changes are off
-    disabled = closed.post("/v1/parties", json=party, headers={"Authorization": f"Bearer {TOKEN}"})
-    assert disabled.status_code == 403 and "SETTLE_GATEWAY_API_TOKEN" in disabled.json()["detail"]
+    # a gateway started without SETTLE_GATEWAY_API_TOKEN still knows the operator token registered before
+    restarted = as_client(create_app(db.factory), TOKEN)
+    assert restarted.get("/v1/agreements").status_code == 200
+    # a party may register only itself
+    mallory = as_client(client.app, party_session(db.factory, "0x" + "cd" * 20))
+    assert mallory.post("/v1/parties", json=party).status_code == 403
     assert client.get(f"/v1/parties/{party['address']}").status_code == 404  # nothing was stored
 
 

@@ -2,10 +2,12 @@
 (consent, decision, write-off); a text is kept only where its hash is in the party's own transaction (the dispute's
 reason hash, or the hash after a resolution's arguments), never on anyone's word; the unsigned transactions the
 API builds for a party's wallet decode to the right call and their texts attach when the events arrive (again
-after a reorg); X-Settle-Party grants nothing; the keeper collects what is open beyond the disputed amount."""
+after a reorg); only a credential counts (the X-Settle-Party header grants nothing); the keeper collects what is
+open beyond the disputed amount."""
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +15,7 @@ from typing import Any
 import pytest
 from eth_utils import keccak, to_checksum_address
 from gateway_chainkit import DAY, HOUR, Kit, create, deploy, gateway, hourly_terms, report
+from principals import bearer, party_session
 from sqlalchemy import select
 
 from gateway.api import create_app
@@ -35,8 +38,11 @@ class Served:
     kit: Kit
     agreement: str
     listener: ChainListener
+    #: with the operator's token
     client: TestClient
     db: Any
+    #: without any credential: dispute texts need none
+    anonymous: TestClient
 
     @property
     def contract(self) -> Any:
@@ -73,7 +79,7 @@ def served(chain, dev, db) -> Served:  # type: ignore[no-untyped-def]
     listener = ChainListener(db.factory, chain.rpc(), chain_id=chain.chain_id, factory_address=kit.factory.address)
     listener.catch_up()
     app = create_app(db.factory, chain=chain, listener=listener, write_token=TOKEN)
-    return Served(kit, agreement.lower(), listener, TestClient(app), db)
+    return Served(kit, agreement.lower(), listener, TestClient(app, headers=auth()), db, TestClient(app))
 
 
 def auth(**headers: str) -> dict[str, str]:
@@ -97,12 +103,14 @@ def test_disputes_are_listed_and_a_reason_is_kept_only_with_its_hash(served):  #
     assert first["settlement"]["status"] == "disputed" and first["resolution"] is None
     assert client.get("/v1/disputes", params={"status": "resolved"}).json() == []
     assert client.get("/v1/disputes", params={"agreement": "0x" + "00" * 20}).json() == []
-    assert client.get("/v1/disputes", headers={"X-Settle-Party": s.kit.payers[1].address}).json() == []
+    stranger = bearer(party_session(s.db.factory, s.kit.payers[1].address))
+    assert s.anonymous.get("/v1/disputes", headers=stranger).json() == []
+    assert s.anonymous.get("/v1/disputes").status_code == 401
 
     # anyone may hand in the text (no token): only the one whose hash the payer put on-chain is kept
-    wrong = client.post(f"/v1/disputes/{s.agreement}/0/reason", json={"text": REASON + " "})
+    wrong = s.anonymous.post(f"/v1/disputes/{s.agreement}/0/reason", json={"text": REASON + " "})
     assert wrong.status_code == 422 and "is not the reason hash" in wrong.json()["detail"]
-    kept = client.post(f"/v1/disputes/{s.agreement}/0/reason", json={"text": REASON})
+    kept = s.anonymous.post(f"/v1/disputes/{s.agreement}/0/reason", json={"text": REASON})
     assert kept.status_code == 201, kept.text
     note = kept.json()
     assert (note["kind"], note["party"], note["state"], note["origin"]) == ("dispute", s.payer.address, "attached", "api:reason")
@@ -116,9 +124,9 @@ def test_disputes_are_listed_and_a_reason_is_kept_only_with_its_hash(served):  #
     assert client.post(f"/v1/disputes/{s.agreement}/2/reason", json={"text": REASON}).status_code == 404  # not disputed
     assert client.get(f"/v1/disputes/{s.agreement}/2").status_code == 404
     assert client.get(f"/v1/disputes/0x{'00' * 20}/0").status_code == 404
-    stranger = {"X-Settle-Party": s.kit.payers[1].address}
-    assert client.get(f"/v1/disputes/{s.agreement}/0", headers=stranger).status_code == 403
-    assert client.post(f"/v1/disputes/{s.agreement}/1/reason", json={"text": "all of it"}, headers=stranger).status_code == 403
+    # a party of other agreements: this one is not there for it
+    assert s.anonymous.get(f"/v1/disputes/{s.agreement}/0", headers=stranger).status_code == 404
+    assert s.anonymous.post(f"/v1/disputes/{s.agreement}/1/reason", json={"text": "all of it"}, headers=stranger).status_code == 404
     assert client.post(f"/v1/disputes/{s.agreement}/1/reason", json={"text": ""}).status_code == 422
     assert client.post(f"/v1/disputes/{s.agreement}/1/reason", json={"text": "   "}).status_code == 422
     assert client.post(f"/v1/disputes/{s.agreement}/1/reason", json={"text": "a\u0000b"}).status_code == 400
@@ -133,7 +141,7 @@ def test_notes_are_checked_against_their_transaction(served):  # type: ignore[no
     by_payee = s.send(s.payee, with_note(resolve, note_hash(NOTE)))
     url = f"/v1/disputes/{s.agreement}/0/notes"
 
-    kept = client.post(url, json={"tx_hash": by_payee, "text": NOTE})  # no token: the hash authenticates
+    kept = s.anonymous.post(url, json={"tx_hash": by_payee, "text": NOTE})  # no token: the hash authenticates
     assert kept.status_code == 201, kept.text
     assert {k: kept.json()[k] for k in ("kind", "party", "state", "tx_hash")} == {
         "kind": "resolve",
@@ -170,9 +178,12 @@ def test_unsigned_transactions_decode_to_the_call_and_their_texts_attach(served,
     payer, payee = s.payer.address, s.payee.address
     body = {"action": "dispute", "party": payer, "amount": "2.50", "reason": REASON}
 
-    # X-Settle-Party grants nothing: without the operator's token nothing is prepared or stored
-    assert client.post(url, json=body, headers={"X-Settle-Party": payer}).status_code == 401
-    assert client.post(url, json=body, headers={"Authorization": "Bearer guess", "X-Settle-Party": payer}).status_code == 401
+    # X-Settle-Party grants nothing: without a credential nothing is prepared or stored
+    assert s.anonymous.post(url, json=body, headers={"X-Settle-Party": payer}).status_code == 401
+    assert s.anonymous.post(url, json=body, headers={"Authorization": "Bearer guess", "X-Settle-Party": payer}).status_code == 401
+    # the payee, signed in, may not prepare the payer's dispute (a party prepares only its own transactions)
+    as_payee = bearer(party_session(s.db.factory, payee))
+    assert s.anonymous.post(url, json=body, headers=as_payee).status_code == 403
     with s.db.factory() as session:
         assert session.scalars(select(DisputeNote)).all() == []
 
@@ -286,8 +297,10 @@ def test_a_reorg_detaches_prepared_texts_and_the_replay_attaches_them_again(serv
         assert len(session.scalars(select(Dispute)).all()) == 1
         (note,) = session.scalars(select(DisputeNote)).all()
         changes = session.scalars(select(HistoryRecord).where(HistoryRecord.entity == "gw_dispute_note").order_by(HistoryRecord.id)).all()
+        # the operator's configured token is named by its hash, never by its first characters
+        assert changes[0].actor == "token:env_" + hashlib.sha256(TOKEN.encode()).hexdigest()[:8]
         assert [(c.action, c.actor) for c in changes] == [
-            ("insert", "api:operator"),
+            ("insert", changes[0].actor),
             ("update", "listener"),
             ("update", "listener"),
             ("update", "listener"),

@@ -198,16 +198,25 @@ def test_the_api_and_the_cli_list_show_and_hand_out_the_stored_documents(chain, 
     finally:
         gw.close()
     [invoice] = _invoices(gw)
-    api = TestClient(create_app(sqlite_db.factory, write_token="t0ken", invoice_dir=tmp_path / "invoices"))
+    from principals import auditor_token, bearer, party_session
+
+    api = TestClient(create_app(sqlite_db.factory, write_token="t0ken", invoice_dir=tmp_path / "invoices"), headers=bearer("t0ken"))
     listed = api.get("/v1/invoices", params={"agreement": agreement}).json()
     assert [(i["number"], i["gross"]["minor_units"], i["vat_rate"]) for i in listed] == [(invoice.number, 4_998, "19.00")]
-    other = "0x" + "77" * 20
-    assert api.get("/v1/invoices", headers={"X-Settle-Party": other}).json() == []
-    assert api.get(f"/v1/invoices/{invoice.number}", headers={"X-Settle-Party": other}).status_code == 403
-    assert api.get(f"/v1/invoices/{invoice.number}/pdf").status_code == 401  # bank details in full: the token
-    got = api.get(f"/v1/invoices/{invoice.number}/ubl", headers={"Authorization": "Bearer t0ken"})
+    other = bearer(party_session(sqlite_db.factory, "0x" + "77" * 20))
+    assert api.get("/v1/invoices", headers=other).json() == []
+    assert api.get(f"/v1/invoices/{invoice.number}", headers=other).status_code == 404  # not its invoice: not there for it
+    assert api.get(f"/v1/invoices/{invoice.number}/pdf", headers={"Authorization": ""}).status_code == 401
+    # bank details in full: the auditor (IBANs masked) reads the details but not the document
+    auditor = bearer(auditor_token(sqlite_db.factory))
+    assert api.get(f"/v1/invoices/{invoice.number}", headers=auditor).status_code == 200
+    assert api.get(f"/v1/invoices/{invoice.number}/pdf", headers=auditor).status_code == 403
+    got = api.get(f"/v1/invoices/{invoice.number}/ubl")
     assert got.status_code == 200 and got.headers["x-content-sha256"] == invoice.file("ubl").sha256  # type: ignore[union-attr]
     schemas.validate(got.content)
+    # the buyer, signed in, gets the same document
+    buyer = bearer(party_session(sqlite_db.factory, invoice.buyer))
+    assert api.get(f"/v1/invoices/{invoice.number}/ubl", headers=buyer).content == got.content
     assert api.get("/v1/invoices/RE-1999-000001").status_code == 404
 
     monkeypatch.setenv("SETTLE_GATEWAY_DATABASE_URL", url)

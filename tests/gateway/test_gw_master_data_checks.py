@@ -1,7 +1,8 @@
 """The review's attacks on the party master data (issue 10, items 11, 12 and 16), each tried again against real
 agreements on anvil, over the API and the command line, and each refused:
 
-- the self-declared ``X-Settle-Party`` header unmasks no IBAN and opens no history; the operator's token does;
+- the ``X-Settle-Party`` header grants nothing; a signed-in party sees its own IBANs in full and its own history,
+  its counterparty's IBANs masked and not its history; ``?reveal`` is the operator's;
 - a payment method's payer, payee, chain id and token come from the agreement on chain, so they cannot be swapped,
   claimed by a third party or set for an agreement the gateway does not follow; mandates and accounts must be the
   payer's and the payee's;
@@ -18,6 +19,7 @@ import pytest
 from eth_utils import to_checksum_address
 from gateway_chainkit import HOUR, IBANS, Kit, create, deploy, hourly_terms, master_data
 from gateway_testdata import Database
+from principals import auditor_token, bearer, party_session
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -79,17 +81,31 @@ def clients(world: World, chain) -> tuple[TestClient, TestClient]:  # type: igno
 
 def test_the_party_header_unmasks_no_iban_and_opens_no_history(world: World, chain) -> None:  # type: ignore[no-untyped-def]
     operator, anyone = clients(world, chain)
-    payer0, payer1 = world.party("payer", 0), world.party("payer", 1)
-    as_payer0 = {"X-Settle-Party": payer0}
+    payer0, payee0, payer1 = world.party("payer", 0), world.party("payee", 0), world.party("payer", 1)
 
-    shown = anyone.get(f"/v1/parties/{payer0}", headers=as_payer0)
-    assert shown.status_code == 200 and shown.json()["accounts"][0]["iban"] == mask_iban(IBANS[0]) and IBANS[0] not in shown.text
-    asked = anyone.get(f"/v1/parties/{payer0}", headers=as_payer0, params={"reveal": "true"})
-    assert asked.status_code == 401 and IBANS[0] not in asked.text
-    guessed = anyone.get(f"/v1/parties/{payer0}", headers={**as_payer0, "Authorization": "Bearer guess"}, params={"reveal": "true"})
+    # The header alone is no credential; next to payer 1's session it does not make it payer 0.
+    assert anyone.get(f"/v1/parties/{payer0}", headers={"X-Settle-Party": payer0}).status_code == 401
+    as_payer1 = bearer(party_session(world.db.factory, payer1))
+    pretending = anyone.get(f"/v1/parties/{payer0}", headers={**as_payer1, "X-Settle-Party": payer0})
+    assert pretending.status_code == 404 and IBANS[0] not in pretending.text and mask_iban(IBANS[0]) not in pretending.text
+    guessed = anyone.get(f"/v1/parties/{payer0}", headers={"X-Settle-Party": payer0, "Authorization": "Bearer guess"})
     assert guessed.status_code == 401
-    assert anyone.get(f"/v1/parties/{payer0}/history", headers=as_payer0).status_code == 401
-    assert anyone.get(f"/v1/parties/{payer0}/history").status_code == 401
+    assert anyone.get(f"/v1/parties/{payer0}/history", headers={"X-Settle-Party": payer0}).status_code == 401
+
+    # Payer 0 signed in: its own IBAN in full without asking, its own history; ?reveal is the operator's.
+    as_payer0 = bearer(party_session(world.db.factory, payer0))
+    own = anyone.get(f"/v1/parties/{payer0}", headers=as_payer0)
+    assert own.status_code == 200 and own.json()["accounts"][0]["iban"] == IBANS[0]
+    assert anyone.get(f"/v1/parties/{payer0}", headers=as_payer0, params={"reveal": "true"}).status_code == 403
+    own_history = anyone.get(f"/v1/parties/{payer0}/history", headers=as_payer0)
+    assert own_history.status_code == 200 and IBANS[0] in own_history.text
+    # Payee 0 is its counterparty once the gateway knows an agreement between them (here: by its payment method);
+    # then payer 0 reads its master data with the IBAN masked, but not its history.
+    assert anyone.get(f"/v1/parties/{payee0}", headers=as_payer0).status_code == 404
+    assert operator.put(f"/v1/payment-methods/{world.first}", json={"kind": "sepa_dd", "mandate": "MANDATE-0"}).status_code == 200
+    theirs = anyone.get(f"/v1/parties/{payee0}", headers=as_payer0)
+    assert theirs.status_code == 200 and theirs.json()["accounts"][0]["iban"] == mask_iban(IBANS[1]) and IBANS[1] not in theirs.text
+    assert anyone.get(f"/v1/parties/{payee0}/history", headers=as_payer0).status_code == 403
 
     # The operator's token unmasks and opens the history; masked unless asked for.
     assert operator.get(f"/v1/parties/{payer0}", params={"reveal": "true"}).json()["accounts"][0]["iban"] == IBANS[0]
@@ -99,14 +115,11 @@ def test_the_party_header_unmasks_no_iban_and_opens_no_history(world: World, cha
     assert IBANS[0] not in history.text and mask_iban(IBANS[0]) in history.text
     assert IBANS[0] in operator.get(f"/v1/parties/{payer0}/history", params={"reveal": "true"}).text
 
-    # The header still narrows, even next to the token: another party's records are refused.
-    assert operator.get(f"/v1/parties/{payer0}", headers={"X-Settle-Party": payer1}).status_code == 403
-    assert operator.get(f"/v1/parties/{payer0}/history", headers={"X-Settle-Party": payer1}).status_code == 403
-
-    # No token configured: nothing unmasks, whatever is sent.
-    closed = TestClient(create_app(world.db.factory), headers={"Authorization": f"Bearer {TOKEN}", **as_payer0})
-    assert closed.get(f"/v1/parties/{payer0}", params={"reveal": "true"}).status_code == 403
-    assert closed.get(f"/v1/parties/{payer0}/history").status_code == 403
+    # An auditor reads the history, IBANs masked, and may not ask to reveal them.
+    auditor = bearer(auditor_token(world.db.factory))
+    audited = anyone.get(f"/v1/parties/{payer0}/history", headers=auditor)
+    assert audited.status_code == 200 and IBANS[0] not in audited.text and mask_iban(IBANS[0]) in audited.text
+    assert anyone.get(f"/v1/parties/{payer0}", headers=auditor, params={"reveal": "true"}).status_code == 403
 
 
 # -- item 12: payment methods are checked against the chain -----------------------------------------------------------------
@@ -115,17 +128,16 @@ def test_the_party_header_unmasks_no_iban_and_opens_no_history(world: World, cha
 def test_api_payment_method_takes_payer_and_payee_from_the_chain(world: World, chain) -> None:  # type: ignore[no-untyped-def]
     operator, _ = clients(world, chain)
     payer0, payee0, payee1 = world.party("payer", 0), world.party("payee", 0), world.party("payee", 1)
+    as_payee1, as_payee0 = bearer(party_session(world.db.factory, payee1)), bearer(party_session(world.db.factory, payee0))
     before = world.db.counts()
 
     # The review's attack: payee 1 names itself payee of payee 0's agreement. Parties are no longer accepted.
     claimed = operator.put(
-        f"/v1/payment-methods/{world.first}", json={"kind": "sepa_ct", "payer": payer0, "payee": payee1}, headers={"X-Settle-Party": payee1}
+        f"/v1/payment-methods/{world.first}", json={"kind": "sepa_ct", "payer": payer0, "payee": payee1}, headers=as_payee1
     )
     assert claimed.status_code == 422 and "payee" in claimed.text
-    # Without naming parties, payee 1 is still not a party of the agreement as the chain shows it.
-    assert (
-        operator.put(f"/v1/payment-methods/{world.first}", json={"kind": "sepa_ct"}, headers={"X-Settle-Party": payee1}).status_code == 403
-    )
+    # Without naming parties, payee 1 is still not a party of the agreement as the chain shows it: not there for it.
+    assert operator.put(f"/v1/payment-methods/{world.first}", json={"kind": "sepa_ct"}, headers=as_payee1).status_code == 404
     refused = [
         ({"kind": "sepa_dd", "mandate": "MANDATE-1"}, 422, f"'MANDATE-1' is not from the agreement's payer {payer0} to its payee {payee0}"),
         ({"kind": "sepa_ct", "payee_iban": IBANS[0]}, 404, f"payee {payee0} has no active account {mask_iban(IBANS[0])}"),
@@ -149,8 +161,9 @@ def test_api_payment_method_takes_payer_and_payee_from_the_chain(world: World, c
         to_checksum_address(payee0),
         chain.chain_id,
     )
-    # The real payee sees its own payment method (it got 403 after the attack).
-    assert operator.get(f"/v1/payment-methods/{world.first}", headers={"X-Settle-Party": payee0}).json()["mandate"] == "MANDATE-0"
+    # The real payee sees its own payment method (payee 1 got 404 for the attack), and may change it.
+    assert operator.get(f"/v1/payment-methods/{world.first}", headers=as_payee0).json()["mandate"] == "MANDATE-0"
+    assert operator.get(f"/v1/payment-methods/{world.first}", headers=as_payee1).status_code == 404
     token = operator.put(f"/v1/payment-methods/{world.paid_in_token}", json={"kind": "erc20"})
     assert token.status_code == 200 and token.json()["kind"] == "erc20"
     method = world.method(world.paid_in_token)

@@ -1,8 +1,9 @@
 """The gateway's OpenAPI document is true: schemathesis over every route of a gateway that has settled and paid
-real agreements, with the operator's token (so the fuzzing reaches the logic of the routes that change master
-data, not only the 401 in front of them), finds no server error, no answer or status code the document does not
-describe, and no request the document forbids that is accepted; an unsupported method gets 405 with an ``Allow``
-header naming every method of the path."""
+real agreements — with the operator's token (so the fuzzing reaches the logic of the routes that change master
+data, not only the refusal in front of them), with a party's session token and without any credential — finds no
+server error, no answer or status code the document does not describe (401 and 403 included), and no request the
+document forbids that is accepted; an unsupported method gets 405 with an ``Allow`` header naming every method of
+the path."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from gateway_chainkit import HOUR, create, deploy, gateway, hourly_terms, master_data, report
 from openapi_fuzz import fuzz
 from openapi_fuzz import report as failures
+from principals import party_session
 
 from gateway.api import create_app, parties
 from settle.errors import ChainError
@@ -43,7 +45,7 @@ def served(chain, dev, db, tmp_path):  # type: ignore[no-untyped-def]
 
 def test_schemathesis_finds_nothing(served):  # type: ignore[no-untyped-def]
     app, _ = served
-    run = fuzz(app, auth={"operatorToken": {"bearer": TOKEN}}, max_examples=EXAMPLES)
+    run = fuzz(app, auth={"bearerToken": {"bearer": TOKEN}}, max_examples=EXAMPLES)
     assert not run.failures, failures(run)
     for operation in (
         "POST /v1/parties",
@@ -58,9 +60,24 @@ def test_schemathesis_finds_nothing(served):  # type: ignore[no-untyped-def]
         assert 200 in run.reached(operation), f"{operation} never found what it reads: {dict(run.statuses[operation])}"
 
 
+def test_schemathesis_as_a_party_and_without_a_credential(served):  # type: ignore[no-untyped-def]
+    """A party's token and no credential at all: still no server error and every refusal (401, 403, 404) documented
+    where it happens; anonymous callers get nothing but /health and the dispute texts."""
+    app, kit = served
+    token = party_session(app.state.settle.factory, kit.payers[0].address)
+    as_party = fuzz(app, auth={"bearerToken": {"bearer": token}}, max_examples=EXAMPLES // 2)
+    assert not as_party.failures, failures(as_party)
+    assert 200 in as_party.reached("GET /v1/agreements") and 403 in as_party.reached("GET /v1/receivables/aging")
+    anonymous = fuzz(app, auth={}, max_examples=EXAMPLES // 2)
+    assert not anonymous.failures, failures(anonymous)
+    for operation, statuses in anonymous.statuses.items():
+        if operation != "GET /health" and "/v1/disputes/{agreement}/{period}/" not in operation:
+            assert set(statuses) <= {401, 405, 422, None}, f"{operation} answered an anonymous caller: {dict(statuses)}"
+
+
 def test_every_error_has_the_documented_body_and_allow_names_every_method(served):  # type: ignore[no-untyped-def]
     app, kit = served
-    client = TestClient(app)
+    client = TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"})
     spec = client.get("/openapi.json").json()
     assert "HTTPValidationError" not in spec["components"]["schemas"]
     for path, operations in spec["paths"].items():
@@ -72,7 +89,7 @@ def test_every_error_has_the_documented_body_and_allow_names_every_method(served
     answers = [
         client.get("/v1/agreements/0x12"),  # FastAPI's validation (422)
         client.get(f"/v1/agreements/0x{'00' * 20}"),  # raised by the route (404)
-        client.post("/v1/parties", json={"address": party}),  # no token (401)
+        client.post("/v1/parties", json={"address": party}, headers={"Authorization": ""}),  # no token (401)
         client.post("/v1/parties", json={"address": party}, headers={"Authorization": f"Bearer {TOKEN}"}),  # body (422)
         client.post(
             "/v1/parties",
@@ -88,6 +105,10 @@ def test_every_error_has_the_documented_body_and_allow_names_every_method(served
     assert answers[0].json()["errors"][0]["loc"] == ["path", "address"]
     assert {e["loc"][-1] for e in answers[3].json()["errors"]} == {"legal_name", "country"}
     assert answers[2].headers["www-authenticate"] == "Bearer"
+    spec_paths = spec["paths"]
+    assert spec_paths["/v1/agreements"]["get"]["security"] == [{"bearerToken": []}]
+    assert {"401", "403"} <= set(spec_paths["/v1/agreements"]["get"]["responses"])
+    assert {} in spec_paths["/v1/disputes/{agreement}/{period}/reason"]["post"]["security"]  # a credential is optional there
     nul = (
         client.get("/v1/payments/A%00B"),
         client.post(

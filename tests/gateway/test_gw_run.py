@@ -10,8 +10,10 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
+import pytest
 from gateway_chainkit import HOUR, create, deploy, hourly_terms, master_data
 from interruptible import interruptible
 
@@ -31,8 +33,13 @@ def _env(tmp_path, **extra: str) -> dict[str, str]:  # type: ignore[no-untyped-d
     }
 
 
+#: The operator's token the served gateway registers at start: the API answers no anonymous caller but /health.
+TOKEN = "gw-run-token-0123456789"
+
+
 def _get(url: str) -> dict:  # type: ignore[type-arg]
-    with urllib.request.urlopen(url, timeout=2) as response:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(request, timeout=2) as response:
         return json.loads(response.read())  # type: ignore[no-any-return]
 
 
@@ -45,7 +52,8 @@ def test_gateway_run_serves_and_works_until_interrupted(chain, dev, rpc_url, tmp
     port = free_port()
     command = [sys.executable, "-m", "settle", "gateway", "run", "--network", rpc_url, "--database", database]
     command += ["--dev-account", "2", "--factory", kit.factory.address, "--port", str(port)]
-    process = subprocess.Popen(command, env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **interruptible())
+    env = _env(tmp_path, SETTLE_GATEWAY_API_TOKEN=TOKEN)
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **interruptible())
     try:
         deadline = time.monotonic() + 60
         settled = None
@@ -60,6 +68,9 @@ def test_gateway_run_serves_and_works_until_interrupted(chain, dev, rpc_url, tmp
         assert settled is not None and settled["amount"]["value"] == "15.00" and settled["payment"]["state"] == "sent"
         health = _get(f"http://127.0.0.1:{port}/health")
         assert health["status"] == "ok" and health["listener_block"] is not None
+        with pytest.raises(urllib.error.HTTPError) as anonymous:  # health is open, the rest needs a credential
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/settlements", timeout=2)
+        assert anonymous.value.code == 401
         assert len(list((tmp_path / "bank" / "outbox").glob("*.pain.001.001.09.xml"))) == 1
     finally:
         process.send_signal(signal.SIGINT)

@@ -7,6 +7,7 @@ import dataclasses
 
 import sqlalchemy as sa
 from gateway_chainkit import HOUR, create, deploy, hourly_terms, report
+from principals import bearer, operator_token
 from sqlalchemy import select
 
 from gateway.api import create_app
@@ -54,7 +55,8 @@ def test_net_vat_and_terms_vat_reach_the_read_model_and_api(chain, dev, database
                 chain_amount = chain.call(kit.agreement(s.agreement.address).functions.settlement(s.period))[0]
                 assert s.net + s.vat == s.amount == chain_amount
 
-        client = TestClient(create_app(factory, chain=chain))
+        app = create_app(factory, chain=chain)
+        client = TestClient(app, headers=bearer(operator_token(factory)))
         body = client.get(f"/v1/settlements/{s_address}/0").json()
         assert (body["net"]["minor_units"], body["vat"]["minor_units"], body["gross"]["minor_units"]) == (12_340, 2_345, 14_685)
         assert (body["net"]["value"], body["vat"]["value"], body["gross"]["value"], body["amount"]["value"]) == (

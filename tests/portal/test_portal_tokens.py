@@ -3,6 +3,7 @@ route (a party reads what concerns it, the operator and auditors everything)."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 
 from portal_support import OPERATOR_TOKEN, PAYEE, PAYEE_KEY, PAYER, PAYER_KEY, add_agreement, client_for, siwe_sign_in
@@ -131,6 +132,10 @@ def test_the_configured_operator_token_of_any_form_is_the_operator(lite):
     me = client.get("/v1/auth/me", headers={"Authorization": f"Bearer {plain}"})
     assert me.status_code == 200 and me.json()["kind"] == "operator"
     assert client.get("/v1/auth/me", headers={"Authorization": "Bearer an-operator-token-guessed"}).status_code == 401
+    # listed by its hash (its first characters are part of the secret), never by its beginning
+    listed = client.get("/v1/tokens", headers={"Authorization": f"Bearer {plain}"}).json()
+    prefix = "env_" + hashlib.sha256(plain.encode()).hexdigest()[:8]
+    assert prefix in str(listed) and plain[:8] not in str(listed)
     # revoked like any other token (locks it out while the setting still names it)
-    assert client.delete(f"/v1/tokens/{plain[:12]}", headers={"Authorization": f"Bearer {plain}"}).status_code == 204
+    assert client.delete(f"/v1/tokens/{prefix}", headers={"Authorization": f"Bearer {plain}"}).status_code == 204
     assert client.get("/v1/auth/me", headers={"Authorization": f"Bearer {plain}"}).status_code == 401

@@ -359,6 +359,8 @@ def test_the_commands_list_age_and_count_back(books: Database, tmp_path, monkeyp
 def test_the_api_reads_the_same_list_aging_and_figures_under_the_tenant_rule(books: Database) -> None:
     import warnings
 
+    from principals import as_client, bearer, operator_token, party_session
+
     from gateway.api import create_app
     from gateway.reconciliation.booking import BookingRules
 
@@ -366,14 +368,15 @@ def test_the_api_reads_the_same_list_aging_and_figures_under_the_tenant_rule(boo
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
 
-    client = TestClient(create_app(books.factory, rules=lambda: BookingRules(today=AS_OF)))
+    client = as_client(create_app(books.factory, rules=lambda: BookingRules(today=AS_OF)), operator_token(books.factory))
+    as_payer = bearer(party_session(books.factory, PAYER))
     listed = client.get("/v1/receivables/open-items", params={"party": PAYEE, "limit": 2, "offset": 1})
     assert listed.status_code == 200, listed.text
     body = listed.json()
     assert body["as_of"] == "2025-06-30" and body["total"] == 7 and [i["item_id"] for i in body["items"]] == [f"{A1}:2", f"{A1}:3"]
     assert body["items"][0]["open"] == {"minor_units": 30_000, "value": "300.00", "currency": "EUR"}
     assert body["items"][0]["dunning_level"] == 1 and body["items"][0]["status"] == "overdue"
-    csv_answer = client.get("/v1/receivables/open-items.csv", params={"party": PAYER}, headers={"X-Settle-Party": PAYER})
+    csv_answer = client.get("/v1/receivables/open-items.csv", params={"party": PAYER}, headers=as_payer)
     assert csv_answer.status_code == 200 and csv_answer.headers["content-type"].startswith("text/csv")
     with books.factory() as session:
         assert read_opos_csv(csv_answer.text) == opos(session, PAYER, as_of=AS_OF).items
@@ -383,6 +386,7 @@ def test_the_api_reads_the_same_list_aging_and_figures_under_the_tenant_rule(boo
     payer_dso = client.get("/v1/receivables/dso", params={"party": PAYER, "months": 3}).json()
     assert payee_dso[0]["dso_days"] == "66.5" and payee_dso[0]["collection_rate"] == "0.4820"
     assert [{**f, "party": None} for f in payee_dso] == [{**f, "party": None} for f in payer_dso]
-    # the tenant header narrows to the party's own list: another party's is refused
-    assert client.get("/v1/receivables/aging", params={"party": PAYEE}, headers={"X-Settle-Party": PAYER}).status_code == 403
+    # a party reads its own list only: another party's (even its counterparty's) is refused; no credential, no list
+    assert client.get("/v1/receivables/aging", params={"party": PAYEE}, headers=as_payer).status_code == 403
+    assert TestClient(client.app).get("/v1/receivables/aging", params={"party": PAYEE}).status_code == 401
     assert client.get("/v1/receivables/dso", params={"party": "0x12"}).status_code == 422

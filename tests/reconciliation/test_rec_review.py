@@ -382,7 +382,7 @@ def client_for(db: Database):  # type: ignore[no-untyped-def]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
-    return TestClient(create_app(db.factory, chain_id=CHAIN_ID, write_token=TOKEN, rules=lambda: RULES))
+    return TestClient(create_app(db.factory, chain_id=CHAIN_ID, write_token=TOKEN, rules=lambda: RULES), headers={"Authorization": ""})
 
 
 def test_the_review_queue_over_the_api(books: Database) -> None:
@@ -393,7 +393,12 @@ def test_the_review_queue_over_the_api(books: Database) -> None:
         transfer("R-ODD-1", "13.13", "Somebody Else", "DE44500105175407324931"),
         message_id="API1",
     )
+    from principals import bearer, configured_subject, party_session, staff_session
+
     client = client_for(books)
+    assert client.get("/v1/reconciliation/review").status_code == 401
+    client.headers.update(OPERATOR)
+    as_payee, as_payer = bearer(party_session(books.factory, PAYEE)), bearer(party_session(books.factory, PAYER))
     listed = client.get("/v1/reconciliation/review").json()
     assert [(line["id"], line["state"]) for line in listed] == [
         (holding.id, "review"),
@@ -402,8 +407,8 @@ def test_the_review_queue_over_the_api(books: Database) -> None:
     ]
     assert listed[0]["suggestion"] == [{"item_id": ITEM[3], "amount": {"minor_units": 4200, "value": "42.00", "currency": "EUR"}}]
     assert listed[0]["counterparty_iban"] == "FR76 **** **** **** **** ***0 189"
-    assert client.get("/v1/reconciliation/review", headers={"X-Settle-Party": PAYEE}).json() == listed
-    assert client.get("/v1/reconciliation/review", headers={"X-Settle-Party": PAYER}).json() == []
+    assert client.get("/v1/reconciliation/review", headers=as_payee).json() == listed  # the lines lie on the payee's account
+    assert client.get("/v1/reconciliation/review", headers=as_payer).json() == []
     assert client.get("/v1/reconciliation/review?limit=1&offset=1").json() == listed[1:2]
 
     shown = client.get(f"/v1/reconciliation/review/{holding.id}").json()
@@ -411,24 +416,29 @@ def test_the_review_queue_over_the_api(books: Database) -> None:
     assert shown["candidates"][0]["suggested"]["value"] == "42.00" and shown["candidates"][1]["suggested"] is None
     assert shown["candidates"][0]["payer_iban"] == "DE89 **** **** **** **30 00" and shown["review"] is None
     assert shown["evidence"] and HOLDING_IBAN not in str(shown) and PAYER_IBAN not in str(shown)
-    assert client.get(f"/v1/reconciliation/review/{holding.id}", headers={"X-Settle-Party": PAYER}).status_code == 403
+    assert client.get(f"/v1/reconciliation/review/{holding.id}", headers=as_payer).status_code == 404
     assert client.get("/v1/reconciliation/review/4242").status_code == 404
 
-    # decisions need the operator's token and are recorded as the operator's
-    assert client.post(f"/v1/reconciliation/review/{holding.id}/accept").status_code == 401
+    # decisions are the operator's or the payee's (itself or its finance staff), each recorded as its own
+    assert client.post(f"/v1/reconciliation/review/{holding.id}/accept", headers={"Authorization": ""}).status_code == 401
+    assert client.post(f"/v1/reconciliation/review/{holding.id}/accept", headers=as_payer).status_code == 404
+    viewer = bearer(staff_session(books.factory, PAYEE, "viewer"))
+    assert client.post(f"/v1/reconciliation/review/{holding.id}/accept", headers=viewer).status_code == 403
     accepted = client.post(f"/v1/reconciliation/review/{holding.id}/accept", headers=OPERATOR)
     assert accepted.status_code == 200, accepted.text
     body = accepted.json()
     assert (body["line"]["state"], body["review"]["action"], body["review"]["actor"], body["outbox_items"]) == (
         "matched",
         "accept",
-        "api:operator",
+        configured_subject(TOKEN),
         1,
     )
     assert body["learnt_account"] == "FR76 **** **** **** **** ***0 189" and HOLDING_IBAN not in accepted.text
     again = client.post(f"/v1/reconciliation/review/{holding.id}/accept", headers=OPERATOR)
-    assert again.status_code == 409 and f"line #{holding.id} was already decided by api:operator on" in again.json()["detail"]
-    assert client.get(f"/v1/reconciliation/review/{holding.id}").json()["review"]["actor"] == "api:operator"
+    assert (
+        again.status_code == 409 and f"line #{holding.id} was already decided by {configured_subject(TOKEN)} on" in again.json()["detail"]
+    )
+    assert client.get(f"/v1/reconciliation/review/{holding.id}").json()["review"]["actor"] == configured_subject(TOKEN)
 
     before = books.counts()
     above = client.post(
@@ -453,8 +463,11 @@ def test_the_review_queue_over_the_api(books: Database) -> None:
     ]
 
     assert client.post(f"/v1/reconciliation/review/{odd.id}/not-ours", json={"note": ""}, headers=OPERATOR).status_code == 422
-    aside = client.post(f"/v1/reconciliation/review/{odd.id}/not-ours", json={"note": "landlord's refund"}, headers=OPERATOR)
+    # the payee's finance staff decides a line on the payee's own account
+    finance = bearer(staff_session(books.factory, PAYEE, "finance"))
+    aside = client.post(f"/v1/reconciliation/review/{odd.id}/not-ours", json={"note": "landlord's refund"}, headers=finance)
     assert aside.status_code == 200 and aside.json()["line"]["state"] == "ignored"
+    assert aside.json()["review"]["actor"].startswith("staff:")
     assert client.get("/v1/reconciliation/review").json() == []
 
     balances = client.get("/v1/reconciliation/credits").json()
@@ -467,8 +480,8 @@ def test_the_review_queue_over_the_api(books: Database) -> None:
             "balance": {"minor_units": 433, "value": "4.33", "currency": "EUR"},
         }
     ]
-    assert client.get("/v1/reconciliation/credits", headers={"X-Settle-Party": PAYER}).json() == balances
-    assert client.get("/v1/reconciliation/credits", headers={"X-Settle-Party": "0x" + "99" * 20}).json() == []
+    assert client.get("/v1/reconciliation/credits", headers=as_payer).json() == balances
+    assert client.get("/v1/reconciliation/credits", headers=bearer(party_session(books.factory, "0x" + "99" * 20))).json() == []
     assert client.get(f"/v1/reconciliation/credits?payer={'0x' + '99' * 20}").json() == []
 
 
@@ -516,3 +529,35 @@ def test_an_uploaded_advice_matches_the_collective_transfer_and_bad_files_are_re
         assert [(a.item_id, a.amount) for a in booked] == [(ITEM[0], 10_000), (ITEM[1], 20_000)]
     duplicate = client.post(upload, content=pdf, headers=pdf_headers)
     assert duplicate.status_code == 409 and "was already received as #" in duplicate.json()["detail"]
+
+
+def test_a_partys_advice_explains_only_lines_on_its_own_accounts(collective: Database) -> None:
+    """An advice uploaded by a party is kept as its own: it explains lines on that party's accounts only, then and in
+    later passes — the payer here has none, so the payee's line stays waiting until the payee's finance staff uploads
+    the advice itself."""
+    from principals import bearer, party_session, staff_session
+
+    from gateway.models import RemittanceAdviceRecord
+
+    [line] = receive(collective, transfer("R-COLL", "300.00", "Payer Müller GmbH", PAYER_IBAN, "Sammelzahlung"), message_id="API3")
+    client = client_for(collective)
+    pdf = advice_pdf((0, "100,00"), (1, "200,00"), total="300,00")
+    upload = "/v1/reconciliation/advices?file_name=avis-4711.pdf"
+    pdf_type = {"Content-Type": "application/pdf"}
+
+    by_payer = client.post(upload, content=pdf, headers={**pdf_type, **bearer(party_session(collective.factory, PAYER))})
+    assert by_payer.status_code == 201, by_payer.text
+    assert (by_payer.json()["matched"], by_payer.json()["statement_line_id"]) == (0, None)
+    with collective.session() as session:  # a later pass over every line does not use the payer's advice either
+        intake.rematch(session, chain_id=CHAIN_ID, rules=RULES)
+    with collective.factory() as session:
+        assert session.get(StatementLine, line.id).match_state == LineState.REVIEW  # type: ignore[union-attr]
+        record = session.scalars(select(RemittanceAdviceRecord)).one()
+        assert record.received_by == f"party:{PAYER}@{PAYER}" and record.statement_line_id is None
+
+    viewer = bearer(staff_session(collective.factory, PAYEE, "viewer"))
+    assert client.post(upload, content=pdf + b"\n", headers={**pdf_type, **viewer}).status_code == 403
+    finance = bearer(staff_session(collective.factory, PAYEE, "finance"))
+    by_payee = client.post(upload, content=pdf + b"\n", headers={**pdf_type, **finance})  # another copy: other bytes
+    assert by_payee.status_code == 201, by_payee.text
+    assert (by_payee.json()["matched"], by_payee.json()["statement_line_id"]) == (1, line.id)

@@ -1,11 +1,13 @@
-"""``/v1/webhooks`` over HTTP: the operator's token is needed for every route; a created endpoint shows its secret
-once; the delivery log lists every attempt; replay answers with the new deliveries."""
+"""``/v1/webhooks`` over HTTP: every route needs a credential; a party manages only its own endpoints, the operator
+any; a created endpoint shows its secret once; the delivery log lists every attempt; replay answers with the new
+deliveries."""
 
 from __future__ import annotations
 
 import warnings
 from datetime import timedelta
 
+from principals import bearer, configured_subject, party_session, staff_session
 from webhook_support import Clock, Receiver
 
 from gateway.api import create_app
@@ -29,7 +31,7 @@ def test_the_routes_need_the_operator_token_and_show_the_secret_once(db, receive
     created = client.post("/v1/webhooks", json={"owner": PAYER, "url": receiver.url("payer"), "event_types": ["payment.confirmed"]})
     assert created.status_code == 201, created.text
     body = created.json()
-    assert body["secret"].startswith("whsec_") and body["state"] == "active" and body["created_by"] == "api:operator"
+    assert body["secret"].startswith("whsec_") and body["state"] == "active" and body["created_by"] == configured_subject(TOKEN)
     receiver.secrets["payer"] = body["secret"]
     listed = client.get("/v1/webhooks").json()
     assert [e["id"] for e in listed] == [body["id"]] and "secret" not in listed[0]
@@ -37,9 +39,20 @@ def test_the_routes_need_the_operator_token_and_show_the_secret_once(db, receive
     assert refused.status_code == 422 and "loopback" in refused.json()["detail"]
     typo = client.post("/v1/webhooks", json={"owner": PAYER, "url": receiver.url("x"), "event_types": ["payment.confirm"]})
     assert typo.status_code == 422 and "did you mean 'payment.confirmed'" in typo.json()["detail"]
-    # another party's header sees none of it
-    assert client.get("/v1/webhooks", headers={"X-Settle-Party": PAYEE}).json() == []
-    assert client.get(f"/v1/webhooks/{body['id']}/deliveries", headers={"X-Settle-Party": PAYEE}).status_code == 403
+    # another party sees none of it, and cannot touch it
+    as_payee = bearer(party_session(db.factory, PAYEE))
+    assert client.get("/v1/webhooks", headers=as_payee).json() == []
+    assert client.get("/v1/webhooks", headers=as_payee, params={"owner": PAYER}).json() == []
+    assert client.get(f"/v1/webhooks/{body['id']}/deliveries", headers=as_payee).status_code == 404
+    assert client.post(f"/v1/webhooks/{body['id']}/disable", headers=as_payee).status_code == 404
+    assert client.post("/v1/webhooks", json={"owner": PAYER, "url": receiver.url("x")}, headers=as_payee).status_code == 403
+    # the payer itself sees its endpoint; its viewer staff reads but may not subscribe
+    as_payer = bearer(party_session(db.factory, PAYER))
+    assert [e["id"] for e in client.get("/v1/webhooks", headers=as_payer).json()] == [body["id"]]
+    viewer = bearer(staff_session(db.factory, PAYER, "viewer"))
+    assert client.get(f"/v1/webhooks/{body['id']}/deliveries", headers=viewer).status_code == 200
+    assert client.post("/v1/webhooks", json={"owner": PAYER, "url": receiver.url("x")}, headers=viewer).status_code == 403
+    assert client.post("/v1/webhooks", json={"owner": "operator", "url": receiver.url("x")}, headers=as_payer).status_code == 403
 
     with db.session() as session:
         event, _ = record_event(session, "payment.confirmed", "paid:1", payer=PAYER, payee=PAYEE)
