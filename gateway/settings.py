@@ -105,6 +105,12 @@ class GatewaySettings(BaseModel):
     #: may use plain http to hosts other than loopback (off: https only, on a network you trust).
     webhook_timeout: float = Field(default=10.0, gt=0, le=120)
     webhook_allow_http: bool = False
+    #: Dashboard (gateway/portal/web): link to a transaction in a block explorer, ``{tx}`` replaced by its hash (e.g.
+    #: ``https://explorer.example/tx/{tx}``); empty: hashes are shown without a link.
+    explorer_url: str = ""
+    #: Dashboard: the usage oracle's API base URL (e.g. ``https://oracle.example``), for links to a record's Merkle
+    #: proof (``/v1/proofs/{source}/{record}``: the records and their proofs live only in the oracle); empty: no link.
+    oracle_url: str = ""
     #: HTTP API.
     host: str = "127.0.0.1"
     port: int = 8700
@@ -118,6 +124,13 @@ class GatewaySettings(BaseModel):
         unknown = sorted(set(value) - set(known))
         if unknown:
             raise ValueError(f"unknown worker(s) {', '.join(unknown)} (workers: {', '.join(known)})")
+        return value
+
+    @field_validator("explorer_url")
+    @classmethod
+    def _explorer(cls, value: str) -> str:
+        if value and ("{tx}" not in value or not value.startswith(("https://", "http://"))):
+            raise ValueError("an http(s) URL with {tx} where the transaction hash goes, e.g. https://explorer.example/tx/{tx}")
         return value
 
     @field_validator("invoice_pattern")
