@@ -174,7 +174,8 @@ def _names(session: Session, *addresses: str) -> dict[str, str]:
     wanted = {a for a in addresses if a}
     if not wanted:
         return {}
-    return dict(session.execute(select(Party.chain_address, Party.legal_name).where(Party.chain_address.in_(wanted))).tuples().all())
+    query = select(Party.chain_address, Party.legal_name).where(Party.chain_address.in_(wanted))
+    return {address: name for address, name in session.execute(query)}
 
 
 def _safe_next(target: str | None) -> str:
@@ -245,8 +246,11 @@ def _visible_agreement(session: Session, view: View, address: str) -> Agreement 
 
 
 def _series(usage: list[UsageOut]) -> dict[str, Any]:
-    """uPlot's data: x = periods, one series per meter (the cumulative quantity reported for that period)."""
-    periods = sorted({u.period for u in usage})
+    """uPlot's data: x = every period from the first reported to the last (a period without a report is a gap in
+    the line, not a slope), one series per meter (the cumulative quantity reported for that period)."""
+    if not usage:
+        return {"x": [], "meters": [], "y": []}
+    periods = list(range(min(u.period for u in usage), max(u.period for u in usage) + 1))
     meters = sorted({u.meter for u in usage})
     at = {(u.period, u.meter): u.cumulative for u in usage}
     return {"x": periods, "meters": meters, "y": [[at.get((p, m)) for p in periods] for m in meters]}

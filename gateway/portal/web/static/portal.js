@@ -193,7 +193,8 @@
     s.meters.forEach(function (meter, i) {
       series.push({ label: el.dataset.labelMeter + " " + meter, stroke: COLOURS[i % COLOURS.length], width: 2, points: { show: true } });
     });
-    plot(el, "usage", { scales: { x: { time: false } }, series: series, axes: [{}, { size: 70 }] }, [s.x].concat(s.y));
+    var whole = { incrs: [1, 2, 5, 10, 20, 50, 100], values: function (u, splits) { return splits.map(String); } };
+    plot(el, "usage", { scales: { x: { time: false } }, series: series, axes: [whole, { size: 70 }] }, [s.x].concat(s.y));
   }
 
   function agingCharts() {
