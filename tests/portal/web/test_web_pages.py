@@ -291,3 +291,29 @@ def test_sign_out_ends_the_session(site: Site, browser) -> None:
     w.page.wait_for_url(re.compile(r".*/app/(sign-in|agreements).*"))
     assert sent and sent[0].get("x-csrf-token") == csrf_for(token)
     w.page.context.close()
+
+
+def test_viewer_staff_reads_its_partys_pages_without_managing(site: Site, browser) -> None:
+    """A viewer of the payer (a staff session) sees the payer's agreements and settings, read-only: no invite, token
+    or webhook forms, and no revoke buttons."""
+    from gateway.models import StaffAccount
+    from gateway.portal import sessions
+
+    with site.factory.begin() as session:
+        account = StaffAccount(party=PAYER, email="viewer@payer.example", role="viewer", state="active", created_by=f"party:{PAYER}")
+        session.add(account)
+        session.flush()
+        token = sessions.create(session, kind="staff", party=PAYER, subject=f"staff:{account.id}", account_id=account.id).token
+    w = open_page(browser, site.url, token=token)
+    w.page.goto("/app/agreements")
+    assert w.page.locator(f'tr[data-agreement="{AGREEMENT}"]').count() == 1
+    assert w.page.locator(f'tr[data-agreement="{FOREIGN}"]').count() == 0
+    assert "(viewer)" in w.page.locator("header .who").inner_text()
+    w.page.goto("/app/settings")
+    assert "Only the party itself" in w.page.locator("main").inner_text()
+    assert STAFF_EMAIL in w.page.locator("#staff").inner_text()
+    for form in ("#invite-form", "#token-form", "#webhook-form", "#tokens button.api-action"):
+        assert w.page.locator(form).count() == 0, form
+    w.clean()
+    assert w.page.goto(f"/app/agreements/{FOREIGN}").status == 404  # type: ignore[union-attr]
+    w.page.context.close()
