@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 BIN := node_modules/.bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup build test test-python test-forge slither brownie-check typecheck lint demo bench clean help
+.PHONY: setup build portal-assets test test-python test-forge slither brownie-check typecheck lint demo bench clean help
 
 help:
 	@echo "make demo    set up everything and run the end-to-end demo"
@@ -29,8 +29,15 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-build: setup
+build: setup portal-assets
 	$(VENV)/bin/settle build
+
+# The dashboard's browser libraries (pinned in package.json, no CDN), copied next to its own static files; the
+# folder is build output (gitignored) and ships in the gateway's package data.
+PORTAL_VENDOR := gateway/portal/web/static/vendor
+portal-assets: node_modules/.installed
+	@mkdir -p $(PORTAL_VENDOR)
+	cp node_modules/htmx.org/dist/htmx.min.js node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css $(PORTAL_VENDOR)/
 
 test: typecheck test-python test-forge slither brownie-check
 

@@ -105,6 +105,12 @@ class GatewaySettings(BaseModel):
     #: may use plain http to hosts other than loopback (off: https only, on a network you trust).
     webhook_timeout: float = Field(default=10.0, gt=0, le=120)
     webhook_allow_http: bool = False
+    #: Dashboard (gateway/portal/web): link to a transaction in a block explorer, ``{tx}`` replaced by its hash (e.g.
+    #: ``https://explorer.example/tx/{tx}``); empty: hashes are shown without a link.
+    explorer_url: str = ""
+    #: Dashboard: the usage oracle's API base URL (e.g. ``https://oracle.example``), for links to a record's Merkle
+    #: proof (``/v1/proofs/{source}/{record}``: the records and their proofs live only in the oracle); empty: no link.
+    oracle_url: str = ""
     #: HTTP API.
     host: str = "127.0.0.1"
     port: int = 8700
@@ -139,6 +145,13 @@ class GatewaySettings(BaseModel):
 
     def resolved_portal_url(self) -> str:
         return self.portal_url or f"http://{self.host}:{self.port}"
+
+    @field_validator("explorer_url")
+    @classmethod
+    def _explorer(cls, value: str) -> str:
+        if value and ("{tx}" not in value or not value.startswith(("https://", "http://"))):
+            raise ValueError("an http(s) URL with {tx} where the transaction hash goes, e.g. https://explorer.example/tx/{tx}")
+        return value
 
     @field_validator("invoice_pattern")
     @classmethod

@@ -41,6 +41,7 @@ from gateway.api import (
 )
 from gateway.api.deps import ApiState, resolve_principal
 from gateway.errors import ConflictError, HistoryViolation, NotFoundError
+from gateway.portal import web
 from gateway.portal.authn import Authenticator
 from gateway.portal.tokens import ensure_operator_token
 from settle import http
@@ -140,6 +141,8 @@ def create_app(
         app.include_router(router)
     for router in (parties.router, parties.mandates, parties.methods):
         app.include_router(router)
+    app.include_router(web.router)  # the dashboard's pages (/app), and its static files
+    app.mount(web.STATIC_PATH, web.static_files(), name="portal-static")
 
     for error, status in ERROR_STATUS.items():
         app.add_exception_handler(error, _answer(status))

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
 from gateway.api.deps import (
     ADDRESS_PATTERN,
@@ -40,22 +41,42 @@ def list_agreements(
         str | None, Query(pattern=ADDRESS_PATTERN, description="Only agreements where this address is payer or payee.")
     ] = None,
 ) -> list[AgreementOut]:
+    who = address_param(party, "party") if party else None
+    return find_agreements(session, narrow(principal), who, state=state, limit=page.limit, offset=page.offset)
+
+
+def find_agreements(
+    session: Session, *parties: str | None, state: str | None = None, limit: int = 100, offset: int = 0
+) -> list[AgreementOut]:
+    """Agreements (oldest first) where each given party is payer or payee (None: no restriction); also the
+    dashboard's list."""
     query = select(Agreement).order_by(Agreement.id)
-    for who in (narrow(principal), address_param(party, "party") if party else None):
+    for who in parties:
         if who is not None:
             query = query.where(or_(Agreement.payer == who, Agreement.payee == who))
     if state:
         query = query.where(Agreement.state == state)
-    rows = session.scalars(query.limit(page.limit).offset(page.offset))
+    rows = session.scalars(query.limit(limit).offset(offset))
     return [agreement_out(session, row) for row in rows]
 
 
 @router.get("/{address}", summary="One agreement with its terms versions, usage and settlements", responses=errors(404))
 def get_agreement(address: AddressPath, session: SessionDep, principal: ReaderDep, state: StateDep) -> AgreementDetail:
-    agreement = session.scalar(select(Agreement).where(Agreement.address == address_param(address)).order_by(Agreement.id))
+    agreement = find_agreement(session, address_param(address))
     if agreement is None:
         raise HTTPException(404, f"agreement {address} is not known to the gateway")
     require_visible(principal, agreement.payer, agreement.payee, what=f"agreement {address}")
+    return agreement_detail(session, agreement, chain_now(state))
+
+
+def find_agreement(session: Session, address: str) -> Agreement | None:
+    """The agreement at ``address`` (lower case), if the gateway knows it."""
+    return session.scalar(select(Agreement).where(Agreement.address == address).order_by(Agreement.id))
+
+
+def agreement_detail(session: Session, agreement: Agreement, now: int) -> AgreementDetail:
+    """One agreement with its terms versions (decoded; a pending one with who still has to accept, as of ``now`` in
+    chain time), usage and settlements: the API's detail and the dashboard's."""
     rows = list(session.scalars(select(TermsVersion).where(TermsVersion.agreement_id == agreement.id).order_by(TermsVersion.version)))
     terms_of = {row.version: Terms.unpack(bytes.fromhex(row.packed[2:]), validate=False) for row in rows}
     in_force = terms_of.get(agreement.terms_version or 1)
@@ -65,7 +86,6 @@ def get_agreement(address: AddressPath, session: SessionDep, principal: ReaderDe
         pending: dict[str, object] = {}
         if row.status == "pending" and in_force is not None:
             # Who still has to accept, from which period it would apply if accepted now, what it changes.
-            now = _now(state)
             pending = {
                 "awaiting": [p for p in (agreement.payer, agreement.payee) if p not in (row.accepted_by or [])],
                 "applies_from_period": 0 if agreement.terms_version == 0 else in_force.schedule.period_at(now) + 1,
@@ -93,7 +113,7 @@ def get_agreement(address: AddressPath, session: SessionDep, principal: ReaderDe
     return AgreementDetail(**agreement_out(session, agreement).model_dump(), versions=versions, usage=usage, settlements=settlements)
 
 
-def _now(state: ApiState) -> int:
+def chain_now(state: ApiState) -> int:
     """The chain's time when the API has a chain connection (periods run on chain time), else the wall clock."""
     if state.chain is not None:
         try:

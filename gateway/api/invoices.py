@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
 from gateway.api.deps import ADDRESS_PATTERN, PageDep, ReaderDep, SessionDep, StateDep, address_param, narrow
 from gateway.api.schemas import Address, Money
@@ -96,16 +97,28 @@ def list_invoices(
     agreement: Annotated[str | None, Query(pattern=ADDRESS_PATTERN, description="Only this agreement.")] = None,
     party: Annotated[str | None, Query(pattern=ADDRESS_PATTERN, description="Only documents this party issued or received.")] = None,
 ) -> list[InvoiceOut]:
+    return find_invoices(
+        session,
+        narrow(principal),
+        address_param(party, "party") if party else None,
+        agreement=address_param(agreement, "agreement") if agreement else None,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+def find_invoices(
+    session: Session, *parties: str | None, agreement: str | None = None, limit: int = 100, offset: int = 0
+) -> list[InvoiceOut]:
+    """Invoices and credit notes, newest first, that each given party issued or received (None: no restriction),
+    of one agreement if given; also the dashboard's."""
     query = select(IssuedInvoice)
-    tenant = narrow(principal)
-    if tenant is not None:
-        query = query.where(or_(IssuedInvoice.issuer == tenant, IssuedInvoice.buyer == tenant))
+    for who in parties:
+        if who is not None:
+            query = query.where(or_(IssuedInvoice.issuer == who, IssuedInvoice.buyer == who))
     if agreement:
-        query = query.where(IssuedInvoice.agreement == address_param(agreement, "agreement"))
-    if party:
-        who = address_param(party, "party")
-        query = query.where(or_(IssuedInvoice.issuer == who, IssuedInvoice.buyer == who))
-    query = query.order_by(IssuedInvoice.id.desc()).limit(page.limit).offset(page.offset)
+        query = query.where(IssuedInvoice.agreement == agreement)
+    query = query.order_by(IssuedInvoice.id.desc()).limit(limit).offset(offset)
     return [invoice_out(row) for row in session.scalars(query)]
 
 

@@ -214,10 +214,15 @@ def credits(
     principal: ReaderDep,
     payer: Annotated[str | None, Query(pattern=ADDRESS_PATTERN, description="Only this payer.")] = None,
 ) -> list[CreditBalanceOut]:
-    balances = credit_balances(session, payer=address_param(payer, "payer") if payer else None)
-    tenant = narrow(principal)
-    if tenant is not None:
-        balances = {key: amount for key, amount in balances.items() if tenant in (key[0], key[1])}
+    return credit_list(session, narrow(principal), payer=address_param(payer, "payer") if payer else None)
+
+
+def credit_list(session: Session, party: str | None, *, payer: str | None = None) -> list[CreditBalanceOut]:
+    """Credit balances with the parties' names; ``party`` narrows to those it is payer or payee of (None: all).
+    Also the dashboard's."""
+    balances = credit_balances(session, payer=payer)
+    if party is not None:
+        balances = {key: amount for key, amount in balances.items() if party in (key[0], key[1])}
     names = {address: name for address, name in session.execute(select(Party.chain_address, Party.legal_name))}
     return [
         CreditBalanceOut(
