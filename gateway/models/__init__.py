@@ -33,6 +33,7 @@ from gateway.models.chain import (
 from gateway.models.invoicing import InvoiceFile, InvoiceHold, InvoiceSeries, IssuedInvoice
 from gateway.models.outbox import OutboxItem, OutboxState
 from gateway.models.parties import BankAccount, Mandate, MandateStatus, Party, PaymentMethod, PaymentMethodKind, SequenceType
+from gateway.models.portal import ApiToken, AuditEntry, AuthSession, SiweNonce, StaffAccount, StaffInvite
 from gateway.models.receivables import DomainEvent, DunningAssignment, DunningItem, Notice
 from gateway.models.reconciliation import (
     CreditBalance,
@@ -42,7 +43,6 @@ from gateway.models.reconciliation import (
     RemittanceAdviceRecord,
     ReviewDecision,
 )
-from gateway.models.portal import ApiToken, AuditEntry, AuthSession, SiweNonce, StaffAccount, StaffInvite
 from gateway.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [

@@ -92,7 +92,8 @@ def test_another_keys_signature_is_refused_unless_the_wallet_says_yes() -> None:
         ("hello", "too short"),
         ("x\n" * 8, "first line"),
         (
-            "a.example wants you to sign in with your Ethereum account:\n0xabc\n\n\nURI: u\nVersion: 1\nChain ID: 1\nNonce: abcdefgh\nIssued At: 2026-01-01T00:00:00Z",
+            "a.example wants you to sign in with your Ethereum account:\n0xabc\n\n\n"
+            "URI: u\nVersion: 1\nChain ID: 1\nNonce: abcdefgh\nIssued At: 2026-01-01T00:00:00Z",
             "EIP-55",
         ),
     ],
