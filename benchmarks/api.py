@@ -24,8 +24,9 @@ generator spends little of the machine's two cores) for ``--seconds`` after a 1-
 turn, ``GET /v1/agreements/{address}``, ``GET /v1/settlements?agreement={address}`` and
 ``GET /v1/receivables/open-items?party={party}`` for a random sampled party and one of its agreements. Reported per
 worker count: ``reads_per_s`` (answered requests per second), ``p50_ms``, ``p99_ms``, ``statuses`` (every one must
-be 200), the load average before and after. Targets: ≥ 1,000 reads/s and p99 ≤ 50 ms at 50 clients on the 2-core
-machine, on SQLite and PostgreSQL.
+be 200), ``server_cpu_ms_per_read`` (the workers' CPU time per answer: what the rate would be on idle cores is
+about 1000 × cores / it) and ``client_cpu_ms_per_read`` (the load generator's), the load average before and
+after. Targets: ≥ 1,000 reads/s and p99 ≤ 50 ms at 50 clients on the 2-core machine, on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -313,6 +314,7 @@ def make_app(url: str) -> Any:
     from gateway.api import create_app
     from gateway.api.deps import resolve_principal
     from gateway.database import open_database
+    from gateway.serving import serve as serve_app
 
     _, factory = open_database(url, upgrade=False)
     app = create_app(factory)
@@ -333,7 +335,7 @@ def make_app(url: str) -> Any:
             await self.inner(scope, receive, send)
 
     app.add_middleware(Authenticate)
-    return app
+    return serve_app(app, factory)  # as settle gateway run serves it
 
 
 def serve(url: str, fd: int) -> None:
@@ -441,6 +443,7 @@ class Connection:
 async def _load(port: int, sample: dict[str, Any], clients: int, seconds: float, warmup: float, seed: int) -> dict[str, Any]:
     parties = sample["parties"]
     latencies: list[float] = []
+    answered = [0]  # every answer, the warm-up's too (the server's CPU time is taken over both)
     statuses: dict[int, int] = {}
     bad: list[str] = []
     started = time.perf_counter()
@@ -469,6 +472,7 @@ async def _load(port: int, sample: dict[str, Any], clients: int, seconds: float,
                     return
                 status, body = await connection.get(path, token)
                 done = time.perf_counter()
+                answered[0] += 1
                 if sent >= measure_from:
                     latencies.append(done - sent)
                     statuses[status] = statuses.get(status, 0) + 1
@@ -493,18 +497,44 @@ async def _load(port: int, sample: dict[str, Any], clients: int, seconds: float,
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
         "all_ok": bool(latencies) and set(statuses) == {200},
         "errors": bad,
+        "answered": answered[0],
     }
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU time of processes (Linux /proc; 0 elsewhere)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def measure(url: str, sample: dict[str, Any], workers: int, args: argparse.Namespace) -> dict[str, Any]:
+    """One run: the server's CPU time per answered request (a figure that moves less with the machine's load than
+    the rate does) next to the rate, the latencies and the load average."""
     server = start_server(url, workers)
+    pids = [p.pid for p in server.processes]
     try:
         load_before = os.getloadavg()[0]
+        cpu_before, own_before = _cpu_seconds(pids), time.process_time()
         result = asyncio.run(_load(server.port, sample, args.clients, args.seconds, args.warmup, args.seed))
+        cpu_after, own_after = _cpu_seconds(pids), time.process_time()
         load_after = os.getloadavg()[0]
     finally:
         server.stop()
-    return {"workers": workers, **result, "load_before": round(load_before, 2), "load_after": round(load_after, 2)}
+    answered = max(1, result.pop("answered"))
+    return {
+        "workers": workers,
+        **result,
+        "server_cpu_ms_per_read": round((cpu_after - cpu_before) * 1000 / answered, 2),
+        "client_cpu_ms_per_read": round((own_after - own_before) * 1000 / answered, 2),
+        "load_before": round(load_before, 2),
+        "load_after": round(load_after, 2),
+    }
 
 
 def main() -> None:
@@ -554,7 +584,7 @@ def main() -> None:
     for r in runs:
         print(
             f"  {r['workers']} worker(s): {r['reads_per_s']:>8,.1f} reads/s  p50 {r['p50_ms']:>6.1f} ms  p99 {r['p99_ms']:>6.1f} ms  "
-            f"statuses {r['statuses']}  load {r['load_before']} → {r['load_after']}"
+            f"server CPU {r['server_cpu_ms_per_read']} ms/read  statuses {r['statuses']}  load {r['load_before']} → {r['load_after']}"
         )
         for error in r["errors"]:
             print(f"    {error}")
