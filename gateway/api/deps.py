@@ -97,7 +97,9 @@ _bearer_scheme = HTTPBearer(
 )
 
 
-def get_principal(request: Request, _scheme: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_scheme)] = None) -> Principal:
+def get_principal(
+    request: Request, _scheme: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_scheme)] = None
+) -> Principal:
     return resolve_principal(request)
 
 
