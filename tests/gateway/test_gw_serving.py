@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from gateway.database import open_database
-from gateway.serving import ServedApi, pool_capacity
+from gateway.serving import MAX_IN_FLIGHT, ServedApi, pool_capacity
 from settle import db
 
 
@@ -66,5 +66,5 @@ def test_requests_in_flight_are_limited_to_the_pool(tmp_path):
         asyncio.run(main())
     finally:
         engine.dispose()
-    assert most == capacity
+    assert most == min(MAX_IN_FLIGHT, capacity) < 60
     assert reading.count(True) == 30 and reading.count(False) == 30  # GETs read, POSTs take the write lock
