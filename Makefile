@@ -73,6 +73,8 @@ bench: build
 	$(PY) benchmarks/cli.py
 	$(PY) benchmarks/reconciliation.py
 	$(PY) benchmarks/receivables.py
+	$(PY) benchmarks/api.py --db sqlite
+	$(PY) benchmarks/api.py --db postgres
 
 clean:
 	rm -rf build .settle .pytest_cache .hypothesis .mypy_cache

@@ -281,7 +281,11 @@ class Gateway:
                     rules=self._booking_rules,
                 )
                 log.info("HTTP API on http://%s:%d (OpenAPI docs at /docs)", self.settings.host, self.settings.port)
-                config = uvicorn.Config(app, host=self.settings.host, port=self.settings.port, log_config=None, access_log=False)
+                from gateway.serving import serve
+
+                config = uvicorn.Config(
+                    serve(app, self.factory), host=self.settings.host, port=self.settings.port, log_config=None, access_log=False
+                )
                 server = uvicorn.Server(config)
 
                 def exit_when_stopped() -> None:

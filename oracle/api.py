@@ -1,10 +1,17 @@
 """HTTP API of the oracle (FastAPI).
 
-- ``POST /v1/usage``: a JSON batch of records (an array, or ``{"records": [...]}``), authenticated with the API key
-  of an ERP source (``Authorization: Bearer <key>`` or ``X-API-Key``). The answer lists accepted, duplicate,
-  quarantined and rejected records, each with a reason.
-- ``GET /v1/quarantine``, ``POST /v1/quarantine/{source}/{record_id}/release|reject``: operator key.
-- ``GET /v1/proofs/{source}/{record_id}``: the record's inclusion proof, checked against the chain.
+Keys are API tokens of the shared model (:mod:`settle.auth`: ``stl_…``, SHA-256 stored, scoped, optional expiry;
+keys of the older ``so_…`` format keep working), resolved to a :class:`~settle.auth.principal.Principal`: an ERP
+source's key is a MACHINE with its scopes and ``source``, an operator key the OPERATOR. A gateway session token
+(``sts_…``) is refused with 401.
+
+- ``POST /v1/usage``: a JSON batch of records (an array, or ``{"records": [...]}``), authenticated with a key of
+  an ERP source with the scope ``usage`` (``Authorization: Bearer <key>`` or ``X-API-Key``). The answer lists
+  accepted, duplicate, quarantined and rejected records, each with a reason.
+- ``GET /v1/quarantine``: operator key (all), or a source's key with ``usage`` or ``read`` (its own source).
+  ``POST /v1/quarantine/{source}/{record_id}/release|reject``: operator key.
+- ``GET /v1/proofs/{source}/{record_id}``: the record's inclusion proof, checked against the chain (operator, or a
+  key of that source with ``usage`` or ``read``).
 - ``GET /v1/status``: backlog, quarantine, last confirmed report per agreement (operator key).
 
 Errors have the body of :mod:`settle.http` (``{"detail": …, "errors": [{"loc", "msg", "type"}]}``); a key is
@@ -31,6 +38,7 @@ from oracle.ingest import Pipeline
 from oracle.proofs import ProofError, prove
 from oracle.records import FIELDS
 from oracle.status import status
+from settle.auth.principal import Kind, Principal
 from settle.errors import ChainError
 from settle.http import ApiError, errors, install
 from settle.rpc import Rpc
@@ -151,9 +159,9 @@ def create_app(state: OracleState) -> FastAPI:
     app = FastAPI(title="Settle usage oracle", version="1", openapi_tags=[{"name": "usage"}, {"name": "quarantine"}, {"name": "proofs"}])
     app.state.oracle = state
 
-    def authenticate(request: Request) -> registry.Principal:
+    def authenticate(request: Request) -> Principal:
         """The caller, looked up once per request (the body guard and the route's dependency both ask)."""
-        known: registry.Principal | None = getattr(request.state, "principal", None)
+        known: Principal | None = getattr(request.state, "principal", None)
         if known is not None:
             return known
         try:
@@ -162,8 +170,8 @@ def create_app(state: OracleState) -> FastAPI:
             raise ApiError(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
         return request.state.principal
 
-    def operator_role(caller: registry.Principal) -> registry.Principal:
-        if caller.role != "operator":
+    def operator_role(caller: Principal) -> Principal:
+        if not caller.is_operator:
             raise ApiError(403, "this call needs an operator key")
         return caller
 
@@ -173,15 +181,25 @@ def create_app(state: OracleState) -> FastAPI:
         request: Request,
         _bearer_key: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
         _header_key: Annotated[str | None, Security(_api_key)] = None,
-    ) -> registry.Principal:
+    ) -> Principal:
         return authenticate(request)
 
-    Caller = Annotated[registry.Principal, Depends(principal)]
+    Caller = Annotated[Principal, Depends(principal)]
 
-    def operator(caller: Caller) -> registry.Principal:
+    def operator(caller: Caller) -> Principal:
         return operator_role(caller)
 
-    Operator = Annotated[registry.Principal, Depends(operator)]
+    Operator = Annotated[Principal, Depends(operator)]
+
+    def source_reader(caller: Principal) -> str | None:
+        """The source whose records a caller may read: None for the operator (all), else its own source — which
+        needs ``usage`` or ``read``."""
+        if caller.is_operator:
+            return None
+        if caller.kind is not Kind.MACHINE or caller.source is None or not caller.scopes & {"usage", "read"}:
+            raise ApiError(403, "this call needs an operator key or a source's key with the scope usage or read")
+        return caller.source
+
     authenticated = errors(401, 403)
 
     usage = APIRouter(prefix="/v1/usage", tags=["usage"])
@@ -200,8 +218,9 @@ def create_app(state: OracleState) -> FastAPI:
     )
     async def post_usage(request: Request, caller: Caller) -> Response:
         """Deliver a batch of usage records for the caller's source."""
-        if caller.role != "ingest" or caller.source is None:
-            raise ApiError(403, "usage is delivered with the API key of an ERP source, not an operator key")
+        if caller.kind is not Kind.MACHINE or caller.source is None or "usage" not in caller.scopes:
+            what = "an operator key" if caller.is_operator else "a key without the scope usage"
+            raise ApiError(403, f"usage is delivered with the API key of an ERP source with the scope usage, not {what}")
         payload, columns = _decode(await request.body())  # authenticated, bounded and depth-checked (install)
         objects = payload.get("records") if isinstance(payload, dict) else payload
         if not isinstance(objects, list):
@@ -210,7 +229,7 @@ def create_app(state: OracleState) -> FastAPI:
         if len(objects) > limit:
             raise ApiError(413, f"{len(objects)} records in one batch; at most {limit} are accepted per request", loc=["body"])
         result = await run_in_threadpool(
-            state.pipeline.ingest_objects, caller.source, objects, kind="http", name=caller.label, columns=columns
+            state.pipeline.ingest_objects, caller.source, objects, kind="http", name=caller.subject, columns=columns
         )
         return Response(orjson.dumps(result.as_dict()), media_type="application/json")
 
@@ -223,18 +242,19 @@ def create_app(state: OracleState) -> FastAPI:
         code: Annotated[str | None, Query(description="Only this reason code (unknown_meter, outlier …).")] = None,
         limit: Annotated[int, Query(ge=1, le=10_000, description="At most this many entries.")] = 100,
     ) -> list[dict[str, Any]]:
-        """Records held in quarantine with the reason (an ingest key sees its own source only)."""
-        if caller.role != "operator":
-            source = caller.source
+        """Records held in quarantine with the reason (a source's key sees its own source only)."""
+        own = source_reader(caller)
+        if own is not None:
+            source = own
         return quarantine.list_entries(state.engine, source=source, code=code, limit=limit)
 
-    def _decide(action: str, source: str, record_id: str, decision: Decision, who: registry.Principal) -> dict[str, Any]:
+    def _decide(action: str, source: str, record_id: str, decision: Decision, who: Principal) -> dict[str, Any]:
         try:
             if action == "release":
                 return quarantine.release(
-                    state.pipeline, source, record_id, next_period=decision.next_period, by=who.label or "operator", note=decision.note
+                    state.pipeline, source, record_id, next_period=decision.next_period, by=who.subject, note=decision.note
                 )
-            return quarantine.reject(state.pipeline, source, record_id, by=who.label or "operator", note=decision.note)
+            return quarantine.reject(state.pipeline, source, record_id, by=who.subject, note=decision.note)
         except quarantine.QuarantineError as exc:
             if exc.code == "unknown_source":
                 raise ApiError(404, str(exc), loc=["path", "source"]) from None
@@ -262,8 +282,9 @@ def create_app(state: OracleState) -> FastAPI:
     def get_proof(source: str, record_id: str, caller: Caller) -> dict[str, Any]:
         """Merkle inclusion proof of a record, checked against the root in the chain's UsageReported event (or the
         UsageCorrected event of the correction that covers it); 404 names who voided a voided record, and why."""
-        if caller.role != "operator" and caller.source != source:
-            raise ApiError(403, "an ingest key sees its own source's records only")
+        own = source_reader(caller)
+        if own is not None and own != source:
+            raise ApiError(403, "a source's key sees its own source's records only")
         try:
             return prove(state.engine, state.rpc, source, record_id)
         except ProofError as exc:

@@ -110,24 +110,78 @@ def source_list(database: DbOpt = None) -> None:
         typer.echo(name)
 
 
+def _expiry(value: str | None) -> Any:
+    """``--expires``: an RFC 3339 time (``2027-06-30T00:00:00Z``), a date (midnight UTC) or a duration from now
+    (``90d``, ``12h``)."""
+    import re
+    from datetime import UTC, datetime, timedelta
+
+    if value is None:
+        return None
+    text = value.strip()
+    duration = re.fullmatch(r"(\d+)\s*([dh])", text)
+    if duration:
+        amount = int(duration.group(1))
+        return datetime.now(UTC) + (timedelta(days=amount) if duration.group(2) == "d" else timedelta(hours=amount))
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError(
+            f"--expires {value!r}: give a date (2027-06-30), a time with offset (2027-06-30T00:00:00Z) or 90d / 12h"
+        ) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
 @key_app.command("create")
 def key_create(
-    source: Annotated[str | None, typer.Option("--source", help="Ingest key for this source.")] = None,
+    source: Annotated[str | None, typer.Option("--source", help="Key of this ERP source.")] = None,
     operator: Annotated[str | None, typer.Option("--operator", help="Operator key, labelled with this name.")] = None,
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scope", help="usage (deliver usage; default for a source), read (its quarantine and proofs only); repeat or comma-separate."
+        ),
+    ] = None,
+    expires: Annotated[
+        str | None, typer.Option("--expires", help="Expiry: 2027-06-30, 2027-06-30T12:00:00Z or 90d / 12h from now.")
+    ] = None,
+    label: Annotated[str | None, typer.Option("--label", help="Name of the key (default: the source's or operator's name).")] = None,
     database: DbOpt = None,
 ) -> None:
-    """Create an API key; it is printed once and stored only as a hash."""
+    """Create an API token (stl_…); it is printed once and stored only as its SHA-256."""
     from oracle import registry
     from settle.db import transaction
 
+    expires_at = _expiry(expires)
     with transaction(_oracle(database).factory) as s:
-        key = registry.create_api_key(s, source=source, operator=operator is not None, label=operator or source or "")
+        key = registry.create_api_key(
+            s, source=source, operator=operator is not None, label=label or operator or source or "", scopes=scope, expires_at=expires_at
+        )
     typer.echo(key)
     typer.echo("store it now: it cannot be shown again", err=True)
 
 
+@key_app.command("list")
+def key_list(json_out: Annotated[bool, typer.Option("--json")] = False, database: DbOpt = None) -> None:
+    """List API keys by prefix, with source, scopes, expiry and revocation (never the key)."""
+    from oracle import registry
+    from settle.db import transaction
+
+    with transaction(_oracle(database).factory) as s:
+        keys = registry.list_api_keys(s)
+    if json_out:
+        typer.echo(json.dumps(keys, indent=2, default=str))
+        return
+    for k in keys:
+        state = f"revoked {k['revoked_at']}" if k["revoked_at"] else (f"expires {k['expires_at']}" if k["expires_at"] else "no expiry")
+        owner = f"source {k['source']}" if k["source"] else "operator"
+        typer.echo(f"{k['prefix']}  {owner}  {','.join(k['scopes'])}  {k['label']}  {state}")  # type: ignore[arg-type]
+
+
 @key_app.command("revoke")
-def key_revoke(prefix: Annotated[str, typer.Argument(help="The first 10 characters of the key.")], database: DbOpt = None) -> None:
+def key_revoke(
+    prefix: Annotated[str, typer.Argument(help="The key's prefix as 'key list' shows it (or more of the key).")], database: DbOpt = None
+) -> None:
     """Revoke API keys by prefix."""
     from oracle import registry
     from settle.db import transaction

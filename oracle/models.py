@@ -79,18 +79,22 @@ class Source(Base):
 
 
 class ApiKey(Base):
-    """An API key, stored as the SHA-256 of the key (keys are 256-bit random, so a plain hash suffices)."""
+    """An API token of the shared model (:mod:`settle.auth.tokens`, ``stl_…``; keys made before it start ``so_``
+    and keep working), stored as the SHA-256 of the token (256-bit random, so a plain hash suffices). ``scopes``:
+    ``usage`` and/or ``read`` for a key bound to a source, ``operator`` for an operator key."""
 
     __tablename__ = "oracle_api_keys"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))
-    role: Mapped[str] = mapped_column(String(16))  # "ingest" (bound to a source) or "operator"
+    role: Mapped[str] = mapped_column(String(16))  # "ingest" (bound to a source) or "operator": kept for old readers
     source_id: Mapped[int | None] = mapped_column(ForeignKey("oracle_sources.id"))
     label: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    scopes: Mapped[str] = mapped_column(String(64), default="", server_default="")  # comma-separated
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Agreement(Base):

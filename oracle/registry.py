@@ -8,10 +8,7 @@ counter moved, so a mapping added with the CLI applies to the next chunk of a ru
 from __future__ import annotations
 
 import difflib
-import hashlib
 import re
-import secrets
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, delete, select, update
@@ -19,6 +16,8 @@ from sqlalchemy.orm import Session
 
 from oracle.models import Agreement, ApiKey, Counter, Meter, Pause, Reference, Source
 from oracle.snapshot import STILL_PAUSED, AgreementInfo, MeterInfo, Registry
+from settle.auth import principal, tokens
+from settle.auth.principal import Principal
 from settle.calendar import IntervalKind, Schedule
 from settle.chaintypes import AgreementState
 from settle.errors import ConfigError, ValidationError
@@ -26,6 +25,7 @@ from settle.errors import ConfigError, ValidationError
 _SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 _ADDRESS = re.compile(r"0[xX][0-9a-fA-F]{40}")
 AGREEMENT_STATES = tuple(s.name.capitalize() for s in AgreementState)
+#: The start of API keys made before the shared token model (``stl_``): they are still accepted.
 KEY_PREFIX = "so_"
 
 
@@ -123,58 +123,132 @@ def get_source(session: Session, name: str, *, create: bool = False) -> Source:
 
 
 def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+    return tokens.hash_token(key)
 
 
-def create_api_key(session: Session, *, source: str | None = None, operator: bool = False, label: str = "") -> str:
-    """A new API key (returned once, stored only as its hash): for ingest by ``source``, or for an operator."""
+#: Scopes an oracle key may carry: ``usage`` (deliver usage for its source; read that source's quarantine and
+#: proofs), ``read`` (read its source's quarantine and proofs, deliver nothing: an auditing or reconciliation system
+#: of the ERP), ``operator`` (everything, bound to no source). The oracle knows agreements by address but not their
+#: payer and payee, so a party-bound ``read`` token (the gateway's sense) has nothing to check against here: oracle
+#: keys are bound to a source, and a party downloads proofs through the source that delivered its records.
+ORACLE_SCOPES = ("usage", "read", "operator")
+SOURCE_SCOPES = frozenset({"usage", "read"})
+
+
+def key_scopes(values: list[str] | tuple[str, ...] | None, *, operator: bool) -> frozenset[str]:
+    """The scopes of a new key (default: ``usage`` for a source's key, ``operator`` for an operator's), checked."""
+    if not values:
+        return frozenset({"operator"}) if operator else frozenset({"usage"})
+    scopes = tokens.parse_scopes(values)
+    unknown = scopes - set(ORACLE_SCOPES)
+    if unknown:
+        raise MappingError(f"scope {', '.join(sorted(unknown))} is not one of the oracle's ({', '.join(ORACLE_SCOPES)})")
+    if operator and scopes != {"operator"}:
+        raise MappingError("an operator key has the scope operator only (it may do everything)")
+    if not operator and "operator" in scopes:
+        raise MappingError("a source's key cannot have the scope operator: create an operator key with --operator")
+    return scopes
+
+
+def create_api_key(
+    session: Session,
+    *,
+    source: str | None = None,
+    operator: bool = False,
+    label: str = "",
+    scopes: list[str] | tuple[str, ...] | None = None,
+    expires_at: datetime | None = None,
+) -> str:
+    """A new API token (``stl_…``, returned once, stored only as its SHA-256): bound to ``source`` (scopes
+    ``usage`` and/or ``read``, default ``usage``), or an operator's; optionally expiring at ``expires_at``."""
     if operator == (source is not None):
         raise MappingError("an API key is either for one source (ingest) or for an operator")
+    granted = key_scopes(scopes, operator=operator)
+    if expires_at is not None:
+        if expires_at.tzinfo is None:
+            raise MappingError("an expiry needs a time zone (e.g. 2027-06-30T00:00:00Z)")
+        if expires_at <= utcnow():
+            raise MappingError(f"expiry {expires_at.isoformat()} is in the past")
     source_row = get_source(session, source) if source is not None else None
-    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = tokens.new_token(tokens.API)
     session.add(
         ApiKey(
             key_hash=hash_key(key),
-            prefix=key[:10],
+            prefix=tokens.prefix(key),
             role="operator" if operator else "ingest",
             source_id=source_row.id if source_row else None,
             label=label,
             created_at=utcnow(),
+            scopes=",".join(sorted(granted)),
+            expires_at=expires_at,
         )
     )
     return key
 
 
-@dataclass(frozen=True)
-class Principal:
-    """Who called: an ingest key of a source, or an operator key."""
+def _as_utc(value: datetime | str | None) -> datetime | None:
+    """A stored time as an aware UTC datetime (SQLite's driver hands back text or naive values)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
-    role: str
-    source: str | None
-    label: str
+
+def _stored_scopes(scopes: str | None, role: str) -> frozenset[str]:
+    found = frozenset(s for s in (scopes or "").split(",") if s)
+    if found:
+        return found
+    # a row written by a version before 0006's backfill (or by hand): its role said what it may do
+    return frozenset({"operator"}) if role == "operator" else frozenset({"usage"})
+
+
+def principal_of(role: str, source: str | None, label: str, prefix: str, scopes: str | None) -> Principal:
+    """The :class:`settle.auth.principal.Principal` of a key: an operator key → OPERATOR; a source's key → a
+    MACHINE with its scopes and ``source`` (bound to no party: see :data:`ORACLE_SCOPES`). ``subject`` is the
+    key's label (it names who decided in quarantine decisions, as before), else ``token:<prefix>``."""
+    granted = _stored_scopes(scopes, role)
+    return principal.for_token(label or f"token:{prefix}", None, granted if source is not None else granted & {"operator"}, source=source)
+
+
+def _refuse(key: str | None) -> str:
+    if not key:
+        raise AuthError("missing API key: send it as 'Authorization: Bearer <key>' or 'X-API-Key'")
+    kind = tokens.kind_of(key)
+    if kind is not None and kind != tokens.API:
+        what = "a web session token" if kind == tokens.SESSION else "an invitation token"
+        raise AuthError(f"{what} ({kind}…) is not an API key: the oracle takes API tokens (stl_…) only")
+    return key
+
+
+def _check_row(revoked_at: object, expires_at: datetime | str | None) -> None:
+    if revoked_at is not None:
+        raise AuthError("unknown or revoked API key")
+    expiry = _as_utc(expires_at)
+    if expiry is not None and expiry <= utcnow():
+        raise AuthError(f"API key expired at {expiry.isoformat()}: create a new one")
 
 
 def authenticate(session: Session, key: str | None) -> Principal:
-    if not key:
-        raise AuthError("missing API key: send it as 'Authorization: Bearer <key>' or 'X-API-Key'")
+    key = _refuse(key)
     row = session.execute(select(ApiKey).where(ApiKey.key_hash == hash_key(key))).scalar_one_or_none()
-    if row is None or row.revoked_at is not None:
+    if row is None:
         raise AuthError("unknown or revoked API key")
+    _check_row(row.revoked_at, row.expires_at)
     source = session.get_one(Source, row.source_id).name if row.source_id is not None else None
-    return Principal(role=row.role, source=source, label=row.label)
+    return principal_of(row.role, source, row.label, row.prefix, row.scopes)
 
 
 def authenticate_key(engine: Engine, key: str | None) -> Principal:
     """``authenticate`` for every HTTP request: one read on a pooled driver connection, outside any transaction
     (SQLite: no write lock is taken, so a request does not wait for another one's ingest to commit)."""
-    if not key:
-        raise AuthError("missing API key: send it as 'Authorization: Bearer <key>' or 'X-API-Key'")
+    key = _refuse(key)
     p = "?" if engine.dialect.name == "sqlite" else "%s"
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
         cursor.execute(
-            "SELECT k.role, s.name, k.label, k.revoked_at FROM oracle_api_keys k "
+            "SELECT k.role, s.name, k.label, k.revoked_at, k.expires_at, k.prefix, k.scopes FROM oracle_api_keys k "
             f"LEFT JOIN oracle_sources s ON s.id = k.source_id WHERE k.key_hash = {p}",
             (hash_key(key),),
         )
@@ -183,16 +257,41 @@ def authenticate_key(engine: Engine, key: str | None) -> Principal:
         raw.rollback()
     finally:
         raw.close()
-    if row is None or row[3] is not None:
+    if row is None:
         raise AuthError("unknown or revoked API key")
-    return Principal(role=row[0], source=row[1], label=row[2])
+    _check_row(row[3], row[4])
+    return principal_of(row[0], row[1], row[2], row[5], row[6])
 
 
 def revoke_api_key(session: Session, prefix: str) -> int:
-    rows = session.execute(select(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))).scalars().all()
-    for row in rows:
+    """Revoke the active keys that start with ``prefix`` (as ``settle oracle key list`` shows it: 12 characters of
+    an ``stl_`` token, 10 of an old ``so_`` key; a longer start, or the whole key, also matches)."""
+    if len(prefix) < 8:
+        raise MappingError(f"prefix {prefix!r}: give at least the first 8 characters of the key")
+    rows = session.execute(select(ApiKey).where(ApiKey.revoked_at.is_(None))).scalars().all()
+    hits = [row for row in rows if prefix.startswith(row.prefix) or row.prefix.startswith(prefix)]
+    for row in hits:
         row.revoked_at = utcnow()
-    return len(rows)
+    return len(hits)
+
+
+def list_api_keys(session: Session) -> list[dict[str, object]]:
+    """Every key by its prefix (never the key), with source, scopes, expiry and revocation."""
+    out: list[dict[str, object]] = []
+    for row in session.execute(select(ApiKey).order_by(ApiKey.id)).scalars():
+        source = session.get_one(Source, row.source_id).name if row.source_id is not None else None
+        out.append(
+            {
+                "prefix": row.prefix,
+                "label": row.label,
+                "source": source,
+                "scopes": sorted(_stored_scopes(row.scopes, row.role)),
+                "created_at": _as_utc(row.created_at),
+                "expires_at": _as_utc(row.expires_at),
+                "revoked_at": _as_utc(row.revoked_at),
+            }
+        )
+    return out
 
 
 def upsert_agreement(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -73,12 +74,31 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         @event.listens_for(engine, "begin")
         def _sqlite_begin(connection):
             # Take the write lock at the start of every transaction: one writer at a time, no upgrade deadlocks.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # Inside ``reading()`` (requests that only read) a plain BEGIN: it takes no lock, so under WAL readers
+            # run side by side with each other and with the one writer, instead of queueing for its lock.
+            connection.exec_driver_sql("BEGIN" if _READING.get() else "BEGIN IMMEDIATE")
 
         return _unreachable_is_one_line(engine)
     if url.startswith("postgresql"):
         return _unreachable_is_one_line(create_engine(url, echo=echo, pool_pre_ping=True))
     raise ConfigError(f"unsupported database URL {url!r}: use sqlite:///path or postgresql://user@host/db")
+
+
+#: Set by :func:`reading`: transactions begun in this context only read.
+_READING: ContextVar[bool] = ContextVar("settle_db_reading", default=False)
+
+
+@contextmanager
+def reading() -> Iterator[None]:
+    """Transactions begun inside (in this context, and in threads started from it with the context copied, as
+    anyio's thread pool does) only read: on SQLite they begin without taking the write lock. A write inside one
+    may fail with "database is locked" when another connection wrote since it began, so only code that never
+    writes (the API's GET and HEAD requests) runs inside. No effect on PostgreSQL."""
+    token = _READING.set(True)
+    try:
+        yield
+    finally:
+        _READING.reset(token)
 
 
 def _unreachable_is_one_line(engine: Engine) -> Engine:

@@ -59,6 +59,8 @@ class Projector:
         self.agreements: dict[str, Agreement | None] = {}
         self.usage: dict[tuple[int, int, int], Usage] = {}
         self.settlements: dict[tuple[int, int], Settlement] = {}
+        #: Domain events (usage.reported, settlement.created) of the logs applied, recorded by ``apply_all``.
+        self.facts: list[dict[str, Any]] = []
 
     # -- loading ---------------------------------------------------------------------------------------------------
 
@@ -139,6 +141,13 @@ class Projector:
                     for lg in applied
                 ],
             )
+        if self.facts:
+            from gateway.receivables.events import record_events
+
+            # Keyed by the chain's facts, not by the log's position: a replay after a reorg (rollback) or a range read
+            # twice records nothing new, and a transaction re-mined in another block is the same event.
+            record_events(self.session, self.facts)
+            self.facts = []
         self.session.flush()
         return len(applied)
 
@@ -272,7 +281,25 @@ class Projector:
             agreement.state = "terminated"
 
     def _on_UsageReported(self, agreement: Agreement, args: dict[str, Any], lg: DecodedLog) -> None:  # noqa: N802
-        self._set_usage(agreement, int(args["period"]), int(args["meter"]), int(args["cumulative"]), args, lg)
+        period, meter, cumulative = int(args["period"]), int(args["meter"]), int(args["cumulative"])
+        self._set_usage(agreement, period, meter, cumulative, args, lg)
+        report = str(args.get("reportId") or lg.tx_hash)
+        previous = int(args.get("previous", 0))
+        # Usage totals and the report's id are on-chain already (docs/security.md): nothing private is added here.
+        self._fact(
+            agreement,
+            "usage.reported",
+            f"usage.reported:{self.chain_id}:{agreement.address}:{period}:{meter}:{report}",
+            period,
+            {
+                "meter": meter,
+                "previous": previous,
+                "cumulative": cumulative,
+                "quantity": cumulative - previous,
+                "report_id": report,
+                "tx": lg.tx_hash,
+            },
+        )
 
     def _on_UsageCorrected(self, agreement: Agreement, args: dict[str, Any], lg: DecodedLog) -> None:  # noqa: N802
         self._set_usage(agreement, int(args["period"]), int(args["meter"]), int(args["corrected"]), args, lg)
@@ -313,6 +340,35 @@ class Projector:
         self.session.add(row)
         self.settlements[(agreement.id, period)] = row
         agreement.next_period_to_settle = max(agreement.next_period_to_settle, period + 1)
+        self._fact(
+            agreement,
+            "settlement.created",
+            f"settlement.created:{self.chain_id}:{agreement.address}:{period}",
+            period,
+            {
+                "amount": amount,
+                "net": int(args["net"]),
+                "vat": int(args["vat"]),
+                "currency": agreement.currency,
+                "due_at": row.due_at.isoformat(),
+                "terms_version": row.terms_version,
+                "tx": lg.tx_hash,
+            },
+        )
+
+    def _fact(self, agreement: Agreement, kind: str, key: str, period: int, payload: dict[str, Any]) -> None:
+        self.facts.append(
+            {
+                "kind": kind,
+                "key": key,
+                "chain_id": self.chain_id,
+                "agreement": agreement.address,
+                "period": period,
+                "payer": agreement.payer,
+                "payee": agreement.payee,
+                "payload": payload,
+            }
+        )
 
     def _settlement_for(self, agreement: Agreement, args: dict[str, Any], lg: DecodedLog) -> Settlement | None:
         row = self._settlement(agreement, int(args["period"]))

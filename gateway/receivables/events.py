@@ -14,10 +14,12 @@ from sqlalchemy.orm import Session
 
 from gateway.models import DomainEvent
 
-__all__ = ["KINDS", "events_of", "record_event"]
+__all__ = ["KINDS", "events_of", "record_event", "record_events"]
 
 #: Every kind of event, with what it means (the docs' table and the webhooks' event types come from here).
 KINDS: Mapping[str, str] = {
+    "usage.reported": "the oracle reported a meter's cumulative usage for a period on-chain",
+    "settlement.created": "a period was settled on-chain: its amount is due (SettlementTriggered)",
     "invoice.issued": "an invoice or credit note was issued",
     "payment.confirmed": "a bank line was allocated to a settlement (confirmPayment queued)",
     "payment.returned": "a payment was returned or rejected by the bank",
@@ -49,21 +51,19 @@ def record_event(
     event and whether it is new. The same key again returns the stored event unchanged."""
     if kind not in KINDS:
         raise ValueError(f"domain event kind {kind!r} is not one of {', '.join(KINDS)}")
-    if not key or len(key) > 200:
-        raise ValueError(f"domain event key must be 1 to 200 characters, got {len(key or '')}")
     existing = session.scalar(select(DomainEvent).where(DomainEvent.key == key))
     if existing is not None:
         return existing, False
-    event = DomainEvent(
+    event = _event(
         kind=kind,
         key=key,
+        occurred_at=occurred_at,
         chain_id=chain_id,
-        agreement=agreement.lower() if agreement else None,
+        agreement=agreement,
         period=period,
-        payer=payer.lower() if payer else None,
-        payee=payee.lower() if payee else None,
-        payload=dict(payload or {}),
-        occurred_at=occurred_at or datetime.now(UTC),
+        payer=payer,
+        payee=payee,
+        payload=payload,
     )
     try:
         with session.begin_nested():
@@ -76,6 +76,61 @@ def record_event(
             raise
         return winner, False
     return event, True
+
+
+def record_events(session: Session, facts: list[dict[str, Any]]) -> int:
+    """Record many facts (each the keyword arguments of :func:`record_event`, with ``kind`` and ``key``) in the
+    caller's transaction, with one query for the keys known already and one insert for the new ones — the chain
+    listener records one per usage report and settlement, thousands in a catch-up. Returns how many are new."""
+    if not facts:
+        return 0
+    for fact in facts:
+        if fact["kind"] not in KINDS:
+            raise ValueError(f"domain event kind {fact['kind']!r} is not one of {', '.join(KINDS)}")
+    by_key = {fact["key"]: fact for fact in facts}  # the same key twice in one batch is one fact
+    known: set[str] = set()
+    keys = list(by_key)
+    for start in range(0, len(keys), 500):
+        known.update(session.scalars(select(DomainEvent.key).where(DomainEvent.key.in_(keys[start : start + 500]))))
+    fresh = [fact for key, fact in by_key.items() if key not in known]
+    if not fresh:
+        return 0
+    try:
+        with session.begin_nested():
+            for fact in fresh:
+                session.add(_event(**fact))
+            session.flush()
+    except IntegrityError:
+        # Another worker recorded some of them at the same moment: one at a time, theirs stand.
+        return sum(record_event(session, **fact)[1] for fact in fresh)
+    return len(fresh)
+
+
+def _event(
+    *,
+    kind: str,
+    key: str,
+    occurred_at: datetime | None = None,
+    chain_id: int | None = None,
+    agreement: str | None = None,
+    period: int | None = None,
+    payer: str | None = None,
+    payee: str | None = None,
+    payload: Mapping[str, Any] | None = None,
+) -> DomainEvent:
+    if not key or len(key) > 200:
+        raise ValueError(f"domain event key must be 1 to 200 characters, got {len(key or '')}")
+    return DomainEvent(
+        kind=kind,
+        key=key,
+        chain_id=chain_id,
+        agreement=agreement.lower() if agreement else None,
+        period=period,
+        payer=payer.lower() if payer else None,
+        payee=payee.lower() if payee else None,
+        payload=dict(payload or {}),
+        occurred_at=occurred_at or datetime.now(UTC),
+    )
 
 
 def events_of(session: Session, *, kind: str | None = None, agreement: str | None = None, party: str | None = None) -> list[DomainEvent]:

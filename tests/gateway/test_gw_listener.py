@@ -217,3 +217,91 @@ def test_versions_and_ends_follow_the_contract_rules(chain, dev, database_url):
             assert row.end_period == end_period == 2
     finally:
         engine.dispose()
+
+
+def test_usage_and_settlements_become_domain_events_delivered_to_webhooks(chain, dev, database_url):
+    """The listener records usage.reported and settlement.created once per fact (a range applied twice, a restart,
+    add none), and a subscription to settlement.created gets a signed delivery on a real loopback receiver."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from gateway.database import unit_of_work
+    from gateway.models import DomainEvent
+    from gateway.webhooks import subscriptions
+    from gateway.webhooks.dispatch import Dispatcher
+    from settle import webhooks as signing
+
+    got: list[tuple[dict, str | None]] = []
+    secret: dict[str, str] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            try:
+                signing.verify(secret["payee"], raw, self.headers.get(signing.HEADER))
+                error = None
+            except signing.SignatureError as exc:
+                error = str(exc)
+            got.append((json.loads(raw), error))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    kit = deploy(chain)
+    now = dev.now()
+    start = now - now % HOUR - 3 * HOUR
+    fiat = create(kit, hourly_terms(start, minimum=500), 1)
+    payee = kit.payees[0].address.lower()
+    engine, factory = open_database(database_url)
+    try:
+        with unit_of_work(factory, "test") as session:
+            created = subscriptions.create(
+                session,
+                owner=payee,
+                url=f"http://127.0.0.1:{server.server_address[1]}/hook",
+                event_types=["settlement.created"],
+                created_by="test",
+            )
+            secret["payee"] = created.secret
+        report(kit, fiat, 0, 1234, 1)
+        report(kit, fiat, 0, 2000, 2)
+        chain.transact(kit.agreement(fiat).functions.settle(0), kit.payees[0])
+        listener = _listener(factory, kit, batch_blocks=3)
+        listener.catch_up()
+        logs = listener.rpc.logs(0, chain.w3.eth.block_number, listener.topics)
+        decoded = [lg for lg in (listener.decoder.decode(item) for item in logs) if lg is not None]
+        with factory.begin() as session:  # the same logs again, without the stored-event guard: no new facts
+            Projector(session, chain.chain_id, kit.factory.address).apply_all(decoded, store=False)
+        with factory() as session:
+            events = list(session.scalars(select(DomainEvent).order_by(DomainEvent.id)))
+        usage = [e for e in events if e.kind == "usage.reported"]
+        settled = [e for e in events if e.kind == "settlement.created"]
+        assert [(e.period, e.payload["meter"], e.payload["previous"], e.payload["cumulative"]) for e in usage] == [
+            (0, 0, 0, 1234),
+            (0, 0, 1234, 2000),
+        ]
+        assert len(settled) == 1 and settled[0].agreement == fiat.lower() and settled[0].period == 0
+        assert settled[0].payee == payee and settled[0].payer == kit.payers[0].address.lower()
+        with factory() as session:
+            row = session.scalar(select(Settlement))
+        assert settled[0].payload["amount"] == row.amount > 0 and settled[0].payload["net"] + settled[0].payload["vat"] == row.amount
+
+        work = Dispatcher(factory, timeout=5)
+        try:
+            deliveries, sent = work.run_once()
+        finally:
+            work.close()
+        assert deliveries == 1 and len(sent.delivered) == 1
+        ((body, error),) = got
+        assert error is None and body["type"] == "settlement.created" and body["id"] == settled[0].id
+        assert body["data"]["agreement"] == fiat.lower() and body["data"]["payload"]["amount"] == row.amount
+    finally:
+        server.shutdown()
+        server.server_close()
+        engine.dispose()

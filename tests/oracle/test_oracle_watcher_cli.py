@@ -86,6 +86,6 @@ def test_cli_ingest_quarantine_status(oracle_db, database_url, tmp_path):
     proof = runner.invoke(app, ["prove", "c1", "--source", "erp", "--offline", "--json", "--database", database_url])
     assert json.loads(proof.output)["locally_verified"] is True
     key = runner.invoke(app, ["key", "create", "--source", "erp", "--database", database_url])
-    assert key.output.startswith("so_")
+    assert key.output.startswith("stl_")
     listed = runner.invoke(app, ["map", "list", "--json", "--database", database_url])
     assert json.loads(listed.output)[0]["meters"][1] == {"index": 1, "name": "storage", "unit": "GB", "decimals": 3}
