@@ -75,7 +75,7 @@ class Agreement(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     chain_id: Mapped[int] = mapped_column(BigInteger)
-    address: Mapped[str] = mapped_column(String(42))  # lower case
+    address: Mapped[str] = mapped_column(String(42), index=True)  # lower case; looked up alone by the API
     factory: Mapped[str] = mapped_column(String(42))
     payer: Mapped[str] = mapped_column(String(42), index=True)
     payee: Mapped[str] = mapped_column(String(42), index=True)
