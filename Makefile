@@ -12,6 +12,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 help:
 	@echo "make demo    set up everything and run the end-to-end demo"
+	@echo "make demo-serve  the demo, then its dashboard on the demo's data until Ctrl-C"
 	@echo "make test    set up everything and run all tests (mypy, pytest, forge, slither, brownie check)"
 	@echo "make setup | build | lint | typecheck | bench | brownie-check | clean"
 
@@ -65,6 +66,9 @@ lint: setup typecheck
 
 demo: build
 	$(VENV)/bin/settle demo
+
+demo-serve: build
+	$(VENV)/bin/settle demo --serve
 
 bench: build
 	$(PY) benchmarks/gas.py

@@ -332,9 +332,15 @@ def _dev_index(address: str) -> int:
 
 
 def run_demo(
-    folder: Path, *, say: Callable[[str], None] = print, inspect: Callable[[DemoResult], None] | None = None, show_status: bool = True
+    folder: Path,
+    *,
+    say: Callable[[str], None] = print,
+    inspect: Callable[[DemoResult], None] | None = None,
+    show_status: bool = True,
+    serve_port: int | None = None,
 ) -> DemoResult:
-    """Run the demo into the fresh ``folder``; ``inspect`` sees the result while the chain is still running."""
+    """Run the demo into the fresh ``folder``; ``inspect`` sees the result while the chain is still running. With
+    ``serve_port`` the gateway then keeps serving its API and dashboard on the demo's data (until Ctrl-C)."""
     from settle import compiler
     from settle.config import get_settings
 
@@ -365,6 +371,8 @@ def run_demo(
             result.seconds = time.monotonic() - started
             if inspect is not None:
                 inspect(result)
+            if serve_port is not None:
+                _serve(result, serve_port, say)
     finally:
         node.stop()
     say(f"done in {time.monotonic() - started:.1f}s; anvil stopped. Everything is in {folder}")
@@ -670,7 +678,9 @@ def _dispute(result: DemoResult, chain: Any, progress: Progress) -> None:
     progress.detail("dispute records: deployments/disputes/; the gateway kept both texts (GET /v1/disputes)")
 
 
-def _gateway(result: DemoResult, chain: Any, disabled: frozenset[str] = frozenset(), smtp_port: int | None = None) -> Any:
+def _gateway(
+    result: DemoResult, chain: Any, disabled: frozenset[str] = frozenset(), smtp_port: int | None = None, api_port: int = 8700
+) -> Any:
     from gateway.service import Gateway
     from gateway.settings import GatewaySettings
 
@@ -698,6 +708,7 @@ def _gateway(result: DemoResult, chain: Any, disabled: frozenset[str] = frozense
         smtp_port=smtp_port or 587,
         smtp_starttls=False,
         smtp_from="billing@settle-demo.example",
+        port=api_port,
     )
     return Gateway(settings, chain=chain)
 
@@ -1188,16 +1199,101 @@ def _files(result: DemoResult, say: Callable[[str], None]) -> None:
     say("      try: settle status ADDRESS --network RPC_URL (while a chain runs), settle gateway run, docs/gateway.md")
 
 
+# -- serving the dashboard ---------------------------------------------------------------------------------------------
+
+#: The workers that keep running while the demo serves its dashboard: the listener keeps the read model live and
+#: the webhooks worker delivers to what the parties subscribe; nothing else acts on its own.
+SERVE_WORKERS = frozenset({"listener", "webhooks"})
+
+
+@dataclass(frozen=True)
+class StaffSignIn:
+    party: str
+    name: str
+    email: str
+    password: str
+    dev_account: int
+
+
+def staff_sign_ins(result: DemoResult, factory: Any, url: str) -> list[StaffSignIn]:
+    """A finance staff account with a fresh password for each party of the demo's agreements (made as the operator
+    invites and the person accepts; the passwords exist only in this process's output)."""
+    import secrets
+
+    from sqlalchemy import select
+
+    from gateway.database import unit_of_work
+    from gateway.models import Party
+    from gateway.portal import accounts
+    from gateway.portal.site import Site
+    from settle.auth.principal import operator
+
+    parties = sorted({a.payer.lower() for a in result.agreements.values()} | {a.payee.lower() for a in result.agreements.values()})
+    out: list[StaffSignIn] = []
+    with unit_of_work(factory, "demo") as session:
+        names = {address.lower(): name for address, name in session.execute(select(Party.chain_address, Party.legal_name))}
+        for party in parties:
+            name = names.get(party, party)
+            slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or party[2:10]
+            email = f"finance@{slug}.example"
+            password = secrets.token_urlsafe(12)
+            invitation = accounts.invite(session, operator("demo"), party=party, email=email, role="finance", site=Site(url))
+            accounts.accept(session, invitation.token, password)
+            out.append(StaffSignIn(party, name, email, password, _dev_index(party)))
+    return out
+
+
+def _serve(result: DemoResult, port: int, say: Callable[[str], None]) -> None:
+    """Keep the gateway (listener, webhooks, API and dashboard) running on the demo's chain and database until
+    Ctrl-C, and print how each party signs in."""
+    import secrets
+
+    from gateway.database import open_database
+    from gateway.workers import worker_names
+    from settle import operator
+
+    url = f"http://127.0.0.1:{port}"
+    engine, factory = open_database(result.gateway_database)
+    try:
+        sign_ins = staff_sign_ins(result, factory, url)
+    finally:
+        engine.dispose()
+    token = "stl_demo_" + secrets.token_urlsafe(24)
+    chain = operator.Session.open(result.rpc_url, dev_account=OPERATOR, say=lambda _: None).chain
+    gateway = _gateway(result, chain, disabled=frozenset(worker_names()) - SERVE_WORKERS, api_port=port)
+    say("")
+    say(f"dashboard: {url}/app   (API {url}/docs, chain {result.rpc_url}, chain id {result.chain_id})")
+    for s in sign_ins:
+        say(f"  {s.name} ({s.party}): staff sign-in {s.email} / {s.password}")
+        say(f"    or Sign-In with Ethereum with anvil's test account #{s.dev_account} in a wallet connected to {result.rpc_url}")
+    say(f"  operator API token (this run only): {token}")
+    say("Ctrl-C stops the dashboard and the chain.")
+    try:
+        with _environment({"SETTLE_GATEWAY_API_TOKEN": token}):
+            gateway.run(api=True)
+    except KeyboardInterrupt:  # Ctrl-C is how serving ends: the demo then stops the chain as usual
+        say("stopping the dashboard")
+    finally:
+        gateway.close()
+
+
 def demo_command(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Folder to write into (must be new or empty; default ./settle-demo-<time>).")
     ] = None,
     brief: Annotated[bool, typer.Option("--brief", help="Skip the full settle status tables at the end.")] = False,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve", help="Then keep the gateway running with its dashboard on the demo's data (prints the URL and a sign-in per party)."
+        ),
+    ] = False,
+    port: Annotated[int, typer.Option("--port", min=1, max=65_535, help="The dashboard's port with --serve.")] = 8700,
 ) -> None:
     """The end-to-end walk-through: chain, agreements, oracle, settlement, SEPA files, bank statements, confirmations."""
     folder = output or Path.cwd() / f"settle-demo-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     try:
-        run_demo(folder, say=lambda line: typer.echo(line), show_status=not brief)
+        run_demo(folder, say=lambda line: typer.echo(line), show_status=not brief, serve_port=port if serve else None)
     except KeyboardInterrupt:
         typer.secho(f"interrupted: anvil stopped; what was written so far is in {folder}", err=True)
         raise typer.Exit(130) from None

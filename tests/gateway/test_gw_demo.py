@@ -15,6 +15,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import httpx
 from interruptible import interruptible
 from pypdf import PdfReader
 from sqlalchemy import create_engine, func, select
@@ -291,16 +292,61 @@ def test_demo_end_to_end(tmp_path):
         assert probe.connect_ex(("127.0.0.1", port)) != 0
 
 
+def _check_served(printed: list[str], port: int) -> None:
+    """``settle demo --serve``: the dashboard's URL and a staff sign-in per party are printed; each signs in and sees
+    its own agreements only, and the dashboard's pages answer."""
+    text = "".join(printed)
+    assert f"dashboard: http://127.0.0.1:{port}/app" in text
+    sign_ins = re.findall(r"\((0x[0-9a-f]{40})\): staff sign-in (\S+) / (\S+)", text)
+    assert len(sign_ins) == 6, text[-3000:]  # the payers and payees of the three agreements
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:  # the server starts right after the lines are printed
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        assert time.monotonic() < deadline, "the dashboard did not start listening"
+        time.sleep(0.2)
+    for party, email, password in sign_ins[:2]:
+        with httpx.Client(base_url=base, timeout=30) as client:
+            assert client.get("/v1/agreements").status_code == 401
+            answer = client.post("/v1/auth/password", json={"email": email, "password": password})
+            assert answer.status_code == 200 and answer.json()["party"] == party
+            agreements = client.get("/v1/agreements").json()
+            assert agreements and all(party in (a["payer"].lower(), a["payee"].lower()) for a in agreements)
+            page = client.get("/app/agreements")
+            assert page.status_code == 200 and agreements[0]["address"].lower() in page.text.lower()
+
+
 def test_demo_command_from_another_folder_and_ctrl_c(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "settle", "demo", "--brief"], cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        web_port = free.getsockname()[1]
+    serving = subprocess.Popen(
+        [sys.executable, "-m", "settle", "demo", "--brief", "--serve", "--port", str(web_port)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        **interruptible(),
     )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert time.monotonic() - started < 120
+    assert serving.stdout is not None
+    printed: list[str] = []
+    for line in serving.stdout:
+        printed.append(line)
+        if line.startswith("Ctrl-C stops"):
+            break
+    assert time.monotonic() - started < 120, "".join(printed)[-2000:]
+    _check_served(printed, web_port)
+    serving.send_signal(signal.SIGINT)  # Ctrl-C ends serving: the demo stops the chain and ends as usual
+    out, err = serving.communicate(timeout=60)
+    assert serving.returncode == 0, err[-2000:]
+    done_out = "".join(printed) + out
     folders = list(tmp_path.glob("settle-demo-*"))
-    assert len(folders) == 1 and "done in" in done.stdout and str(folders[0]) in done.stdout
+    assert len(folders) == 1 and "done in" in done_out and str(folders[0]) in done_out
     assert len(list((folders[0] / "payment-files").glob("*.xml"))) == 2  # the debits, then the re-presentation
 
     # Ctrl-C in the middle: exit 130, the chain is stopped, the folder keeps what was written
