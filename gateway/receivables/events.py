@@ -31,6 +31,7 @@ KINDS: Mapping[str, str] = {
     "mandate.unusable": "a return made a mandate or account unusable",
     "allowance.low": "a token payer's allowance or balance will not cover the next settlement",
     "agreement.ending": "an agreement's end or notice date is near",
+    "webhook.disabled": "a webhook endpoint kept failing and was disabled (its owner is told by e-mail)",
 }
 
 

@@ -43,7 +43,8 @@ __all__ = ["NOTICE_KINDS", "SendResult", "message_id", "prepare_notices", "send_
 
 log = logging.getLogger(__name__)
 
-#: Events that lead to a notice, and to whom (the event's ``payer``, ``payee`` or both).
+#: Events that lead to a notice, and to whom (the event's ``payer``, ``payee`` or both; ``owner``: the party in the
+#: payload's ``owner``, e.g. of a webhook endpoint).
 NOTICE_KINDS: Mapping[str, tuple[str, ...]] = {
     "dunning.level_reached": ("payer",),
     "service.restricted": ("payer",),
@@ -52,6 +53,7 @@ NOTICE_KINDS: Mapping[str, tuple[str, ...]] = {
     "mandate.unusable": ("payer", "payee"),
     "allowance.low": ("payer",),
     "agreement.ending": ("payer", "payee"),
+    "webhook.disabled": ("owner",),
 }
 DOMAIN = "settle.local"
 
@@ -64,6 +66,7 @@ _SUBJECT = {
         "mandate.unusable": "SEPA-Mandat {mandate} ist nicht mehr nutzbar",
         "allowance.low": "Freigabe oder Guthaben reicht nicht für die nächste Abrechnung: Vertrag {agreement}",
         "agreement.ending": "Vertrag {agreement} endet am {ends}",
+        "webhook.disabled": "Webhook-Endpunkt {endpoint} ({host}) wurde deaktiviert",
     },
     "en": {
         "dunning": "{title} – {payee}: {count} open item(s), {total}",
@@ -73,6 +76,7 @@ _SUBJECT = {
         "mandate.unusable": "SEPA mandate {mandate} can no longer be used",
         "allowance.low": "Allowance or balance will not cover the next settlement: agreement {agreement}",
         "agreement.ending": "Agreement {agreement} ends on {ends}",
+        "webhook.disabled": "Webhook endpoint {endpoint} ({host}) was disabled",
     },
 }
 _BODY = {
@@ -91,6 +95,9 @@ _BODY = {
         "die Freigabe (allowance) für den Vertrag beträgt {allowance}, das Guthaben {balance}. "
         "Bitte erhöhen Sie die Freigabe oder das Guthaben rechtzeitig.",
         "agreement.ending": "der Vertrag {agreement} endet am {ends} ({why}).",
+        "webhook.disabled": "Ihr Webhook-Endpunkt {endpoint} ({host}) hat wiederholt nicht geantwortet und wurde deaktiviert: "
+        "{reason}. Ereignisse seitdem werden nicht zugestellt; nach der Reparatur aktivieren Sie ihn in den Einstellungen "
+        "wieder und lassen die verpassten Ereignisse erneut senden (Replay).",
         "regards": "Mit freundlichen Grüßen",
     },
     "en": {
@@ -107,6 +114,8 @@ _BODY = {
         "allowance.low": "the next settlement of agreement {agreement} is expected at about {needed}; the allowance for the agreement "
         "is {allowance} and the balance {balance}. Please raise the allowance or the balance in time.",
         "agreement.ending": "agreement {agreement} ends on {ends} ({why}).",
+        "webhook.disabled": "your webhook endpoint {endpoint} ({host}) kept failing and was disabled: {reason}. Events since "
+        "then are not delivered; once it is fixed, enable it again in the settings and replay what it missed.",
         "regards": "Kind regards",
     },
 }
@@ -152,12 +161,12 @@ def prepare_notices(
     )
     if not events:
         return []
-    wanted = {address for e in events for address in (e.payer, e.payee) if address}
+    wanted = {address for e in events for address in (e.payer, e.payee, (e.payload or {}).get("owner")) if address}
     parties = {p.chain_address: p for p in session.scalars(select(Party).where(Party.chain_address.in_(wanted or {""})))}
     notices: list[Notice] = []
     for event in events:
         for role in NOTICE_KINDS[event.kind]:
-            address = event.payer if role == "payer" else event.payee
+            address = {"payer": event.payer, "payee": event.payee}.get(role) or (event.payload or {}).get("owner")
             party = parties.get(address or "")
             draft = _draft(session, event, role, party, now=now, language=language, table=table)
             notice = Notice(
@@ -212,6 +221,8 @@ def _draft(
         "last_use": _day(payload.get("last_use"), language),
         "ends": _day(payload.get("ends_on"), language),
         "why": payload.get("why") or "-",
+        "endpoint": payload.get("endpoint", "-"),
+        "host": payload.get("host", "-"),
     }
     if event.kind == "allowance.low":
         digits, unit = int(payload.get("decimals", 0)), str(payload.get("symbol") or "token units")

@@ -44,6 +44,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import func, select
@@ -53,6 +54,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.database import unit_of_work
 from gateway.errors import ConflictError, NotFoundError
 from gateway.models import DomainEvent, HistoryRecord, OutboxItem, OutboxState, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from gateway.receivables.events import record_event
 from gateway.webhooks.subscriptions import OPERATOR, WILDCARD, WebhookError
 from settle import webhooks as signing
 from settle.redact import redact_url
@@ -482,6 +484,19 @@ def _record(
         if reason is not None and endpoint.state == "active":
             endpoint.state, endpoint.disabled_reason = "disabled", reason
             result.disabled.append((endpoint.id, reason))
+            if endpoint.owner != OPERATOR:  # the owner is told by e-mail (the notices worker) and sees it in the event log
+                record_event(
+                    session,
+                    "webhook.disabled",
+                    f"webhook.disabled:{endpoint.id}:{attempted_at.isoformat()}",
+                    occurred_at=attempted_at,
+                    payload={
+                        "endpoint": endpoint.id,
+                        "owner": endpoint.owner,
+                        "host": urlsplit(endpoint.url).hostname or "-",
+                        "reason": reason,
+                    },
+                )
             log.warning(
                 "webhook endpoint %s (owner %s, %s) disabled: %s; `settle webhooks enable %s` resumes it",
                 endpoint.id,

@@ -304,3 +304,34 @@ def test_what_subscriptions_accept():
         subscriptions.check_owner("alice")
     assert subscriptions.check_owner("OPERATOR") == "operator"
     assert RetryPolicy().delay(1) == timedelta(minutes=1) and RetryPolicy().delay(30) == timedelta(hours=6)
+
+
+def test_a_disabled_endpoint_tells_its_owner_by_e_mail(db, receiver, clock, tmp_path):
+    """Disabling records ``webhook.disabled`` (owner, host, reason: never the secret nor the path) and the notices
+    worker prepares one e-mail to the owner's contact address, in its language's words."""
+    from gateway.invoicing.store import DocumentStore
+    from gateway.parties import masterdata
+    from gateway.receivables.notices import prepare_notices
+
+    with db.session() as session:
+        masterdata.add_party(session, address=PAYER, legal_name="Payer GmbH", country="DE", contact_email="ops@payer.example")
+    ep = endpoint(db, receiver, "payer", PAYER)
+    receiver.always["payer"] = 500
+    work = dispatcher(db, clock, give_up_after=timedelta(minutes=3), disable_after_failures=1, disable_after=timedelta(days=30))
+    event(db, "paid:1")
+    for _ in range(10):
+        _, sent = work.run_once()
+        if sent.disabled:
+            break
+        clock.advance(timedelta(minutes=3))
+    work.close()
+    assert sent.disabled and sent.disabled[0][0] == ep
+    with db.session() as session:
+        disabled = session.scalars(select(DomainEvent).where(DomainEvent.kind == "webhook.disabled")).all()
+        assert len(disabled) == 1 and disabled[0].payload["owner"] == PAYER and disabled[0].payload["endpoint"] == ep
+        assert disabled[0].payload["host"] == "127.0.0.1" and receiver.secrets["payer"] not in str(disabled[0].payload)
+        notices = prepare_notices(session, now=clock(), store=DocumentStore(tmp_path / "documents"), language="en")
+        mine = [n for n in notices if n.event_id == disabled[0].id]
+        assert [(n.recipient, n.state) for n in mine] == [("ops@payer.example", "prepared")]
+        assert mine[0].subject == f"Webhook endpoint {ep} (127.0.0.1) was disabled"
+        assert "enable it again in the settings and replay" in mine[0].body
