@@ -35,3 +35,13 @@ def test_schemathesis_finds_nothing(served, role):  # type: ignore[no-untyped-de
     usage = run.reached("POST /v1/usage")
     assert (200 in usage) == (role == "erp") and (403 in usage) == (role == "operator")
     assert 200 in run.reached("GET /v1/quarantine")
+
+
+def test_schemathesis_without_a_key_finds_nothing_and_opens_nothing(served):  # type: ignore[no-untyped-def]
+    """Without any key: no server error, every answer as documented, and every route refuses (401)."""
+    app, _ = served
+    run = fuzz(app, auth={}, max_examples=EXAMPLES // 2)
+    assert not run.failures, report(run)
+    for operation, statuses in run.statuses.items():
+        assert set(statuses) <= {401, 405, None}, f"{operation} answered a caller without a key: {dict(statuses)}"
+    assert {"POST /v1/usage", "GET /v1/quarantine", "GET /v1/status"} <= run.statuses.keys()
