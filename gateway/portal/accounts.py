@@ -133,6 +133,40 @@ def invitation_mail(invitation: Invitation, *, party_name: str | None = None) ->
     )
 
 
+@dataclass(frozen=True)
+class InviteStatus:
+    """What an invitation link is worth right now (the dashboard's invite page shows the form only for ``open``):
+    ``open``, ``unknown``, ``used``, ``expired`` or ``closed`` (the account is no longer invited: disabled)."""
+
+    state: str
+    email: str | None = None
+    expires_at: datetime | None = None
+
+
+def invitation_status(session: Session, token: str, *, now: datetime | None = None) -> InviteStatus:
+    """The state of the invitation ``token``, read only (nothing is claimed or counted): the same checks, in the
+    same order, as :func:`accept`. Not a guessing oracle worth bounding: a token is 32 random bytes."""
+    now = now or utcnow()
+    token = token.strip()
+    if not token.startswith(tk.INVITE):
+        return InviteStatus("unknown")
+    found = session.execute(
+        select(StaffInvite, StaffAccount)
+        .join(StaffAccount, StaffAccount.id == StaffInvite.account_id)
+        .where(StaffInvite.token_hash == tk.hash_token(token))
+    ).first()
+    if found is None:
+        return InviteStatus("unknown")
+    invite_row, account = found
+    if invite_row.accepted_at is not None:
+        return InviteStatus("used", account.email)
+    if invite_row.expires_at <= now:
+        return InviteStatus("expired", account.email)
+    if account.state != "invited":
+        return InviteStatus("closed", account.email)
+    return InviteStatus("open", account.email, invite_row.expires_at)
+
+
 def accept(session: Session, token: str, password: str, *, client: str | None = None, now: datetime | None = None) -> StaffAccount:
     """Set the password of an invited account with its invitation token (once; expired or used → refused)."""
     now = now or utcnow()

@@ -1,13 +1,20 @@
-"""The web dashboard under ``/app`` (docs/portal.md, "Dashboard"): :data:`router` has the pages, :func:`static_files`
-serves the CSS, the script and the vendored npm libraries under ``/app/static``."""
+"""The web dashboard under ``/app`` (docs/portal.md, "Dashboard"): :data:`router` has the pages (and ``/invite``,
+the invitation e-mails' link, which leads to ``/app/invite``), :func:`static_files` serves the CSS, the script and
+the vendored npm libraries under ``/app/static``."""
 
 from __future__ import annotations
 
 import anyio
+from fastapi import APIRouter
 from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
 
-from gateway.portal.web.pages import STATIC_DIR, router
+from gateway.portal.web import pages
+from gateway.portal.web.pages import STATIC_DIR
+
+router = APIRouter(include_in_schema=False)
+router.include_router(pages.router)
+router.include_router(pages.links)
 
 STATIC_PATH = "/app/static"
 

@@ -28,6 +28,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "nav.sign_out": ("Sign out", "Abmelden"),
     "nav.language": ("Language", "Sprache"),
     "nav.signed_in_as": ("Signed in as", "Angemeldet als"),
+    "nav.sign_out_failed": ("Signing out did not work:", "Abmelden hat nicht funktioniert:"),
     "signin.title": ("Sign in", "Anmelden"),
     "signin.wallet": ("Sign in with your wallet", "Mit Wallet anmelden"),
     "signin.wallet_help": (
@@ -42,6 +43,67 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "signin.submit": ("Sign in", "Anmelden"),
     "signin.failed": ("Sign-in failed", "Anmeldung fehlgeschlagen"),
     "signin.working": ("Signing in …", "Anmeldung läuft …"),
+    "signin.refused": (
+        "wrong e-mail, password or one-time code. After 5 failed attempts in a row the account is locked for 15 minutes.",
+        "E-Mail, Passwort oder Einmalcode falsch. Nach 5 Fehlversuchen in Folge wird das Konto für 15 Minuten gesperrt.",
+    ),
+    "signin.totp_needed": (
+        "this account needs the one-time code from your authenticator app: enter it and sign in again.",
+        "für dieses Konto ist der Einmalcode aus Ihrer Authenticator-App nötig: tragen Sie ihn ein und melden Sie sich erneut an.",
+    ),
+    "signin.too_many": (
+        "too many sign-in attempts. Try again in {seconds} seconds.",
+        "zu viele Anmeldeversuche. Versuchen Sie es in {seconds} Sekunden erneut.",
+    ),
+    "signin.welcome.invited": (
+        "Your password is set. Sign in with your e-mail and the new password.",
+        "Ihr Passwort ist gesetzt. Melden Sie sich mit Ihrer E-Mail-Adresse und dem neuen Passwort an.",
+    ),
+    "signin.welcome.signed-out": ("You are signed out.", "Sie sind abgemeldet."),
+    "invite.title": ("Accept your invitation", "Einladung annehmen"),
+    "invite.intro": (
+        "Choose the password you will sign in with. The link works once.",
+        "Wählen Sie das Passwort, mit dem Sie sich künftig anmelden. Der Link funktioniert nur einmal.",
+    ),
+    "invite.password": ("New password", "Neues Passwort"),
+    "invite.repeat": ("Repeat the password", "Passwort wiederholen"),
+    "invite.rules": ("The password needs:", "Das Passwort braucht:"),
+    "invite.rule_length": ("at least {n} characters", "mindestens {n} Zeichen"),
+    "invite.rule_email": ("not the name of your e-mail address in it", "nicht den Namen Ihrer E-Mail-Adresse darin"),
+    "invite.rule_variety": ("at least 5 different characters", "mindestens 5 verschiedene Zeichen"),
+    "invite.submit": ("Set password", "Passwort festlegen"),
+    "invite.working": ("Setting the password …", "Passwort wird gesetzt …"),
+    "invite.failed": ("The password was not set:", "Das Passwort wurde nicht gesetzt:"),
+    "invite.mismatch": ("the two passwords differ.", "die beiden Passwörter stimmen nicht überein."),
+    "invite.weak": ("the password is too weak: it needs", "das Passwort ist zu schwach: es braucht"),
+    "invite.too_many": (
+        "too many attempts. Try again in {seconds} seconds.",
+        "zu viele Versuche. Versuchen Sie es in {seconds} Sekunden erneut.",
+    ),
+    "invite.valid_until": ("This link is valid until {when} (UTC).", "Dieser Link ist gültig bis {when} (UTC)."),
+    "invite.open": ("This invitation link is valid.", "Dieser Einladungslink ist gültig."),
+    "invite.used": (
+        "This invitation link was used already. Sign in with your password.",
+        "Dieser Einladungslink wurde bereits verwendet. Melden Sie sich mit Ihrem Passwort an.",
+    ),
+    "invite.expired": (
+        "This invitation link has expired. Ask the party that invited you for a new invitation.",
+        "Dieser Einladungslink ist abgelaufen. Bitten Sie die einladende Partei um eine neue Einladung.",
+    ),
+    "invite.unknown": (
+        "This invitation link is not valid. Check that the whole link was copied, or ask for a new invitation.",
+        "Dieser Einladungslink ist ungültig. Prüfen Sie, ob der ganze Link kopiert wurde, oder bitten Sie um eine neue Einladung.",
+    ),
+    "invite.closed": (
+        "The account of this invitation is disabled. Ask the party that invited you.",
+        "Das Konto dieser Einladung ist deaktiviert. Wenden Sie sich an die einladende Partei.",
+    ),
+    "invite.signed_in": (
+        "This browser is signed in to another account: after setting the password, sign out to sign in with the new one.",
+        "Dieser Browser ist mit einem anderen Konto angemeldet: Melden Sie sich nach dem Festlegen des Passworts ab, "
+        "um sich mit dem neuen anzumelden.",
+    ),
+    "invite.to_sign_in": ("To the sign-in page", "Zur Anmeldung"),
     "agreements.title": ("Agreements", "Verträge"),
     "agreements.none": ("No agreements yet.", "Noch keine Verträge."),
     "agreements.address": ("Agreement", "Vertrag"),
@@ -269,6 +331,32 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Nur die Partei selbst (mit ihrem Schlüssel angemeldet) verwaltet Mitarbeitende und Tokens; Sie sehen sie nur lesend.",
     ),
     "settings.failed": ("That did not work:", "Das hat nicht funktioniert:"),
+    "security.title": ("Security", "Sicherheit"),
+    "security.account": ("You sign in as {email} with your password.", "Sie melden sich als {email} mit Ihrem Passwort an."),
+    "security.totp_on": (
+        "Two-factor sign-in is on: signing in needs the one-time code from your authenticator app.",
+        "Zwei-Faktor-Anmeldung ist eingeschaltet: zur Anmeldung ist der Einmalcode aus Ihrer Authenticator-App nötig.",
+    ),
+    "security.totp_off": (
+        "Two-factor sign-in is off. Set up an authenticator app (TOTP) so a password alone is not enough.",
+        "Zwei-Faktor-Anmeldung ist ausgeschaltet. Richten Sie eine Authenticator-App (TOTP) ein, damit ein Passwort allein nicht genügt.",
+    ),
+    "security.enrol": ("Set up an authenticator app", "Authenticator-App einrichten"),
+    "security.enrol_help": (
+        "Add this key to your authenticator app (or open the otpauth address on your phone), then enter the code it shows. "
+        "The key is shown this once.",
+        "Tragen Sie diesen Schlüssel in Ihre Authenticator-App ein (oder öffnen Sie die otpauth-Adresse auf dem Telefon) "
+        "und geben Sie dann den angezeigten Code ein. Der Schlüssel wird nur dieses eine Mal angezeigt.",
+    ),
+    "security.secret": ("Key", "Schlüssel"),
+    "security.uri": ("otpauth address", "otpauth-Adresse"),
+    "security.code": ("Code from the app", "Code aus der App"),
+    "security.confirm": ("Turn on", "Einschalten"),
+    "security.confirmed": (
+        "Two-factor sign-in is on. From now on, signing in needs the code.",
+        "Zwei-Faktor-Anmeldung ist eingeschaltet. Ab jetzt ist zur Anmeldung der Code nötig.",
+    ),
+    "security.working": ("One moment …", "Einen Moment …"),
     "error.not_found": ("Not found", "Nicht gefunden"),
     "error.not_found_text": (
         "There is no such page, or it is not one you may see.",

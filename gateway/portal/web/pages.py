@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -29,7 +29,8 @@ from gateway.api.invoices import find_invoices
 from gateway.api.reconciliation import credit_list
 from gateway.api.schemas import AgreementOut, UsageOut
 from gateway.api.views import _terms as terms_of_version  # the one reader of a version's packed terms
-from gateway.models import Agreement, Party, WebhookEndpoint
+from gateway.models import Agreement, Party, StaffAccount, WebhookEndpoint
+from gateway.portal import accounts
 from gateway.portal import tokens as api_tokens
 from gateway.portal.web import i18n
 from gateway.portal.web import queries as q
@@ -37,6 +38,7 @@ from gateway.receivables.events import KINDS
 from gateway.receivables.opos import BUCKETS, aging, opos
 from gateway.settings import load_settings
 from gateway.webhooks import dispatch, subscriptions
+from settle.auth import passwords
 from settle.auth.principal import Kind, Principal
 from settle.terms import Terms
 
@@ -66,6 +68,9 @@ def csp(oracle_url: str = "") -> str:
 
 
 router = APIRouter(prefix="/app", include_in_schema=False)
+#: Pages outside ``/app`` whose address is fixed elsewhere: the invitation link of the e-mails
+#: (:data:`gateway.portal.accounts.INVITE_PATH`). The package's router includes both.
+links = APIRouter(include_in_schema=False)
 
 _env = Environment(
     loader=FileSystemLoader(HERE / "templates"),
@@ -141,8 +146,14 @@ def _view(request: Request, principal: Principal) -> View:
 
 
 def _render(request: Request, view: View, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    def lang_url(lang: str) -> str:
+        # the same page in another language, keeping its query (an invitation's token, the sign-in's next page)
+        kept = [(k, val) for k, val in request.query_params.multi_items() if k != "lang"]
+        return request.url.path + "?" + urlencode([*kept, ("lang", lang)])
+
     body = _env.get_template(template).render(
         v=view,
+        lang_url=lang_url,
         t=view.t,
         request_path=request.url.path,
         assets=assets_built(),
@@ -191,11 +202,59 @@ def home() -> Response:
 
 
 @router.get("/sign-in", response_class=HTMLResponse)
-def sign_in(request: Request, principal: PrincipalDep, next: Annotated[str | None, Query(max_length=500)] = None) -> Response:  # noqa: A002
+def sign_in(
+    request: Request,
+    principal: PrincipalDep,
+    next: Annotated[str | None, Query(max_length=500)] = None,  # noqa: A002
+    email: Annotated[str | None, Query(max_length=254)] = None,
+    welcome: Annotated[str | None, Query(max_length=20)] = None,
+) -> Response:
+    """The sign-in page; ``email`` prefills the staff form (the invite page sends the new account here), ``welcome``
+    says why: ``invited`` (the password was just set) or ``signed-out``."""
     view = _view(request, principal)
     if principal.authenticated:
         return RedirectResponse(_safe_next(next), status_code=303)
-    return _render(request, view, "sign_in.html", next_url=_safe_next(next))
+    return _render(
+        request,
+        view,
+        "sign_in.html",
+        next_url=_safe_next(next),
+        email=email or "",
+        welcome=welcome if welcome in ("invited", "signed-out") else None,
+    )
+
+
+@links.get("/invite", response_class=HTMLResponse)
+def invite_link(request: Request) -> Response:
+    """The link of the invitation e-mails (``<portal_url>/invite?token=sti_…``): to the dashboard's invite page, query
+    and all, so the link format stays the accounts module's while the pages live under ``/app``."""
+    return RedirectResponse("/app/invite" + (f"?{request.url.query}" if request.url.query else ""), status_code=303)
+
+
+@router.get("/invite", response_class=HTMLResponse)
+def invite_page(
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+    token: Annotated[str, Query(max_length=128)] = "",
+) -> Response:
+    """Choose a password for an invited account. The link is checked (read only) before the form is shown: a used,
+    expired or unknown link says so instead. The form posts to ``/v1/staff/invites/accept`` (static/portal.js),
+    which checks everything again and claims the invitation."""
+    view = _view(request, principal)
+    status = accounts.invitation_status(session, token)
+    answer = _render(
+        request,
+        view,
+        "invite.html",
+        status=404 if status.state == "unknown" else 200,
+        invite=status,
+        token=token if status.state == "open" else "",
+        min_length=passwords.MIN_LENGTH,
+    )
+    # the token is in this page's address: no Referer carries it anywhere (the policy is same-origin already)
+    answer.headers["Referrer-Policy"] = "no-referrer"
+    return answer
 
 
 @dataclass(frozen=True)
@@ -420,7 +479,26 @@ def settings_page(request: Request, principal: PrincipalDep, session: SessionDep
         kinds=list(KINDS),
         admin=principal.kind is Kind.PARTY or principal.is_operator,
         owner=owner,
+        security=_security(session, principal),
     )
+
+
+@dataclass(frozen=True)
+class Security:
+    """A staff account's own sign-in settings (the "Security" section of the settings page)."""
+
+    email: str
+    totp: bool
+
+
+def _security(session: Session, principal: Principal) -> Security | None:
+    """Only staff have a password and TOTP; a party signs in with its key, machines and the operator with tokens."""
+    if principal.kind is not Kind.STAFF or not principal.subject.startswith("staff:"):
+        return None
+    account = session.get(StaffAccount, int(principal.subject.removeprefix("staff:")))
+    if account is None:
+        return None
+    return Security(account.email, accounts.totp_enabled(account))
 
 
 @router.get("/settings/webhooks/{endpoint_id}/deliveries", response_class=HTMLResponse)
@@ -441,4 +519,4 @@ def not_found_page(request: Request, principal: Principal) -> HTMLResponse:
     return _not_found(request, _view(request, principal))
 
 
-__all__ = ["CSP", "STATIC_DIR", "VENDOR_DIR", "assets_built", "router"]
+__all__ = ["CSP", "STATIC_DIR", "VENDOR_DIR", "assets_built", "links", "router"]

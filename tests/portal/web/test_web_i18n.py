@@ -84,6 +84,8 @@ def test_every_text_of_the_templates_is_in_both_languages() -> None:
         "delivery": ["pending", "delivered", "failed"],
         "endpoint": ["active", "disabled"],
         "settings.role": ["viewer", "finance"],
+        "invite": ["open", "used", "expired", "unknown", "closed"],
+        "signin.welcome": ["invited", "signed-out"],
     }.items():
         families.discard(family)
         absent = [v for v in values if f"{family}.{v}" not in i18n.MESSAGES]

@@ -1,5 +1,5 @@
-/* Settle dashboard: sign-in (SIWE with an injected wallet, or staff e-mail and password), sign-out, the settings'
-   JSON calls (with the session's CSRF token from <meta name="csrf-token">) and the charts (uPlot, when built).
+/* Settle dashboard: sign-in (SIWE with an injected wallet, or staff e-mail, password and TOTP code), sign-out,
+   accepting an invitation (choosing a password), TOTP enrolment, the settings' JSON calls (with the session's CSRF token from <meta name="csrf-token">) and the charts (uPlot, when built).
    No inline scripts anywhere: the pages' Content-Security-Policy forbids them. */
 (function () {
   "use strict";
@@ -36,8 +36,24 @@
     } catch (e) {
       data = null;
     }
-    if (!response.ok) throw new Error(describe(data, response));
+    if (!response.ok) {
+      var error = new Error(describe(data, response));
+      error.status = response.status;
+      error.retryAfter = parseInt(response.headers.get("Retry-After") || "0", 10) || 0;
+      throw error;
+    }
     return data;
+  }
+
+  function messageOf(error) {
+    return error && error.message ? error.message : String(error);
+  }
+
+  // a text of the catalogue (from a data- attribute) with its {name} placeholders filled in
+  function fill(template, values) {
+    return template.replace(/\{(\w+)\}/g, function (all, name) {
+      return values[name] !== undefined ? String(values[name]) : all;
+    });
   }
 
   function utf8Hex(text) {
@@ -53,8 +69,27 @@
     if (!box) return;
     var status = document.getElementById("sign-in-status");
     var next = box.dataset.next || "/app/agreements";
+    var form = document.getElementById("password-form");
     function fail(error) {
-      status.textContent = box.dataset.failed + ": " + (error && error.message ? error.message : String(error));
+      status.textContent = box.dataset.failed + ": " + messageOf(error);
+      status.className = "status error";
+    }
+    // the password route's answers in the page's language: 429 (rate limit, with Retry-After), 401 "needs its TOTP
+    // code" (the password was right: ask for the code), any other 401 (one text for wrong, locked, disabled)
+    function passwordFailed(error) {
+      var text = messageOf(error);
+      if (error.status === 429) {
+        text = fill(box.dataset.tooMany, { seconds: error.retryAfter || 60 });
+      } else if (error.status === 401 && /TOTP/.test(text)) {
+        text = box.dataset.totpNeeded;
+        var label = document.getElementById("totp-label");
+        if (label) label.classList.add("needed");
+        form.elements.totp.required = true;
+        form.elements.totp.focus();
+      } else if (error.status === 401) {
+        text = box.dataset.refused;
+      }
+      status.textContent = box.dataset.failed + ": " + text;
       status.className = "status error";
     }
     function working() {
@@ -78,9 +113,8 @@
         fail(error);
       }
     });
-    document.getElementById("password-form").addEventListener("submit", async function (event) {
+    form.addEventListener("submit", async function (event) {
       event.preventDefault();
-      var form = event.target;
       var body = { email: form.elements.email.value.trim(), password: form.elements.password.value };
       var totp = form.elements.totp.value.trim();
       if (totp) body.totp = totp;
@@ -89,7 +123,7 @@
         await api("POST", "/v1/auth/password", body);
         window.location.assign(next);
       } catch (error) {
-        fail(error);
+        passwordFailed(error);
       }
     });
   }
@@ -100,8 +134,100 @@
     button.addEventListener("click", async function () {
       try {
         await api("POST", "/v1/auth/sign-out");
-      } finally {
-        window.location.assign("/app/sign-in");
+      } catch (error) {
+        // 401: the session was over already; anything else: still signed in, say so instead of pretending
+        if (error.status !== 401) {
+          button.textContent = button.dataset.failed + " " + messageOf(error);
+          return;
+        }
+      }
+      window.location.assign("/app/sign-in?welcome=signed-out");
+    });
+  }
+
+  // -- invitation: choose a password (POST /v1/staff/invites/accept), then to the sign-in page --------------------
+  function setupInvite() {
+    var form = document.getElementById("invite-accept");
+    if (!form) return;
+    var status = document.getElementById("invite-status");
+    function say(text, isError) {
+      status.textContent = isError ? form.dataset.failed + " " + text : text;
+      status.className = isError ? "status error" : "status";
+    }
+    // the route's refusals in the page's language: 400 a link that no longer works, 422 a rule the password breaks
+    function refusal(error) {
+      var text = messageOf(error);
+      if (error.status === 429) return fill(form.dataset.tooMany, { seconds: error.retryAfter || 60 });
+      if (error.status === 400) {
+        if (/used already/.test(text)) return form.dataset.used;
+        if (/expired/.test(text)) return form.dataset.expired;
+        if (/unknown/.test(text)) return form.dataset.unknown;
+        return text;
+      }
+      if (error.status === 422) {
+        if (/at least/.test(text)) return form.dataset.weak + " " + form.dataset.ruleLength + ".";
+        if (/e-mail's name/.test(text)) return form.dataset.weak + " " + form.dataset.ruleEmail + ".";
+        if (/too few/.test(text)) return form.dataset.weak + " " + form.dataset.ruleVariety + ".";
+      }
+      return text;
+    }
+    form.addEventListener("submit", async function (event) {
+      event.preventDefault();
+      var password = form.elements.password.value;
+      if (password !== form.elements.repeat.value) {
+        say(form.dataset.mismatch, true);
+        return;
+      }
+      say(form.dataset.working, false);
+      try {
+        var account = await api("POST", "/v1/staff/invites/accept", { token: form.dataset.token, password: password });
+        var email = account && account.email ? account.email : form.dataset.email;
+        window.location.assign("/app/sign-in?welcome=invited&email=" + encodeURIComponent(email));
+      } catch (error) {
+        say(refusal(error), true);
+      }
+    });
+  }
+
+  // -- settings, security: TOTP enrolment (secret and otpauth URI shown once, then confirmed with a code) ----------
+  function setupSecurity() {
+    var box = document.getElementById("security");
+    var enrol = document.getElementById("totp-enrol");
+    if (!box || !enrol) return;
+    var status = document.getElementById("security-status");
+    var setup = document.getElementById("totp-setup");
+    var confirm = document.getElementById("totp-confirm");
+    function say(text, kind) {
+      status.textContent = text;
+      status.className = "status" + (kind ? " " + kind : "");
+    }
+    enrol.addEventListener("click", async function () {
+      say(box.dataset.working, "");
+      try {
+        var found = await api("POST", "/v1/staff/me/totp");
+        document.getElementById("totp-secret").textContent = found.secret;
+        document.getElementById("totp-uri").textContent = found.uri;
+        setup.hidden = false;
+        enrol.hidden = true;
+        say("", "");
+        confirm.elements.code.focus();
+      } catch (error) {
+        say(box.dataset.failed + " " + messageOf(error), "error");
+      }
+    });
+    confirm.addEventListener("submit", async function (event) {
+      event.preventDefault();
+      say(box.dataset.working, "");
+      try {
+        await api("POST", "/v1/staff/me/totp/confirm", { code: confirm.elements.code.value.trim() });
+        setup.hidden = true;
+        var state = document.getElementById("totp-state");
+        state.textContent = confirm.dataset.done;
+        state.className = "status ok";
+        state.dataset.on = "1";
+        say("", "");
+      } catch (error) {
+        say(box.dataset.failed + " " + messageOf(error), "error");
       }
     });
   }
@@ -242,6 +368,8 @@
   document.addEventListener("DOMContentLoaded", function () {
     setupSignIn();
     setupSignOut();
+    setupInvite();
+    setupSecurity();
     drawCharts();
   });
 })();
