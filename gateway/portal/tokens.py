@@ -14,7 +14,7 @@ from gateway.models import ApiToken
 from gateway.models.base import utcnow
 from gateway.portal import audit
 from settle.auth import tokens as tk
-from settle.auth.principal import Principal
+from settle.auth.principal import Kind, Principal
 from settle.errors import ValidationError
 
 OPERATOR_LABEL = "SETTLE_GATEWAY_API_TOKEN"
@@ -69,6 +69,10 @@ def issue(
 
 
 def visible(session: Session, by: Principal) -> list[ApiToken]:
+    """The tokens ``by`` may list: the operator's and auditors' all, a party's (signed in with its key) its own;
+    anyone else (staff, machines) none — :class:`PermissionError`."""
+    if not by.sees_all and not (by.kind is Kind.PARTY and by.has("admin")):
+        raise PermissionError("API tokens are managed by the party itself (signed in with its key) or the operator")
     query = select(ApiToken).order_by(ApiToken.id)
     if not by.sees_all:
         query = query.where(ApiToken.owner == by.party)

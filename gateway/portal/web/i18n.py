@@ -327,8 +327,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Mitarbeitende, Tokens und Webhooks gehören zu einer Partei: melden Sie sich als Partei an, um sie zu verwalten.",
     ),
     "settings.admin_only": (
-        "Only the party itself (signed in with its key) manages staff and tokens; you see them read-only.",
-        "Nur die Partei selbst (mit ihrem Schlüssel angemeldet) verwaltet Mitarbeitende und Tokens; Sie sehen sie nur lesend.",
+        "Staff and API tokens are shown to and managed by the party itself (signed in with its key) only.",
+        "Mitarbeitende und API-Tokens sieht und verwaltet nur die Partei selbst (mit ihrem Schlüssel angemeldet).",
     ),
     "settings.failed": ("That did not work:", "Das hat nicht funktioniert:"),
     "security.title": ("Security", "Sicherheit"),

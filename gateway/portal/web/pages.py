@@ -29,7 +29,7 @@ from gateway.api.invoices import find_invoices
 from gateway.api.reconciliation import credit_list
 from gateway.api.schemas import AgreementOut, UsageOut
 from gateway.api.views import _terms as terms_of_version  # the one reader of a version's packed terms
-from gateway.models import Agreement, Party, StaffAccount, WebhookEndpoint
+from gateway.models import Agreement, ApiToken, Party, StaffAccount, WebhookEndpoint
 from gateway.portal import accounts
 from gateway.portal import tokens as api_tokens
 from gateway.portal.web import i18n
@@ -465,8 +465,13 @@ def settings_page(request: Request, principal: PrincipalDep, session: SessionDep
         return _sign_in_first(request)
     view = _view(request, principal)
     owner = view.party
-    staff = q.staff_of(session, owner) if (owner or principal.sees_all) else []
-    tokens = api_tokens.visible(session, principal) if (owner or principal.sees_all) else []
+    # staff and tokens as the JSON API shows them (the party itself, the operator, auditors); None: not for this
+    # principal, the section is left out
+    try:
+        staff: list[StaffAccount] | None = accounts.staff_of(session, principal, owner)
+        tokens: list[ApiToken] | None = api_tokens.visible(session, principal)
+    except PermissionError:
+        staff = tokens = None
     hooks = subscriptions.list_endpoints(session, owner=owner) if (owner or principal.sees_all) else []
     return _render(
         request,
@@ -475,7 +480,7 @@ def settings_page(request: Request, principal: PrincipalDep, session: SessionDep
         staff=staff,
         tokens=tokens,
         hooks=hooks,
-        live={t.prefix: api_tokens.is_live(t) for t in tokens},
+        live={t.prefix: api_tokens.is_live(t) for t in tokens or []},
         kinds=list(KINDS),
         admin=principal.kind is Kind.PARTY or principal.is_operator,
         owner=owner,

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from gateway.api.schemas import StatementLineOut
 from gateway.api.views import line_out
 from gateway.banking.camt import minor_digits
-from gateway.models import ChainEvent, LineAllocation, StaffAccount, StatementLine
+from gateway.models import ChainEvent, LineAllocation, StatementLine
 from gateway.receivables.figures import Figures, figures
 
 
@@ -67,14 +67,6 @@ def bank_lines(session: Session, agreement: str) -> dict[int, list[PaidBy]]:
             PaidBy(line_out(line), allocation.amount, allocation.currency, minor_digits(allocation.currency))
         )
     return found
-
-
-def staff_of(session: Session, party: str | None) -> list[StaffAccount]:
-    """A party's staff accounts (None: every party's, for the operator), oldest first."""
-    query = select(StaffAccount).order_by(StaffAccount.id)
-    if party is not None:
-        query = query.where(StaffAccount.party == party)
-    return list(session.scalars(query))
 
 
 def month_ends(as_of: date, count: int) -> list[date]:

@@ -294,8 +294,8 @@ def test_sign_out_ends_the_session(site: Site, browser) -> None:
 
 
 def test_viewer_staff_reads_its_partys_pages_without_managing(site: Site, browser) -> None:
-    """A viewer of the payer (a staff session) sees the payer's agreements and settings, read-only: no invite, token
-    or webhook forms, and no revoke buttons."""
+    """A viewer of the payer (a staff session) sees the payer's agreements and its webhooks read-only, and — as in the
+    JSON API — neither the party's staff nor its API tokens; no invite, token or webhook forms."""
     from gateway.models import StaffAccount
     from gateway.portal import sessions
 
@@ -310,8 +310,10 @@ def test_viewer_staff_reads_its_partys_pages_without_managing(site: Site, browse
     assert w.page.locator(f'tr[data-agreement="{FOREIGN}"]').count() == 0
     assert "(viewer)" in w.page.locator("header .who").inner_text()
     w.page.goto("/app/settings")
-    assert "Only the party itself" in w.page.locator("main").inner_text()
-    assert STAFF_EMAIL in w.page.locator("#staff").inner_text()
+    assert "managed by the party itself (signed in with its key) only" in w.page.locator("main").inner_text()
+    assert w.page.locator("#staff").count() == 0 and w.page.locator("#tokens").count() == 0
+    assert STAFF_EMAIL not in w.page.content()
+    assert w.page.locator("#webhooks").count() == 1
     for form in ("#invite-form", "#token-form", "#webhook-form", "#tokens button.api-action"):
         assert w.page.locator(form).count() == 0, form
     w.clean()
