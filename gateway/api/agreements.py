@@ -55,9 +55,7 @@ def list_agreements(
     return json_response(agreements_data(session, rows))
 
 
-def agreement_rows(
-    session: Session, *parties: str | None, state: str | None = None, limit: int = 100, offset: int = 0
-) -> list[Agreement]:
+def agreement_rows(session: Session, *parties: str | None, state: str | None = None, limit: int = 100, offset: int = 0) -> list[Agreement]:
     """Agreements (oldest first) where each given party is payer or payee (None: no restriction)."""
     query = select(Agreement).order_by(Agreement.id)
     for who in parties:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
-from sqlalchemy import Integer, Select, bindparam, or_
+from sqlalchemy import BindParameter, Integer, Select, bindparam, or_
 
 from gateway.api.deps import ADDRESS_PATTERN, AddressPath, PageDep, ReaderDep, SessionDep, address_param, narrow, require_visible
 from gateway.api.schemas import SettlementOut
@@ -38,12 +38,12 @@ def list_settlements(
     return json_response([settlement_data(row) for row in session.connection().execute(query, params)])
 
 
-@lru_cache(maxsize=None)
-def _listing(narrowed: bool, by_agreement: bool, status: str | None) -> Select[Any]:
+@cache
+def _listing(narrowed: bool, by_agreement: bool, status: str | None) -> Select[*tuple[Any, ...]]:
     """The list's statement for one shape of request (built once: its values are bound parameters)."""
     query = settlements_query()
     if narrowed:
-        tenant = bindparam("tenant")
+        tenant: BindParameter[Any] = bindparam("tenant")
         query = query.where(or_(Agreement.payer == tenant, Agreement.payee == tenant))
     if by_agreement:
         query = query.where(Agreement.address == bindparam("agreement"))

@@ -223,10 +223,14 @@ def settlements_query() -> Select[Any]:
         select(*SETTLEMENT_COLUMNS)
         .select_from(Settlement)
         .join(Agreement, Agreement.id == Settlement.agreement_id)
-        .outerjoin(TermsVersion, and_(TermsVersion.agreement_id == Settlement.agreement_id, TermsVersion.version == Settlement.terms_version))
+        .outerjoin(
+            TermsVersion, and_(TermsVersion.agreement_id == Settlement.agreement_id, TermsVersion.version == Settlement.terms_version)
+        )
         .outerjoin(
             _PAYMENT,
-            and_(_PAYMENT.c.chain_id == Agreement.chain_id, _PAYMENT.c.agreement == Agreement.address, _PAYMENT.c.period == Settlement.period),
+            and_(
+                _PAYMENT.c.chain_id == Agreement.chain_id, _PAYMENT.c.agreement == Agreement.address, _PAYMENT.c.period == Settlement.period
+            ),
         )
         .outerjoin(_FILE, _FILE.c.id == _PAYMENT.c.payment_file_id)
     )

@@ -26,10 +26,10 @@ import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
+from functools import cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, case, or_, select
+from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, case, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.banking.camt import minor_digits
@@ -229,7 +229,9 @@ def _status(disputed: int, days_overdue: int) -> str:
 
 
 #: The parameters of the cached statements below: the party, the agreement and the chain a list is narrowed to.
-_WHO, _AGREEMENT, _CHAIN = bindparam("who"), bindparam("agreement"), bindparam("chain_id")
+_WHO: BindParameter[Any] = bindparam("who")
+_AGREEMENT: BindParameter[Any] = bindparam("agreement")
+_CHAIN: BindParameter[Any] = bindparam("chain_id")
 _PAYER_PARTY, _PAYEE_PARTY = Party.__table__.alias("payer_party"), Party.__table__.alias("payee_party")
 
 
@@ -241,8 +243,10 @@ def _params(who: str, agreement: str | None, chain_id: int | None) -> dict[str, 
 # request: building and hashing a statement of this size costs more than running it on an indexed table.
 
 
-@lru_cache(maxsize=None)
-def _settlement_statements(role: str | None, by_agreement: bool, by_chain: bool) -> tuple[Select[Any], Select[Any]]:
+@cache
+def _settlement_statements(
+    role: str | None, by_agreement: bool, by_chain: bool
+) -> tuple[Select[*tuple[Any, ...]], Select[*tuple[Any, ...]]]:
     mine = select(
         Agreement.id, Agreement.chain_id, Agreement.address, Agreement.payer, Agreement.payee, Agreement.currency, Agreement.minor_digits
     ).where(party_filter(_WHO, role, Agreement.payer, Agreement.payee))
@@ -374,8 +378,8 @@ def _allocated(session: Session, who: str, role: str | None, agreement: str | No
     return set(session.connection().execute(query, _params(who, agreement, chain_id)).scalars())
 
 
-@lru_cache(maxsize=None)
-def _allocated_statement(role: str | None, by_agreement: bool, by_chain: bool) -> Select[Any]:
+@cache
+def _allocated_statement(role: str | None, by_agreement: bool, by_chain: bool) -> Select[*tuple[Any, ...]]:
     mine = select(Agreement.address).where(party_filter(_WHO, role, Agreement.payer, Agreement.payee))
     query = select(LineAllocation.item_id).where(
         LineAllocation.kind.in_(("payment", "return", "write_off")), LineAllocation.agreement.in_(mine.scalar_subquery())
@@ -441,8 +445,8 @@ def _instruction_items(
     return items
 
 
-@lru_cache(maxsize=None)
-def _instruction_statement(role: str | None, by_agreement: bool, by_chain: bool) -> Select[Any]:
+@cache
+def _instruction_statement(role: str | None, by_agreement: bool, by_chain: bool) -> Select[*tuple[Any, ...]]:
     payer_party, payee_party = _PAYER_PARTY, _PAYEE_PARTY
     ids_of_party = select(Party.id).where(Party.chain_address == _WHO).scalar_subquery()
     query = (
@@ -509,8 +513,8 @@ def _apply_review(session: Session, items: list[OposItem]) -> list[OposItem]:
     return [i._replace(status="in_review") if i.item_id in waiting and i.status != "disputed" else i for i in items]
 
 
-@lru_cache(maxsize=None)
-def _fee_statement(role: str | None, by_agreement: bool, by_chain: bool) -> Select[Any]:
+@cache
+def _fee_statement(role: str | None, by_agreement: bool, by_chain: bool) -> Select[*tuple[Any, ...]]:
     query = select(FeeItem).where(FeeItem.paid_amount < FeeItem.amount, party_filter(_WHO, role, FeeItem.payer, FeeItem.payee))
     if by_agreement:
         query = query.where(FeeItem.agreement == _AGREEMENT)
@@ -563,7 +567,8 @@ def _digits(session: Session, agreements: Iterable[str]) -> dict[str, int]:
 
 def _credit_items(session: Session, who: str, role: str | None) -> list[OposItem]:
     """Credit balances (booking.credit_balances) where ``who`` is the payer or the payee."""
-    balances = booking.credit_balances(session, payer=who) if role == "payer" else booking.credit_balances(session)
+    # the party's own balances only (all parties' were read and filtered here before)
+    balances = booking.credit_balances(session, payer=who) if role == "payer" else booking.credit_balances(session, party=who)
     items = []
     for (payer, payee, currency), balance in sorted(balances.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
         if balance <= 0 or who not in (payer, payee) or (role == "payee" and payee != who):

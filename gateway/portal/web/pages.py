@@ -38,7 +38,6 @@ from gateway.receivables.opos import BUCKETS, aging, opos
 from gateway.settings import load_settings
 from gateway.webhooks import dispatch, subscriptions
 from settle.auth.principal import Kind, Principal
-from settle.terms import Terms
 
 log = logging.getLogger(__name__)
 
