@@ -9,14 +9,14 @@ principals without the ``read`` scope (403); :func:`narrow` gives the party a li
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path as FilePath
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from gateway.models import set_actor
@@ -212,14 +212,27 @@ def shows_iban(principal: Principal, owner: str | None, reveal: bool) -> bool:
     return principal.party is not None and owner is not None and principal.party == owner.lower()
 
 
-def get_session(state: StateDep, principal: PrincipalDep) -> Iterator[Session]:
+async def get_session(state: StateDep, principal: PrincipalDep) -> AsyncIterator[Session]:
     """A session per request: committed when the route returns normally, rolled back on any error. Changes are
-    recorded in the history as the principal's (``party:0x…``, ``staff:7``, ``token:stl_ab12cd``)."""
+    recorded in the history as the principal's (``party:0x…``, ``staff:7``, ``token:stl_ab12cd``).
+
+    Made in the event loop (a session connects at its first query, in the route's thread) and ended in the thread
+    pool (committing is I/O): one hop to the pool per request instead of two for a plain generator."""
     session = state.factory()
     set_actor(session, principal.subject)
+    transaction = session.begin()
     try:
-        with session.begin():
-            yield session
+        yield session
+    except BaseException as exc:
+        await run_in_threadpool(_end, session, transaction, exc)
+        raise
+    await run_in_threadpool(_end, session, transaction, None)
+
+
+def _end(session: Session, transaction: SessionTransaction, error: BaseException | None) -> None:
+    """End a request's session as ``with session.begin():`` would: commit, or roll back after ``error``; close."""
+    try:
+        transaction.__exit__(type(error) if error is not None else None, error, error.__traceback__ if error is not None else None)
     finally:
         session.close()
 
