@@ -227,7 +227,7 @@ def agreements_page(request: Request, principal: PrincipalDep, session: SessionD
         end: date | None = None
         if a.last_period is not None and a.next_period_to_settle > a.last_period:
             upcoming = None  # every period settled
-        row = find_agreement(session, a.address)
+        row = find_agreement(session, a.address.lower())  # the answer checksums it; the read model keeps lower case
         terms = version_terms(session, row, a.terms_version or 1) if row is not None and upcoming is not None else None
         if terms is not None and upcoming is not None:
             end = datetime.fromtimestamp(terms.period_end(upcoming), UTC).date()
