@@ -617,6 +617,15 @@ def gateway_run(
     host: Annotated[str | None, typer.Option(help="API host (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="API port (default 8700).")] = None,
     no_api: Annotated[bool, typer.Option("--no-api", help="Run the workers only.")] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Processes serving the API on its port (default 1; one per core for the most reads per second). "
+            "The background workers run once, in the first.",
+        ),
+    ] = 1,
     text_logs: Annotated[bool, typer.Option("--text-logs", help="Plain log lines instead of JSON lines.")] = False,
 ) -> None:
     """Listener, keeper, payment and bank workers, on-chain confirmations and the HTTP API, until interrupted.
@@ -627,7 +636,7 @@ def gateway_run(
         network=network, database_url=database, dev_account=dev_account, keystore=keystore, factory=factory, host=host, port=port
     )
     try:
-        gateway.run(api=not no_api)
+        gateway.run(api=not no_api, workers=workers)
     except KeyboardInterrupt:
         pass
     finally:

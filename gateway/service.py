@@ -238,8 +238,12 @@ class Gateway:
 
     # -- long-running ------------------------------------------------------------------------------------------------
 
-    def run(self, *, api: bool = True, stop: threading.Event | None = None) -> None:
-        """Every enabled worker in its own thread, and the HTTP API, until interrupted (or ``stop`` is set)."""
+    def run(self, *, api: bool = True, stop: threading.Event | None = None, workers: int = 1) -> None:
+        """Every enabled worker in its own thread, and the HTTP API, until interrupted (or ``stop`` is set). The API
+        is served by ``workers`` processes sharing its port: this one, and ``workers - 1`` that serve only the API
+        (its reads are CPU-bound under the GIL: one process uses one core); the background workers run once, here."""
+        if workers < 1:
+            raise ConfigError(f"API workers: {workers} (at least 1)")
         stop = stop or threading.Event()
         # Configuration mistakes surface now, as one clear error, not as a worker failing every second.
         _ = self.factory, self.listener if self.enabled("listener") else None
@@ -266,35 +270,7 @@ class Gateway:
         )
         try:
             if api:
-                import uvicorn
-
-                from gateway.api import create_app
-                from gateway.api.deps import WRITE_TOKEN_ENV
-
-                app = create_app(
-                    self.factory,
-                    chain=self.chain,
-                    listener=self.listener if self.enabled("listener") else None,
-                    write_token=secret(WRITE_TOKEN_ENV) or None,
-                    agreement_factory=self.factory_address,
-                    invoice_dir=self.settings.resolved_invoice_dir(),
-                    rules=self._booking_rules,
-                )
-                log.info("HTTP API on http://%s:%d (OpenAPI docs at /docs)", self.settings.host, self.settings.port)
-                from gateway.serving import serve
-
-                config = uvicorn.Config(
-                    serve(app, self.factory), host=self.settings.host, port=self.settings.port, log_config=None, access_log=False
-                )
-                server = uvicorn.Server(config)
-
-                def exit_when_stopped() -> None:
-                    stop.wait()
-                    server.should_exit = True
-
-                watcher = threading.Thread(target=exit_when_stopped, daemon=True)
-                watcher.start()
-                server.run()
+                self._serve_api(stop, workers)
             else:
                 while not stop.is_set() and any(t.is_alive() for t in threads):
                     stop.wait(0.5)
@@ -302,6 +278,59 @@ class Gateway:
             stop.set()
             for thread in threads:
                 thread.join(timeout=10)
+
+    def api_app(self) -> Any:
+        """The HTTP API over this gateway's database and chain, as it is served (:mod:`gateway.serving`)."""
+        from gateway.api import create_app
+        from gateway.api.deps import WRITE_TOKEN_ENV
+        from gateway.serving import serve
+
+        app = create_app(
+            self.factory,
+            chain=self.chain,
+            listener=self.listener if self.enabled("listener") else None,
+            write_token=secret(WRITE_TOKEN_ENV) or None,
+            agreement_factory=self.factory_address,
+            invoice_dir=self.settings.resolved_invoice_dir(),
+            rules=self._booking_rules,
+        )
+        return serve(app, self.factory)
+
+    def _serve_api(self, stop: threading.Event, workers: int) -> None:
+        """Serve the API until ``stop`` is set; with more than one worker, on a socket bound here and shared with
+        ``workers - 1`` processes that serve only the API (:func:`_api_worker`), stopped with this one."""
+        import multiprocessing
+
+        import uvicorn
+
+        config = uvicorn.Config(self.api_app(), host=self.settings.host, port=self.settings.port, log_config=None, access_log=False)
+        server = uvicorn.Server(config)
+        sockets = [config.bind_socket()] if workers > 1 else None
+        others = []
+        if sockets:
+            spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no threads or connections of this one
+            for n in range(1, workers):
+                process = spawn.Process(target=_api_worker, args=(self.settings, sockets), name=f"settle-api-{n}", daemon=True)
+                process.start()
+                others.append(process)
+        log.info("HTTP API on http://%s:%d (OpenAPI docs at /docs), %d process(es)", self.settings.host, self.settings.port, workers)
+
+        def exit_when_stopped() -> None:
+            stop.wait()
+            server.should_exit = True
+
+        watcher = threading.Thread(target=exit_when_stopped, daemon=True)
+        watcher.start()
+        try:
+            server.run(sockets=sockets)
+        finally:
+            for process in others:
+                process.terminate()  # SIGTERM: uvicorn finishes the requests in flight
+            for process in others:
+                process.join(timeout=10)
+                if process.is_alive():
+                    process.kill()
+                    process.join()
 
     def _loop(self, name: str, fn: Callable[[], StepReport], stop: threading.Event) -> None:
         while not stop.is_set():
@@ -321,3 +350,16 @@ class Gateway:
     def close(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
+
+
+def _api_worker(settings: GatewaySettings, sockets: list[socket.socket]) -> None:
+    """One more process serving the gateway's API on the shared ``sockets`` (``settle gateway run --workers``):
+    its own database connections and chain client, no background workers."""
+    import uvicorn
+
+    gateway = Gateway(settings)
+    try:
+        config = uvicorn.Config(gateway.api_app(), log_config=None, access_log=False)
+        uvicorn.Server(config).run(sockets=sockets)
+    finally:
+        gateway.close()

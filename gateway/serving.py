@@ -24,8 +24,10 @@ from settle import db
 READ_METHODS = frozenset({"GET", "HEAD"})
 #: Requests in flight per process, at most (and at most the pool's connections). The routes are CPU-bound under
 #: the GIL: more threads only take turns at it, each holding a connection. ``benchmarks/api.py`` (10,000 agreements,
-#: 50 clients, one worker): 15 in flight cost 22 ms CPU per read on SQLite and 16 on PostgreSQL, 4 cost 15 and 13.
-MAX_IN_FLIGHT = 4
+#: 50 clients, SQLite): 15 in flight cost 22 ms CPU per read, 4 cost 15 (the routes before their answers were built
+#: without pydantic); after that, 4 in flight cost 4.3-4.9 ms, 2 cost 3.1-3.5, 1 cost 3.3 (2 keeps a PostgreSQL
+#: round trip of one request overlapping the work of another).
+MAX_IN_FLIGHT = 2
 
 
 def pool_capacity(engine: Engine) -> int:

@@ -7,14 +7,16 @@ one database or use separate ones.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import ExceptionContext
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from settle.config import get_settings, part_database_url
@@ -80,8 +82,37 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 
         return _unreachable_is_one_line(engine)
     if url.startswith("postgresql"):
-        return _unreachable_is_one_line(create_engine(url, echo=echo, pool_pre_ping=True))
+        return _unreachable_is_one_line(_ping_when_idle(create_engine(url, echo=echo)))
     raise ConfigError(f"unsupported database URL {url!r}: use sqlite:///path or postgresql://user@host/db")
+
+
+#: A pooled PostgreSQL connection idle longer than this is tested before it is handed out.
+PING_AFTER_IDLE_SECONDS = 10.0
+
+
+def _ping_when_idle(engine: Engine) -> Engine:
+    """Test a pooled connection before handing it out only when it sat idle in the pool for more than
+    :data:`PING_AFTER_IDLE_SECONDS` (a server restart or a dropped idle connection goes unnoticed only while nobody
+    uses the pool), not on every checkout as ``pool_pre_ping`` would: a round trip per request cost the API more than
+    some of its reads. A connection that fails in use is recognised as a disconnect by SQLAlchemy, which then
+    discards every connection of the pool opened before the failure."""
+
+    @event.listens_for(engine, "checkin")
+    def _idle_since(_dbapi_connection: Any, record: Any) -> None:
+        record.info["settle_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("settle_idle_since")
+        if since is None or time.monotonic() - since <= PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            dbapi_connection.execute("SELECT 1")
+            dbapi_connection.rollback()
+        except Exception as exc:  # noqa: BLE001 - any failure: the pool opens a fresh connection instead
+            raise DisconnectionError(f"pooled connection failed its test: {exc}") from exc
+
+    return engine
 
 
 #: Set by :func:`reading`: transactions begun in this context only read.

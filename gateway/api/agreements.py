@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from functools import lru_cache
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
-from sqlalchemy import or_, select
+from fastapi import APIRouter, HTTPException, Query, Response
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.api.deps import (
@@ -21,17 +22,25 @@ from gateway.api.deps import (
     narrow,
     require_visible,
 )
-from gateway.api.schemas import AgreementDetail, AgreementOut, TermsVersionOut, UsageOut
-from gateway.api.views import agreement_out, settlement_out
-from gateway.models import Agreement, Settlement, TermsVersion, Usage
+from gateway.api.schemas import AgreementDetail, AgreementOut
+from gateway.api.views import (
+    agreement_data,
+    agreements_data,
+    json_response,
+    methods_of,
+    open_amount,
+    settlement_data,
+    settlement_rows,
+    terms_of,
+)
+from gateway.models import Agreement, TermsVersion, Usage
 from settle.http import errors
 from settle.spec import terms_changes, terms_document
-from settle.terms import Terms
 
 router = APIRouter(prefix="/v1/agreements", tags=["agreements"], responses=errors(401, 403, 422))
 
 
-@router.get("", summary="Agreements (a party sees those it is payer or payee of)")
+@router.get("", summary="Agreements (a party sees those it is payer or payee of)", response_model=list[AgreementOut])
 def list_agreements(
     session: SessionDep,
     principal: ReaderDep,
@@ -40,77 +49,123 @@ def list_agreements(
     party: Annotated[
         str | None, Query(pattern=ADDRESS_PATTERN, description="Only agreements where this address is payer or payee.")
     ] = None,
-) -> list[AgreementOut]:
+) -> Response:
     who = address_param(party, "party") if party else None
-    return find_agreements(session, narrow(principal), who, state=state, limit=page.limit, offset=page.offset)
+    rows = agreement_rows(session, narrow(principal), who, state=state, limit=page.limit, offset=page.offset)
+    return json_response(agreements_data(session, rows))
 
 
-def find_agreements(
-    session: Session, *parties: str | None, state: str | None = None, limit: int = 100, offset: int = 0
-) -> list[AgreementOut]:
-    """Agreements (oldest first) where each given party is payer or payee (None: no restriction); also the
-    dashboard's list."""
+def agreement_rows(session: Session, *parties: str | None, state: str | None = None, limit: int = 100, offset: int = 0) -> list[Agreement]:
+    """Agreements (oldest first) where each given party is payer or payee (None: no restriction)."""
     query = select(Agreement).order_by(Agreement.id)
     for who in parties:
         if who is not None:
             query = query.where(or_(Agreement.payer == who, Agreement.payee == who))
     if state:
         query = query.where(Agreement.state == state)
-    rows = session.scalars(query.limit(limit).offset(offset))
-    return [agreement_out(session, row) for row in rows]
+    return list(session.scalars(query.limit(limit).offset(offset)))
 
 
-@router.get("/{address}", summary="One agreement with its terms versions, usage and settlements", responses=errors(404))
-def get_agreement(address: AddressPath, session: SessionDep, principal: ReaderDep, state: StateDep) -> AgreementDetail:
+def find_agreements(
+    session: Session, *parties: str | None, state: str | None = None, limit: int = 100, offset: int = 0
+) -> list[AgreementOut]:
+    """The dashboard's list: the API's answer (:func:`agreement_rows`, :func:`~gateway.api.views.agreements_data`)
+    as models."""
+    rows = agreement_rows(session, *parties, state=state, limit=limit, offset=offset)
+    return [AgreementOut.model_validate(data) for data in agreements_data(session, rows)]
+
+
+@router.get(
+    "/{address}",
+    summary="One agreement with its terms versions, usage and settlements",
+    response_model=AgreementDetail,
+    responses=errors(404),
+)
+def get_agreement(address: AddressPath, session: SessionDep, principal: ReaderDep, state: StateDep) -> Response:
     agreement = find_agreement(session, address_param(address))
     if agreement is None:
         raise HTTPException(404, f"agreement {address} is not known to the gateway")
     require_visible(principal, agreement.payer, agreement.payee, what=f"agreement {address}")
-    return agreement_detail(session, agreement, chain_now(state))
+    return json_response(agreement_detail_data(session, agreement, chain_now(state)))
 
 
 def find_agreement(session: Session, address: str) -> Agreement | None:
     """The agreement at ``address`` (lower case), if the gateway knows it."""
-    return session.scalar(select(Agreement).where(Agreement.address == address).order_by(Agreement.id))
+    return session.scalar(_AGREEMENT_AT, {"address": address})
+
+
+_AGREEMENT_AT = select(Agreement).where(Agreement.address == bindparam("address")).order_by(Agreement.id).limit(1)
+_VERSIONS = (
+    select(
+        TermsVersion.version,
+        TermsVersion.terms_hash,
+        TermsVersion.status,
+        TermsVersion.effective_from_period,
+        TermsVersion.packed,
+        TermsVersion.accepted_by,
+    )
+    .where(TermsVersion.agreement_id == bindparam("agreement_id"))
+    .order_by(TermsVersion.version)
+)
+_USAGE = (
+    select(Usage.period, Usage.meter, Usage.cumulative, Usage.records_root)
+    .where(Usage.agreement_id == bindparam("agreement_id"))
+    .order_by(Usage.period, Usage.meter)
+)
+
+
+@lru_cache(maxsize=4096)
+def _document(packed: str) -> dict[str, object]:
+    """The terms document of a packed terms version (read only: shared by every answer that shows it)."""
+    return terms_document(terms_of(packed))
+
+
+def agreement_detail_data(session: Session, agreement: Agreement, now: int) -> dict[str, Any]:
+    """One agreement with its terms versions (decoded; a pending one with who still has to accept, as of ``now`` in
+    chain time), usage and settlements, as the JSON object of :class:`~gateway.api.schemas.AgreementDetail`."""
+    connection = session.connection()
+    rows = connection.execute(_VERSIONS, {"agreement_id": agreement.id}).all()
+    packed_of = {row.version: row.packed for row in rows}
+    in_force = packed_of.get(agreement.terms_version or 1)
+    versions = []
+    for row in rows:
+        awaiting = applies_from = changes = None
+        if row.status == "pending" and in_force is not None:
+            # Who still has to accept, from which period it would apply if accepted now, what it changes.
+            current = terms_of(in_force)
+            awaiting = [p for p in (agreement.payer, agreement.payee) if p not in (row.accepted_by or [])]
+            applies_from = 0 if agreement.terms_version == 0 else current.schedule.period_at(now) + 1
+            changes = [] if agreement.terms_version == 0 else terms_changes(current, terms_of(row.packed))
+        versions.append(
+            {
+                "version": row.version,
+                "terms_hash": row.terms_hash,
+                "status": row.status,
+                "effective_from_period": row.effective_from_period,
+                "terms": _document(row.packed),
+                "awaiting": awaiting,
+                "applies_from_period": applies_from,
+                "changes": changes,
+            }
+        )
+    usage = [
+        {"period": u.period, "meter": u.meter, "cumulative": u.cumulative, "records_root": u.records_root}
+        for u in connection.execute(_USAGE, {"agreement_id": agreement.id})
+    ]
+    settled = settlement_rows(session, agreement.id)
+    outstanding = sum(open_amount(s.status, s.amount, s.paid) for s in settled)
+    method = methods_of(session, [agreement]).get((agreement.chain_id, agreement.address))
+    return {
+        **agreement_data(agreement, outstanding, method),
+        "versions": versions,
+        "usage": usage,
+        "settlements": [settlement_data(s) for s in settled],
+    }
 
 
 def agreement_detail(session: Session, agreement: Agreement, now: int) -> AgreementDetail:
-    """One agreement with its terms versions (decoded; a pending one with who still has to accept, as of ``now`` in
-    chain time), usage and settlements: the API's detail and the dashboard's."""
-    rows = list(session.scalars(select(TermsVersion).where(TermsVersion.agreement_id == agreement.id).order_by(TermsVersion.version)))
-    terms_of = {row.version: Terms.unpack(bytes.fromhex(row.packed[2:]), validate=False) for row in rows}
-    in_force = terms_of.get(agreement.terms_version or 1)
-    versions = []
-    for row in rows:
-        terms = terms_of[row.version]
-        pending: dict[str, object] = {}
-        if row.status == "pending" and in_force is not None:
-            # Who still has to accept, from which period it would apply if accepted now, what it changes.
-            pending = {
-                "awaiting": [p for p in (agreement.payer, agreement.payee) if p not in (row.accepted_by or [])],
-                "applies_from_period": 0 if agreement.terms_version == 0 else in_force.schedule.period_at(now) + 1,
-                "changes": [] if agreement.terms_version == 0 else terms_changes(in_force, terms),
-            }
-        versions.append(
-            TermsVersionOut(
-                version=row.version,
-                terms_hash=row.terms_hash,
-                status=row.status,
-                effective_from_period=row.effective_from_period,
-                terms=terms_document(terms),
-                **pending,  # type: ignore[arg-type]
-            )
-        )
-    usage = [
-        UsageOut(period=u.period, meter=u.meter, cumulative=u.cumulative, records_root=u.records_root)
-        for u in session.scalars(select(Usage).where(Usage.agreement_id == agreement.id).order_by(Usage.period, Usage.meter))
-    ]
-    cache: dict = {}
-    settlements = [
-        settlement_out(session, s, agreement, cache)
-        for s in session.scalars(select(Settlement).where(Settlement.agreement_id == agreement.id).order_by(Settlement.period))
-    ]
-    return AgreementDetail(**agreement_out(session, agreement).model_dump(), versions=versions, usage=usage, settlements=settlements)
+    """The dashboard's detail: the API's answer (:func:`agreement_detail_data`) as a model."""
+    return AgreementDetail.model_validate(agreement_detail_data(session, agreement, now))
 
 
 def chain_now(state: ApiState) -> int:

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Reques
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
-from gateway.api.deps import ADDRESS_PATTERN, PrincipalDep, StateDep, address_param, get_state
+from gateway.api.deps import ADDRESS_PATTERN, PrincipalDep, StateDep, address_param, state_of
 from gateway.database import unit_of_work
 from gateway.errors import MailError
 from gateway.models import ApiToken, AuditEntry, Party, StaffAccount
@@ -47,7 +47,7 @@ def get_portal(request: Request) -> Portal:
     if portal is None:
         from gateway.settings import load_settings
 
-        portal = Portal.from_settings(load_settings(), get_state(request).chain)
+        portal = Portal.from_settings(load_settings(), state_of(request).chain)
         request.app.state.portal = portal
     return portal
 

@@ -9,14 +9,15 @@ principals without the ``read`` scope (403); :func:`narrow` gives the party a li
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path as FilePath
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from gateway.models import set_actor
 from gateway.portal.authn import AuthenticationError, Authenticator, CsrfError
@@ -64,8 +65,16 @@ class ApiState:
         return BookingRules.from_settings(load_settings(), datetime.now(UTC).date())
 
 
-def get_state(request: Request) -> ApiState:
+# The dependencies that do no I/O are ``async def``: FastAPI runs a plain ``def`` dependency in the thread pool,
+# and a hop there and back per dependency was a tenth of a read's CPU time (benchmarks/api.py).
+
+
+def state_of(request: Request) -> ApiState:
     return request.app.state.settle
+
+
+async def get_state(request: Request) -> ApiState:
+    return state_of(request)
 
 
 StateDep = Annotated[ApiState, Depends(get_state)]
@@ -77,7 +86,7 @@ def resolve_principal(request: Request) -> Principal:
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
         return cached
-    state = get_state(request)
+    state = state_of(request)
     assert state.auth is not None, "create_app sets the authenticator"
     try:
         principal = state.auth.resolve(
@@ -101,14 +110,20 @@ _bearer_scheme = HTTPBearer(
 )
 
 
-def get_principal(request: Request, _scheme: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_scheme)] = None) -> Principal:
-    return resolve_principal(request)
+async def get_principal(
+    request: Request, _scheme: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_scheme)] = None
+) -> Principal:
+    cached = getattr(request.state, "principal", None)
+    if isinstance(cached, Principal):
+        return cached
+    # a lookup that misses the authenticator's cache reads the database: not in the event loop
+    return await run_in_threadpool(resolve_principal, request)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def get_caller(principal: PrincipalDep) -> Principal:
+async def get_caller(principal: PrincipalDep) -> Principal:
     """The principal of a route that anonymous callers may not use (401): every route but ``/health``, the dispute
     texts and the sign-in routes."""
     if not principal.authenticated:
@@ -120,7 +135,7 @@ def get_caller(principal: PrincipalDep) -> Principal:
 CallerDep = Annotated[Principal, Depends(get_caller)]
 
 
-def get_reader(caller: CallerDep) -> Principal:
+async def get_reader(caller: CallerDep) -> Principal:
     """An authenticated principal that may read (the ``read`` scope; the operator and auditors always): 403 for a
     token without it (a usage-only or master-data-only token)."""
     if not caller.has("read"):
@@ -170,7 +185,7 @@ def require_scope(principal: Principal, scope: str) -> None:
         raise HTTPException(403, f"{principal.subject} lacks the {scope} scope")
 
 
-def get_reveal(
+async def get_reveal(
     principal: PrincipalDep,
     reveal: Annotated[
         bool,
@@ -197,14 +212,27 @@ def shows_iban(principal: Principal, owner: str | None, reveal: bool) -> bool:
     return principal.party is not None and owner is not None and principal.party == owner.lower()
 
 
-def get_session(state: StateDep, principal: PrincipalDep) -> Iterator[Session]:
+async def get_session(state: StateDep, principal: PrincipalDep) -> AsyncIterator[Session]:
     """A session per request: committed when the route returns normally, rolled back on any error. Changes are
-    recorded in the history as the principal's (``party:0x…``, ``staff:7``, ``token:stl_ab12cd``)."""
+    recorded in the history as the principal's (``party:0x…``, ``staff:7``, ``token:stl_ab12cd``).
+
+    Made in the event loop (a session connects at its first query, in the route's thread) and ended in the thread
+    pool (committing is I/O): one hop to the pool per request instead of two for a plain generator."""
     session = state.factory()
     set_actor(session, principal.subject)
+    transaction = session.begin()
     try:
-        with session.begin():
-            yield session
+        yield session
+    except BaseException as exc:
+        await run_in_threadpool(_end, session, transaction, exc)
+        raise
+    await run_in_threadpool(_end, session, transaction, None)
+
+
+def _end(session: Session, transaction: SessionTransaction, error: BaseException | None) -> None:
+    """End a request's session as ``with session.begin():`` would: commit, or roll back after ``error``; close."""
+    try:
+        transaction.__exit__(type(error) if error is not None else None, error, error.__traceback__ if error is not None else None)
     finally:
         session.close()
 
@@ -218,7 +246,7 @@ class Page:
     offset: int
 
 
-def get_page(
+async def get_page(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="At most this many items.")] = 100,
     offset: Annotated[int, Query(ge=0, le=10**9, description="Skip this many items.")] = 0,
 ) -> Page:

@@ -41,9 +41,10 @@ from gateway.api.schemas import (
     DisputeResolutionOut,
     DisputeTextIn,
     DisputeTransactionIn,
+    SettlementOut,
     UnsignedTransactionOut,
 )
-from gateway.api.views import money, settlement_out
+from gateway.api.views import money, settlement_of
 from gateway.chain import disputes as workflow
 from gateway.models import Agreement, Dispute, DisputeNote, Settlement
 from gateway.portal import audit
@@ -119,7 +120,7 @@ def dispute_out(
         status=dispute.status,
         disputed=money(agreement, dispute.amount),
         billed=money(agreement, dispute.billed),
-        settlement=settlement_out(session, settlement, agreement),
+        settlement=SettlementOut.model_validate(settlement_of(session, agreement.id, settlement.period)),
         opened_by=dispute.opened_by,
         opened_block=dispute.opened_block,
         opened_tx=dispute.opened_tx,

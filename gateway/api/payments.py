@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 from sqlalchemy import or_, select
 
 from gateway.api.deps import PageDep, ReaderDep, SessionDep, narrow, require_visible
 from gateway.api.schemas import PaymentFileOut, PaymentOut
-from gateway.api.views import payment_file_out, payment_out
-from gateway.models import Agreement, InstructionState, PaymentFile, PaymentInstruction
+from gateway.api.views import json_response, payment_data, payment_file_out, payment_table, payments_query
+from gateway.models import Agreement, InstructionState, PaymentFile
 from settle.http import errors
 
 router = APIRouter(prefix="/v1/payments", tags=["payments"], responses=errors(401, 403, 422))
@@ -35,28 +35,30 @@ def list_files(session: SessionDep, principal: ReaderDep, page: PageDep) -> list
     return [payment_file_out(row) for row in session.scalars(query.limit(page.limit).offset(page.offset))]
 
 
-@router.get("", summary="Payments, newest first")
+@router.get("", summary="Payments, newest first", response_model=list[PaymentOut])
 def list_payments(
     session: SessionDep,
     principal: ReaderDep,
     page: PageDep,
     state: Annotated[str | None, Query(pattern=STATES)] = None,
-) -> list[PaymentOut]:
-    query = select(PaymentInstruction).order_by(PaymentInstruction.id.desc())
+) -> Response:
+    payment = payment_table()
+    query = payments_query().order_by(payment.c.id.desc())
     visible = _visible(principal)
     if visible is not None:
-        query = query.where(PaymentInstruction.agreement.in_(visible))
+        query = query.where(payment.c.agreement.in_(visible))
     if state:
-        query = query.where(PaymentInstruction.state == InstructionState(state))
-    return [payment_out(row) for row in session.scalars(query.limit(page.limit).offset(page.offset))]
+        query = query.where(payment.c.state == InstructionState(state))
+    return json_response([payment_data(row) for row in session.execute(query.limit(page.limit).offset(page.offset))])
 
 
-@router.get("/{end_to_end_id}", summary="One payment by its end-to-end id", responses=errors(404))
-def get_payment(end_to_end_id: Annotated[str, Path(max_length=35)], session: SessionDep, principal: ReaderDep) -> PaymentOut:
-    row = session.scalar(select(PaymentInstruction).where(PaymentInstruction.end_to_end_id == end_to_end_id.upper()))
+@router.get("/{end_to_end_id}", summary="One payment by its end-to-end id", response_model=PaymentOut, responses=errors(404))
+def get_payment(end_to_end_id: Annotated[str, Path(max_length=35)], session: SessionDep, principal: ReaderDep) -> Response:
+    payment = payment_table()
+    row = session.execute(payments_query().add_columns(payment.c.chain_id).where(payment.c.end_to_end_id == end_to_end_id.upper())).first()
     if row is None:
         raise HTTPException(404, f"no payment with end-to-end id {end_to_end_id}")
     if not principal.sees_all:
-        owner = session.scalar(select(Agreement).where(Agreement.address == row.agreement, Agreement.chain_id == row.chain_id))
+        owner = session.scalar(select(Agreement).where(Agreement.address == row.payment_agreement, Agreement.chain_id == row.chain_id))
         require_visible(principal, *((owner.payer, owner.payee) if owner is not None else ()), what=f"payment {end_to_end_id}")
-    return payment_out(row)
+    return json_response(payment_data(row))

@@ -11,7 +11,7 @@ whole list.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
@@ -22,9 +22,10 @@ from gateway.api.schemas import (
     CountBackWindowOut,
     FiguresOut,
     Money,
-    OpenItemOut,
     OpenItemsOut,
+    checksum,
 )
+from gateway.api.views import json_response, money_data
 from gateway.receivables.figures import figures
 from gateway.receivables.opos import OposItem, aging, opos, opos_csv
 from settle.http import errors
@@ -55,36 +56,43 @@ def _day(state: StateDep, as_of: date | None) -> date:
     return as_of if as_of is not None else state.booking_rules().today
 
 
-def item_out(item: OposItem) -> OpenItemOut:
-    def money(value: int) -> Money:
-        return Money.of(value, item.digits, item.currency)
-
-    return OpenItemOut(
-        kind=item.kind,
-        item_id=item.item_id,
-        role=item.role,
-        chain_id=item.chain_id,
-        agreement=item.agreement,
-        period=item.period,
-        payer=item.payer,
-        payee=item.payee,
-        invoice_number=item.invoice_number,
-        billed_on=item.billed_on,
-        due_date=item.due_date,
-        amount=money(item.amount),
-        open=money(item.open),
-        disputed=money(item.disputed),
-        expected=money(item.expected),
-        days_overdue=item.days_overdue,
-        bucket=item.bucket,
-        status=item.status,
-        dunning_level=item.dunning_level,
-        dunning_fee=money(item.dunning_fee),
-        hold_until=item.hold_until,
-    )
+def _address(value: str | None) -> str | None:
+    return checksum(value) if value else value
 
 
-@router.get("/open-items", summary="A party's open items: settlements, fee items, credit balances (oldest due first)")
+def item_data(item: OposItem) -> dict[str, Any]:
+    """An open item as the JSON object of :class:`~gateway.api.schemas.OpenItemOut`."""
+    digits, currency = item.digits, item.currency
+    return {
+        "kind": item.kind,
+        "item_id": item.item_id,
+        "role": item.role,
+        "chain_id": item.chain_id,
+        "agreement": _address(item.agreement),
+        "period": item.period,
+        "payer": _address(item.payer),
+        "payee": _address(item.payee),
+        "invoice_number": item.invoice_number,
+        "billed_on": item.billed_on,
+        "due_date": item.due_date,
+        "amount": money_data(item.amount, digits, currency),
+        "open": money_data(item.open, digits, currency),
+        "disputed": money_data(item.disputed, digits, currency),
+        "expected": money_data(item.expected, digits, currency),
+        "days_overdue": item.days_overdue,
+        "bucket": item.bucket,
+        "status": item.status,
+        "dunning_level": item.dunning_level,
+        "dunning_fee": money_data(item.dunning_fee, digits, currency),
+        "hold_until": item.hold_until,
+    }
+
+
+@router.get(
+    "/open-items",
+    summary="A party's open items: settlements, fee items, credit balances (oldest due first)",
+    response_model=OpenItemsOut,
+)
 def open_items(
     session: SessionDep,
     state: StateDep,
@@ -93,15 +101,17 @@ def open_items(
     party: PartyQuery,
     agreement: AgreementQuery = None,
     as_of: AsOfQuery = None,
-) -> OpenItemsOut:
+) -> Response:
     who = _who(party, principal)
     listed = opos(session, who, as_of=_day(state, as_of), agreement=address_param(agreement, "agreement") if agreement else None)
-    return OpenItemsOut(
-        party=listed.party,
-        as_of=listed.as_of,
-        agreement=listed.agreement,
-        total=len(listed.items),
-        items=[item_out(i) for i in listed.items[page.offset : page.offset + page.limit]],
+    return json_response(
+        {
+            "party": checksum(listed.party),
+            "as_of": listed.as_of,
+            "agreement": _address(listed.agreement),
+            "total": len(listed.items),
+            "items": [item_data(i) for i in listed.items[page.offset : page.offset + page.limit]],
+        }
     )
 
 

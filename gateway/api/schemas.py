@@ -4,6 +4,7 @@ string (never a float); times are ISO 8601 UTC."""
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Annotated
 
 from eth_utils import to_checksum_address
@@ -13,10 +14,19 @@ from settle.disputes import MAX_NOTE_CHARS
 from settle.money import format_minor
 
 ADDRESS = r"^0x[0-9a-fA-F]{40}$"
+
+
+@lru_cache(maxsize=50_000)
+def checksum(address: str) -> str:
+    """``address`` EIP-55 checksummed: a keccak hash per call, so remembered (the same few thousand parties and
+    agreements are in every answer)."""
+    return to_checksum_address(address)
+
+
 #: A chain address in an answer: EIP-55 checksummed, as the command line and the contracts' tools print them (the
 #: read model keeps lower case for lookups).
-Address = Annotated[str, PlainSerializer(to_checksum_address, return_type=str)]
-OptionalAddress = Annotated[str | None, PlainSerializer(lambda v: to_checksum_address(v) if v else v, return_type=str | None)]
+Address = Annotated[str, PlainSerializer(checksum, return_type=str)]
+OptionalAddress = Annotated[str | None, PlainSerializer(lambda v: checksum(v) if v else v, return_type=str | None)]
 TX_HASH = r"^0x[0-9a-fA-F]{64}$"
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from functools import cache
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query
-from sqlalchemy import or_, select
+from fastapi import APIRouter, HTTPException, Path, Query, Response
+from sqlalchemy import BindParameter, Integer, Select, bindparam, or_
 
 from gateway.api.deps import ADDRESS_PATTERN, AddressPath, PageDep, ReaderDep, SessionDep, address_param, narrow, require_visible
 from gateway.api.schemas import SettlementOut
-from gateway.api.views import settlement_out
+from gateway.api.views import json_response, settlement_data, settlements_query
 from gateway.models import Agreement, Settlement
 from settle.http import errors
 
@@ -17,40 +18,54 @@ router = APIRouter(prefix="/v1/settlements", tags=["settlements"], responses=err
 STATUSES = "^(due|partially_paid|paid|returned|disputed|written_off|open)$"
 
 
-@router.get("", summary="Settlements, newest first")
+@router.get("", summary="Settlements, newest first", response_model=list[SettlementOut])
 def list_settlements(
     session: SessionDep,
     principal: ReaderDep,
     page: PageDep,
     agreement: Annotated[str | None, Query(pattern=ADDRESS_PATTERN, description="Only this agreement.")] = None,
     status: Annotated[str | None, Query(pattern=STATUSES, description="A payment status, or open (due, partly paid, returned).")] = None,
-) -> list[SettlementOut]:
-    query = select(Settlement, Agreement).join(Agreement, Agreement.id == Settlement.agreement_id)
+) -> Response:
     tenant = narrow(principal)
-    if tenant is not None:
+    query = _listing(tenant is not None, agreement is not None, status)
+    params = {
+        "tenant": tenant,
+        "agreement": address_param(agreement, "agreement") if agreement else None,
+        "status": status,
+        "limit": page.limit,
+        "offset": page.offset,
+    }
+    return json_response([settlement_data(row) for row in session.connection().execute(query, params)])
+
+
+@cache
+def _listing(narrowed: bool, by_agreement: bool, status: str | None) -> Select[*tuple[Any, ...]]:
+    """The list's statement for one shape of request (built once: its values are bound parameters)."""
+    query = settlements_query()
+    if narrowed:
+        tenant: BindParameter[Any] = bindparam("tenant")
         query = query.where(or_(Agreement.payer == tenant, Agreement.payee == tenant))
-    if agreement:
-        query = query.where(Agreement.address == address_param(agreement, "agreement"))
+    if by_agreement:
+        query = query.where(Agreement.address == bindparam("agreement"))
     if status == "open":
         query = query.where(Settlement.status.in_(("due", "partially_paid", "returned")))
     elif status:
-        query = query.where(Settlement.status == status)
-    query = query.order_by(Settlement.settled_block.desc(), Settlement.id.desc()).limit(page.limit).offset(page.offset)
-    cache: dict = {}
-    return [settlement_out(session, s, a, cache) for s, a in session.execute(query).all()]
+        query = query.where(Settlement.status == bindparam("status"))
+    order = query.order_by(Settlement.settled_block.desc(), Settlement.id.desc())
+    return order.limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer))
 
 
-@router.get("/{agreement}/{period}", summary="The settlement of one period", responses=errors(404))
+@router.get("/{agreement}/{period}", summary="The settlement of one period", response_model=SettlementOut, responses=errors(404))
 def get_settlement(
     agreement: AddressPath, period: Annotated[int, Path(ge=0, le=2**32 - 1)], session: SessionDep, principal: ReaderDep
-) -> SettlementOut:
+) -> Response:
     row = session.execute(
-        select(Settlement, Agreement)
-        .join(Agreement, Agreement.id == Settlement.agreement_id)
+        settlements_query()
+        .add_columns(Agreement.payer, Agreement.payee)
         .where(Agreement.address == address_param(agreement, "agreement"), Settlement.period == period)
+        .order_by(Agreement.id)
     ).first()
     if row is None:
         raise HTTPException(404, f"period {period} of {agreement} is not settled (or not known to the gateway)")
-    settlement, owner = row
-    require_visible(principal, owner.payer, owner.payee, what=f"period {period} of {agreement}")
-    return settlement_out(session, settlement, owner)
+    require_visible(principal, row.payer, row.payee, what=f"period {period} of {agreement}")
+    return json_response(settlement_data(row))

@@ -26,9 +26,10 @@ import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, case, or_, select
+from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, case, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.banking.camt import minor_digits
@@ -211,8 +212,9 @@ def _side(who: str, payer: str | None, payee: str | None) -> str:
     return "payee" if payee == who else "payer"
 
 
-def party_filter(who: str, role: str | None, payer_col: Any, payee_col: Any) -> ColumnElement[bool]:
-    """The SQL condition "``who`` is the payer / the payee / either" (``role`` payer, payee or None)."""
+def party_filter(who: Any, role: str | None, payer_col: Any, payee_col: Any) -> ColumnElement[bool]:
+    """The SQL condition "``who`` (an address, or a bound parameter) is the payer / the payee / either" (``role``
+    payer, payee or None)."""
     if role == "payer":
         return payer_col == who
     if role == "payee":
@@ -226,19 +228,32 @@ def _status(disputed: int, days_overdue: int) -> str:
     return "overdue" if days_overdue > 0 else "open"
 
 
-def _settlement_items(
-    session: Session, who: str, as_of: date, agreement: str | None, chain_id: int | None, role: str | None
-) -> list[OposItem]:
+#: The parameters of the cached statements below: the party, the agreement and the chain a list is narrowed to.
+_WHO: BindParameter[Any] = bindparam("who")
+_AGREEMENT: BindParameter[Any] = bindparam("agreement")
+_CHAIN: BindParameter[Any] = bindparam("chain_id")
+_PAYER_PARTY, _PAYEE_PARTY = Party.__table__.alias("payer_party"), Party.__table__.alias("payee_party")
+
+
+def _params(who: str, agreement: str | None, chain_id: int | None) -> dict[str, Any]:
+    return {"who": who, "agreement": agreement, "chain_id": chain_id}
+
+
+# The statements are built once per shape (role; narrowed to an agreement, a chain) with bound parameters, not per
+# request: building and hashing a statement of this size costs more than running it on an indexed table.
+
+
+@cache
+def _settlement_statements(
+    role: str | None, by_agreement: bool, by_chain: bool
+) -> tuple[Select[*tuple[Any, ...]], Select[*tuple[Any, ...]]]:
     mine = select(
         Agreement.id, Agreement.chain_id, Agreement.address, Agreement.payer, Agreement.payee, Agreement.currency, Agreement.minor_digits
-    ).where(party_filter(who, role, Agreement.payer, Agreement.payee))
-    if agreement is not None:
-        mine = mine.where(Agreement.address == agreement)
-    if chain_id is not None:
-        mine = mine.where(Agreement.chain_id == chain_id)
-    agreements = {row[0]: row[1:] for row in session.execute(mine).all()}
-    if not agreements:
-        return []
+    ).where(party_filter(_WHO, role, Agreement.payer, Agreement.payee))
+    if by_agreement:
+        mine = mine.where(Agreement.address == _AGREEMENT)
+    if by_chain:
+        mine = mine.where(Agreement.chain_id == _CHAIN)
     # One row per open settlement, as narrow as it can be (the agreement's columns come from the query above): the
     # payment instruction's open amount (PaymentInstruction.open_amount) is computed by the database, and the
     # settlement's read time is only fetched when there is no invoice to date it.
@@ -269,7 +284,7 @@ def _settlement_items(
                 IssuedInvoice.kind == "settlement",
                 # the invoice of the party's settlement names it as issuer (payee) or buyer (payer): both indexed,
                 # so only the party's invoices are read, not every issuer's
-                party_filter(who, role, IssuedInvoice.buyer, IssuedInvoice.issuer),
+                party_filter(_WHO, role, IssuedInvoice.buyer, IssuedInvoice.issuer),
             ),
         )
         .outerjoin(
@@ -291,7 +306,19 @@ def _settlement_items(
         )
         .where(Settlement.status.in_(OPEN_STATUSES), Settlement.agreement_id.in_(mine.with_only_columns(Agreement.id).scalar_subquery()))
     )
-    rows = session.connection().execute(query).all()  # Core rows: no ORM result machinery for 10,000 tuples
+    return mine, query
+
+
+def _settlement_items(
+    session: Session, who: str, as_of: date, agreement: str | None, chain_id: int | None, role: str | None
+) -> list[OposItem]:
+    mine, query = _settlement_statements(role, agreement is not None, chain_id is not None)
+    params = _params(who, agreement, chain_id)
+    connection = session.connection()  # Core rows: no ORM result machinery for 10,000 tuples
+    agreements = {row[0]: row[1:] for row in connection.execute(mine, params).all()}
+    if not agreements:
+        return []
+    rows = connection.execute(query, params).all()
     ids = [item_id(agreements[r[0]][1], r[1]) for r in rows]
     # What the gateway booked and the chain may not show yet, and what it wrote off: the reconciliation's own
     # definitions, asked only for the items that have allocations at all (one indexed query finds them).
@@ -347,15 +374,21 @@ def _settlement_items(
 
 def _allocated(session: Session, who: str, role: str | None, agreement: str | None, chain_id: int | None) -> set[str]:
     """The ids of the party's settlement items that reconciliation allocated money to (paid, returned, written off)."""
-    mine = select(Agreement.address).where(party_filter(who, role, Agreement.payer, Agreement.payee))
+    query = _allocated_statement(role, agreement is not None, chain_id is not None)
+    return set(session.connection().execute(query, _params(who, agreement, chain_id)).scalars())
+
+
+@cache
+def _allocated_statement(role: str | None, by_agreement: bool, by_chain: bool) -> Select[*tuple[Any, ...]]:
+    mine = select(Agreement.address).where(party_filter(_WHO, role, Agreement.payer, Agreement.payee))
     query = select(LineAllocation.item_id).where(
         LineAllocation.kind.in_(("payment", "return", "write_off")), LineAllocation.agreement.in_(mine.scalar_subquery())
     )
-    if agreement is not None:
-        query = query.where(LineAllocation.agreement == agreement)
-    if chain_id is not None:
-        query = query.where(LineAllocation.chain_id == chain_id)
-    return set(session.scalars(query.distinct()))
+    if by_agreement:
+        query = query.where(LineAllocation.agreement == _AGREEMENT)
+    if by_chain:
+        query = query.where(LineAllocation.chain_id == _CHAIN)
+    return query.distinct()
 
 
 def _instruction_items(
@@ -369,52 +402,8 @@ def _instruction_items(
 ) -> list[OposItem]:
     """Payment instructions of settlements the read model does not show (yet), with their payment method's
     parties: open at the instruction's open amount (as ``booking.payable_items`` counts them)."""
-    payer_party, payee_party = Party.__table__.alias("payer_party"), Party.__table__.alias("payee_party")
-    query = (
-        select(
-            PaymentInstruction.chain_id,
-            PaymentInstruction.agreement,
-            PaymentInstruction.period,
-            PaymentInstruction.amount,
-            PaymentInstruction.paid_amount,
-            PaymentInstruction.returned_amount,
-            PaymentInstruction.currency,
-            PaymentInstruction.currency_digits,
-            PaymentInstruction.due_date,
-            PaymentInstruction.created_at,
-            payer_party.c.chain_address,
-            payee_party.c.chain_address,
-            DunningItem.level,
-            DunningItem.fee,
-            DunningItem.hold_until,
-        )
-        .join(
-            PaymentMethod,
-            and_(PaymentMethod.chain_id == PaymentInstruction.chain_id, PaymentMethod.agreement == PaymentInstruction.agreement),
-        )
-        .join(payer_party, payer_party.c.id == PaymentMethod.payer_party_id)
-        .join(payee_party, payee_party.c.id == PaymentMethod.payee_party_id)
-        .outerjoin(Agreement, and_(Agreement.chain_id == PaymentInstruction.chain_id, Agreement.address == PaymentInstruction.agreement))
-        .outerjoin(Settlement, and_(Settlement.agreement_id == Agreement.id, Settlement.period == PaymentInstruction.period))
-        .outerjoin(
-            DunningItem,
-            and_(
-                DunningItem.chain_id == PaymentInstruction.chain_id,
-                DunningItem.agreement == PaymentInstruction.agreement,
-                DunningItem.period == PaymentInstruction.period,
-            ),
-        )
-        .where(
-            Settlement.id.is_(None),
-            PaymentInstruction.state != InstructionState.CANCELLED,
-            party_filter(who, role, payer_party.c.chain_address, payee_party.c.chain_address),
-        )
-    )
-    if agreement is not None:
-        query = query.where(PaymentInstruction.agreement == agreement)
-    if chain_id is not None:
-        query = query.where(PaymentInstruction.chain_id == chain_id)
-    rows = [r for r in session.execute(query).all() if (r[1], r[2]) not in seen]
+    query = _instruction_statement(role, agreement is not None, chain_id is not None)
+    rows = [r for r in session.connection().execute(query, _params(who, agreement, chain_id)).all() if (r[1], r[2]) not in seen]
     ids = [item_id(r[1], r[2]) for r in rows]
     allocated = _allocated(session, who, role, agreement, chain_id) if rows else set()
     touched = [i for i in ids if i in allocated]
@@ -456,29 +445,87 @@ def _instruction_items(
     return items
 
 
+@cache
+def _instruction_statement(role: str | None, by_agreement: bool, by_chain: bool) -> Select[*tuple[Any, ...]]:
+    payer_party, payee_party = _PAYER_PARTY, _PAYEE_PARTY
+    ids_of_party = select(Party.id).where(Party.chain_address == _WHO).scalar_subquery()
+    query = (
+        select(
+            PaymentInstruction.chain_id,
+            PaymentInstruction.agreement,
+            PaymentInstruction.period,
+            PaymentInstruction.amount,
+            PaymentInstruction.paid_amount,
+            PaymentInstruction.returned_amount,
+            PaymentInstruction.currency,
+            PaymentInstruction.currency_digits,
+            PaymentInstruction.due_date,
+            PaymentInstruction.created_at,
+            payer_party.c.chain_address,
+            payee_party.c.chain_address,
+            DunningItem.level,
+            DunningItem.fee,
+            DunningItem.hold_until,
+        )
+        .join(
+            PaymentMethod,
+            and_(PaymentMethod.chain_id == PaymentInstruction.chain_id, PaymentMethod.agreement == PaymentInstruction.agreement),
+        )
+        .join(payer_party, payer_party.c.id == PaymentMethod.payer_party_id)
+        .join(payee_party, payee_party.c.id == PaymentMethod.payee_party_id)
+        .outerjoin(Agreement, and_(Agreement.chain_id == PaymentInstruction.chain_id, Agreement.address == PaymentInstruction.agreement))
+        .outerjoin(Settlement, and_(Settlement.agreement_id == Agreement.id, Settlement.period == PaymentInstruction.period))
+        .outerjoin(
+            DunningItem,
+            and_(
+                DunningItem.chain_id == PaymentInstruction.chain_id,
+                DunningItem.agreement == PaymentInstruction.agreement,
+                DunningItem.period == PaymentInstruction.period,
+            ),
+        )
+        .where(
+            Settlement.id.is_(None),
+            PaymentInstruction.state != InstructionState.CANCELLED,
+            # by the payment method's party ids (indexed, migration 0012): a condition on the joined parties'
+            # addresses left SQLite no way in but scanning every payment instruction (2.5 ms at 10,000 agreements)
+            party_filter(ids_of_party, role, PaymentMethod.payer_party_id, PaymentMethod.payee_party_id),
+        )
+    )
+    if by_agreement:
+        query = query.where(PaymentInstruction.agreement == _AGREEMENT)
+    if by_chain:
+        query = query.where(PaymentInstruction.chain_id == _CHAIN)
+    return query
+
+
+_IN_REVIEW = select(StatementLine.suggestion).where(StatementLine.match_state == LineState.REVIEW)
+
+
 def _apply_review(session: Session, items: list[OposItem]) -> list[OposItem]:
     """Mark the items a bank line waiting in the review queue suggests paying (``in_review``; a dispute wins)."""
     if not items:
         return items
     waiting: set[str] = set()
-    for suggestion in session.scalars(select(StatementLine.suggestion).where(StatementLine.match_state == LineState.REVIEW)):
+    for suggestion in session.connection().execute(_IN_REVIEW).scalars():
         waiting.update(str(s.get("item_id")) for s in suggestion or () if isinstance(s, dict))
     if not waiting:
         return items
     return [i._replace(status="in_review") if i.item_id in waiting and i.status != "disputed" else i for i in items]
 
 
+@cache
+def _fee_statement(role: str | None, by_agreement: bool, by_chain: bool) -> Select[*tuple[Any, ...]]:
+    query = select(FeeItem).where(FeeItem.paid_amount < FeeItem.amount, party_filter(_WHO, role, FeeItem.payer, FeeItem.payee))
+    if by_agreement:
+        query = query.where(FeeItem.agreement == _AGREEMENT)
+    if by_chain:
+        query = query.where(FeeItem.chain_id == _CHAIN)
+    return query.order_by(FeeItem.id)
+
+
 def _fee_items(session: Session, who: str, as_of: date, agreement: str | None, chain_id: int | None, role: str | None) -> list[OposItem]:
-    query = (
-        select(FeeItem)
-        .where(FeeItem.paid_amount < FeeItem.amount, party_filter(who, role, FeeItem.payer, FeeItem.payee))
-        .order_by(FeeItem.id)
-    )
-    if agreement is not None:
-        query = query.where(FeeItem.agreement == agreement)
-    if chain_id is not None:
-        query = query.where(FeeItem.chain_id == chain_id)
-    fees = [f for f in session.scalars(query) if f.created_at.date() <= as_of]
+    query = _fee_statement(role, agreement is not None, chain_id is not None)
+    fees = [f for f in session.scalars(query, _params(who, agreement, chain_id)) if f.created_at.date() <= as_of]
     digits = _digits(session, {f.agreement for f in fees})
     items = []
     for fee in fees:
@@ -520,7 +567,8 @@ def _digits(session: Session, agreements: Iterable[str]) -> dict[str, int]:
 
 def _credit_items(session: Session, who: str, role: str | None) -> list[OposItem]:
     """Credit balances (booking.credit_balances) where ``who`` is the payer or the payee."""
-    balances = booking.credit_balances(session, payer=who) if role == "payer" else booking.credit_balances(session)
+    # the party's own balances only (all parties' were read and filtered here before)
+    balances = booking.credit_balances(session, payer=who) if role == "payer" else booking.credit_balances(session, party=who)
     items = []
     for (payer, payee, currency), balance in sorted(balances.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
         if balance <= 0 or who not in (payer, payee) or (role == "payee" and payee != who):

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from gateway import outbox
@@ -850,11 +850,16 @@ def _book_reversal(
     return queued
 
 
-def credit_balances(session: Session, *, payer: str | None = None) -> Mapping[tuple[str | None, str | None, str], int]:
-    """Credit balances per (payer, payee, currency), minor units."""
+def credit_balances(
+    session: Session, *, payer: str | None = None, party: str | None = None
+) -> Mapping[tuple[str | None, str | None, str], int]:
+    """Credit balances per (payer, payee, currency), minor units: of one ``payer``, or of one ``party`` as payer or
+    payee, or all."""
     query = select(CreditBalance.payer, CreditBalance.payee, CreditBalance.currency, func.sum(CreditBalance.amount)).group_by(
         CreditBalance.payer, CreditBalance.payee, CreditBalance.currency
     )
     if payer:
         query = query.where(CreditBalance.payer == payer.lower())
+    if party:
+        query = query.where(or_(CreditBalance.payer == party.lower(), CreditBalance.payee == party.lower()))
     return {(p, q, c): int(total) for p, q, c, total in session.execute(query).all() if total}

@@ -43,7 +43,8 @@ def _get(url: str) -> dict:  # type: ignore[type-arg]
         return json.loads(response.read())  # type: ignore[no-any-return]
 
 
-def test_gateway_run_serves_and_works_until_interrupted(chain, dev, rpc_url, tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_gateway_run_serves_and_works_until_interrupted(chain, dev, rpc_url, tmp_path, workers):
     kit = deploy(chain)
     now = dev.now()
     agreement = create(kit, hourly_terms(now - now % HOUR - HOUR, minimum=1_500), 1)
@@ -51,7 +52,7 @@ def test_gateway_run_serves_and_works_until_interrupted(chain, dev, rpc_url, tmp
     master_data(database, kit, {agreement: ("sepa_ct", 0)})
     port = free_port()
     command = [sys.executable, "-m", "settle", "gateway", "run", "--network", rpc_url, "--database", database]
-    command += ["--dev-account", "2", "--factory", kit.factory.address, "--port", str(port)]
+    command += ["--dev-account", "2", "--factory", kit.factory.address, "--port", str(port), "--workers", str(workers)]
     env = _env(tmp_path, SETTLE_GATEWAY_API_TOKEN=TOKEN)
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **interruptible())
     try:
@@ -72,6 +73,8 @@ def test_gateway_run_serves_and_works_until_interrupted(chain, dev, rpc_url, tmp
             urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/settlements", timeout=2)
         assert anonymous.value.code == 401
         assert len(list((tmp_path / "bank" / "outbox").glob("*.pain.001.001.09.xml"))) == 1
+        # every process on the port answers alike (with two, the kernel spreads the connections between them)
+        assert all(_get(f"http://127.0.0.1:{port}/v1/settlements/{agreement.lower()}/0") == settled for _ in range(8))
     finally:
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
@@ -79,6 +82,9 @@ def test_gateway_run_serves_and_works_until_interrupted(chain, dev, rpc_url, tmp
     logged = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert any("settle period 0" in entry["msg"] and "tx 0x" in entry["msg"] for entry in logged)
     assert not any("DE89" in line or "DE02" in line for line in err.splitlines())  # no IBANs in the logs
+    assert any(f"{workers} process(es)" in entry["msg"] for entry in logged)
+    with pytest.raises(OSError):  # no process of the API is left serving
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
 
 
 def test_gateway_step_and_a_bad_setting(chain, dev, rpc_url, tmp_path):

@@ -28,7 +28,7 @@ from gateway.api.deps import ADDRESS_PATTERN, PrincipalDep, SessionDep, StateDep
 from gateway.api.invoices import find_invoices
 from gateway.api.reconciliation import credit_list
 from gateway.api.schemas import AgreementOut, UsageOut
-from gateway.api.views import _terms as terms_of_version  # the one reader of a version's packed terms
+from gateway.api.views import version_terms  # the one reader of a version's packed terms
 from gateway.models import Agreement, ApiToken, Party, StaffAccount, WebhookEndpoint
 from gateway.portal import accounts
 from gateway.portal import tokens as api_tokens
@@ -40,7 +40,6 @@ from gateway.settings import load_settings
 from gateway.webhooks import dispatch, subscriptions
 from settle.auth import passwords
 from settle.auth.principal import Kind, Principal
-from settle.terms import Terms
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +278,6 @@ def agreements_page(request: Request, principal: PrincipalDep, session: SessionD
     listed = find_agreements(session, view.party, limit=500) if _readable(view) else []
     names = _names(session, *{a.payer.lower() for a in listed}, *{a.payee.lower() for a in listed})
     rows = []
-    cache: dict[tuple[int, int], Terms | None] = {}
     for a in listed:
         payer, payee = a.payer.lower(), a.payee.lower()
         role = view.role_of(payer, payee)
@@ -288,8 +286,8 @@ def agreements_page(request: Request, principal: PrincipalDep, session: SessionD
         end: date | None = None
         if a.last_period is not None and a.next_period_to_settle > a.last_period:
             upcoming = None  # every period settled
-        row = find_agreement(session, a.address)
-        terms = terms_of_version(session, row, a.terms_version or 1, cache) if row is not None and upcoming is not None else None
+        row = find_agreement(session, a.address.lower())  # the answer checksums it; the read model keeps lower case
+        terms = version_terms(session, row, a.terms_version or 1) if row is not None and upcoming is not None else None
         if terms is not None and upcoming is not None:
             end = datetime.fromtimestamp(terms.period_end(upcoming), UTC).date()
         rows.append(Row(a, role, other, names.get(other), upcoming, end))
@@ -317,7 +315,7 @@ def _series(usage: list[UsageOut]) -> dict[str, Any]:
 
 def _running_period(session: Session, row: Agreement, now: int) -> int | None:
     """The period running at ``now`` (chain time) under the terms in force, None before the start or after the end."""
-    terms = terms_of_version(session, row, row.terms_version or 1, {})
+    terms = version_terms(session, row, row.terms_version or 1)
     if terms is None or now < terms.start or (terms.end and now >= terms.end):
         return None
     return int(terms.schedule.period_at(now))
