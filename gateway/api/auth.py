@@ -589,14 +589,26 @@ def audit(
     state: StateDep,
     principal: PrincipalDep,
     party: Annotated[str | None, Query(pattern=ADDRESS_PATTERN, description="Operator and auditor: only what concerns this party.")] = None,
-    since: Annotated[datetime | None, Query(description="Only entries from this time on.")] = None,
+    since: Annotated[
+        str | None,
+        Query(
+            pattern=r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?)?$",
+            description="Only entries from this day or time on (ISO 8601, e.g. 2026-12-01 or 2026-12-01T08:00:00Z; UTC when no zone).",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> list[AuditOut]:
     """A party sees the entries concerning it (its sign-ins, staff, tokens); the operator and auditors all."""
     _need(principal)
-    if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
+    after: datetime | None = None
+    if since is not None:
+        try:
+            after = datetime.fromisoformat(since.replace("Z", "+00:00"))
+        except ValueError:
+            raise HTTPException(422, f"since: {since!r} is not a day or time (ISO 8601)") from None
+        if after.tzinfo is None:
+            after = after.replace(tzinfo=UTC)
     if principal.sees_all:
         narrow = party.lower() if party else None
     elif principal.kind is Kind.PARTY and principal.party is not None:
@@ -606,7 +618,7 @@ def audit(
     else:
         raise HTTPException(403, "the audit log is read by the party itself (signed in with its key), the operator and auditors")
     with state.factory() as session:
-        rows: list[AuditEntry] = audit_log.entries(session, party=narrow, since=since, limit=limit, offset=offset)
+        rows: list[AuditEntry] = audit_log.entries(session, party=narrow, since=after, limit=limit, offset=offset)
         return [
             AuditOut(
                 id=r.id,
