@@ -8,6 +8,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from portal_support import PAYER, client_for
@@ -41,13 +42,21 @@ def ok(*args: object) -> str:
     return result.output
 
 
+def ok_json(*args: object) -> Any:
+    """A ``--json`` command's answer, from standard output alone (a log line on standard error, such as the loopback
+    SMTP server's, must not break it)."""
+    result = runner.invoke(portal_app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
 def test_tokens_are_printed_once_and_revoked(database: str) -> None:
     issued = ok("token", "issue", "--scopes", "read,usage", "--owner", PAYER.upper().replace("0X", "0x"), "--label", "ERP", "--days", "30")
     token = issued.split("token (shown once, keep it with the client): ")[1].strip()
     assert token.startswith("stl_") and f"for {PAYER}" in issued
     listed = ok("token", "list")
     assert token[:12] in listed and token not in listed and "live" in listed and "[read, usage]" in listed
-    as_json = json.loads(ok("token", "issue", "--scopes", "audit", "--no-expiry", "--json"))
+    as_json = ok_json("token", "issue", "--scopes", "audit", "--no-expiry", "--json")
     assert as_json["token"].startswith("stl_") and as_json["expires_at"] is None and as_json["owner"] is None
     refused = runner.invoke(portal_app, ["token", "issue", "--scopes", "operator", "--owner", PAYER])
     assert refused.exit_code != 0 and "without an owner party" in refused.output
@@ -59,11 +68,11 @@ def test_tokens_are_printed_once_and_revoked(database: str) -> None:
     assert api.get("/v1/auth/me", headers={"Authorization": f"Bearer {token}"}).json()["party"] == PAYER
     assert "revoked" in ok("token", "revoke", token[:12])
     assert client_for(factory).get("/v1/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
-    rows = json.loads(ok("token", "list", "--json", "--owner", PAYER))["tokens"]
+    rows = ok_json("token", "list", "--json", "--owner", PAYER)["tokens"]
     assert [(r["prefix"], r["live"]) for r in rows] == [(token[:12], False)]
     assert runner.invoke(portal_app, ["token", "revoke", "stl_nothing0"]).exit_code != 0
 
-    entries = json.loads(ok("audit", "--json"))["entries"]
+    entries = ok_json("audit", "--json")["entries"]
     assert [e["action"] for e in entries][:3] == ["token.revoked", "token.issued", "token.issued"]
     assert {e["actor"] for e in entries} == {"cli-test"}
     assert token not in json.dumps(entries) and as_json["token"] not in json.dumps(entries)
@@ -85,12 +94,12 @@ def test_staff_invite_prints_the_link_without_smtp_and_sends_it_with(database: s
     monkeypatch.setenv("SETTLE_GATEWAY_SMTP_USER", SMTP_USER)
     monkeypatch.setenv("SETTLE_GATEWAY_SMTP_PASSWORD", SMTP_PASSWORD)
     monkeypatch.setenv("SETTLE_GATEWAY_SMTP_STARTTLS", "false")
-    sent = json.loads(ok("staff", "invite", "--party", PAYER, "--email", "viewer@payer.example", "--json"))
+    sent = ok_json("staff", "invite", "--party", PAYER, "--email", "viewer@payer.example", "--json")
     assert sent["sent"] is True and "link" not in sent and sent["role"] == "viewer"
     recipients, message = smtp.mailbox.messages[-1]
     assert recipients == ["viewer@payer.example"] and "https://billing.example.com/portal/invite?token=sti_" in message.get_content()
 
-    staff = json.loads(ok("staff", "list", "--json", "--party", PAYER))["staff"]
+    staff = ok_json("staff", "list", "--json", "--party", PAYER)["staff"]
     assert [(s["email"], s["state"]) for s in staff] == [("clerk@payer.example", "active"), ("viewer@payer.example", "invited")]
     clerk = staff[0]["id"]
     assert "1 session(s) ended" in ok("staff", "disable", clerk)
