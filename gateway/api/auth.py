@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from gateway.api.deps import ADDRESS_PATTERN, PrincipalDep, StateDep, address_param, state_of
 from gateway.database import unit_of_work
 from gateway.errors import MailError
-from gateway.models import ApiToken, AuditEntry, Party, StaffAccount
+from gateway.models import AuditEntry, Party, StaffAccount
 from gateway.portal import accounts, sessions, siwe
 from gateway.portal import audit as audit_log
 from gateway.portal import tokens as api_tokens
@@ -71,10 +71,6 @@ def _need(principal: Principal) -> None:
 
 def _forbidden(exc: PermissionError) -> HTTPException:
     return HTTPException(403, str(exc))
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 # -- sign-in -----------------------------------------------------------------------------------------------------
@@ -488,21 +484,6 @@ class TokenRequest(BaseModel):
     )
 
 
-def _token_json(row: ApiToken) -> dict[str, Any]:
-    return {
-        "prefix": row.prefix,
-        "label": row.label,
-        "owner": row.owner,
-        "scopes": list(row.scopes),
-        "created_by": row.created_by,
-        "created_at": _iso(row.created_at),
-        "expires_at": _iso(row.expires_at),
-        "last_used_at": _iso(row.last_used_at),
-        "revoked_at": _iso(row.revoked_at),
-        "live": api_tokens.is_live(row),
-    }
-
-
 def _may_manage_tokens(principal: Principal, *, read: bool) -> None:
     _need(principal)
     if principal.is_operator or (read and principal.sees_all) or (principal.kind is Kind.PARTY and principal.has("admin")):
@@ -519,7 +500,7 @@ def _may_manage_tokens(principal: Principal, *, read: bool) -> None:
 def list_tokens(state: StateDep, principal: PrincipalDep) -> list[TokenOut]:
     _may_manage_tokens(principal, read=True)
     with state.factory() as session:
-        return [TokenOut(**_token_json(row)) for row in api_tokens.visible(session, principal)]
+        return [TokenOut(**api_tokens.as_json(row)) for row in api_tokens.visible(session, principal)]
 
 
 @router.post(
@@ -544,7 +525,7 @@ def issue_token(body: TokenRequest, state: StateDep, principal: PrincipalDep) ->
                 label=body.label,
                 expires_in=timedelta(days=body.expires_in_days) if body.expires_in_days else None,
             )
-            answer = TokenIssued(**_token_json(issued.row), token=issued.token)
+            answer = TokenIssued(**api_tokens.as_json(issued.row), token=issued.token)
     except PermissionError as exc:
         raise _forbidden(exc) from None
     return answer

@@ -17,7 +17,6 @@ from settle.errors import ValidationError
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
-    from gateway.models import ApiToken
     from settle.auth.principal import Principal
 
 portal_app = typer.Typer(
@@ -52,33 +51,12 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value is not None else "-"
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 def _address(value: str, option: str) -> str:
     from eth_utils import is_address
 
     if not is_address(value):
         raise ValidationError(f"{option}: {value!r} is not a chain address (0x and 40 hex digits)")
     return value.lower()
-
-
-def _token_json(row: ApiToken) -> dict[str, Any]:
-    from gateway.portal.tokens import is_live
-
-    return {
-        "prefix": row.prefix,
-        "label": row.label,
-        "owner": row.owner,
-        "scopes": list(row.scopes),
-        "created_by": row.created_by,
-        "created_at": _iso(row.created_at),
-        "expires_at": _iso(row.expires_at),
-        "last_used_at": _iso(row.last_used_at),
-        "revoked_at": _iso(row.revoked_at),
-        "live": is_live(row),
-    }
 
 
 @token_app.command("issue")
@@ -107,7 +85,7 @@ def token_issue(
             label=label,
             expires_in=None if no_expiry else timedelta(days=days),
         )
-        info = _token_json(issued.row)
+        info = tokens.as_json(issued.row)
     if as_json:
         typer.echo(json.dumps({**info, "token": issued.token}))
         return
@@ -125,7 +103,7 @@ def token_list(
     from gateway.portal import tokens
 
     with _factory()() as session:
-        rows = [_token_json(r) for r in tokens.visible(session, _operator())]
+        rows = [tokens.as_json(r) for r in tokens.visible(session, _operator())]
     if owner:
         rows = [r for r in rows if r["owner"] == _address(owner, "--owner")]
     if as_json:

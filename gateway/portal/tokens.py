@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -109,6 +110,26 @@ def ensure_operator_token(session: Session, token: str) -> None:
             )
         )
         session.flush()
+
+
+def as_json(row: ApiToken) -> dict[str, Any]:
+    """A token as the API and the CLI show it: by prefix, never the secret or its hash."""
+
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    return {
+        "prefix": row.prefix,
+        "label": row.label,
+        "owner": row.owner,
+        "scopes": list(row.scopes),
+        "created_by": row.created_by,
+        "created_at": iso(row.created_at),
+        "expires_at": iso(row.expires_at),
+        "last_used_at": iso(row.last_used_at),
+        "revoked_at": iso(row.revoked_at),
+        "live": is_live(row),
+    }
 
 
 def is_live(row: ApiToken, now: datetime | None = None) -> bool:
