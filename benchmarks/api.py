@@ -14,10 +14,8 @@ for each of ``--parties`` sampled parties, and one operator token.
 
 The gateway API runs under uvicorn on loopback in ``--workers`` separate processes sharing one listening socket
 (uvicorn's own multi-worker model; each process opens the database itself). Every request carries an
-``Authorization: Bearer`` token (a party's for 9 in 10 requests, the operator's for the rest): until the routes
-resolve the principal themselves, the server resolves it once per request in front of them — the same
-``resolve_principal`` the routes' ``PrincipalDep`` uses, cached in the request — so the figure includes
-authentication and stays the same after the routes take it over. An invalid token would get 401 there.
+``Authorization: Bearer`` token (a party's for 9 in 10 requests, the operator's for the rest), which the routes
+resolve to a principal (401 for an invalid one): the figure includes authentication.
 
 Timed: ``--clients`` concurrent clients (asyncio, keep-alive connections, a minimal HTTP/1.1 client so the load
 generator spends little of the machine's two cores) for ``--seconds`` after a 1-second warm-up, each sending, in
@@ -304,51 +302,39 @@ def seed(url: str, agreements: int, sample: int, rng: random.Random) -> dict[str
 
 
 def make_app(url: str) -> Any:
-    """The gateway API over ``url``, resolving every request's principal in front of the routes (see the module
-    docstring): a pure ASGI wrapper, so it adds no per-request task or body copying."""
-    from fastapi import HTTPException
-    from fastapi.responses import JSONResponse
-    from starlette.concurrency import run_in_threadpool
-    from starlette.requests import Request
-
+    """The gateway API over ``url`` as ``settle gateway run`` serves it (:mod:`gateway.serving`)."""
     from gateway.api import create_app
-    from gateway.api.deps import resolve_principal
     from gateway.database import open_database
     from gateway.serving import serve as serve_app
 
     _, factory = open_database(url, upgrade=False)
-    app = create_app(factory)
-
-    class Authenticate:
-        def __init__(self, inner: Any) -> None:
-            self.inner = inner
-
-        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-            if scope["type"] == "http":
-                try:
-                    # in the thread pool, as the routes' sync dependency will: a lookup that misses the cache reads
-                    # the database, which must not stall the event loop
-                    await run_in_threadpool(resolve_principal, Request(scope))
-                except HTTPException as exc:
-                    await JSONResponse({"detail": exc.detail}, status_code=exc.status_code)(scope, receive, send)
-                    return
-            await self.inner(scope, receive, send)
-
-    app.add_middleware(Authenticate)
-    return serve_app(app, factory)  # as settle gateway run serves it
+    return serve_app(create_app(factory), factory)
 
 
-def serve(url: str, fd: int) -> None:
-    """One uvicorn worker on the inherited listening socket ``fd`` (the parent binds it, as uvicorn's supervisor does)."""
+def serve(url: str, fd: int, shares: str, slot: int, workers: int) -> None:
+    """One uvicorn worker on the inherited listening socket ``fd`` (the parent binds it, as uvicorn's supervisor does),
+    sharing connections evenly with the other workers through the counts at ``shares``, as ``settle gateway run
+    --workers`` does."""
     import uvicorn
 
-    config = uvicorn.Config(make_app(url), fd=fd, log_config=None, access_log=False, lifespan="off")
-    uvicorn.Server(config).run()
+    from gateway.serving import ConnectionShares, uvicorn_connections
+
+    # Not uvicorn's ``fd=``: it takes the descriptor for a Unix socket, so asyncio leaves TCP_NODELAY off on every
+    # accepted connection, and each answer's second write (the body) waits for the client's delayed ACK: 40 ms per
+    # request whatever the server does. ``socket(fileno=…)`` reads the family off the descriptor, as
+    # ``settle gateway run --workers`` hands its bound socket to uvicorn.
+    sock = socket.socket(fileno=fd)
+    app = make_app(url)
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
+    if workers > 1:
+        app.balance(ConnectionShares.attach(shares, workers, slot), uvicorn_connections(server))
+    server.run(sockets=[sock])
 
 
 @dataclass
 class Server:
     port: int
+    shares: Any = None
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def stop(self) -> None:
@@ -361,20 +347,26 @@ class Server:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        if self.shares is not None:
+            self.shares.close()
 
 
 def start_server(url: str, workers: int) -> Server:
+    from gateway.serving import ConnectionShares
+
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(2048)
     sock.set_inheritable(True)
-    server = Server(sock.getsockname()[1])
+    shares = ConnectionShares.create(workers)
+    server = Server(sock.getsockname()[1], shares=shares)
     env = {**os.environ, "PYTHONPATH": str(_HERE.parent) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    for _ in range(workers):
+    for slot in range(workers):
         server.processes.append(
             subprocess.Popen(
-                [sys.executable, str(Path(__file__).resolve()), "--serve", url, "--fd", str(sock.fileno())],
+                [sys.executable, str(Path(__file__).resolve()), "--serve", url, "--fd", str(sock.fileno()), "--shares", str(shares.path)]
+                + ["--slot", str(slot), "--workers", str(workers)],
                 pass_fds=(sock.fileno(),),
                 env=env,
             )
@@ -550,9 +542,11 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
     parser.add_argument("--serve", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--fd", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--shares", help=argparse.SUPPRESS)
+    parser.add_argument("--slot", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.fd)
+        serve(args.serve, args.fd, args.shares, args.slot, int(args.workers))
         return
     workers = [int(w) for w in str(args.workers).split(",") if w.strip()]
     rng = random.Random(args.seed)

@@ -303,14 +303,21 @@ class Gateway:
 
         import uvicorn
 
-        config = uvicorn.Config(self.api_app(), host=self.settings.host, port=self.settings.port, log_config=None, access_log=False)
+        from gateway.serving import ConnectionShares, uvicorn_connections
+
+        app = self.api_app()
+        config = uvicorn.Config(app, host=self.settings.host, port=self.settings.port, log_config=None, access_log=False)
         server = uvicorn.Server(config)
         sockets = [config.bind_socket()] if workers > 1 else None
         others = []
-        if sockets:
+        shares = ConnectionShares.create(workers) if sockets else None
+        if sockets and shares:
+            app.balance(shares, uvicorn_connections(server))
             spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no threads or connections of this one
             for n in range(1, workers):
-                process = spawn.Process(target=_api_worker, args=(self.settings, sockets), name=f"settle-api-{n}", daemon=True)
+                process = spawn.Process(
+                    target=_api_worker, args=(self.settings, sockets, str(shares.path), workers, n), name=f"settle-api-{n}", daemon=True
+                )
                 process.start()
                 others.append(process)
         log.info("HTTP API on http://%s:%d (OpenAPI docs at /docs), %d process(es)", self.settings.host, self.settings.port, workers)
@@ -331,6 +338,8 @@ class Gateway:
                 if process.is_alive():
                     process.kill()
                     process.join()
+            if shares is not None:
+                shares.close()
 
     def _loop(self, name: str, fn: Callable[[], StepReport], stop: threading.Event) -> None:
         while not stop.is_set():
@@ -352,14 +361,21 @@ class Gateway:
             self._engine.dispose()
 
 
-def _api_worker(settings: GatewaySettings, sockets: list[socket.socket]) -> None:
+def _api_worker(settings: GatewaySettings, sockets: list[socket.socket], shares: str, workers: int, slot: int) -> None:
     """One more process serving the gateway's API on the shared ``sockets`` (``settle gateway run --workers``):
-    its own database connections and chain client, no background workers."""
+    its own database connections and chain client, no background workers; its open connections counted in slot
+    ``slot`` of the ``shares`` (:class:`gateway.serving.ConnectionShares`)."""
     import uvicorn
 
+    from gateway.serving import ConnectionShares, uvicorn_connections
+
     gateway = Gateway(settings)
+    counts = ConnectionShares.attach(shares, workers, slot)
     try:
-        config = uvicorn.Config(gateway.api_app(), log_config=None, access_log=False)
-        uvicorn.Server(config).run(sockets=sockets)
+        app = gateway.api_app()
+        server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
+        app.balance(counts, uvicorn_connections(server))
+        server.run(sockets=sockets)
     finally:
+        counts.close()
         gateway.close()

@@ -9,19 +9,35 @@ is about the process and its database rather than about any route.
   one wait for a thread to close their session: every request stalls until the pool's 30-second timeout (found by
   ``benchmarks/api.py`` at 50 concurrent clients). At most :data:`MAX_IN_FLIGHT` requests (never more than the pool
   has connections) run at once; the others wait in the event loop, which costs nothing.
+- Several processes serving one port (``settle gateway run --workers N``) share its accept queue, and whichever
+  wakes first takes every connection waiting: 50 clients connecting at once ended up 30/20 on two processes and
+  6/8/13/23 on four, and with keep-alive a connection stays where it landed, so the clients of the busiest process
+  waited twice as long as the others. :class:`ConnectionShares` keeps each process's count of open connections in
+  shared memory; a process holding more than its fair share closes a connection after its next answer
+  (``Connection: close``, which HTTP clients follow by reconnecting), until the counts are even: least-connections
+  balancing without a proxy.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
+import math
+import mmap
+import os
+import struct
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.api.deps import READ_METHODS
 from settle import db
 
-READ_METHODS = frozenset({"GET", "HEAD"})
 #: Requests in flight per process, at most (and at most the pool's connections). The routes are CPU-bound under
 #: the GIL: more threads only take turns at it, each holding a connection. ``benchmarks/api.py`` (10,000 agreements,
 #: 50 clients, SQLite): 15 in flight cost 22 ms CPU per read, 4 cost 15 (the routes before their answers were built
@@ -40,6 +56,58 @@ def pool_capacity(engine: Engine) -> int:
     return max(1, int(size()) + max(0, int(overflow)))
 
 
+_COUNT = struct.Struct("<i")
+#: A process over its share closes one connection at a time, then waits this long: a closed connection stays in the
+#: counts until the client has gone, and its reconnection lands on either process (back here half the time).
+CLOSE_EVERY_SECONDS = 0.05
+
+
+class ConnectionShares:
+    """Open connections per serving process, one 4-byte slot each in a small file mapped into every process
+    (``/dev/shm`` where there is one). The process that :meth:`create` s it removes the file (:meth:`close`);
+    the others :meth:`attach` by its path and their slot number. A slot is written only by its process, and a
+    count read while another process writes it is off by one connection at worst, which the next request mends."""
+
+    def __init__(self, path: Path, slots: int, index: int, *, owner: bool = False) -> None:
+        if not 0 <= index < slots:
+            raise ValueError(f"slot {index} of {slots}")
+        self.path, self.slots, self.index, self._owner = path, slots, index, owner
+        with open(path, "r+b") as file:
+            self._map = mmap.mmap(file.fileno(), _COUNT.size * slots)
+        self._all = struct.Struct(f"<{slots}i")
+
+    @classmethod
+    def create(cls, slots: int) -> ConnectionShares:
+        """A new set of ``slots`` counts (all 0); this process holds slot 0."""
+        folder = "/dev/shm" if os.path.isdir("/dev/shm") else None
+        fd, name = tempfile.mkstemp(prefix="settle-api-connections-", dir=folder)
+        with os.fdopen(fd, "wb") as file:
+            file.write(bytes(_COUNT.size * slots))
+        return cls(Path(name), slots, 0, owner=True)
+
+    @classmethod
+    def attach(cls, path: str | Path, slots: int, index: int) -> ConnectionShares:
+        return cls(Path(path), slots, index)
+
+    def publish(self, count: int) -> None:
+        _COUNT.pack_into(self._map, _COUNT.size * self.index, count)
+
+    def counts(self) -> tuple[int, ...]:
+        return self._all.unpack_from(self._map)
+
+    def over_share(self, count: int) -> bool:
+        """Publish this process's ``count``; whether it holds more than its fair share of all open connections and
+        one more (a connection moved is one closed and one opened: counts that differ by two at most are even
+        enough, where chasing the last one had processes handing connections back and forth)."""
+        self.publish(count)
+        return count > math.ceil(sum(self.counts()) / self.slots) + 1
+
+    def close(self) -> None:
+        self._map.close()
+        if self._owner:
+            self.path.unlink(missing_ok=True)
+
+
 class ServedApi:
     """The ASGI app that serves ``app`` over the database behind ``factory`` (see the module docstring)."""
 
@@ -48,6 +116,15 @@ class ServedApi:
         bind = factory.kw.get("bind")
         self.capacity = min(MAX_IN_FLIGHT, pool_capacity(bind) if isinstance(bind, Engine) else MAX_IN_FLIGHT)
         self._slots: asyncio.Semaphore | None = None
+        self._shares: ConnectionShares | None = None
+        self._open: Callable[[], int] = lambda: 0
+        self._closing = 0  # connections told to close whose answer is not sent yet (still counted as open)
+        self._next_close = 0.0
+
+    def balance(self, shares: ConnectionShares, open_connections: Callable[[], int]) -> None:
+        """Share connections evenly with the other processes of ``shares``; ``open_connections`` counts this
+        process's (:func:`uvicorn_connections`)."""
+        self._shares, self._open = shares, open_connections
 
     def __getattr__(self, name: str) -> Any:  # app.state, app.openapi … stay reachable
         return getattr(self.app, name)
@@ -58,6 +135,21 @@ class ServedApi:
             return
         if self._slots is None:  # made in the serving event loop
             self._slots = asyncio.Semaphore(self.capacity)
+        if self._shares is not None and self._may_close() and self._shares.over_share(self._open() - self._closing):
+            self._next_close = time.monotonic() + CLOSE_EVERY_SECONDS
+            self._closing += 1
+            try:
+                await self._serve(scope, receive, _closing(send))
+            finally:
+                self._closing -= 1
+        else:
+            await self._serve(scope, receive, send)
+
+    def _may_close(self) -> bool:
+        return time.monotonic() >= self._next_close
+
+    async def _serve(self, scope: Any, receive: Any, send: Any) -> None:
+        assert self._slots is not None
         async with self._slots:
             if scope.get("method") in READ_METHODS:
                 with db.reading():
@@ -66,5 +158,26 @@ class ServedApi:
                 await self.app(scope, receive, send)
 
 
+def _closing(send: Any) -> Any:
+    """``send`` that asks the client to close the connection after this answer."""
+
+    async def closing(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
+        await send(message)
+
+    return closing
+
+
+def uvicorn_connections(server: Any) -> Callable[[], int]:
+    """How many connections a ``uvicorn.Server`` has open (its protocols register themselves there)."""
+    return lambda: len(server.server_state.connections)
+
+
 def serve(app: Any, factory: sessionmaker[Session]) -> ServedApi:
+    """``app`` as it is served. Also moves everything the process holds so far (the app and its routes, models,
+    metadata, the libraries: 180,000 objects) out of the garbage collector's sight (:func:`gc.freeze`): they live
+    as long as the process, and a full collection that walks them all stalled every request in flight for about
+    100 ms, a tail latency of its own (``benchmarks/api.py``)."""
+    gc.freeze()
     return ServedApi(app, factory)

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Response
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from gateway.api.deps import (
     ADDRESS_PATTERN,
@@ -81,12 +82,14 @@ def find_agreements(
     response_model=AgreementDetail,
     responses=errors(404),
 )
-def get_agreement(address: AddressPath, session: SessionDep, principal: ReaderDep, state: StateDep) -> Response:
+async def get_agreement(address: AddressPath, session: SessionDep, principal: ReaderDep, state: StateDep) -> Response:
     agreement = find_agreement(session, address_param(address))
     if agreement is None:
         raise HTTPException(404, f"agreement {address} is not known to the gateway")
     require_visible(principal, agreement.payer, agreement.payee, what=f"agreement {address}")
-    return json_response(agreement_detail_data(session, agreement, chain_now(state)))
+    # only a pending terms version's answer depends on the time: the node is asked then, in the thread pool
+    now = await run_in_threadpool(chain_now, state) if agreement.pending_version else None
+    return json_response(agreement_detail_data(session, agreement, now))
 
 
 def find_agreement(session: Session, address: str) -> Agreement | None:
@@ -120,9 +123,10 @@ def _document(packed: str) -> dict[str, object]:
     return terms_document(terms_of(packed))
 
 
-def agreement_detail_data(session: Session, agreement: Agreement, now: int) -> dict[str, Any]:
+def agreement_detail_data(session: Session, agreement: Agreement, now: int | None) -> dict[str, Any]:
     """One agreement with its terms versions (decoded; a pending one with who still has to accept, as of ``now`` in
-    chain time), usage and settlements, as the JSON object of :class:`~gateway.api.schemas.AgreementDetail`."""
+    chain time: None when none is pending, ``agreement.pending_version`` 0, and should one be found all the same,
+    the wall clock), usage and settlements, as the JSON object of :class:`~gateway.api.schemas.AgreementDetail`."""
     connection = session.connection()
     rows = connection.execute(_VERSIONS, {"agreement_id": agreement.id}).all()
     packed_of = {row.version: row.packed for row in rows}
@@ -134,7 +138,8 @@ def agreement_detail_data(session: Session, agreement: Agreement, now: int) -> d
             # Who still has to accept, from which period it would apply if accepted now, what it changes.
             current = terms_of(in_force)
             awaiting = [p for p in (agreement.payer, agreement.payee) if p not in (row.accepted_by or [])]
-            applies_from = 0 if agreement.terms_version == 0 else current.schedule.period_at(now) + 1
+            at = now if now is not None else int(time.time())
+            applies_from = 0 if agreement.terms_version == 0 else current.schedule.period_at(at) + 1
             changes = [] if agreement.terms_version == 0 else terms_changes(current, terms_of(row.packed))
         versions.append(
             {

@@ -15,7 +15,7 @@ from pathlib import Path as FilePath
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Query, Request, Security
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from gateway.reconciliation.booking import BookingRules
 
 ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
+READ_METHODS = frozenset({"GET", "HEAD"})
 _ADDRESS = re.compile(ADDRESS_PATTERN)
 MAX_PAGE = 500
 
@@ -67,6 +68,12 @@ class ApiState:
 
 # The dependencies that do no I/O are ``async def``: FastAPI runs a plain ``def`` dependency in the thread pool,
 # and a hop there and back per dependency was a tenth of a read's CPU time (benchmarks/api.py).
+#
+# Routes are plain ``def`` (FastAPI runs them in its thread pool), except the busiest reads — an agreement's detail,
+# the settlements list, a party's open items — which are ``async def`` and read in the event loop: a handful of
+# indexed queries each, bounded by their page, no chain call (an agreement's detail asks the node in the thread
+# pool when a terms version is pending), so they hold the loop for less time than a hop to the pool and back costs
+# in CPU (130-170 µs here). At most ``gateway.serving.MAX_IN_FLIGHT`` requests run at once per process anyway.
 
 
 def state_of(request: Request) -> ApiState:
@@ -83,13 +90,21 @@ StateDep = Annotated[ApiState, Depends(get_state)]
 def resolve_principal(request: Request) -> Principal:
     """The request's principal from its bearer token or session cookie (resolved once per request). 401 for a
     bearer that is not valid, 403 for a cookie-authenticated change without the session's CSRF token."""
+    principal = _resolve(request, cached_only=False)
+    assert principal is not None
+    return principal
+
+
+def _resolve(request: Request, *, cached_only: bool) -> Principal | None:
+    """:func:`resolve_principal`; with ``cached_only``, None where that would read the database."""
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
         return cached
     state = state_of(request)
     assert state.auth is not None, "create_app sets the authenticator"
+    resolve = state.auth.resolve_cached if cached_only else state.auth.resolve
     try:
-        principal = state.auth.resolve(
+        principal = resolve(
             authorization=request.headers.get("authorization"),
             cookie=request.cookies.get(COOKIE),
             method=request.method,
@@ -99,33 +114,39 @@ def resolve_principal(request: Request) -> Principal:
         raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
     except CsrfError as exc:
         raise HTTPException(403, str(exc)) from None
-    request.state.principal = principal
+    if principal is not None:
+        request.state.principal = principal
     return principal
 
 
-_bearer_scheme = HTTPBearer(
+class _PrincipalScheme(HTTPBearer):
+    """The request's principal, as the security scheme the OpenAPI document names (``bearerToken``): one
+    dependency that both documents the bearer token and resolves it (with the session cookie), instead of a scheme
+    and a resolver on top (FastAPI solves every dependency of every request afresh: each one less is CPU saved on
+    every read, ``benchmarks/api.py``)."""
+
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        # a lookup that misses the authenticator's cache reads the database: not in the event loop
+        principal = _resolve(request, cached_only=True)
+        return principal if principal is not None else await run_in_threadpool(resolve_principal, request)
+
+
+get_principal = _PrincipalScheme(
     auto_error=False,
     scheme_name="bearerToken",
     description="An API token (stl_…, scoped) or a session token (sts_…, from signing in) as 'Authorization: Bearer <token>'.",
 )
 
-
-async def get_principal(
-    request: Request, _scheme: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_scheme)] = None
-) -> Principal:
-    cached = getattr(request.state, "principal", None)
-    if isinstance(cached, Principal):
-        return cached
-    # a lookup that misses the authenticator's cache reads the database: not in the event loop
-    return await run_in_threadpool(resolve_principal, request)
-
-
-PrincipalDep = Annotated[Principal, Depends(get_principal)]
+PrincipalDep = Annotated[Principal, Security(get_principal)]
 
 
 async def get_caller(principal: PrincipalDep) -> Principal:
     """The principal of a route that anonymous callers may not use (401): every route but ``/health``, the dispute
     texts and the sign-in routes."""
+    return _authenticated(principal)
+
+
+def _authenticated(principal: Principal) -> Principal:
     if not principal.authenticated:
         raise HTTPException(401, "sign in or send 'Authorization: Bearer <token>'", headers={"WWW-Authenticate": "Bearer"})
     return principal
@@ -135,9 +156,10 @@ async def get_caller(principal: PrincipalDep) -> Principal:
 CallerDep = Annotated[Principal, Depends(get_caller)]
 
 
-async def get_reader(caller: CallerDep) -> Principal:
+async def get_reader(principal: PrincipalDep) -> Principal:
     """An authenticated principal that may read (the ``read`` scope; the operator and auditors always): 403 for a
     token without it (a usage-only or master-data-only token)."""
+    caller = _authenticated(principal)
     if not caller.has("read"):
         raise HTTPException(403, f"{caller.subject} lacks the read scope")
     return caller
@@ -212,21 +234,30 @@ def shows_iban(principal: Principal, owner: str | None, reveal: bool) -> bool:
     return principal.party is not None and owner is not None and principal.party == owner.lower()
 
 
-async def get_session(state: StateDep, principal: PrincipalDep) -> AsyncIterator[Session]:
+async def get_session(request: Request, principal: PrincipalDep) -> AsyncIterator[Session]:
     """A session per request: committed when the route returns normally, rolled back on any error. Changes are
     recorded in the history as the principal's (``party:0x…``, ``staff:7``, ``token:stl_ab12cd``).
 
-    Made in the event loop (a session connects at its first query, in the route's thread) and ended in the thread
-    pool (committing is I/O): one hop to the pool per request instead of two for a plain generator."""
-    session = state.factory()
+    Made in the event loop (a session connects at its first query, in the route's thread). A request that changes
+    something ends it in the thread pool (a commit writes); a read (GET, HEAD: a transaction that wrote nothing,
+    :func:`settle.db.reading`) in the event loop, where ending it is one short call and a hop to the pool and back
+    cost more CPU than the read's own queries (``benchmarks/api.py``)."""
+    session = state_of(request).factory()
     set_actor(session, principal.subject)
     transaction = session.begin()
+    end_here = request.method in READ_METHODS
     try:
         yield session
     except BaseException as exc:
-        await run_in_threadpool(_end, session, transaction, exc)
+        if end_here:
+            _end(session, transaction, exc)
+        else:
+            await run_in_threadpool(_end, session, transaction, exc)
         raise
-    await run_in_threadpool(_end, session, transaction, None)
+    if end_here:
+        _end(session, transaction, None)
+    else:
+        await run_in_threadpool(_end, session, transaction, None)
 
 
 def _end(session: Session, transaction: SessionTransaction, error: BaseException | None) -> None:

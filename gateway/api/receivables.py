@@ -93,7 +93,7 @@ def item_data(item: OposItem) -> dict[str, Any]:
     summary="A party's open items: settlements, fee items, credit balances (oldest due first)",
     response_model=OpenItemsOut,
 )
-def open_items(
+async def open_items(
     session: SessionDep,
     state: StateDep,
     principal: ReaderDep,

@@ -19,7 +19,7 @@ STATUSES = "^(due|partially_paid|paid|returned|disputed|written_off|open)$"
 
 
 @router.get("", summary="Settlements, newest first", response_model=list[SettlementOut])
-def list_settlements(
+async def list_settlements(
     session: SessionDep,
     principal: ReaderDep,
     page: PageDep,

@@ -240,15 +240,24 @@ def _utc(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
+@lru_cache(maxsize=65_536)
+def period_bounds(packed: str, period: int) -> tuple[datetime, datetime]:
+    """Start and end of ``period`` under the terms ``packed`` (calendar arithmetic, the same for every answer that
+    shows the period, so done once)."""
+    terms = terms_of(packed)
+    return _utc(terms.period_start(period)), _utc(terms.period_end(period))
+
+
 def settlement_data(row: Row[Any]) -> dict[str, Any]:
     """A row of :func:`settlements_query` as the JSON object of :class:`~gateway.api.schemas.SettlementOut`."""
     digits, currency, status = row.minor_digits, row.currency, row.status
     terms = terms_of(row.packed) if row.packed else None
+    start, end = period_bounds(row.packed, row.period) if row.packed else (None, None)
     return {
         "agreement": checksum(row.address),
         "period": row.period,
-        "period_start": _utc(terms.period_start(row.period)) if terms else None,
-        "period_end": _utc(terms.period_end(row.period)) if terms else None,
+        "period_start": start,
+        "period_end": end,
         "net": money_data(row.net, digits, currency),
         "vat": money_data(row.vat, digits, currency),
         "gross": money_data(row.net + row.vat, digits, currency),

@@ -35,6 +35,10 @@ class AuthenticationError(Exception):
     """A credential was sent but is not valid (HTTP 401)."""
 
 
+class _NotCached(Exception):
+    """A lookup that would read the database (:meth:`Authenticator.resolve_cached`)."""
+
+
 class CsrfError(Exception):
     """A state-changing request authenticated by the cookie without the session's CSRF token (HTTP 403)."""
 
@@ -57,13 +61,18 @@ class Authenticator:
         with self._lock:
             self._cache.clear()
 
+    def _cached(self, token: str) -> _Cached | None:
+        """The cached lookup of ``token`` while it is fresh (no I/O)."""
+        with self._lock:
+            hit = self._cache.get(tk.hash_token(token))
+        return hit if hit is not None and hit.until > self._clock() else None
+
     def _lookup(self, token: str) -> Principal | None:
+        hit = self._cached(token)
+        if hit is not None:
+            return hit.principal
         digest = tk.hash_token(token)
         now = self._clock()
-        with self._lock:
-            hit = self._cache.get(digest)
-        if hit is not None and hit.until > now:
-            return hit.principal
         principal = self._load(token, digest)
         with self._lock:
             if len(self._cache) > 50_000:
@@ -104,19 +113,38 @@ class Authenticator:
                 return Principal(Kind.PARTY, live.subject, party=live.party, scopes=PARTY_SCOPES, session_id=live.id)
         return None
 
+    def resolve_cached(self, *, authorization: str | None, cookie: str | None, method: str, csrf: str | None) -> Principal | None:
+        """:meth:`resolve` when it needs no database (the credential's lookup is cached, or there is none), else
+        None: an event loop calls this first and goes to a thread only for a lookup that reads the database."""
+        try:
+            return self._resolve(self._cached_only, authorization=authorization, cookie=cookie, method=method, csrf=csrf)
+        except _NotCached:
+            return None
+
+    def _cached_only(self, token: str) -> Principal | None:
+        hit = self._cached(token)
+        if hit is None:
+            raise _NotCached
+        return hit.principal
+
     def resolve(self, *, authorization: str | None, cookie: str | None, method: str, csrf: str | None) -> Principal:
         """The request's principal. ``csrf``: the ``X-CSRF-Token`` header or form field, needed with the cookie for
         any method that changes something."""
+        return self._resolve(self._lookup, authorization=authorization, cookie=cookie, method=method, csrf=csrf)
+
+    def _resolve(
+        self, lookup: Callable[[str], Principal | None], *, authorization: str | None, cookie: str | None, method: str, csrf: str | None
+    ) -> Principal:
         if authorization:
             scheme, _, value = authorization.partition(" ")
             if scheme.lower() != "bearer" or not value.strip():
                 raise AuthenticationError("send 'Authorization: Bearer <token>'")
-            principal = self._lookup(value.strip())
+            principal = lookup(value.strip())
             if principal is None:
                 raise AuthenticationError("unknown, expired or revoked token")
             return principal
         if cookie:
-            principal = self._lookup(cookie)
+            principal = lookup(cookie)
             if principal is None or principal.kind not in (Kind.PARTY, Kind.STAFF):
                 return ANONYMOUS  # a stale cookie: signed out (the page offers to sign in again)
             expected = tk.csrf_for(cookie)

@@ -30,9 +30,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from gateway import outbox
@@ -855,11 +856,20 @@ def credit_balances(
 ) -> Mapping[tuple[str | None, str | None, str], int]:
     """Credit balances per (payer, payee, currency), minor units: of one ``payer``, or of one ``party`` as payer or
     payee, or all."""
+    query = _credit_statement(bool(payer), bool(party))
+    params = {"payer": payer.lower() if payer else None, "party": party.lower() if party else None}
+    return {(p, q, c): int(total) for p, q, c, total in session.connection().execute(query, params).all() if total}
+
+
+@cache
+def _credit_statement(by_payer: bool, by_party: bool) -> Select[*tuple[Any, ...]]:
+    """:func:`credit_balances`' statement for one shape of request (built once: a party's open items ask for it on
+    every read)."""
     query = select(CreditBalance.payer, CreditBalance.payee, CreditBalance.currency, func.sum(CreditBalance.amount)).group_by(
         CreditBalance.payer, CreditBalance.payee, CreditBalance.currency
     )
-    if payer:
-        query = query.where(CreditBalance.payer == payer.lower())
-    if party:
-        query = query.where(or_(CreditBalance.payer == party.lower(), CreditBalance.payee == party.lower()))
-    return {(p, q, c): int(total) for p, q, c, total in session.execute(query).all() if total}
+    if by_payer:
+        query = query.where(CreditBalance.payer == bindparam("payer"))
+    if by_party:
+        query = query.where(or_(CreditBalance.payer == bindparam("party"), CreditBalance.payee == bindparam("party")))
+    return query

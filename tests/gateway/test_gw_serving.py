@@ -68,3 +68,174 @@ def test_requests_in_flight_are_limited_to_the_pool(tmp_path):
         engine.dispose()
     assert most == min(MAX_IN_FLIGHT, capacity) < 60
     assert reading.count(True) == 30 and reading.count(False) == 30  # GETs read, POSTs take the write lock
+
+
+# -- connections shared evenly between processes -------------------------------------------------------------------
+
+
+def test_connection_shares_are_seen_by_every_process_and_removed_by_their_owner(tmp_path):
+    from gateway.serving import ConnectionShares
+
+    owner = ConnectionShares.create(3)
+    other = ConnectionShares.attach(owner.path, 3, 2)
+    try:
+        assert owner.counts() == (0, 0, 0)
+        other.publish(7)
+        assert owner.counts() == (0, 0, 7)
+        # 7 + 1 + 1 open: a fair share is 3, and one more is tolerated
+        owner.publish(1)
+        assert ConnectionShares.attach(owner.path, 3, 1).over_share(1) is False
+        assert other.over_share(7) is True
+        assert other.over_share(3) is False  # 3 + 1 + 1: a fair share of 2 and one more
+    finally:
+        other.close()
+        owner.close()
+    assert not owner.path.exists()
+    with pytest.raises(ValueError):
+        ConnectionShares(owner.path, 2, 2)
+
+
+def _answering_app():  # type: ignore[no-untyped-def]
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(0.01)
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    return app
+
+
+def test_a_process_over_its_share_closes_one_connection_per_connection_too_many(tmp_path, monkeypatch):
+    from sqlalchemy.orm import sessionmaker
+
+    from gateway import serving
+    from gateway.serving import ConnectionShares
+
+    monkeypatch.setattr(serving, "CLOSE_EVERY_SECONDS", 0.0)  # (the pause between two closes is the other test's)
+
+    shares = ConnectionShares.create(2)
+    mine = ConnectionShares.attach(shares.path, 2, 1)
+    shares.publish(10)  # the other process holds 10
+    served = ServedApi(_answering_app(), sessionmaker())
+    open_here = [14]  # 14 + 10: fair share 12, one more tolerated: one connection too many
+    served.balance(mine, lambda: open_here[0])
+    answers: list[list[tuple[bytes, bytes]]] = []
+
+    async def request() -> None:
+        headers: list[tuple[bytes, bytes]] = []
+
+        async def send(message):  # type: ignore[no-untyped-def]
+            if message["type"] == "http.response.start":
+                headers.extend(message["headers"])
+
+        await served({"type": "http", "method": "GET"}, None, send)  # type: ignore[arg-type]
+        answers.append(headers)
+
+    async def main() -> tuple[int, int]:
+        await asyncio.gather(*(request() for _ in range(6)))  # in flight together: one is told to close, not six
+        first = sum((b"connection", b"close") in h for h in answers)
+        open_here[0] = 13  # even enough now
+        answers.clear()
+        await asyncio.gather(*(request() for _ in range(6)))
+        return first, sum((b"connection", b"close") in h for h in answers)
+
+    try:
+        assert asyncio.run(main()) == (1, 0)
+        assert mine.counts() == (10, 13)
+    finally:
+        mine.close()
+        shares.close()
+
+
+_SERVE = """
+import asyncio, os, socket, sys
+import uvicorn
+from sqlalchemy.orm import sessionmaker
+from gateway.serving import ConnectionShares, ServedApi, uvicorn_connections
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    body = str(os.getpid()).encode()
+    await asyncio.sleep(0.002)
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+served = ServedApi(app, sessionmaker())
+server = uvicorn.Server(uvicorn.Config(served, log_config=None, access_log=False, lifespan="off"))
+served.balance(ConnectionShares.attach(sys.argv[2], 2, int(sys.argv[3])), uvicorn_connections(server))
+server.run(sockets=[socket.socket(fileno=int(sys.argv[1]))])
+"""
+
+
+def test_two_processes_on_one_port_end_up_with_even_shares_of_keep_alive_connections(tmp_path):
+    """Clients that connect all at once land unevenly (whichever process wakes first takes what is waiting); the
+    process over its share closes connections until the shares are even, and the clients' reconnections spread."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from gateway.serving import ConnectionShares
+
+    root = Path(__file__).resolve().parents[2]
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(256)
+    sock.set_inheritable(True)
+    shares = ConnectionShares.create(2)
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _SERVE, str(sock.fileno()), str(shares.path), str(slot)], pass_fds=(sock.fileno(),), env=env
+        )
+        for slot in range(2)
+    ]
+    port = sock.getsockname()[1]
+    sock.close()
+
+    async def client(stop_at: float, last: dict[int, str], number: int) -> int:
+        reader = writer = None
+        reconnects = 0
+        while time.monotonic() < stop_at:
+            if writer is None:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                reconnects += 1
+            assert reader is not None
+            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            head = (await reader.readuntil(b"\r\n\r\n")).decode().lower()
+            length = int(head.split("content-length:")[1].split("\r\n")[0])
+            last[number] = (await reader.readexactly(length)).decode()
+            if "connection: close" in head:
+                writer.close()
+                reader = writer = None
+        if writer is not None:
+            writer.close()
+        return reconnects - 1
+
+    async def main() -> tuple[dict[int, str], list[int]]:
+        last: dict[int, str] = {}
+        stop_at = time.monotonic() + 4
+        moved = await asyncio.gather(*(client(stop_at, last, n) for n in range(24)))
+        return last, list(moved)
+
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        time.sleep(1.5)  # both processes up
+        last, moved = asyncio.run(main())
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=10)
+        shares.close()
+    per_process = sorted(list(last.values()).count(pid) for pid in set(last.values()))
+    assert len(per_process) == 2 and per_process[1] - per_process[0] <= 2, per_process
+    assert sum(moved) < 24  # a few connections moved, not a stream of reconnections
