@@ -303,7 +303,7 @@ class Gateway:
 
         import uvicorn
 
-        from gateway.serving import ConnectionShares, uvicorn_connections
+        from gateway.serving import ConnectionShares, before_serving, uvicorn_connections
 
         app = self.api_app()
         config = uvicorn.Config(app, host=self.settings.host, port=self.settings.port, log_config=None, access_log=False)
@@ -328,6 +328,7 @@ class Gateway:
 
         watcher = threading.Thread(target=exit_when_stopped, daemon=True)
         watcher.start()
+        before_serving()
         try:
             server.run(sockets=sockets)
         finally:
@@ -367,7 +368,7 @@ def _api_worker(settings: GatewaySettings, sockets: list[socket.socket], shares:
     ``slot`` of the ``shares`` (:class:`gateway.serving.ConnectionShares`)."""
     import uvicorn
 
-    from gateway.serving import ConnectionShares, uvicorn_connections
+    from gateway.serving import ConnectionShares, before_serving, uvicorn_connections
 
     gateway = Gateway(settings)
     counts = ConnectionShares.attach(shares, workers, slot)
@@ -375,6 +376,7 @@ def _api_worker(settings: GatewaySettings, sockets: list[socket.socket], shares:
         app = gateway.api_app()
         server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
         app.balance(counts, uvicorn_connections(server))
+        before_serving()
         server.run(sockets=sockets)
     finally:
         counts.close()

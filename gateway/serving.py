@@ -175,9 +175,14 @@ def uvicorn_connections(server: Any) -> Callable[[], int]:
 
 
 def serve(app: Any, factory: sessionmaker[Session]) -> ServedApi:
-    """``app`` as it is served. Also moves everything the process holds so far (the app and its routes, models,
-    metadata, the libraries: 180,000 objects) out of the garbage collector's sight (:func:`gc.freeze`): they live
-    as long as the process, and a full collection that walks them all stalled every request in flight for about
-    100 ms, a tail latency of its own (``benchmarks/api.py``)."""
-    gc.freeze()
+    """``app`` as it is served."""
     return ServedApi(app, factory)
+
+
+def before_serving() -> None:
+    """Called by a process about to serve the API, its app built: everything it holds so far (the app and its
+    routes, models, metadata, the libraries: 180,000 objects) is moved out of the garbage collector's sight
+    (:func:`gc.freeze`, after one last collection so no garbage is kept): they live as long as the process, and a
+    full collection that walked them all stalled every request in flight for about 100 ms."""
+    gc.collect()
+    gc.freeze()

@@ -32,4 +32,5 @@ def test_api_benchmark_runs_and_every_read_is_answered(db, request):  # type: ig
         assert set(run["statuses"]) == {"200"} and run["all_ok"] and not run["errors"], run
         assert 0 < run["p50_ms"] <= run["p99_ms"] <= run["max_ms"]
         assert {"load_before", "load_after"} <= set(run) and run["server_cpu_ms_per_read"] > 0
+        assert run["reconnections"] >= 0
     assert out["all_ok"] is True

@@ -239,3 +239,27 @@ def test_two_processes_on_one_port_end_up_with_even_shares_of_keep_alive_connect
     per_process = sorted(list(last.values()).count(pid) for pid in set(last.values()))
     assert len(per_process) == 2 and per_process[1] - per_process[0] <= 2, per_process
     assert sum(moved) < 24  # a few connections moved, not a stream of reconnections
+
+
+def test_a_serving_process_freezes_what_it_holds_at_start():
+    """``before_serving`` (called by ``settle gateway run`` and its API worker processes once the app is built)
+    moves the objects of start-up out of the collector's sight, after collecting what is garbage already."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import gc\n"
+        "from gateway.api import create_app\n"
+        "from gateway.serving import before_serving\n"
+        "import weakref\n"
+        "class Node: pass\n"
+        "node = Node(); node.me = node; ref = weakref.ref(node); del node\n"  # garbage, kept alive by its own cycle
+        "assert gc.get_freeze_count() == 0\n"
+        "before_serving()\n"
+        "assert gc.get_freeze_count() > 50_000, gc.get_freeze_count()\n"
+        "assert ref() is None\n"  # collected, not frozen for good
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
