@@ -124,7 +124,7 @@ def _light_reads(engine: Engine) -> Engine:
 
     - each statement runs in its own transaction (the driver's autocommit): under READ COMMITTED, PostgreSQL's
       default, every statement of a transaction takes a fresh snapshot anyway, so a read-only transaction adds
-      nothing to what the reader sees but costs two round trips (BEGIN, COMMIT), a quarter of an agreement's detail;
+      nothing to what the reader sees but costs two round trips (BEGIN, COMMIT) of the seven of an agreement's detail;
     - prepared statements (psycopg prepares a statement a connection ran five times) keep their generic plan
       (``plan_cache_mode = force_generic_plan``): the readers' statements look rows up by party and agreement
       through indexes, and re-planning the five-way join of the open items took 1.3 ms of its 1.7. Writers keep
