@@ -311,7 +311,7 @@ class Gateway:
         sockets = [config.bind_socket()] if workers > 1 else None
         others = []
         shares = ConnectionShares.create(workers) if sockets else None
-        if sockets and shares:
+        if shares is not None:
             app.balance(shares, uvicorn_connections(server))
             spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no threads or connections of this one
             for n in range(1, workers):

@@ -6,7 +6,9 @@ Set ``SETTLE_RPC_URL`` to run against an already running dev node instead of sta
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +16,15 @@ from settle.chain import Chain, DevChain
 from settle.compiler import build
 from settle.config import get_settings
 from settle.node import start_node
+
+# The helper modules several test folders share (tests/gateway: gateway_testdata, gateway_fixtures;
+# tests/receivables: receivables_testdata) are importable from every folder, also when one folder runs alone, and
+# the gateway database fixtures (``db``, ``sqlite_db``, ``smtp``) are defined once, in gateway_fixtures; the oracle
+# and webhook folders define a ``db`` of their own, which wins there.
+for _folder in ("gateway", "receivables"):
+    if str(Path(__file__).resolve().parent / _folder) not in sys.path:
+        sys.path.append(str(Path(__file__).resolve().parent / _folder))
+pytest_plugins = ["gateway_fixtures"]
 
 
 @pytest.fixture(scope="session")

@@ -1,34 +1,10 @@
-"""Fixtures for the gateway's banking tests: a migrated database (SQLite and PostgreSQL through the root
-``database_url`` fixture) and the master data the self-made statement fixtures refer to."""
+"""Fixtures for the gateway's banking tests: the master data the self-made statement fixtures refer to, on the
+shared ``db`` (tests/gateway/gateway_fixtures.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from gateway_testdata import Database, record, seed_parties, set_method
-
-from gateway.database import open_database
-
-
-@pytest.fixture()
-def db(database_url: str) -> Iterator[Database]:
-    engine, factory = open_database(database_url)
-    try:
-        yield Database(engine, factory)
-    finally:
-        engine.dispose()
-
-
-@pytest.fixture()
-def sqlite_db(tmp_path: Path) -> Iterator[Database]:
-    """SQLite only, for tests that do not need to run twice."""
-    engine, factory = open_database(f"sqlite:///{tmp_path / 'gateway.db'}")
-    try:
-        yield Database(engine, factory)
-    finally:
-        engine.dispose()
 
 
 @pytest.fixture()

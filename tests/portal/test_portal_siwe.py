@@ -39,9 +39,9 @@ def _seed(db) -> None:  # type: ignore[no-untyped-def]
         add_agreement(session, AGREEMENT, PAYER, PAYEE)
 
 
-def test_an_eoa_signs_in_and_gets_a_session_cookie_and_bearer(lite):
-    _seed(lite)
-    client = client_for(lite.factory)
+def test_an_eoa_signs_in_and_gets_a_session_cookie_and_bearer(sqlite_db):
+    _seed(sqlite_db)
+    client = client_for(sqlite_db.factory)
     challenge = client.post("/v1/auth/siwe/nonce", json={"address": Account.from_key(PAYER_KEY).address}).json()
     assert challenge["domain"] == "portal.test" and challenge["uri"] == "http://portal.test" and challenge["chain_id"] == CHAIN_ID
     assert challenge["message"].startswith("portal.test wants you to sign in with your Ethereum account:\n")
@@ -66,20 +66,20 @@ def test_an_eoa_signs_in_and_gets_a_session_cookie_and_bearer(lite):
     bearer = client.get("/v1/auth/me", headers={"Authorization": f"Bearer {body['token']}"})
     assert bearer.status_code == 200 and bearer.json()["subject"] == f"party:{PAYER}" and bearer.json()["csrf"] is None
 
-    entries = [(e.action, e.outcome, e.party) for e in audit_rows(lite.factory)]
+    entries = [(e.action, e.outcome, e.party) for e in audit_rows(sqlite_db.factory)]
     assert ("sign_in", "ok", PAYER) in entries
-    assert answer.json()["token"] not in audit_text(lite.factory)
+    assert answer.json()["token"] not in audit_text(sqlite_db.factory)
 
 
-def test_the_cookie_is_secure_over_https(lite):
-    _seed(lite)
-    answer = siwe_sign_in(client_for(lite.factory, base_url="https://testserver"), PAYER_KEY)
+def test_the_cookie_is_secure_over_https(sqlite_db):
+    _seed(sqlite_db)
+    answer = siwe_sign_in(client_for(sqlite_db.factory, base_url="https://testserver"), PAYER_KEY)
     assert answer.status_code == 200 and "Secure" in answer.headers["set-cookie"]
 
 
-def test_refusals_replay_domain_chain_stranger_and_bad_signature(lite):
-    _seed(lite)
-    client = client_for(lite.factory)
+def test_refusals_replay_domain_chain_stranger_and_bad_signature(sqlite_db):
+    _seed(sqlite_db)
+    client = client_for(sqlite_db.factory)
     address = Account.from_key(PAYEE_KEY).address
     text = client.post("/v1/auth/siwe/nonce", json={"address": address}).json()["message"]
     signature = sign(text, PAYEE_KEY)
@@ -104,11 +104,11 @@ def test_refusals_replay_domain_chain_stranger_and_bad_signature(lite):
     stranger = siwe_sign_in(client, STRANGER_KEY)
     assert stranger.status_code == 403 and "neither payer nor payee" in stranger.json()["detail"]
 
-    refused = [(e.actor, e.detail["reason"]) for e in audit_rows(lite.factory) if e.outcome == "refused"]
+    refused = [(e.actor, e.detail["reason"]) for e in audit_rows(sqlite_db.factory) if e.outcome == "refused"]
     assert len(refused) == 6
     assert (f"party:{STRANGER}", stranger.json()["detail"]) in refused
     assert any("evil.test" in reason for _, reason in refused)
-    text_of_log = audit_text(lite.factory)
+    text_of_log = audit_text(sqlite_db.factory)
     assert signature.removeprefix("0x") not in text_of_log and signature not in text_of_log
 
 
@@ -122,24 +122,24 @@ def test_a_replayed_message_is_refused_by_a_second_gateway_on_the_same_database(
     assert replay.status_code == 401 and "already used" in replay.json()["detail"]
 
 
-def test_expired_nonces_are_purged_and_cannot_sign_in(lite):
-    _seed(lite)
-    client = client_for(lite.factory)
+def test_expired_nonces_are_purged_and_cannot_sign_in(sqlite_db):
+    _seed(sqlite_db)
+    client = client_for(sqlite_db.factory)
     text = client.post("/v1/auth/siwe/nonce", json={"address": Account.from_key(PAYER_KEY).address}).json()["message"]
-    with lite.session() as session:
+    with sqlite_db.session() as session:
         for row in session.scalars(select(SiweNonce)):
             row.expires_at = utcnow() - timedelta(seconds=1)
     client.post("/v1/auth/siwe/nonce")  # a new challenge purges the expired one
-    with lite.factory() as session:
+    with sqlite_db.factory() as session:
         assert len(list(session.scalars(select(SiweNonce)))) == 1
     refused = client.post("/v1/auth/siwe", json={"message": text, "signature": sign(text, PAYER_KEY)})
     assert refused.status_code == 401 and "already used" in refused.json()["detail"]
 
 
-def test_session_fixation_a_cookie_brought_to_sign_in_is_ended_not_reused(lite):
-    _seed(lite)
-    planted = siwe_sign_in(client_for(lite.factory), PAYER_KEY).json()["token"]  # e.g. a session an attacker planted
-    client = client_for(lite.factory)
+def test_session_fixation_a_cookie_brought_to_sign_in_is_ended_not_reused(sqlite_db):
+    _seed(sqlite_db)
+    planted = siwe_sign_in(client_for(sqlite_db.factory), PAYER_KEY).json()["token"]  # e.g. a session an attacker planted
+    client = client_for(sqlite_db.factory)
     client.cookies.set("settle_session", planted, domain="testserver.local", path="/")
     fresh = siwe_sign_in(client, PAYER_KEY)
     assert fresh.status_code == 200 and fresh.json()["token"] != planted
@@ -150,13 +150,13 @@ def test_session_fixation_a_cookie_brought_to_sign_in_is_ended_not_reused(lite):
     client.cookies.set("settle_session", "sts_chosen-by-the-attacker", domain="testserver.local", path="/")
     again = siwe_sign_in(client, PAYER_KEY).json()["token"]
     assert again != "sts_chosen-by-the-attacker"
-    with lite.factory() as session:
+    with sqlite_db.factory() as session:
         assert len(list(session.scalars(select(AuthSession)))) == 3
 
 
-def test_sign_out_with_the_cookie_needs_the_csrf_token(lite):
-    _seed(lite)
-    client = client_for(lite.factory)
+def test_sign_out_with_the_cookie_needs_the_csrf_token(sqlite_db):
+    _seed(sqlite_db)
+    client = client_for(sqlite_db.factory)
     body = siwe_sign_in(client, PAYEE_KEY).json()
     refused = client.post("/v1/auth/sign-out")
     assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
@@ -166,23 +166,23 @@ def test_sign_out_with_the_cookie_needs_the_csrf_token(lite):
     assert out.status_code == 204 and 'settle_session=""' in out.headers["set-cookie"]
     assert client.get("/v1/auth/me", headers={"Authorization": f"Bearer {body['token']}"}).status_code == 401
     # a session bearer signs out without CSRF (no cookie, nothing a browser sends by itself)
-    other = siwe_sign_in(client_for(lite.factory), PAYER_KEY).json()["token"]
-    plain = client_for(lite.factory)
+    other = siwe_sign_in(client_for(sqlite_db.factory), PAYER_KEY).json()["token"]
+    plain = client_for(sqlite_db.factory)
     assert plain.post("/v1/auth/sign-out", headers={"Authorization": f"Bearer {other}"}).status_code == 204
     assert plain.get("/v1/auth/me", headers={"Authorization": f"Bearer {other}"}).status_code == 401
-    assert ("sign_out", "ok") in [(e.action, e.outcome) for e in audit_rows(lite.factory)]
+    assert ("sign_out", "ok") in [(e.action, e.outcome) for e in audit_rows(sqlite_db.factory)]
 
 
-def test_sign_in_is_rate_limited_per_client_and_per_address(lite):
-    _seed(lite)
+def test_sign_in_is_rate_limited_per_client_and_per_address(sqlite_db):
+    _seed(sqlite_db)
     portal = Portal(site=SITE, limits={"ip": RateLimiter(3, 60), "subject": RateLimiter(2, 60), "accept": RateLimiter(1, 60)})
-    client = client_for(lite.factory, portal=portal)
+    client = client_for(sqlite_db.factory, portal=portal)
     assert siwe_sign_in(client, PAYER_KEY).status_code == 200  # ip: 2 used (nonce + sign-in), address: 1
     challenge = client.post("/v1/auth/siwe/nonce", json={"address": Account.from_key(PAYER_KEY).address})  # ip: 3
     text = challenge.json()["message"]
     limited = client.post("/v1/auth/siwe", json={"message": text, "signature": sign(text, PAYER_KEY)})
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
-    assert audit_rows(lite.factory)[-1].detail == {"method": "siwe", "reason": "rate limited"}
+    assert audit_rows(sqlite_db.factory)[-1].detail == {"method": "siwe", "reason": "rate limited"}
     # per address: a fresh client address, the same party
     portal.limits["ip"] = RateLimiter(100, 60)
     assert siwe_sign_in(client, PAYER_KEY).status_code == 200  # address: 2
@@ -191,15 +191,15 @@ def test_sign_in_is_rate_limited_per_client_and_per_address(lite):
     # accepting invitations has a limit of its own
     assert client.post("/v1/staff/invites/accept", json={"token": "sti_x", "password": "p" * 12}).status_code == 400
     assert client.post("/v1/staff/invites/accept", json={"token": "sti_x", "password": "p" * 12}).status_code == 429
-    assert audit_rows(lite.factory)[-1].detail == {"reason": "rate limited"}
+    assert audit_rows(sqlite_db.factory)[-1].detail == {"reason": "rate limited"}
 
 
-def test_an_erc1271_wallet_signs_in_through_the_node(chain, lite, accounts):
+def test_an_erc1271_wallet_signs_in_through_the_node(chain, sqlite_db, accounts):
     owner = accounts[4]
     wallet = chain.deploy("MockERC1271Wallet", owner.address, sender=accounts[0])
-    with lite.session() as session:
+    with sqlite_db.session() as session:
         add_agreement(session, AGREEMENT, wallet.address, PAYEE, chain_id=chain.chain_id)
-    client = client_for(lite.factory, chain=chain, erc1271=erc1271_for(chain.url))
+    client = client_for(sqlite_db.factory, chain=chain, erc1271=erc1271_for(chain.url))
     challenge = client.post("/v1/auth/siwe/nonce", json={"address": wallet.address}).json()
     assert challenge["chain_id"] == chain.chain_id
     text = challenge["message"]
@@ -212,13 +212,13 @@ def test_an_erc1271_wallet_signs_in_through_the_node(chain, lite, accounts):
     assert answer.status_code == 200, answer.text
     assert answer.json()["party"] == wallet.address.lower()
     # an EOA that is no wallet: the eth_call answers nothing, the check says no (not an error)
-    with lite.session() as session:
+    with sqlite_db.session() as session:
         add_agreement(session, "0x" + "a2" * 20, STRANGER, PAYEE, chain_id=chain.chain_id)
     text = client.post("/v1/auth/siwe/nonce", json={"address": Account.from_key(STRANGER_KEY).address}).json()["message"]
     wrong = client.post("/v1/auth/siwe", json={"message": text, "signature": sign(text, PAYER_KEY)})
     assert wrong.status_code == 401
 
 
-def test_without_a_chain_siwe_is_off(lite):
-    client = client_for(lite.factory, chain_id=None)
+def test_without_a_chain_siwe_is_off(sqlite_db):
+    client = client_for(sqlite_db.factory, chain_id=None)
     assert client.post("/v1/auth/siwe/nonce").status_code == 503

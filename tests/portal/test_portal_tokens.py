@@ -24,9 +24,9 @@ def _party(client, key=PAYER_KEY) -> dict[str, str]:  # type: ignore[no-untyped-
     return {"X-CSRF-Token": siwe_sign_in(client, key).json()["csrf"]}
 
 
-def test_a_party_issues_lists_and_revokes_its_tokens(lite):
-    _seed(lite)
-    client = client_for(lite.factory)
+def test_a_party_issues_lists_and_revokes_its_tokens(sqlite_db):
+    _seed(sqlite_db)
+    client = client_for(sqlite_db.factory)
     csrf = _party(client)
     assert client.post("/v1/tokens", json={"scopes": ["read"]}).status_code == 403  # the cookie without CSRF
     issued = client.post("/v1/tokens", json={"scopes": ["read", "usage"], "label": "ERP", "expires_in_days": 30}, headers=csrf)
@@ -39,13 +39,13 @@ def test_a_party_issues_lists_and_revokes_its_tokens(lite):
     assert [(t["prefix"], t["label"], t["revoked_at"], t["last_used_at"]) for t in listed] == [(body["prefix"], "ERP", None, None)]
     assert token not in client.get("/v1/tokens").text
 
-    machine = client_for(lite.factory)
+    machine = client_for(sqlite_db.factory)
     me = machine.get("/v1/auth/me", headers={"Authorization": f"Bearer {token}"}).json()
     assert me["kind"] == "machine" and me["party"] == PAYER and me["scopes"] == ["read", "usage"]
     assert client.get("/v1/tokens").json()[0]["last_used_at"] is not None  # the list tells when it was used
     # a machine token manages no tokens; another party neither sees nor revokes this one
     assert machine.get("/v1/tokens", headers={"Authorization": f"Bearer {token}"}).status_code == 403
-    other = client_for(lite.factory)
+    other = client_for(sqlite_db.factory)
     other_csrf = _party(other, PAYEE_KEY)
     assert other.get("/v1/tokens").json() == []
     assert other.delete(f"/v1/tokens/{body['prefix']}", headers=other_csrf).status_code == 404
@@ -62,8 +62,8 @@ def test_a_party_issues_lists_and_revokes_its_tokens(lite):
     assert after["revoked_at"] is not None and after["live"] is False
 
 
-def test_revocation_takes_effect_in_the_app_that_cached_the_token(lite):
-    client = client_for(lite.factory)
+def test_revocation_takes_effect_in_the_app_that_cached_the_token(sqlite_db):
+    client = client_for(sqlite_db.factory)
     token = client.post("/v1/tokens", json={"scopes": ["read"], "owner": PAYER}, headers=OPERATOR).json()["token"]
     bearer = {"Authorization": f"Bearer {token}"}
     assert client.get("/v1/auth/me", headers=bearer).status_code == 200  # cached now
@@ -71,22 +71,22 @@ def test_revocation_takes_effect_in_the_app_that_cached_the_token(lite):
     assert client.get("/v1/auth/me", headers=bearer).status_code == 401
 
 
-def test_an_expired_token_is_refused(lite):
-    client = client_for(lite.factory)
+def test_an_expired_token_is_refused(sqlite_db):
+    client = client_for(sqlite_db.factory)
     token = client.post("/v1/tokens", json={"scopes": ["read"], "owner": PAYER, "expires_in_days": 1}, headers=OPERATOR).json()["token"]
     bearer = {"Authorization": f"Bearer {token}"}
     assert client.get("/v1/auth/me", headers=bearer).status_code == 200
-    with lite.session() as session:
+    with sqlite_db.session() as session:
         session.scalars(select(ApiToken).where(ApiToken.prefix == token[:12])).one().expires_at = utcnow() - timedelta(seconds=1)
-    fresh = client_for(lite.factory)  # another process: no cached lookup
+    fresh = client_for(sqlite_db.factory)  # another process: no cached lookup
     refused = fresh.get("/v1/auth/me", headers=bearer)
     assert refused.status_code == 401 and "expired" in refused.json()["detail"]
     listed = fresh.get("/v1/tokens", headers=OPERATOR).json()
     assert [t["live"] for t in listed if t["prefix"] == token[:12]] == [False]
 
 
-def test_the_operator_issues_party_operator_and_auditor_tokens(lite):
-    client = client_for(lite.factory)
+def test_the_operator_issues_party_operator_and_auditor_tokens(sqlite_db):
+    client = client_for(sqlite_db.factory)
     assert client.post("/v1/tokens", json={"scopes": ["read"]}).status_code == 401
     auditor = client.post("/v1/tokens", json={"scopes": ["audit"], "label": "auditor"}, headers=OPERATOR).json()["token"]
     me = client.get("/v1/auth/me", headers={"Authorization": f"Bearer {auditor}"}).json()
@@ -100,14 +100,14 @@ def test_the_operator_issues_party_operator_and_auditor_tokens(lite):
     assert labels == ["SETTLE_GATEWAY_API_TOKEN", "auditor"]
 
 
-def test_the_audit_log_route(lite):
-    _seed(lite)
-    payer = client_for(lite.factory)
+def test_the_audit_log_route(sqlite_db):
+    _seed(sqlite_db)
+    payer = client_for(sqlite_db.factory)
     csrf = _party(payer)
     payer.post("/v1/tokens", json={"scopes": ["read"], "label": "x"}, headers=csrf)
-    payee = client_for(lite.factory)
+    payee = client_for(sqlite_db.factory)
     _party(payee, PAYEE_KEY)
-    anonymous = client_for(lite.factory)
+    anonymous = client_for(sqlite_db.factory)
     assert anonymous.get("/v1/audit").status_code == 401
     own = payer.get("/v1/audit").json()
     assert own and {e["party"] for e in own} == {PAYER}
@@ -122,13 +122,13 @@ def test_the_audit_log_route(lite):
     assert anonymous.get("/v1/audit", headers={"Authorization": f"Bearer {token}"}).status_code == 403  # a machine token
 
 
-def test_the_configured_operator_token_of_any_form_is_the_operator(lite):
+def test_the_configured_operator_token_of_any_form_is_the_operator(sqlite_db):
     from portal_support import TestClient
 
     from gateway.api import create_app
 
     plain = "an-operator-token-without-the-stl-prefix"
-    client = TestClient(create_app(lite.factory, write_token=plain))
+    client = TestClient(create_app(sqlite_db.factory, write_token=plain))
     me = client.get("/v1/auth/me", headers={"Authorization": f"Bearer {plain}"})
     assert me.status_code == 200 and me.json()["kind"] == "operator"
     assert client.get("/v1/auth/me", headers={"Authorization": "Bearer an-operator-token-guessed"}).status_code == 401

@@ -21,9 +21,8 @@ from pathlib import Path
 import pytest
 
 _HERE = Path(__file__).resolve().parent
-for folder in (_HERE, _HERE.parents[1] / "gateway", _HERE.parents[1] / "receivables"):
-    if str(folder) not in sys.path:
-        sys.path.append(str(folder))
+if str(_HERE) not in sys.path:  # (tests/gateway and tests/receivables: the root conftest)
+    sys.path.append(str(_HERE))
 
 from dashbrowser import EXPLORER, ORACLE, SHOTS, Site  # noqa: E402
 from receivables_testdata import PASSWORD as SMTP_PASSWORD  # noqa: E402
