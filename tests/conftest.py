@@ -20,7 +20,7 @@ from settle.node import start_node
 # The helper modules several test folders share (tests/gateway: gateway_testdata, gateway_fixtures;
 # tests/receivables: receivables_testdata) are importable from every folder, also when one folder runs alone, and
 # the gateway database fixtures (``db``, ``sqlite_db``, ``smtp``) are defined once, in gateway_fixtures; the oracle
-# and webhook folders define a ``db`` of their own, which wins there.
+# folder defines a ``db`` of its own (the oracle's database), which wins there.
 for _folder in ("gateway", "receivables"):
     if str(Path(__file__).resolve().parent / _folder) not in sys.path:
         sys.path.append(str(Path(__file__).resolve().parent / _folder))

@@ -1,6 +1,5 @@
-"""Fixtures of the webhook tests: a migrated gateway database (SQLite and PostgreSQL through the root
-``database_url`` fixture), a real HTTP receiver on loopback that checks every signature (webhook_support.Receiver)
-and a clock the tests move by hand."""
+"""Fixtures of the webhook tests (the gateway database ``db``: tests/gateway/gateway_fixtures.py): a real HTTP
+receiver on loopback that checks every signature (webhook_support.Receiver) and a clock the tests move by hand."""
 
 from __future__ import annotations
 
@@ -9,18 +8,7 @@ from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
 
 import pytest
-from webhook_support import Clock, Database, Receiver, handler
-
-from gateway.database import open_database
-
-
-@pytest.fixture()
-def db(database_url: str) -> Iterator[Database]:
-    engine, factory = open_database(database_url)
-    try:
-        yield Database(engine, factory)
-    finally:
-        engine.dispose()
+from webhook_support import Clock, Receiver, handler
 
 
 @pytest.fixture()

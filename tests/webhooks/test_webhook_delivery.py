@@ -9,8 +9,9 @@ import logging
 from datetime import timedelta
 
 import pytest
+from gateway_testdata import Database
 from sqlalchemy import select
-from webhook_support import Clock, Database, Receiver
+from webhook_support import Clock, Receiver
 
 from gateway.errors import ConflictError
 from gateway.models import DomainEvent, HistoryRecord, WebhookAttempt, WebhookDelivery, WebhookEndpoint

@@ -1,5 +1,5 @@
 """What the webhook tests share (a module of its own: ``import conftest`` is ambiguous with the root conftest): the
-gateway database handle, a real HTTP receiver on loopback that checks every signature with ``settle.webhooks`` and
+a real HTTP receiver on loopback that checks every signature with ``settle.webhooks`` and
 records what it got, and a clock the tests move by hand."""
 
 from __future__ import annotations
@@ -12,20 +12,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
-
-from gateway.database import unit_of_work
 from settle import webhooks as signing
-
-
-@dataclass
-class Database:
-    engine: Engine
-    factory: sessionmaker[Session]
-
-    def session(self, actor: str = "test"):  # type: ignore[no-untyped-def]
-        return unit_of_work(self.factory, actor)
 
 
 @dataclass
