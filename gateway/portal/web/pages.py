@@ -24,10 +24,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.api.agreements import agreement_detail, chain_now, find_agreement, find_agreements
-from gateway.api.deps import ADDRESS_PATTERN, PrincipalDep, SessionDep, StateDep
+from gateway.api.deps import ADDRESS_PATTERN, ApiState, PrincipalDep, SessionDep, StateDep
 from gateway.api.invoices import find_invoices
 from gateway.api.reconciliation import credit_list
-from gateway.api.schemas import AgreementOut, UsageOut
+from gateway.api.schemas import AgreementDetail, AgreementOut, UsageOut
 from gateway.api.views import version_terms  # the one reader of a version's packed terms
 from gateway.models import Agreement, ApiToken, Party, StaffAccount, WebhookEndpoint
 from gateway.portal import accounts
@@ -329,15 +329,13 @@ def agreement_page(request: Request, address: str, principal: PrincipalDep, sess
     row = _visible_agreement(session, view, address)
     if row is None:
         return _not_found(request, view)
-    now = chain_now(state)
-    detail = agreement_detail(session, row, now)
+    detail, usage = _detail_and_usage(session, state, row)
     names = _names(session, row.payer, row.payee)
     # the read model's addresses are lower case (the API's answers carry them checksummed)
     accepted = q.acceptances(session, row.chain_id, row.address)
     invoices = find_invoices(session, view.party, agreement=row.address, limit=500)
     lines = q.bank_lines(session, row.address)
     payments = [(s.payment, lines.get(s.period, [])) for s in detail.settlements if s.payment is not None]
-    running = _running_period(session, row, now)
     return _render(
         request,
         view,
@@ -350,9 +348,7 @@ def agreement_page(request: Request, address: str, principal: PrincipalDep, sess
         invoices=invoices,
         payments=payments,
         lines=lines,
-        series=_series(detail.usage),
-        running=running,
-        live=[u for u in detail.usage if u.period == running],
+        **usage,
         live_seconds=LIVE_SECONDS,
         settlements=list(reversed(detail.settlements)),
     )
@@ -367,19 +363,17 @@ def usage_fragment(request: Request, address: str, principal: PrincipalDep, sess
     row = _visible_agreement(session, view, address)
     if row is None:
         return _not_found(request, view)
+    detail, usage = _detail_and_usage(session, state, row)
+    return _render(request, view, "usage_live.html", a=detail, address=row.address, **usage)
+
+
+def _detail_and_usage(session: Session, state: ApiState, row: Agreement) -> tuple[AgreementDetail, dict[str, Any]]:
+    """The agreement's detail (the API's answer) and what the usage chart shows of it, as of the chain's time: the
+    series, the running period and its reports so far (the page and its live fragment alike)."""
     now = chain_now(state)
     detail = agreement_detail(session, row, now)
     running = _running_period(session, row, now)
-    return _render(
-        request,
-        view,
-        "usage_live.html",
-        a=detail,
-        address=row.address,
-        series=_series(detail.usage),
-        running=running,
-        live=[u for u in detail.usage if u.period == running],
-    )
+    return detail, {"series": _series(detail.usage), "running": running, "live": [u for u in detail.usage if u.period == running]}
 
 
 @router.get("/agreements/{address}/proof")
