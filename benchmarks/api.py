@@ -83,7 +83,7 @@ def payer_of(n: int, agreements: int) -> str:
 @contextmanager
 def scratch_database(kind: str) -> Iterator[str]:
     """The URL of a fresh, empty database of ``kind`` (sqlite | postgres), removed afterwards."""
-    from sqlalchemy import create_engine
+    from sqlalchemy import create_engine, make_url
 
     if kind == "sqlite":
         with tempfile.TemporaryDirectory(prefix="settle-api-bench-") as folder:
@@ -94,7 +94,7 @@ def scratch_database(kind: str) -> Iterator[str]:
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     try:
-        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")

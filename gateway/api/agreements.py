@@ -28,13 +28,13 @@ from gateway.api.views import (
     agreement_data,
     agreements_data,
     json_response,
-    methods_of,
     open_amount,
     settlement_data,
     settlement_rows,
     terms_of,
 )
-from gateway.models import Agreement, TermsVersion, Usage
+from gateway.models import Agreement, PaymentMethod, TermsVersion, Usage
+from settle.db import Prepared
 from settle.http import errors
 from settle.spec import terms_changes, terms_document
 
@@ -92,13 +92,26 @@ async def get_agreement(address: AddressPath, session: SessionDep, principal: Re
     return json_response(agreement_detail_data(session, agreement, now))
 
 
-def find_agreement(session: Session, address: str) -> Agreement | None:
-    """The agreement at ``address`` (lower case), if the gateway knows it."""
-    return session.scalar(_AGREEMENT_AT, {"address": address})
+def find_agreement(session: Session, address: str) -> Any:
+    """The agreement at ``address`` (lower case), if the gateway knows it: a row with the agreement's columns, by
+    their names, and ``payment_method`` (the kind of its payment method, None without one)."""
+    return _AGREEMENT_AT.first(session.connection(), {"address": address})
 
 
-_AGREEMENT_AT = select(Agreement).where(Agreement.address == bindparam("address")).order_by(Agreement.id).limit(1)
-_VERSIONS = (
+_METHOD_KIND = (
+    select(PaymentMethod.kind)
+    .where(PaymentMethod.chain_id == Agreement.chain_id, PaymentMethod.agreement == Agreement.address)
+    .order_by(PaymentMethod.id)
+    .limit(1)
+    .scalar_subquery()
+)
+_AGREEMENT_AT = Prepared(
+    select(*Agreement.__table__.columns, _METHOD_KIND.label("payment_method"))
+    .where(Agreement.address == bindparam("address"))
+    .order_by(Agreement.id)
+    .limit(1)
+)
+_VERSIONS = Prepared(
     select(
         TermsVersion.version,
         TermsVersion.terms_hash,
@@ -110,7 +123,7 @@ _VERSIONS = (
     .where(TermsVersion.agreement_id == bindparam("agreement_id"))
     .order_by(TermsVersion.version)
 )
-_USAGE = (
+_USAGE = Prepared(
     select(Usage.period, Usage.meter, Usage.cumulative, Usage.records_root)
     .where(Usage.agreement_id == bindparam("agreement_id"))
     .order_by(Usage.period, Usage.meter)
@@ -123,12 +136,13 @@ def _document(packed: str) -> dict[str, object]:
     return terms_document(terms_of(packed))
 
 
-def agreement_detail_data(session: Session, agreement: Agreement, now: int | None) -> dict[str, Any]:
-    """One agreement with its terms versions (decoded; a pending one with who still has to accept, as of ``now`` in
-    chain time: None when none is pending, ``agreement.pending_version`` 0, and should one be found all the same,
-    the wall clock), usage and settlements, as the JSON object of :class:`~gateway.api.schemas.AgreementDetail`."""
+def agreement_detail_data(session: Session, agreement: Any, now: int | None) -> dict[str, Any]:
+    """One agreement (a row of :func:`find_agreement`) with its terms versions (decoded; a pending one with who
+    still has to accept, as of ``now`` in chain time: None when none is pending, ``agreement.pending_version`` 0,
+    and should one be found all the same, the wall clock), usage and settlements, as the JSON object of
+    :class:`~gateway.api.schemas.AgreementDetail`."""
     connection = session.connection()
-    rows = connection.execute(_VERSIONS, {"agreement_id": agreement.id}).all()
+    rows = _VERSIONS.rows(connection, {"agreement_id": agreement.id})
     packed_of = {row.version: row.packed for row in rows}
     in_force = packed_of.get(agreement.terms_version or 1)
     versions = []
@@ -155,20 +169,20 @@ def agreement_detail_data(session: Session, agreement: Agreement, now: int | Non
         )
     usage = [
         {"period": u.period, "meter": u.meter, "cumulative": u.cumulative, "records_root": u.records_root}
-        for u in connection.execute(_USAGE, {"agreement_id": agreement.id})
+        for u in _USAGE.rows(connection, {"agreement_id": agreement.id})
     ]
     settled = settlement_rows(session, agreement.id)
     outstanding = sum(open_amount(s.status, s.amount, s.paid) for s in settled)
-    method = methods_of(session, [agreement]).get((agreement.chain_id, agreement.address))
+    method = agreement.payment_method
     return {
-        **agreement_data(agreement, outstanding, method),
+        **agreement_data(agreement, outstanding, method.value if method is not None else None),
         "versions": versions,
         "usage": usage,
         "settlements": [settlement_data(s) for s in settled],
     }
 
 
-def agreement_detail(session: Session, agreement: Agreement, now: int) -> AgreementDetail:
+def agreement_detail(session: Session, agreement: Any, now: int) -> AgreementDetail:
     """The dashboard's detail: the API's answer (:func:`agreement_detail_data`) as a model."""
     return AgreementDetail.model_validate(agreement_detail_data(session, agreement, now))
 

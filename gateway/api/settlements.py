@@ -6,12 +6,13 @@ from functools import cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
-from sqlalchemy import BindParameter, Integer, Select, bindparam, or_
+from sqlalchemy import BindParameter, Integer, bindparam, or_
 
 from gateway.api.deps import ADDRESS_PATTERN, AddressPath, PageDep, ReaderDep, SessionDep, address_param, narrow, require_visible
 from gateway.api.schemas import SettlementOut
 from gateway.api.views import json_response, settlement_data, settlements_query
 from gateway.models import Agreement, Settlement
+from settle.db import Prepared
 from settle.http import errors
 
 router = APIRouter(prefix="/v1/settlements", tags=["settlements"], responses=errors(401, 403, 422))
@@ -35,11 +36,11 @@ async def list_settlements(
         "limit": page.limit,
         "offset": page.offset,
     }
-    return json_response([settlement_data(row) for row in session.connection().execute(query, params)])
+    return json_response([settlement_data(row) for row in query.rows(session.connection(), params)])
 
 
 @cache
-def _listing(narrowed: bool, by_agreement: bool, status: str | None) -> Select[*tuple[Any, ...]]:
+def _listing(narrowed: bool, by_agreement: bool, status: str | None) -> Prepared:
     """The list's statement for one shape of request (built once: its values are bound parameters)."""
     query = settlements_query()
     if narrowed:
@@ -52,7 +53,7 @@ def _listing(narrowed: bool, by_agreement: bool, status: str | None) -> Select[*
     elif status:
         query = query.where(Settlement.status == bindparam("status"))
     order = query.order_by(Settlement.settled_block.desc(), Settlement.id.desc())
-    return order.limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer))
+    return Prepared(order.limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer)))
 
 
 @router.get("/{agreement}/{period}", summary="The settlement of one period", response_model=SettlementOut, responses=errors(404))

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 from fastapi import Response
-from sqlalchemy import Row, Select, and_, bindparam, select
+from sqlalchemy import Select, and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from gateway.api.schemas import Money, PaymentFileOut, StatementLineOut, checksum
@@ -34,6 +34,7 @@ from gateway.models import (
     TermsVersion,
 )
 from gateway.parties.masterdata import mask_iban
+from settle.db import Prepared
 from settle.money import format_minor
 from settle.terms import Terms
 
@@ -173,7 +174,7 @@ def payment_table() -> Any:
     return _PAYMENT
 
 
-def payment_data(row: Row[Any]) -> dict[str, Any]:
+def payment_data(row: Any) -> dict[str, Any]:
     """A row with :data:`PAYMENT_COLUMNS` as the JSON object of :class:`~gateway.api.schemas.PaymentOut`."""
     digits, currency = row.currency_digits, row.payment_currency
     return {
@@ -248,8 +249,9 @@ def period_bounds(packed: str, period: int) -> tuple[datetime, datetime]:
     return _utc(terms.period_start(period)), _utc(terms.period_end(period))
 
 
-def settlement_data(row: Row[Any]) -> dict[str, Any]:
-    """A row of :func:`settlements_query` as the JSON object of :class:`~gateway.api.schemas.SettlementOut`."""
+def settlement_data(row: Any) -> dict[str, Any]:
+    """A row of :func:`settlements_query` (SQLAlchemy's or :class:`~settle.db.Prepared`'s) as the JSON object of
+    :class:`~gateway.api.schemas.SettlementOut`."""
     digits, currency, status = row.minor_digits, row.currency, row.status
     terms = terms_of(row.packed) if row.packed else None
     start, end = period_bounds(row.packed, row.period) if row.packed else (None, None)
@@ -278,13 +280,13 @@ def settlement_data(row: Row[Any]) -> dict[str, Any]:
     }
 
 
-_SETTLEMENTS_OF = settlements_query().where(Settlement.agreement_id == bindparam("agreement_id")).order_by(Settlement.period)
+_SETTLEMENTS_OF = Prepared(settlements_query().where(Settlement.agreement_id == bindparam("agreement_id")).order_by(Settlement.period))
 _SETTLEMENT_OF = settlements_query().where(Settlement.agreement_id == bindparam("agreement_id"), Settlement.period == bindparam("period"))
 
 
-def settlement_rows(session: Session, agreement_id: int) -> list[Row[Any]]:
+def settlement_rows(session: Session, agreement_id: int) -> list[Any]:
     """An agreement's settlements (oldest period first) as :func:`settlement_data` reads them."""
-    return list(session.connection().execute(_SETTLEMENTS_OF, {"agreement_id": agreement_id}))
+    return _SETTLEMENTS_OF.rows(session.connection(), {"agreement_id": agreement_id})
 
 
 def settlement_of(session: Session, agreement_id: int, period: int) -> dict[str, Any]:

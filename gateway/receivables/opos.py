@@ -29,7 +29,7 @@ from datetime import date
 from functools import cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, case, or_, select
+from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, case, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.banking.camt import minor_digits
@@ -49,6 +49,7 @@ from gateway.models import (
 )
 from gateway.reconciliation import booking
 from gateway.reconciliation.openitems import item_id
+from settle.db import Prepared
 from settle.errors import ValidationError
 from settle.money import format_minor
 
@@ -244,22 +245,23 @@ def _params(who: str, agreement: str | None, chain_id: int | None) -> dict[str, 
 
 
 @cache
-def _settlement_statements(
-    role: str | None, by_agreement: bool, by_chain: bool
-) -> tuple[Select[*tuple[Any, ...]], Select[*tuple[Any, ...]]]:
-    mine = select(
-        Agreement.id, Agreement.chain_id, Agreement.address, Agreement.payer, Agreement.payee, Agreement.currency, Agreement.minor_digits
-    ).where(party_filter(_WHO, role, Agreement.payer, Agreement.payee))
+def _settlement_statement(role: str | None, by_agreement: bool, by_chain: bool) -> Prepared:
+    mine = select(Agreement.id).where(party_filter(_WHO, role, Agreement.payer, Agreement.payee))
     if by_agreement:
         mine = mine.where(Agreement.address == _AGREEMENT)
     if by_chain:
         mine = mine.where(Agreement.chain_id == _CHAIN)
-    # One row per open settlement, as narrow as it can be (the agreement's columns come from the query above): the
-    # payment instruction's open amount (PaymentInstruction.open_amount) is computed by the database, and the
-    # settlement's read time is only fetched when there is no invoice to date it.
+    # One row per open settlement with its agreement's columns: the payment instruction's open amount
+    # (PaymentInstruction.open_amount) is computed by the database, and the settlement's read time is only fetched
+    # when there is no invoice to date it.
     query = (
         select(
-            Settlement.agreement_id,
+            Agreement.chain_id,
+            Agreement.address,
+            Agreement.payer,
+            Agreement.payee,
+            Agreement.currency,
+            Agreement.minor_digits,
             Settlement.period,
             Settlement.amount,
             Settlement.paid,
@@ -304,33 +306,45 @@ def _settlement_statements(
                 DunningItem.period == Settlement.period,
             ),
         )
-        .where(Settlement.status.in_(OPEN_STATUSES), Settlement.agreement_id.in_(mine.with_only_columns(Agreement.id).scalar_subquery()))
+        .where(Settlement.status.in_(OPEN_STATUSES), Settlement.agreement_id.in_(mine.scalar_subquery()))
     )
-    return mine, query
+    return Prepared(query)
 
 
 def _settlement_items(
     session: Session, who: str, as_of: date, agreement: str | None, chain_id: int | None, role: str | None
 ) -> list[OposItem]:
-    mine, query = _settlement_statements(role, agreement is not None, chain_id is not None)
-    params = _params(who, agreement, chain_id)
-    connection = session.connection()  # Core rows: no ORM result machinery for 10,000 tuples
-    agreements = {row[0]: row[1:] for row in connection.execute(mine, params).all()}
-    if not agreements:
-        return []
-    rows = connection.execute(query, params).all()
-    ids = [item_id(agreements[r[0]][1], r[1]) for r in rows]
+    query = _settlement_statement(role, agreement is not None, chain_id is not None)
+    rows = query.rows(session.connection(), _params(who, agreement, chain_id))
+    ids = [item_id(r[1], r[6]) for r in rows]
     # What the gateway booked and the chain may not show yet, and what it wrote off: the reconciliation's own
     # definitions, asked only for the items that have allocations at all (one indexed query finds them).
     allocated = _allocated(session, who, role, agreement, chain_id)
-    loose = [i for i, r in zip(ids, rows, strict=True) if r[9] is None and i in allocated]  # r[9]: no instruction
+    loose = [i for i, r in zip(ids, rows, strict=True) if r[15] is None and i in allocated]  # r[15]: no instruction
     booked = booking.booked_amounts(session, loose) if loose else {}
     touched = [i for i in ids if i in allocated]
     written = booking.written_off_amounts(session, touched) if touched else {}
     items = []
-    for key, (agreement_id, period, amount, paid, disputed, due_at, seen_at, number, issued, instructed, level, fee, hold) in zip(
-        ids, rows, strict=True
-    ):
+    for key, (
+        chain,
+        address,
+        payer,
+        payee,
+        currency,
+        digits,
+        period,
+        amount,
+        paid,
+        disputed,
+        due_at,
+        seen_at,
+        number,
+        issued,
+        instructed,
+        level,
+        fee,
+        hold,
+    ) in zip(ids, rows, strict=True):
         billed_on = issued if issued is not None else seen_at.date()
         if billed_on > as_of:
             continue
@@ -339,7 +353,6 @@ def _settlement_items(
         )
         if open_amount <= 0:
             continue
-        chain, address, payer, payee, currency, digits = agreements[agreement_id]
         part = min(disputed or 0, open_amount)
         due = due_at.date()
         days = (as_of - due).days
@@ -375,11 +388,11 @@ def _settlement_items(
 def _allocated(session: Session, who: str, role: str | None, agreement: str | None, chain_id: int | None) -> set[str]:
     """The ids of the party's settlement items that reconciliation allocated money to (paid, returned, written off)."""
     query = _allocated_statement(role, agreement is not None, chain_id is not None)
-    return set(session.connection().execute(query, _params(who, agreement, chain_id)).scalars())
+    return {row[0] for row in query.rows(session.connection(), _params(who, agreement, chain_id))}
 
 
 @cache
-def _allocated_statement(role: str | None, by_agreement: bool, by_chain: bool) -> Select[*tuple[Any, ...]]:
+def _allocated_statement(role: str | None, by_agreement: bool, by_chain: bool) -> Prepared:
     mine = select(Agreement.address).where(party_filter(_WHO, role, Agreement.payer, Agreement.payee))
     query = select(LineAllocation.item_id).where(
         LineAllocation.kind.in_(("payment", "return", "write_off")), LineAllocation.agreement.in_(mine.scalar_subquery())
@@ -388,7 +401,7 @@ def _allocated_statement(role: str | None, by_agreement: bool, by_chain: bool) -
         query = query.where(LineAllocation.agreement == _AGREEMENT)
     if by_chain:
         query = query.where(LineAllocation.chain_id == _CHAIN)
-    return query.distinct()
+    return Prepared(query.distinct())
 
 
 def _instruction_items(
@@ -403,7 +416,7 @@ def _instruction_items(
     """Payment instructions of settlements the read model does not show (yet), with their payment method's
     parties: open at the instruction's open amount (as ``booking.payable_items`` counts them)."""
     query = _instruction_statement(role, agreement is not None, chain_id is not None)
-    rows = [r for r in session.connection().execute(query, _params(who, agreement, chain_id)).all() if (r[1], r[2]) not in seen]
+    rows = [r for r in query.rows(session.connection(), _params(who, agreement, chain_id)) if (r[1], r[2]) not in seen]
     ids = [item_id(r[1], r[2]) for r in rows]
     allocated = _allocated(session, who, role, agreement, chain_id) if rows else set()
     touched = [i for i in ids if i in allocated]
@@ -446,7 +459,7 @@ def _instruction_items(
 
 
 @cache
-def _instruction_statement(role: str | None, by_agreement: bool, by_chain: bool) -> Select[*tuple[Any, ...]]:
+def _instruction_statement(role: str | None, by_agreement: bool, by_chain: bool) -> Prepared:
     payer_party, payee_party = _PAYER_PARTY, _PAYEE_PARTY
     ids_of_party = select(Party.id).where(Party.chain_address == _WHO).scalar_subquery()
     query = (
@@ -495,10 +508,10 @@ def _instruction_statement(role: str | None, by_agreement: bool, by_chain: bool)
         query = query.where(PaymentInstruction.agreement == _AGREEMENT)
     if by_chain:
         query = query.where(PaymentInstruction.chain_id == _CHAIN)
-    return query
+    return Prepared(query)
 
 
-_IN_REVIEW = select(StatementLine.suggestion).where(StatementLine.match_state == LineState.REVIEW)
+_IN_REVIEW = Prepared(select(StatementLine.suggestion).where(StatementLine.match_state == LineState.REVIEW))
 
 
 def _apply_review(session: Session, items: list[OposItem]) -> list[OposItem]:
@@ -506,7 +519,7 @@ def _apply_review(session: Session, items: list[OposItem]) -> list[OposItem]:
     if not items:
         return items
     waiting: set[str] = set()
-    for suggestion in session.connection().execute(_IN_REVIEW).scalars():
+    for (suggestion,) in _IN_REVIEW.rows(session.connection()):
         waiting.update(str(s.get("item_id")) for s in suggestion or () if isinstance(s, dict))
     if not waiting:
         return items
@@ -514,18 +527,20 @@ def _apply_review(session: Session, items: list[OposItem]) -> list[OposItem]:
 
 
 @cache
-def _fee_statement(role: str | None, by_agreement: bool, by_chain: bool) -> Select[*tuple[Any, ...]]:
-    query = select(FeeItem).where(FeeItem.paid_amount < FeeItem.amount, party_filter(_WHO, role, FeeItem.payer, FeeItem.payee))
+def _fee_statement(role: str | None, by_agreement: bool, by_chain: bool) -> Prepared:
+    query = select(*FeeItem.__table__.columns).where(
+        FeeItem.paid_amount < FeeItem.amount, party_filter(_WHO, role, FeeItem.payer, FeeItem.payee)
+    )
     if by_agreement:
         query = query.where(FeeItem.agreement == _AGREEMENT)
     if by_chain:
         query = query.where(FeeItem.chain_id == _CHAIN)
-    return query.order_by(FeeItem.id)
+    return Prepared(query.order_by(FeeItem.id))
 
 
 def _fee_items(session: Session, who: str, as_of: date, agreement: str | None, chain_id: int | None, role: str | None) -> list[OposItem]:
     query = _fee_statement(role, agreement is not None, chain_id is not None)
-    fees = [f for f in session.scalars(query, _params(who, agreement, chain_id)) if f.created_at.date() <= as_of]
+    fees = [f for f in query.rows(session.connection(), _params(who, agreement, chain_id)) if f.created_at.date() <= as_of]
     digits = _digits(session, {f.agreement for f in fees})
     items = []
     for fee in fees:
@@ -547,7 +562,7 @@ def _fee_items(session: Session, who: str, as_of: date, agreement: str | None, c
                 billed_on=due,
                 due_date=due,
                 amount=fee.amount,
-                open=fee.open_amount,
+                open=fee.amount - fee.paid_amount,
                 disputed=0,
                 days_overdue=max(days, 0),
                 bucket=bucket_of(days),

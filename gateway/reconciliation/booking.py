@@ -33,7 +33,7 @@ from datetime import UTC, date, datetime, time
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, bindparam, func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from gateway import outbox
@@ -59,6 +59,7 @@ from gateway.models import (
 from gateway.reconciliation import openitems
 from gateway.reconciliation.engine import Matcher, Policy
 from gateway.reconciliation.model import Allocation, BankLine, Decision, OpenItem, RemittanceRef
+from settle.db import Prepared
 from settle.money import format_minor
 
 if TYPE_CHECKING:
@@ -858,11 +859,11 @@ def credit_balances(
     payee, or all."""
     query = _credit_statement(bool(payer), bool(party))
     params = {"payer": payer.lower() if payer else None, "party": party.lower() if party else None}
-    return {(p, q, c): int(total) for p, q, c, total in session.connection().execute(query, params).all() if total}
+    return {(p, q, c): int(total) for p, q, c, total in query.rows(session.connection(), params) if total}
 
 
 @cache
-def _credit_statement(by_payer: bool, by_party: bool) -> Select[*tuple[Any, ...]]:
+def _credit_statement(by_payer: bool, by_party: bool) -> Prepared:
     """:func:`credit_balances`' statement for one shape of request (built once: a party's open items ask for it on
     every read)."""
     query = select(CreditBalance.payer, CreditBalance.payee, CreditBalance.currency, func.sum(CreditBalance.amount)).group_by(
@@ -872,4 +873,4 @@ def _credit_statement(by_payer: bool, by_party: bool) -> Select[*tuple[Any, ...]
         query = query.where(CreditBalance.payer == bindparam("payer"))
     if by_party:
         query = query.where(or_(CreditBalance.payer == bindparam("party"), CreditBalance.payee == bindparam("party")))
-    return query
+    return Prepared(query)

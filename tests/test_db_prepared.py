@@ -1,0 +1,153 @@
+"""``settle.db.Prepared``: a statement run on the driver's cursor gives the rows SQLAlchemy gives — the same values,
+converted by the same column types, under the same names — on SQLite and PostgreSQL; bad calls fail clearly."""
+
+from __future__ import annotations
+
+import enum
+import random
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import JSON, BigInteger, Date, Enum, ForeignKey, Integer, String, and_, bindparam, case, func, or_, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from gateway.models.base import Uint, UTCDateTime
+from settle import db
+
+
+class Colour(enum.StrEnum):
+    RED = "red"
+    GREEN = "green"
+    BLUE = "blue"
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class Owner(_Base):
+    __tablename__ = "prep_owner"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(20))
+
+
+class Thing(_Base):
+    __tablename__ = "prep_thing"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("prep_owner.id"))
+    name: Mapped[str] = mapped_column(String(20))
+    amount: Mapped[int] = mapped_column(Uint())
+    small: Mapped[int | None] = mapped_column(BigInteger)
+    colour: Mapped[Colour] = mapped_column(Enum(Colour, native_enum=False, length=10))
+    at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    day: Mapped[date | None] = mapped_column(Date)
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+def _filled(url: str, rng: random.Random) -> Any:
+    engine = db.make_engine(url)
+    _Base.metadata.create_all(engine)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(Owner.__table__.insert(), [{"id": i, "name": f"owner-{i}"} for i in range(1, 6)])
+        conn.execute(
+            Thing.__table__.insert(),
+            [
+                {
+                    "owner_id": rng.randint(1, 5),
+                    "name": f"thing-{n}",
+                    "amount": rng.choice([0, 1, 2**63 + rng.randrange(10**6), 10 ** rng.randint(0, 70)]),
+                    "small": rng.choice([None, rng.randrange(-(2**40), 2**40)]),
+                    "colour": rng.choice(list(Colour)),
+                    "at": rng.choice([None, start + timedelta(seconds=rng.randrange(10**8))]),
+                    "day": rng.choice([None, date(2026, 1, 1) + timedelta(days=rng.randrange(1000))]),
+                    "extra": rng.choice([None, {"item_id": f"x:{n}", "n": [n, None, "ü"]}]),
+                }
+                for n in range(200)
+            ],
+        )
+    return engine
+
+
+_OTHER = Owner.__table__.alias("other")
+# constants of every kind (a string, an enum, a constant IN list), run-time parameters, a join, labels, an anonymous
+# expression, a scalar subquery, an aggregate
+_BY_OWNER = (
+    select(
+        Thing.id,
+        Thing.name,
+        Thing.amount,
+        Thing.small,
+        Thing.colour,
+        Thing.at,
+        Thing.day,
+        Thing.extra,
+        Owner.name.label("owner"),
+        case((Thing.small.is_(None), Thing.name)),
+        select(func.count(_OTHER.c.id)).where(_OTHER.c.id <= Thing.owner_id).scalar_subquery().label("rank"),
+    )
+    .join(Owner, Owner.id == Thing.owner_id)
+    .where(
+        or_(Owner.name == bindparam("owner"), Thing.owner_id == bindparam("owner_id")),
+        Thing.colour != Colour.GREEN,
+        Thing.name.not_in(("thing-3", "thing-5")),
+    )
+    .order_by(Thing.id)
+    .limit(bindparam("limit", type_=Integer))
+)
+_TOTALS = (
+    select(Thing.owner_id, Thing.colour, func.count(), func.max(Thing.at))
+    .where(and_(Thing.colour.in_((Colour.RED, Colour.BLUE)), Thing.owner_id >= bindparam("least")))
+    .group_by(Thing.owner_id, Thing.colour)
+    .order_by(Thing.owner_id, Thing.colour)
+)
+
+
+def test_rows_are_sqlalchemys_rows(database_url: str) -> None:
+    rng = random.Random(15)
+    engine = _filled(database_url, rng)
+    by_owner, totals = db.Prepared(_BY_OWNER), db.Prepared(_TOTALS)
+    try:
+        found = 0
+        with engine.connect() as conn:
+            for _ in range(25):
+                params = {"owner": f"owner-{rng.randint(0, 6)}", "owner_id": rng.choice([None, rng.randint(1, 5)]), "limit": rng.randint(1, 80)}
+                expected = conn.execute(_BY_OWNER, params).all()
+                got = by_owner.rows(conn, params)
+                assert got == [tuple(row) for row in expected]
+                found += len(got)
+                # by name, as SQLAlchemy's rows are read (an anonymous column is read by position)
+                for mine, theirs in zip(got, expected, strict=True):
+                    for name in ("id", "name", "amount", "small", "colour", "at", "day", "extra", "owner", "rank"):
+                        assert getattr(mine, name) == getattr(theirs, name)
+                    assert isinstance(mine.colour, Colour) and isinstance(mine.amount, int)
+                    assert mine.at is None or mine.at.tzinfo is not None
+                least = rng.randint(0, 6)
+                assert totals.rows(conn, {"least": least}) == [tuple(r) for r in conn.execute(_TOTALS, {"least": least})]
+            assert found > 100, "the generated cases find rows"
+            assert by_owner.first(conn, {"owner": "nobody", "owner_id": None, "limit": 5}) is None
+    finally:
+        engine.dispose()
+
+
+def test_bad_calls_fail_clearly(database_url: str) -> None:
+    engine = _filled(database_url, random.Random(1))
+    try:
+        with engine.connect() as conn:
+            with pytest.raises(ValueError, match="no value for the parameters limit, owner_id"):
+                db.Prepared(_BY_OWNER).rows(conn, {"owner": "owner-1"})
+            with pytest.raises(ValueError, match="IN list given at run time"):
+                db.Prepared(select(Thing.id).where(Thing.id.in_(bindparam("ids", expanding=True)))).rows(conn, {"ids": [1]})
+            broken = db.Prepared(select(Thing.id).where(Thing.name == bindparam("name")))
+            conn.commit()
+            Thing.__table__.drop(conn)
+            conn.commit()
+            with pytest.raises(DBAPIError, match="prep_thing"):
+                broken.rows(conn, {"name": "thing-1"})
+            conn.rollback()
+            # the connection goes on serving statements
+            assert db.Prepared(select(Owner.name).where(Owner.id == bindparam("id"))).first(conn, {"id": 2}) == ("owner-2",)
+    finally:
+        engine.dispose()
