@@ -80,8 +80,13 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         def _sqlite_begin(connection):
             # Take the write lock at the start of every transaction: one writer at a time, no upgrade deadlocks.
             # Inside ``reading()`` (requests that only read) a plain BEGIN: it takes no lock, so under WAL readers
-            # run side by side with each other and with the one writer, instead of queueing for its lock.
-            connection.exec_driver_sql("BEGIN" if _READING.get() else "BEGIN IMMEDIATE")
+            # run side by side with each other and with the one writer, instead of queueing for its lock; it
+            # cannot wait for a lock either, so it goes to the driver directly (SQLAlchemy's execution path cost
+            # more than some of the API's reads it begins).
+            if _READING.get():
+                connection.connection.driver_connection.execute("BEGIN")
+            else:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return _unreachable_is_one_line(engine)
     if url.startswith("postgresql"):
@@ -251,27 +256,14 @@ class Prepared:
         self._plans: dict[str, _Plan] = {}  # by dialect and driver
 
     def rows(self, connection: Connection, params: Mapping[str, Any] | None = None) -> list[Any]:
-        dialect = connection.dialect
-        plan = self._plans.get(dialect.name + dialect.driver) or self._plan(dialect)
-        values = plan.arguments(params or {})
-        if not connection.in_transaction():
-            connection.begin()  # as SQLAlchemy begins one for a statement: its events run, a rollback ends it
-        raw = connection.connection
-        cursor = raw.cursor()
-        try:
-            cursor.execute(plan.sql, values)
-            fetched = cursor.fetchall()
-        except dialect.loaded_dbapi.Error as exc:
-            if dialect.is_disconnect(exc, raw, cursor):
-                connection.invalidate(exc)
-            raise DBAPIError.instance(plan.sql, values, exc, dialect.loaded_dbapi.Error) from exc
-        finally:
-            cursor.close()
-        return plan.shape(fetched)
+        return fetch_all(connection, [(self, params or {})])[0]
 
     def first(self, connection: Connection, params: Mapping[str, Any] | None = None) -> Any:
         found = self.rows(connection, params)
         return found[0] if found else None
+
+    def plan(self, dialect: Dialect) -> _Plan:
+        return self._plans.get(dialect.name + dialect.driver) or self._plan(dialect)
 
     def _plan(self, dialect: Dialect) -> _Plan:
         compiled = self.statement.compile(dialect=dialect)
@@ -300,6 +292,39 @@ class Prepared:
         plan = _Plan(expanded.statement, frozenset(dynamic), constants, convert, order, tuple(results), row._make)
         self._plans[dialect.name + dialect.driver] = plan
         return plan
+
+
+def fetch_all(connection: Connection, calls: Sequence[tuple[Prepared, Mapping[str, Any]]]) -> list[list[Any]]:
+    """The rows of each ``(statement, parameters)`` in ``calls``, in order. On PostgreSQL they go in one round trip
+    (psycopg's pipeline mode): the statements of a read that do not depend on each other's answers cost one wait for
+    the server, and one wake-up of it, instead of one each."""
+    dialect = connection.dialect
+    work = [(plan, plan.arguments(params)) for plan, params in ((p.plan(dialect), params) for p, params in calls)]
+    if not connection.in_transaction():
+        connection.begin()  # as SQLAlchemy begins one for a statement: its events run, a rollback ends it
+    raw = connection.connection
+    pipeline = getattr(raw.driver_connection, "pipeline", None) if len(work) > 1 else None
+    cursors = [raw.cursor() for _ in work]
+    plan, values = work[0]
+    try:
+        if pipeline is not None:
+            with pipeline():
+                for cursor, (plan, values) in zip(cursors, work, strict=True):
+                    cursor.execute(plan.sql, values)
+            fetched = [cursor.fetchall() for cursor in cursors]
+        else:
+            fetched = []
+            for cursor, (plan, values) in zip(cursors, work, strict=True):
+                cursor.execute(plan.sql, values)
+                fetched.append(cursor.fetchall())
+    except dialect.loaded_dbapi.Error as exc:
+        if dialect.is_disconnect(exc, raw, cursors[0]):
+            connection.invalidate(exc)
+        raise DBAPIError.instance(plan.sql, values, exc, dialect.loaded_dbapi.Error) from exc
+    finally:
+        for cursor in cursors:
+            cursor.close()
+    return [plan.shape(rows) for (plan, _), rows in zip(work, fetched, strict=True)]
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,11 @@ def test_rows_are_sqlalchemys_rows(database_url: str) -> None:
         found = 0
         with engine.connect() as conn:
             for _ in range(25):
-                params = {"owner": f"owner-{rng.randint(0, 6)}", "owner_id": rng.choice([None, rng.randint(1, 5)]), "limit": rng.randint(1, 80)}
+                params = {
+                    "owner": f"owner-{rng.randint(0, 6)}",
+                    "owner_id": rng.choice([None, rng.randint(1, 5)]),
+                    "limit": rng.randint(1, 80),
+                }
                 expected = conn.execute(_BY_OWNER, params).all()
                 got = by_owner.rows(conn, params)
                 assert got == [tuple(row) for row in expected]
@@ -149,5 +153,48 @@ def test_bad_calls_fail_clearly(database_url: str) -> None:
             conn.rollback()
             # the connection goes on serving statements
             assert db.Prepared(select(Owner.name).where(Owner.id == bindparam("id"))).first(conn, {"id": 2}) == ("owner-2",)
+    finally:
+        engine.dispose()
+
+
+def test_statements_fetched_together_match_each_alone(database_url: str) -> None:
+    rng = random.Random(7)
+    engine = _filled(database_url, rng)
+    by_owner, totals = db.Prepared(_BY_OWNER), db.Prepared(_TOTALS)
+    try:
+        with engine.connect() as conn:
+            for _ in range(10):
+                first = {"owner": f"owner-{rng.randint(1, 5)}", "owner_id": None, "limit": rng.randint(1, 50)}
+                second = {"least": rng.randint(0, 5)}
+                together = db.fetch_all(conn, [(by_owner, first), (totals, second), (by_owner, {**first, "limit": 1})])
+                assert together == [by_owner.rows(conn, first), totals.rows(conn, second), by_owner.rows(conn, {**first, "limit": 1})]
+                assert together[0] and together[1]
+    finally:
+        engine.dispose()
+
+
+def test_on_postgresql_statements_fetched_together_take_one_round_trip(postgres_url: str, tmp_path: Any) -> None:
+    """libpq's protocol trace: one Sync message (the client waits for the server once) for three statements."""
+    from psycopg import pq
+
+    engine = _filled(postgres_url, random.Random(3))
+    by_owner, totals = db.Prepared(_BY_OWNER), db.Prepared(_TOTALS)
+    params = {"owner": "owner-1", "owner_id": 2, "limit": 10}
+    try:
+        with db.reading(), engine.connect() as conn:
+            conn.execute(select(1))  # the connection's set-up (its transaction mode) before the trace
+            pgconn = conn.connection.driver_connection.pgconn  # type: ignore[union-attr]
+
+            def syncs(run: Any) -> int:
+                trace = tmp_path / f"trace-{len(list(tmp_path.iterdir()))}"
+                with open(trace, "w") as out:
+                    pgconn.trace(out.fileno())
+                    pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+                    run()
+                    pgconn.untrace()
+                return sum(1 for line in trace.read_text().splitlines() if line.split("\t")[:1] == ["F"] and "Sync" in line)
+
+            assert syncs(lambda: db.fetch_all(conn, [(by_owner, params), (totals, {"least": 1}), (by_owner, params)])) == 1
+            assert syncs(lambda: [by_owner.rows(conn, params), totals.rows(conn, {"least": 1})]) == 2
     finally:
         engine.dispose()

@@ -30,11 +30,11 @@ from gateway.api.views import (
     json_response,
     open_amount,
     settlement_data,
-    settlement_rows,
+    settlement_statement,
     terms_of,
 )
 from gateway.models import Agreement, PaymentMethod, TermsVersion, Usage
-from settle.db import Prepared
+from settle.db import Prepared, fetch_all
 from settle.http import errors
 from settle.spec import terms_changes, terms_document
 
@@ -92,7 +92,12 @@ async def get_agreement(address: AddressPath, session: SessionDep, principal: Re
     return json_response(agreement_detail_data(session, agreement, now))
 
 
-def find_agreement(session: Session, address: str) -> Any:
+#: A row of :func:`find_agreement`: the agreement's columns by their names (as :class:`Agreement` has them) and
+#: ``payment_method``.
+AgreementRow = Any
+
+
+def find_agreement(session: Session, address: str) -> AgreementRow:
     """The agreement at ``address`` (lower case), if the gateway knows it: a row with the agreement's columns, by
     their names, and ``payment_method`` (the kind of its payment method, None without one)."""
     return _AGREEMENT_AT.first(session.connection(), {"address": address})
@@ -136,13 +141,13 @@ def _document(packed: str) -> dict[str, object]:
     return terms_document(terms_of(packed))
 
 
-def agreement_detail_data(session: Session, agreement: Any, now: int | None) -> dict[str, Any]:
+def agreement_detail_data(session: Session, agreement: AgreementRow, now: int | None) -> dict[str, Any]:
     """One agreement (a row of :func:`find_agreement`) with its terms versions (decoded; a pending one with who
     still has to accept, as of ``now`` in chain time: None when none is pending, ``agreement.pending_version`` 0,
     and should one be found all the same, the wall clock), usage and settlements, as the JSON object of
     :class:`~gateway.api.schemas.AgreementDetail`."""
-    connection = session.connection()
-    rows = _VERSIONS.rows(connection, {"agreement_id": agreement.id})
+    of = {"agreement_id": agreement.id}
+    rows, reported, settled = fetch_all(session.connection(), [(_VERSIONS, of), (_USAGE, of), (settlement_statement(), of)])
     packed_of = {row.version: row.packed for row in rows}
     in_force = packed_of.get(agreement.terms_version or 1)
     versions = []
@@ -167,11 +172,7 @@ def agreement_detail_data(session: Session, agreement: Any, now: int | None) -> 
                 "changes": changes,
             }
         )
-    usage = [
-        {"period": u.period, "meter": u.meter, "cumulative": u.cumulative, "records_root": u.records_root}
-        for u in _USAGE.rows(connection, {"agreement_id": agreement.id})
-    ]
-    settled = settlement_rows(session, agreement.id)
+    usage = [{"period": u.period, "meter": u.meter, "cumulative": u.cumulative, "records_root": u.records_root} for u in reported]
     outstanding = sum(open_amount(s.status, s.amount, s.paid) for s in settled)
     method = agreement.payment_method
     return {
@@ -182,7 +183,7 @@ def agreement_detail_data(session: Session, agreement: Any, now: int | None) -> 
     }
 
 
-def agreement_detail(session: Session, agreement: Any, now: int) -> AgreementDetail:
+def agreement_detail(session: Session, agreement: AgreementRow, now: int) -> AgreementDetail:
     """The dashboard's detail: the API's answer (:func:`agreement_detail_data`) as a model."""
     return AgreementDetail.model_validate(agreement_detail_data(session, agreement, now))
 

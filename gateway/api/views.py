@@ -60,7 +60,7 @@ def terms_of(packed: str) -> Terms:
     return Terms.unpack(bytes.fromhex(packed[2:]), validate=False)
 
 
-def version_terms(session: Session, agreement: Agreement, version: int) -> Terms | None:
+def version_terms(session: Session, agreement: Any, version: int) -> Terms | None:
     """The terms of one of the agreement's versions (None: the gateway has not read that version)."""
     packed = session.scalar(select(TermsVersion.packed).where(TermsVersion.agreement_id == agreement.id, TermsVersion.version == version))
     return terms_of(packed) if packed else None
@@ -284,9 +284,10 @@ _SETTLEMENTS_OF = Prepared(settlements_query().where(Settlement.agreement_id == 
 _SETTLEMENT_OF = settlements_query().where(Settlement.agreement_id == bindparam("agreement_id"), Settlement.period == bindparam("period"))
 
 
-def settlement_rows(session: Session, agreement_id: int) -> list[Any]:
-    """An agreement's settlements (oldest period first) as :func:`settlement_data` reads them."""
-    return _SETTLEMENTS_OF.rows(session.connection(), {"agreement_id": agreement_id})
+def settlement_statement() -> Prepared:
+    """An agreement's settlements (parameter ``agreement_id``; oldest period first) as :func:`settlement_data` reads
+    them, for :func:`settle.db.fetch_all` with a reader's other statements."""
+    return _SETTLEMENTS_OF
 
 
 def settlement_of(session: Session, agreement_id: int, period: int) -> dict[str, Any]:

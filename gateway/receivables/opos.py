@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
@@ -49,7 +49,7 @@ from gateway.models import (
 )
 from gateway.reconciliation import booking
 from gateway.reconciliation.openitems import item_id
-from settle.db import Prepared
+from settle.db import Prepared, fetch_all
 from settle.errors import ValidationError
 from settle.money import format_minor
 
@@ -199,13 +199,27 @@ def opos(
     if role not in (None, "payer", "payee"):
         raise ValidationError(f"role: {role!r} is not payer or payee")
     address = normalise_party(agreement, "agreement") if agreement else None
-    items = _settlement_items(session, who, as_of, address, chain_id, role)
-    items += _instruction_items(session, who, as_of, address, chain_id, role, {(i.agreement, i.period) for i in items})
-    items = _apply_review(session, items)
-    items.sort(key=lambda i: (i.due_date or date.max, i.agreement or "", i.period or 0))
-    items += _fee_items(session, who, as_of, address, chain_id, role)
+    # The statements that do not depend on each other's answers, at once (one round trip on PostgreSQL).
+    shape, params = (role, address is not None, chain_id is not None), _params(who, address, chain_id)
+    calls = [
+        (_settlement_statement(*shape), params),
+        (_allocated_statement(*shape), params),
+        (_instruction_statement(*shape), params),
+        (_IN_REVIEW, {}),
+        (_fee_statement(*shape), params),
+    ]
     if address is None:
-        items += _credit_items(session, who, role)
+        calls.append(booking.credit_statement(payer=who) if role == "payer" else booking.credit_statement(party=who))
+    settled, allocated_rows, instructed, review, fees, *credits = fetch_all(session.connection(), calls)
+    # the ids of the party's settlement items that reconciliation allocated money to (paid, returned, written off)
+    allocated = {row[0] for row in allocated_rows}
+    items = _settlement_items(session, who, as_of, settled, allocated)
+    items += _instruction_items(session, who, as_of, instructed, allocated, {(i.agreement, i.period) for i in items})
+    items = _apply_review(review, items)
+    items.sort(key=lambda i: (i.due_date or date.max, i.agreement or "", i.period or 0))
+    items += _fee_items(session, who, as_of, fees)
+    if credits:
+        items += _credit_items(who, role, booking.credit_balances_of(credits[0]))
     return Opos(party=who, as_of=as_of, agreement=address, items=items)
 
 
@@ -311,15 +325,11 @@ def _settlement_statement(role: str | None, by_agreement: bool, by_chain: bool) 
     return Prepared(query)
 
 
-def _settlement_items(
-    session: Session, who: str, as_of: date, agreement: str | None, chain_id: int | None, role: str | None
-) -> list[OposItem]:
-    query = _settlement_statement(role, agreement is not None, chain_id is not None)
-    rows = query.rows(session.connection(), _params(who, agreement, chain_id))
+def _settlement_items(session: Session, who: str, as_of: date, rows: list[Any], allocated: set[str]) -> list[OposItem]:
+    """Open items of the rows of :func:`_settlement_statement`."""
     ids = [item_id(r[1], r[6]) for r in rows]
     # What the gateway booked and the chain may not show yet, and what it wrote off: the reconciliation's own
-    # definitions, asked only for the items that have allocations at all (one indexed query finds them).
-    allocated = _allocated(session, who, role, agreement, chain_id)
+    # definitions, asked only for the items that have allocations at all (``allocated``).
     loose = [i for i, r in zip(ids, rows, strict=True) if r[15] is None and i in allocated]  # r[15]: no instruction
     booked = booking.booked_amounts(session, loose) if loose else {}
     touched = [i for i in ids if i in allocated]
@@ -385,12 +395,6 @@ def _settlement_items(
     return items
 
 
-def _allocated(session: Session, who: str, role: str | None, agreement: str | None, chain_id: int | None) -> set[str]:
-    """The ids of the party's settlement items that reconciliation allocated money to (paid, returned, written off)."""
-    query = _allocated_statement(role, agreement is not None, chain_id is not None)
-    return {row[0] for row in query.rows(session.connection(), _params(who, agreement, chain_id))}
-
-
 @cache
 def _allocated_statement(role: str | None, by_agreement: bool, by_chain: bool) -> Prepared:
     mine = select(Agreement.address).where(party_filter(_WHO, role, Agreement.payer, Agreement.payee))
@@ -405,20 +409,13 @@ def _allocated_statement(role: str | None, by_agreement: bool, by_chain: bool) -
 
 
 def _instruction_items(
-    session: Session,
-    who: str,
-    as_of: date,
-    agreement: str | None,
-    chain_id: int | None,
-    role: str | None,
-    seen: set[tuple[str | None, int | None]],
+    session: Session, who: str, as_of: date, instructed: list[Any], allocated: set[str], seen: set[tuple[str | None, int | None]]
 ) -> list[OposItem]:
-    """Payment instructions of settlements the read model does not show (yet), with their payment method's
-    parties: open at the instruction's open amount (as ``booking.payable_items`` counts them)."""
-    query = _instruction_statement(role, agreement is not None, chain_id is not None)
-    rows = [r for r in query.rows(session.connection(), _params(who, agreement, chain_id)) if (r[1], r[2]) not in seen]
+    """Payment instructions (rows of :func:`_instruction_statement`) of settlements the read model does not show
+    (yet, ``seen`` has those it does), with their payment method's parties: open at the instruction's open amount
+    (as ``booking.payable_items`` counts them)."""
+    rows = [r for r in instructed if (r[1], r[2]) not in seen]
     ids = [item_id(r[1], r[2]) for r in rows]
-    allocated = _allocated(session, who, role, agreement, chain_id) if rows else set()
     touched = [i for i in ids if i in allocated]
     written = booking.written_off_amounts(session, touched) if touched else {}
     items = []
@@ -514,12 +511,13 @@ def _instruction_statement(role: str | None, by_agreement: bool, by_chain: bool)
 _IN_REVIEW = Prepared(select(StatementLine.suggestion).where(StatementLine.match_state == LineState.REVIEW))
 
 
-def _apply_review(session: Session, items: list[OposItem]) -> list[OposItem]:
-    """Mark the items a bank line waiting in the review queue suggests paying (``in_review``; a dispute wins)."""
+def _apply_review(review: list[Any], items: list[OposItem]) -> list[OposItem]:
+    """Mark the items a bank line waiting in the review queue (``review``: rows of ``_IN_REVIEW``) suggests paying
+    (``in_review``; a dispute wins)."""
     if not items:
         return items
     waiting: set[str] = set()
-    for (suggestion,) in _IN_REVIEW.rows(session.connection()):
+    for (suggestion,) in review:
         waiting.update(str(s.get("item_id")) for s in suggestion or () if isinstance(s, dict))
     if not waiting:
         return items
@@ -538,9 +536,9 @@ def _fee_statement(role: str | None, by_agreement: bool, by_chain: bool) -> Prep
     return Prepared(query.order_by(FeeItem.id))
 
 
-def _fee_items(session: Session, who: str, as_of: date, agreement: str | None, chain_id: int | None, role: str | None) -> list[OposItem]:
-    query = _fee_statement(role, agreement is not None, chain_id is not None)
-    fees = [f for f in query.rows(session.connection(), _params(who, agreement, chain_id)) if f.created_at.date() <= as_of]
+def _fee_items(session: Session, who: str, as_of: date, rows: list[Any]) -> list[OposItem]:
+    """Open items of the fee items (rows of :func:`_fee_statement`) charged by ``as_of``."""
+    fees = [f for f in rows if f.created_at.date() <= as_of]
     digits = _digits(session, {f.agreement for f in fees})
     items = []
     for fee in fees:
@@ -580,10 +578,8 @@ def _digits(session: Session, agreements: Iterable[str]) -> dict[str, int]:
     return {address: digits for address, digits in rows}
 
 
-def _credit_items(session: Session, who: str, role: str | None) -> list[OposItem]:
-    """Credit balances (booking.credit_balances) where ``who`` is the payer or the payee."""
-    # the party's own balances only (all parties' were read and filtered here before)
-    balances = booking.credit_balances(session, payer=who) if role == "payer" else booking.credit_balances(session, party=who)
+def _credit_items(who: str, role: str | None, balances: Mapping[tuple[str | None, str | None, str], int]) -> list[OposItem]:
+    """Credit balances (booking.credit_balances: the party's own) where ``who`` is the payer or the payee."""
     items = []
     for (payer, payee, currency), balance in sorted(balances.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
         if balance <= 0 or who not in (payer, payee) or (role == "payee" and payee != who):

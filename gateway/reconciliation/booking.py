@@ -857,9 +857,20 @@ def credit_balances(
 ) -> Mapping[tuple[str | None, str | None, str], int]:
     """Credit balances per (payer, payee, currency), minor units: of one ``payer``, or of one ``party`` as payer or
     payee, or all."""
-    query = _credit_statement(bool(payer), bool(party))
+    query, params = credit_statement(payer=payer, party=party)
+    return credit_balances_of(query.rows(session.connection(), params))
+
+
+def credit_statement(*, payer: str | None = None, party: str | None = None) -> tuple[Prepared, dict[str, Any]]:
+    """:func:`credit_balances`' statement and parameters, for a reader that runs it with others
+    (:func:`settle.db.fetch_all`) and gives its rows to :func:`credit_balances_of`."""
     params = {"payer": payer.lower() if payer else None, "party": party.lower() if party else None}
-    return {(p, q, c): int(total) for p, q, c, total in query.rows(session.connection(), params) if total}
+    return _credit_statement(bool(payer), bool(party)), params
+
+
+def credit_balances_of(rows: Iterable[Any]) -> dict[tuple[str | None, str | None, str], int]:
+    """Credit balances from the rows of :func:`credit_statement`."""
+    return {(p, q, c): int(total) for p, q, c, total in rows if total}
 
 
 @cache

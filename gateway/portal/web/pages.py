@@ -23,13 +23,13 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.api.agreements import agreement_detail, chain_now, find_agreement, find_agreements
+from gateway.api.agreements import AgreementRow, agreement_detail, chain_now, find_agreement, find_agreements
 from gateway.api.deps import ADDRESS_PATTERN, ApiState, PrincipalDep, SessionDep, StateDep
 from gateway.api.invoices import find_invoices
 from gateway.api.reconciliation import credit_list
 from gateway.api.schemas import AgreementDetail, AgreementOut, UsageOut
 from gateway.api.views import version_terms  # the one reader of a version's packed terms
-from gateway.models import Agreement, ApiToken, Party, StaffAccount, WebhookEndpoint
+from gateway.models import ApiToken, Party, StaffAccount, WebhookEndpoint
 from gateway.portal import accounts
 from gateway.portal import tokens as api_tokens
 from gateway.portal.web import i18n
@@ -294,7 +294,7 @@ def agreements_page(request: Request, principal: PrincipalDep, session: SessionD
     return _render(request, view, "agreements.html", rows=rows)
 
 
-def _visible_agreement(session: Session, view: View, address: str) -> Agreement | None:
+def _visible_agreement(session: Session, view: View, address: str) -> AgreementRow | None:
     """The agreement if the principal may see it; None (the caller answers 404) if unknown or someone else's."""
     row = find_agreement(session, address.lower())
     if row is None or not _readable(view) or not view.principal.can_read(row.payer, row.payee):
@@ -313,7 +313,7 @@ def _series(usage: list[UsageOut]) -> dict[str, Any]:
     return {"x": periods, "meters": meters, "y": [[at.get((p, m)) for p in periods] for m in meters]}
 
 
-def _running_period(session: Session, row: Agreement, now: int) -> int | None:
+def _running_period(session: Session, row: AgreementRow, now: int) -> int | None:
     """The period running at ``now`` (chain time) under the terms in force, None before the start or after the end."""
     terms = version_terms(session, row, row.terms_version or 1)
     if terms is None or now < terms.start or (terms.end and now >= terms.end):
@@ -367,7 +367,7 @@ def usage_fragment(request: Request, address: str, principal: PrincipalDep, sess
     return _render(request, view, "usage_live.html", a=detail, address=row.address, **usage)
 
 
-def _detail_and_usage(session: Session, state: ApiState, row: Agreement) -> tuple[AgreementDetail, dict[str, Any]]:
+def _detail_and_usage(session: Session, state: ApiState, row: AgreementRow) -> tuple[AgreementDetail, dict[str, Any]]:
     """The agreement's detail (the API's answer) and what the usage chart shows of it, as of the chain's time: the
     series, the running period and its reports so far (the page and its live fragment alike)."""
     now = chain_now(state)
