@@ -159,7 +159,10 @@ def _light_reads(engine: Engine) -> Engine:
 
     @event.listens_for(engine, "rollback")
     def _rollback(connection: Any) -> None:
-        connection.connection.info.pop(_PLAN_MODE, None)  # the SET may have been undone: set it again next time
+        # the SET may have been undone: set it again next time; not in autocommit (a reader), where it took effect
+        # at once and a rollback (a reader's connection is closed so) undoes nothing
+        if not connection.connection.driver_connection.autocommit:
+            connection.connection.info.pop(_PLAN_MODE, None)
 
     @event.listens_for(engine, "checkin")
     def _checkin(dbapi_connection: Any, _record: Any) -> None:
@@ -255,11 +258,11 @@ class Prepared:
         self.statement = statement
         self._plans: dict[str, _Plan] = {}  # by dialect and driver
 
-    def rows(self, connection: Connection, params: Mapping[str, Any] | None = None) -> list[Any]:
-        return fetch_all(connection, [(self, params or {})])[0]
+    def rows(self, db: Session | Connection, params: Mapping[str, Any] | None = None) -> list[Any]:
+        return fetch_all(db, [(self, params or {})])[0]
 
-    def first(self, connection: Connection, params: Mapping[str, Any] | None = None) -> Any:
-        found = self.rows(connection, params)
+    def first(self, db: Session | Connection, params: Mapping[str, Any] | None = None) -> Any:
+        found = self.rows(db, params)
         return found[0] if found else None
 
     def plan(self, dialect: Dialect) -> _Plan:
@@ -294,10 +297,17 @@ class Prepared:
         return plan
 
 
-def fetch_all(connection: Connection, calls: Sequence[tuple[Prepared, Mapping[str, Any]]]) -> list[list[Any]]:
-    """The rows of each ``(statement, parameters)`` in ``calls``, in order. On PostgreSQL they go in one round trip
-    (psycopg's pipeline mode): the statements of a read that do not depend on each other's answers cost one wait for
-    the server, and one wake-up of it, instead of one each."""
+def connection_of(db: Session | Connection) -> Connection:
+    """The connection a session reads through (it begins one), or ``db`` itself."""
+    return db if isinstance(db, Connection) else db.connection()
+
+
+def fetch_all(db: Session | Connection, calls: Sequence[tuple[Prepared, Mapping[str, Any]]]) -> list[list[Any]]:
+    """The rows of each ``(statement, parameters)`` in ``calls``, in order, read through ``db`` (a session's
+    connection, or a connection). On PostgreSQL they go in one round trip (psycopg's pipeline mode): the statements
+    of a read that do not depend on each other's answers cost one wait for the server, and one wake-up of it,
+    instead of one each."""
+    connection = connection_of(db)
     dialect = connection.dialect
     work = [(plan, plan.arguments(params)) for plan, params in ((p.plan(dialect), params) for p, params in calls)]
     if not connection.in_transaction():

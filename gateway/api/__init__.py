@@ -39,7 +39,7 @@ from gateway.api import (
     statements,
     webhooks,
 )
-from gateway.api.deps import ApiState, resolve_principal
+from gateway.api.deps import ApiState, ReadConnections, resolve_principal
 from gateway.errors import ConflictError, HistoryViolation, NotFoundError
 from gateway.portal import web
 from gateway.portal.authn import Authenticator
@@ -154,6 +154,7 @@ def create_app(
         max_body_bytes=MAX_BODY_BYTES,
         raw_bodies=[(re.escape(reconciliation.ADVICE_PATH), reconciliation.MAX_ADVICE_BYTES)],
     )
+    app.add_middleware(ReadConnections)  # a read's connection goes back to the pool after its answer
     return app
 
 

@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import Connection, bindparam, or_, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -17,6 +17,7 @@ from gateway.api.deps import (
     ApiState,
     PageDep,
     ReaderDep,
+    ReadingDep,
     SessionDep,
     StateDep,
     address_param,
@@ -82,14 +83,14 @@ def find_agreements(
     response_model=AgreementDetail,
     responses=errors(404),
 )
-async def get_agreement(address: AddressPath, session: SessionDep, principal: ReaderDep, state: StateDep) -> Response:
-    agreement = find_agreement(session, address_param(address))
+async def get_agreement(address: AddressPath, reading: ReadingDep, principal: ReaderDep, state: StateDep) -> Response:
+    agreement = find_agreement(reading, address_param(address))
     if agreement is None:
         raise HTTPException(404, f"agreement {address} is not known to the gateway")
     require_visible(principal, agreement.payer, agreement.payee, what=f"agreement {address}")
     # only a pending terms version's answer depends on the time: the node is asked then, in the thread pool
     now = await run_in_threadpool(chain_now, state) if agreement.pending_version else None
-    return json_response(agreement_detail_data(session, agreement, now))
+    return json_response(agreement_detail_data(reading, agreement, now))
 
 
 #: A row of :func:`find_agreement`: the agreement's columns by their names (as :class:`Agreement` has them) and
@@ -97,10 +98,10 @@ async def get_agreement(address: AddressPath, session: SessionDep, principal: Re
 AgreementRow = Any
 
 
-def find_agreement(session: Session, address: str) -> AgreementRow:
+def find_agreement(db: Session | Connection, address: str) -> AgreementRow:
     """The agreement at ``address`` (lower case), if the gateway knows it: a row with the agreement's columns, by
     their names, and ``payment_method`` (the kind of its payment method, None without one)."""
-    return _AGREEMENT_AT.first(session.connection(), {"address": address})
+    return _AGREEMENT_AT.first(db, {"address": address})
 
 
 _METHOD_KIND = (
@@ -141,13 +142,13 @@ def _document(packed: str) -> dict[str, object]:
     return terms_document(terms_of(packed))
 
 
-def agreement_detail_data(session: Session, agreement: AgreementRow, now: int | None) -> dict[str, Any]:
+def agreement_detail_data(db: Session | Connection, agreement: AgreementRow, now: int | None) -> dict[str, Any]:
     """One agreement (a row of :func:`find_agreement`) with its terms versions (decoded; a pending one with who
     still has to accept, as of ``now`` in chain time: None when none is pending, ``agreement.pending_version`` 0,
     and should one be found all the same, the wall clock), usage and settlements, as the JSON object of
     :class:`~gateway.api.schemas.AgreementDetail`."""
     of = {"agreement_id": agreement.id}
-    rows, reported, settled = fetch_all(session.connection(), [(_VERSIONS, of), (_USAGE, of), (settlement_statement(), of)])
+    rows, reported, settled = fetch_all(db, [(_VERSIONS, of), (_USAGE, of), (settlement_statement(), of)])
     packed_of = {row.version: row.packed for row in rows}
     in_force = packed_of.get(agreement.terms_version or 1)
     versions = []

@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Query, Request, Security
 from fastapi.security import HTTPBearer
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.models import set_actor
 from gateway.portal.authn import AuthenticationError, Authenticator, CsrfError
@@ -54,6 +56,10 @@ class ApiState:
     rules: Callable[[], BookingRules] | None = None
     #: Turns a request's bearer token or session cookie into a principal (set by ``create_app``).
     auth: Authenticator | None = None
+
+    @property
+    def engine(self) -> Engine:
+        return self.factory.kw["bind"]
 
     def booking_rules(self) -> BookingRules:
         if self.rules is not None:
@@ -269,6 +275,39 @@ def _end(session: Session, transaction: SessionTransaction, error: BaseException
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+#: The scope key of the connections :func:`get_reading` opened for a request (closed by :class:`ReadConnections`).
+_READS = "settle.reads"
+
+
+async def get_reading(request: Request) -> Connection:
+    """The database of a route that only reads (GET): a connection of its own, in a transaction that only reads
+    (:func:`settle.db.reading`, begun at its first statement), closed once the answer is sent
+    (:class:`ReadConnections`), nothing committed. Not an ORM session: the busiest reads run their statements on
+    the connection (:class:`settle.db.Prepared`), and a session's set-up, commit and close, with the generator
+    dependency around them, were a seventh of such a read's CPU time (``benchmarks/api.py``)."""
+    connection = state_of(request).engine.connect()
+    request.scope.setdefault(_READS, []).append(connection)
+    return connection
+
+
+#: A connection for a route that only reads (:func:`get_reading`).
+ReadingDep = Annotated[Connection, Depends(get_reading)]
+
+
+class ReadConnections:
+    """ASGI middleware: closes the connections :func:`get_reading` opened for a request once the app is done with
+    it (answered or failed): each goes back to the pool, its read transaction rolled back."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            for connection in scope.pop(_READS, ()):
+                connection.close()
 
 
 @dataclass(frozen=True)

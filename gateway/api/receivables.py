@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
-from gateway.api.deps import ADDRESS_PATTERN, PageDep, ReaderDep, SessionDep, StateDep, address_param
+from gateway.api.deps import ADDRESS_PATTERN, PageDep, ReaderDep, ReadingDep, SessionDep, StateDep, address_param
 from gateway.api.schemas import (
     AgingBucketOut,
     AgingOut,
@@ -94,7 +94,7 @@ def item_data(item: OposItem) -> dict[str, Any]:
     response_model=OpenItemsOut,
 )
 async def open_items(
-    session: SessionDep,
+    reading: ReadingDep,
     state: StateDep,
     principal: ReaderDep,
     page: PageDep,
@@ -103,7 +103,7 @@ async def open_items(
     as_of: AsOfQuery = None,
 ) -> Response:
     who = _who(party, principal)
-    listed = opos(session, who, as_of=_day(state, as_of), agreement=address_param(agreement, "agreement") if agreement else None)
+    listed = opos(reading, who, as_of=_day(state, as_of), agreement=address_param(agreement, "agreement") if agreement else None)
     return json_response(
         {
             "party": checksum(listed.party),

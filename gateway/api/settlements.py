@@ -8,7 +8,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 from sqlalchemy import BindParameter, Integer, bindparam, or_
 
-from gateway.api.deps import ADDRESS_PATTERN, AddressPath, PageDep, ReaderDep, SessionDep, address_param, narrow, require_visible
+from gateway.api.deps import (
+    ADDRESS_PATTERN,
+    AddressPath,
+    PageDep,
+    ReaderDep,
+    ReadingDep,
+    SessionDep,
+    address_param,
+    narrow,
+    require_visible,
+)
 from gateway.api.schemas import SettlementOut
 from gateway.api.views import json_response, settlement_data, settlements_query
 from gateway.models import Agreement, Settlement
@@ -21,7 +31,7 @@ STATUSES = "^(due|partially_paid|paid|returned|disputed|written_off|open)$"
 
 @router.get("", summary="Settlements, newest first", response_model=list[SettlementOut])
 async def list_settlements(
-    session: SessionDep,
+    reading: ReadingDep,
     principal: ReaderDep,
     page: PageDep,
     agreement: Annotated[str | None, Query(pattern=ADDRESS_PATTERN, description="Only this agreement.")] = None,
@@ -36,7 +46,7 @@ async def list_settlements(
         "limit": page.limit,
         "offset": page.offset,
     }
-    return json_response([settlement_data(row) for row in query.rows(session.connection(), params)])
+    return json_response([settlement_data(row) for row in query.rows(reading, params)])
 
 
 @cache

@@ -29,7 +29,7 @@ from datetime import date
 from functools import cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, case, or_, select
+from sqlalchemy import BindParameter, ColumnElement, Connection, and_, bindparam, case, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.banking.camt import minor_digits
@@ -184,7 +184,7 @@ class Opos:
 
 
 def opos(
-    session: Session,
+    session: Session | Connection,
     party: str,
     *,
     as_of: date,
@@ -210,7 +210,7 @@ def opos(
     ]
     if address is None:
         calls.append(booking.credit_statement(payer=who) if role == "payer" else booking.credit_statement(party=who))
-    settled, allocated_rows, instructed, review, fees, *credits = fetch_all(session.connection(), calls)
+    settled, allocated_rows, instructed, review, fees, *credits = fetch_all(session, calls)
     # the ids of the party's settlement items that reconciliation allocated money to (paid, returned, written off)
     allocated = {row[0] for row in allocated_rows}
     items = _settlement_items(session, who, as_of, settled, allocated)
@@ -325,7 +325,7 @@ def _settlement_statement(role: str | None, by_agreement: bool, by_chain: bool) 
     return Prepared(query)
 
 
-def _settlement_items(session: Session, who: str, as_of: date, rows: list[Any], allocated: set[str]) -> list[OposItem]:
+def _settlement_items(session: Session | Connection, who: str, as_of: date, rows: list[Any], allocated: set[str]) -> list[OposItem]:
     """Open items of the rows of :func:`_settlement_statement`."""
     ids = [item_id(r[1], r[6]) for r in rows]
     # What the gateway booked and the chain may not show yet, and what it wrote off: the reconciliation's own
@@ -409,7 +409,12 @@ def _allocated_statement(role: str | None, by_agreement: bool, by_chain: bool) -
 
 
 def _instruction_items(
-    session: Session, who: str, as_of: date, instructed: list[Any], allocated: set[str], seen: set[tuple[str | None, int | None]]
+    session: Session | Connection,
+    who: str,
+    as_of: date,
+    instructed: list[Any],
+    allocated: set[str],
+    seen: set[tuple[str | None, int | None]],
 ) -> list[OposItem]:
     """Payment instructions (rows of :func:`_instruction_statement`) of settlements the read model does not show
     (yet, ``seen`` has those it does), with their payment method's parties: open at the instruction's open amount
@@ -536,7 +541,7 @@ def _fee_statement(role: str | None, by_agreement: bool, by_chain: bool) -> Prep
     return Prepared(query.order_by(FeeItem.id))
 
 
-def _fee_items(session: Session, who: str, as_of: date, rows: list[Any]) -> list[OposItem]:
+def _fee_items(session: Session | Connection, who: str, as_of: date, rows: list[Any]) -> list[OposItem]:
     """Open items of the fee items (rows of :func:`_fee_statement`) charged by ``as_of``."""
     fees = [f for f in rows if f.created_at.date() <= as_of]
     digits = _digits(session, {f.agreement for f in fees})
@@ -570,7 +575,7 @@ def _fee_items(session: Session, who: str, as_of: date, rows: list[Any]) -> list
     return items
 
 
-def _digits(session: Session, agreements: Iterable[str]) -> dict[str, int]:
+def _digits(session: Session | Connection, agreements: Iterable[str]) -> dict[str, int]:
     wanted = set(agreements)
     if not wanted:
         return {}

@@ -33,7 +33,7 @@ from datetime import UTC, date, datetime, time
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import Connection, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from gateway import outbox
@@ -156,7 +156,7 @@ def line_of(row: StatementLine) -> BankLine:
 # -- open items --------------------------------------------------------------------------------------------------------
 
 
-def written_off_amounts(session: Session, item_ids: Iterable[str]) -> dict[str, int]:
+def written_off_amounts(session: Session | Connection, item_ids: Iterable[str]) -> dict[str, int]:
     """Short payments written off by policy on each item (the chain keeps them open), in minor units."""
     ids = list(item_ids)
     if not ids:
@@ -181,7 +181,7 @@ def open_by_rule(on_chain: int, *, instruction_open: int | None, billed: int | N
     return amount - written
 
 
-def booked_amounts(session: Session, item_ids: Iterable[str]) -> dict[str, int]:
+def booked_amounts(session: Session | Connection, item_ids: Iterable[str]) -> dict[str, int]:
     """What this gateway booked as paid on each item (payments less returns), whether the chain shows it yet or not."""
     ids = list(item_ids)
     if not ids:
