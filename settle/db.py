@@ -307,6 +307,8 @@ def fetch_all(db: Session | Connection, calls: Sequence[tuple[Prepared, Mapping[
     connection, or a connection). On PostgreSQL they go in one round trip (psycopg's pipeline mode): the statements
     of a read that do not depend on each other's answers cost one wait for the server, and one wake-up of it,
     instead of one each."""
+    if not calls:
+        return []
     connection = connection_of(db)
     dialect = connection.dialect
     work = [(plan, plan.arguments(params)) for plan, params in ((p.plan(dialect), params) for p, params in calls)]

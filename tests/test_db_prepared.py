@@ -198,3 +198,13 @@ def test_on_postgresql_statements_fetched_together_take_one_round_trip(postgres_
             assert syncs(lambda: [by_owner.rows(conn, params), totals.rows(conn, {"least": 1})]) == 2
     finally:
         engine.dispose()
+
+
+def test_nothing_to_fetch_is_no_rows(database_url: str) -> None:
+    engine = db.make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            assert db.fetch_all(conn, []) == []
+            assert not conn.in_transaction()  # nothing begun for nothing
+    finally:
+        engine.dispose()

@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Date,
     ForeignKey,
+    Index,
     Integer,
     SmallInteger,
     String,
@@ -41,7 +42,9 @@ class IssuedInvoice(Base):
     """An issued invoice (380) or credit note (381). Only the anchoring columns change after the insert."""
 
     __tablename__ = "gw_invoice"
-    __table_args__ = (UniqueConstraint("issuer", "number"),)
+    # an agreement's invoices by period: the open items join a settlement to its invoice (an index on the agreement
+    # alone read every invoice of the agreement for each of its open settlements)
+    __table_args__ = (UniqueConstraint("issuer", "number"), Index("ix_gw_invoice_agreement_period", "agreement", "period"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[str] = mapped_column(String(64))
@@ -50,7 +53,7 @@ class IssuedInvoice(Base):
     series_scope: Mapped[str] = mapped_column(String(16), default="")
     seq: Mapped[int] = mapped_column(BigInteger)
     chain_id: Mapped[int] = mapped_column(BigInteger)
-    agreement: Mapped[str] = mapped_column(String(42), index=True)  # lower case
+    agreement: Mapped[str] = mapped_column(String(42))  # lower case
     period: Mapped[int] = mapped_column(BigInteger)
     type_code: Mapped[str] = mapped_column(String(3))  # 380 invoice | 381 credit note
     #: What the document is for (one document per source, ever): ``settlement:…``, ``dispute:…``, ``write-off:…``,
