@@ -26,12 +26,12 @@ from gateway.api.deps import (
 )
 from gateway.api.schemas import AgreementDetail, AgreementOut
 from gateway.api.views import (
+    SETTLEMENTS_OF,
     agreement_data,
     agreements_data,
     json_response,
     open_amount,
     settlement_data,
-    settlement_statement,
     terms_of,
 )
 from gateway.models import Agreement, PaymentMethod, TermsVersion, Usage
@@ -148,7 +148,7 @@ def agreement_detail_data(db: Session | Connection, agreement: AgreementRow, now
     and should one be found all the same, the wall clock), usage and settlements, as the JSON object of
     :class:`~gateway.api.schemas.AgreementDetail`."""
     of = {"agreement_id": agreement.id}
-    rows, reported, settled = fetch_all(db, [(_VERSIONS, of), (_USAGE, of), (settlement_statement(), of)])
+    rows, reported, settled = fetch_all(db, [(_VERSIONS, of), (_USAGE, of), (SETTLEMENTS_OF, of)])
     packed_of = {row.version: row.packed for row in rows}
     in_force = packed_of.get(agreement.terms_version or 1)
     versions = []

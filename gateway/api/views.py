@@ -280,14 +280,9 @@ def settlement_data(row: Any) -> dict[str, Any]:
     }
 
 
-_SETTLEMENTS_OF = Prepared(settlements_query().where(Settlement.agreement_id == bindparam("agreement_id")).order_by(Settlement.period))
+#: An agreement's settlements (parameter ``agreement_id``; oldest period first) as :func:`settlement_data` reads them.
+SETTLEMENTS_OF = Prepared(settlements_query().where(Settlement.agreement_id == bindparam("agreement_id")).order_by(Settlement.period))
 _SETTLEMENT_OF = settlements_query().where(Settlement.agreement_id == bindparam("agreement_id"), Settlement.period == bindparam("period"))
-
-
-def settlement_statement() -> Prepared:
-    """An agreement's settlements (parameter ``agreement_id``; oldest period first) as :func:`settlement_data` reads
-    them, for :func:`settle.db.fetch_all` with a reader's other statements."""
-    return _SETTLEMENTS_OF
 
 
 def settlement_of(session: Session, agreement_id: int, period: int) -> dict[str, Any]:

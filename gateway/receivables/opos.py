@@ -281,10 +281,10 @@ def _settlement_statement(role: str | None, by_agreement: bool, by_chain: bool) 
             Settlement.paid,
             Settlement.disputed,
             Settlement.due_at,
-            case((IssuedInvoice.id.is_(None), Settlement.seen_at)),
+            case((IssuedInvoice.id.is_(None), Settlement.seen_at)).label("seen_at"),
             IssuedInvoice.number,
             IssuedInvoice.issue_date,
-            PaymentInstruction.amount - PaymentInstruction.paid_amount + PaymentInstruction.returned_amount,
+            (PaymentInstruction.amount - PaymentInstruction.paid_amount + PaymentInstruction.returned_amount).label("instruction_open"),
             DunningItem.level,
             DunningItem.fee,
             DunningItem.hold_until,
@@ -327,10 +327,10 @@ def _settlement_statement(role: str | None, by_agreement: bool, by_chain: bool) 
 
 def _settlement_items(session: Session | Connection, who: str, as_of: date, rows: list[Any], allocated: set[str]) -> list[OposItem]:
     """Open items of the rows of :func:`_settlement_statement`."""
-    ids = [item_id(r[1], r[6]) for r in rows]
+    ids = [item_id(r.address, r.period) for r in rows]
     # What the gateway booked and the chain may not show yet, and what it wrote off: the reconciliation's own
     # definitions, asked only for the items that have allocations at all (``allocated``).
-    loose = [i for i, r in zip(ids, rows, strict=True) if r[15] is None and i in allocated]  # r[15]: no instruction
+    loose = [i for i, r in zip(ids, rows, strict=True) if r.instruction_open is None and i in allocated]
     booked = booking.booked_amounts(session, loose) if loose else {}
     touched = [i for i in ids if i in allocated]
     written = booking.written_off_amounts(session, touched) if touched else {}
@@ -419,8 +419,8 @@ def _instruction_items(
     """Payment instructions (rows of :func:`_instruction_statement`) of settlements the read model does not show
     (yet, ``seen`` has those it does), with their payment method's parties: open at the instruction's open amount
     (as ``booking.payable_items`` counts them)."""
-    rows = [r for r in instructed if (r[1], r[2]) not in seen]
-    ids = [item_id(r[1], r[2]) for r in rows]
+    rows = [r for r in instructed if (r.agreement, r.period) not in seen]
+    ids = [item_id(r.agreement, r.period) for r in rows]
     touched = [i for i in ids if i in allocated]
     written = booking.written_off_amounts(session, touched) if touched else {}
     items = []

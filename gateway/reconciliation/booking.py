@@ -858,7 +858,7 @@ def credit_balances(
     """Credit balances per (payer, payee, currency), minor units: of one ``payer``, or of one ``party`` as payer or
     payee, or all."""
     query, params = credit_statement(payer=payer, party=party)
-    return credit_balances_of(query.rows(session.connection(), params))
+    return credit_balances_of(query.rows(session, params))
 
 
 def credit_statement(*, payer: str | None = None, party: str | None = None) -> tuple[Prepared, dict[str, Any]]:
