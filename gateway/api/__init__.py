@@ -125,16 +125,18 @@ def create_app(
     if write_token:
         with factory.begin() as session:
             ensure_operator_token(session, write_token)
+    # FastAPI matches a request against the routes in this order, at a cost per route passed over (1-2 µs each, a
+    # tenth of a trivial answer's time for the last of them): the busiest reads' routers come first.
     for router in (
-        health.router,
         agreements.router,
         settlements.router,
+        receivables.router,
+        health.router,
         disputes.router,
         payments.router,
         statements.router,
         invoices.router,
         reconciliation.router,
-        receivables.router,
         webhooks.router,
         auth.router,
     ):

@@ -95,20 +95,20 @@ StateDep = Annotated[ApiState, Depends(get_state)]
 
 def resolve_principal(request: Request) -> Principal:
     """The request's principal from its bearer token or session cookie (resolved once per request). 401 for a
-    bearer that is not valid, 403 for a cookie-authenticated change without the session's CSRF token."""
-    principal = _resolve(request, cached_only=False)
-    assert principal is not None
-    return principal
+    bearer that is not valid, 403 for a cookie-authenticated change without the session's CSRF token. Writes a
+    token's last use when due (:meth:`~gateway.portal.authn.Authenticator.resolve`): not for an event loop."""
+    return _resolve(request, writes=True)
 
 
-def _resolve(request: Request, *, cached_only: bool) -> Principal | None:
-    """:func:`resolve_principal`; with ``cached_only``, None where that would read the database."""
+def _resolve(request: Request, *, writes: bool) -> Principal:
+    """:func:`resolve_principal`; without ``writes``, the last uses of tokens are left for the caller to write
+    (:meth:`~gateway.portal.authn.Authenticator.write_touches`)."""
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
         return cached
     state = state_of(request)
     assert state.auth is not None, "create_app sets the authenticator"
-    resolve = state.auth.resolve_cached if cached_only else state.auth.resolve
+    resolve = state.auth.resolve if writes else state.auth.resolve_reading
     try:
         principal = resolve(
             authorization=request.headers.get("authorization"),
@@ -120,8 +120,7 @@ def _resolve(request: Request, *, cached_only: bool) -> Principal | None:
         raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
     except CsrfError as exc:
         raise HTTPException(403, str(exc)) from None
-    if principal is not None:
-        request.state.principal = principal
+    request.state.principal = principal
     return principal
 
 
@@ -132,9 +131,13 @@ class _PrincipalScheme(HTTPBearer):
     every read, ``benchmarks/api.py``)."""
 
     async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
-        # a lookup that misses the authenticator's cache reads the database: not in the event loop
-        principal = _resolve(request, cached_only=True)
-        return principal if principal is not None else await run_in_threadpool(resolve_principal, request)
+        # A lookup the authenticator has not cached reads one row by its unique hash, in the event loop as the
+        # busiest reads do; the rare write (a token's last use, once a minute at most) goes to a thread.
+        principal = _resolve(request, writes=False)
+        auth = state_of(request).auth
+        if auth is not None and auth.touches_due():
+            await run_in_threadpool(auth.write_touches)
+        return principal
 
 
 get_principal = _PrincipalScheme(
