@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated, Any
 
@@ -26,15 +27,15 @@ from gateway.api.deps import (
 )
 from gateway.api.schemas import AgreementDetail, AgreementOut
 from gateway.api.views import (
-    SETTLEMENTS_OF,
     agreement_data,
     agreements_data,
     json_response,
     open_amount,
     settlement_data,
+    settlements_query,
     terms_of,
 )
-from gateway.models import Agreement, PaymentMethod, TermsVersion, Usage
+from gateway.models import Agreement, PaymentMethod, Settlement, TermsVersion, Usage
 from settle.db import Prepared, fetch_all
 from settle.http import errors
 from settle.spec import terms_changes, terms_document
@@ -84,13 +85,13 @@ def find_agreements(
     responses=errors(404),
 )
 async def get_agreement(address: AddressPath, reading: ReadingDep, principal: ReaderDep, state: StateDep) -> Response:
-    agreement = find_agreement(reading, address_param(address))
-    if agreement is None:
+    found = agreement_detail_rows(reading, address_param(address))
+    if found is None:
         raise HTTPException(404, f"agreement {address} is not known to the gateway")
-    require_visible(principal, agreement.payer, agreement.payee, what=f"agreement {address}")
+    require_visible(principal, found.agreement.payer, found.agreement.payee, what=f"agreement {address}")
     # only a pending terms version's answer depends on the time: the node is asked then, in the thread pool
-    now = await run_in_threadpool(chain_now, state) if agreement.pending_version else None
-    return json_response(agreement_detail_data(reading, agreement, now))
+    now = await run_in_threadpool(chain_now, state) if found.agreement.pending_version else None
+    return json_response(agreement_detail_data(found, now))
 
 
 #: A row of :func:`find_agreement`: the agreement's columns by their names (as :class:`Agreement` has them) and
@@ -117,6 +118,11 @@ _AGREEMENT_AT = Prepared(
     .order_by(Agreement.id)
     .limit(1)
 )
+# An agreement's versions, usage and settlements are read by its address, as the agreement itself is, so all four
+# statements of its detail go to the database together (one round trip on PostgreSQL) instead of waiting for the
+# agreement's id first: the id of the agreement at ``address`` that find_agreement picks (the first).
+_AT = Agreement.__table__.alias("agreement_at")
+_ID_AT = select(_AT.c.id).where(_AT.c.address == bindparam("address")).order_by(_AT.c.id).limit(1).scalar_subquery()
 _VERSIONS = Prepared(
     select(
         TermsVersion.version,
@@ -126,14 +132,34 @@ _VERSIONS = Prepared(
         TermsVersion.packed,
         TermsVersion.accepted_by,
     )
-    .where(TermsVersion.agreement_id == bindparam("agreement_id"))
+    .where(TermsVersion.agreement_id == _ID_AT)
     .order_by(TermsVersion.version)
 )
 _USAGE = Prepared(
     select(Usage.period, Usage.meter, Usage.cumulative, Usage.records_root)
-    .where(Usage.agreement_id == bindparam("agreement_id"))
+    .where(Usage.agreement_id == _ID_AT)
     .order_by(Usage.period, Usage.meter)
 )
+_SETTLEMENTS = Prepared(settlements_query().where(Settlement.agreement_id == _ID_AT).order_by(Settlement.period))
+
+
+@dataclass(frozen=True)
+class DetailRows:
+    """What an agreement's detail is made of: its row (as :func:`find_agreement` gives it), its terms versions,
+    usage reports and settlements (rows as :func:`~gateway.api.views.settlement_data` reads them)."""
+
+    agreement: AgreementRow
+    versions: list[Any]
+    usage: list[Any]
+    settlements: list[Any]
+
+
+def agreement_detail_rows(db: Session | Connection, address: str) -> DetailRows | None:
+    """The rows of the detail of the agreement at ``address`` (lower case), read together; None if the gateway does
+    not know it."""
+    at = {"address": address}
+    found, versions, usage, settled = fetch_all(db, [(_AGREEMENT_AT, at), (_VERSIONS, at), (_USAGE, at), (_SETTLEMENTS, at)])
+    return DetailRows(found[0], versions, usage, settled) if found else None
 
 
 @lru_cache(maxsize=4096)
@@ -142,13 +168,11 @@ def _document(packed: str) -> dict[str, object]:
     return terms_document(terms_of(packed))
 
 
-def agreement_detail_data(db: Session | Connection, agreement: AgreementRow, now: int | None) -> dict[str, Any]:
-    """One agreement (a row of :func:`find_agreement`) with its terms versions (decoded; a pending one with who
-    still has to accept, as of ``now`` in chain time: None when none is pending, ``agreement.pending_version`` 0,
-    and should one be found all the same, the wall clock), usage and settlements, as the JSON object of
-    :class:`~gateway.api.schemas.AgreementDetail`."""
-    of = {"agreement_id": agreement.id}
-    rows, reported, settled = fetch_all(db, [(_VERSIONS, of), (_USAGE, of), (SETTLEMENTS_OF, of)])
+def agreement_detail_data(found: DetailRows, now: int | None) -> dict[str, Any]:
+    """One agreement with its terms versions (decoded; a pending one with who still has to accept, as of ``now`` in
+    chain time: None when none is pending, ``agreement.pending_version`` 0, and should one be found all the same,
+    the wall clock), usage and settlements, as the JSON object of :class:`~gateway.api.schemas.AgreementDetail`."""
+    agreement, rows, reported, settled = found.agreement, found.versions, found.usage, found.settlements
     packed_of = {row.version: row.packed for row in rows}
     in_force = packed_of.get(agreement.terms_version or 1)
     versions = []
@@ -185,8 +209,12 @@ def agreement_detail_data(db: Session | Connection, agreement: AgreementRow, now
 
 
 def agreement_detail(session: Session, agreement: AgreementRow, now: int) -> AgreementDetail:
-    """The dashboard's detail: the API's answer (:func:`agreement_detail_data`) as a model."""
-    return AgreementDetail.model_validate(agreement_detail_data(session, agreement, now))
+    """The dashboard's detail of an agreement (a row of :func:`find_agreement`): the API's answer
+    (:func:`agreement_detail_data`) as a model."""
+    found = agreement_detail_rows(session, agreement.address)
+    if found is None:
+        raise LookupError(f"agreement {agreement.address} is not known to the gateway")
+    return AgreementDetail.model_validate(agreement_detail_data(found, now))
 
 
 def chain_now(state: ApiState) -> int:

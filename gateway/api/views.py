@@ -34,7 +34,6 @@ from gateway.models import (
     TermsVersion,
 )
 from gateway.parties.masterdata import mask_iban
-from settle.db import Prepared
 from settle.money import format_minor
 from settle.terms import Terms
 
@@ -280,8 +279,6 @@ def settlement_data(row: Any) -> dict[str, Any]:
     }
 
 
-#: An agreement's settlements (parameter ``agreement_id``; oldest period first) as :func:`settlement_data` reads them.
-SETTLEMENTS_OF = Prepared(settlements_query().where(Settlement.agreement_id == bindparam("agreement_id")).order_by(Settlement.period))
 _SETTLEMENT_OF = settlements_query().where(Settlement.agreement_id == bindparam("agreement_id"), Settlement.period == bindparam("period"))
 
 

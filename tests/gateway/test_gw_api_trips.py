@@ -1,0 +1,142 @@
+"""An agreement's detail reads the agreement, its terms versions, usage and settlements by its address, together:
+one round trip to PostgreSQL (libpq's protocol trace counts the client's Sync messages), and never another chain's
+agreement at the same address mixed in (the detail is the one ``find_agreement`` picks, on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from gateway.api import create_app
+from gateway.api.agreements import agreement_detail_rows, find_agreement
+from gateway.database import open_database
+from gateway.models import Agreement, Settlement, TermsVersion, Usage
+from settle.db import reading
+from settle.terms import IntervalKind, Meter, Terms
+
+TOKEN = "stl_trips-operator-token-0123456789"
+ADDRESS = "0x" + "a7" * 20
+TERMS = Terms(
+    token="0x" + "00" * 20,
+    currency="EUR",
+    minor_digits=2,
+    interval_kind=IntervalKind.CALENDAR_MONTH,
+    interval=1,
+    start=int(datetime(2026, 1, 1, tzinfo=UTC).timestamp()),
+    grace_seconds=0,
+    payment_terms_days=14,
+    dispute_window_seconds=86_400,
+    minimum_commitment=0,
+    meters=(Meter.per_unit(10),),
+)
+
+
+def _seed(factory: Any) -> None:
+    """The same address on two chains: chain 31337's agreement first (periods 0-1), chain 1's after (period 5)."""
+    with factory.begin() as session:
+        for chain_id, periods, quantity in ((31337, (0, 1), 100), (1, (5,), 900)):
+            agreement = Agreement(
+                chain_id=chain_id,
+                address=ADDRESS,
+                factory="0x" + "fa" * 20,
+                payer="0x" + "11" * 20,
+                payee="0x" + "2e" * 20,
+                state="active",
+                terms_version=1,
+                token="0x" + "00" * 20,
+                currency="EUR",
+                minor_digits=2,
+                created_block=1,
+                created_tx="0x" + f"{chain_id:064x}",
+                updated_block=1,
+            )
+            session.add(agreement)
+            session.flush()
+            session.add(
+                TermsVersion(
+                    agreement_id=agreement.id,
+                    version=1,
+                    terms_hash="0x" + TERMS.terms_hash().hex(),
+                    packed="0x" + TERMS.pack().hex(),
+                    status="accepted",
+                    accepted_by=[agreement.payer, agreement.payee],
+                    effective_from_period=0,
+                    proposed_block=1,
+                )
+            )
+            for period in periods:
+                session.add(
+                    Usage(
+                        agreement_id=agreement.id,
+                        period=period,
+                        meter=0,
+                        cumulative=quantity + period,
+                        records_root="0x" + f"{period:064x}",
+                        report_id="0x" + f"{chain_id:032x}{period:032x}",
+                        updated_block=2,
+                    )
+                )
+                amount = (quantity + period) * 10
+                session.add(
+                    Settlement(
+                        agreement_id=agreement.id,
+                        period=period,
+                        amount=amount,
+                        net=amount,
+                        vat=0,
+                        paid=0,
+                        due_at=datetime(2026, 3, 1, tzinfo=UTC),
+                        terms_version=1,
+                        status="due",
+                        disputed=0,
+                        token_pull_failures=0,
+                        settled_block=10 + period,
+                        settled_tx="0x" + "ab" * 32,
+                        seen_at=datetime(2026, 2, 1, tzinfo=UTC),
+                        updated_block=10 + period,
+                    )
+                )
+
+
+def test_the_detail_is_the_first_agreement_at_its_address_only(database_url: str) -> None:
+    engine, factory = open_database(database_url)
+    try:
+        _seed(factory)
+        client = TestClient(create_app(factory, write_token=TOKEN))
+        answer = client.get(f"/v1/agreements/{ADDRESS}", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["chain_id"] == 31337
+        assert [(u["period"], u["cumulative"]) for u in body["usage"]] == [(0, 100), (1, 101)]
+        assert [(s["period"], s["amount"]["minor_units"]) for s in body["settlements"]] == [(0, 1000), (1, 1010)]
+        assert [v["version"] for v in body["versions"]] == [1] and body["outstanding"]["minor_units"] == 2010
+        missing = client.get("/v1/agreements/0x" + "a8" * 20, headers={"Authorization": f"Bearer {TOKEN}"})
+        assert missing.status_code == 404
+    finally:
+        engine.dispose()
+
+
+def test_on_postgresql_the_detail_is_one_round_trip(postgres_url: str, tmp_path: Path) -> None:
+    from psycopg import pq
+
+    engine, factory = open_database(postgres_url)
+    try:
+        _seed(factory)
+        with reading(), engine.connect() as conn:
+            assert find_agreement(conn, ADDRESS) is not None  # the connection's set-up before the trace
+            pgconn = conn.connection.driver_connection.pgconn  # type: ignore[union-attr]
+            trace = tmp_path / "trace"
+            with open(trace, "w") as out:
+                pgconn.trace(out.fileno())
+                pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+                found = agreement_detail_rows(conn, ADDRESS)
+                pgconn.untrace()
+        syncs = sum(1 for line in trace.read_text().splitlines() if line.split("\t")[:1] == ["F"] and "Sync" in line)
+        assert syncs == 1
+        assert found is not None and found.agreement.chain_id == 31337
+        assert (len(found.versions), len(found.usage), len(found.settlements)) == (1, 2, 2)
+    finally:
+        engine.dispose()
