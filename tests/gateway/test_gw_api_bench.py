@@ -23,8 +23,8 @@ def test_api_benchmark_runs_and_every_read_is_answered(db, request):  # type: ig
     )
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout)
-    assert out["database"] == ("postgresql" if db == "postgres" else "sqlite") and out["agreements"] == 50
-    for key in ("reads_per_s", "p50_ms", "p99_ms", "workers", "clients", "seconds", "runs"):
+    assert out["database"] == ("postgresql" if db == "postgres" else "sqlite") and out["agreements"] == 50 and out["warmup_s"] == 0.5
+    for key in ("reads_per_s", "p50_ms", "p99_ms", "workers", "clients", "seconds", "warmup_s", "runs"):
         assert key in out, key
     assert [r["workers"] for r in out["runs"]] == [1, 2]
     for run in out["runs"]:
