@@ -212,6 +212,15 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
+def engine_of(factory: sessionmaker[Session]) -> Engine:
+    """The engine a session factory binds its sessions to (:func:`session_factory` binds one): for reads that use a
+    connection of their own instead of a session."""
+    bind = factory.kw.get("bind")
+    if not isinstance(bind, Engine):
+        raise TypeError(f"the session factory is bound to {bind!r}, not to an engine")
+    return bind
+
+
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose work commits together on success and rolls back on any error."""

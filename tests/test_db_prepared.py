@@ -208,3 +208,17 @@ def test_nothing_to_fetch_is_no_rows(database_url: str) -> None:
             assert not conn.in_transaction()  # nothing begun for nothing
     finally:
         engine.dispose()
+
+
+def test_engine_of_a_session_factory(tmp_path: Any) -> None:
+    """The engine a session factory binds its sessions to; a factory bound to a connection is refused by name."""
+    from sqlalchemy.orm import sessionmaker
+
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'e.db'}")
+    try:
+        assert db.engine_of(db.session_factory(engine)) is engine
+        with engine.connect() as conn:
+            with pytest.raises(TypeError, match="not to an engine"):
+                db.engine_of(sessionmaker(bind=conn))
+    finally:
+        engine.dispose()

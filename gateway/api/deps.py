@@ -25,6 +25,7 @@ from gateway.models import set_actor
 from gateway.portal.authn import AuthenticationError, Authenticator, CsrfError
 from gateway.portal.sessions import COOKIE, CSRF_HEADER
 from settle.auth.principal import Kind, Principal
+from settle.db import engine_of
 
 if TYPE_CHECKING:
     from gateway.reconciliation.booking import BookingRules
@@ -59,7 +60,7 @@ class ApiState:
 
     @property
     def engine(self) -> Engine:
-        return self.factory.kw["bind"]
+        return engine_of(self.factory)
 
     def booking_rules(self) -> BookingRules:
         if self.rules is not None:

@@ -25,7 +25,7 @@ from gateway.models import ApiToken, AuthSession, StaffAccount
 from gateway.models.base import utcnow
 from settle.auth import tokens as tk
 from settle.auth.principal import ANONYMOUS, PARTY_SCOPES, ROLE_SCOPES, Kind, Principal, for_token
-from settle.db import Prepared, reading
+from settle.db import Prepared, engine_of, reading
 
 CACHE_SECONDS = 5.0
 #: How stale an API token's ``last_used_at`` may get.
@@ -83,7 +83,7 @@ class Authenticator:
 
     @property
     def engine(self) -> Engine:
-        return self.factory.kw["bind"]
+        return engine_of(self.factory)
 
     def forget(self) -> None:
         """Drop every cached lookup (after a revocation, a disabled account, a sign-out)."""
