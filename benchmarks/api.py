@@ -517,19 +517,28 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def _database_pids(kind: str) -> list[int] | None:
-    """The local PostgreSQL server's processes (Linux /proc: those named ``postgres``), None on SQLite or when there
-    are none to see (a server elsewhere, another system)."""
+def _database_cpu(kind: str) -> dict[int, float] | None:
+    """The CPU seconds of each of the local PostgreSQL server's processes (Linux /proc: those named ``postgres``),
+    None on SQLite or when there are none to see (a server elsewhere, another system)."""
     if kind != "postgres":
         return None
-    found = []
+    found = {}
     for entry in Path("/proc").glob("[0-9]*"):
         try:
             if (entry / "comm").read_text().strip() == "postgres":
-                found.append(int(entry.name))
+                found[int(entry.name)] = _cpu_seconds([int(entry.name)])
         except OSError:
             continue
     return found or None
+
+
+def _database_ms(before: dict[int, float] | None, after: dict[int, float] | None, answered: int) -> float | None:
+    """PostgreSQL's CPU time per answer over a run: the connections the workers open during it are processes born
+    during it, counted from nothing."""
+    if before is None or after is None:
+        return None
+    spent = sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+    return round(spent * 1000 / answered, 2)
 
 
 def measure(url: str, sample: dict[str, Any], workers: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -539,12 +548,11 @@ def measure(url: str, sample: dict[str, Any], workers: int, args: argparse.Names
     pids = [p.pid for p in server.processes]
     try:
         load_before = os.getloadavg()[0]
-        database = _database_pids(args.db)  # taken after start: the workers' connections are the server's processes
         cpu_before, own_before = _cpu_seconds(pids), time.process_time()
-        db_before = _cpu_seconds(database) if database else 0.0
+        db_before = _database_cpu(args.db)
         result = asyncio.run(_load(server.port, sample, args.clients, args.seconds, args.warmup, args.seed))
         cpu_after, own_after = _cpu_seconds(pids), time.process_time()
-        db_after = _cpu_seconds(database) if database else 0.0
+        db_after = _database_cpu(args.db)
         load_after = os.getloadavg()[0]
     finally:
         server.stop()
@@ -554,7 +562,7 @@ def measure(url: str, sample: dict[str, Any], workers: int, args: argparse.Names
         **result,
         "server_cpu_ms_per_read": round((cpu_after - cpu_before) * 1000 / answered, 2),
         "client_cpu_ms_per_read": round((own_after - own_before) * 1000 / answered, 2),
-        "database_cpu_ms_per_read": round((db_after - db_before) * 1000 / answered, 2) if database else None,
+        "database_cpu_ms_per_read": _database_ms(db_before, db_after, answered),
         "load_before": round(load_before, 2),
         "load_after": round(load_after, 2),
     }
