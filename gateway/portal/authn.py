@@ -167,7 +167,7 @@ class Authenticator:
     def resolve(self, *, authorization: str | None, cookie: str | None, method: str, csrf: str | None) -> Principal:
         """The request's principal. ``csrf``: the ``X-CSRF-Token`` header or form field, needed with the cookie for
         any method that changes something."""
-        principal = self._resolve(self._lookup, authorization=authorization, cookie=cookie, method=method, csrf=csrf)
+        principal = self.resolve_reading(authorization=authorization, cookie=cookie, method=method, csrf=csrf)
         self.write_touches()
         return principal
 
