@@ -4,16 +4,17 @@ agreement at the same address mixed in (the detail is the one ``find_agreement``
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
+from receivables_testdata import agreement, settlement, terms_row
 
 from gateway.api import create_app
 from gateway.api.agreements import agreement_detail_rows, find_agreement
 from gateway.database import open_database
-from gateway.models import Agreement, Settlement, TermsVersion, Usage
+from gateway.models import Usage
 from settle.db import reading
 from settle.terms import IntervalKind, Meter, Terms
 
@@ -38,39 +39,13 @@ def _seed(factory: Any) -> None:
     """The same address on two chains: chain 31337's agreement first (periods 0-1), chain 1's after (period 5)."""
     with factory.begin() as session:
         for chain_id, periods, quantity in ((31337, (0, 1), 100), (1, (5,), 900)):
-            agreement = Agreement(
-                chain_id=chain_id,
-                address=ADDRESS,
-                factory="0x" + "fa" * 20,
-                payer="0x" + "11" * 20,
-                payee="0x" + "2e" * 20,
-                state="active",
-                terms_version=1,
-                token="0x" + "00" * 20,
-                currency="EUR",
-                minor_digits=2,
-                created_block=1,
-                created_tx="0x" + f"{chain_id:064x}",
-                updated_block=1,
-            )
-            session.add(agreement)
-            session.flush()
-            session.add(
-                TermsVersion(
-                    agreement_id=agreement.id,
-                    version=1,
-                    terms_hash="0x" + TERMS.terms_hash().hex(),
-                    packed="0x" + TERMS.pack().hex(),
-                    status="accepted",
-                    accepted_by=[agreement.payer, agreement.payee],
-                    effective_from_period=0,
-                    proposed_block=1,
-                )
-            )
+            row = agreement(session, ADDRESS, chain_id=chain_id)
+            row.terms_version = 1
+            terms_row(session, row, TERMS.pack())
             for period in periods:
                 session.add(
                     Usage(
-                        agreement_id=agreement.id,
+                        agreement_id=row.id,
                         period=period,
                         meter=0,
                         cumulative=quantity + period,
@@ -79,26 +54,7 @@ def _seed(factory: Any) -> None:
                         updated_block=2,
                     )
                 )
-                amount = (quantity + period) * 10
-                session.add(
-                    Settlement(
-                        agreement_id=agreement.id,
-                        period=period,
-                        amount=amount,
-                        net=amount,
-                        vat=0,
-                        paid=0,
-                        due_at=datetime(2026, 3, 1, tzinfo=UTC),
-                        terms_version=1,
-                        status="due",
-                        disputed=0,
-                        token_pull_failures=0,
-                        settled_block=10 + period,
-                        settled_tx="0x" + "ab" * 32,
-                        seen_at=datetime(2026, 2, 1, tzinfo=UTC),
-                        updated_block=10 + period,
-                    )
-                )
+                settlement(session, row, period, (quantity + period) * 10, date(2026, 3, 1))
 
 
 def test_the_detail_is_the_first_agreement_at_its_address_only(database_url: str) -> None:

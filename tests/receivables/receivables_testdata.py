@@ -89,9 +89,11 @@ def contacts(session: Session) -> None:
     parties.update_party(session, PAYEE, contact_email=PAYEE_EMAIL, contact_name="Debitorenbuchhaltung")
 
 
-def agreement(session: Session, address: str, *, token: str = "0x" + "00" * 20, end_period: int = 0, next_period: int = 0) -> Agreement:
+def agreement(
+    session: Session, address: str, *, token: str = "0x" + "00" * 20, end_period: int = 0, next_period: int = 0, chain_id: int = CHAIN_ID
+) -> Agreement:
     row = Agreement(
-        chain_id=CHAIN_ID, address=address, factory="0x" + "f0" * 20, payer=PAYER, payee=PAYEE, state="active",
+        chain_id=chain_id, address=address, factory="0x" + "f0" * 20, payer=PAYER, payee=PAYEE, state="active",
         token=token, currency="EUR", minor_digits=2, created_block=1, created_tx="0x" + "11" * 32, updated_block=1,
         end_period=end_period, next_period_to_settle=next_period,
     )  # fmt: skip
