@@ -17,10 +17,9 @@ from gateway.api.deps import (
     AddressPath,
     ApiState,
     PageDep,
+    ReadDep,
     ReaderDep,
-    ReadingDep,
     SessionDep,
-    StateDep,
     address_param,
     narrow,
     require_visible,
@@ -84,13 +83,13 @@ def find_agreements(
     response_model=AgreementDetail,
     responses=errors(404),
 )
-async def get_agreement(address: AddressPath, reading: ReadingDep, principal: ReaderDep, state: StateDep) -> Response:
-    found = agreement_detail_rows(reading, address_param(address))
+async def get_agreement(address: AddressPath, read: ReadDep) -> Response:
+    found = agreement_detail_rows(read.db, address_param(address))
     if found is None:
         raise HTTPException(404, f"agreement {address} is not known to the gateway")
-    require_visible(principal, found.agreement.payer, found.agreement.payee, what=f"agreement {address}")
+    require_visible(read.principal, found.agreement.payer, found.agreement.payee, what=f"agreement {address}")
     # only a pending terms version's answer depends on the time: the node is asked then, in the thread pool
-    now = await run_in_threadpool(chain_now, state) if found.agreement.pending_version else None
+    now = await run_in_threadpool(chain_now, read.state) if found.agreement.pending_version else None
     return json_response(agreement_detail_data(found, now))
 
 

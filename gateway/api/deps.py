@@ -169,6 +169,10 @@ CallerDep = Annotated[Principal, Depends(get_caller)]
 async def get_reader(principal: PrincipalDep) -> Principal:
     """An authenticated principal that may read (the ``read`` scope; the operator and auditors always): 403 for a
     token without it (a usage-only or master-data-only token)."""
+    return _reader(principal)
+
+
+def _reader(principal: Principal) -> Principal:
     caller = _authenticated(principal)
     if not caller.has("read"):
         raise HTTPException(403, f"{caller.subject} lacks the read scope")
@@ -280,27 +284,47 @@ def _end(session: Session, transaction: SessionTransaction, error: BaseException
 
 SessionDep = Annotated[Session, Depends(get_session)]
 
-#: The scope key of the connections :func:`get_reading` opened for a request (closed by :class:`ReadConnections`).
+#: The scope key of the connections :data:`ReadDep` opened for a request (closed by :class:`ReadConnections`).
 _READS = "settle.reads"
 
 
-async def get_reading(request: Request) -> Connection:
-    """The database of a route that only reads (GET): a connection of its own, in a transaction that only reads
-    (:func:`settle.db.reading`, begun at its first statement), closed once the answer is sent
-    (:class:`ReadConnections`), nothing committed. Not an ORM session: the busiest reads run their statements on
-    the connection (:class:`settle.db.Prepared`), and a session's set-up, commit and close, with the generator
-    dependency around them, were a seventh of such a read's CPU time (``benchmarks/api.py``)."""
-    connection = state_of(request).engine.connect()
-    request.scope.setdefault(_READS, []).append(connection)
-    return connection
+@dataclass(frozen=True, slots=True)
+class Read:
+    """What the busiest reads (an agreement's detail, the settlements list, a party's open items) need, from one
+    dependency (:data:`ReadDep`): the caller, a principal that may read (as :data:`ReaderDep` gives it), the
+    database, and the API's state."""
+
+    principal: Principal
+    #: A connection of the request's own, in a transaction that only reads (:func:`settle.db.reading`, begun at
+    #: its first statement), closed once the answer is sent (:class:`ReadConnections`), nothing committed. Not an
+    #: ORM session: these reads run their statements on the connection (:class:`settle.db.Prepared`), and a
+    #: session's set-up, commit and close, with the generator dependency around them, were a seventh of such a
+    #: read's CPU time (``benchmarks/api.py``).
+    db: Connection
+    state: ApiState
 
 
-#: A connection for a route that only reads (:func:`get_reading`).
-ReadingDep = Annotated[Connection, Depends(get_reading)]
+class _ReadScheme(_PrincipalScheme):
+    """:class:`Read`, as the same security scheme as :data:`PrincipalDep` (``bearerToken``): one dependency instead
+    of four (principal, reader, connection, state). FastAPI solves each dependency of each request afresh, and
+    for these reads the three more cost a tenth of the API's CPU time per answer (``benchmarks/api.py``)."""
+
+    async def __call__(self, request: Request) -> Read:  # type: ignore[override]
+        caller = _reader(await super().__call__(request))
+        state = state_of(request)
+        connection = state.engine.connect()
+        request.scope.setdefault(_READS, []).append(connection)
+        return Read(caller, connection, state)
+
+
+get_read = _ReadScheme(auto_error=False, scheme_name=get_principal.scheme_name, description=get_principal.model.description)
+
+#: The caller (a principal that may read), a connection only for reading, and the state (:class:`Read`).
+ReadDep = Annotated[Read, Security(get_read)]
 
 
 class ReadConnections:
-    """ASGI middleware: closes the connections :func:`get_reading` opened for a request once the app is done with
+    """ASGI middleware: closes the connections :data:`ReadDep` opened for a request once the app is done with
     it (answered or failed): each goes back to the pool, its read transaction rolled back."""
 
     def __init__(self, app: ASGIApp) -> None:

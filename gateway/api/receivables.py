@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
-from gateway.api.deps import ADDRESS_PATTERN, PageDep, ReaderDep, ReadingDep, SessionDep, StateDep, address_param
+from gateway.api.deps import ADDRESS_PATTERN, PageDep, ReadDep, ReaderDep, SessionDep, StateDep, address_param
 from gateway.api.schemas import (
     AgingBucketOut,
     AgingOut,
@@ -94,16 +94,14 @@ def item_data(item: OposItem) -> dict[str, Any]:
     response_model=OpenItemsOut,
 )
 async def open_items(
-    reading: ReadingDep,
-    state: StateDep,
-    principal: ReaderDep,
+    read: ReadDep,
     page: PageDep,
     party: PartyQuery,
     agreement: AgreementQuery = None,
     as_of: AsOfQuery = None,
 ) -> Response:
-    who = _who(party, principal)
-    listed = opos(reading, who, as_of=_day(state, as_of), agreement=address_param(agreement, "agreement") if agreement else None)
+    who = _who(party, read.principal)
+    listed = opos(read.db, who, as_of=_day(read.state, as_of), agreement=address_param(agreement, "agreement") if agreement else None)
     return json_response(
         {
             "party": checksum(listed.party),

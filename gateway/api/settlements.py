@@ -12,8 +12,8 @@ from gateway.api.deps import (
     ADDRESS_PATTERN,
     AddressPath,
     PageDep,
+    ReadDep,
     ReaderDep,
-    ReadingDep,
     SessionDep,
     address_param,
     narrow,
@@ -31,13 +31,12 @@ STATUSES = "^(due|partially_paid|paid|returned|disputed|written_off|open)$"
 
 @router.get("", summary="Settlements, newest first", response_model=list[SettlementOut])
 async def list_settlements(
-    reading: ReadingDep,
-    principal: ReaderDep,
+    read: ReadDep,
     page: PageDep,
     agreement: Annotated[str | None, Query(pattern=ADDRESS_PATTERN, description="Only this agreement.")] = None,
     status: Annotated[str | None, Query(pattern=STATUSES, description="A payment status, or open (due, partly paid, returned).")] = None,
 ) -> Response:
-    tenant = narrow(principal)
+    tenant = narrow(read.principal)
     query = _listing(tenant is not None, agreement is not None, status)
     params = {
         "tenant": tenant,
@@ -46,7 +45,7 @@ async def list_settlements(
         "limit": page.limit,
         "offset": page.offset,
     }
-    return json_response([settlement_data(row) for row in query.rows(reading, params)])
+    return json_response([settlement_data(row) for row in query.rows(read.db, params)])
 
 
 @cache

@@ -268,7 +268,7 @@ def test_a_serving_process_freezes_what_it_holds_at_start():
 
 
 def test_a_reads_connection_goes_back_to_the_pool_after_its_answer(database_url: str) -> None:
-    """The busiest reads use a connection of their own (gateway.api.deps.get_reading), closed after the answer,
+    """The busiest reads use a connection of their own (gateway.api.deps.ReadDep), closed after the answer,
     whatever the answer; on PostgreSQL the reader's plan mode stays set on the pooled connection (closing a reader
     rolls back, which undoes nothing in autocommit), so the next reader sends no SET."""
     from fastapi.testclient import TestClient
