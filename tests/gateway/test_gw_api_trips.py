@@ -115,3 +115,34 @@ def test_the_busiest_reads_are_matched_first(tmp_path: Path) -> None:
         assert max(positions) < 12, positions  # behind a handful of their own routers' routes at most
     finally:
         engine.dispose()
+
+
+def test_the_busiest_reads_solve_two_dependencies_at_most(tmp_path: Path) -> None:
+    """FastAPI solves every dependency of a request afresh: an agreement's detail, the settlements and the open items
+    take the caller, their connection and the API state from one (ReadDep, the bearer-token scheme itself), and the
+    two lists their page from one more; the scheme still documents the bearer token in the OpenAPI document."""
+    from fastapi.dependencies.models import Dependant
+
+    from gateway.api.deps import get_read
+
+    engine, factory = open_database(f"sqlite:///{tmp_path / 'g.db'}")
+    try:
+        app = create_app(factory)
+
+        def solved(dependant: Dependant) -> list[Any]:
+            """What FastAPI calls for the route's dependencies, theirs included."""
+            return [call for sub in dependant.dependencies for call in (sub.call, *solved(sub))]
+
+        found = {}
+        for route in app.router.routes:
+            for inner in getattr(getattr(route, "original_router", None), "routes", ()):
+                if getattr(inner, "path", None) in ("/v1/agreements/{address}", "/v1/settlements", "/v1/receivables/open-items"):
+                    found[inner.path] = solved(inner.dependant)
+        assert set(found) == {"/v1/agreements/{address}", "/v1/settlements", "/v1/receivables/open-items"}
+        assert found["/v1/agreements/{address}"] == [get_read], found
+        for path in ("/v1/settlements", "/v1/receivables/open-items"):
+            assert len(found[path]) == 2 and get_read in found[path], found
+        operation = app.openapi()["paths"]["/v1/settlements"]["get"]
+        assert operation["security"] == [{"bearerToken": []}], operation.get("security")
+    finally:
+        engine.dispose()
