@@ -50,7 +50,12 @@ def money(agreement: Agreement, minor: int) -> Money:
 
 def money_data(minor: int, digits: int, currency: str) -> dict[str, Any]:
     """An amount as the JSON object of :class:`~gateway.api.schemas.Money` (exact: minor units and a decimal string)."""
-    return {"minor_units": minor, "value": format_minor(minor, digits), "currency": currency}
+    return {"minor_units": minor, "value": _decimal_text(minor, digits), "currency": currency}
+
+
+#: Amounts repeat within and between answers (zeros above all: nothing disputed, no fee), and the reads write
+#: dozens per answer: each is formatted once.
+_decimal_text = lru_cache(maxsize=16_384)(format_minor)
 
 
 @lru_cache(maxsize=4096)
