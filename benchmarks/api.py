@@ -323,7 +323,7 @@ def serve(url: str, fd: int, shares: str, slot: int, workers: int) -> None:
     --workers`` does."""
     import uvicorn
 
-    from gateway.serving import ConnectionShares, before_serving, uvicorn_connections
+    from gateway.serving import ConnectionShares, before_serving, uvicorn_config, uvicorn_connections
 
     # Not uvicorn's ``fd=``: it takes the descriptor for a Unix socket, so asyncio leaves TCP_NODELAY off on every
     # accepted connection, and each answer's second write (the body) waits for the client's delayed ACK: 40 ms per
@@ -331,7 +331,7 @@ def serve(url: str, fd: int, shares: str, slot: int, workers: int) -> None:
     # ``settle gateway run --workers`` hands its bound socket to uvicorn.
     sock = socket.socket(fileno=fd)
     app = make_app(url)
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
+    server = uvicorn.Server(uvicorn_config(app, lifespan="off"))
     if workers > 1:
         app.balance(ConnectionShares.attach(shares, workers, slot), uvicorn_connections(server))
     before_serving()

@@ -303,10 +303,10 @@ class Gateway:
 
         import uvicorn
 
-        from gateway.serving import ConnectionShares, before_serving, uvicorn_connections
+        from gateway.serving import ConnectionShares, before_serving, uvicorn_config, uvicorn_connections
 
         app = self.api_app()
-        config = uvicorn.Config(app, host=self.settings.host, port=self.settings.port, log_config=None, access_log=False)
+        config = uvicorn_config(app, host=self.settings.host, port=self.settings.port)
         server = uvicorn.Server(config)
         sockets = [config.bind_socket()] if workers > 1 else None
         others = []
@@ -368,13 +368,13 @@ def _api_worker(settings: GatewaySettings, sockets: list[socket.socket], shares:
     ``slot`` of the ``shares`` (:class:`gateway.serving.ConnectionShares`)."""
     import uvicorn
 
-    from gateway.serving import ConnectionShares, before_serving, uvicorn_connections
+    from gateway.serving import ConnectionShares, before_serving, uvicorn_config, uvicorn_connections
 
     gateway = Gateway(settings)
     counts = ConnectionShares.attach(shares, workers, slot)
     try:
         app = gateway.api_app()
-        server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
+        server = uvicorn.Server(uvicorn_config(app))
         app.balance(counts, uvicorn_connections(server))
         before_serving()
         server.run(sockets=sockets)

@@ -303,3 +303,124 @@ def test_a_reads_connection_goes_back_to_the_pool_after_its_answer(database_url:
                     conn.execute(text("CREATE TABLE after_reads (x INTEGER)"))
     finally:
         engine.dispose()
+
+
+# -- an answer in one write ------------------------------------------------------------------------------------------
+
+
+class _Transport:
+    """Records what the protocol writes, as a socket would take it."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        assert not self.closed, "written after close"
+        self.writes.append(bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(name, default)
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+    def set_protocol(self, protocol: object) -> None: ...
+
+
+def _connection(app):  # type: ignore[no-untyped-def]
+    """A connection of CoalescedHttp serving ``app``, as uvicorn_config has uvicorn serve it, on a recording transport."""
+    from uvicorn.server import ServerState
+
+    from gateway.serving import CoalescedHttp, uvicorn_config
+
+    config = uvicorn_config(app, lifespan="off")
+    config.load()
+    protocol = CoalescedHttp(config=config, server_state=ServerState(), app_state={})
+    transport = _Transport()
+    protocol.connection_made(transport)  # type: ignore[arg-type]
+    return protocol, transport
+
+
+async def _exchange(app, *requests: bytes) -> _Transport:  # type: ignore[no-untyped-def]
+    """``requests`` sent one after the other on one connection (each once the answer before it is complete); what
+    went out."""
+    protocol, transport = _connection(app)
+    for request in requests:
+        protocol.data_received(request)
+        for _ in range(200):
+            await asyncio.sleep(0)
+            if protocol.cycle.response_complete:
+                break
+        assert protocol.cycle.response_complete, request
+    protocol.connection_lost(None)
+    return transport
+
+
+def test_an_answer_goes_out_in_one_write_head_and_body_together():
+    """uvicorn writes the head, then the body; served with uvicorn_config (CoalescedHttp) both go out in one write,
+    answer after answer on a kept-alive connection, a head alone when there is no body (HEAD, 204) once the answer
+    is complete, and 100 Continue at once (the client waits for it before it sends its body)."""
+
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        body = b"" if scope["method"] == "HEAD" else b'{"ok":true}'
+        if scope["path"] == "/empty":
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        if scope["method"] == "POST":
+            message = await receive()
+            body = message["body"][::-1]
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(b'{"ok":true}')).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    get = b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n"
+    sent = asyncio.run(_exchange(app, get, get, b"HEAD /x HTTP/1.1\r\nHost: a\r\n\r\n", b"GET /empty HTTP/1.1\r\nHost: a\r\n\r\n"))
+    assert len(sent.writes) == 4, sent.writes  # one per answer, not two
+    for write in sent.writes[:2]:
+        assert write.startswith(b"HTTP/1.1 200 OK\r\n") and write.endswith(b'\r\n\r\n{"ok":true}'), write
+    assert sent.writes[2].startswith(b"HTTP/1.1 200 OK\r\n") and sent.writes[2].endswith(b"\r\n\r\n")
+    assert sent.writes[3].startswith(b"HTTP/1.1 204 No Content\r\n")
+
+    async def upload() -> _Transport:
+        protocol, transport = _connection(app)
+        protocol.data_received(b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n")
+        for _ in range(50):
+            await asyncio.sleep(0)
+        assert transport.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]  # out at once, nothing held
+        protocol.data_received(b"{true:'ko'}")
+        for _ in range(50):
+            await asyncio.sleep(0)
+        return transport
+
+    sent = asyncio.run(upload())
+    assert len(sent.writes) == 2 and sent.writes[1].endswith(b"\r\n\r\n}'ok':eurt{"), sent.writes
+
+
+def test_a_streamed_answer_sends_its_head_with_the_first_chunk_and_a_head_held_goes_out_before_a_close():
+    async def streamed(scope, receive, send):  # type: ignore[no-untyped-def]
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for part in (b"one", b"two"):
+            await send({"type": "http.response.body", "body": part, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    sent = asyncio.run(_exchange(streamed, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"))
+    assert len(sent.writes) == 3, sent.writes  # head with the first chunk, the second chunk, the last (empty) chunk
+    assert sent.writes[0].startswith(b"HTTP/1.1 200 OK\r\n") and b"transfer-encoding: chunked" in sent.writes[0]
+    assert sent.writes[0].endswith(b"\r\n\r\n3\r\none\r\n") and sent.writes[1] == b"3\r\ntwo\r\n" and sent.writes[2] == b"0\r\n\r\n"
+
+    from gateway.serving import _HeadWithBody
+
+    transport = _Transport()
+    held = _HeadWithBody(transport)  # type: ignore[arg-type]
+    held.write(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n")
+    assert transport.writes == []
+    held.close()  # as uvicorn closes a connection whose app failed after its head
+    assert transport.writes == [b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n"] and transport.closed

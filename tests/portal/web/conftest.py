@@ -62,10 +62,13 @@ class Server:
     def __init__(self, app: object) -> None:
         import uvicorn
 
+        from gateway.serving import uvicorn_config
+
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+        # served as settle gateway run serves it (each answer in one write): the browser reads these answers too
+        self.server = uvicorn.Server(uvicorn_config(app, log_level="warning", lifespan="off"))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
     @property
