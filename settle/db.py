@@ -160,8 +160,8 @@ def _light_reads(engine: Engine) -> Engine:
     @event.listens_for(engine, "rollback")
     def _rollback(connection: Any) -> None:
         # the SET may have been undone: set it again next time; not in autocommit (a reader), where it took effect
-        # at once and a rollback (a reader's connection is closed so) undoes nothing
-        if not connection.connection.driver_connection.autocommit:
+        # at once and a rollback (a reader's read is ended so) undoes nothing; a lost connection has none left
+        if not connection.invalidated and not connection.connection.driver_connection.autocommit:
             connection.connection.info.pop(_PLAN_MODE, None)
 
     @event.listens_for(engine, "checkin")
@@ -191,6 +191,59 @@ def reading() -> Iterator[None]:
         yield
     finally:
         _READING.reset(token)
+
+
+class KeptReader:
+    """One connection of ``engine``'s, kept for the reads of one thread (an event loop's: a process serving the API
+    runs its busiest reads there, one after another, each to its end) instead of checked out of the pool and back
+    in for every read: that round, with the pool's events and SQLAlchemy's connection object, was a tenth of such a
+    read's CPU time (``benchmarks/api.py``). :meth:`connection` hands it out, tested first when it sat unused for
+    more than :data:`PING_AFTER_IDLE_SECONDS` (as the pool tests its idle connections) and replaced when it was
+    lost; :meth:`done` ends what a read began (a read transaction: on SQLite its snapshot), so the next read sees
+    what was written since. Not for threads: one thread at a time, the one whose reads are kept here."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._kept: Connection | None = None
+        self._used = 0.0
+        # engine.dispose() closes the pool's connections, not those checked out: the kept one is closed with them
+        # (an SQLite file replaced after a dispose must not meet a connection that still has it open)
+        event.listen(engine, "engine_disposed", lambda _engine: self.close(lost=True))
+
+    def connection(self) -> Connection:
+        kept, now = self._kept, time.monotonic()
+        if kept is not None and not kept.invalidated and not kept.closed:
+            if now - self._used <= PING_AFTER_IDLE_SECONDS or self._answers(kept):
+                self._used = now
+                return kept
+        if kept is not None:
+            kept.close()
+        self._kept, self._used = self.engine.connect(), now
+        return self._kept
+
+    @staticmethod
+    def _answers(kept: Connection) -> bool:
+        try:
+            kept.exec_driver_sql("SELECT 1")
+            kept.rollback()
+        except Exception:  # noqa: BLE001 - any failure: a fresh connection from the pool instead
+            kept.invalidate()
+            return False
+        return True
+
+    @staticmethod
+    def done(connection: Connection) -> None:
+        """End what a read on ``connection`` began (it stays kept)."""
+        if connection.in_transaction():
+            connection.rollback()
+
+    def close(self, *, lost: bool = False) -> None:
+        """Give the kept connection back to the pool (``lost``: close it)."""
+        kept, self._kept = self._kept, None
+        if kept is not None:
+            if lost:
+                kept.invalidate()
+            kept.close()
 
 
 def _unreachable_is_one_line(engine: Engine) -> Engine:

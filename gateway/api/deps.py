@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path as FilePath
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -25,7 +25,7 @@ from gateway.models import set_actor
 from gateway.portal.authn import AuthenticationError, Authenticator, CsrfError
 from gateway.portal.sessions import COOKIE, CSRF_HEADER
 from settle.auth.principal import Kind, Principal
-from settle.db import engine_of
+from settle.db import KeptReader, engine_of
 
 if TYPE_CHECKING:
     from gateway.reconciliation.booking import BookingRules
@@ -58,9 +58,17 @@ class ApiState:
     #: Turns a request's bearer token or session cookie into a principal (set by ``create_app``).
     auth: Authenticator | None = None
 
+    #: The connection this process's busiest reads (:data:`ReadDep`) use, kept between them (made on first use).
+    reader: KeptReader | None = field(default=None, repr=False)
+
     @property
     def engine(self) -> Engine:
         return engine_of(self.factory)
+
+    def kept_reader(self) -> KeptReader:
+        if self.reader is None:
+            self.reader = KeptReader(self.engine)
+        return self.reader
 
     def booking_rules(self) -> BookingRules:
         if self.rules is not None:
@@ -284,7 +292,7 @@ def _end(session: Session, transaction: SessionTransaction, error: BaseException
 
 SessionDep = Annotated[Session, Depends(get_session)]
 
-#: The scope key of the connections :data:`ReadDep` opened for a request (closed by :class:`ReadConnections`).
+#: The scope key of the connections :data:`ReadDep` handed to a request (its reads ended by :class:`ReadConnections`).
 _READS = "settle.reads"
 
 
@@ -295,11 +303,11 @@ class Read:
     database, and the API's state."""
 
     principal: Principal
-    #: A connection of the request's own, in a transaction that only reads (:func:`settle.db.reading`, begun at
-    #: its first statement), closed once the answer is sent (:class:`ReadConnections`), nothing committed. Not an
-    #: ORM session: these reads run their statements on the connection (:class:`settle.db.Prepared`), and a
-    #: session's set-up, commit and close, with the generator dependency around them, were a seventh of such a
-    #: read's CPU time (``benchmarks/api.py``).
+    #: The process's kept connection for these reads (:class:`settle.db.KeptReader`), in a transaction that only
+    #: reads (:func:`settle.db.reading`, begun at its first statement), ended once the answer is sent
+    #: (:class:`ReadConnections`), nothing committed. Not an ORM session: these reads run their statements on the
+    #: connection (:class:`settle.db.Prepared`), and a session's set-up, commit and close, with the generator
+    #: dependency around them, were a seventh of such a read's CPU time (``benchmarks/api.py``).
     db: Connection
     state: ApiState
 
@@ -307,12 +315,17 @@ class Read:
 class _ReadScheme(_PrincipalScheme):
     """:class:`Read`, as the same security scheme as :data:`PrincipalDep` (``bearerToken``): one dependency instead
     of four (principal, reader, connection, state). FastAPI solves each dependency of each request afresh, and
-    for these reads the three more cost a tenth of the API's CPU time per answer (``benchmarks/api.py``)."""
+    for these reads the three more cost about a twentieth of the API's CPU time per answer (``benchmarks/api.py``).
+    The connection is the process's kept one (:class:`settle.db.KeptReader`): these reads run in the event loop's
+    thread, one after another, each to its end; only ``async def`` routes that only read take it (a ``def`` route
+    runs in a thread of the pool), which ``tests/gateway/test_gw_api_trips.py`` checks of every route."""
 
     async def __call__(self, request: Request) -> Read:  # type: ignore[override]
         caller = _reader(await super().__call__(request))
+        if request.method not in READ_METHODS:
+            raise RuntimeError(f"ReadDep on a {request.method} route: its connection only reads")
         state = state_of(request)
-        connection = state.engine.connect()
+        connection = state.kept_reader().connection()
         request.scope.setdefault(_READS, []).append(connection)
         return Read(caller, connection, state)
 
@@ -324,8 +337,8 @@ ReadDep = Annotated[Read, Security(get_read)]
 
 
 class ReadConnections:
-    """ASGI middleware: closes the connections :data:`ReadDep` opened for a request once the app is done with
-    it (answered or failed): each goes back to the pool, its read transaction rolled back."""
+    """ASGI middleware: ends the reads :data:`ReadDep` began for a request once the app is done with it (answered
+    or failed): their transaction rolled back, the connection kept for the next (:class:`settle.db.KeptReader`)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -335,7 +348,7 @@ class ReadConnections:
             await self.app(scope, receive, send)
         finally:
             for connection in scope.pop(_READS, ()):
-                connection.close()
+                KeptReader.done(connection)
 
 
 @dataclass(frozen=True)

@@ -121,23 +121,17 @@ def test_the_busiest_reads_solve_two_dependencies_at_most(tmp_path: Path) -> Non
     """FastAPI solves every dependency of a request afresh: an agreement's detail, the settlements and the open items
     take the caller, their connection and the API state from one (ReadDep, the bearer-token scheme itself), and the
     two lists their page from one more; the scheme still documents the bearer token in the OpenAPI document."""
-    from fastapi.dependencies.models import Dependant
-
     from gateway.api.deps import get_read
 
     engine, factory = open_database(f"sqlite:///{tmp_path / 'g.db'}")
     try:
         app = create_app(factory)
 
-        def solved(dependant: Dependant) -> list[Any]:
-            """What FastAPI calls for the route's dependencies, theirs included."""
-            return [call for sub in dependant.dependencies for call in (sub.call, *solved(sub))]
-
-        found = {}
-        for route in app.router.routes:
-            for inner in getattr(getattr(route, "original_router", None), "routes", ()):
-                if getattr(inner, "path", None) in ("/v1/agreements/{address}", "/v1/settlements", "/v1/receivables/open-items"):
-                    found[inner.path] = solved(inner.dependant)
+        found = {
+            route.path: _solved(route.dependant)
+            for route in _api_routes(app.router)
+            if route.path in ("/v1/agreements/{address}", "/v1/settlements", "/v1/receivables/open-items")
+        }
         assert set(found) == {"/v1/agreements/{address}", "/v1/settlements", "/v1/receivables/open-items"}
         assert found["/v1/agreements/{address}"] == [get_read], found
         for path in ("/v1/settlements", "/v1/receivables/open-items"):
@@ -146,3 +140,43 @@ def test_the_busiest_reads_solve_two_dependencies_at_most(tmp_path: Path) -> Non
         assert operation["security"] == [{"bearerToken": []}], operation.get("security")
     finally:
         engine.dispose()
+
+
+def test_only_async_routes_that_only_read_take_the_kept_connection(tmp_path: Path) -> None:
+    """ReadDep hands out the process's kept connection (settle.db.KeptReader), which serves one read at a time in
+    the event loop's thread: a ``def`` route would use it from a thread of the pool, beside the loop's reads, and a
+    route that writes would write in the readers' autocommit."""
+    import inspect
+
+    from gateway.api.deps import get_read
+
+    engine, factory = open_database(f"sqlite:///{tmp_path / 'g.db'}")
+    try:
+        app = create_app(factory)
+
+        taking = [r for r in _api_routes(app.router) if get_read in _solved(r.dependant)]
+        assert len(taking) >= 3, [r.path for r in taking]
+        for route in taking:
+            assert inspect.iscoroutinefunction(route.endpoint), route.path
+            assert route.methods <= {"GET", "HEAD"}, (route.path, route.methods)
+    finally:
+        engine.dispose()
+
+
+def _solved(dependant: Any) -> list[Any]:
+    """What FastAPI calls for a route's dependencies, theirs included."""
+    return [call for sub in dependant.dependencies for call in (sub.call, *_solved(sub))]
+
+
+def _api_routes(router: Any) -> list[Any]:
+    """The API routes of ``router``, those of the routers it includes too."""
+    from fastapi.routing import APIRoute
+
+    found = []
+    for route in router.routes:
+        if isinstance(route, APIRoute):
+            found.append(route)
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            found.extend(_api_routes(inner))
+    return found

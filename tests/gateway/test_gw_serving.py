@@ -267,10 +267,11 @@ def test_a_serving_process_freezes_what_it_holds_at_start():
     assert done.returncode == 0, done.stderr[-2000:]
 
 
-def test_a_reads_connection_goes_back_to_the_pool_after_its_answer(database_url: str) -> None:
-    """The busiest reads use a connection of their own (gateway.api.deps.ReadDep), closed after the answer,
-    whatever the answer; on PostgreSQL the reader's plan mode stays set on the pooled connection (closing a reader
-    rolls back, which undoes nothing in autocommit), so the next reader sends no SET."""
+def test_the_busiest_reads_share_one_kept_connection_and_end_their_reads_after_each_answer(database_url: str) -> None:
+    """The busiest reads (gateway.api.deps.ReadDep) use the process's kept connection (settle.db.KeptReader), one
+    after another: the pool lends it once, each answer ends its read whatever the answer, so no read transaction
+    stays open (on SQLite a writer takes the lock at once); on PostgreSQL the reader's plan mode stays set on it
+    (ending a read in autocommit undoes nothing), so the next read sends no SET."""
     from fastapi.testclient import TestClient
 
     from gateway.api import create_app
@@ -290,17 +291,19 @@ def test_a_reads_connection_goes_back_to_the_pool_after_its_answer(database_url:
                 (f"/v1/receivables/open-items?party={party}&limit=0", 422),
             ]:
                 assert client.get(path).status_code == status, path
-                assert engine.pool.checkedout() == 0, path  # type: ignore[attr-defined]
+                assert engine.pool.checkedout() == 1, path  # type: ignore[attr-defined]
             assert client.get(f"/v1/settlements?agreement={agreement}", headers={"Authorization": "Bearer stl_nope"}).status_code == 401
-            assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
-        if engine.dialect.name == "postgresql":
-            with engine.connect() as conn:  # the connection the readers used, before it begins anything
-                assert conn.connection.info.get(db._PLAN_MODE) == "force_generic_plan"
-        else:  # no read transaction left open: a writer takes the lock at once
-            with engine.connect() as conn:
-                conn.connection.driver_connection.execute("PRAGMA busy_timeout=100")  # type: ignore[union-attr]
-                with conn.begin():
-                    conn.execute(text("CREATE TABLE after_reads (x INTEGER)"))
+            reader = app.state.settle.reader
+            assert reader is not None and engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+            kept = reader.connection()
+            assert not kept.in_transaction()
+            if engine.dialect.name == "postgresql":
+                assert kept.connection.info.get(db._PLAN_MODE) == "force_generic_plan"
+            else:  # no read transaction left open: a writer takes the lock at once
+                with engine.connect() as conn:
+                    conn.connection.driver_connection.execute("PRAGMA busy_timeout=100")  # type: ignore[union-attr]
+                    with conn.begin():
+                        conn.execute(text("CREATE TABLE after_reads (x INTEGER)"))
     finally:
         engine.dispose()
 
