@@ -115,12 +115,18 @@ def _ping_when_idle(engine: Engine) -> Engine:
         if since is None or time.monotonic() - since <= PING_AFTER_IDLE_SECONDS:
             return
         try:
-            dbapi_connection.execute("SELECT 1")
-            dbapi_connection.rollback()
+            _answer(dbapi_connection)
         except Exception as exc:  # noqa: BLE001 - any failure: the pool opens a fresh connection instead
             raise DisconnectionError(f"pooled connection failed its test: {exc}") from exc
 
     return engine
+
+
+def _answer(dbapi_connection: Any) -> None:
+    """Test a connection that sat idle (the driver's own, outside SQLAlchemy's statements): raises when it does
+    not answer a trivial query."""
+    dbapi_connection.execute("SELECT 1")
+    dbapi_connection.rollback()
 
 
 #: ``info`` key of a pooled PostgreSQL connection: the ``plan_cache_mode`` it runs with.
@@ -224,8 +230,7 @@ class KeptReader:
     @staticmethod
     def _answers(kept: Connection) -> bool:
         try:
-            kept.exec_driver_sql("SELECT 1")
-            kept.rollback()
+            _answer(kept.connection.driver_connection)
         except Exception:  # noqa: BLE001 - any failure: a fresh connection from the pool instead
             kept.invalidate()
             return False

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path as FilePath
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -58,17 +59,14 @@ class ApiState:
     #: Turns a request's bearer token or session cookie into a principal (set by ``create_app``).
     auth: Authenticator | None = None
 
-    #: The connection this process's busiest reads (:data:`ReadDep`) use, kept between them (made on first use).
-    reader: KeptReader | None = field(default=None, repr=False)
-
     @property
     def engine(self) -> Engine:
         return engine_of(self.factory)
 
+    @cached_property
     def kept_reader(self) -> KeptReader:
-        if self.reader is None:
-            self.reader = KeptReader(self.engine)
-        return self.reader
+        """The connection this process's busiest reads (:data:`ReadDep`) use, kept between them (made on first use)."""
+        return KeptReader(self.engine)
 
     def booking_rules(self) -> BookingRules:
         if self.rules is not None:
@@ -325,7 +323,7 @@ class _ReadScheme(_PrincipalScheme):
         if request.method not in READ_METHODS:
             raise RuntimeError(f"ReadDep on a {request.method} route: its connection only reads")
         state = state_of(request)
-        connection = state.kept_reader().connection()
+        connection = state.kept_reader.connection()
         request.scope.setdefault(_READS, []).append(connection)
         return Read(caller, connection, state)
 

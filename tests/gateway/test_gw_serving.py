@@ -293,9 +293,9 @@ def test_the_busiest_reads_share_one_kept_connection_and_end_their_reads_after_e
                 assert client.get(path).status_code == status, path
                 assert engine.pool.checkedout() == 1, path  # type: ignore[attr-defined]
             assert client.get(f"/v1/settlements?agreement={agreement}", headers={"Authorization": "Bearer stl_nope"}).status_code == 401
-            reader = app.state.settle.reader
-            assert reader is not None and engine.pool.checkedout() == 1  # type: ignore[attr-defined]
-            kept = reader.connection()
+            state = app.state.settle  # its kept reader made by the reads above, the pool's one connection lent out
+            assert "kept_reader" in vars(state) and engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+            kept = state.kept_reader.connection()
             assert not kept.in_transaction()
             if engine.dialect.name == "postgresql":
                 assert kept.connection.info.get(db._PLAN_MODE) == "force_generic_plan"
