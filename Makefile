@@ -42,9 +42,13 @@ portal-assets: node_modules/.installed
 
 test: typecheck test-python test-forge slither brownie-check
 
+# One pytest worker per core (pytest-xdist), each taking whole test files: a file's module fixtures (a gateway,
+# a served app) are made once, and every worker has its own chain and scratch databases. PYTEST_WORKERS=0 runs
+# in one process.
+PYTEST_WORKERS ?= auto
 test-python: build
 	@tools/ensure-postgres
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test-forge: setup
 	tools/forge test

@@ -124,3 +124,22 @@ def database_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'settle.db'}"
     return request.getfixturevalue("postgres_url")
+
+
+# -- screenshots ------------------------------------------------------------------------------------------------
+# A test's screenshots travel in its report as user properties named "screenshot" (tests/portal/web/dashbrowser),
+# so the run's own process lists them at the end, whichever pytest-xdist worker took them.
+
+_SCREENSHOTS: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "teardown":
+        _SCREENSHOTS.extend(str(value) for name, value in report.user_properties if name == "screenshot")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _SCREENSHOTS:
+        terminalreporter.section("dashboard screenshots")
+        for path in _SCREENSHOTS:
+            terminalreporter.write_line(path)

@@ -24,7 +24,7 @@ _HERE = Path(__file__).resolve().parent
 if str(_HERE) not in sys.path:  # (tests/gateway and tests/receivables: the root conftest)
     sys.path.append(str(_HERE))
 
-from dashbrowser import EXPLORER, ORACLE, SHOTS, Site  # noqa: E402
+from dashbrowser import EXPLORER, ORACLE, SCREENSHOT, SHOTS, Site  # noqa: E402
 from receivables_testdata import PASSWORD as SMTP_PASSWORD  # noqa: E402
 from receivables_testdata import USER as SMTP_USER  # noqa: E402
 from receivables_testdata import start_smtp  # noqa: E402
@@ -144,8 +144,10 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def pytest_terminal_summary(terminalreporter: object) -> None:
-    if SHOTS:
-        terminalreporter.section("dashboard screenshots")  # type: ignore[attr-defined]
-        for path in SHOTS:
-            terminalreporter.write_line(str(path))  # type: ignore[attr-defined]
+@pytest.fixture(autouse=True)
+def _screenshots_reported(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The screenshots a test took go into its report (the root conftest lists them at the end of the run, also
+    from pytest-xdist's workers, whose own terminal nobody sees)."""
+    taken = len(SHOTS)
+    yield
+    request.node.user_properties.extend((SCREENSHOT, str(path)) for path in SHOTS[taken:])

@@ -14,8 +14,10 @@ from gateway.portal.sessions import COOKIE
 
 EXPLORER = "https://explorer.example/tx/{tx}"
 ORACLE = "https://oracle.example"
-#: Every screenshot taken in this run (listed at the end by conftest.pytest_terminal_summary).
+#: Every screenshot taken in this process (each test's go into its report: conftest._screenshots_reported).
 SHOTS: list[Path] = []
+#: The name of a test report's user property holding a screenshot's path (tests/conftest.py lists them all).
+SCREENSHOT = "screenshot"
 
 
 @dataclass
