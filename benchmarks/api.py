@@ -401,44 +401,89 @@ def start_server(url: str, workers: int) -> Server:
 # -- the load -------------------------------------------------------------------------------------------------------
 
 
+class _Answers(asyncio.Protocol):
+    """The client side of one keep-alive connection: its bytes gathered until the awaited answer is whole (a head,
+    then a body of Content-Length bytes, or chunked). A protocol, not asyncio streams: the load generator shares the
+    machine's two cores with the server, and streams cost it about twice the CPU per answer."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future[tuple[int, bytes, bool]] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # a TCP connection's: an asyncio.Transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if self.waiter is not None and not self.waiter.done() and (answer := self._answer()) is not None:
+            self.waiter.set_result(answer)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError(f"the server closed the connection mid-answer ({exc})"))
+
+    def _answer(self) -> tuple[int, bytes, bool] | None:
+        """(status, body, the server closes the connection) once the buffer holds a whole answer, which leaves it."""
+        buffer = self.buffer
+        end = buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return None
+        head = bytes(buffer[:end]).lower()
+        status = int(head[9:12])
+        start = end + 4
+        at = head.find(b"\r\ncontent-length:")
+        if at >= 0:
+            line_end = head.find(b"\r\n", at + 2)
+            length = int(head[at + 17 : line_end if line_end >= 0 else len(head)])
+            if len(buffer) < start + length:
+                return None
+            body, rest = bytes(buffer[start : start + length]), start + length
+        else:  # chunked
+            chunks, at = [], start
+            while True:
+                line_end = buffer.find(b"\r\n", at)
+                if line_end < 0:
+                    return None
+                size = int(buffer[at:line_end], 16)
+                if len(buffer) < line_end + 2 + size + 2:
+                    return None
+                chunks.append(bytes(buffer[line_end + 2 : line_end + 2 + size]))
+                at = line_end + 2 + size + 2
+                if size == 0:
+                    break
+            body, rest = b"".join(chunks), at
+        del buffer[:rest]
+        return status, body, b"\r\nconnection: close" in head
+
+
 class Connection:
     """A keep-alive HTTP/1.1 connection that sends GETs and reads answers with Content-Length (or chunked)."""
 
     def __init__(self, port: int) -> None:
         self.port = port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
+        self.answers: _Answers | None = None
         self.closed_by_server = 0
 
     async def get(self, path: str, token: str) -> tuple[int, bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        assert self.reader is not None
-        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n".encode())
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
-        if "content-length" in headers:
-            body = await self.reader.readexactly(int(headers["content-length"]))
-        else:
-            chunks = []
-            while True:
-                size = int((await self.reader.readuntil(b"\r\n")).strip(), 16)
-                chunk = await self.reader.readexactly(size + 2)
-                if size == 0:
-                    break
-                chunks.append(chunk[:-2])
-            body = b"".join(chunks)
-        if headers.get("connection", "").lower() == "close":
+        loop = asyncio.get_running_loop()
+        if self.answers is None or self.answers.transport is None:
+            _, self.answers = await loop.create_connection(_Answers, "127.0.0.1", self.port)
+        answers = self.answers
+        assert answers.transport is not None
+        answers.waiter = loop.create_future()
+        answers.transport.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n".encode())
+        status, body, closing = await answers.waiter
+        if closing:
             self.closed_by_server += 1
             await self.close()
         return status, body
 
     async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.reader = self.writer = None
+        if self.answers is not None and self.answers.transport is not None:
+            self.answers.transport.close()
+        self.answers = None
 
 
 async def _load(port: int, sample: dict[str, Any], clients: int, seconds: float, warmup: float, seed: int) -> dict[str, Any]:
@@ -505,6 +550,15 @@ async def _load(port: int, sample: dict[str, Any], clients: int, seconds: float,
     }
 
 
+def _client_loop() -> Any:
+    """The load generator's event loop: uvloop's (as the server's: uvicorn[standard] brings it), asyncio's without."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def _cpu_seconds(pids: list[int]) -> float:
     """User plus system CPU time of processes (Linux /proc; 0 elsewhere)."""
     total = 0
@@ -550,7 +604,8 @@ def measure(url: str, sample: dict[str, Any], workers: int, args: argparse.Names
         load_before = os.getloadavg()[0]
         cpu_before, own_before = _cpu_seconds(pids), time.process_time()
         db_before = _database_cpu(args.db)
-        result = asyncio.run(_load(server.port, sample, args.clients, args.seconds, args.warmup, args.seed))
+        with asyncio.Runner(loop_factory=_client_loop()) as runner:
+            result = runner.run(_load(server.port, sample, args.clients, args.seconds, args.warmup, args.seed))
         cpu_after, own_after = _cpu_seconds(pids), time.process_time()
         db_after = _database_cpu(args.db)
         load_after = os.getloadavg()[0]

@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import Select
 
+from settle import libpq_reads
 from settle.config import get_settings, part_database_url
 from settle.errors import ConfigError, DatabaseError
 
@@ -382,6 +383,8 @@ def fetch_all(db: Session | Connection, calls: Sequence[tuple[Prepared, Mapping[
     if not connection.in_transaction():
         connection.begin()  # as SQLAlchemy begins one for a statement: its events run, a rollback ends it
     raw = connection.connection
+    if dialect.driver == "psycopg" and libpq_reads.usable(raw.driver_connection):
+        return _fetch_on_libpq(connection, work)
     pipeline = getattr(raw.driver_connection, "pipeline", None) if len(work) > 1 else None
     cursors = [raw.cursor() for _ in work]
     plan, values = work[0]
@@ -403,6 +406,19 @@ def fetch_all(db: Session | Connection, calls: Sequence[tuple[Prepared, Mapping[
     finally:
         for cursor in cursors:
             cursor.close()
+    return [plan.shape(rows) for (plan, _), rows in zip(work, fetched, strict=True)]
+
+
+def _fetch_on_libpq(connection: Connection, work: list[tuple[_Plan, Any]]) -> list[list[Any]]:
+    """:func:`fetch_all`'s statements outside a transaction on PostgreSQL (:mod:`settle.libpq_reads`)."""
+    raw = connection.connection
+    try:
+        fetched = libpq_reads.fetch(raw.driver_connection, [(plan.sql, values) for plan, values in work])
+    except connection.dialect.loaded_dbapi.Error as exc:
+        # lost, or left in a state no other code expects (its pipeline not ended): discarded either way
+        if connection.dialect.is_disconnect(exc, raw, None) or not libpq_reads.usable(raw.driver_connection):
+            connection.invalidate(exc)
+        raise DBAPIError.instance(work[0][0].sql, work[0][1], exc, connection.dialect.loaded_dbapi.Error) from exc
     return [plan.shape(rows) for (plan, _), rows in zip(work, fetched, strict=True)]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 import random
+from contextlib import nullcontext
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -105,13 +106,18 @@ _TOTALS = (
 )
 
 
-def test_rows_are_sqlalchemys_rows(database_url: str) -> None:
+#: Reads inside ``db.reading()`` (the API's GETs) take another way on PostgreSQL (settle.libpq_reads): both ways.
+READING = pytest.mark.parametrize("reading", [False, True], ids=["in-a-transaction", "reading"])
+
+
+@READING
+def test_rows_are_sqlalchemys_rows(database_url: str, reading: bool) -> None:
     rng = random.Random(15)
     engine = _filled(database_url, rng)
     by_owner, totals = db.Prepared(_BY_OWNER), db.Prepared(_TOTALS)
     try:
         found = 0
-        with engine.connect() as conn:
+        with db.reading() if reading else nullcontext(), engine.connect() as conn:
             for _ in range(25):
                 params = {
                     "owner": f"owner-{rng.randint(0, 6)}",
@@ -157,12 +163,13 @@ def test_bad_calls_fail_clearly(database_url: str) -> None:
         engine.dispose()
 
 
-def test_statements_fetched_together_match_each_alone(database_url: str) -> None:
+@READING
+def test_statements_fetched_together_match_each_alone(database_url: str, reading: bool) -> None:
     rng = random.Random(7)
     engine = _filled(database_url, rng)
     by_owner, totals = db.Prepared(_BY_OWNER), db.Prepared(_TOTALS)
     try:
-        with engine.connect() as conn:
+        with db.reading() if reading else nullcontext(), engine.connect() as conn:
             for _ in range(10):
                 first = {"owner": f"owner-{rng.randint(1, 5)}", "owner_id": None, "limit": rng.randint(1, 50)}
                 second = {"least": rng.randint(0, 5)}

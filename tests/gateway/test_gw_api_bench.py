@@ -3,10 +3,13 @@ every authenticated read answered 200 (correctness only: the figures are for the
 
 from __future__ import annotations
 
+import asyncio
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,3 +39,57 @@ def test_api_benchmark_runs_and_every_read_is_answered(db, request):  # type: ig
         # PostgreSQL's own CPU time (the server runs on this machine); SQLite runs inside the workers
         assert run["database_cpu_ms_per_read"] > 0 if db == "postgres" else run["database_cpu_ms_per_read"] is None
     assert out["all_ok"] is True
+
+
+def _bench() -> Any:
+    spec = importlib.util.spec_from_file_location("settle_bench_api_client", ROOT / "benchmarks" / "api.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # (its dataclasses look their module up)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+ANSWERS = (
+    b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nContent-Length: 11\r\n\r\n{"a": [1]}\n'
+    b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n"
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\ncontent-length: 4\r\n\r\nbusy"
+)
+EXPECTED = [(200, b'{"a": [1]}\n', False), (404, b"", False), (200, b"hello world", False), (503, b"busy", True)]
+
+
+@pytest.mark.parametrize("piece", [1, 7, 64, len(ANSWERS)])
+def test_the_load_generators_client_reads_each_answer_whole_however_the_bytes_arrive(piece: int) -> None:
+    """The benchmark's client (a protocol gathering bytes) hands over an answer only when it is whole, with
+    Content-Length or chunked, leaves the next answer's bytes in its buffer, and sees the server closing."""
+
+    async def read_all() -> list[tuple[int, bytes, bool]]:
+        answers = _bench()._Answers()
+        answers.connection_made(_Transport())  # type: ignore[arg-type]
+        loop, got, sent = asyncio.get_running_loop(), [], 0
+        for _ in EXPECTED:
+            answers.waiter = loop.create_future()
+            if (ready := answers._answer()) is not None:  # already in the buffer
+                answers.waiter.set_result(ready)
+            while not answers.waiter.done():
+                assert sent < len(ANSWERS), f"answer {len(got) + 1} never completed"
+                answers.data_received(ANSWERS[sent : sent + piece])
+                sent += piece
+            got.append(answers.waiter.result())
+        assert not answers.buffer and sent >= len(ANSWERS)
+        answers.waiter = loop.create_future()
+        answers.connection_lost(None)
+        with pytest.raises(ConnectionError, match="closed the connection mid-answer"):
+            answers.waiter.result()
+        return got
+
+    assert asyncio.run(read_all()) == EXPECTED
