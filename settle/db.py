@@ -372,7 +372,7 @@ def connection_of(db: Session | Connection) -> Connection:
 
 def fetch_all(db: Session | Connection, calls: Sequence[tuple[Prepared, Mapping[str, Any]]]) -> list[list[Any]]:
     """The rows of each ``(statement, parameters)`` in ``calls``, in order, read through ``db`` (a session's
-    connection, or a connection). On PostgreSQL they go in one round trip (psycopg's pipeline mode): the statements
+    connection, or a connection). On PostgreSQL they go in one round trip (libpq's pipeline mode): the statements
     of a read that do not depend on each other's answers cost one wait for the server, and one wake-up of it,
     instead of one each."""
     if not calls:
@@ -382,9 +382,17 @@ def fetch_all(db: Session | Connection, calls: Sequence[tuple[Prepared, Mapping[
     work = [(plan, plan.arguments(params)) for plan, params in ((p.plan(dialect), params) for p, params in calls)]
     if not connection.in_transaction():
         connection.begin()  # as SQLAlchemy begins one for a statement: its events run, a rollback ends it
+    if dialect.driver == "psycopg" and libpq_reads.usable(connection.connection.driver_connection):
+        fetched = _fetched_on_libpq(connection, work)
+    else:
+        fetched = _fetched_by_cursors(connection, work)
+    return [plan.shape(rows) for (plan, _), rows in zip(work, fetched, strict=True)]
+
+
+def _fetched_by_cursors(connection: Connection, work: list[tuple[_Plan, Any]]) -> Sequence[Sequence[Any]]:
+    """:func:`fetch_all`'s statements on the driver's cursors (on PostgreSQL in psycopg's pipeline mode)."""
+    dialect = connection.dialect
     raw = connection.connection
-    if dialect.driver == "psycopg" and libpq_reads.usable(raw.driver_connection):
-        return _fetch_on_libpq(connection, work)
     pipeline = getattr(raw.driver_connection, "pipeline", None) if len(work) > 1 else None
     cursors = [raw.cursor() for _ in work]
     plan, values = work[0]
@@ -393,12 +401,12 @@ def fetch_all(db: Session | Connection, calls: Sequence[tuple[Prepared, Mapping[
             with pipeline():
                 for cursor, (plan, values) in zip(cursors, work, strict=True):
                     cursor.execute(plan.sql, values)
-            fetched = [cursor.fetchall() for cursor in cursors]
-        else:
-            fetched = []
-            for cursor, (plan, values) in zip(cursors, work, strict=True):
-                cursor.execute(plan.sql, values)
-                fetched.append(cursor.fetchall())
+            return [cursor.fetchall() for cursor in cursors]
+        fetched = []
+        for cursor, (plan, values) in zip(cursors, work, strict=True):
+            cursor.execute(plan.sql, values)
+            fetched.append(cursor.fetchall())
+        return fetched
     except dialect.loaded_dbapi.Error as exc:
         if dialect.is_disconnect(exc, raw, cursors[0]):
             connection.invalidate(exc)
@@ -406,20 +414,18 @@ def fetch_all(db: Session | Connection, calls: Sequence[tuple[Prepared, Mapping[
     finally:
         for cursor in cursors:
             cursor.close()
-    return [plan.shape(rows) for (plan, _), rows in zip(work, fetched, strict=True)]
 
 
-def _fetch_on_libpq(connection: Connection, work: list[tuple[_Plan, Any]]) -> list[list[Any]]:
+def _fetched_on_libpq(connection: Connection, work: list[tuple[_Plan, Any]]) -> Sequence[Sequence[Any]]:
     """:func:`fetch_all`'s statements outside a transaction on PostgreSQL (:mod:`settle.libpq_reads`)."""
     raw = connection.connection
     try:
-        fetched = libpq_reads.fetch(raw.driver_connection, [(plan.sql, values) for plan, values in work])
+        return libpq_reads.fetch(raw.driver_connection, [(plan.sql, values) for plan, values in work])
     except connection.dialect.loaded_dbapi.Error as exc:
         # lost, or left in a state no other code expects (its pipeline not ended): discarded either way
         if connection.dialect.is_disconnect(exc, raw, None) or not libpq_reads.usable(raw.driver_connection):
             connection.invalidate(exc)
         raise DBAPIError.instance(work[0][0].sql, work[0][1], exc, connection.dialect.loaded_dbapi.Error) from exc
-    return [plan.shape(rows) for (plan, _), rows in zip(work, fetched, strict=True)]
 
 
 @dataclass(frozen=True)

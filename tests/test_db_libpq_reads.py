@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Integer, bindparam, cast, select, text
 from sqlalchemy.exc import DBAPIError
-from test_db_prepared import _BY_OWNER, _TOTALS, Owner, _filled
+from test_db_prepared import _BY_OWNER, _TOTALS, Owner, _filled, traced
 
 from settle import db, libpq_reads
 
@@ -27,16 +27,7 @@ def engine(postgres_url: str) -> Any:
 
 def _parsed(pgconn: Any, tmp_path: Any, run: Any) -> list[str]:
     """The names of the statements the client asked the server to prepare (Parse messages) while ``run`` ran."""
-    from psycopg import pq
-
-    trace = tmp_path / f"trace-{len(list(tmp_path.iterdir()))}"
-    with open(trace, "w") as out:
-        pgconn.trace(out.fileno())
-        pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
-        run()
-        pgconn.untrace()
-    fields = [line.split("\t") for line in trace.read_text().splitlines()]
-    return [f[3].split('"')[1] for f in fields if len(f) > 3 and f[0] == "F" and f[2] == "Parse"]
+    return [f[3].split('"')[1] for f in traced(pgconn, tmp_path, run) if len(f) > 3 and f[0] == "F" and f[2] == "Parse"]
 
 
 def test_reads_prepare_each_statement_once_per_connection_under_settles_names(engine: Any, tmp_path: Any) -> None:

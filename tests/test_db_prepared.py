@@ -180,10 +180,22 @@ def test_statements_fetched_together_match_each_alone(database_url: str, reading
         engine.dispose()
 
 
-def test_on_postgresql_statements_fetched_together_take_one_round_trip(postgres_url: str, tmp_path: Any) -> None:
-    """libpq's protocol trace: one Sync message (the client waits for the server once) for three statements."""
+def traced(pgconn: Any, tmp_path: Any, run: Any) -> list[list[str]]:
+    """libpq's protocol trace of what ``run`` sent and received on ``pgconn``: a message a line, its fields
+    (direction, length, type, contents) split."""
     from psycopg import pq
 
+    trace = tmp_path / f"trace-{len(list(tmp_path.iterdir()))}"
+    with open(trace, "w") as out:
+        pgconn.trace(out.fileno())
+        pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+        run()
+        pgconn.untrace()
+    return [line.split("\t") for line in trace.read_text().splitlines()]
+
+
+def test_on_postgresql_statements_fetched_together_take_one_round_trip(postgres_url: str, tmp_path: Any) -> None:
+    """libpq's protocol trace: one Sync message (the client waits for the server once) for three statements."""
     engine = _filled(postgres_url, random.Random(3))
     by_owner, totals = db.Prepared(_BY_OWNER), db.Prepared(_TOTALS)
     params = {"owner": "owner-1", "owner_id": 2, "limit": 10}
@@ -193,13 +205,7 @@ def test_on_postgresql_statements_fetched_together_take_one_round_trip(postgres_
             pgconn = conn.connection.driver_connection.pgconn  # type: ignore[union-attr]
 
             def syncs(run: Any) -> int:
-                trace = tmp_path / f"trace-{len(list(tmp_path.iterdir()))}"
-                with open(trace, "w") as out:
-                    pgconn.trace(out.fileno())
-                    pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
-                    run()
-                    pgconn.untrace()
-                return sum(1 for line in trace.read_text().splitlines() if line.split("\t")[:1] == ["F"] and "Sync" in line)
+                return sum(1 for fields in traced(pgconn, tmp_path, run) if fields[:1] == ["F"] and "Sync" in "\t".join(fields))
 
             assert syncs(lambda: db.fetch_all(conn, [(by_owner, params), (totals, {"least": 1}), (by_owner, params)])) == 1
             assert syncs(lambda: [by_owner.rows(conn, params), totals.rows(conn, {"least": 1})]) == 2
