@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from chain_support import clear_of_hour_end
 
 from settle.chain import Chain, DevChain
 from settle.compiler import build
@@ -48,23 +49,13 @@ def session_chain(rpc_url: str, artifacts) -> Chain:
     return Chain.connect(rpc_url)
 
 
-#: Most tests bill hourly periods that end on the hour of chain time (which follows the wall clock). A test begun in
-#: an hour's last minutes would see one more period end while it runs, and settle, pay and invoice it: it begins at
-#: the start of the next hour instead (the jump is reverted with the rest).
-SPARE_SECONDS = 10 * 60
-HOUR = 3600
-
-
 @pytest.fixture()
 def chain(session_chain: Chain) -> Iterator[Chain]:
-    """The session's chain, with every change a test makes reverted afterwards, at least :data:`SPARE_SECONDS`
-    before the end of the hour."""
+    """The session's chain, with every change a test makes reverted afterwards, begun clear of the end of an hour
+    of chain time (:func:`chain_support.clear_of_hour_end`)."""
     dev = DevChain(session_chain)
     snapshot = dev.snapshot()
-    dev.mine()  # the chain's time now (the latest block's is older when nothing was mined for a while)
-    now = dev.now()
-    if HOUR - now % HOUR < SPARE_SECONDS:
-        dev.advance_to(now - now % HOUR + HOUR + 1)
+    clear_of_hour_end(dev)
     try:
         yield session_chain
     finally:

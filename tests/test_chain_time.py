@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from chain_support import HOUR, SPARE_SECONDS, clear_of_hour_end
 from operator_support import settle_cli
 
 from settle.chain import DevChain
@@ -37,3 +38,20 @@ def test_time_only_moves_forward_and_bad_input_is_one_line(chain, rpc_url):
     assert wrong.returncode == 1 and "unknown action 'rewind'" in wrong.stderr
     assert "duration" in settle_cli("chain", "time", "advance", "soon", "--network", rpc_url).stderr
     assert dev.now() == before
+
+
+def test_a_test_begins_clear_of_the_end_of_an_hour(dev):
+    # Two minutes before an hour ends, the fixture's helper moves to the next hour's first second ...
+    hour_end = (dev.now() // HOUR + 2) * HOUR
+    dev.advance_to(hour_end - 120)
+    clear_of_hour_end(dev)
+    assert dev.now() == hour_end + 1
+
+    # ... and with most of the hour left, it only mines a block at the chain's time.
+    dev.advance_to(hour_end + HOUR // 2)
+    clear_of_hour_end(dev)
+    assert hour_end + HOUR // 2 <= dev.now() < hour_end + HOUR - SPARE_SECONDS
+
+
+def test_the_chain_fixture_began_clear_of_the_end_of_an_hour(dev):
+    assert HOUR - dev.now() % HOUR >= SPARE_SECONDS - 60  # a minute for the fixture's own steps on a loaded machine
