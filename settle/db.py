@@ -15,6 +15,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary, WeakSet
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import Dialect, ExceptionContext
@@ -213,9 +214,7 @@ class KeptReader:
         self.engine = engine
         self._kept: Connection | None = None
         self._used = 0.0
-        # engine.dispose() closes the pool's connections, not those checked out: the kept one is closed with them
-        # (an SQLite file replaced after a dispose must not meet a connection that still has it open)
-        event.listen(engine, "engine_disposed", lambda _engine: self.close(lost=True))
+        _readers_of(engine).add(self)
 
     def connection(self) -> Connection:
         kept, now = self._kept, time.monotonic()
@@ -250,6 +249,25 @@ class KeptReader:
             if lost:
                 kept.invalidate()
             kept.close()
+
+
+# engine.dispose() closes the pool's connections, not those checked out: the kept ones are closed with them (an
+# SQLite file replaced after a dispose must not meet a connection that still has it open). One listener per engine
+# and weak references both ways: an engine outlives many readers (an API app each), and neither keeps the other.
+_KEPT_READERS: WeakKeyDictionary[Engine, WeakSet[KeptReader]] = WeakKeyDictionary()
+
+
+def _readers_of(engine: Engine) -> WeakSet[KeptReader]:
+    readers = _KEPT_READERS.get(engine)
+    if readers is None:
+        readers = _KEPT_READERS[engine] = WeakSet()
+        event.listen(engine, "engine_disposed", _close_kept_readers)
+    return readers
+
+
+def _close_kept_readers(engine: Engine) -> None:
+    for reader in list(_KEPT_READERS.get(engine, ())):
+        reader.close(lost=True)
 
 
 def _unreachable_is_one_line(engine: Engine) -> Engine:

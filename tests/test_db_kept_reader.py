@@ -4,6 +4,7 @@ when it was lost, or when the engine was disposed of."""
 
 from __future__ import annotations
 
+import gc
 import time
 
 import sqlalchemy
@@ -64,3 +65,21 @@ def test_a_kept_connection_the_server_dropped_while_idle_is_replaced(postgres_ur
         reader.close()
         engine.dispose()
         admin.dispose()
+
+
+def test_readers_that_are_gone_leave_nothing_behind_on_their_engine(database_url):  # type: ignore[no-untyped-def]
+    engine = db.make_engine(database_url)
+    try:
+        readers = [db.KeptReader(engine) for _ in range(3)]
+        with db.reading():
+            kept = [reader.connection() for reader in readers]
+        engine.dispose()  # one listener closes every reader's kept connection
+        assert all(connection.closed for connection in kept)
+        assert sqlalchemy.event.contains(engine, "engine_disposed", db._close_kept_readers)
+        del readers, kept
+        gc.collect()
+        # an API app per test on one engine made a listener each, each holding its reader, for as long as the engine
+        assert len(db._readers_of(engine)) == 0
+        assert len(engine.dispatch.engine_disposed) == 1
+    finally:
+        engine.dispose()
