@@ -70,11 +70,11 @@ def agreement_rows(session: Session, *parties: str | None, state: str | None = N
 
 def find_agreements(
     session: Session, *parties: str | None, state: str | None = None, limit: int = 100, offset: int = 0
-) -> list[AgreementOut]:
-    """The dashboard's list: the API's answer (:func:`agreement_rows`, :func:`~gateway.api.views.agreements_data`)
-    as models."""
+) -> list[tuple[Agreement, AgreementOut]]:
+    """The dashboard's list: each agreement's row (:func:`agreement_rows`) with the API's answer for it
+    (:func:`~gateway.api.views.agreements_data`) as a model."""
     rows = agreement_rows(session, *parties, state=state, limit=limit, offset=offset)
-    return [AgreementOut.model_validate(data) for data in agreements_data(session, rows)]
+    return list(zip(rows, (AgreementOut.model_validate(data) for data in agreements_data(session, rows)), strict=True))
 
 
 @router.get(

@@ -10,6 +10,7 @@ validate it into the model (``SettlementOut.model_validate``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path, PurePath
@@ -66,8 +67,19 @@ def terms_of(packed: str) -> Terms:
 
 def version_terms(session: Session, agreement: Any, version: int) -> Terms | None:
     """The terms of one of the agreement's versions (None: the gateway has not read that version)."""
-    packed = session.scalar(select(TermsVersion.packed).where(TermsVersion.agreement_id == agreement.id, TermsVersion.version == version))
-    return terms_of(packed) if packed else None
+    return versions_terms(session, [(agreement.id, version)]).get((agreement.id, version))
+
+
+def versions_terms(session: Session, wanted: Iterable[tuple[int, int]]) -> dict[tuple[int, int], Terms]:
+    """The terms of the given ``(agreement id, version)`` pairs the gateway has read, in one statement (a list of
+    agreements asks once, not once per agreement)."""
+    pairs = set(wanted)
+    if not pairs:
+        return {}
+    query = select(TermsVersion.agreement_id, TermsVersion.version, TermsVersion.packed).where(
+        TermsVersion.agreement_id.in_({agreement_id for agreement_id, _ in pairs})
+    )
+    return {(a, v): terms_of(packed) for a, v, packed in session.execute(query) if (a, v) in pairs and packed}
 
 
 # -- agreements -----------------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from gateway.api.deps import ADDRESS_PATTERN, ApiState, PrincipalDep, SessionDep
 from gateway.api.invoices import find_invoices
 from gateway.api.reconciliation import credit_list
 from gateway.api.schemas import AgreementDetail, AgreementOut, UsageOut
-from gateway.api.views import version_terms  # the one reader of a version's packed terms
+from gateway.api.views import version_terms, versions_terms  # the one reader of versions' packed terms
 from gateway.models import ApiToken, Party, StaffAccount, WebhookEndpoint
 from gateway.portal import accounts
 from gateway.portal import tokens as api_tokens
@@ -276,9 +276,10 @@ def agreements_page(request: Request, principal: PrincipalDep, session: SessionD
         return _sign_in_first(request)
     view = _view(request, principal)
     listed = find_agreements(session, view.party, limit=500) if _readable(view) else []
-    names = _names(session, *{a.payer.lower() for a in listed}, *{a.payee.lower() for a in listed})
+    names = _names(session, *{a.payer.lower() for _, a in listed}, *{a.payee.lower() for _, a in listed})
+    in_force = versions_terms(session, [(agreement.id, agreement.terms_version or 1) for agreement, _ in listed])
     rows = []
-    for a in listed:
+    for agreement, a in listed:
         payer, payee = a.payer.lower(), a.payee.lower()
         role = view.role_of(payer, payee)
         other = payer if role == "payee" else payee
@@ -286,8 +287,7 @@ def agreements_page(request: Request, principal: PrincipalDep, session: SessionD
         end: date | None = None
         if a.last_period is not None and a.next_period_to_settle > a.last_period:
             upcoming = None  # every period settled
-        row = find_agreement(session, a.address.lower())  # the answer checksums it; the read model keeps lower case
-        terms = version_terms(session, row, a.terms_version or 1) if row is not None and upcoming is not None else None
+        terms = in_force.get((agreement.id, agreement.terms_version or 1))
         if terms is not None and upcoming is not None:
             end = datetime.fromtimestamp(terms.period_end(upcoming), UTC).date()
         rows.append(Row(a, role, other, names.get(other), upcoming, end))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import sqlalchemy
 from dashbrowser import ORACLE, Site, open_page, screenshot
 from playwright.sync_api import expect
 from webdata import (
@@ -31,6 +32,7 @@ from webdata import (
 )
 
 from settle.auth.tokens import csrf_for
+from settle.db import engine_of
 
 NBSP = "\u00a0"
 
@@ -81,8 +83,23 @@ def test_agreements_list_shows_the_partys_own(site: Site, browser, shots, lang: 
 
 def test_payee_sees_both_its_agreements(site: Site, browser) -> None:
     w = open_page(browser, site.url, token=site.seeded.payee_session)
-    w.page.goto("/app/agreements")
+    terms_reads: list[str] = []
+
+    def _count(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if "gw_terms_version" in statement:
+            terms_reads.append(statement)
+
+    engine = engine_of(site.factory)
+    sqlalchemy.event.listen(engine, "before_cursor_execute", _count)
+    try:
+        w.page.goto("/app/agreements")
+    finally:
+        sqlalchemy.event.remove(engine, "before_cursor_execute", _count)
     assert w.page.locator("#agreements tbody tr").count() == 2
+    # the terms in force of every listed agreement (for the next settlement's end), read at once, not per row
+    assert len(terms_reads) == 1, terms_reads
+    for address in (AGREEMENT, FOREIGN):
+        assert re.search(r"\d", w.page.locator(f'tr[data-agreement="{address}"] td').nth(6).inner_text().split(" · ")[1])
     text = w.page.locator("#agreements").inner_text()
     assert PAYER_NAME in text and OTHER_NAME in text
     assert "payee" in w.page.locator(f'tr[data-agreement="{FOREIGN}"]').inner_text()
