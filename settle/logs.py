@@ -35,9 +35,27 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+class StderrHandler(logging.StreamHandler):
+    """A stream handler that writes to ``sys.stderr`` as it is when a record comes, not as it was when logging was
+    configured: whoever replaces ``sys.stderr`` after (pytest's capture around an in-process command, which closes
+    its file after the test) leaves no handler writing to a closed file, where a later record from another thread
+    (the loopback SMTP server's) printed a "Logging error" traceback instead of itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass  # StreamHandler.__init__ and setStream assign it: always sys.stderr
+
+
 def configure_logging(*, json_lines: bool = True, level: int = logging.INFO) -> None:
     """Send every log record to stderr, as JSON lines or as text lines; replaces handlers set before."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()
     handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -64,3 +64,23 @@ def test_no_other_module_sets_up_logging_of_its_own() -> None:
             if isinstance(node, ast.Call) and ast.unparse(node.func) in ("logging.StreamHandler", "logging.basicConfig"):
                 own.append(f"{path.relative_to(ROOT)}:{node.lineno} {ast.unparse(node.func)}")
     assert own == []
+
+
+def test_records_go_to_stderr_as_it_is_when_they_come(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import sys
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    configured_with, later = io.StringIO(), io.StringIO()
+    try:
+        monkeypatch.setattr(sys, "stderr", configured_with)
+        configure_logging(json_lines=False)
+        configured_with.close()  # as pytest closes a test's capture once the test is done
+        monkeypatch.setattr(sys, "stderr", later)
+        logging.getLogger("mail.log").warning("peer closed the connection")  # (a handler bound to the closed one:
+        assert "peer closed the connection" in later.getvalue()  # "--- Logging error ---" and nothing logged)
+        assert "Logging error" not in later.getvalue()
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
