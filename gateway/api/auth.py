@@ -47,7 +47,8 @@ def get_portal(request: Request) -> Portal:
     if portal is None:
         from gateway.settings import load_settings
 
-        portal = Portal.from_settings(load_settings(), state_of(request).chain)
+        state = state_of(request)
+        portal = Portal.from_settings(load_settings(), state.factory, state.chain)
         request.app.state.portal = portal
     return portal
 

@@ -2,10 +2,10 @@
 (master data), ``banking`` (payment instructions and files, statements), ``outbox``, ``chain`` (the read model
 and the transactions the gateway sends), ``invoicing`` (issued invoices, number series, held documents),
 ``reconciliation`` (allocations of bank lines, credit balances, fee items, review decisions, learnt accounts,
-remittance advices), ``receivables`` (domain events, dunning policies and states, notices), ``webhooks`` (endpoints, deliveries,
-attempts), ``portal`` (API tokens, staff accounts, sessions, sign-in nonces, the audit log). Tables carry a ``gw_``
-prefix so the gateway can share a database with the oracle; money is exact (minor units), times are timezone-aware
-UTC."""
+remittance advices), ``receivables`` (domain events, dunning policies and states, notices), ``webhooks``
+(endpoints, deliveries, attempts), ``portal`` (API tokens, staff accounts, sessions, sign-in nonces, the audit log,
+the sign-in rate limits' hits). Tables carry a ``gw_`` prefix so the gateway can share a database with the oracle;
+money is exact (minor units), times are timezone-aware UTC."""
 
 from gateway.models.banking import (
     BankStatement,
@@ -33,7 +33,7 @@ from gateway.models.chain import (
 from gateway.models.invoicing import InvoiceFile, InvoiceHold, InvoiceSeries, IssuedInvoice
 from gateway.models.outbox import OutboxItem, OutboxState
 from gateway.models.parties import BankAccount, Mandate, MandateStatus, Party, PaymentMethod, PaymentMethodKind, SequenceType
-from gateway.models.portal import ApiToken, AuditEntry, AuthSession, SiweNonce, StaffAccount, StaffInvite
+from gateway.models.portal import ApiToken, AuditEntry, AuthSession, RateHit, SiweNonce, StaffAccount, StaffInvite
 from gateway.models.receivables import DomainEvent, DunningAssignment, DunningItem, Notice
 from gateway.models.reconciliation import (
     CreditBalance,
@@ -49,6 +49,7 @@ __all__ = [
     "ApiToken",
     "AuditEntry",
     "AuthSession",
+    "RateHit",
     "SiweNonce",
     "StaffAccount",
     "StaffInvite",

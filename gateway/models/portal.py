@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.models.base import Base, utcnow
@@ -111,3 +111,19 @@ class AuditEntry(Base):
     outcome: Mapped[str] = mapped_column(String(10), default="ok")  # ok | refused
     client: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class RateHit(Base):
+    """One attempt counted by a rate limit of the sign-in routes (``gateway.portal.ratelimits``), kept for the
+    limit's window: in the database every process and host of the gateway shares, so ``--workers N`` does not
+    multiply the attempts a client gets. The key (a client address, an e-mail, a chain address) is stored only as
+    its SHA-256."""
+
+    __tablename__ = "gw_rate_hit"
+    __table_args__ = (Index("ix_gw_rate_hit_key", "limiter", "key", "at_ms"), Index("ix_gw_rate_hit_at", "limiter", "at_ms"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    limiter: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(64))
+    #: Unix time in milliseconds (the wall clock: processes share it, not their monotonic clocks)
+    at_ms: Mapped[int] = mapped_column(BigInteger)

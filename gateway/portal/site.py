@@ -1,8 +1,9 @@
-"""Where the portal is reached (its public base URL) and the per-process state of sign-in: the rate limiters, the
-mailer of staff invitations and the contract-wallet check of Sign-In with Ethereum.
+"""Where the portal is reached (its public base URL) and what sign-in needs besides the database: the rate limiters
+(counting in the database, :mod:`gateway.portal.ratelimits`), the mailer of staff invitations and the
+contract-wallet check of Sign-In with Ethereum.
 
 One :class:`Portal` per API app (``app.state.portal``), made from the gateway settings on first use; tests build
-their own.
+their own (with limiters in memory unless they pass others).
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from settle.auth.ratelimit import RateLimiter
+from settle.auth.ratelimit import Limiter, RateLimiter
 from settle.auth.siwe import Erc1271Check, erc1271_via
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
     from gateway.receivables.mail import Mailer
     from gateway.settings import GatewaySettings
 
@@ -47,15 +50,11 @@ class Site:
         return self.url + path
 
 
-def _limiters() -> dict[str, RateLimiter]:
-    return {
-        # per client address, over every sign-in route: a browser needs a few, a script trying keys needs many
-        "ip": RateLimiter(30, 60.0),
-        # per chain address / e-mail: slows guessing one account from many client addresses
-        "subject": RateLimiter(10, 60.0),
-        # invitation acceptance per client address: guessing invite tokens is hopeless, but cheap to bound
-        "accept": RateLimiter(10, 60.0),
-    }
+def _limiters() -> dict[str, Limiter]:
+    """The portal's limits (:data:`~gateway.portal.ratelimits.LIMITS`), counted in this process's memory."""
+    from gateway.portal.ratelimits import LIMITS
+
+    return {name: RateLimiter(limit, window) for name, (limit, window) in LIMITS.items()}
 
 
 @dataclass
@@ -65,20 +64,24 @@ class Portal:
     mailer_factory: Callable[[], Mailer | None] = lambda: None
     #: ERC-1271 check (``isValidSignature`` through ``eth_call``); None: only EOA signatures can sign in.
     erc1271: Erc1271Check | None = None
-    limits: dict[str, RateLimiter] = field(default_factory=_limiters)
+    limits: dict[str, Limiter] = field(default_factory=_limiters)
 
     def limit(self, name: str, key: str) -> float | None:
         """Seconds to wait when ``key`` has used up its attempts on limiter ``name``, else None (the attempt counts)."""
         return self.limits[name].hit(key)
 
     @classmethod
-    def from_settings(cls, settings: GatewaySettings, chain: Any = None) -> Portal:
+    def from_settings(cls, settings: GatewaySettings, factory: sessionmaker[Session], chain: Any = None) -> Portal:
+        """The portal of a gateway serving ``factory``'s database: its rate limits counted there, for every process
+        and host of the gateway together."""
+        from gateway.portal.ratelimits import shared_limiters
         from gateway.receivables.mail import Mailer
 
         return cls(
             site=Site(settings.resolved_portal_url()),
             mailer_factory=lambda: Mailer.from_settings(settings),
             erc1271=erc1271_for(chain.url) if chain is not None else None,
+            limits=dict(shared_limiters(factory)),
         )
 
 

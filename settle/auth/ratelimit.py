@@ -1,5 +1,6 @@
-"""Attempts per key in a sliding window (sign-in by client address and by account): in memory, per process —
-the account lockout in the database is what holds across processes and restarts."""
+"""Attempts per key in a sliding window (sign-in by client address and by account). :class:`RateLimiter` counts in
+one process's memory; the gateway counts in its database (``gateway.portal.ratelimits``), so its limits hold
+across its processes and restarts. Both are a :class:`Limiter`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,18 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
+
+
+class Limiter(Protocol):
+    def hit(self, key: str) -> float | None:
+        """Count an attempt; None when it is allowed, else the seconds until the next one would be."""
+
+    def reset(self, key: str) -> None:
+        """Forget ``key``'s attempts."""
+
+    def clear(self) -> None:
+        """Forget every key's attempts."""
 
 
 class RateLimiter:
