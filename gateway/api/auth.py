@@ -47,8 +47,7 @@ def get_portal(request: Request) -> Portal:
     if portal is None:
         from gateway.settings import load_settings
 
-        state = state_of(request)
-        portal = Portal.from_settings(load_settings(), state.factory, state.chain)
+        portal = Portal.from_settings(load_settings(), state_of(request).chain)
         request.app.state.portal = portal
     return portal
 
@@ -157,7 +156,7 @@ def siwe_nonce(request: Request, state: StateDep, portal: PortalDep, body: Annot
     full EIP-4361 message for that address, ready to sign (``personal_sign``)."""
     if state.chain_id is None:
         raise HTTPException(503, "this gateway follows no chain: Sign-In with Ethereum is off")
-    wait = portal.limit("ip", _client(request))
+    wait = portal.limit(state.factory, "ip", _client(request))
     if wait is not None:
         raise _too_many(wait)
     with unit_of_work(state.factory, "anonymous") as session:
@@ -178,9 +177,9 @@ def siwe_sign_in(body: SiweSignIn, request: Request, response: Response, state: 
     if state.chain_id is None:
         raise HTTPException(503, "this gateway follows no chain: Sign-In with Ethereum is off")
     claimed = siwe.claimed_address(body.message)
-    wait = portal.limit("ip", client)
+    wait = portal.limit(state.factory, "ip", client)
     if wait is None and claimed:
-        wait = portal.limit("subject", claimed)
+        wait = portal.limit(state.factory, "subject", claimed)
     if wait is not None:
         siwe.refuse(state.factory, body.message, "rate limited", client=client)
         raise _too_many(wait)
@@ -201,9 +200,9 @@ def password_sign_in(body: PasswordSignIn, request: Request, response: Response,
     """Every failure answers the same (401); after 5 failed attempts in a row the account is locked for 15 minutes.
     An account with TOTP on answers 401 "needs its TOTP code" to a right password without ``totp``."""
     client = _client(request)
-    wait = portal.limit("ip", client)
+    wait = portal.limit(state.factory, "ip", client)
     if wait is None:
-        wait = portal.limit("subject", body.email.strip().lower())
+        wait = portal.limit(state.factory, "subject", body.email.strip().lower())
     if wait is not None:
         siwe.refuse(state.factory, None, "rate limited", client=client, method="password")
         raise _too_many(wait)
@@ -393,7 +392,7 @@ def enable_staff(account_id: StaffId, state: StateDep, principal: PrincipalDep) 
 def accept_invite(body: InviteAccept, request: Request, state: StateDep, portal: PortalDep) -> StaffOut:
     """Works once per invitation, within 7 days; then sign in with ``POST /v1/auth/password``."""
     client = _client(request)
-    wait = portal.limit("accept", client)
+    wait = portal.limit(state.factory, "accept", client)
     if wait is not None:
         with unit_of_work(state.factory, "anonymous") as session:
             audit_log.record(

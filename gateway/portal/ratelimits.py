@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.models import RateHit
 
-#: The portal's limits: (attempts, window in seconds) per limiter.
+#: The portal's limits: (attempts, window in seconds) per limiter (a :class:`~gateway.portal.site.Portal` may be
+#: given others).
 LIMITS: dict[str, tuple[int, float]] = {
     # per client address, over every sign-in route: a browser needs a few, a script trying keys needs many
     "ip": (30, 60.0),
@@ -29,9 +30,8 @@ LIMITS: dict[str, tuple[int, float]] = {
 }
 
 
-class SharedRateLimiter:
-    """``limit`` attempts per key in any ``window_seconds``, counted in ``factory``'s database under ``name``
-    (:class:`settle.auth.ratelimit.RateLimiter`'s interface, which counts in one process's memory)."""
+class RateLimiter:
+    """``limit`` attempts per key in any ``window_seconds``, counted in ``factory``'s database under ``name``."""
 
     def __init__(
         self, name: str, limit: int, window_seconds: float, factory: sessionmaker[Session], clock: Callable[[], float] = time.time
@@ -64,11 +64,6 @@ class SharedRateLimiter:
         """Forget every key's attempts."""
         with self._factory.begin() as session:
             session.execute(delete(RateHit).where(RateHit.limiter == self.name))
-
-
-def shared_limiters(factory: sessionmaker[Session]) -> dict[str, SharedRateLimiter]:
-    """The portal's limiters (:data:`LIMITS`) in ``factory``'s database."""
-    return {name: SharedRateLimiter(name, limit, window, factory) for name, (limit, window) in LIMITS.items()}
 
 
 def _digest(key: str) -> str:

@@ -1,9 +1,9 @@
-"""Where the portal is reached (its public base URL) and what sign-in needs besides the database: the rate limiters
-(counting in the database, :mod:`gateway.portal.ratelimits`), the mailer of staff invitations and the
+"""Where the portal is reached (its public base URL) and what sign-in needs besides the database: the rate limits
+(counted in the database, :mod:`gateway.portal.ratelimits`), the mailer of staff invitations and the
 contract-wallet check of Sign-In with Ethereum.
 
 One :class:`Portal` per API app (``app.state.portal``), made from the gateway settings on first use; tests build
-their own (with limiters in memory unless they pass others).
+their own.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from settle.auth.ratelimit import Limiter, RateLimiter
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.portal.ratelimits import LIMITS, RateLimiter
 from settle.auth.siwe import Erc1271Check, erc1271_via
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session, sessionmaker
-
     from gateway.receivables.mail import Mailer
     from gateway.settings import GatewaySettings
 
@@ -50,13 +50,6 @@ class Site:
         return self.url + path
 
 
-def _limiters() -> dict[str, Limiter]:
-    """The portal's limits (:data:`~gateway.portal.ratelimits.LIMITS`), counted in this process's memory."""
-    from gateway.portal.ratelimits import LIMITS
-
-    return {name: RateLimiter(limit, window) for name, (limit, window) in LIMITS.items()}
-
-
 @dataclass
 class Portal:
     site: Site
@@ -64,24 +57,23 @@ class Portal:
     mailer_factory: Callable[[], Mailer | None] = lambda: None
     #: ERC-1271 check (``isValidSignature`` through ``eth_call``); None: only EOA signatures can sign in.
     erc1271: Erc1271Check | None = None
-    limits: dict[str, Limiter] = field(default_factory=_limiters)
+    #: (attempts, window in seconds) per limiter: ``ip``, ``subject``, ``accept`` (:data:`~gateway.portal.ratelimits.LIMITS`)
+    limits: dict[str, tuple[int, float]] = field(default_factory=lambda: dict(LIMITS))
 
-    def limit(self, name: str, key: str) -> float | None:
-        """Seconds to wait when ``key`` has used up its attempts on limiter ``name``, else None (the attempt counts)."""
-        return self.limits[name].hit(key)
+    def limit(self, factory: sessionmaker[Session], name: str, key: str) -> float | None:
+        """Seconds to wait when ``key`` has used up its attempts on limiter ``name`` (counted in ``factory``'s
+        database, by every process of the gateway), else None (the attempt counts)."""
+        attempts, window = self.limits[name]
+        return RateLimiter(name, attempts, window, factory).hit(key)
 
     @classmethod
-    def from_settings(cls, settings: GatewaySettings, factory: sessionmaker[Session], chain: Any = None) -> Portal:
-        """The portal of a gateway serving ``factory``'s database: its rate limits counted there, for every process
-        and host of the gateway together."""
-        from gateway.portal.ratelimits import shared_limiters
+    def from_settings(cls, settings: GatewaySettings, chain: Any = None) -> Portal:
         from gateway.receivables.mail import Mailer
 
         return cls(
             site=Site(settings.resolved_portal_url()),
             mailer_factory=lambda: Mailer.from_settings(settings),
             erc1271=erc1271_for(chain.url) if chain is not None else None,
-            limits=dict(shared_limiters(factory)),
         )
 
 

@@ -6,7 +6,6 @@ import pytest
 
 from settle.auth import passwords, tokens
 from settle.auth.principal import ANONYMOUS, Kind, Principal, for_token, operator
-from settle.auth.ratelimit import RateLimiter
 
 A = "0x" + "aa" * 20
 B = "0x" + "bb" * 20
@@ -55,13 +54,3 @@ def test_principals_see_only_their_own() -> None:
     assert not ANONYMOUS.can_read(A) and ANONYMOUS.visible_parties() == frozenset()
     machine = for_token("token:y", A, frozenset({"read", "operator"}))
     assert machine.kind is Kind.MACHINE and not machine.is_operator and "operator" not in machine.scopes
-
-
-def test_rate_limiter_window() -> None:
-    now = [0.0]
-    limiter = RateLimiter(3, 60, clock=lambda: now[0])
-    assert [limiter.hit("ip") for _ in range(3)] == [None, None, None]
-    wait = limiter.hit("ip")
-    assert wait is not None and 59 <= wait <= 60
-    now[0] = 61
-    assert limiter.hit("ip") is None

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from gateway.api import create_app
 from gateway.models import RateHit
-from gateway.portal.ratelimits import LIMITS, SharedRateLimiter
+from gateway.portal.ratelimits import LIMITS, RateLimiter
 
 CLIENT = "198.51.100.7"
 
@@ -24,7 +24,7 @@ def _keys(factory, limiter: str) -> list[str]:  # type: ignore[no-untyped-def]
 def test_two_processes_count_the_same_attempts(db) -> None:  # type: ignore[no-untyped-def]
     now = [1_800_000_000.0]
     clock = lambda: now[0]  # noqa: E731
-    one, other = (SharedRateLimiter("ip", 3, 60.0, db.factory, clock=clock) for _ in range(2))  # as two processes
+    one, other = (RateLimiter("ip", 3, 60.0, db.factory, clock=clock) for _ in range(2))  # as two processes
     assert one.hit(CLIENT) is None
     now[0] += 1
     assert other.hit(CLIENT) is None
@@ -33,7 +33,7 @@ def test_two_processes_count_the_same_attempts(db) -> None:  # type: ignore[no-u
     assert other.hit(CLIENT) == 58.0  # the first attempt leaves the window 60 s after it was made
     assert one.hit(CLIENT) == 58.0  # a refused attempt is not counted: the wait does not grow
     assert other.hit("203.0.113.9") is None  # another client is not held back
-    assert SharedRateLimiter("subject", 3, 60.0, db.factory, clock=clock).hit(CLIENT) is None  # nor another limit
+    assert RateLimiter("subject", 3, 60.0, db.factory, clock=clock).hit(CLIENT) is None  # nor another limit
     stored = _keys(db.factory, "ip")
     assert len(stored) == 4 and all(re.fullmatch("[0-9a-f]{64}", key) for key in stored) and CLIENT not in stored
 

@@ -28,7 +28,6 @@ from sqlalchemy import select
 from gateway.models import AuthSession, SiweNonce
 from gateway.models.base import utcnow
 from gateway.portal.site import Portal, erc1271_for
-from settle.auth.ratelimit import RateLimiter
 from settle.auth.siwe import message_hash
 
 AGREEMENT = "0x" + "a1" * 20
@@ -175,7 +174,7 @@ def test_sign_out_with_the_cookie_needs_the_csrf_token(sqlite_db):
 
 def test_sign_in_is_rate_limited_per_client_and_per_address(sqlite_db):
     _seed(sqlite_db)
-    portal = Portal(site=SITE, limits={"ip": RateLimiter(3, 60), "subject": RateLimiter(2, 60), "accept": RateLimiter(1, 60)})
+    portal = Portal(site=SITE, limits={"ip": (3, 60.0), "subject": (2, 60.0), "accept": (1, 60.0)})
     client = client_for(sqlite_db.factory, portal=portal)
     assert siwe_sign_in(client, PAYER_KEY).status_code == 200  # ip: 2 used (nonce + sign-in), address: 1
     challenge = client.post("/v1/auth/siwe/nonce", json={"address": Account.from_key(PAYER_KEY).address})  # ip: 3
@@ -184,7 +183,7 @@ def test_sign_in_is_rate_limited_per_client_and_per_address(sqlite_db):
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
     assert audit_rows(sqlite_db.factory)[-1].detail == {"method": "siwe", "reason": "rate limited"}
     # per address: a fresh client address, the same party
-    portal.limits["ip"] = RateLimiter(100, 60)
+    portal.limits["ip"] = (100, 60.0)
     assert siwe_sign_in(client, PAYER_KEY).status_code == 200  # address: 2
     assert siwe_sign_in(client, PAYER_KEY).status_code == 429
     assert siwe_sign_in(client, PAYEE_KEY).status_code == 200  # another address is not held back
