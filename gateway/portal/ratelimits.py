@@ -46,8 +46,16 @@ class RateLimiter:
         window = int(self.window * 1000)
         digest = _digest(key)
         with self._factory.begin() as session:
-            # every hit of this limiter that left the window goes, this key's and others' (each row once)
-            session.execute(delete(RateHit).where(RateHit.limiter == self.name, RateHit.at_ms <= now - window))
+            # every hit of this limiter that left the window goes, this key's and others'; on PostgreSQL rows another
+            # sign-in is deleting already are skipped, not waited for (two deletes locking in different orders
+            # could deadlock); SQLite's writers take turns anyway
+            expired = (
+                select(RateHit.id)
+                .where(RateHit.limiter == self.name, RateHit.at_ms <= now - window)
+                .with_for_update(skip_locked=True)
+                .scalar_subquery()
+            )
+            session.execute(delete(RateHit).where(RateHit.id.in_(expired)))
             count, oldest = session.execute(
                 select(func.count(), func.min(RateHit.at_ms)).where(RateHit.limiter == self.name, RateHit.key == digest)
             ).one()

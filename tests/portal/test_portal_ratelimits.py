@@ -61,3 +61,29 @@ def test_the_gateways_processes_share_the_sign_in_limit(sqlite_db) -> None:  # t
     for client in (first, second):
         refused = client.post("/v1/auth/siwe/nonce")
         assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 60
+
+
+def test_sign_ins_at_once_each_count_once_while_expired_hits_go(db) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    now = 1_800_000_000.0
+    old = RateLimiter("ip", 1_000, 60.0, db.factory, clock=lambda: now - 3600)
+    for n in range(200):
+        assert old.hit(f"203.0.113.{n % 50}") is None  # an hour old: expired for the hits below
+    limiter = RateLimiter("ip", 1_000, 60.0, db.factory, clock=lambda: now)
+    errors: list[BaseException] = []
+
+    def sign_ins(worker: int) -> None:
+        try:
+            for _ in range(10):
+                assert limiter.hit(f"198.51.100.{worker}") is None
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=sign_ins, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(_keys(db.factory, "ip")) == 80  # every expired hit removed, every new one counted once
