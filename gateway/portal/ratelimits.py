@@ -56,22 +56,16 @@ class RateLimiter:
                 .scalar_subquery()
             )
             session.execute(delete(RateHit).where(RateHit.id.in_(expired)))
+            # (only hits within the window: an expired one another sign-in was deleting may still be there)
             count, oldest = session.execute(
-                select(func.count(), func.min(RateHit.at_ms)).where(RateHit.limiter == self.name, RateHit.key == digest)
+                select(func.count(), func.min(RateHit.at_ms)).where(
+                    RateHit.limiter == self.name, RateHit.key == digest, RateHit.at_ms > now - window
+                )
             ).one()
             if count >= self.limit:
                 return max(0.0, (oldest + window - now) / 1000)
             session.add(RateHit(limiter=self.name, key=digest, at_ms=now))
             return None
-
-    def reset(self, key: str) -> None:
-        with self._factory.begin() as session:
-            session.execute(delete(RateHit).where(RateHit.limiter == self.name, RateHit.key == _digest(key)))
-
-    def clear(self) -> None:
-        """Forget every key's attempts."""
-        with self._factory.begin() as session:
-            session.execute(delete(RateHit).where(RateHit.limiter == self.name))
 
 
 def _digest(key: str) -> str:
