@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-#: Libraries whose info lines would drown the services' own (one line per HTTP request, per migration step).
-QUIET = ("httpx", "httpcore", "uvicorn.access", "web3", "urllib3", "alembic")
+#: Libraries whose info lines would drown the services' own (one line per HTTP request, per migration step, per
+#: connection to the demo's loopback SMTP server: aiosmtpd's "mail.log").
+QUIET = ("httpx", "httpcore", "uvicorn.access", "web3", "urllib3", "alembic", "mail.log")
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
