@@ -32,7 +32,7 @@ from settle.auth import tokens as tk
 from settle.auth.passwords import PasswordError
 from settle.auth.principal import Kind, Principal
 from settle.errors import ValidationError
-from settle.http import errors
+from settle.http import ApiError, errors
 
 router = APIRouter()
 
@@ -209,7 +209,7 @@ def password_sign_in(body: PasswordSignIn, request: Request, response: Response,
     try:
         new = accounts.password_sign_in(state.factory, body.email, body.password, body.totp, client=client)
     except accounts.PasswordRefused as exc:
-        raise HTTPException(401, exc.public) from None
+        raise ApiError(401, exc.public, type=exc.kind) from None
     with state.factory() as session:
         role = session.scalar(select(StaffAccount.role).where(StaffAccount.id == new.row.account_id))
     return _signed_in(request, response, state, portal, new, role)
@@ -414,7 +414,12 @@ def accept_invite(body: InviteAccept, request: Request, state: StateDep, portal:
                 client=client,
                 detail={"reason": str(exc)},
             )
-        raise HTTPException(422 if isinstance(exc, PasswordError) else 400, str(exc)) from None
+        raise ApiError(
+            422 if isinstance(exc, PasswordError) else 400,
+            str(exc),
+            loc=["body", "password"] if isinstance(exc, PasswordError) else ["body", "token"],
+            type=exc.kind,
+        ) from None
     return answer
 
 

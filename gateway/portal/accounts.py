@@ -46,16 +46,25 @@ _EMAIL = re.compile(r"^[^@\s<>,;\"']{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,63}$
 
 
 class PasswordRefused(Exception):
-    """A password sign-in that is refused; ``reason`` is for the audit log, ``public`` for the caller."""
+    """A password sign-in that is refused; ``reason`` is for the audit log, ``public`` for the caller, and ``kind``
+    for the caller's programs: ``totp_required`` (the password was right, the code is missing) or
+    ``sign_in_refused`` (anything else, one kind for all: it must not tell a wrong password from a locked account)."""
 
     def __init__(self, reason: str, public: str = REFUSED):
         super().__init__(public)
         self.reason = reason
         self.public = public
+        self.kind = "totp_required" if public == TOTP_NEEDED else "sign_in_refused"
 
 
 class InviteRefused(ValidationError):
-    """An invitation token that is unknown, used or expired, or a password that is too weak."""
+    """An invitation token that is unknown, used or expired, or whose account is no longer waiting for it; ``kind``
+    (``invite_unknown``, ``invite_used``, ``invite_expired``, ``invite_account_not_invited``) says which, for
+    programs."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -176,14 +185,14 @@ def accept(session: Session, token: str, password: str, *, client: str | None = 
         .where(StaffInvite.token_hash == tk.hash_token(token.strip()))
     ).first()
     if found is None or not token.startswith(tk.INVITE):
-        raise InviteRefused("unknown invitation link: ask for a new invitation")
+        raise InviteRefused("unknown invitation link: ask for a new invitation", "invite_unknown")
     invite_row, account = found
     if invite_row.accepted_at is not None:
-        raise InviteRefused("this invitation link was used already: sign in with your password")
+        raise InviteRefused("this invitation link was used already: sign in with your password", "invite_used")
     if invite_row.expires_at <= now:
-        raise InviteRefused("this invitation link has expired: ask for a new invitation")
+        raise InviteRefused("this invitation link has expired: ask for a new invitation", "invite_expired")
     if account.state != "invited":
-        raise InviteRefused(f"the account is {account.state}: ask the party that invited you")
+        raise InviteRefused(f"the account is {account.state}: ask the party that invited you", "invite_account_not_invited")
     passwords.check_strength(password, email=account.email)
     # the invite is marked used in the same statement that checks it is not: two tabs submitting at once set it once
     claimed = session.execute(
@@ -193,7 +202,7 @@ def accept(session: Session, token: str, password: str, *, client: str | None = 
         .execution_options(synchronize_session=False)
     )
     if int(getattr(claimed, "rowcount", 0) or 0) != 1:
-        raise InviteRefused("this invitation link was used already: sign in with your password")
+        raise InviteRefused("this invitation link was used already: sign in with your password", "invite_used")
     account.password_hash = passwords.hash_password(password)
     account.state = "active"
     account.failed_attempts = 0

@@ -14,18 +14,24 @@ _hasher = PasswordHasher()
 
 
 class PasswordError(ValidationError):
-    """A password that is too weak to set."""
+    """A password that is too weak to set; ``kind`` names the rule it breaks, for programs (the API answers it as the
+    error's ``type``): ``password_too_short``, ``password_too_long``, ``password_contains_email``,
+    ``password_too_simple``."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def check_strength(password: str, *, email: str = "") -> None:
     if len(password) < MIN_LENGTH:
-        raise PasswordError(f"a password needs at least {MIN_LENGTH} characters")
+        raise PasswordError(f"a password needs at least {MIN_LENGTH} characters", "password_too_short")
     if len(password) > 1024:
-        raise PasswordError("a password may have at most 1024 characters")
+        raise PasswordError("a password may have at most 1024 characters", "password_too_long")
     if email and email.split("@")[0].lower() in password.lower() and len(email.split("@")[0]) >= 4:
-        raise PasswordError("the password must not contain the e-mail's name")
+        raise PasswordError("the password must not contain the e-mail's name", "password_contains_email")
     if len(set(password)) < 5:
-        raise PasswordError("the password repeats too few characters")
+        raise PasswordError("the password repeats too few characters", "password_too_simple")
 
 
 def hash_password(password: str) -> str:

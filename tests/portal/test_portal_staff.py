@@ -80,6 +80,7 @@ def test_an_invitation_by_email_sets_the_password_once_and_staff_sign_in(sqlite_
     assert "finance" in message.get_content() and "7 days" in message.get_content()
     again = client.post("/v1/staff/invites/accept", json={"token": token, "password": GOOD_PASSWORD + "x"})
     assert again.status_code == 400 and "used already" in again.json()["detail"]
+    assert [(e["loc"], e["type"]) for e in again.json()["errors"]] == [(["body", "token"], "invite_used")]
 
     staff = client_for(sqlite_db.factory)
     signed = staff.post("/v1/auth/password", json={"email": EMAIL.upper().replace("AP.CLERK", "ap.clerk"), "password": GOOD_PASSWORD})
@@ -142,12 +143,20 @@ def test_expired_invitations_and_weak_passwords_are_refused(sqlite_db, smtp):
     token = _invite(client, smtp)
     weak = client.post("/v1/staff/invites/accept", json={"token": token, "password": "short"})
     assert weak.status_code == 422 and "12 characters" in weak.json()["detail"]
+    assert weak.json()["errors"][0]["type"] == "password_too_short" and weak.json()["errors"][0]["loc"] == ["body", "password"]
+    # every rule a password breaks has a kind of its own, for programs (the dashboard words each in its language)
+    kinds = {
+        password: client.post("/v1/staff/invites/accept", json={"token": token, "password": password}).json()["errors"][0]["type"]
+        for password in (EMAIL.split("@")[0] + "-Zq9#x", "abababababababab")
+    }
+    assert list(kinds.values()) == ["password_contains_email", "password_too_simple"]
     with sqlite_db.session() as session:
         for invite in session.scalars(select(StaffInvite)):
             invite.expires_at = utcnow() - timedelta(seconds=1)
     expired = client.post("/v1/staff/invites/accept", json={"token": token, "password": GOOD_PASSWORD})
-    assert expired.status_code == 400 and "expired" in expired.json()["detail"]
-    assert client.post("/v1/staff/invites/accept", json={"token": "sti_nothing", "password": GOOD_PASSWORD}).status_code == 400
+    assert expired.status_code == 400 and "expired" in expired.json()["detail"] and expired.json()["errors"][0]["type"] == "invite_expired"
+    unknown = client.post("/v1/staff/invites/accept", json={"token": "sti_nothing", "password": GOOD_PASSWORD})
+    assert unknown.status_code == 400 and unknown.json()["errors"][0]["type"] == "invite_unknown"
     # a new invitation gives a new link; the old one stays dead
     fresh = _invite(client, smtp)
     assert client.post("/v1/staff/invites/accept", json={"token": token, "password": GOOD_PASSWORD}).status_code == 400
@@ -167,10 +176,12 @@ def test_lockout_after_five_failures_holds_in_a_second_gateway(db, smtp):
     ]
     assert {a.status_code for a in answers} == {401}
     assert {a.json()["detail"] for a in answers} == {accounts.REFUSED}
+    assert {a.json()["errors"][0]["type"] for a in answers} == {"sign_in_refused"}
     # locked: the right password is refused, with the same text, in this gateway and in another one
     for client in (first, second):
         locked = client.post("/v1/auth/password", json={"email": EMAIL, "password": GOOD_PASSWORD})
         assert locked.status_code == 401 and locked.json()["detail"] == accounts.REFUSED
+        assert locked.json()["errors"][0]["type"] == "sign_in_refused"  # a locked account's kind is a wrong password's
     unknown = second.post("/v1/auth/password", json={"email": "nobody@payer.example", "password": GOOD_PASSWORD})
     assert unknown.status_code == 401 and unknown.json()["detail"] == accounts.REFUSED
     reasons = [e.detail["reason"] for e in audit_rows(db.factory) if e.action == "sign_in" and e.outcome == "refused"]
@@ -222,9 +233,11 @@ def test_totp_is_required_once_confirmed(sqlite_db, smtp):
     fresh = client_for(sqlite_db.factory)
     missing = fresh.post("/v1/auth/password", json={"email": EMAIL, "password": GOOD_PASSWORD})
     assert missing.status_code == 401 and missing.json()["detail"] == accounts.TOTP_NEEDED
+    assert missing.json()["errors"][0]["type"] == "totp_required"
     bad_code = "111111" if totp_now(secret) != "111111" else "222222"
     wrong_code = fresh.post("/v1/auth/password", json={"email": EMAIL, "password": GOOD_PASSWORD, "totp": bad_code})
     assert wrong_code.status_code == 401 and wrong_code.json()["detail"] == accounts.REFUSED
+    assert wrong_code.json()["errors"][0]["type"] == "sign_in_refused"
     ok = fresh.post("/v1/auth/password", json={"email": EMAIL, "password": GOOD_PASSWORD, "totp": totp_now(secret)})
     assert ok.status_code == 200, ok.text
     # a wrong password with the right code is still a wrong password

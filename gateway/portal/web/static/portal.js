@@ -40,6 +40,8 @@
       var error = new Error(describe(data, response));
       error.status = response.status;
       error.retryAfter = parseInt(response.headers.get("Retry-After") || "0", 10) || 0;
+      // the kind of refusal, for the page to word it in its language (not the English text of "detail")
+      error.type = data && data.errors && data.errors.length ? data.errors[0].type : "";
       throw error;
     }
     return data;
@@ -74,13 +76,13 @@
       status.textContent = box.dataset.failed + ": " + messageOf(error);
       status.className = "status error";
     }
-    // the password route's answers in the page's language: 429 (rate limit, with Retry-After), 401 "needs its TOTP
-    // code" (the password was right: ask for the code), any other 401 (one text for wrong, locked, disabled)
+    // the password route's answers in the page's language: 429 (rate limit, with Retry-After), 401 of the kind
+    // totp_required (the password was right: ask for the code), any other 401 (one text for wrong, locked, disabled)
     function passwordFailed(error) {
       var text = messageOf(error);
       if (error.status === 429) {
         text = fill(box.dataset.tooMany, { seconds: error.retryAfter || 60 });
-      } else if (error.status === 401 && /TOTP/.test(text)) {
+      } else if (error.type === "totp_required") {
         text = box.dataset.totpNeeded;
         var label = document.getElementById("totp-label");
         if (label) label.classList.add("needed");
@@ -154,21 +156,17 @@
       status.textContent = isError ? form.dataset.failed + " " + text : text;
       status.className = isError ? "status error" : "status";
     }
-    // the route's refusals in the page's language: 400 a link that no longer works, 422 a rule the password breaks
+    // the route's refusals in the page's language, by their kind (the error's "type"): a link that no longer works
+    // (400), a rule the password breaks (422)
     function refusal(error) {
       var text = messageOf(error);
       if (error.status === 429) return fill(form.dataset.tooMany, { seconds: error.retryAfter || 60 });
-      if (error.status === 400) {
-        if (/used already/.test(text)) return form.dataset.used;
-        if (/expired/.test(text)) return form.dataset.expired;
-        if (/unknown/.test(text)) return form.dataset.unknown;
-        return text;
-      }
-      if (error.status === 422) {
-        if (/at least/.test(text)) return form.dataset.weak + " " + form.dataset.ruleLength + ".";
-        if (/e-mail's name/.test(text)) return form.dataset.weak + " " + form.dataset.ruleEmail + ".";
-        if (/too few/.test(text)) return form.dataset.weak + " " + form.dataset.ruleVariety + ".";
-      }
+      if (error.type === "invite_used") return form.dataset.used;
+      if (error.type === "invite_expired") return form.dataset.expired;
+      if (error.type === "invite_unknown") return form.dataset.unknown;
+      if (error.type === "password_too_short") return form.dataset.weak + " " + form.dataset.ruleLength + ".";
+      if (error.type === "password_contains_email") return form.dataset.weak + " " + form.dataset.ruleEmail + ".";
+      if (error.type === "password_too_simple") return form.dataset.weak + " " + form.dataset.ruleVariety + ".";
       return text;
     }
     form.addEventListener("submit", async function (event) {
