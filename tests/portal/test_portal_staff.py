@@ -159,6 +159,12 @@ def test_expired_invitations_and_weak_passwords_are_refused(sqlite_db, smtp):
     assert unknown.status_code == 400 and unknown.json()["errors"][0]["type"] == "invite_unknown"
     # a new invitation gives a new link; the old one stays dead
     fresh = _invite(client, smtp)
+    with sqlite_db.session() as session:  # disabled while its invitation waits: the link no longer works
+        session.scalars(select(StaffAccount)).one().state = "disabled"
+    off = client.post("/v1/staff/invites/accept", json={"token": fresh, "password": GOOD_PASSWORD})
+    assert off.status_code == 400 and off.json()["errors"][0]["type"] == "invite_account_not_invited"
+    with sqlite_db.session() as session:
+        session.scalars(select(StaffAccount)).one().state = "invited"
     assert client.post("/v1/staff/invites/accept", json={"token": token, "password": GOOD_PASSWORD}).status_code == 400
     assert client.post("/v1/staff/invites/accept", json={"token": fresh, "password": GOOD_PASSWORD}).status_code == 200
     refused = [
