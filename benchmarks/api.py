@@ -629,9 +629,15 @@ def measure(url: str, sample: dict[str, Any], workers: int, args: argparse.Names
     }
 
 
+def within(name: str, value: float) -> bool:
+    """Whether ``value`` of figure ``name`` meets its target (:data:`TARGETS`)."""
+    target, kind = TARGETS[name]
+    return value >= target if kind == "min" else value <= target
+
+
 def met(run: dict[str, Any]) -> bool:
     """Whether one run met every target (:data:`TARGETS`) and answered every request with 200."""
-    return run["all_ok"] and all(run[name] >= target if kind == "min" else run[name] <= target for name, (target, kind) in TARGETS.items())
+    return run["all_ok"] and all(within(name, run[name]) for name in TARGETS)
 
 
 def spread(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -676,6 +682,8 @@ def main() -> None:
     if args.serve:
         serve(args.serve, args.fd, args.shares, args.slot, int(args.workers))
         return
+    if args.repeat < 1:
+        parser.error(f"--repeat {args.repeat}: at least 1 run per worker count")
     workers = [int(w) for w in str(args.workers).split(",") if w.strip()]
     rng = random.Random(args.seed)
     with scratch_database(args.db) as url:
@@ -690,7 +698,7 @@ def main() -> None:
             )
         runs = []
         for w in workers:
-            for _ in range(max(1, args.repeat)):
+            for _ in range(args.repeat):
                 runs.append(measure(url, sample, w, args))
                 if not args.json:
                     _print_run(runs[-1])
@@ -725,8 +733,7 @@ def main() -> None:
         return
     for name, (target, kind) in TARGETS.items():
         value = out[name]
-        ok = value >= target if kind == "min" else value <= target
-        print(f"  {name} {value} ({'≥' if kind == 'min' else '≤'} {target:g}): {'ok' if ok else 'MISSED'}")
+        print(f"  {name} {value} ({'≥' if kind == 'min' else '≤'} {target:g}): {'ok' if within(name, value) else 'MISSED'}")
 
 
 def _print_run(r: dict[str, Any]) -> None:

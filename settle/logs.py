@@ -42,9 +42,6 @@ class StderrHandler(logging.StreamHandler):
     its file after the test) leaves no handler writing to a closed file, where a later record from another thread
     (the loopback SMTP server's) printed a "Logging error" traceback instead of itself."""
 
-    def __init__(self) -> None:
-        super().__init__()
-
     @property
     def stream(self) -> Any:
         return sys.stderr

@@ -404,6 +404,7 @@ def accept_invite(body: InviteAccept, request: Request, state: StateDep, portal:
             account = accounts.accept(session, body.token, body.password, client=client)
             answer = StaffOut(**accounts.as_json(account))  # type: ignore[arg-type]
     except (accounts.InviteRefused, PasswordError) as exc:
+        weak = isinstance(exc, PasswordError)  # a rule the password breaks (422), else the link (400)
         with unit_of_work(state.factory, "anonymous") as session:
             audit_log.record(
                 session,
@@ -414,12 +415,7 @@ def accept_invite(body: InviteAccept, request: Request, state: StateDep, portal:
                 client=client,
                 detail={"reason": str(exc)},
             )
-        raise ApiError(
-            422 if isinstance(exc, PasswordError) else 400,
-            str(exc),
-            loc=["body", "password"] if isinstance(exc, PasswordError) else ["body", "token"],
-            type=exc.kind,
-        ) from None
+        raise ApiError(422 if weak else 400, str(exc), loc=["body", "password" if weak else "token"], type=exc.kind) from None
     return answer
 
 

@@ -77,7 +77,8 @@ def versions_terms(session: Session, wanted: Iterable[tuple[int, int]]) -> dict[
     if not pairs:
         return {}
     query = select(TermsVersion.agreement_id, TermsVersion.version, TermsVersion.packed).where(
-        TermsVersion.agreement_id.in_({agreement_id for agreement_id, _ in pairs})
+        TermsVersion.agreement_id.in_({agreement_id for agreement_id, _ in pairs}),
+        TermsVersion.version.in_({version for _, version in pairs}),
     )
     return {(a, v): terms_of(packed) for a, v, packed in session.execute(query) if (a, v) in pairs and packed}
 
